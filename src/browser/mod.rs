@@ -1,0 +1,1 @@
+//! The shopper's browser: `/pay/{token}`, `/return/{id}`, `/cancel/{id}`. HTML and 303s with security headers.

@@ -1,0 +1,1 @@
+//! Layered configuration (defaults → TOML file → `GATEWAY__…` environment), validated at start-up.

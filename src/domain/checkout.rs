@@ -1,0 +1,414 @@
+//! The checkout record, its statuses and the one function that decides every transition.
+//!
+//! A checkout is the gateway's view of one MultiSafepay order. Its id is also MSP's `order_id`,
+//! so a notification's `transactionid` finds the checkout without an index.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::card::CardSummary;
+use super::money::{Currency, MinorUnits};
+
+/// `chk_` followed by the 32 lowercase hex digits of a UUID v7: ids sort by creation time.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CheckoutId(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("a checkout id is `chk_` followed by 32 lowercase hex digits")]
+pub struct InvalidCheckoutId;
+
+impl CheckoutId {
+    pub const PREFIX: &'static str = "chk_";
+
+    /// A fresh id from a UUID v7 (time-ordered).
+    pub fn generate() -> Self {
+        Self(format!("{}{}", Self::PREFIX, uuid::Uuid::now_v7().simple()))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidCheckoutId> {
+        let hex = s.strip_prefix(Self::PREFIX).ok_or(InvalidCheckoutId)?;
+        let well_formed = hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if well_formed {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidCheckoutId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CheckoutId {
+    type Error = InvalidCheckoutId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<CheckoutId> for String {
+    fn from(id: CheckoutId) -> Self {
+        id.0
+    }
+}
+
+impl AsRef<str> for CheckoutId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CheckoutId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for CheckoutId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CheckoutId({})", self.0)
+    }
+}
+
+/// The gateway's statuses (design §3). Spelled in snake_case on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckoutStatus {
+    Created,
+    RequiresAction,
+    Processing,
+    Succeeded,
+    Failed,
+    Canceled,
+    Expired,
+    PartiallyRefunded,
+    Refunded,
+    ChargedBack,
+}
+
+impl CheckoutStatus {
+    pub const ALL: [CheckoutStatus; 10] = [
+        Self::Created,
+        Self::RequiresAction,
+        Self::Processing,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Canceled,
+        Self::Expired,
+        Self::PartiallyRefunded,
+        Self::Refunded,
+        Self::ChargedBack,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::RequiresAction => "requires_action",
+            Self::Processing => "processing",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+            Self::Expired => "expired",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
+            Self::ChargedBack => "charged_back",
+        }
+    }
+
+    /// No transition ever leaves a final status.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Failed | Self::Canceled | Self::Expired | Self::ChargedBack
+        )
+    }
+
+    /// Settled: nothing more will happen unless money moves back (refund, chargeback).
+    /// The reconciler stops looking at a checkout once this is true.
+    pub fn is_settled(self) -> bool {
+        !matches!(
+            self,
+            Self::Created | Self::RequiresAction | Self::Processing
+        )
+    }
+
+    /// The one function that decides every transition (design §3).
+    ///
+    /// `target` is where MSP's news would take the checkout. Transitions only move forward:
+    /// `created → requires_action → processing → {succeeded, failed, canceled, expired}`, and after
+    /// `succeeded`: `partially_refunded → refunded`, with `charged_back` reachable from
+    /// `succeeded`, `partially_refunded` and `refunded`. A forward skip is one transition.
+    pub fn decide(self, target: CheckoutStatus) -> Decision {
+        use CheckoutStatus as S;
+        if self == target {
+            return Decision::Unchanged;
+        }
+        let legal = match (self, target) {
+            // Nothing leaves a final status.
+            (S::Failed | S::Canceled | S::Expired | S::ChargedBack, _) => false,
+            // Nothing goes back to `created`.
+            (_, S::Created) => false,
+            // Before the payment settles: forward by rank, to any later status, refund and
+            // chargeback included (a forward skip is one transition).
+            (S::Created, _) => true,
+            (S::RequiresAction, to) => to != S::RequiresAction,
+            (S::Processing, to) => !matches!(to, S::RequiresAction),
+            // After `succeeded`, only money moving back.
+            (S::Succeeded, to) => matches!(to, S::PartiallyRefunded | S::Refunded | S::ChargedBack),
+            (S::PartiallyRefunded, to) => matches!(to, S::Refunded | S::ChargedBack),
+            (S::Refunded, to) => matches!(to, S::ChargedBack),
+        };
+        if legal {
+            Decision::Move(target)
+        } else {
+            Decision::Anomaly
+        }
+    }
+}
+
+impl fmt::Display for CheckoutStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`CheckoutStatus::decide`] says about a proposed status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// A real transition: persist it and record one event.
+    Move(CheckoutStatus),
+    /// Already there (a duplicate notification, say): nothing to do, nothing to record.
+    Unchanged,
+    /// Backwards, out of a final status, or otherwise illegal: nothing changes; log and count it.
+    Anomaly,
+}
+
+/// Who caused a transition (design §3, `GET /v1/checkouts/{id}/events`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    Create,
+    Notification,
+    BrowserReturn,
+    Refresh,
+    Reconcile,
+    Expiry,
+    Api,
+}
+
+impl EventSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Notification => "notification",
+            Self::BrowserReturn => "browser_return",
+            Self::Refresh => "refresh",
+            Self::Reconcile => "reconcile",
+            Self::Expiry => "expiry",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// One real transition in a checkout's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutEvent {
+    pub at: DateTime<Utc>,
+    /// `None` for the event that records the checkout's creation.
+    pub from: Option<CheckoutStatus>,
+    pub to: CheckoutStatus,
+    pub source: EventSource,
+    /// MSP's status that caused it, as MSP spelt it, when there was one.
+    pub psp_status: Option<String>,
+}
+
+/// Why a checkout failed (design §3 `failure`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// One of `card_declined`, `authentication_failed`, `insufficient_funds`, `expired_card`,
+    /// `authentication_required`, `processing_error`.
+    pub code: String,
+    pub message: String,
+    /// MSP's own reason or error code, `""` when MSP gave none.
+    pub psp_reason_code: String,
+}
+
+/// What the gateway last heard from MSP about the order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PspState {
+    /// MSP's `transaction_id` (its PSP id), kept as a string: MSP sends numbers and strings.
+    pub transaction_id: Option<String>,
+    /// MSP's order `status`, as spelt by MSP.
+    pub status: Option<String>,
+    pub reason_code: String,
+}
+
+/// The pending 3-D Secure session: what the pay page serves. It lives under the pay token's own
+/// key with `checkout.session_ttl_s`; the checkout record only keeps the token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaySession {
+    pub checkout_id: CheckoutId,
+    /// MSP's `payment_url` (redirect mode).
+    pub payment_url: Option<String>,
+    /// MSP's `customer_verification.html` (form mode), served byte for byte.
+    pub form_html: Option<String>,
+}
+
+/// The stored checkout. Never holds a full card number or a CVC: only [`CardSummary`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkout {
+    /// Bumped when the stored layout changes incompatibly.
+    pub schema_version: u32,
+    pub id: CheckoutId,
+    pub status: CheckoutStatus,
+    pub amount: MinorUnits,
+    pub currency: Currency,
+    pub reference: Option<String>,
+    pub description: String,
+    pub card: CardSummary,
+    pub return_url: String,
+    pub cancel_url: String,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub failure: Option<Failure>,
+    pub psp: PspState,
+    /// The `/pay/{token}` token while a 3DS session exists.
+    pub pay_token: Option<String>,
+    /// Set when the shopper's browser came back through `/return` or `/cancel`: from then on
+    /// MSP's `initialized` means `processing`, not `requires_action` (design §3).
+    pub shopper_returned: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When the 3DS window (MSP: 1 h for cards) plus a margin ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Checkout {
+    pub const SCHEMA_VERSION: u32 = 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CheckoutStatus as S;
+
+    #[test]
+    fn generated_ids_parse_and_sort_by_creation() {
+        let a = CheckoutId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = CheckoutId::generate();
+        assert!(CheckoutId::parse(a.as_str()).is_ok());
+        assert_eq!(a.as_str().len(), 36);
+        assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected() {
+        for bad in [
+            "",
+            "chk_",
+            "chk_0123",
+            "CHK_0123456789abcdef0123456789abcdef",
+            "chk_0123456789ABCDEF0123456789abcdef",
+            "chk_0123456789abcdef0123456789abcdeg",
+            "chk_0123456789abcdef0123456789abcdef0",
+            "ord_0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(
+                CheckoutId::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    /// The whole table of design §3, one row per current status.
+    #[test]
+    fn every_pair_of_statuses_follows_the_rank_rules() {
+        let moves: &[(S, &[S])] = &[
+            (
+                S::Created,
+                &[
+                    S::RequiresAction,
+                    S::Processing,
+                    S::Succeeded,
+                    S::Failed,
+                    S::Canceled,
+                    S::Expired,
+                    S::PartiallyRefunded,
+                    S::Refunded,
+                    S::ChargedBack,
+                ],
+            ),
+            (
+                S::RequiresAction,
+                &[
+                    S::Processing,
+                    S::Succeeded,
+                    S::Failed,
+                    S::Canceled,
+                    S::Expired,
+                    S::PartiallyRefunded,
+                    S::Refunded,
+                    S::ChargedBack,
+                ],
+            ),
+            (
+                S::Processing,
+                &[
+                    S::Succeeded,
+                    S::Failed,
+                    S::Canceled,
+                    S::Expired,
+                    S::PartiallyRefunded,
+                    S::Refunded,
+                    S::ChargedBack,
+                ],
+            ),
+            (
+                S::Succeeded,
+                &[S::PartiallyRefunded, S::Refunded, S::ChargedBack],
+            ),
+            (S::PartiallyRefunded, &[S::Refunded, S::ChargedBack]),
+            (S::Refunded, &[S::ChargedBack]),
+            (S::Failed, &[]),
+            (S::Canceled, &[]),
+            (S::Expired, &[]),
+            (S::ChargedBack, &[]),
+        ];
+        assert_eq!(moves.len(), S::ALL.len());
+        for (from, legal) in moves {
+            for to in S::ALL {
+                let expected = if *from == to {
+                    Decision::Unchanged
+                } else if legal.contains(&to) {
+                    Decision::Move(to)
+                } else {
+                    Decision::Anomaly
+                };
+                assert_eq!(from.decide(to), expected, "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn final_statuses_are_exactly_the_four_of_the_design() {
+        let finals: Vec<_> = S::ALL.into_iter().filter(|s| s.is_final()).collect();
+        assert_eq!(finals, [S::Failed, S::Canceled, S::Expired, S::ChargedBack]);
+    }
+
+    #[test]
+    fn statuses_serialize_as_the_contract_spells_them() {
+        for s in S::ALL {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.as_str())
+            );
+        }
+    }
+}

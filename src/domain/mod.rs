@@ -1,0 +1,6 @@
+//! Domain types: parsed once at the edge, so that nothing past a handler's first line sees raw
+//! strings. Money is minor units; card data masks itself.
+
+pub mod card;
+pub mod checkout;
+pub mod money;

@@ -1,0 +1,1 @@
+//! The merchant API error body and its one rendering path.

@@ -1,0 +1,1 @@
+//! Prometheus metrics: names in one place, recorded through the `metrics` facade.

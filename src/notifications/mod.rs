@@ -1,0 +1,1 @@
+//! MultiSafepay notifications (`/notifications/multisafepay`, POST signed or GET), design §5.

@@ -1,0 +1,1 @@
+//! The payment service provider edge: the MultiSafepay client and the conversion of its answers.

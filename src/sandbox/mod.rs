@@ -1,0 +1,1 @@
+//! `checkout-gateway sandbox`: gateway + simulator in one process, with a demo storefront at `/demo`.

@@ -1,0 +1,1 @@
+//! `checkout-gateway simulator`: a stateful MultiSafepay simulator (design §8).

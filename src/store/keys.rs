@@ -1,0 +1,1 @@
+//! Every Redis key is built here, under the configured prefix.

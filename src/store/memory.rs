@@ -1,0 +1,1 @@
+//! The in-memory store, for the `sandbox` command only.

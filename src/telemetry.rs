@@ -1,0 +1,1 @@
+//! JSON logs through `tracing`, one request id per request.
