@@ -1,1 +1,57 @@
-//! `/health/live`, `/health/ready`, `/metrics`.
+//! Operators' endpoints (design §9, style.md rule 14): liveness does no I/O; readiness makes one
+//! Redis round trip with a short timeout and says 503 with `Retry-After` when Redis is down. We
+//! report "not ready" and let the orchestrator decide: the process never stops itself.
+
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpResponse, http::header, web};
+use serde_json::json;
+
+use crate::startup::AppState;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/live", web::get().to(live))
+        .route("/health/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let started = Instant::now();
+    let redis = match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => Ok(started.elapsed()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", READY_TIMEOUT.as_millis())),
+    };
+    match redis {
+        Ok(latency) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({
+                "status": "ready",
+                "checks": {"redis": {"status": "up", "latency_ms": latency.as_secs_f64() * 1000.0}}
+            })),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed: redis");
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "5"))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(json!({
+                    "status": "unavailable",
+                    "checks": {"redis": {"status": "down", "error": error}}
+                }))
+        }
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

@@ -4,3 +4,4 @@
 pub mod card;
 pub mod checkout;
 pub mod money;
+pub mod validation;
