@@ -5,7 +5,7 @@ use std::fmt;
 
 /// A rate `0 ≤ r ≤ 1` written as a decimal string ("0.21"), stored as `numerator / 10^scale` in
 /// lowest terms of ten (trailing zeros dropped: "0.210" == "0.21").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TaxRate {
     numerator: u32,
     scale: u8,
@@ -78,6 +78,20 @@ impl TaxRate {
     }
 }
 
+/// Numeric order (0.08 < 0.1), by cross-multiplication; equal rates are equal fields because
+/// both are in lowest terms of ten.
+impl Ord for TaxRate {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.numerator() * other.denominator()).cmp(&(other.numerator() * self.denominator()))
+    }
+}
+
+impl PartialOrd for TaxRate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl Default for TaxRate {
     fn default() -> Self {
         Self::ZERO
@@ -112,6 +126,16 @@ mod tests {
             assert_eq!(r.as_decimal(), shown, "{input}");
         }
         assert_eq!(TaxRate::parse("0.21"), TaxRate::parse("0.2100"));
+    }
+
+    #[test]
+    fn rates_order_numerically() {
+        let r = |s| TaxRate::parse(s).unwrap();
+        assert!(r("0.08") < r("0.1"));
+        assert!(r("0.0825") < r("0.09"));
+        assert!(r("0") < r("0.000001"));
+        assert!(r("0.999999") < r("1"));
+        assert_eq!(r("0.10").cmp(&r("0.1")), std::cmp::Ordering::Equal);
     }
 
     #[test]
