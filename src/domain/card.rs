@@ -7,6 +7,7 @@
 use std::fmt;
 
 use chrono::{Datelike, NaiveDate};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// What the gateway keeps and shows of a card: brand, last four digits, expiry.
@@ -79,9 +80,18 @@ impl fmt::Display for CardBrand {
     }
 }
 
-/// A primary account number: 12–19 digits that pass the Luhn check.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CardNumber(String);
+/// A primary account number: 12–19 digits that pass the Luhn check. Held in a
+/// [`SecretString`] so that its memory is wiped when it is dropped.
+#[derive(Clone)]
+pub struct CardNumber(SecretString);
+
+impl PartialEq for CardNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose_number() == other.expose_number()
+    }
+}
+
+impl Eq for CardNumber {}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CardNumberError {
@@ -112,21 +122,22 @@ impl CardNumber {
         if !luhn_valid(&digits) {
             return Err(CardNumberError::Luhn);
         }
-        Ok(Self(digits))
+        Ok(Self(SecretString::from(digits)))
     }
 
     pub fn brand(&self) -> CardBrand {
-        CardBrand::detect(&self.0)
+        CardBrand::detect(self.expose_number())
     }
 
     pub fn last4(&self) -> &str {
+        let digits = self.expose_number();
         // At least 12 ASCII digits, so the slice is in bounds and on a char boundary.
-        &self.0[self.0.len() - 4..]
+        &digits[digits.len() - 4..]
     }
 
     /// The full number. Only the MSP request may call this.
     pub fn expose_number(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
@@ -161,9 +172,17 @@ fn luhn_valid(digits: &str) -> bool {
     sum % 10 == 0
 }
 
-/// The card security code: 3 digits, 4 for Amex.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Cvc(String);
+/// The card security code: 3 digits, 4 for Amex. Wiped from memory when dropped.
+#[derive(Clone)]
+pub struct Cvc(SecretString);
+
+impl PartialEq for Cvc {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Cvc {}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the security code (CVC) of a {brand} card is {len} digits: check what the shopper typed")]
@@ -177,7 +196,7 @@ impl Cvc {
     pub fn parse(input: &str, brand: CardBrand) -> Result<Self, CvcError> {
         let len = brand.cvc_len();
         if input.len() == len && input.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self(input.to_owned()))
+            Ok(Self(SecretString::from(input)))
         } else {
             Err(CvcError { brand, len })
         }
@@ -185,7 +204,7 @@ impl Cvc {
 
     /// The code itself. Only the MSP request may call this.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 

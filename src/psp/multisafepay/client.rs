@@ -302,6 +302,64 @@ mod tests {
         assert!(!requests[0].url.as_str().contains(KEY));
     }
 
+    /// Collects what the tracing subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_name_the_order_but_never_the_card() {
+        use tracing::instrument::WithSubscriber;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(initialized()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_list(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        create(&server, Duration::from_secs(5))
+            .with_subscriber(subscriber)
+            .await
+            .unwrap();
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains(ID), "the span carries the order id: {logs}");
+        assert!(logs.contains("initialized"), "{logs}");
+        assert!(!logs.contains(PAN), "{logs}");
+        assert!(!logs.contains(&format!("\"{CVC}\"")), "{logs}");
+    }
+
+    #[test]
+    fn create_order_debug_masks_the_card() {
+        let id = CheckoutId::parse(ID).unwrap();
+        let checkout = example();
+        let order = CreateOrder {
+            id: &id,
+            checkout: &checkout,
+            notification_url: String::new(),
+            notification_method: NotificationMethod::Get,
+            redirect_url: String::new(),
+            cancel_url: String::new(),
+        };
+        let shown = format!("{order:?}");
+        assert!(!shown.contains(PAN) && !shown.contains(CVC), "{shown}");
+    }
+
     #[tokio::test]
     async fn a_5xx_is_unreachable_even_with_an_error_body() {
         let server = MockServer::start().await;
