@@ -3,5 +3,9 @@
 
 pub mod card;
 pub mod checkout;
+pub mod customer;
 pub mod money;
+pub mod new_checkout;
+pub mod tax;
+pub mod url;
 pub mod validation;

@@ -1,0 +1,653 @@
+//! `POST /v1/checkouts`: the request as JSON spells it, and its one conversion into a
+//! [`NewCheckout`]. Every field is optional here so that a missing one becomes a [`FieldError`]
+//! naming its `param`, not a serde error; the card number and CVC deserialize straight into
+//! secrets so that even this DTO's `Debug` cannot leak them.
+
+use std::net::IpAddr;
+
+use chrono::NaiveDate;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::domain::card::{CardExpiry, CardNumber, Cvc, ExpiryError};
+use crate::domain::customer::{Address, BrowserInfo, Country, Customer, Email, Locale};
+use crate::domain::money::{Currency, MinorUnits};
+use crate::domain::new_checkout::{
+    CardDetails, LineItem, NewCheckout, NewCheckoutParts, cart_total,
+};
+use crate::domain::tax::TaxRate;
+use crate::domain::url::{ReturnUrl, ReturnUrlError};
+use crate::domain::validation::{FieldError, codes};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CheckoutRequest {
+    pub reference: Option<String>,
+    pub currency: Option<String>,
+    pub items: Option<Vec<ItemRequest>>,
+    pub shipping_amount: Option<i64>,
+    pub shipping_tax_rate: Option<String>,
+    /// Optional; when present it must equal the cart total.
+    pub amount: Option<i64>,
+    pub description: Option<String>,
+    pub customer: Option<CustomerRequest>,
+    pub card: Option<CardRequest>,
+    pub return_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ItemRequest {
+    pub name: Option<String>,
+    pub sku: Option<String>,
+    /// Signed so that `0` and `-1` reach the parser and get a `param`.
+    pub quantity: Option<i64>,
+    pub unit_amount: Option<i64>,
+    pub tax_rate: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CustomerRequest {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub locale: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub address: Option<AddressRequest>,
+    pub browser: Option<BrowserInfo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AddressRequest {
+    pub line1: Option<String>,
+    pub house_number: Option<String>,
+    pub zip_code: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CardRequest {
+    /// A secret from the first byte: `Debug` prints `[REDACTED]`.
+    pub number: Option<SecretString>,
+    pub exp_month: Option<i64>,
+    pub exp_year: Option<i64>,
+    pub cvc: Option<SecretString>,
+    pub holder_name: Option<String>,
+}
+
+/// Length limits, MSP's where it has one (phone 25, house number 10, zip 10, city 50,
+/// description 200), otherwise generous bounds that keep payloads sane.
+mod limits {
+    pub const REFERENCE: usize = 100;
+    pub const DESCRIPTION: usize = 200;
+    pub const ITEM_NAME: usize = 200;
+    pub const SKU: usize = 50;
+    pub const NAME: usize = 100;
+    pub const PHONE: usize = 25;
+    pub const ADDRESS_LINE: usize = 100;
+    pub const HOUSE_NUMBER: usize = 10;
+    pub const ZIP_CODE: usize = 10;
+    pub const CITY: usize = 50;
+    pub const USER_AGENT: usize = 1024;
+    pub const BROWSER_TEXT: usize = 256;
+}
+
+/// Converts the request into a [`NewCheckout`]. The first invalid field, in document order, is
+/// the error. `allowed_hosts` is `checkout.return_url_hosts`; `today` decides whether a card
+/// has expired.
+pub fn parse(
+    req: CheckoutRequest,
+    allowed_hosts: &[String],
+    today: NaiveDate,
+) -> Result<NewCheckout, FieldError> {
+    let reference = optional_text("reference", req.reference, limits::REFERENCE)?;
+    let currency = parse_currency(req.currency)?;
+    let items = parse_items(req.items)?;
+    let shipping_amount = req
+        .shipping_amount
+        .map(|v| minor_units("shipping_amount", v))
+        .transpose()?;
+    let shipping_tax_rate = tax_rate("shipping_tax_rate", req.shipping_tax_rate)?;
+
+    let total = cart_total(&items, shipping_amount).map_err(|_| {
+        FieldError::new(
+            "amount",
+            codes::INVALID_AMOUNT,
+            "the cart total is too large: split the order",
+        )
+    })?;
+    if let Some(amount) = req.amount {
+        minor_units("amount", amount)?;
+        if amount != total.value() {
+            return Err(FieldError::new(
+                "amount",
+                codes::AMOUNT_MISMATCH,
+                format!(
+                    "`amount` is {amount} but the items and shipping add up to {total}: send the sum of unit_amount × quantity plus shipping_amount, or leave `amount` out"
+                ),
+            ));
+        }
+    }
+    if total == MinorUnits::ZERO {
+        return Err(FieldError::new(
+            "amount",
+            codes::INVALID_AMOUNT,
+            "the order total is 0: a card payment needs at least one minor unit",
+        ));
+    }
+
+    let description = optional_text("description", req.description, limits::DESCRIPTION)?;
+    if description
+        .as_deref()
+        .is_some_and(|d| d.contains(['<', '>']))
+    {
+        return Err(FieldError::new(
+            "description",
+            codes::INVALID_PARAMETER,
+            "`description` is plain text: remove the HTML (`<` and `>`)",
+        ));
+    }
+    let customer = parse_customer(req.customer)?;
+    let card = parse_card(req.card, today)?;
+    let return_url = required("return_url", req.return_url)?;
+    let return_url = return_url_at("return_url", &return_url, allowed_hosts)?;
+    let cancel_url = match non_empty(req.cancel_url) {
+        Some(s) => return_url_at("cancel_url", &s, allowed_hosts)?,
+        None => return_url.clone(),
+    };
+    let metadata = match req.metadata {
+        None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+        Some(serde_json::Value::Object(map)) => map,
+        Some(_) => {
+            return Err(FieldError::new(
+                "metadata",
+                codes::INVALID_METADATA,
+                "`metadata` is a JSON object of your own keys, such as {\"cart_id\": \"c-77\"}",
+            ));
+        }
+    };
+
+    NewCheckout::new(NewCheckoutParts {
+        reference,
+        currency,
+        items,
+        shipping_amount,
+        shipping_tax_rate,
+        description,
+        customer,
+        card,
+        return_url,
+        cancel_url,
+        metadata,
+    })
+    // Already summed above with the same arithmetic; kept as an error rather than a panic.
+    .map_err(|_| {
+        FieldError::new(
+            "amount",
+            codes::INVALID_AMOUNT,
+            "the cart total is too large",
+        )
+    })
+}
+
+fn parse_currency(currency: Option<String>) -> Result<Currency, FieldError> {
+    let code = required("currency", currency)?;
+    Currency::parse(&code)
+        .map_err(|e| FieldError::new("currency", codes::INVALID_CURRENCY, e.to_string()))
+}
+
+fn parse_items(items: Option<Vec<ItemRequest>>) -> Result<Vec<LineItem>, FieldError> {
+    let items = items.ok_or_else(|| FieldError::missing("items"))?;
+    if items.is_empty() {
+        return Err(FieldError::new(
+            "items",
+            codes::INVALID_PARAMETER,
+            "`items` needs at least one item",
+        ));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let p = |field: &str| format!("items[{i}].{field}");
+            let name = required_text(&p("name"), item.name, limits::ITEM_NAME)?;
+            let sku = optional_text(&p("sku"), item.sku, limits::SKU)?;
+            let quantity = item
+                .quantity
+                .ok_or_else(|| FieldError::missing(p("quantity")))?;
+            let quantity = u32::try_from(quantity)
+                .ok()
+                .filter(|q| *q >= 1)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        p("quantity"),
+                        codes::INVALID_QUANTITY,
+                        "`quantity` is a whole number of at least 1",
+                    )
+                })?;
+            let unit_amount = item
+                .unit_amount
+                .ok_or_else(|| FieldError::missing(p("unit_amount")))?;
+            let unit_amount = minor_units(&p("unit_amount"), unit_amount)?;
+            let tax_rate = tax_rate(&p("tax_rate"), item.tax_rate)?;
+            Ok(LineItem {
+                name,
+                sku,
+                quantity,
+                unit_amount,
+                tax_rate,
+            })
+        })
+        .collect()
+}
+
+fn parse_customer(customer: Option<CustomerRequest>) -> Result<Customer, FieldError> {
+    let c = customer.ok_or_else(|| FieldError::missing("customer"))?;
+    let email = required("customer.email", c.email)?;
+    let email = Email::parse(&email)
+        .map_err(|e| FieldError::new("customer.email", codes::INVALID_EMAIL, e.to_string()))?;
+    let first_name = optional_text("customer.first_name", c.first_name, limits::NAME)?;
+    let last_name = optional_text("customer.last_name", c.last_name, limits::NAME)?;
+    let phone = optional_text("customer.phone", c.phone, limits::PHONE)?;
+    let locale = non_empty(c.locale)
+        .map(|l| {
+            Locale::parse(&l).map_err(|e| {
+                FieldError::new("customer.locale", codes::INVALID_LOCALE, e.to_string())
+            })
+        })
+        .transpose()?;
+    let ip = required("customer.ip_address", c.ip_address)?;
+    let ip_address: IpAddr = ip.parse().map_err(|_| {
+        FieldError::new(
+            "customer.ip_address",
+            codes::INVALID_IP_ADDRESS,
+            "send the shopper's IPv4 or IPv6 address, such as 203.0.113.7 (MSP needs it for card fraud checks)",
+        )
+    })?;
+    let user_agent = optional_text("customer.user_agent", c.user_agent, limits::USER_AGENT)?;
+    let address = parse_address(c.address)?;
+    let browser = c.browser.map(check_browser).transpose()?;
+    Ok(Customer {
+        email,
+        first_name,
+        last_name,
+        phone,
+        locale,
+        ip_address,
+        user_agent,
+        address,
+        browser,
+    })
+}
+
+fn parse_address(address: Option<AddressRequest>) -> Result<Address, FieldError> {
+    let a = address.ok_or_else(|| FieldError::missing("customer.address"))?;
+    let line1 = optional_text("customer.address.line1", a.line1, limits::ADDRESS_LINE)?;
+    let house_number = optional_text(
+        "customer.address.house_number",
+        a.house_number,
+        limits::HOUSE_NUMBER,
+    )?;
+    let zip_code = optional_text("customer.address.zip_code", a.zip_code, limits::ZIP_CODE)?;
+    let city = optional_text("customer.address.city", a.city, limits::CITY)?;
+    let country = required("customer.address.country", a.country)?;
+    let country = Country::parse(&country).map_err(|e| {
+        FieldError::new(
+            "customer.address.country",
+            codes::INVALID_COUNTRY,
+            e.to_string(),
+        )
+    })?;
+    Ok(Address {
+        line1,
+        house_number,
+        zip_code,
+        city,
+        country,
+    })
+}
+
+fn check_browser(b: BrowserInfo) -> Result<BrowserInfo, FieldError> {
+    for (field, value) in [
+        ("language", &b.language),
+        ("user_agent", &b.user_agent),
+        ("platform", &b.platform),
+    ] {
+        let limit = if field == "user_agent" {
+            limits::USER_AGENT
+        } else {
+            limits::BROWSER_TEXT
+        };
+        if value.as_ref().is_some_and(|v| v.chars().count() > limit) {
+            return Err(too_long(&format!("customer.browser.{field}"), limit));
+        }
+    }
+    Ok(b)
+}
+
+fn parse_card(card: Option<CardRequest>, today: NaiveDate) -> Result<CardDetails, FieldError> {
+    let c = card.ok_or_else(|| FieldError::missing("card"))?;
+    let number = c.number.ok_or_else(|| FieldError::missing("card.number"))?;
+    let number = CardNumber::parse(number.expose_secret())
+        .map_err(|e| FieldError::new("card.number", codes::INVALID_CARD_NUMBER, e.to_string()))?;
+    let month = c
+        .exp_month
+        .ok_or_else(|| FieldError::missing("card.exp_month"))?;
+    let year = c
+        .exp_year
+        .ok_or_else(|| FieldError::missing("card.exp_year"))?;
+    let expiry = CardExpiry::parse(month, year, today).map_err(|e| {
+        let param = match e {
+            ExpiryError::Month => "card.exp_month",
+            ExpiryError::Year => "card.exp_year",
+            // This year, the month is what has passed; otherwise the year.
+            ExpiryError::Expired if i64::from(chrono::Datelike::year(&today)) == year => {
+                "card.exp_month"
+            }
+            ExpiryError::Expired => "card.exp_year",
+        };
+        FieldError::new(param, codes::INVALID_EXPIRY, e.to_string())
+    })?;
+    let cvc = c.cvc.ok_or_else(|| FieldError::missing("card.cvc"))?;
+    let cvc = Cvc::parse(cvc.expose_secret(), number.brand())
+        .map_err(|e| FieldError::new("card.cvc", codes::INVALID_CVC, e.to_string()))?;
+    let holder_name = optional_text("card.holder_name", c.holder_name, limits::NAME)?;
+    Ok(CardDetails {
+        number,
+        expiry,
+        cvc,
+        holder_name,
+    })
+}
+
+fn return_url_at(
+    param: &str,
+    value: &str,
+    allowed_hosts: &[String],
+) -> Result<ReturnUrl, FieldError> {
+    ReturnUrl::parse(value, allowed_hosts).map_err(|e| {
+        let code = match e {
+            ReturnUrlError::HostNotAllowed(_) => codes::URL_HOST_NOT_ALLOWED,
+            ReturnUrlError::Invalid | ReturnUrlError::HttpsRequired => codes::INVALID_URL,
+        };
+        FieldError::new(param, code, e.to_string())
+    })
+}
+
+fn minor_units(param: &str, value: i64) -> Result<MinorUnits, FieldError> {
+    MinorUnits::new(value).map_err(|_| {
+        FieldError::new(
+            param,
+            codes::INVALID_AMOUNT,
+            format!("`{param}` is an integer number of minor units (EUR 12.34 = 1234), 0 or more"),
+        )
+    })
+}
+
+/// A missing tax rate is 0 (design §3: default "0").
+fn tax_rate(param: &str, value: Option<String>) -> Result<TaxRate, FieldError> {
+    match non_empty(value) {
+        None => Ok(TaxRate::ZERO),
+        Some(s) => TaxRate::parse(&s)
+            .map_err(|e| FieldError::new(param, codes::INVALID_TAX_RATE, e.to_string())),
+    }
+}
+
+/// Storefronts often send `""` for "not given": treat it as absent.
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|s| !s.trim().is_empty())
+}
+
+fn required(param: &str, value: Option<String>) -> Result<String, FieldError> {
+    non_empty(value).ok_or_else(|| FieldError::missing(param))
+}
+
+fn required_text(param: &str, value: Option<String>, max: usize) -> Result<String, FieldError> {
+    let s = required(param, value)?;
+    if s.chars().count() > max {
+        return Err(too_long(param, max));
+    }
+    Ok(s)
+}
+
+fn optional_text(
+    param: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
+    match non_empty(value) {
+        Some(s) if s.chars().count() > max => Err(too_long(param, max)),
+        other => Ok(other),
+    }
+}
+
+fn too_long(param: &str, max: usize) -> FieldError {
+    FieldError::new(
+        param,
+        codes::INVALID_PARAMETER,
+        format!("`{param}` is at most {max} characters: shorten it"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+    }
+
+    /// Design §3's example request.
+    fn example() -> Value {
+        json!({
+          "reference": "order-1001",
+          "currency": "EUR",
+          "items": [{"name": "T-shirt", "sku": "TS-1", "quantity": 2, "unit_amount": 1500, "tax_rate": "0.21"}],
+          "shipping_amount": 495,
+          "amount": 3495,
+          "description": "Order 1001 at Example Shop",
+          "customer": {
+            "email": "jo@example.com", "first_name": "Jo", "last_name": "Doe", "phone": "+31201234567",
+            "locale": "nl_NL", "ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0",
+            "address": {"line1": "Kraanspoor", "house_number": "39", "zip_code": "1033SC", "city": "Amsterdam", "country": "NL"},
+            "browser": {"javascript_enabled": true, "language": "nl-NL", "screen_width": 1920, "screen_height": 1080,
+                        "screen_color_depth": 24, "time_zone": -60, "java_enabled": false, "cookies_enabled": true}
+          },
+          "card": {"number": "4111111111111111", "exp_month": 12, "exp_year": 2030, "cvc": "123", "holder_name": "Jo Doe"},
+          "return_url": "https://shop.example/checkout/return",
+          "cancel_url": "https://shop.example/cart",
+          "metadata": {"cart_id": "c-77"}
+        })
+    }
+
+    fn parse_json(v: Value, hosts: &[String]) -> Result<NewCheckout, FieldError> {
+        let req: CheckoutRequest = serde_json::from_value(v).expect("the DTO accepts the shape");
+        parse(req, hosts, today())
+    }
+
+    /// Sets (or, with `None`, removes) the field at a dotted path such as `items.0.quantity`.
+    fn with(mut v: Value, path: &str, value: Option<Value>) -> Value {
+        let parts: Vec<&str> = path.split('.').collect();
+        let (last, parents) = parts.split_last().unwrap();
+        let mut node = &mut v;
+        for p in parents {
+            node = match p.parse::<usize>() {
+                Ok(i) => &mut node[i],
+                Err(_) => &mut node[*p],
+            };
+        }
+        let obj = node.as_object_mut().unwrap();
+        match value {
+            Some(value) => obj.insert(last.to_string(), value),
+            None => obj.remove(*last),
+        };
+        v
+    }
+
+    #[test]
+    fn the_design_example_parses() {
+        let c = parse_json(example(), &[]).unwrap();
+        assert_eq!(c.amount().value(), 3495);
+        assert_eq!(c.currency().code(), "EUR");
+        assert_eq!(c.reference(), Some("order-1001"));
+        assert_eq!(c.items()[0].quantity, 2);
+        assert_eq!(c.items()[0].tax_rate.as_decimal(), "0.21");
+        assert_eq!(c.shipping_amount().map(MinorUnits::value), Some(495));
+        assert_eq!(c.shipping_tax_rate(), TaxRate::ZERO);
+        assert_eq!(c.customer().address.country.as_str(), "NL");
+        assert_eq!(c.customer().ip_address.to_string(), "203.0.113.7");
+        assert_eq!(
+            c.customer().browser.as_ref().unwrap().screen_width,
+            Some(1920)
+        );
+        assert_eq!(c.card().expiry.yymm(), "3012");
+        assert_eq!(c.card().cvc.expose(), "123");
+        assert_eq!(c.cancel_url().as_str(), "https://shop.example/cart");
+        assert_eq!(c.metadata()["cart_id"], "c-77");
+    }
+
+    #[test]
+    fn defaults_amount_optional_cancel_url_is_return_url_tax_rate_zero() {
+        let v = with(example(), "amount", None);
+        let v = with(v, "cancel_url", None);
+        let v = with(v, "items.0.tax_rate", None);
+        let c = parse_json(v, &[]).unwrap();
+        assert_eq!(c.amount().value(), 3495);
+        assert_eq!(c.cancel_url(), c.return_url());
+        assert_eq!(c.items()[0].tax_rate, TaxRate::ZERO);
+    }
+
+    #[test]
+    fn spaced_card_number_and_listed_http_host_are_accepted() {
+        let v = with(example(), "card.number", Some(json!("4111 1111 1111 1111")));
+        let v = with(v, "return_url", Some(json!("http://localhost:3000/done")));
+        let v = with(v, "cancel_url", None);
+        let c = parse_json(v, &["localhost".to_string()]).unwrap();
+        assert_eq!(c.card().number.last4(), "1111");
+        assert_eq!(c.cancel_url().as_str(), "http://localhost:3000/done");
+    }
+
+    #[test]
+    fn each_bad_field_is_named_with_its_code() {
+        let amex = |v: Value| with(v, "card.number", Some(json!("374500000000015")));
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Value, &str, &str)> = vec![
+            ("reference too long", with(example(), "reference", Some(json!("r".repeat(101)))), "reference", "invalid_parameter"),
+            ("no currency", with(example(), "currency", None), "currency", "parameter_missing"),
+            ("null currency", with(example(), "currency", Some(Value::Null)), "currency", "parameter_missing"),
+            ("unknown currency", with(example(), "currency", Some(json!("XYZ"))), "currency", "invalid_currency"),
+            ("lowercase currency", with(example(), "currency", Some(json!("eur"))), "currency", "invalid_currency"),
+            ("no items", with(example(), "items", None), "items", "parameter_missing"),
+            ("empty items", with(example(), "items", Some(json!([]))), "items", "invalid_parameter"),
+            ("item without name", with(example(), "items.0.name", None), "items[0].name", "parameter_missing"),
+            ("item without quantity", with(example(), "items.0.quantity", None), "items[0].quantity", "parameter_missing"),
+            ("zero quantity", with(example(), "items.0.quantity", Some(json!(0))), "items[0].quantity", "invalid_quantity"),
+            ("negative quantity", with(example(), "items.0.quantity", Some(json!(-2))), "items[0].quantity", "invalid_quantity"),
+            ("item without unit_amount", with(example(), "items.0.unit_amount", None), "items[0].unit_amount", "parameter_missing"),
+            ("negative unit_amount", with(example(), "items.0.unit_amount", Some(json!(-1))), "items[0].unit_amount", "invalid_amount"),
+            ("bad tax rate", with(example(), "items.0.tax_rate", Some(json!("21%"))), "items[0].tax_rate", "invalid_tax_rate"),
+            ("tax rate above 1", with(example(), "items.0.tax_rate", Some(json!("1.5"))), "items[0].tax_rate", "invalid_tax_rate"),
+            ("negative shipping", with(example(), "shipping_amount", Some(json!(-5))), "shipping_amount", "invalid_amount"),
+            ("bad shipping tax", with(example(), "shipping_tax_rate", Some(json!("abc"))), "shipping_tax_rate", "invalid_tax_rate"),
+            ("amount mismatch", with(example(), "amount", Some(json!(3494))), "amount", "amount_mismatch"),
+            ("negative amount", with(example(), "amount", Some(json!(-3495))), "amount", "invalid_amount"),
+            ("overflowing cart", with(example(), "items.0.unit_amount", Some(json!(i64::MAX))), "amount", "invalid_amount"),
+            ("zero total", with(with(with(example(), "items.0.unit_amount", Some(json!(0))), "shipping_amount", None), "amount", None), "amount", "invalid_amount"),
+            ("html description", with(example(), "description", Some(json!("<b>hi</b>"))), "description", "invalid_parameter"),
+            ("no customer", with(example(), "customer", None), "customer", "parameter_missing"),
+            ("no email", with(example(), "customer.email", None), "customer.email", "parameter_missing"),
+            ("bad email", with(example(), "customer.email", Some(json!("jo@"))), "customer.email", "invalid_email"),
+            ("long phone", with(example(), "customer.phone", Some(json!("+3".repeat(13)))), "customer.phone", "invalid_parameter"),
+            ("bad locale", with(example(), "customer.locale", Some(json!("nl-NL"))), "customer.locale", "invalid_locale"),
+            ("no ip", with(example(), "customer.ip_address", None), "customer.ip_address", "parameter_missing"),
+            ("bad ip", with(example(), "customer.ip_address", Some(json!("203.0.113.300"))), "customer.ip_address", "invalid_ip_address"),
+            ("no address", with(example(), "customer.address", None), "customer.address", "parameter_missing"),
+            ("long zip", with(example(), "customer.address.zip_code", Some(json!("12345678901"))), "customer.address.zip_code", "invalid_parameter"),
+            ("no country", with(example(), "customer.address.country", None), "customer.address.country", "parameter_missing"),
+            ("bad country", with(example(), "customer.address.country", Some(json!("UK"))), "customer.address.country", "invalid_country"),
+            ("long browser language", with(example(), "customer.browser.language", Some(json!("x".repeat(300)))), "customer.browser.language", "invalid_parameter"),
+            ("no card", with(example(), "card", None), "card", "parameter_missing"),
+            ("no card number", with(example(), "card.number", None), "card.number", "parameter_missing"),
+            ("luhn", with(example(), "card.number", Some(json!("4111111111111112"))), "card.number", "invalid_card_number"),
+            ("short card", with(example(), "card.number", Some(json!("4111"))), "card.number", "invalid_card_number"),
+            ("no exp_month", with(example(), "card.exp_month", None), "card.exp_month", "parameter_missing"),
+            ("month 13", with(example(), "card.exp_month", Some(json!(13))), "card.exp_month", "invalid_expiry"),
+            ("no exp_year", with(example(), "card.exp_year", None), "card.exp_year", "parameter_missing"),
+            ("two-digit year", with(example(), "card.exp_year", Some(json!(30))), "card.exp_year", "invalid_expiry"),
+            ("expired last year", with(example(), "card.exp_year", Some(json!(2025))), "card.exp_year", "invalid_expiry"),
+            ("expired last month", with(with(example(), "card.exp_year", Some(json!(2026))), "card.exp_month", Some(json!(10))), "card.exp_month", "invalid_expiry"),
+            ("no cvc", with(example(), "card.cvc", None), "card.cvc", "parameter_missing"),
+            ("4-digit cvc on visa", with(example(), "card.cvc", Some(json!("1234"))), "card.cvc", "invalid_cvc"),
+            ("3-digit cvc on amex", amex(example()), "card.cvc", "invalid_cvc"),
+            ("no return_url", with(example(), "return_url", None), "return_url", "parameter_missing"),
+            ("relative return_url", with(example(), "return_url", Some(json!("/done"))), "return_url", "invalid_url"),
+            ("http return_url without list", with(example(), "return_url", Some(json!("http://shop.example/r"))), "return_url", "invalid_url"),
+            ("bad cancel_url", with(example(), "cancel_url", Some(json!("javascript:alert(1)"))), "cancel_url", "invalid_url"),
+            ("metadata not an object", with(example(), "metadata", Some(json!([1, 2]))), "metadata", "invalid_metadata"),
+        ];
+        for (what, body, param, code) in cases {
+            let err = parse_json(body, &[]).expect_err(what);
+            assert_eq!(
+                (err.param.as_str(), err.code),
+                (param, code),
+                "{what}: {err}"
+            );
+            assert!(!err.message.is_empty(), "{what}");
+        }
+    }
+
+    #[test]
+    fn hosts_outside_the_allow_list_are_named() {
+        let hosts = vec!["shop.example".to_string()];
+        let v = with(
+            example(),
+            "cancel_url",
+            Some(json!("https://evil.example/")),
+        );
+        let err = parse_json(v, &hosts).unwrap_err();
+        assert_eq!(
+            (err.param.as_str(), err.code),
+            ("cancel_url", "url_host_not_allowed")
+        );
+        let v = with(
+            example(),
+            "return_url",
+            Some(json!("https://evil.example/")),
+        );
+        let err = parse_json(v, &hosts).unwrap_err();
+        assert_eq!(
+            (err.param.as_str(), err.code),
+            ("return_url", "url_host_not_allowed")
+        );
+    }
+
+    #[test]
+    fn first_error_in_document_order_wins() {
+        let v = with(example(), "currency", Some(json!("XYZ")));
+        let v = with(v, "card.number", Some(json!("1")));
+        let v = with(v, "return_url", None);
+        assert_eq!(parse_json(v, &[]).unwrap_err().param, "currency");
+        let v = with(example(), "card.cvc", Some(json!("1")));
+        let v = with(v, "customer.email", Some(json!("x")));
+        assert_eq!(parse_json(v, &[]).unwrap_err().param, "customer.email");
+    }
+
+    #[test]
+    fn the_dto_debug_shows_neither_pan_nor_cvc() {
+        let v = with(example(), "card.cvc", Some(json!("987")));
+        let req: CheckoutRequest = serde_json::from_value(v).unwrap();
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("4111111111111111"), "{shown}");
+        assert!(!shown.contains("987"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
+        let parsed = parse(req, &[], today()).unwrap();
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("4111111111111111"), "{shown}");
+        assert!(!shown.contains("987"), "{shown}");
+    }
+}

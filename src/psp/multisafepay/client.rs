@@ -1,0 +1,565 @@
+//! The MultiSafepay client: one method per MSP operation, decided on MSP's `success` and
+//! `error_code` rather than the HTTP status (MSP's statuses are inconsistent: reference §3.6),
+//! except that 5xx, timeouts and connection errors mean "outcome unknown".
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{NotificationMethod, convert, wire};
+use crate::domain::checkout::CheckoutId;
+use crate::domain::new_checkout::NewCheckout;
+use crate::psp::{PspError, PspOrder};
+
+/// MSP's error code for a declined transaction.
+const ERROR_DECLINED: i64 = 1024;
+/// MSP's error code for an unknown order (on GET) or a used order id (on create).
+const ERROR_INVALID_ORDER_ID: i64 = 1006;
+
+/// One direct card order to create at MSP.
+#[derive(Debug)]
+pub struct CreateOrder<'a> {
+    /// Also MSP's `order_id`.
+    pub id: &'a CheckoutId,
+    pub checkout: &'a NewCheckout,
+    /// `public_url` + `/notifications/multisafepay`.
+    pub notification_url: String,
+    pub notification_method: NotificationMethod,
+    /// `public_url` + `/return/{id}`.
+    pub redirect_url: String,
+    /// `public_url` + `/cancel/{id}`.
+    pub cancel_url: String,
+}
+
+/// The MSP JSON API over reqwest (rustls), with connect and total timeouts on every call.
+#[derive(Clone)]
+pub struct MultiSafepayClient {
+    http: reqwest::Client,
+    /// e.g. `https://testapi.multisafepay.com/v1/json`; paths are appended as segments.
+    base_url: url::Url,
+}
+
+impl std::fmt::Debug for MultiSafepayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiSafepayClient")
+            .field("base_url", &self.base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MultiSafepayClient {
+    /// The key goes into a default `api_key` header marked sensitive: never into a URL, so no
+    /// logged URL can carry it.
+    pub fn new(
+        base_url: &str,
+        api_key: SecretString,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<Self, PspError> {
+        let base_url = url::Url::parse(base_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| {
+                PspError::Unexpected(format!(
+                    "multisafepay.base_url `{base_url}` is not an absolute http(s) URL"
+                ))
+            })?;
+        if base_url.query().is_some() {
+            return Err(PspError::Unexpected(
+                "multisafepay.base_url must not carry a query string (the API key travels in a header)".into(),
+            ));
+        }
+        let mut key = HeaderValue::from_str(api_key.expose_secret().trim()).map_err(|_| {
+            PspError::Unexpected(
+                "multisafepay.api_key holds characters an HTTP header cannot carry".into(),
+            )
+        })?;
+        key.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert("api_key", key);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(connect_timeout)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| PspError::Unexpected(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { http, base_url })
+    }
+
+    /// `POST /orders`: a direct card order. `Declined` is error 1024; `Unreachable` means MSP
+    /// may have created the order: sync it later, never report it failed.
+    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    pub async fn create_order(&self, order: &CreateOrder<'_>) -> Result<PspOrder, PspError> {
+        let body = convert::order_request(order);
+        // `.json()` sets `content-type: application/json`.
+        let request = self.http.post(self.url(&["orders"])).json(&body);
+        self.call("create_order", request, false).await
+    }
+
+    /// `GET /orders/{id}`: the order's current state. `NotFound` for error 1006.
+    #[tracing::instrument(skip_all, fields(order_id = %id))]
+    pub async fn get_order(&self, id: &str) -> Result<PspOrder, PspError> {
+        let request = self.http.get(self.url(&["orders", id]));
+        self.call("get_order", request, true).await
+    }
+
+    /// The base URL with `segments` appended, each percent-encoded as one path segment.
+    fn url(&self, segments: &[&str]) -> url::Url {
+        let mut url = self.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    async fn call(
+        &self,
+        operation: &'static str,
+        request: reqwest::RequestBuilder,
+        get: bool,
+    ) -> Result<PspOrder, PspError> {
+        let started = Instant::now();
+        let result = exchange(request, get).await;
+        metrics::histogram!("gateway_psp_request_duration_seconds", "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!(
+            "gateway_psp_requests_total",
+            "operation" => operation,
+            "outcome" => outcome_label(&result),
+        )
+        .increment(1);
+        match &result {
+            Ok(order) => tracing::info!(
+                psp.status = %order.status,
+                psp.reason_code = %order.reason_code,
+                "MultiSafepay answered"
+            ),
+            Err(e) => tracing::warn!(error.message = %e, "MultiSafepay call did not succeed"),
+        }
+        result
+    }
+}
+
+/// A POST notification's body: the bare order object (no envelope). Verify its signature over
+/// these exact bytes before calling this.
+pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
+    let order: wire::Order = serde_json::from_slice(body).map_err(|e| {
+        PspError::Unexpected(format!("the notification is not an order object: {e}"))
+    })?;
+    convert::psp_order(order)
+}
+
+async fn exchange(request: reqwest::RequestBuilder, get: bool) -> Result<PspOrder, PspError> {
+    let response = request.send().await.map_err(unreachable)?;
+    let status = response.status();
+    // Reading the body can time out too: still "outcome unknown".
+    let body = response.bytes().await.map_err(unreachable)?;
+    if status.is_server_error() {
+        return Err(PspError::Unreachable(format!("HTTP {}", status.as_u16())));
+    }
+    let envelope: wire::Envelope = serde_json::from_slice(&body).map_err(|e| {
+        PspError::Unexpected(format!(
+            "HTTP {} with a body that is not MSP's JSON envelope: {e}",
+            status.as_u16()
+        ))
+    })?;
+    if envelope.success {
+        let data = envelope
+            .data
+            .ok_or_else(|| PspError::Unexpected("success without data".into()))?;
+        let order: wire::Order = serde_json::from_value(data)
+            .map_err(|e| PspError::Unexpected(format!("data is not an order object: {e}")))?;
+        return convert::psp_order(order);
+    }
+    let error_info = envelope.error_info.unwrap_or_default();
+    match envelope.error_code {
+        Some(ERROR_DECLINED) => Err(PspError::Declined {
+            error_code: ERROR_DECLINED,
+            error_info,
+        }),
+        Some(ERROR_INVALID_ORDER_ID) if get => Err(PspError::NotFound),
+        Some(error_code) => Err(PspError::Rejected {
+            error_code,
+            error_info,
+        }),
+        None => Err(PspError::Unexpected(format!(
+            "HTTP {}: success false without an error_code",
+            status.as_u16()
+        ))),
+    }
+}
+
+fn unreachable(e: reqwest::Error) -> PspError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    // `without_url`: the URL holds no secret, but the message is enough.
+    PspError::Unreachable(format!("{what}: {}", e.without_url()))
+}
+
+fn outcome_label(result: &Result<PspOrder, PspError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(PspError::Declined { .. }) => "declined",
+        Err(PspError::Rejected { .. }) => "rejected",
+        Err(PspError::NotFound) => "not_found",
+        Err(PspError::Unreachable(_)) => "unreachable",
+        Err(PspError::Unexpected(_)) => "unexpected",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wiremock::matchers::{body_partial_json, header, method, path, query_param_is_missing};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::domain::new_checkout::tests::{CVC, PAN, example};
+    use crate::psp::PaymentOutcome;
+
+    const KEY: &str = "test-site-key";
+    const ID: &str = "chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b";
+
+    fn client(server: &MockServer, timeout: Duration) -> MultiSafepayClient {
+        MultiSafepayClient::new(
+            &format!("{}/v1/json", server.uri()),
+            SecretString::from(KEY),
+            Duration::from_millis(500),
+            timeout,
+        )
+        .unwrap()
+    }
+
+    async fn create(server: &MockServer, timeout: Duration) -> Result<PspOrder, PspError> {
+        let id = CheckoutId::parse(ID).unwrap();
+        let checkout = example();
+        let order = CreateOrder {
+            id: &id,
+            checkout: &checkout,
+            notification_url: "https://gw.example/notifications/multisafepay".into(),
+            notification_method: NotificationMethod::Post,
+            redirect_url: format!("https://gw.example/return/{ID}"),
+            cancel_url: format!("https://gw.example/cancel/{ID}"),
+        };
+        client(server, timeout).create_order(&order).await
+    }
+
+    fn initialized() -> serde_json::Value {
+        json!({"success": true, "data": {
+            "order_id": ID, "transaction_id": 4051823, "status": "initialized",
+            "financial_status": "initialized", "reason": "3D Secure Authorization", "reason_code": "",
+            "payment_url": "https://testpayv2.example/connect/abc/?lang=nl_NL",
+            "customer_verification": {"type": "form", "html": "<html><form></form></html>"},
+            "payment_details": {"type": "VISA", "last4": "1111", "card_expiry_date": 3012}
+        }})
+    }
+
+    #[tokio::test]
+    async fn create_order_posts_a_direct_card_order_with_the_key_in_a_header() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/json/orders"))
+            .and(header("api_key", KEY))
+            .and(header("accept", "application/json"))
+            .and(header("content-type", "application/json"))
+            .and(query_param_is_missing("api_key"))
+            .and(body_partial_json(json!({
+                "type": "direct",
+                "gateway": "CREDITCARD",
+                "order_id": ID,
+                "amount": 3495,
+                "currency": "EUR",
+                "payment_options": {"notification_method": "POST"},
+                "gateway_info": {"card_number": PAN, "card_cvc": CVC, "card_expiry_date": "3012"}
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(initialized()))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        let order = create(&server, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(order.order_id, ID);
+        assert_eq!(order.transaction_id.as_deref(), Some("4051823"));
+        assert_eq!(order.outcome, PaymentOutcome::AwaitingShopper);
+        assert_eq!(
+            order.payment_url.as_deref(),
+            Some("https://testpayv2.example/connect/abc/?lang=nl_NL")
+        );
+        assert_eq!(
+            order.form_html.as_deref(),
+            Some("<html><form></form></html>")
+        );
+
+        // And no key anywhere in the URL, whatever the matcher above allows.
+        let requests = server.received_requests().await.unwrap();
+        assert!(!requests[0].url.as_str().contains(KEY));
+    }
+
+    /// Collects what the tracing subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_name_the_order_but_never_the_card() {
+        use tracing::instrument::WithSubscriber;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(initialized()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_list(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        create(&server, Duration::from_secs(5))
+            .with_subscriber(subscriber)
+            .await
+            .unwrap();
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains(ID), "the span carries the order id: {logs}");
+        assert!(logs.contains("initialized"), "{logs}");
+        assert!(!logs.contains(PAN), "{logs}");
+        assert!(!logs.contains(&format!("\"{CVC}\"")), "{logs}");
+    }
+
+    #[test]
+    fn create_order_debug_masks_the_card() {
+        let id = CheckoutId::parse(ID).unwrap();
+        let checkout = example();
+        let order = CreateOrder {
+            id: &id,
+            checkout: &checkout,
+            notification_url: String::new(),
+            notification_method: NotificationMethod::Get,
+            redirect_url: String::new(),
+            cancel_url: String::new(),
+        };
+        let shown = format!("{order:?}");
+        assert!(!shown.contains(PAN) && !shown.contains(CVC), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_5xx_is_unreachable_even_with_an_error_body() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(500).set_body_json(
+                json!({"success": false, "error_code": 1024, "error_info": "declined"}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
+        assert!(
+            matches!(err, PspError::Unreachable(ref m) if m.contains("500")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_unreachable() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(initialized())
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let started = Instant::now();
+        let err = create(&server, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, PspError::Unreachable(ref m) if m.contains("timed out")),
+            "{err:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the timeout applied"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable() {
+        // Bind then drop a listener: nothing listens on that port any more.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = MultiSafepayClient::new(
+            &format!("http://127.0.0.1:{port}/v1/json"),
+            SecretString::from(KEY),
+            Duration::from_millis(500),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let err = client.get_order(ID).await.unwrap_err();
+        assert!(matches!(err, PspError::Unreachable(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_body_is_unexpected() {
+        for body in [
+            "<html>Bad gateway</html>",
+            r#"{"success": true}"#,
+            r#"{"success": true, "data": {"status": "completed"}}"#,
+        ] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(200).set_body_string(body))
+                .expect(1)
+                .mount(&server)
+                .await;
+            let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
+            assert!(matches!(err, PspError::Unexpected(_)), "{body}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn error_1024_is_declined_even_with_http_200() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"success": false, "data": {}, "error_code": 1024, "error_info": "declined"}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(
+            err,
+            PspError::Declined {
+                error_code: 1024,
+                error_info: "declined".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_rejected_with_msp_code() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(
+                json!({"success": false, "data": {}, "error_code": 1032, "error_info": "Invalid API key"}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(
+            err,
+            PspError::Rejected {
+                error_code: 1032,
+                error_info: "Invalid API key".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn get_order_reads_the_order_and_1006_is_not_found() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/json/orders/{ID}")))
+            .and(header("api_key", KEY))
+            .and(query_param_is_missing("api_key"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"success": true, "data": {
+                    "order_id": ID, "transaction_id": "4051823", "status": "declined",
+                    "reason": "3DS Authentication Failed", "reason_code": "3001"
+                }}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/json/orders/chk_unknown"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(
+                json!({"success": false, "data": {}, "error_code": 1006, "error_info": "Invalid transaction ID"}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, Duration::from_secs(5));
+        let order = client.get_order(ID).await.unwrap();
+        assert_eq!(order.outcome, PaymentOutcome::Declined);
+        assert_eq!(order.failure().unwrap().code, "authentication_failed");
+        assert_eq!(
+            client.get_order("chk_unknown").await,
+            Err(PspError::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn order_ids_are_one_path_segment() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/json/orders/a%2Fb%3Fc"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(
+                json!({"success": false, "error_code": 1006, "error_info": "Invalid transaction ID"}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(&server, Duration::from_secs(5))
+            .get_order("a/b?c")
+            .await;
+        assert_eq!(err, Err(PspError::NotFound));
+    }
+
+    #[test]
+    fn notifications_are_bare_order_objects() {
+        let body = br#"{"amount":1000,"order_id":"chk_1","transaction_id":4051823,"status":"completed","reason":"","reason_code":null}"#;
+        let order = parse_notification(body).unwrap();
+        assert_eq!(order.order_id, "chk_1");
+        assert_eq!(order.outcome, PaymentOutcome::Succeeded);
+        assert_eq!(order.reason_code, "");
+        assert!(matches!(
+            parse_notification(b"OK"),
+            Err(PspError::Unexpected(_))
+        ));
+        assert!(matches!(
+            parse_notification(br#"{"success":true,"data":{"order_id":"x"}}"#),
+            Err(PspError::Unexpected(_))
+        ));
+    }
+
+    #[test]
+    fn bad_configuration_is_refused() {
+        let key = || SecretString::from(KEY);
+        let t = Duration::from_secs(1);
+        assert!(MultiSafepayClient::new("not a url", key(), t, t).is_err());
+        assert!(MultiSafepayClient::new("ftp://x/v1/json", key(), t, t).is_err());
+        assert!(MultiSafepayClient::new("https://x/v1/json?api_key=k", key(), t, t).is_err());
+        assert!(
+            MultiSafepayClient::new("https://x/v1/json", SecretString::from("a\nb"), t, t).is_err()
+        );
+        let c = MultiSafepayClient::new("https://x/v1/json/", key(), t, t).unwrap();
+        assert_eq!(c.url(&["orders"]).as_str(), "https://x/v1/json/orders");
+        assert!(!format!("{c:?}").contains(KEY));
+    }
+}

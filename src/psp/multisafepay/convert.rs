@@ -1,0 +1,454 @@
+//! The one conversion between the domain and MSP's wire types (style rule 5): minor units to
+//! MSP's excl.-VAT decimal unit prices happens here and nowhere else.
+
+use std::collections::BTreeSet;
+
+use super::client::CreateOrder;
+use super::wire;
+use crate::domain::money::{Currency, MinorUnits};
+use crate::domain::tax::TaxRate;
+use crate::psp::{PaymentOutcome, PspError, PspOrder};
+
+/// The `merchant_item_id` MSP reserves for the shipping line.
+pub const SHIPPING_ITEM_ID: &str = "msp-shipping";
+
+/// Decimals MSP gets for `unit_price`: enough that quantity × price is within a fraction of a
+/// minor unit of what the shopper pays.
+const MAX_DECIMALS: u32 = 10;
+/// What an `f64` carries exactly through JSON (see [`wire::DecimalNumber`]).
+const MAX_SIGNIFICANT_DIGITS: u32 = 15;
+
+/// `POST /orders` for a checkout: a direct card order whose `order_id` is the checkout id.
+pub fn order_request<'a>(order: &'a CreateOrder<'a>) -> wire::OrderRequest<'a> {
+    let checkout = order.checkout;
+    let customer = checkout.customer();
+    let address = &customer.address;
+    let card = checkout.card();
+    let currency = checkout.currency();
+
+    let description = match (checkout.description(), checkout.reference()) {
+        (Some(d), _) => d.to_owned(),
+        // MSP requires a description (error 1008).
+        (None, Some(reference)) => format!("Order {reference}"),
+        (None, None) => format!("Checkout {}", order.id),
+    };
+
+    let mut items: Vec<wire::CartItem<'a>> = checkout
+        .items()
+        .iter()
+        .map(|item| wire::CartItem {
+            name: &item.name,
+            description: None,
+            unit_price: unit_price_excl_vat(item.unit_amount, item.tax_rate, currency),
+            quantity: item.quantity,
+            merchant_item_id: item.sku.as_deref(),
+            tax_table_selector: item.tax_rate.as_decimal(),
+        })
+        .collect();
+    if let Some(shipping) = checkout.shipping_amount() {
+        items.push(wire::CartItem {
+            name: "Shipping",
+            description: None,
+            unit_price: unit_price_excl_vat(shipping, checkout.shipping_tax_rate(), currency),
+            quantity: 1,
+            merchant_item_id: Some(SHIPPING_ITEM_ID),
+            tax_table_selector: checkout.shipping_tax_rate().as_decimal(),
+        });
+    }
+
+    // One alternate table per distinct rate, named by the rate; items select theirs by name.
+    let mut rates: BTreeSet<TaxRate> = checkout.items().iter().map(|i| i.tax_rate).collect();
+    if checkout.shipping_amount().is_some() {
+        rates.insert(checkout.shipping_tax_rate());
+    }
+    let alternate = rates
+        .into_iter()
+        .map(|rate| wire::AlternateTaxTable {
+            name: rate.as_decimal(),
+            standalone: true,
+            rules: vec![wire::TaxRule {
+                rate: wire::DecimalNumber::new(rate.as_decimal()),
+            }],
+        })
+        .collect();
+
+    wire::OrderRequest {
+        kind: "direct",
+        gateway: "CREDITCARD",
+        order_id: order.id.as_str(),
+        currency: currency.code().to_owned(),
+        amount: checkout.amount().value(),
+        description,
+        payment_options: wire::PaymentOptions {
+            notification_url: order.notification_url.clone(),
+            notification_method: order.notification_method.as_str(),
+            redirect_url: order.redirect_url.clone(),
+            cancel_url: order.cancel_url.clone(),
+            close_window: false,
+        },
+        customer: wire::Customer {
+            locale: customer.locale.as_ref().map(|l| l.as_str()),
+            ip_address: customer.ip_address.to_string(),
+            first_name: customer.first_name.as_deref(),
+            last_name: customer.last_name.as_deref(),
+            address1: address.line1.as_deref(),
+            house_number: address.house_number.as_deref(),
+            zip_code: address.zip_code.as_deref(),
+            city: address.city.as_deref(),
+            country: address.country.as_str(),
+            phone: customer.phone.as_deref(),
+            email: customer.email.as_str(),
+            user_agent: customer.user_agent.as_deref(),
+            browser: customer.browser.as_ref().map(|b| wire::Browser {
+                javascript_enabled: b.javascript_enabled,
+                java_enabled: b.java_enabled,
+                cookies_enabled: b.cookies_enabled,
+                language: b.language.as_deref(),
+                screen_color_depth: b.screen_color_depth,
+                screen_height: b.screen_height,
+                screen_width: b.screen_width,
+                time_zone: b.time_zone,
+                user_agent: b.user_agent.as_deref(),
+                platform: b.platform.as_deref(),
+            }),
+        },
+        delivery: wire::Delivery {
+            first_name: customer.first_name.as_deref(),
+            last_name: customer.last_name.as_deref(),
+            address1: address.line1.as_deref(),
+            house_number: address.house_number.as_deref(),
+            zip_code: address.zip_code.as_deref(),
+            city: address.city.as_deref(),
+            country: address.country.as_str(),
+            phone: customer.phone.as_deref(),
+            email: customer.email.as_str(),
+        },
+        gateway_info: wire::GatewayInfo {
+            card_number: card.number.expose_number(),
+            card_holder_name: card.holder_name.as_deref(),
+            card_expiry_date: card.expiry.yymm(),
+            card_cvc: card.cvc.expose(),
+        },
+        shopping_cart: wire::ShoppingCart { items },
+        checkout_options: wire::CheckoutOptions {
+            tax_tables: wire::TaxTables {
+                default: wire::DefaultTaxTable {
+                    shipping_taxed: true,
+                    rate: wire::DecimalNumber::new(checkout.shipping_tax_rate().as_decimal()),
+                },
+                alternate,
+            },
+        },
+    }
+}
+
+/// A VAT-inclusive amount in minor units as MSP's `unit_price`: major units excluding VAT,
+/// `amount / (1 + rate) / 10^exponent`, rounded half up to at most 10 decimals (fewer for
+/// amounts so large that 15 significant digits would not hold 10), trailing zeros dropped.
+/// Exact integer arithmetic throughout: 1500 EUR cents at 21 % → `12.3966942149`.
+pub fn unit_price_excl_vat(
+    amount: MinorUnits,
+    rate: TaxRate,
+    currency: Currency,
+) -> wire::DecimalNumber {
+    // MinorUnits is never negative; the widening keeps every product below u128::MAX:
+    // 9.3e18 × 1e6 (rate denominator) × 1e10 (decimals) ≈ 9.3e34 < 3.4e38.
+    let amount = u128::from(amount.value().unsigned_abs());
+    let numerator = amount * u128::from(rate.denominator());
+    let denominator = u128::from(rate.denominator() + rate.numerator())
+        * 10u128.pow(u32::from(currency.exponent()));
+
+    let integer_digits = match numerator / denominator {
+        0 => 0,
+        n => n.ilog10() + 1,
+    };
+    let decimals = MAX_DECIMALS.min(MAX_SIGNIFICANT_DIGITS.saturating_sub(integer_digits));
+    let scale = 10u128.pow(decimals);
+    let scaled = (numerator * scale + denominator / 2) / denominator;
+
+    let int_part = scaled / scale;
+    let frac_part = scaled % scale;
+    let text = if decimals == 0 {
+        int_part.to_string()
+    } else {
+        let frac = format!("{frac_part:0width$}", width = decimals as usize);
+        let frac = frac.trim_end_matches('0');
+        if frac.is_empty() {
+            int_part.to_string()
+        } else {
+            format!("{int_part}.{frac}")
+        }
+    };
+    wire::DecimalNumber::new(text)
+}
+
+/// MSP's order object as the flows see it.
+pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
+    let order_id = order
+        .order_id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| PspError::Unexpected("the order object has no order_id".into()))?;
+    let status = order.status.unwrap_or_default();
+    let form_html = order
+        .customer_verification
+        .and_then(|v| v.html)
+        .filter(|html| !html.trim().is_empty());
+    Ok(PspOrder {
+        order_id,
+        transaction_id: order.transaction_id.filter(|t| !t.is_empty()),
+        outcome: PaymentOutcome::from_msp_status(&status),
+        status,
+        reason: order.reason.unwrap_or_default(),
+        reason_code: order.reason_code.unwrap_or_default(),
+        payment_url: order.payment_url.filter(|u| !u.trim().is_empty()),
+        form_html,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::checkout::CheckoutId;
+    use crate::domain::new_checkout::tests::{CVC, PAN, example};
+    use crate::psp::multisafepay::NotificationMethod;
+
+    fn price(amount: i64, rate: &str, currency: &str) -> String {
+        unit_price_excl_vat(
+            MinorUnits::new(amount).unwrap(),
+            TaxRate::parse(rate).unwrap(),
+            Currency::parse(currency).unwrap(),
+        )
+        .as_str()
+        .to_owned()
+    }
+
+    #[test]
+    fn unit_prices_exclude_vat_exactly() {
+        for (amount, rate, currency, expected) in [
+            (1500, "0.21", "EUR", "12.3966942149"),
+            (495, "0.21", "EUR", "4.0909090909"),
+            (1500, "0", "EUR", "15"),
+            (1234, "0", "EUR", "12.34"),
+            (121, "0.21", "EUR", "1"),
+            (1, "0.21", "EUR", "0.0082644628"),
+            (0, "0.21", "EUR", "0"),
+            (1000, "1", "EUR", "5"),
+            (1999, "0.09", "EUR", "18.3394495413"),
+            (1500, "0.1", "JPY", "1363.6363636364"),
+            (1500, "0", "JPY", "1500"),
+            (1500, "0.21", "KWD", "1.2396694215"),
+            (1, "0", "KWD", "0.001"),
+            (1000, "0.0825", "USD", "9.2378752887"),
+            // Too large for 10 decimals in 15 significant digits: fewer decimals, still exact.
+            (123_456_789_012_345, "0", "EUR", "1234567890123.45"),
+            (i64::MAX, "0", "EUR", "92233720368547758"),
+        ] {
+            assert_eq!(
+                price(amount, rate, currency),
+                expected,
+                "{amount} {currency} at {rate}"
+            );
+        }
+    }
+
+    #[test]
+    fn unit_prices_go_out_as_the_same_json_number() {
+        for (amount, rate, currency) in [
+            (1500, "0.21", "EUR"),
+            (1, "0.21", "EUR"),
+            (1, "1", "KWD"),
+            (1500, "0.1", "JPY"),
+            (99_999_999, "0.21", "EUR"),
+        ] {
+            let decimal = unit_price_excl_vat(
+                MinorUnits::new(amount).unwrap(),
+                TaxRate::parse(rate).unwrap(),
+                Currency::parse(currency).unwrap(),
+            );
+            let text = serde_json::to_string(&decimal).unwrap();
+            assert_eq!(
+                text.trim_end_matches(".0"),
+                decimal.as_str(),
+                "{amount} {currency} at {rate}"
+            );
+        }
+    }
+
+    proptest! {
+        /// The decimal is the exact quotient rounded to its last digit, and survives JSON.
+        #[test]
+        fn unit_price_is_the_rounded_exact_quotient(
+            amount in 0i64..10_000_000_000, rate_num in 0u32..=100, exp_idx in 0usize..3
+        ) {
+            let currency = ["JPY", "EUR", "KWD"][exp_idx];
+            let rate = TaxRate::parse(&format!("{}", f64::from(rate_num) / 100.0)).unwrap();
+            let decimal = unit_price_excl_vat(MinorUnits::new(amount).unwrap(), rate, Currency::parse(currency).unwrap());
+            let text = decimal.as_str();
+            let decimals = text.split_once('.').map_or(0, |(_, f)| f.len()) as u32;
+            prop_assert!(decimals <= MAX_DECIMALS);
+            // |text × (1 + r) × 10^exp − amount| ≤ half a unit of the last decimal × (1 + r) × 10^exp.
+            let digits: u128 = text.replace('.', "").parse().unwrap();
+            let exp = 10u128.pow(Currency::parse(currency).unwrap().exponent().into());
+            let lhs = digits * u128::from(rate.denominator() + rate.numerator()) * exp;
+            let rhs = u128::try_from(amount).unwrap() * u128::from(rate.denominator()) * 10u128.pow(decimals);
+            let slack = u128::from(rate.denominator() + rate.numerator()) * exp;
+            prop_assert!(lhs.abs_diff(rhs) * 2 <= slack, "{text}");
+            let json = serde_json::to_string(&decimal).unwrap();
+            prop_assert_eq!(json.trim_end_matches(".0"), text);
+        }
+    }
+
+    fn create_order<'a>(
+        id: &'a CheckoutId,
+        checkout: &'a crate::domain::new_checkout::NewCheckout,
+    ) -> CreateOrder<'a> {
+        CreateOrder {
+            id,
+            checkout,
+            notification_url: "https://gw.example/notifications/multisafepay".into(),
+            notification_method: NotificationMethod::Post,
+            redirect_url: format!("https://gw.example/return/{id}"),
+            cancel_url: format!("https://gw.example/cancel/{id}"),
+        }
+    }
+
+    #[test]
+    fn the_full_request_json() {
+        let id = CheckoutId::parse("chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b").unwrap();
+        let checkout = example();
+        let order = create_order(&id, &checkout);
+        let body = serde_json::to_value(order_request(&order)).unwrap();
+        let expected = json!({
+            "type": "direct",
+            "gateway": "CREDITCARD",
+            "order_id": "chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b",
+            "currency": "EUR",
+            "amount": 3495,
+            "description": "Order 1001 at Example Shop",
+            "payment_options": {
+                "notification_url": "https://gw.example/notifications/multisafepay",
+                "notification_method": "POST",
+                "redirect_url": "https://gw.example/return/chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b",
+                "cancel_url": "https://gw.example/cancel/chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b",
+                "close_window": false
+            },
+            "customer": {
+                "locale": "nl_NL", "ip_address": "203.0.113.7", "first_name": "Jo", "last_name": "Doe",
+                "address1": "Kraanspoor", "house_number": "39", "zip_code": "1033SC", "city": "Amsterdam",
+                "country": "NL", "phone": "+31201234567", "email": "jo@example.com", "user_agent": "Mozilla/5.0",
+                "browser": {"javascript_enabled": true, "java_enabled": false, "cookies_enabled": true,
+                            "language": "nl-NL", "screen_color_depth": 24, "screen_height": 1080,
+                            "screen_width": 1920, "time_zone": -60}
+            },
+            "delivery": {
+                "first_name": "Jo", "last_name": "Doe", "address1": "Kraanspoor", "house_number": "39",
+                "zip_code": "1033SC", "city": "Amsterdam", "country": "NL", "phone": "+31201234567",
+                "email": "jo@example.com"
+            },
+            "gateway_info": {
+                "card_number": PAN, "card_holder_name": "Jo Doe", "card_expiry_date": "3012", "card_cvc": CVC
+            },
+            "shopping_cart": {"items": [
+                {"name": "T-shirt", "unit_price": 12.3966942149, "quantity": 2, "merchant_item_id": "TS-1", "tax_table_selector": "0.21"},
+                {"name": "Shipping", "unit_price": 4.0909090909, "quantity": 1, "merchant_item_id": "msp-shipping", "tax_table_selector": "0.21"}
+            ]},
+            "checkout_options": {"tax_tables": {
+                "default": {"shipping_taxed": true, "rate": 0.21},
+                "alternate": [{"name": "0.21", "standalone": true, "rules": [{"rate": 0.21}]}]
+            }}
+        });
+        assert_eq!(body, expected);
+        assert!(body["checkout_options"].get("validate_cart").is_none());
+    }
+
+    #[test]
+    fn description_falls_back_to_reference_then_id() {
+        use crate::domain::new_checkout::NewCheckout;
+        // Rebuild the example without description (and then without reference) via the parser.
+        let id = CheckoutId::parse("chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b").unwrap();
+        let base = serde_json::to_value(order_request(&create_order(&id, &example()))).unwrap();
+        assert_eq!(base["description"], "Order 1001 at Example Shop");
+
+        let req = |v: serde_json::Value| -> NewCheckout {
+            crate::api::checkout_request::parse(
+                serde_json::from_value(v).unwrap(),
+                &[],
+                chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+            )
+            .unwrap()
+        };
+        let minimal = json!({
+            "currency": "JPY",
+            "items": [{"name": "Tea", "quantity": 3, "unit_amount": 500, "tax_rate": "0.08"},
+                      {"name": "Cup", "quantity": 1, "unit_amount": 1100, "tax_rate": "0.1"}],
+            "customer": {"email": "a@b.jp", "ip_address": "2001:db8::1", "address": {"country": "JP"}},
+            "card": {"number": "5500000000000004", "exp_month": 1, "exp_year": 2027, "cvc": "321"},
+            "return_url": "https://shop.example/r"
+        });
+        let checkout = req(minimal.clone());
+        let body = serde_json::to_value(order_request(&create_order(&id, &checkout))).unwrap();
+        assert_eq!(body["description"], format!("Checkout {id}"));
+        assert_eq!(body["amount"], 2600);
+        assert_eq!(body["customer"]["ip_address"], "2001:db8::1");
+        assert!(body["customer"].get("browser").is_none());
+        assert!(body["customer"].get("locale").is_none());
+        assert_eq!(
+            body["payment_options"]["cancel_url"],
+            format!("https://gw.example/cancel/{id}")
+        );
+        // Two rates, two tables; no shipping line when no shipping was given.
+        let items = body["shopping_cart"]["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0]["unit_price"], json!(462.962962963));
+        assert_eq!(items[0]["tax_table_selector"], "0.08");
+        assert_eq!(items[1]["unit_price"], json!(1000.0));
+        let names: Vec<_> = body["checkout_options"]["tax_tables"]["alternate"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["0.08", "0.1"]);
+
+        let mut with_ref = minimal;
+        with_ref["reference"] = json!("order-7");
+        let checkout = req(with_ref);
+        let body = serde_json::to_value(order_request(&create_order(&id, &checkout))).unwrap();
+        assert_eq!(body["description"], "Order order-7");
+    }
+
+    #[test]
+    fn order_objects_become_psp_orders() {
+        let order: wire::Order = serde_json::from_value(json!({
+            "order_id": "chk_1", "transaction_id": 4051823, "status": "initialized",
+            "reason": "3D Secure Authorization", "reason_code": "",
+            "payment_url": "https://pay.example/connect/x",
+            "customer_verification": {"type": "form", "html": "<html>form</html>"}
+        }))
+        .unwrap();
+        let o = psp_order(order).unwrap();
+        assert_eq!(o.order_id, "chk_1");
+        assert_eq!(o.transaction_id.as_deref(), Some("4051823"));
+        assert_eq!(o.outcome, PaymentOutcome::AwaitingShopper);
+        assert_eq!(
+            o.payment_url.as_deref(),
+            Some("https://pay.example/connect/x")
+        );
+        assert_eq!(o.form_html.as_deref(), Some("<html>form</html>"));
+
+        let order: wire::Order = serde_json::from_value(json!({
+            "order_id": "chk_1", "status": "declined", "reason_code": 4002,
+            "customer_verification": {"type": "form", "html": ""}
+        }))
+        .unwrap();
+        let o = psp_order(order).unwrap();
+        assert_eq!(o.form_html, None, "an empty form is no form");
+        assert_eq!(o.failure().unwrap().code, "insufficient_funds");
+
+        let no_id: wire::Order = serde_json::from_value(json!({"status": "completed"})).unwrap();
+        assert!(matches!(psp_order(no_id), Err(PspError::Unexpected(_))));
+    }
+}

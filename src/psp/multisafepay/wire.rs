@@ -1,0 +1,385 @@
+//! MSP's JSON, spelled exactly as MSP spells it (reference §2–4) and nothing else. The
+//! conversion to and from the domain is in [`super::convert`].
+//!
+//! Answers are typed loosely where MSP is loose: `transaction_id`, `last4`, `card_expiry_date`
+//! and `reason_code` arrive as numbers or strings, and any field may be `null`.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+// ---------------------------------------------------------------------------------------------
+// POST /orders
+
+/// The body of `POST /orders` for a direct card order. No `Debug`: it holds the card.
+#[derive(Serialize)]
+pub struct OrderRequest<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub gateway: &'static str,
+    pub order_id: &'a str,
+    pub currency: String,
+    /// Minor units.
+    pub amount: i64,
+    pub description: String,
+    pub payment_options: PaymentOptions,
+    pub customer: Customer<'a>,
+    pub delivery: Delivery<'a>,
+    pub gateway_info: GatewayInfo<'a>,
+    pub shopping_cart: ShoppingCart<'a>,
+    pub checkout_options: CheckoutOptions,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentOptions {
+    pub notification_url: String,
+    pub notification_method: &'static str,
+    pub redirect_url: String,
+    pub cancel_url: String,
+    pub close_window: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Customer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<&'a str>,
+    pub ip_address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address1: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub house_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zip_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<&'a str>,
+    pub country: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<&'a str>,
+    pub email: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser: Option<Browser<'a>>,
+}
+
+/// 3-D Secure 2 device data, typed as MSP's card schema types it (booleans and numbers).
+#[derive(Debug, Serialize)]
+pub struct Browser<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub javascript_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub java_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookies_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screen_color_depth: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screen_height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screen_width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Delivery<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address1: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub house_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zip_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<&'a str>,
+    pub country: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<&'a str>,
+    pub email: &'a str,
+}
+
+/// The card, exposed here and only here. `Debug` masks it.
+#[derive(Serialize)]
+pub struct GatewayInfo<'a> {
+    pub card_number: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_holder_name: Option<&'a str>,
+    /// YYMM, as a string (MSP's schema says string; some examples send a number).
+    pub card_expiry_date: String,
+    pub card_cvc: &'a str,
+}
+
+impl fmt::Debug for GatewayInfo<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last4 = self
+            .card_number
+            .get(self.card_number.len().saturating_sub(4)..)
+            .unwrap_or("");
+        f.debug_struct("GatewayInfo")
+            .field("card_number", &format_args!("****{last4}"))
+            .field("card_expiry_date", &self.card_expiry_date)
+            .field("card_cvc", &format_args!("***"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShoppingCart<'a> {
+    pub items: Vec<CartItem<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CartItem<'a> {
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    /// Major units, excluding VAT.
+    pub unit_price: DecimalNumber,
+    pub quantity: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_item_id: Option<&'a str>,
+    pub tax_table_selector: String,
+}
+
+/// No `validate_cart`: MSP's excl.-VAT prices can be a cent off the total after its own
+/// rounding, and the cart is for display and records only (design §3).
+#[derive(Debug, Serialize)]
+pub struct CheckoutOptions {
+    pub tax_tables: TaxTables,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaxTables {
+    pub default: DefaultTaxTable,
+    pub alternate: Vec<AlternateTaxTable>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DefaultTaxTable {
+    pub shipping_taxed: bool,
+    pub rate: DecimalNumber,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlternateTaxTable {
+    pub name: String,
+    pub standalone: bool,
+    pub rules: Vec<TaxRule>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaxRule {
+    pub rate: DecimalNumber,
+}
+
+/// A decimal that MSP wants as a JSON *number* (`unit_price`, tax `rate`), computed exactly
+/// as a decimal string by [`super::convert`].
+///
+/// serde_json writes numbers from `f64` only (its `arbitrary_precision` feature is not on), so
+/// the string goes out through the `f64` nearest to it. That is lossless here: the conversion
+/// keeps at most 15 significant digits, and every decimal of up to 15 significant digits
+/// survives the trip through `f64` and back to its shortest form unchanged (tested).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecimalNumber(String);
+
+impl DecimalNumber {
+    /// `s` is a plain decimal (`12.3966942149`, `0`); built only by `convert`.
+    pub(crate) fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for DecimalNumber {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let value: f64 = self
+            .0
+            .parse()
+            .map_err(|_| serde::ser::Error::custom(format!("`{}` is not a decimal", self.0)))?;
+        serializer.serialize_f64(value)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+/// Every MSP answer: `{success, data}` or `{success: false, data, error_code, error_info}`.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    pub success: bool,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "loose_i64")]
+    pub error_code: Option<i64>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub error_info: Option<String>,
+}
+
+/// The order object: `data` of `POST /orders` and `GET /orders/{id}`, and the whole body of a
+/// POST notification. Only the fields the gateway reads; the rest is ignored.
+#[derive(Debug, Deserialize)]
+pub struct Order {
+    #[serde(default, deserialize_with = "loose_string")]
+    pub order_id: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub transaction_id: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub financial_status: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub reason: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub reason_code: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub payment_url: Option<String>,
+    #[serde(default)]
+    pub customer_verification: Option<CustomerVerification>,
+    #[serde(default)]
+    pub payment_details: Option<PaymentDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomerVerification {
+    #[serde(default, rename = "type", deserialize_with = "loose_string")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub html: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PaymentDetails {
+    #[serde(default, rename = "type", deserialize_with = "loose_string")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub last4: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub card_expiry_date: Option<String>,
+}
+
+/// A string, a number (kept as its JSON text) or `null`.
+fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde_json::Value;
+    Ok(match Value::deserialize(d)? {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a string or a number, got {}",
+                kind_of(&other)
+            )));
+        }
+    })
+}
+
+/// An integer, an integer in a string, or `null`.
+fn loose_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde_json::Value;
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("expected an integer error code")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("expected an integer error code")),
+        other => Err(serde::de::Error::custom(format!(
+            "expected an integer error code, got {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+/// Names a JSON value's type without echoing its content into an error message.
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn loose_fields_accept_numbers_strings_and_nulls() {
+        let order: Order = serde_json::from_value(json!({
+            "order_id": "chk_1", "transaction_id": 4051823, "status": "completed",
+            "reason_code": 3001, "reason": null, "payment_url": null,
+            "payment_details": {"type": "VISA", "last4": 1111, "card_expiry_date": 3012}
+        }))
+        .unwrap();
+        assert_eq!(order.transaction_id.as_deref(), Some("4051823"));
+        assert_eq!(order.reason_code.as_deref(), Some("3001"));
+        assert_eq!(order.reason, None);
+        let details = order.payment_details.unwrap();
+        assert_eq!(details.last4.as_deref(), Some("1111"));
+        assert_eq!(details.card_expiry_date.as_deref(), Some("3012"));
+
+        let order: Order = serde_json::from_value(json!({
+            "order_id": "chk_1", "transaction_id": "4051823", "reason_code": "",
+            "payment_details": {"last4": "1111", "card_expiry_date": "3012"}, "unknown": [1]
+        }))
+        .unwrap();
+        assert_eq!(order.transaction_id.as_deref(), Some("4051823"));
+        assert_eq!(order.reason_code.as_deref(), Some(""));
+        assert_eq!(order.status, None);
+    }
+
+    #[test]
+    fn envelopes_of_both_shapes() {
+        let ok: Envelope =
+            serde_json::from_str(r#"{"success":true,"data":{"order_id":"x"}}"#).unwrap();
+        assert!(ok.success && ok.error_code.is_none());
+        let err: Envelope = serde_json::from_str(
+            r#"{"success":false,"data":[],"error_code":"1024","error_info":"declined"}"#,
+        )
+        .unwrap();
+        assert_eq!((err.success, err.error_code), (false, Some(1024)));
+        assert_eq!(err.error_info.as_deref(), Some("declined"));
+    }
+
+    #[test]
+    fn gateway_info_debug_masks_the_card() {
+        let info = GatewayInfo {
+            card_number: "4111111111111111",
+            card_holder_name: Some("Jo"),
+            card_expiry_date: "3012".into(),
+            card_cvc: "987",
+        };
+        let shown = format!("{info:?}");
+        assert!(
+            !shown.contains("4111111111111111") && !shown.contains("987"),
+            "{shown}"
+        );
+        assert!(shown.contains("****1111"), "{shown}");
+    }
+}
