@@ -105,6 +105,11 @@ impl MultiSafepayClient {
         self.call("get_order", request, true).await
     }
 
+    /// Same as the free [`parse_notification`], for callers that hold the client.
+    pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
+        parse_notification(body)
+    }
+
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
     fn url(&self, segments: &[&str]) -> url::Url {
         let mut url = self.base_url.clone();

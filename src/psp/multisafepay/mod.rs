@@ -26,3 +26,35 @@ impl NotificationMethod {
         }
     }
 }
+
+impl std::str::FromStr for NotificationMethod {
+    type Err = String;
+
+    /// Case-insensitive, for configuration values (`post`, `GET`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "POST" => Ok(Self::Post),
+            "GET" => Ok(Self::Get),
+            _ => Err(format!(
+                "`{s}` is not a notification method: use POST (signed, recommended) or GET"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NotificationMethod;
+
+    #[test]
+    fn notification_methods_parse_and_print_as_msp_spells_them() {
+        assert_eq!("post".parse(), Ok(NotificationMethod::Post));
+        assert_eq!("GET".parse(), Ok(NotificationMethod::Get));
+        assert!("PUT".parse::<NotificationMethod>().is_err());
+        assert_eq!(NotificationMethod::Post.as_str(), "POST");
+        assert_eq!(
+            serde_json::to_value(NotificationMethod::Get).unwrap(),
+            serde_json::json!("GET")
+        );
+    }
+}

@@ -249,9 +249,9 @@ pub struct Order {
     pub reason_code: Option<String>,
     #[serde(default, deserialize_with = "loose_string")]
     pub payment_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_or_none")]
     pub customer_verification: Option<CustomerVerification>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_or_none")]
     pub payment_details: Option<PaymentDetails>,
 }
 
@@ -288,6 +288,21 @@ fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
             )));
         }
     })
+}
+
+/// A nested object, or `None` for anything else: MSP's PHP side sends an empty object as `[]`,
+/// and a detail the gateway does not need must not make the whole answer unusable.
+fn object_or_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match serde_json::Value::deserialize(d)? {
+        v @ serde_json::Value::Object(_) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        _ => Ok(None),
+    }
 }
 
 /// An integer, an integer in a string, or `null`.
@@ -352,6 +367,16 @@ mod tests {
         assert_eq!(order.transaction_id.as_deref(), Some("4051823"));
         assert_eq!(order.reason_code.as_deref(), Some(""));
         assert_eq!(order.status, None);
+    }
+
+    #[test]
+    fn empty_nested_objects_may_come_as_arrays_or_strings() {
+        let order: Order = serde_json::from_value(json!({
+            "order_id": "chk_1", "status": "completed",
+            "customer_verification": [], "payment_details": ""
+        }))
+        .unwrap();
+        assert!(order.customer_verification.is_none() && order.payment_details.is_none());
     }
 
     #[test]
