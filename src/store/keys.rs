@@ -1,1 +1,140 @@
 //! Every Redis key is built here, under the configured prefix.
+//!
+//! The layout is design §6:
+//!
+//! ```text
+//! {prefix}:{chk_…}:checkout   HASH  data = JSON checkout, version       TTL retention
+//! {prefix}:{chk_…}:events     LIST  JSON events, oldest first           TTL retention
+//! {prefix}:{chk_…}:lock       STR   owner token                         TTL the lock's
+//! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
+//! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency
+//! {prefix}:sync-due           ZSET  checkout id scored by due unix time TTL retention
+//! ```
+//!
+//! The braces around the checkout id are literal: they are Redis Cluster's hash tag, so the
+//! checkout, its events and its lock hash to one slot and one Lua script may touch them together.
+
+use crate::domain::checkout::CheckoutId;
+
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn checkout(&self, id: &CheckoutId) -> String {
+        format!("{}:{{{}}}:checkout", self.prefix, id.as_str())
+    }
+
+    pub fn events(&self, id: &CheckoutId) -> String {
+        format!("{}:{{{}}}:events", self.prefix, id.as_str())
+    }
+
+    pub fn lock(&self, id: &CheckoutId) -> String {
+        format!("{}:{{{}}}:lock", self.prefix, id.as_str())
+    }
+
+    /// The token is used verbatim: it is random and URL-safe when we mint it, and any other
+    /// string a browser sends can only name a key that does not exist.
+    pub fn pay(&self, token: &str) -> String {
+        format!("{}:pay:{}", self.prefix, token)
+    }
+
+    /// Idempotency keys are chosen by the merchant (any characters, up to 255), so they are
+    /// hex-encoded: a `{`, `}` or `:` in them can then neither change the key's hash slot nor
+    /// collide with another key family. Hex rather than a hash keeps it reversible when
+    /// debugging.
+    pub fn idempotency(&self, key: &str) -> String {
+        format!("{}:idem:{}", self.prefix, hex::encode(key.as_bytes()))
+    }
+
+    pub fn sync_due(&self) -> String {
+        format!("{}:sync-due", self.prefix)
+    }
+}
+
+/// The hash tag Redis Cluster hashes for `key`: the text between the first `{` and the next
+/// `}` when that is non-empty, else the whole key (Redis' own rule).
+pub fn hash_tag(key: &str) -> &str {
+    if let Some(open) = key.find('{')
+        && let Some(len) = key[open + 1..].find('}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> CheckoutId {
+        CheckoutId::parse("chk_0193a1b2c3d4e5f60718293a4b5c6d7e").unwrap()
+    }
+
+    #[test]
+    fn checkout_events_and_lock_share_the_checkout_id_as_hash_tag() {
+        let keys = Keys::new("cgw");
+        let id = id();
+        assert_eq!(
+            keys.checkout(&id),
+            "cgw:{chk_0193a1b2c3d4e5f60718293a4b5c6d7e}:checkout"
+        );
+        assert_eq!(
+            keys.events(&id),
+            "cgw:{chk_0193a1b2c3d4e5f60718293a4b5c6d7e}:events"
+        );
+        assert_eq!(
+            keys.lock(&id),
+            "cgw:{chk_0193a1b2c3d4e5f60718293a4b5c6d7e}:lock"
+        );
+        for key in [keys.checkout(&id), keys.events(&id), keys.lock(&id)] {
+            assert_eq!(hash_tag(&key), id.as_str(), "{key}");
+        }
+    }
+
+    #[test]
+    fn every_key_starts_with_the_prefix() {
+        let keys = Keys::new("test:abc");
+        let id = id();
+        for key in [
+            keys.checkout(&id),
+            keys.events(&id),
+            keys.lock(&id),
+            keys.pay("tok"),
+            keys.idempotency("k"),
+            keys.sync_due(),
+        ] {
+            assert!(key.starts_with("test:abc:"), "{key}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_cannot_inject_a_hash_tag_or_a_separator() {
+        let keys = Keys::new("cgw");
+        let key = keys.idempotency("a{b}:c d");
+        assert_eq!(key, format!("cgw:idem:{}", hex::encode("a{b}:c d")));
+        assert!(!key["cgw:idem:".len()..].contains(['{', '}', ':', ' ']));
+        // Distinct merchant keys never share a Redis key.
+        assert_ne!(keys.idempotency("ab"), keys.idempotency("AB"));
+    }
+
+    #[test]
+    fn hash_tag_follows_the_redis_rule() {
+        assert_eq!(hash_tag("a:{x}:b"), "x");
+        assert_eq!(hash_tag("a:{}:b"), "a:{}:b");
+        assert_eq!(hash_tag("plain"), "plain");
+        assert_eq!(hash_tag("a{b"), "a{b");
+    }
+}

@@ -1,1 +1,390 @@
 //! The in-memory store, for the `sandbox` command only.
+//!
+//! Same semantics as the Redis store, TTLs included (checked on every read, and swept now and
+//! then on writes so a long-running sandbox does not grow without bound). All state sits behind
+//! one `std::sync::Mutex`, never held across an `.await`: every method locks, works and unlocks
+//! without yielding.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rand::RngCore;
+
+use super::{
+    CasOutcome, CheckoutStore, IdempotencyBegin, InsertOutcome, LockToken, StoreError,
+    StoredResponse, Ttls, Versioned,
+};
+use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
+
+/// How often a write also sweeps expired entries.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+pub struct MemoryStore {
+    ttls: Ttls,
+    state: Mutex<State>,
+}
+
+struct Expiring<T> {
+    value: T,
+    expires_at: Instant,
+}
+
+impl<T> Expiring<T> {
+    fn new(value: T, ttl: Duration) -> Self {
+        Self {
+            value,
+            expires_at: Instant::now() + ttl,
+        }
+    }
+
+    fn live(&self, now: Instant) -> bool {
+        now < self.expires_at
+    }
+}
+
+struct Record {
+    versioned: Versioned,
+    events: Vec<CheckoutEvent>,
+}
+
+enum Idempotency {
+    Processing {
+        fingerprint: String,
+        owner: String,
+    },
+    Completed {
+        fingerprint: String,
+        response: StoredResponse,
+    },
+}
+
+struct State {
+    checkouts: HashMap<CheckoutId, Expiring<Record>>,
+    pay_sessions: HashMap<String, Expiring<PaySession>>,
+    idempotency: HashMap<String, Expiring<Idempotency>>,
+    locks: HashMap<CheckoutId, Expiring<String>>,
+    /// The due-time index, ordered by (due, id) as Redis orders a ZSET's equal scores.
+    due: BTreeSet<(i64, CheckoutId)>,
+    due_of: HashMap<CheckoutId, i64>,
+    /// The whole index expires like the Redis ZSET does: `retention` after its last ZADD.
+    due_expires_at: Option<Instant>,
+    last_sweep: Instant,
+}
+
+impl State {
+    fn sweep_if_due(&mut self, now: Instant) {
+        if now.duration_since(self.last_sweep) < SWEEP_EVERY {
+            return;
+        }
+        self.last_sweep = now;
+        self.checkouts.retain(|_, e| e.live(now));
+        self.pay_sessions.retain(|_, e| e.live(now));
+        self.idempotency.retain(|_, e| e.live(now));
+        self.locks.retain(|_, e| e.live(now));
+        self.expire_due_index(now);
+    }
+
+    fn expire_due_index(&mut self, now: Instant) {
+        if self.due_expires_at.is_some_and(|at| now >= at) {
+            self.due.clear();
+            self.due_of.clear();
+            self.due_expires_at = None;
+        }
+    }
+
+    fn live_checkout(&mut self, id: &CheckoutId, now: Instant) -> Option<&mut Expiring<Record>> {
+        if self.checkouts.get(id).is_some_and(|e| !e.live(now)) {
+            self.checkouts.remove(id);
+        }
+        self.checkouts.get_mut(id)
+    }
+
+    fn live_idempotency(&mut self, key: &str, now: Instant) -> Option<&mut Expiring<Idempotency>> {
+        if self.idempotency.get(key).is_some_and(|e| !e.live(now)) {
+            self.idempotency.remove(key);
+        }
+        self.idempotency.get_mut(key)
+    }
+}
+
+impl MemoryStore {
+    pub fn new(ttls: Ttls) -> Self {
+        let now = Instant::now();
+        Self {
+            ttls,
+            state: Mutex::new(State {
+                checkouts: HashMap::new(),
+                pay_sessions: HashMap::new(),
+                idempotency: HashMap::new(),
+                locks: HashMap::new(),
+                due: BTreeSet::new(),
+                due_of: HashMap::new(),
+                due_expires_at: None,
+                last_sweep: now,
+            }),
+        }
+    }
+
+    /// A panic while the lock was held cannot leave `State` half-updated (every method checks,
+    /// then writes), so a poisoned lock is still safe to use.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// ≥128 random bits, hex: unguessable owner tokens for locks and idempotency claims.
+fn fresh_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[async_trait]
+impl CheckoutStore for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn insert(
+        &self,
+        checkout: &Checkout,
+        event: &CheckoutEvent,
+    ) -> Result<InsertOutcome, StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.sweep_if_due(now);
+        if state.live_checkout(&checkout.id, now).is_some() {
+            return Ok(InsertOutcome::AlreadyExists);
+        }
+        let record = Record {
+            versioned: Versioned {
+                checkout: checkout.clone(),
+                version: 1,
+            },
+            events: vec![event.clone()],
+        };
+        state.checkouts.insert(
+            checkout.id.clone(),
+            Expiring::new(record, self.ttls.retention),
+        );
+        Ok(InsertOutcome::Inserted)
+    }
+
+    async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        Ok(state
+            .live_checkout(id, now)
+            .map(|e| e.value.versioned.clone()))
+    }
+
+    async fn compare_and_set(
+        &self,
+        expected_version: u64,
+        next: &Checkout,
+        event: Option<&CheckoutEvent>,
+    ) -> Result<CasOutcome, StoreError> {
+        let now = Instant::now();
+        let retention = self.ttls.retention;
+        let mut state = self.state();
+        let Some(entry) = state.live_checkout(&next.id, now) else {
+            return Ok(CasOutcome::NotFound);
+        };
+        if entry.value.versioned.version != expected_version {
+            return Ok(CasOutcome::Conflict);
+        }
+        let version = expected_version + 1;
+        entry.value.versioned = Versioned {
+            checkout: next.clone(),
+            version,
+        };
+        if let Some(event) = event {
+            entry.value.events.push(event.clone());
+        }
+        entry.expires_at = now + retention;
+        Ok(CasOutcome::Applied { version })
+    }
+
+    async fn events(&self, id: &CheckoutId) -> Result<Vec<CheckoutEvent>, StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        Ok(state
+            .live_checkout(id, now)
+            .map(|e| e.value.events.clone())
+            .unwrap_or_default())
+    }
+
+    async fn put_pay_session(&self, token: &str, session: &PaySession) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.sweep_if_due(now);
+        state.pay_sessions.insert(
+            token.to_owned(),
+            Expiring::new(session.clone(), self.ttls.session),
+        );
+        Ok(())
+    }
+
+    async fn get_pay_session(&self, token: &str) -> Result<Option<PaySession>, StoreError> {
+        let now = Instant::now();
+        let state = self.state();
+        Ok(state
+            .pay_sessions
+            .get(token)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone()))
+    }
+
+    async fn idempotency_begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.sweep_if_due(now);
+        if let Some(entry) = state.live_idempotency(key, now) {
+            return Ok(match &entry.value {
+                Idempotency::Processing { fingerprint, .. } => IdempotencyBegin::InFlight {
+                    fingerprint: fingerprint.clone(),
+                },
+                Idempotency::Completed {
+                    fingerprint,
+                    response,
+                } => IdempotencyBegin::Completed {
+                    fingerprint: fingerprint.clone(),
+                    response: response.clone(),
+                },
+            });
+        }
+        let owner = fresh_token();
+        state.idempotency.insert(
+            key.to_owned(),
+            Expiring::new(
+                Idempotency::Processing {
+                    fingerprint: fingerprint.to_owned(),
+                    owner: owner.clone(),
+                },
+                self.ttls.idempotency,
+            ),
+        );
+        Ok(IdempotencyBegin::Started { owner })
+    }
+
+    async fn idempotency_complete(
+        &self,
+        key: &str,
+        owner: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let ttl = self.ttls.idempotency;
+        let mut state = self.state();
+        let Some(entry) = state.live_idempotency(key, now) else {
+            tracing::warn!("idempotency key expired before its request completed");
+            return Ok(());
+        };
+        let fingerprint = match &entry.value {
+            Idempotency::Processing {
+                fingerprint,
+                owner: current,
+            } if current == owner => fingerprint.clone(),
+            _ => {
+                tracing::warn!("idempotency key is no longer owned by this request");
+                return Ok(());
+            }
+        };
+        *entry = Expiring::new(
+            Idempotency::Completed {
+                fingerprint,
+                response: response.clone(),
+            },
+            ttl,
+        );
+        Ok(())
+    }
+
+    async fn idempotency_abort(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let owned = state.live_idempotency(key, now).is_some_and(|entry| {
+            matches!(&entry.value, Idempotency::Processing { owner: current, .. } if current == owner)
+        });
+        if owned {
+            state.idempotency.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn schedule_sync(&self, id: &CheckoutId, due_unix: i64) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.sweep_if_due(now);
+        state.expire_due_index(now);
+        if let Some(previous) = state.due_of.insert(id.clone(), due_unix) {
+            state.due.remove(&(previous, id.clone()));
+        }
+        state.due.insert((due_unix, id.clone()));
+        state.due_expires_at = Some(now + self.ttls.retention);
+        Ok(())
+    }
+
+    async fn unschedule_sync(&self, id: &CheckoutId) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if let Some(previous) = state.due_of.remove(id) {
+            state.due.remove(&(previous, id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn due_for_sync(
+        &self,
+        now_unix: i64,
+        limit: usize,
+    ) -> Result<Vec<CheckoutId>, StoreError> {
+        let mut state = self.state();
+        state.expire_due_index(Instant::now());
+        Ok(state
+            .due
+            .iter()
+            .take_while(|(due, _)| *due <= now_unix)
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect())
+    }
+
+    async fn try_lock(
+        &self,
+        id: &CheckoutId,
+        ttl: Duration,
+    ) -> Result<Option<LockToken>, StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.sweep_if_due(now);
+        if state.locks.get(id).is_some_and(|lock| lock.live(now)) {
+            return Ok(None);
+        }
+        let token = fresh_token();
+        state
+            .locks
+            .insert(id.clone(), Expiring::new(token.clone(), ttl));
+        Ok(Some(LockToken(token)))
+    }
+
+    async fn unlock(&self, id: &CheckoutId, token: &LockToken) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let owned = state
+            .locks
+            .get(id)
+            .is_some_and(|lock| lock.live(now) && lock.value == token.0);
+        if owned {
+            state.locks.remove(id);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! The shared integration-test harness. Include it from a test binary with
+//! `#[path = "../common/mod.rs"] mod common;`.
+#![allow(dead_code)]
+
+pub mod redis_server;
