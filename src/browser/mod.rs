@@ -1,1 +1,4 @@
 //! The shopper's browser: `/pay/{token}`, `/return/{id}`, `/cancel/{id}`. HTML and 303s with security headers.
+
+pub mod pages;
+pub mod security;
