@@ -66,8 +66,13 @@ pub fn order_body(order_id: &str, card: &str) -> Value {
 }
 
 impl TestSim {
+    /// `path` under `/v1/json`, by the bound address (not `--public-url`, which may not resolve).
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.handle.api_url(), path)
+        format!("{}/v1/json{path}", self.local())
+    }
+
+    pub fn local(&self) -> String {
+        format!("http://{}", self.handle.addr())
     }
 
     /// POSTs an order with the `api_key` header; returns (HTTP status, body).
@@ -121,7 +126,7 @@ impl TestSim {
     pub async fn put_faults(&self, faults: Value) -> Value {
         let r = self
             .http
-            .put(format!("{}/sim/faults", self.handle.base_url()))
+            .put(format!("{}/sim/faults", self.local()))
             .json(&faults)
             .send()
             .await
@@ -134,7 +139,7 @@ impl TestSim {
         self.http
             .get(format!(
                 "{}/sim/notifications?order_id={order_id}",
-                self.handle.base_url()
+                self.local()
             ))
             .send()
             .await
@@ -167,4 +172,73 @@ impl TestSim {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A merchant's notification endpoint: `/ok` answers `OK`, `/fail` answers 500.
+pub async fn receiver() -> wiremock::MockServer {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, ResponseTemplate};
+    let server = wiremock::MockServer::start().await;
+    Mock::given(path("/ok"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("OK"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/fail"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("OK? no: failed"))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// `order_body` with a notification URL and method.
+pub fn notified_order(order_id: &str, card: &str, url: &str, method: Option<&str>) -> Value {
+    let mut body = order_body(order_id, card);
+    body["payment_options"]["notification_url"] = json!(url);
+    if let Some(m) = method {
+        body["payment_options"]["notification_method"] = json!(m);
+    }
+    body
+}
+
+/// The requests `receiver` got for `order_id` (by its `transactionid`), in arrival order.
+pub async fn received_for(server: &wiremock::MockServer, order_id: &str) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| query(r, "transactionid").as_deref() == Some(order_id))
+        .collect()
+}
+
+pub fn query(r: &wiremock::Request, name: &str) -> Option<String> {
+    r.url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Verifies an `Auth` header independently of the simulator's code: decode base64, split
+/// `ts:hex`, recompute HMAC-SHA512(key, "ts:" + body). Returns the signed timestamp when valid.
+pub fn verify_auth(key: &str, auth: &str, body: &[u8]) -> Option<i64> {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (ts, sig) = text.split_once(':')?;
+    let mut mac = Hmac::<sha2::Sha512>::new_from_slice(key.as_bytes()).ok()?;
+    mac.update(ts.as_bytes());
+    mac.update(b":");
+    mac.update(body);
+    let expected = hex::encode(mac.finalize().into_bytes());
+    (expected == sig).then(|| ts.parse().ok()).flatten()
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
