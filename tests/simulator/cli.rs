@@ -62,7 +62,7 @@ fn every_flag_is_read_and_api_key_repeats() {
 
 #[test]
 fn an_api_key_is_required_and_never_shown_in_debug() {
-    let err = parse(&[]).err().expect("no --api-key must be refused");
+    let err = parse(&[]).expect_err("no --api-key must be refused");
     assert!(err.to_string().contains("--api-key"), "{err}");
     let shown = format!("{:?}", parse(&["--api-key", "secret-key-123"]).unwrap());
     assert!(!shown.contains("secret-key-123"), "{shown}");
