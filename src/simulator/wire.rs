@@ -306,16 +306,16 @@ struct CustomInfo {
 
 #[derive(Serialize)]
 struct CardAuthenticationResult<'a> {
-    status: &'a str,
-    eci: &'a str,
-    version: &'a str,
     challenge_cancel: Option<&'a str>,
+    eci: &'a str,
+    status: &'a str,
+    version: &'a str,
 }
 
 #[derive(Serialize)]
 struct CardAuthenticationDetails<'a> {
-    flow: &'a str,
     exemption: Option<&'a str>,
+    flow: &'a str,
 }
 
 #[derive(Serialize)]
@@ -365,8 +365,9 @@ struct RelatedTransaction<'a> {
     kind: &'a str,
 }
 
-/// The order object of `GET /orders/{id}` and of POST notifications. Fields are in MSP's
-/// (alphabetical) order, so a body reads like one MSP sends.
+/// The order object of `GET /orders/{id}` and of POST notifications. Fields, nested ones too,
+/// are in MSP's alphabetical order: a body is then byte for byte what the Python SDK gets when it
+/// re-serialises it (with sorted keys) to verify the signature.
 #[derive(Serialize)]
 pub(crate) struct OrderObject<'a> {
     amount: u64,

@@ -1,7 +1,10 @@
 //! Integration tests of the MultiSafepay simulator (issue #2): one module per numbered point.
 
 mod api;
+mod cards;
 mod cli;
 mod helpers;
+mod notifications;
 mod order_object;
 mod smoke;
+mod three_ds;
