@@ -9,9 +9,11 @@ pub enum CreateFailure {
     #[default]
     None,
     /// HTTP 500 and no order.
+    #[serde(rename = "http_500")]
     Http500,
     /// HTTP 200 with `success: false` and error 1024, and no order (as MSP sometimes answers a
     /// refused authorisation).
+    #[serde(rename = "success_false_200")]
     SuccessFalse200,
     /// The order is created (and notified) as usual, but the answer is held back until the
     /// client gives up: the caller cannot know the outcome and has to ask for it.

@@ -3,8 +3,10 @@
 mod api;
 mod cards;
 mod cli;
+mod faults;
 mod helpers;
 mod notifications;
 mod order_object;
+mod refunds;
 mod smoke;
 mod three_ds;
