@@ -1,1 +1,450 @@
-//! `checkout-gateway simulator`: a stateful MultiSafepay simulator (design §8).
+//! `checkout-gateway simulator`: a stateful MultiSafepay simulator (design §8, issue #2).
+//!
+//! It plays MSP's direct card API under `/v1/json` with MSP's own test cards, the whole 3-D
+//! Secure flow, signed notifications with MSP's retry rule, and faults injected at run time.
+//! Tests start it in-process with [`spawn`]; the CLI runs it with [`run`].
+//!
+//! - [`api`](self::api): `/v1/json` handlers; [`wire`](self::wire): MSP's field names (none shared
+//!   with `crate::psp`).
+//! - `cards`: the outcome table; `orders`: order state, status machine, sharded book.
+//! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
+//! - `faults`, `control`: `/sim/faults`, `/sim/notifications`.
+
+mod api;
+mod cards;
+mod challenge;
+mod control;
+pub mod faults;
+mod notifier;
+mod orders;
+pub mod signature;
+mod wire;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tokio::sync::watch;
+
+pub use faults::{CreateFailure, Faults};
+pub use notifier::Attempt;
+use notifier::{Job, Notifier};
+use orders::{NotificationMethod, Order, OrderKey, Sharded};
+use wire::OrderObject;
+
+/// The command-line flags of `checkout-gateway simulator`.
+#[derive(clap::Args, Clone)]
+pub struct SimulatorArgs {
+    /// Interface to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8081)]
+    pub port: u16,
+    /// An API key the simulator accepts (one per simulated site); repeat for several.
+    #[arg(long = "api-key", required = true)]
+    pub api_keys: Vec<String>,
+    /// Start of every URL the simulator hands out (default `http://{host}:{port}`).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Time between notification attempts (MSP: 15 minutes).
+    #[arg(long, default_value_t = 900_000)]
+    pub notification_retry_interval_ms: u64,
+    /// How long a 3-D Secure challenge waits for an answer before the order expires.
+    #[arg(long, default_value_t = 3600)]
+    pub challenge_expiry_s: u64,
+    /// How long an uncleared test card stays uncleared before it completes or is voided.
+    #[arg(long, default_value_t = 180_000)]
+    pub uncleared_delay_ms: u64,
+}
+
+impl std::fmt::Debug for SimulatorArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        SimulatorConfig::from(self.clone()).fmt(f)
+    }
+}
+
+#[derive(Clone)]
+pub struct SimulatorConfig {
+    pub host: String,
+    pub port: u16,
+    /// Each key is one simulated site; an order is visible only to the key that created it,
+    /// and its notifications are signed with that key.
+    pub api_keys: Vec<String>,
+    pub public_url: Option<String>,
+    pub notification_retry_interval: Duration,
+    pub challenge_expiry: Duration,
+    pub uncleared_delay: Duration,
+}
+
+/// API keys are secrets: `Debug` shows how many there are, not what they are.
+impl std::fmt::Debug for SimulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field(
+                "api_keys",
+                &format_args!("[{} hidden]", self.api_keys.len()),
+            )
+            .field("public_url", &self.public_url)
+            .field(
+                "notification_retry_interval",
+                &self.notification_retry_interval,
+            )
+            .field("challenge_expiry", &self.challenge_expiry)
+            .field("uncleared_delay", &self.uncleared_delay)
+            .finish()
+    }
+}
+
+impl From<SimulatorArgs> for SimulatorConfig {
+    fn from(a: SimulatorArgs) -> Self {
+        Self {
+            host: a.host,
+            port: a.port,
+            api_keys: a.api_keys,
+            public_url: a.public_url,
+            notification_retry_interval: Duration::from_millis(a.notification_retry_interval_ms),
+            challenge_expiry: Duration::from_secs(a.challenge_expiry_s),
+            uncleared_delay: Duration::from_millis(a.uncleared_delay_ms),
+        }
+    }
+}
+
+impl SimulatorConfig {
+    /// Loopback on a free port, with intervals short enough for tests: retries every 200 ms,
+    /// uncleared cards settle after 1 s, challenges expire after 60 s (override to test expiry).
+    pub fn for_tests(api_key: &str) -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            api_keys: vec![api_key.to_owned()],
+            public_url: None,
+            notification_retry_interval: Duration::from_millis(200),
+            challenge_expiry: Duration::from_secs(60),
+            uncleared_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A running simulator. Dropping it leaves the server running until the runtime ends; call
+/// [`SimulatorHandle::stop`] to stop it and its timers.
+pub struct SimulatorHandle {
+    addr: SocketAddr,
+    base_url: String,
+    server: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl SimulatorHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// Where the simulator's pages live, e.g. `http://127.0.0.1:PORT` (or `--public-url`).
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+    /// What the gateway's `multisafepay.base_url` is set to.
+    pub fn api_url(&self) -> String {
+        format!("{}/v1/json", self.base_url)
+    }
+    /// Stops the server (in-flight requests get a second) and every pending timer.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.server.stop(true).await;
+        let _ = self.task.await;
+    }
+}
+
+/// The simulator's state, shared by every worker.
+pub(crate) struct Sim {
+    pub(crate) base_url: String,
+    pub(crate) keys: Vec<Arc<str>>,
+    pub(crate) orders: Sharded<OrderKey, Order>,
+    /// Challenge session id (in `payment_url` and the verification form) -> order.
+    pub(crate) sessions: Sharded<String, OrderKey>,
+    faults: RwLock<Faults>,
+    pub(crate) notifier: Arc<Notifier>,
+    next_id: AtomicU64,
+    challenge_expiry: Duration,
+    uncleared_delay: Duration,
+    /// Background work (notifications, timers) runs on the runtime that started the simulator,
+    /// not on the server's worker threads, so it outlives no request and no worker.
+    runtime: tokio::runtime::Handle,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Time as MSP writes it in orders (`2021-03-24T16:26:31`, no zone).
+pub(crate) fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+/// `url` with `transactionid=<order_id>` appended, keeping its own query.
+pub(crate) fn with_transaction_id(mut url: url::Url, order_id: &str) -> String {
+    url.query_pairs_mut().append_pair("transactionid", order_id);
+    url.into()
+}
+
+impl Sim {
+    pub(crate) fn faults(&self) -> Faults {
+        self.faults
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn merge_faults(&self, patch: faults::FaultsPatch) -> Faults {
+        let mut f = self.faults.write().unwrap_or_else(PoisonError::into_inner);
+        f.merge(patch);
+        f.clone()
+    }
+
+    /// A fresh MSP transaction id. Seeded from the clock so restarts do not reuse ids; kept
+    /// below 2^53 so JavaScript clients read it exactly.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs `fut` on the simulator's runtime until it ends or the simulator stops.
+    fn spawn_background(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        let mut shutdown = self.shutdown.clone();
+        self.runtime.spawn(async move {
+            tokio::select! {
+                _ = shutdown.wait_for(|stopped| *stopped) => {}
+                () = fut => {}
+            }
+        });
+    }
+
+    /// Holds a request until the simulator stops (the `timeout` fault).
+    async fn hold_forever(&self) {
+        let mut shutdown = self.shutdown.clone();
+        let _ = shutdown.wait_for(|stopped| *stopped).await;
+    }
+
+    /// The notification for `order` as it is now, if it has a notification URL.
+    pub(crate) fn job_for(&self, site: usize, order: &Order) -> Option<Job> {
+        let url = order.options.notification_url.clone()?;
+        let method = order.options.notification_method;
+        let body = match method {
+            // The bare order object, compact, slashes unescaped: what MSP sends (reference §5.3).
+            NotificationMethod::Post => serde_json::to_vec(&OrderObject::of(order))
+                .ok()
+                .map(Arc::from),
+            NotificationMethod::Get => None,
+        };
+        Some(Job {
+            api_key: self.keys.get(site)?.clone(),
+            order_id: order.order_id.clone(),
+            order_status: order.status.as_str(),
+            url,
+            method,
+            body,
+        })
+    }
+
+    /// Applies `f` to an order; on success stamps `modified` and notifies the new state.
+    /// `None` when the order does not exist for this site.
+    pub(crate) fn change<R, E>(
+        self: &Arc<Self>,
+        key: &OrderKey,
+        f: impl FnOnce(&mut Order) -> Result<R, E>,
+    ) -> Option<Result<R, E>> {
+        let (result, job) = {
+            let mut shard = self.orders.shard(key);
+            let order = shard.get_mut(key)?;
+            match f(order) {
+                Ok(r) => {
+                    order.modified = now();
+                    (Ok(r), self.job_for(key.0, order))
+                }
+                Err(e) => (Err(e), None),
+            }
+        };
+        if let Some(job) = job {
+            self.notify(job);
+        }
+        Some(result)
+    }
+
+    /// Sends a notification in the background, as the faults say.
+    pub(crate) fn notify(self: &Arc<Self>, job: Job) {
+        let faults = self.faults();
+        if faults.drop_notifications {
+            return;
+        }
+        if !faults.reorder_notifications {
+            self.deliver(job);
+            return;
+        }
+        let api_key = job.api_key.clone();
+        let order_id = job.order_id.clone();
+        let (now, hold) = self.notifier.hold_for_reorder(job);
+        let mut jobs = now.into_iter();
+        if let Some(first) = jobs.next() {
+            self.deliver(first);
+        }
+        if let Some(second) = jobs.next() {
+            // Leave the newer one a head start so the older one really arrives after it.
+            let sim = self.clone();
+            self.spawn_background(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                sim.deliver(second);
+            });
+        }
+        if let Some(id) = hold {
+            let sim = self.clone();
+            self.spawn_background(async move {
+                tokio::time::sleep(Notifier::reorder_hold()).await;
+                if let Some(job) = sim.notifier.release_hold(&api_key, &order_id, id) {
+                    sim.deliver(job);
+                }
+            });
+        }
+    }
+
+    fn deliver(self: &Arc<Self>, job: Job) {
+        let sim = self.clone();
+        let notifier = self.notifier.clone();
+        self.spawn_background(async move {
+            notifier.deliver(job, || sim.faults()).await;
+        });
+    }
+
+    fn schedule_expiry(self: &Arc<Self>, key: OrderKey) {
+        let sim = self.clone();
+        let after = self.challenge_expiry;
+        self.spawn_background(async move {
+            tokio::time::sleep(after).await;
+            let now = now();
+            let _ = sim.change(&key, |o| o.expire(now));
+        });
+    }
+
+    pub(crate) fn schedule_clearing(self: &Arc<Self>, key: OrderKey, complete: bool) {
+        let sim = self.clone();
+        let after = self.uncleared_delay;
+        self.spawn_background(async move {
+            tokio::time::sleep(after).await;
+            let now = now();
+            let _ = sim.change(&key, |o| o.clear(complete, now));
+        });
+    }
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1/json")
+            .route("/orders", web::post().to(api::create))
+            .route("/orders/{order_id}", web::get().to(api::get))
+            .route("/orders/{order_id}", web::patch().to(api::update))
+            .route("/orders/{order_id}/refunds", web::post().to(api::refund))
+            .default_service(web::to(api::not_found)),
+    )
+    .service(
+        web::scope("/sim")
+            .route("/3ds", web::post().to(challenge::start))
+            .route("/3ds/{session}", web::get().to(challenge::page))
+            .route("/3ds/{session}", web::post().to(challenge::answer))
+            .route("/faults", web::get().to(control::get_faults))
+            .route("/faults", web::put().to(control::put_faults))
+            .route("/notifications", web::get().to(control::notifications))
+            .route("/health", web::get().to(control::health)),
+    );
+}
+
+/// Binds the listener and builds the server; nothing runs until the server is polled.
+fn build(
+    config: SimulatorConfig,
+    workers: Option<usize>,
+    signals: bool,
+) -> anyhow::Result<(
+    actix_web::dev::Server,
+    SocketAddr,
+    String,
+    watch::Sender<bool>,
+)> {
+    anyhow::ensure!(
+        !config.api_keys.is_empty(),
+        "the simulator needs at least one API key: pass --api-key"
+    );
+    let listener = TcpListener::bind((config.host.as_str(), config.port)).with_context(|| {
+        format!(
+            "cannot listen on {}:{}; pick another --host/--port",
+            config.host, config.port
+        )
+    })?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let base_url = match &config.public_url {
+        Some(u) => {
+            let parsed = url::Url::parse(u).with_context(|| {
+                format!("--public-url {u:?} is not a URL; use e.g. http://localhost:8081")
+            })?;
+            parsed.as_str().trim_end_matches('/').to_owned()
+        }
+        None if addr.is_ipv6() => format!("http://[{}]:{}", addr.ip(), addr.port()),
+        None => format!("http://{}:{}", config.host, addr.port()),
+    };
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    let sim = web::Data::new(Sim {
+        base_url: base_url.clone(),
+        keys: config
+            .api_keys
+            .iter()
+            .map(|k| Arc::from(k.as_str()))
+            .collect(),
+        orders: Sharded::new(),
+        sessions: Sharded::new(),
+        faults: RwLock::new(Faults::default()),
+        notifier: Arc::new(Notifier::new(config.notification_retry_interval)?),
+        next_id: AtomicU64::new(seed),
+        challenge_expiry: config.challenge_expiry,
+        uncleared_delay: config.uncleared_delay,
+        runtime: tokio::runtime::Handle::try_current()
+            .context("the simulator must be started inside a tokio runtime")?,
+        shutdown: shutdown_rx,
+    });
+    let mut server = HttpServer::new(move || App::new().app_data(sim.clone()).configure(routes))
+        .listen(listener)
+        .context("starting the HTTP server")?
+        .shutdown_timeout(1);
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    if !signals {
+        server = server.disable_signals();
+    }
+    Ok((server.run(), addr, base_url, shutdown_tx))
+}
+
+/// Starts the simulator in the background on the current tokio runtime (port 0 is fine).
+pub async fn spawn(config: SimulatorConfig) -> anyhow::Result<SimulatorHandle> {
+    let (server, addr, base_url, shutdown) = build(config, Some(2), false)?;
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    Ok(SimulatorHandle {
+        addr,
+        base_url,
+        server: handle,
+        task,
+        shutdown,
+    })
+}
+
+/// Runs the simulator until Ctrl-C or SIGTERM (the CLI).
+pub async fn run(config: SimulatorConfig) -> anyhow::Result<()> {
+    let (server, addr, base_url, shutdown) = build(config, None, true)?;
+    tracing::info!(%addr, api_url = %format!("{base_url}/v1/json"), "MultiSafepay simulator listening");
+    let result = server.await;
+    let _ = shutdown.send(true);
+    result.context("the simulator's HTTP server failed")
+}

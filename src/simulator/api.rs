@@ -1,0 +1,352 @@
+//! The MultiSafepay JSON API under `/v1/json` (reference §2–4, §6): create, get, cancel, refund.
+//! Answers use MSP's envelope; errors carry MSP's code and a fitting HTTP status (design §8).
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+
+use super::cards::{self, Outcome};
+use super::faults::CreateFailure;
+use super::orders::{CardRecord, Order, OrderKey, Refund, RefundRefusal, Status};
+use super::wire::{
+    self, CreatedOrder, CustomerVerification, Envelope, ErrorEnvelope, MspError, OrderObject,
+};
+use super::{Sim, challenge, now, with_transaction_id};
+
+impl std::fmt::Display for MspError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MSP error {}: {}", self.code, self.info)
+    }
+}
+
+impl ResponseError for MspError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.http).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(ErrorEnvelope {
+            success: false,
+            data: Map::new(),
+            error_code: self.code,
+            error_info: &self.info,
+        })
+    }
+}
+
+fn invalid_key() -> MspError {
+    MspError::new(
+        1032,
+        401,
+        "Invalid API key: send one of the simulator's --api-key values in the api_key header, \
+         the api_key query parameter or Authorization: Bearer",
+    )
+}
+
+fn unknown_order() -> MspError {
+    MspError::new(
+        1006,
+        404,
+        "Invalid transaction ID: no order with this id for this API key",
+    )
+}
+
+/// The site (index of the API key) a request authenticates as: `api_key` header,
+/// `Authorization: Bearer` (the Python SDK's only form) or `api_key` query parameter.
+fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<usize, MspError> {
+    let headers = req.headers();
+    let presented = headers
+        .get("api_key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(|v| v.trim().to_owned())
+        })
+        .or_else(|| {
+            url::form_urlencoded::parse(req.query_string().as_bytes())
+                .find(|(k, _)| k == "api_key")
+                .map(|(_, v)| v.into_owned())
+        })
+        .ok_or_else(invalid_key)?;
+    sim.keys
+        .iter()
+        .position(|k| bool::from(k.as_bytes().ct_eq(presented.as_bytes())))
+        .ok_or_else(invalid_key)
+}
+
+async fn latency(sim: &Sim) {
+    let ms = sim.faults().latency_ms;
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+fn ok<T: serde::Serialize>(data: T) -> HttpResponse {
+    HttpResponse::Ok().json(Envelope {
+        success: true,
+        data,
+    })
+}
+
+fn today_yymm() -> u32 {
+    use chrono::Datelike;
+    let today = chrono::Utc::now();
+    (today.year() as u32 % 100) * 100 + today.month()
+}
+
+/// `POST /v1/json/orders`
+pub(crate) async fn create(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MspError> {
+    latency(&sim).await;
+    let site = authenticate(&sim, &req)?;
+    let failure = sim.faults().create_failure;
+    match failure {
+        CreateFailure::Http500 => {
+            return Err(MspError::new(
+                9999,
+                500,
+                "Simulated internal error (fault create_failure=http_500)",
+            ));
+        }
+        CreateFailure::SuccessFalse200 => {
+            return Err(MspError::new(1024, 200, "Transaction declined"));
+        }
+        CreateFailure::None | CreateFailure::Timeout => {}
+    }
+    let new = wire::parse_new_order(&body, today_yymm())?;
+    let outcome = cards::outcome(new.card_number.as_str());
+    if outcome == Outcome::DeclinedAtCreation {
+        return Err(MspError::new(1024, 402, "declined"));
+    }
+    let now = now();
+    let transaction_id = sim.next_id();
+    let mut order = Order {
+        transaction_id,
+        order_id: new.order_id,
+        status: Status::Initialized,
+        reason: String::new(),
+        reason_code: String::new(),
+        amount: new.amount,
+        amount_refunded: 0,
+        currency: new.currency,
+        description: new.description,
+        items: new.items,
+        vars: new.vars,
+        customer: new.customer,
+        card: CardRecord {
+            brand: new.brand,
+            last4: new.card_number.last4().to_owned(),
+            expiry: new.expiry,
+            holder: new.holder,
+        },
+        external_transaction_id: (transaction_id % 1_000_000_000).to_string(),
+        authentication: None,
+        outcome,
+        options: new.options,
+        created: now,
+        modified: now,
+        completed: None,
+        refunds: Vec::new(),
+    };
+    order.settle_at_creation(now);
+    let challenged = order.status == Status::Initialized;
+    if challenged {
+        order.reason = "3D Secure Authorization".to_owned();
+    }
+    let session = challenged.then(|| uuid::Uuid::new_v4().simple().to_string());
+    let customer_verification = match &session {
+        Some(s) => Some(CustomerVerification {
+            kind: "form",
+            html: challenge::verification_html(&sim, s)
+                .map_err(|e| MspError::new(9999, 500, format!("Simulator page error: {e}")))?,
+        }),
+        None => None,
+    };
+    let key: OrderKey = (site, order.order_id.clone());
+    let (body, job) = {
+        let mut shard = sim.orders.shard(&key);
+        if shard.contains_key(&key) {
+            return Err(MspError::new(
+                1006,
+                409,
+                "Invalid order ID: it is already used on this site; send a new order_id",
+            ));
+        }
+        let (payment_url, cancel_url) = match &session {
+            Some(s) => (
+                Some(challenge::session_url(&sim, s)),
+                order
+                    .options
+                    .cancel_url
+                    .clone()
+                    .map(|u| with_transaction_id(u, &order.order_id)),
+            ),
+            None => (
+                order
+                    .options
+                    .redirect_url
+                    .clone()
+                    .map(|u| with_transaction_id(u, &order.order_id)),
+                order
+                    .options
+                    .cancel_url
+                    .clone()
+                    .map(|u| with_transaction_id(u, &order.order_id)),
+            ),
+        };
+        let body = serde_json::to_vec(&Envelope {
+            success: true,
+            data: CreatedOrder {
+                order: OrderObject::of(&order),
+                payment_url,
+                cancel_url,
+                customer_verification,
+            },
+        })
+        .map_err(|e| MspError::new(9999, 500, format!("Simulator serialisation error: {e}")))?;
+        // An order created in its final status is notified as such (design §8).
+        let job = (!challenged).then(|| sim.job_for(site, &order)).flatten();
+        shard.insert(key.clone(), order);
+        (body, job)
+    };
+    if let Some(s) = session {
+        sim.sessions.shard(&s).insert(s, key.clone());
+        sim.schedule_expiry(key);
+    }
+    if let Some(job) = job {
+        sim.notify(job);
+    }
+    if failure == CreateFailure::Timeout {
+        sim.hold_forever().await;
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// `GET /v1/json/orders/{order_id}`
+pub(crate) async fn get(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, MspError> {
+    latency(&sim).await;
+    let site = authenticate(&sim, &req)?;
+    let key = (site, path.into_inner());
+    let shard = sim.orders.shard(&key);
+    let order = shard.get(&key).ok_or_else(unknown_order)?;
+    Ok(ok(OrderObject::of(order)))
+}
+
+/// `PATCH /v1/json/orders/{order_id}` with `status: cancelled`.
+pub(crate) async fn update(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, MspError> {
+    latency(&sim).await;
+    let site = authenticate(&sim, &req)?;
+    let body = wire::object(&body)?;
+    if body.get("status").and_then(Value::as_str) != Some("cancelled") {
+        return Err(MspError::new(
+            1000,
+            400,
+            "The simulator only supports PATCH with \"status\": \"cancelled\"",
+        ));
+    }
+    let key = (site, path.into_inner());
+    let now = now();
+    match sim.change(&key, |o| o.cancel(now)) {
+        None => Err(unknown_order()),
+        Some(Err(illegal)) => Err(MspError::new(
+            1000,
+            409,
+            format!(
+                "The order cannot be cancelled: it is {}; only initialized or uncleared orders can",
+                illegal.from.as_str()
+            ),
+        )),
+        Some(Ok(())) => Ok(ok(Map::new())),
+    }
+}
+
+/// `POST /v1/json/orders/{order_id}/refunds`: the order has changed when this answers.
+pub(crate) async fn refund(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, MspError> {
+    latency(&sim).await;
+    let site = authenticate(&sim, &req)?;
+    let wire::RefundRequest {
+        amount,
+        currency,
+        description,
+        refund_order_id,
+    } = wire::parse_refund(&wire::object(&body)?)?;
+    let key = (site, path.into_inner());
+    let now = now();
+    let refund_id = sim.next_id();
+    let refund = Refund {
+        transaction_id: refund_id,
+        amount,
+        description,
+        refund_order_id: refund_order_id.unwrap_or_else(|| key.1.clone()),
+        created: now,
+    };
+    let result = sim.change(&key, |o| {
+        o.refund(amount, &currency, refund, now)
+            .map(|_| o.transaction_id)
+            .map_err(|e| (e, o.currency.clone()))
+    });
+    match result {
+        None => Err(unknown_order()),
+        Some(Ok(transaction_id)) => Ok(ok(wire::RefundCreated {
+            transaction_id,
+            refund_id,
+        })),
+        Some(Err((refusal, order_currency))) => Err(match refusal {
+            RefundRefusal::WrongCurrency => MspError::new(
+                1002,
+                400,
+                format!("Invalid currency: refund in the order's currency, {order_currency}"),
+            ),
+            RefundRefusal::NotRefundable(s) => MspError::new(
+                1034,
+                422,
+                format!("Cannot refund transaction: the order is {}", s.as_str()),
+            ),
+            RefundRefusal::OverRefund { remaining } => MspError::new(
+                1034,
+                422,
+                format!("Cannot refund transaction: at most {remaining} is left to refund"),
+            ),
+            RefundRefusal::SameAmountRecently => MspError::new(
+                1034,
+                422,
+                "Cannot refund transaction: a refund of this amount was made less than 5 minutes ago",
+            ),
+        }),
+    }
+}
+
+/// Any other path under `/v1/json`.
+pub(crate) async fn not_found() -> HttpResponse {
+    MspError::new(
+        1000,
+        404,
+        "Not found: the simulator serves /orders, /orders/{id} and /orders/{id}/refunds",
+    )
+    .error_response()
+}

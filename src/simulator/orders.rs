@@ -1,0 +1,450 @@
+//! Simulated orders: what is kept of each (never a full card number or a CVC), the status
+//! machine (reference §4.2–4.3), and a sharded in-memory book so that concurrent requests rarely
+//! wait on one another.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::NaiveDateTime;
+
+use super::cards::{AfterChallenge, Brand, Outcome};
+
+/// An order's place in the book: the site (index of the API key that created it) and the
+/// merchant's order id. Orders are visible only to the key that created them.
+pub(crate) type OrderKey = (usize, String);
+
+/// The order status, which also fixes the financial status (reference §4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Initialized,
+    Completed,
+    Uncleared,
+    Declined,
+    Expired,
+    /// Voided by the scheme (an uncleared payment that did not clear).
+    Void,
+    /// Cancelled by the merchant: `void` with a `cancelled` transaction.
+    Cancelled,
+    PartialRefunded,
+    Refunded,
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Initialized => "initialized",
+            Status::Completed => "completed",
+            Status::Uncleared => "uncleared",
+            Status::Declined => "declined",
+            Status::Expired => "expired",
+            Status::Void | Status::Cancelled => "void",
+            Status::PartialRefunded => "partial_refunded",
+            Status::Refunded => "refunded",
+        }
+    }
+
+    pub(crate) fn financial_str(self) -> &'static str {
+        match self {
+            Status::Cancelled => "cancelled",
+            // A refund is a transaction of its own; the payment itself stays collected.
+            Status::PartialRefunded | Status::Refunded => "completed",
+            other => other.as_str(),
+        }
+    }
+}
+
+/// What the shopper did on the challenge page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Authenticated,
+    Failed,
+    Cancelled,
+}
+
+/// The 3-D Secure result kept for `payment_details.card_authentication_result`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Authentication {
+    /// EMV 3DS transaction status: `Y` or `N`.
+    pub status: &'static str,
+    /// `challenge` or `frictionless`.
+    pub flow: &'static str,
+    /// EMV 3DS `challengeCancel` code `01` when the shopper cancelled.
+    pub challenge_cancel: Option<&'static str>,
+}
+
+/// What is kept of the card: enough to render `payment_details`, nothing a thief could use.
+#[derive(Clone, Debug)]
+pub(crate) struct CardRecord {
+    pub brand: Brand,
+    pub last4: String,
+    /// YYMM, as sent.
+    pub expiry: String,
+    pub holder: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Refund {
+    pub transaction_id: u64,
+    pub amount: u64,
+    pub description: Option<String>,
+    pub refund_order_id: String,
+    pub created: NaiveDateTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotificationMethod {
+    Get,
+    Post,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct PaymentOptions {
+    pub notification_url: Option<url::Url>,
+    pub notification_method: NotificationMethod,
+    pub redirect_url: Option<url::Url>,
+    pub cancel_url: Option<url::Url>,
+}
+
+/// The customer fields echoed back in the order object, as MSP names them there.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub(crate) struct Customer {
+    pub address1: Option<String>,
+    pub address2: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub country_name: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub house_number: Option<String>,
+    pub last_name: Option<String>,
+    pub locale: Option<String>,
+    pub phone1: Option<String>,
+    pub phone2: Option<String>,
+    pub state: Option<String>,
+    pub zip_code: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Order {
+    pub transaction_id: u64,
+    pub order_id: String,
+    pub status: Status,
+    pub reason: String,
+    pub reason_code: String,
+    pub amount: u64,
+    pub amount_refunded: u64,
+    pub currency: String,
+    pub description: String,
+    pub items: Option<String>,
+    pub vars: [Option<String>; 3],
+    pub customer: Customer,
+    pub card: CardRecord,
+    pub external_transaction_id: String,
+    pub authentication: Option<Authentication>,
+    pub outcome: Outcome,
+    pub options: PaymentOptions,
+    pub created: NaiveDateTime,
+    pub modified: NaiveDateTime,
+    pub completed: Option<NaiveDateTime>,
+    pub refunds: Vec<Refund>,
+}
+
+/// A change the status machine does not allow; the caller turns it into its own error.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Illegal {
+    pub from: Status,
+}
+
+/// What a refund request may be refused for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RefundRefusal {
+    NotRefundable(Status),
+    WrongCurrency,
+    OverRefund {
+        remaining: u64,
+    },
+    /// MSP refuses a refund of the same amount within five minutes as a likely double click.
+    SameAmountRecently,
+}
+
+impl Order {
+    fn set_status(&mut self, status: Status, now: NaiveDateTime) {
+        self.status = status;
+        if status == Status::Completed && self.completed.is_none() {
+            self.completed = Some(now);
+        }
+    }
+
+    /// The shopper answered the challenge. Returns the settlement still due, for uncleared cards.
+    pub(crate) fn answer_challenge(
+        &mut self,
+        answer: Answer,
+        now: NaiveDateTime,
+    ) -> Result<Option<bool>, Illegal> {
+        if self.status != Status::Initialized {
+            return Err(Illegal { from: self.status });
+        }
+        let after = match self.outcome {
+            Outcome::Challenge(after) => after,
+            _ => return Err(Illegal { from: self.status }),
+        };
+        let mut settle = None;
+        match (answer, after) {
+            (Answer::Authenticated, AfterChallenge::Complete) => {
+                self.authenticated("challenge");
+                self.set_status(Status::Completed, now);
+            }
+            (Answer::Authenticated, AfterChallenge::Uncleared { then_complete }) => {
+                self.authenticated("challenge");
+                self.set_status(Status::Uncleared, now);
+                settle = Some(then_complete);
+            }
+            (Answer::Authenticated, AfterChallenge::Decline { reason_code: 4002 }) => {
+                // 3-D Secure passed; the issuer refused for lack of funds.
+                self.authenticated("challenge");
+                self.decline(4002, "Insufficient funds", now);
+            }
+            (Answer::Authenticated, AfterChallenge::Decline { .. }) | (Answer::Failed, _) => {
+                self.authentication = Some(Authentication {
+                    status: "N",
+                    flow: "challenge",
+                    challenge_cancel: None,
+                });
+                self.decline(
+                    3001,
+                    "3DS Authentication Failed / Card authentication failed",
+                    now,
+                );
+            }
+            (Answer::Cancelled, _) => {
+                self.authentication = Some(Authentication {
+                    status: "N",
+                    flow: "challenge",
+                    challenge_cancel: Some("01"),
+                });
+                self.decline(
+                    3001,
+                    "3DS Authentication Failed / Card authentication failed",
+                    now,
+                );
+            }
+        }
+        Ok(settle)
+    }
+
+    fn authenticated(&mut self, flow: &'static str) {
+        self.authentication = Some(Authentication {
+            status: "Y",
+            flow,
+            challenge_cancel: None,
+        });
+    }
+
+    fn decline(&mut self, code: u16, reason: &str, now: NaiveDateTime) {
+        self.reason = reason.to_owned();
+        self.reason_code = code.to_string();
+        self.set_status(Status::Declined, now);
+    }
+
+    /// Applies the create-time outcome of a card that is not challenged.
+    pub(crate) fn settle_at_creation(&mut self, now: NaiveDateTime) {
+        match self.outcome {
+            Outcome::Frictionless => {
+                self.authenticated("frictionless");
+                self.set_status(Status::Completed, now);
+            }
+            Outcome::NotEnrolled => self.set_status(Status::Completed, now),
+            Outcome::Challenge(_) | Outcome::DeclinedAtCreation => {}
+        }
+    }
+
+    /// The challenge window closed unanswered.
+    pub(crate) fn expire(&mut self, now: NaiveDateTime) -> Result<(), Illegal> {
+        if self.status != Status::Initialized {
+            return Err(Illegal { from: self.status });
+        }
+        self.set_status(Status::Expired, now);
+        Ok(())
+    }
+
+    /// An uncleared payment clears (`completed`) or does not (`void`).
+    pub(crate) fn clear(&mut self, complete: bool, now: NaiveDateTime) -> Result<(), Illegal> {
+        if self.status != Status::Uncleared {
+            return Err(Illegal { from: self.status });
+        }
+        self.set_status(
+            if complete {
+                Status::Completed
+            } else {
+                Status::Void
+            },
+            now,
+        );
+        Ok(())
+    }
+
+    /// The merchant cancels an unfinished order.
+    pub(crate) fn cancel(&mut self, now: NaiveDateTime) -> Result<(), Illegal> {
+        match self.status {
+            Status::Initialized | Status::Uncleared => {
+                self.set_status(Status::Cancelled, now);
+                Ok(())
+            }
+            from => Err(Illegal { from }),
+        }
+    }
+
+    /// Refunds `amount` (0 = everything left). Returns the refund's amount.
+    pub(crate) fn refund(
+        &mut self,
+        amount: u64,
+        currency: &str,
+        refund: Refund,
+        now: NaiveDateTime,
+    ) -> Result<u64, RefundRefusal> {
+        if !matches!(self.status, Status::Completed | Status::PartialRefunded) {
+            return Err(RefundRefusal::NotRefundable(self.status));
+        }
+        if currency != self.currency {
+            return Err(RefundRefusal::WrongCurrency);
+        }
+        let remaining = self.amount - self.amount_refunded;
+        let amount = if amount == 0 { remaining } else { amount };
+        if amount == 0 || amount > remaining {
+            return Err(RefundRefusal::OverRefund { remaining });
+        }
+        let five_minutes = chrono::Duration::minutes(5);
+        if self
+            .refunds
+            .iter()
+            .any(|r| r.amount == amount && now - r.created < five_minutes)
+        {
+            return Err(RefundRefusal::SameAmountRecently);
+        }
+        self.amount_refunded += amount;
+        self.refunds.push(Refund { amount, ..refund });
+        self.set_status(
+            if self.amount_refunded == self.amount {
+                Status::Refunded
+            } else {
+                Status::PartialRefunded
+            },
+            now,
+        );
+        Ok(amount)
+    }
+}
+
+const SHARDS: usize = 32;
+
+/// A map split into independently locked shards; locks are held only for a lookup or a change.
+pub(crate) struct Sharded<K, V> {
+    hasher: RandomState,
+    shards: Box<[Mutex<HashMap<K, V>>]>,
+}
+
+impl<K: std::hash::Hash + Eq, V> Sharded<K, V> {
+    pub(crate) fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    pub(crate) fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, V>> {
+        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+        // A panic while holding a shard leaves plain data behind, still usable.
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(outcome: Outcome) -> Order {
+        let now = chrono::Utc::now().naive_utc();
+        Order {
+            transaction_id: 1,
+            order_id: "o".into(),
+            status: Status::Initialized,
+            reason: String::new(),
+            reason_code: String::new(),
+            amount: 1000,
+            amount_refunded: 0,
+            currency: "EUR".into(),
+            description: "d".into(),
+            items: None,
+            vars: [None, None, None],
+            customer: Customer::default(),
+            card: CardRecord {
+                brand: Brand::Visa,
+                last4: "1111".into(),
+                expiry: "3012".into(),
+                holder: None,
+            },
+            external_transaction_id: "1".into(),
+            authentication: None,
+            outcome,
+            options: PaymentOptions {
+                notification_url: None,
+                notification_method: NotificationMethod::Get,
+                redirect_url: None,
+                cancel_url: None,
+            },
+            created: now,
+            modified: now,
+            completed: None,
+            refunds: vec![],
+        }
+    }
+
+    fn refund_of(amount: u64) -> Refund {
+        Refund {
+            transaction_id: 2,
+            amount,
+            description: None,
+            refund_order_id: "o".into(),
+            created: chrono::Utc::now().naive_utc(),
+        }
+    }
+
+    #[test]
+    fn terminal_statuses_never_change() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut o = order(Outcome::Challenge(AfterChallenge::Complete));
+        o.answer_challenge(Answer::Failed, now).unwrap();
+        assert_eq!(o.status, Status::Declined);
+        assert!(o.answer_challenge(Answer::Authenticated, now).is_err());
+        assert!(o.expire(now).is_err());
+        assert!(o.cancel(now).is_err());
+        assert!(o.refund(0, "EUR", refund_of(0), now).is_err());
+    }
+
+    #[test]
+    fn refunds_walk_partial_then_full_and_refuse_the_rest() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut o = order(Outcome::Frictionless);
+        o.settle_at_creation(now);
+        assert_eq!(
+            o.refund(100, "USD", refund_of(100), now),
+            Err(RefundRefusal::WrongCurrency)
+        );
+        assert_eq!(o.refund(300, "EUR", refund_of(300), now), Ok(300));
+        assert_eq!(o.status, Status::PartialRefunded);
+        assert_eq!(
+            o.refund(300, "EUR", refund_of(300), now),
+            Err(RefundRefusal::SameAmountRecently)
+        );
+        assert_eq!(
+            o.refund(800, "EUR", refund_of(800), now),
+            Err(RefundRefusal::OverRefund { remaining: 700 })
+        );
+        assert_eq!(o.refund(0, "EUR", refund_of(0), now), Ok(700));
+        assert_eq!(o.status, Status::Refunded);
+        assert_eq!(o.status.financial_str(), "completed");
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the MultiSafepay simulator (issue #2): one module per numbered point.
+
+mod api;
+mod cards;
+mod cli;
+mod faults;
+mod helpers;
+mod notifications;
+mod order_object;
+mod refunds;
+mod smoke;
+mod three_ds;

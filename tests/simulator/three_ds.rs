@@ -1,0 +1,154 @@
+//! Point 5: the 3-D Secure flow over HTTP (the real browser is in `browser.rs`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn challenged(sim: &TestSim) -> (String, Value) {
+    let id = order_id();
+    let (_, created) = sim.create(&order_body(&id, "4111111111111111")).await;
+    (id, created["data"].clone())
+}
+
+/// The values of `attr="…"` in `html`, in order.
+fn attrs(html: &str, attr: &str) -> Vec<String> {
+    html.split(&format!("{attr}=\""))
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_create_answer_sends_the_shopper_to_the_simulator() {
+    let sim = spawn().await;
+    let (id, d) = challenged(&sim).await;
+    assert_eq!(d["status"], "initialized");
+    assert_eq!(d["financial_status"], "initialized");
+    assert!(
+        d["payment_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/sim/3ds/", sim.local()))
+    );
+    assert_eq!(
+        d["cancel_url"],
+        format!("https://shop.example/failed?lang=nl&transactionid={id}")
+    );
+    assert_eq!(d["customer_verification"]["type"], "form");
+    sim.handle.stop().await;
+}
+
+#[tokio::test]
+async fn the_challenge_page_is_one_form_with_three_buttons_posting_to_an_absolute_url() {
+    let sim = spawn().await;
+    let (_, d) = challenged(&sim).await;
+    let page = sim
+        .http
+        .get(d["payment_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert_eq!(html.matches("<form").count(), 1, "{html}");
+    assert!(html.contains("<form method=\"post\""), "{html}");
+    let action = &attrs(&html, "action")[0];
+    assert_eq!(
+        action,
+        d["payment_url"].as_str().unwrap(),
+        "action must be absolute on the simulator"
+    );
+    assert_eq!(html.matches("<button").count(), 3);
+    assert_eq!(attrs(&html, "name"), vec!["result"; 3]);
+    assert_eq!(attrs(&html, "value"), vec!["Y", "N", "cancel"]);
+    sim.handle.stop().await;
+}
+
+#[tokio::test]
+async fn each_answer_changes_the_order_before_the_303_to_the_right_url() {
+    let sim = spawn().await;
+    for (answer, status, url, cancel) in [
+        ("Y", "completed", "https://shop.example/ok?lang=nl", None),
+        ("N", "declined", "https://shop.example/failed?lang=nl", None),
+        (
+            "cancel",
+            "declined",
+            "https://shop.example/failed?lang=nl",
+            Some("01"),
+        ),
+    ] {
+        let (id, d) = challenged(&sim).await;
+        let location = sim.answer(d["payment_url"].as_str().unwrap(), answer).await;
+        assert_eq!(location, format!("{url}&transactionid={id}"), "{answer}");
+        let o = sim.order(&id).await;
+        assert_eq!(o["status"], status, "{answer}");
+        let result = &o["payment_details"]["card_authentication_result"];
+        assert_eq!(result["challenge_cancel"].as_str(), cancel, "{answer}");
+        if answer != "Y" {
+            assert_eq!(o["reason_code"], "3001", "{answer}");
+            assert_eq!(result["status"], "N", "{answer}");
+        }
+    }
+    sim.handle.stop().await;
+}
+
+#[tokio::test]
+async fn the_verification_html_is_a_self_submitting_form_with_state_in_hidden_fields() {
+    let sim = spawn().await;
+    let (_, d) = challenged(&sim).await;
+    let html = d["customer_verification"]["html"].as_str().unwrap();
+    assert_eq!(html.matches("<form").count(), 1, "{html}");
+    assert!(html.contains("method=\"post\""));
+    let action = attrs(html, "action")[0].clone();
+    assert!(
+        action.starts_with(&sim.local()),
+        "absolute on the simulator: {action}"
+    );
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(!html.contains("<script src"), "the script is inline");
+    assert!(!html.contains(" on"), "no inline event handlers: {html}");
+    assert!(html.contains("<noscript>") && html.contains("type=\"submit\""));
+    assert!(
+        !html.contains("4111111111111111") && !html.contains("1111"),
+        "no card data"
+    );
+    assert_eq!(attrs(html, "type")[0], "hidden");
+    // Submit it as a browser would: its POST leads to the challenge page.
+    let names = attrs(html, "name");
+    let values = attrs(html, "value");
+    let fields: Vec<(String, String)> = names.into_iter().zip(values).collect();
+    let r = sim.http.post(&action).form(&fields).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], d["payment_url"].as_str().unwrap());
+    assert!(r.headers().get("set-cookie").is_none(), "no cookies");
+    sim.handle.stop().await;
+}
+
+#[tokio::test]
+async fn an_unanswered_challenge_expires_after_the_window() {
+    let sim = spawn_with(|c| c.challenge_expiry = Duration::from_millis(300)).await;
+    let (id, d) = challenged(&sim).await;
+    assert_eq!(sim.order(&id).await["status"], "initialized");
+    let o = sim
+        .wait_status(&id, "expired", Duration::from_secs(5))
+        .await;
+    assert_eq!(
+        (o["status"].as_str(), o["financial_status"].as_str()),
+        (Some("expired"), Some("expired"))
+    );
+    // Answering afterwards changes nothing and still sends the shopper back (to cancel_url).
+    let location = sim.answer(d["payment_url"].as_str().unwrap(), "Y").await;
+    assert!(
+        location.starts_with("https://shop.example/failed"),
+        "{location}"
+    );
+    assert_eq!(sim.order(&id).await["status"], "expired");
+    sim.handle.stop().await;
+}
