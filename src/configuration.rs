@@ -11,10 +11,13 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
+use crate::store::Ttls;
+use crate::store::redis::RedisConnect;
+
 /// MSP's test API; the live one is `https://api.multisafepay.com/v1/json`.
 pub const DEFAULT_MSP_BASE_URL: &str = "https://testapi.multisafepay.com/v1/json";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -126,7 +129,7 @@ impl Default for MultiSafepaySettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Merchant keys accepted as Bearer tokens; several, so that keys can be rotated.
@@ -135,6 +138,15 @@ pub struct AuthSettings {
     /// Requests per second allowed per API key (a token bucket with a burst of twice that);
     /// `0` disables the limit.
     pub rate_limit_per_s: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            api_keys: Vec::new(),
+            rate_limit_per_s: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -336,6 +348,31 @@ impl Settings {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}:{}", self.server.host, bound_port),
+        }
+    }
+
+    /// Every TTL the store applies (design §6): records and events for `retention_s`, the 3DS
+    /// session for `session_ttl_s`, idempotency records for 24 h (Stripe's window).
+    pub fn store_ttls(&self) -> Ttls {
+        Ttls {
+            retention: Duration::from_secs(self.checkout.retention_s),
+            session: Duration::from_secs(self.checkout.session_ttl_s),
+            idempotency: Duration::from_secs(24 * 3_600),
+        }
+    }
+
+    /// How to reach Redis (`serve`, or a sandbox with `redis.url`).
+    pub fn redis_connect(&self) -> RedisConnect {
+        RedisConnect {
+            url: self
+                .redis
+                .url
+                .as_ref()
+                .map(|u| u.expose_secret().to_owned()),
+            cluster_urls: self.redis.cluster_urls.clone(),
+            key_prefix: self.redis.key_prefix.clone(),
+            ttls: self.store_ttls(),
+            command_timeout: Duration::from_millis(self.redis.command_timeout_ms),
         }
     }
 

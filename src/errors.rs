@@ -141,7 +141,7 @@ impl ApiError {
         .with_source(source)
     }
 
-    fn body(&self) -> serde_json::Value {
+    pub fn body(&self) -> serde_json::Value {
         serde_json::json!({
             "error": {
                 "type": self.kind,

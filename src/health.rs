@@ -35,7 +35,7 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({
                 "status": "ready",
-                "checks": {"redis": {"status": "up", "latency_ms": latency.as_secs_f64() * 1000.0}}
+                "checks": {"redis": {"status": "ok", "latency_ms": latency.as_millis() as u64}}
             })),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed: redis");
@@ -44,7 +44,7 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(json!({
                     "status": "unavailable",
-                    "checks": {"redis": {"status": "down", "error": error}}
+                    "checks": {"redis": {"status": "error", "latency_ms": started.elapsed().as_millis() as u64, "error": error}}
                 }))
         }
     }

@@ -1,3 +1,51 @@
-//! The merchant REST API (`/v1/checkouts`), for the storefront backend: Bearer keys, JSON, design §3 errors.
+//! The merchant REST API (`/v1/checkouts`), for the storefront backend: Bearer keys, JSON, and
+//! the error body of design §3 for everything that is not 2xx.
 
+use actix_web::web;
+use futures_util::StreamExt;
+
+use crate::errors::{self, ApiError};
+
+pub mod auth;
 pub mod checkout_request;
+pub mod checkouts;
+pub mod idempotency;
+pub mod view;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let not_allowed = || web::to(errors::method_not_allowed);
+    cfg.service(
+        web::resource("/v1/checkouts")
+            .route(web::post().to(checkouts::create))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/checkouts/{id}")
+            .route(web::get().to(checkouts::get))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/checkouts/{id}/events")
+            .route(web::get().to(checkouts::events))
+            .default_service(not_allowed()),
+    );
+}
+
+/// Reads the raw body up to `limit` bytes (413 in the API's shape beyond). The create handler
+/// needs the raw bytes for the idempotency fingerprint, so it does not use `web::Json`.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::invalid_request(
+                "invalid_body",
+                format!("The body could not be read ({e}): send it again."),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(errors::too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

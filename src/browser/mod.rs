@@ -1,4 +1,37 @@
-//! The shopper's browser: `/pay/{token}`, `/return/{id}`, `/cancel/{id}`. HTML and 303s with security headers.
+//! The shopper's browser (design §4): `/pay/{token}`, `/return/{id}`, `/cancel/{id}`.
+//!
+//! Answers are 303 redirects and HTML pages, never JSON. Every response here, redirects and error
+//! pages included, carries `Cache-Control: no-store`, `Referrer-Policy: no-referrer`,
+//! `X-Content-Type-Options: nosniff` and a restrictive CSP with `frame-ancestors 'none'`
+//! ([`security::browser_security_headers`]).
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
 
 pub mod pages;
+pub mod pay;
+pub mod respond;
+pub mod return_url;
 pub mod security;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let not_allowed = || web::to(respond::method_not_allowed);
+    cfg.service(
+        web::resource("/pay/{token}")
+            .wrap(from_fn(security::browser_security_headers))
+            .route(web::get().to(pay::pay))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/return/{checkout_id}")
+            .wrap(from_fn(security::browser_security_headers))
+            .route(web::get().to(return_url::back_from_msp))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/cancel/{checkout_id}")
+            .wrap(from_fn(security::browser_security_headers))
+            .route(web::get().to(return_url::cancelled_at_msp))
+            .default_service(not_allowed()),
+    );
+}

@@ -91,6 +91,16 @@ impl NewCheckout {
         self.parts.shipping_tax_rate
     }
     /// The merchant's description, when given (MSP needs one: see the PSP conversion).
+    /// What MSP gets (and the checkout keeps) as its description: MSP requires one, so without
+    /// one from the storefront it is `Order <reference>`, or `Checkout <id>`.
+    pub fn description_or_default(&self, id: &crate::domain::checkout::CheckoutId) -> String {
+        match (self.description(), self.reference()) {
+            (Some(d), _) => d.to_owned(),
+            (None, Some(reference)) => format!("Order {reference}"),
+            (None, None) => format!("Checkout {id}"),
+        }
+    }
+
     pub fn description(&self) -> Option<&str> {
         self.parts.description.as_deref()
     }

@@ -1,1 +1,7 @@
 //! MultiSafepay notifications (`/notifications/multisafepay`, POST signed or GET), design §5.
+//! Answers are short: `OK` (acknowledged), 401 (bad signature) or 503 (send it again).
+
+pub mod multisafepay;
+pub mod signature;
+
+pub use multisafepay::configure;

@@ -127,10 +127,10 @@ impl MultiSafepayClient {
     ) -> Result<PspOrder, PspError> {
         let started = Instant::now();
         let result = exchange(request, get).await;
-        metrics::histogram!("gateway_psp_request_duration_seconds", "operation" => operation)
+        metrics::histogram!(crate::metrics::PSP_DURATION, "operation" => operation)
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(
-            "gateway_psp_requests_total",
+            crate::metrics::PSP_REQUESTS,
             "operation" => operation,
             "outcome" => outcome_label(&result),
         )

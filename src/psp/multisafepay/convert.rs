@@ -26,12 +26,8 @@ pub fn order_request<'a>(order: &'a CreateOrder<'a>) -> wire::OrderRequest<'a> {
     let card = checkout.card();
     let currency = checkout.currency();
 
-    let description = match (checkout.description(), checkout.reference()) {
-        (Some(d), _) => d.to_owned(),
-        // MSP requires a description (error 1008).
-        (None, Some(reference)) => format!("Order {reference}"),
-        (None, None) => format!("Checkout {}", order.id),
-    };
+    // MSP requires a description (error 1008).
+    let description = checkout.description_or_default(order.id);
 
     let mut items: Vec<wire::CartItem<'a>> = checkout
         .items()

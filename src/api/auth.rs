@@ -1,0 +1,173 @@
+//! Merchant authentication: `Authorization: Bearer <key>` against `auth.api_keys`, compared in
+//! constant time, then a per-key token bucket (429 with `Retry-After` when empty).
+
+use std::future::{Ready, ready};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::errors::ApiError;
+use crate::startup::AppState;
+
+/// The merchant keys, kept as SHA-256 digests: comparing fixed-length digests in constant time
+/// hides both the keys' contents and their lengths.
+pub struct MerchantKeys {
+    digests: Vec<[u8; 32]>,
+    limiter: RateLimiter,
+}
+
+impl MerchantKeys {
+    pub fn new(keys: &[SecretString], rate_limit_per_s: u32) -> Self {
+        let digests = keys
+            .iter()
+            .map(|k| digest(k.expose_secret()))
+            .collect::<Vec<_>>();
+        let limiter = RateLimiter::new(digests.len(), rate_limit_per_s);
+        Self { digests, limiter }
+    }
+
+    /// The index of the key `presented` matches, checking every key (no early exit).
+    fn find(&self, presented: &str) -> Option<usize> {
+        let presented = digest(presented);
+        let mut found = None;
+        for (i, d) in self.digests.iter().enumerate() {
+            if bool::from(d.ct_eq(&presented)) {
+                found = Some(i);
+            }
+        }
+        found
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// One token bucket per key: `rate` tokens a second, holding at most twice that.
+struct RateLimiter {
+    rate: f64,
+    buckets: Mutex<Vec<(f64, Instant)>>,
+}
+
+impl RateLimiter {
+    fn new(keys: usize, rate_per_s: u32) -> Self {
+        let rate = f64::from(rate_per_s);
+        Self {
+            rate,
+            buckets: Mutex::new(vec![(rate * 2.0, Instant::now()); keys]),
+        }
+    }
+
+    /// `Ok` to go ahead, or `Err(seconds to wait)`.
+    fn take(&self, key: usize) -> Result<(), u64> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        // A poisoned lock only means another request panicked mid-update: the numbers are
+        // still usable.
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((tokens, last)) = buckets.get_mut(key) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.rate * 2.0);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate).ceil() as u64)
+        }
+    }
+}
+
+/// Proof that the request carried a valid merchant key (and was within its rate limit).
+#[derive(Debug, Clone, Copy)]
+pub struct Merchant {
+    /// Which of the configured keys was used (for logs; never the key itself).
+    pub key_index: usize,
+}
+
+impl FromRequest for Merchant {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Merchant, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(ApiError::unauthenticated)?;
+    let key_index = state
+        .merchant_keys
+        .find(presented)
+        .ok_or_else(ApiError::unauthenticated)?;
+    state
+        .merchant_keys
+        .limiter
+        .take(key_index)
+        .map_err(ApiError::rate_limited)?;
+    Ok(Merchant { key_index })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(rate: u32) -> MerchantKeys {
+        MerchantKeys::new(
+            &[
+                SecretString::from("key-one-0123456789"),
+                SecretString::from("key-two-0123456789"),
+            ],
+            rate,
+        )
+    }
+
+    #[test]
+    fn every_configured_key_is_accepted_and_nothing_else() {
+        let k = keys(0);
+        assert_eq!(k.find("key-one-0123456789"), Some(0));
+        assert_eq!(k.find("key-two-0123456789"), Some(1));
+        assert_eq!(k.find("key-one-012345678"), None);
+        assert_eq!(k.find(""), None);
+    }
+
+    #[test]
+    fn the_bucket_allows_a_burst_of_twice_the_rate_then_refuses() {
+        let k = keys(2);
+        for _ in 0..4 {
+            assert!(k.limiter.take(0).is_ok());
+        }
+        assert_eq!(k.limiter.take(0), Err(1));
+        // The other key has its own bucket.
+        assert!(k.limiter.take(1).is_ok());
+    }
+
+    #[test]
+    fn a_zero_rate_disables_the_limit() {
+        let k = keys(0);
+        for _ in 0..10_000 {
+            assert!(k.limiter.take(0).is_ok());
+        }
+    }
+}

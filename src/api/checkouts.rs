@@ -1,0 +1,162 @@
+//! `POST /v1/checkouts`, `GET /v1/checkouts/{id}`, `GET /v1/checkouts/{id}/events`.
+//!
+//! Handlers only parse, call a flow or the store, and map the result (style.md rule 2).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::auth::Merchant;
+use super::checkout_request::{CheckoutRequest, parse};
+use super::idempotency::{self, IdempotencyKey};
+use super::view::{CheckoutView, EventView};
+use crate::domain::checkout::{CheckoutId, EventSource};
+use crate::errors::{ApiError, ErrorType};
+use crate::flows::create::{CreateError, create_checkout};
+use crate::flows::sync::{SyncError, sync};
+use crate::startup::AppState;
+use crate::store::StoredResponse;
+
+pub async fn create(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = super::read_body(payload, state.settings.server.body_limit_bytes).await?;
+    let key = IdempotencyKey::from_request(&req)?;
+    let dto: CheckoutRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid_request(
+            "invalid_json",
+            format!("The body is not the expected JSON ({e}): fix it and send it again."),
+        )
+    })?;
+    let today = chrono::Utc::now().date_naive();
+    let new = parse(dto, &state.settings.checkout.return_url_hosts, today)?;
+
+    let Some(key) = key else {
+        return Ok(respond(run(&state, &new).await?));
+    };
+    let fingerprint = idempotency::fingerprint(&state, &body);
+    drop(body); // it held the card number; the fingerprint is all the replay check needs
+    idempotency::run_once(&state, &key, &fingerprint, || run(&state, &new)).await
+}
+
+/// Runs the create flow and renders its outcome as the response to store and send.
+async fn run(
+    state: &AppState,
+    new: &crate::domain::new_checkout::NewCheckout,
+) -> Result<StoredResponse, ApiError> {
+    match create_checkout(state, new).await {
+        Ok(checkout) => Ok(StoredResponse {
+            status: StatusCode::CREATED.as_u16(),
+            body: to_json(&CheckoutView::new(&checkout, &state.public_url)),
+        }),
+        Err(CreateError::StoreUnavailable(e)) => Err(ApiError::store_unavailable(e)),
+        Err(CreateError::Rejected {
+            checkout,
+            code,
+            info,
+        }) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorType::PspError,
+            "psp_rejected",
+            format!(
+                "MultiSafepay refused the order (error {code}: {info}). Checkout {} is marked failed; correct the request and create a new checkout.",
+                checkout.id
+            ),
+        )),
+        Err(CreateError::Unusable { checkout, detail }) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorType::PspError,
+            "psp_unusable_response",
+            format!(
+                "MultiSafepay's answer could not be read ({detail}). Checkout {} is processing: do not retry it; check GET /v1/checkouts/{}?refresh=true later.",
+                checkout.id, checkout.id
+            ),
+        )),
+    }
+}
+
+fn respond(stored: StoredResponse) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+        .content_type("application/json")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(stored.body)
+}
+
+pub(super) fn to_json(value: &impl serde::Serialize) -> String {
+    // Serializing our own plain structs cannot fail; an empty object is a safe fallback.
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GetQuery {
+    #[serde(default)]
+    refresh: bool,
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    path: web::Path<String>,
+    query: web::Query<GetQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
+    let checkout = if query.refresh {
+        match sync(&state, &id, EventSource::Refresh).await {
+            Ok(c) => Some(c),
+            Err(SyncError::NotFound) => None,
+            Err(SyncError::Store(e)) => return Err(ApiError::store_unavailable(e)),
+            Err(SyncError::Psp(e)) => {
+                // The stored state is still the best answer; say so in the log, not as an error.
+                tracing::warn!(checkout_id = %id, error = %e, "refresh could not reach MultiSafepay; answering the stored state");
+                state
+                    .store
+                    .get(&id)
+                    .await
+                    .map_err(ApiError::store_unavailable)?
+                    .map(|v| v.checkout)
+            }
+        }
+    } else {
+        state
+            .store
+            .get(&id)
+            .await
+            .map_err(ApiError::store_unavailable)?
+            .map(|v| v.checkout)
+    };
+    let checkout = checkout.ok_or_else(ApiError::checkout_not_found)?;
+    Ok(respond(StoredResponse {
+        status: 200,
+        body: to_json(&CheckoutView::new(&checkout, &state.public_url)),
+    }))
+}
+
+pub async fn events(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
+    if state
+        .store
+        .get(&id)
+        .await
+        .map_err(ApiError::store_unavailable)?
+        .is_none()
+    {
+        return Err(ApiError::checkout_not_found());
+    }
+    let events = state
+        .store
+        .events(&id)
+        .await
+        .map_err(ApiError::store_unavailable)?;
+    let views: Vec<EventView<'_>> = events.iter().map(EventView::from).collect();
+    Ok(respond(StoredResponse {
+        status: 200,
+        body: to_json(&views),
+    }))
+}

@@ -1,0 +1,182 @@
+//! `Idempotency-Key` with Stripe's semantics (design §3): the same key and body within 24 h
+//! replays the stored response (`Idempotent-Replayed: true`); the same key with another body is
+//! 400 `idempotency_error`; the same key while the first request still runs is 409.
+//!
+//! The request fingerprint is an HMAC of the raw body keyed with a secret, never a plain hash:
+//! the body held a card number, and a plain hash of a card number can be brute-forced.
+
+use std::future::Future;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+use crate::errors::{ApiError, ErrorType};
+use crate::startup::AppState;
+use crate::store::{IdempotencyBegin, StoredResponse};
+
+pub const HEADER: &str = "Idempotency-Key";
+pub const REPLAYED: &str = "Idempotent-Replayed";
+const MAX_LEN: usize = 255;
+
+/// A client-chosen key: 1–255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        let ok = !s.is_empty() && s.len() <= MAX_LEN && s.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ApiError::invalid_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).",
+            )
+            .with_param(HEADER))
+        }
+    }
+
+    pub fn from_request(req: &HttpRequest) -> Result<Option<Self>, ApiError> {
+        match req.headers().get(HEADER) {
+            None => Ok(None),
+            Some(v) => Self::parse(v.to_str().unwrap_or("\u{0}")).map(Some),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The key that fingerprints request bodies, derived from a secret every instance shares.
+pub struct FingerprintKey(SecretString);
+
+impl FingerprintKey {
+    pub fn derive(secret: &SecretString) -> Self {
+        let derived = hmac_sha256_hex(
+            secret.expose_secret().as_bytes(),
+            b"checkout-gateway idempotency fingerprint v1",
+        );
+        Self(SecretString::from(derived))
+    }
+}
+
+fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    #[allow(clippy::expect_used)] // HMAC takes keys of any length: `new_from_slice` cannot fail
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+impl std::fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKey(..)")
+    }
+}
+
+pub fn fingerprint(state: &AppState, body: &[u8]) -> String {
+    hmac_sha256_hex(state.fingerprint_key.0.expose_secret().as_bytes(), body)
+}
+
+/// Runs `work` at most once per key and body, storing its response for replays.
+pub async fn run_once<F, Fut>(
+    state: &AppState,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<StoredResponse, ApiError>>,
+{
+    let store = state.store.as_ref();
+    let begun = store
+        .idempotency_begin(key.as_str(), fingerprint)
+        .await
+        .map_err(ApiError::store_unavailable)?;
+    match begun {
+        IdempotencyBegin::Started { owner } => {
+            let result = work().await;
+            let stored = match result {
+                Ok(stored) => stored,
+                // Nothing reached MSP: free the key so that the retry the 503 asks for can run.
+                Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                    if let Err(abort) = store.idempotency_abort(key.as_str(), &owner).await {
+                        tracing::warn!(error = %abort, "could not release an idempotency key; it expires by itself");
+                    }
+                    return Err(e);
+                }
+                // A definite answer (MSP refused the order, say): replay it like a success.
+                Err(e) => {
+                    let stored = StoredResponse {
+                        status: e.status.as_u16(),
+                        body: e.body().to_string(),
+                    };
+                    save(state, key, &owner, &stored).await;
+                    return Err(e);
+                }
+            };
+            save(state, key, &owner, &stored).await;
+            Ok(respond(&stored, false))
+        }
+        IdempotencyBegin::InFlight {
+            fingerprint: theirs,
+        } => {
+            if theirs != fingerprint {
+                return Err(mismatch());
+            }
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorType::IdempotencyError,
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed: wait for it, then retry to get its stored result.",
+            )
+            .with_param(HEADER))
+        }
+        IdempotencyBegin::Completed {
+            fingerprint: theirs,
+            response,
+        } => {
+            if theirs != fingerprint {
+                return Err(mismatch());
+            }
+            Ok(respond(&response, true))
+        }
+    }
+}
+
+async fn save(state: &AppState, key: &IdempotencyKey, owner: &str, response: &StoredResponse) {
+    if let Err(e) = state
+        .store
+        .idempotency_complete(key.as_str(), owner, response)
+        .await
+    {
+        // The checkout itself is stored; only the replay record is missing, and a retry then
+        // gets 409 until the in-flight marker expires rather than a second MSP order.
+        tracing::error!(error = %e, "could not store the idempotent response");
+    }
+}
+
+fn mismatch() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorType::IdempotencyError,
+        "idempotency_key_reused",
+        "This Idempotency-Key was used with a different request body: use a new key for a new request.",
+    )
+    .with_param(HEADER)
+}
+
+fn respond(stored: &StoredResponse, replayed: bool) -> HttpResponse {
+    let mut res =
+        HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
+    res.content_type("application/json")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    if replayed {
+        res.insert_header((REPLAYED, "true"));
+    }
+    res.body(stored.body.clone())
+}

@@ -1,0 +1,118 @@
+//! The checkout as the merchant API shows it (design §3). Built from the stored record only, so
+//! that a replayed, a fetched and a freshly created checkout look the same.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::domain::card::CardSummary;
+use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutStatus, Failure};
+
+#[derive(Debug, Serialize)]
+pub struct CheckoutView<'a> {
+    pub id: &'a str,
+    pub status: CheckoutStatus,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub reference: Option<&'a str>,
+    pub description: &'a str,
+    pub card: &'a CardSummary,
+    pub next_action: Option<NextAction<'a>>,
+    pub failure: Option<&'a Failure>,
+    pub psp: PspView<'a>,
+    pub metadata: &'a serde_json::Map<String, serde_json::Value>,
+    pub return_url: &'a str,
+    pub cancel_url: &'a str,
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NextAction<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub redirect_to_url: RedirectToUrl<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RedirectToUrl<'a> {
+    pub url: String,
+    pub return_url: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PspView<'a> {
+    pub name: &'static str,
+    pub order_id: &'a str,
+    pub transaction_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub reason_code: &'a str,
+}
+
+pub fn timestamp(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl<'a> CheckoutView<'a> {
+    pub fn new(c: &'a Checkout, public_url: &str) -> Self {
+        // The pay link is only offered while the shopper still has something to do.
+        let next_action = match (&c.status, &c.pay_token) {
+            (CheckoutStatus::RequiresAction, Some(token)) => Some(NextAction {
+                kind: "redirect_to_url",
+                redirect_to_url: RedirectToUrl {
+                    url: format!("{public_url}/pay/{token}"),
+                    return_url: &c.return_url,
+                },
+            }),
+            _ => None,
+        };
+        Self {
+            id: c.id.as_str(),
+            status: c.status,
+            amount: c.amount.value(),
+            currency: c.currency.code(),
+            reference: c.reference.as_deref(),
+            description: &c.description,
+            card: &c.card,
+            next_action,
+            failure: c
+                .failure
+                .as_ref()
+                .filter(|_| c.status == CheckoutStatus::Failed),
+            psp: PspView {
+                name: "multisafepay",
+                order_id: c.id.as_str(),
+                transaction_id: c.psp.transaction_id.as_deref(),
+                status: c.psp.status.as_deref(),
+                reason_code: &c.psp.reason_code,
+            },
+            metadata: &c.metadata,
+            return_url: &c.return_url,
+            cancel_url: &c.cancel_url,
+            created_at: timestamp(&c.created_at),
+            updated_at: timestamp(&c.updated_at),
+            expires_at: timestamp(&c.expires_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventView<'a> {
+    pub at: String,
+    pub from: Option<CheckoutStatus>,
+    pub to: CheckoutStatus,
+    pub source: &'static str,
+    pub psp_status: Option<&'a str>,
+}
+
+impl<'a> From<&'a CheckoutEvent> for EventView<'a> {
+    fn from(e: &'a CheckoutEvent) -> Self {
+        Self {
+            at: timestamp(&e.at),
+            from: e.from,
+            to: e.to,
+            source: e.source.as_str(),
+            psp_status: e.psp_status.as_deref(),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `GET /pay/{token}`: the link in `next_action`. While the checkout waits for the shopper it
+//! sends the browser to MSP's 3-D Secure (a 303 to `payment_url`, or MSP's form served byte for
+//! byte with a CSP built for it); once there is nothing left to do it sends the browser back to
+//! the shop.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+
+use super::respond::{error_response, see_other};
+use super::security::{append_query, csp_for_msp_form};
+use crate::configuration::ThreeDsMode;
+use crate::domain::checkout::{Checkout, CheckoutStatus, PaySession};
+use crate::startup::AppState;
+
+/// Our tokens are 32 random bytes in unpadded base64url.
+fn well_formed(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[tracing::instrument(name = "pay_page", skip_all)]
+pub async fn pay(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    if !well_formed(&token) {
+        return unknown_link();
+    }
+    let session = match state.store.get_pay_session(&token).await {
+        Ok(Some(s)) => s,
+        // Sessions live `checkout.session_ttl_s`; a well-formed token we no longer know is most
+        // likely one that expired.
+        Ok(None) => return expired_link(),
+        Err(e) => return unavailable(e),
+    };
+    let checkout = match state.store.get(&session.checkout_id).await {
+        Ok(Some(v)) => v.checkout,
+        Ok(None) => return expired_link(),
+        Err(e) => return unavailable(e),
+    };
+    tracing::Span::current().record("checkout_id", tracing::field::display(&checkout.id));
+    match checkout.status {
+        CheckoutStatus::RequiresAction if chrono::Utc::now() > checkout.expires_at => {
+            expired_link()
+        }
+        CheckoutStatus::RequiresAction => {
+            to_three_ds(state.settings.checkout.three_ds_mode, &session)
+        }
+        // Processing or settled: nothing left to do here; the shop shows the outcome.
+        _ => back_to_shop(&checkout),
+    }
+}
+
+fn to_three_ds(mode: ThreeDsMode, session: &PaySession) -> HttpResponse {
+    let url = session.payment_url.as_deref();
+    let html = session.form_html.as_deref();
+    // Each mode falls back to the other when MSP sent only one.
+    let serve_form = match mode {
+        ThreeDsMode::Form => html.is_some() || url.is_none(),
+        ThreeDsMode::Redirect => url.is_none() && html.is_some(),
+    };
+    if serve_form {
+        if let Some(html) = html {
+            match csp_for_msp_form(html) {
+                Ok(csp) => {
+                    return HttpResponse::Ok()
+                        .content_type("text/html; charset=utf-8")
+                        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+                        .body(html.to_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "MultiSafepay's 3-D Secure form cannot be served safely; trying its payment_url")
+                }
+            }
+        }
+    }
+    match url {
+        Some(url) => see_other(url),
+        None => error_response(
+            StatusCode::BAD_GATEWAY,
+            "Payment page unavailable",
+            "The card issuer's verification page cannot be shown. Please go back to the shop and try again.",
+        ),
+    }
+}
+
+pub(super) fn back_to_shop(checkout: &Checkout) -> HttpResponse {
+    back_to(&checkout.return_url, checkout)
+}
+
+pub(super) fn back_to(target: &str, checkout: &Checkout) -> HttpResponse {
+    see_other(&append_query(
+        target,
+        &[
+            ("checkout_id", checkout.id.as_str()),
+            ("status", checkout.status.as_str()),
+        ],
+    ))
+}
+
+fn unknown_link() -> HttpResponse {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "Unknown payment link",
+        "This payment link does not exist. Please go back to the shop and start the payment again.",
+    )
+}
+
+fn expired_link() -> HttpResponse {
+    error_response(
+        StatusCode::GONE,
+        "Payment link expired",
+        "This payment link has expired. Please go back to the shop and start the payment again.",
+    )
+}
+
+pub(super) fn unavailable(e: crate::store::StoreError) -> HttpResponse {
+    tracing::warn!(error = %e, "store unavailable for a browser request");
+    let mut res = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "We could not load your payment just now. Please wait a moment and reload this page.",
+    );
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    res
+}

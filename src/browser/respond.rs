@@ -1,0 +1,28 @@
+//! The few kinds of answer the browser endpoints give: 303s and HTML error pages.
+
+use actix_web::HttpResponse;
+use actix_web::http::{StatusCode, header};
+
+use super::pages::error_page;
+
+/// 303 See Other: the browser follows it with a GET, whatever method brought it here.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// An HTML error page, rendered by the escaping template engine.
+pub fn error_response(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(error_page(status.as_u16(), title, message))
+}
+
+pub async fn method_not_allowed() -> HttpResponse {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not allowed",
+        "This page cannot be used that way. Please go back to the shop.",
+    )
+}

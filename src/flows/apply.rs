@@ -1,0 +1,178 @@
+//! The one path by which a checkout's state changes after creation.
+//!
+//! Callers (the create flow, notifications, the browser return, refresh, the reconciler) say what
+//! they learned as a [`Change`]; [`apply`] reads the stored checkout, lets
+//! [`CheckoutStatus::decide`] rule on the proposed status, and writes the result with one
+//! compare-and-set. When another writer got there first the loop re-reads and decides again, so
+//! racers end in the same state whatever their order (design §6).
+
+use chrono::Utc;
+
+use crate::domain::checkout::{
+    Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, Decision, EventSource, Failure,
+};
+use crate::metrics::{ANOMALIES, STORE_ERRORS, TRANSITIONS};
+use crate::psp::PspOrder;
+use crate::store::{CasOutcome, CheckoutStore, StoreError};
+
+/// What a caller learned about a checkout.
+#[derive(Debug, Default)]
+pub struct Change<'a> {
+    /// MSP's order as MSP described it (create answer, notification body, `GET /orders`).
+    pub order: Option<&'a PspOrder>,
+    /// Where to go when there is no `order` (MSP unreachable on return → processing; 3DS window
+    /// over → expired).
+    pub fallback: Option<CheckoutStatus>,
+    /// The shopper's browser came back (`/return`, `/cancel`).
+    pub shopper_returned: bool,
+    /// The pay token of a fresh 3DS session (create flow).
+    pub pay_token: Option<String>,
+    /// Why it failed, when the caller knows better than the order (a decline at creation).
+    pub failure: Option<Failure>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("no such checkout")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Applies `change` to checkout `id` and returns the stored state afterwards (changed or not).
+#[tracing::instrument(name = "apply_change", skip_all, fields(checkout_id = %id, source = source.as_str()))]
+pub async fn apply(
+    store: &dyn CheckoutStore,
+    id: &CheckoutId,
+    source: EventSource,
+    change: &Change<'_>,
+) -> Result<Checkout, ApplyError> {
+    loop {
+        let stored = store
+            .get(id)
+            .await
+            .inspect_err(|_| count_store_error("get"))?;
+        let stored = stored.ok_or(ApplyError::NotFound)?;
+        let current = stored.checkout;
+        let Some((next, event)) = next_state(&current, source, change) else {
+            return Ok(current);
+        };
+        let outcome = store
+            .compare_and_set(stored.version, &next, event.as_ref())
+            .await
+            .inspect_err(|_| count_store_error("compare_and_set"))?;
+        match outcome {
+            CasOutcome::Applied { .. } => {
+                if let Some(e) = &event {
+                    record_transition(e, current.status);
+                }
+                if next.status.is_settled() {
+                    // The due-time index is only a hint (design §6): a failure here is logged,
+                    // and the reconciler drops settled checkouts it finds there anyway.
+                    if let Err(e) = store.unschedule_sync(id).await {
+                        tracing::warn!(error = %e, "could not take a settled checkout out of the reconciler index");
+                    }
+                }
+                return Ok(next);
+            }
+            CasOutcome::Conflict => {
+                tracing::debug!("lost a compare-and-set race; deciding again on the fresh state");
+                continue;
+            }
+            CasOutcome::NotFound => return Err(ApplyError::NotFound),
+        }
+    }
+}
+
+/// The pure part: the state after `change`, and the event to record, or `None` when nothing
+/// changes.
+pub fn next_state(
+    current: &Checkout,
+    source: EventSource,
+    change: &Change<'_>,
+) -> Option<(Checkout, Option<CheckoutEvent>)> {
+    let mut next = current.clone();
+    next.shopper_returned |= change.shopper_returned;
+    if let Some(token) = &change.pay_token {
+        next.pay_token = Some(token.clone());
+    }
+    if let Some(tx) = change.order.and_then(|o| o.transaction_id.as_ref()) {
+        next.psp.transaction_id = Some(tx.clone());
+    }
+    let target = match change.order {
+        Some(order) => {
+            let target = order.outcome.target(next.shopper_returned);
+            if target.is_none() {
+                tracing::info!(psp_status = %order.status, "MultiSafepay status with no gateway meaning; nothing changes");
+            }
+            target
+        }
+        None => change.fallback,
+    };
+    let mut event = None;
+    match target.map(|t| current.status.decide(t)) {
+        Some(Decision::Move(to)) => {
+            next.status = to;
+            if let Some(order) = change.order {
+                next.psp.status = Some(order.status.clone());
+                next.psp.reason_code = order.reason_code.clone();
+            }
+            if to == CheckoutStatus::Failed {
+                next.failure = change
+                    .failure
+                    .clone()
+                    .or_else(|| change.order.and_then(PspOrder::failure))
+                    .or_else(|| Some(generic_failure()));
+            }
+            event = Some(CheckoutEvent {
+                at: Utc::now(),
+                from: Some(current.status),
+                to,
+                source,
+                psp_status: change.order.map(|o| o.status.clone()),
+            });
+        }
+        Some(Decision::Anomaly) => {
+            let to = target.map(CheckoutStatus::as_str).unwrap_or("?");
+            tracing::warn!(
+                from = current.status.as_str(),
+                to,
+                psp_status = change.order.map(|o| o.status.as_str()),
+                "refused a transition that would move backwards or out of a final status; nothing changes"
+            );
+            metrics::counter!(ANOMALIES, "from" => current.status.as_str(), "to" => to, "source" => source.as_str())
+                .increment(1);
+            // An anomaly changes nothing at all, not even the bookkeeping fields.
+            return None;
+        }
+        Some(Decision::Unchanged) | None => {}
+    }
+    if next == *current {
+        return None;
+    }
+    next.updated_at = Utc::now();
+    Some((next, event))
+}
+
+fn generic_failure() -> Failure {
+    Failure {
+        code: "processing_error".into(),
+        message: "The payment failed at MultiSafepay.".into(),
+        psp_reason_code: String::new(),
+    }
+}
+
+fn record_transition(e: &CheckoutEvent, from: CheckoutStatus) {
+    tracing::info!(
+        from = from.as_str(),
+        to = e.to.as_str(),
+        psp_status = e.psp_status.as_deref(),
+        "checkout status changed"
+    );
+    metrics::counter!(TRANSITIONS, "from" => from.as_str(), "to" => e.to.as_str(), "source" => e.source.as_str())
+        .increment(1);
+}
+
+pub(crate) fn count_store_error(operation: &'static str) {
+    metrics::counter!(STORE_ERRORS, "operation" => operation).increment(1);
+}

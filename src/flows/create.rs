@@ -1,0 +1,236 @@
+//! Creating a checkout: store it, ask MSP for a direct card order, apply MSP's answer.
+//!
+//! The order of the steps is what keeps money safe:
+//! 1. The checkout is stored (`created`) and put in the reconciler's index *before* MSP is
+//!    called, so that a crash between the two leaves a record that the reconciler resolves.
+//!    If this fails, nothing was sent to MSP and the caller gets 503: a retry is safe.
+//! 2. MSP is called once. The checkout id is MSP's `order_id`, so MSP itself refuses a second
+//!    order for the same checkout (error 1006): a retry can never charge twice.
+//! 3. MSP's answer goes through the same compare-and-set as everything else. MSP may notify
+//!    before its answer is read here; then the compare-and-set sees the newer state and the
+//!    flow answers what is stored.
+//!
+//! An unknown outcome (MSP unreachable, timed out, 5xx, or an answer we cannot read) is never
+//! reported as failed: the checkout becomes `processing` and is resolved by `?refresh=true` or
+//! by the reconciler.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{Duration as ChronoDuration, Utc};
+
+use super::apply::{ApplyError, Change, apply, next_state};
+use crate::domain::checkout::{
+    Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, EventSource, Failure, PaySession, PspState,
+};
+use crate::domain::new_checkout::NewCheckout;
+use crate::psp::multisafepay::CreateOrder;
+use crate::psp::{PaymentOutcome, PspError, PspOrder, failure_for_error};
+use crate::startup::AppState;
+use crate::store::{InsertOutcome, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The store failed before MSP was called: nothing happened, retrying is safe.
+    #[error("the store is unavailable; nothing was sent to MultiSafepay")]
+    StoreUnavailable(#[source] StoreError),
+    /// MSP refused the order for a reason that is not the card's (error code and text are MSP's).
+    #[error("MultiSafepay refused the order: {code} {info}")]
+    Rejected {
+        checkout: Box<Checkout>,
+        code: i64,
+        info: String,
+    },
+    /// MSP answered something we could not read: the outcome is unknown (checkout `processing`).
+    #[error("MultiSafepay answered something unusable: {detail}")]
+    Unusable {
+        checkout: Box<Checkout>,
+        detail: String,
+    },
+}
+
+/// Runs the create flow for an already-validated checkout request.
+#[tracing::instrument(name = "create_checkout", skip_all, fields(checkout_id = tracing::field::Empty))]
+pub async fn create_checkout(state: &AppState, new: &NewCheckout) -> Result<Checkout, CreateError> {
+    let id = CheckoutId::generate();
+    tracing::Span::current().record("checkout_id", tracing::field::display(&id));
+    let record = initial_record(state, &id, new);
+    let store = state.store.as_ref();
+
+    let created = CheckoutEvent {
+        at: record.created_at,
+        from: None,
+        to: CheckoutStatus::Created,
+        source: EventSource::Create,
+        psp_status: None,
+    };
+    match store.insert(&record, &created).await {
+        Ok(InsertOutcome::Inserted) => {}
+        // A UUID v7 collision: treat it as the store misbehaving rather than overwrite anything.
+        Ok(InsertOutcome::AlreadyExists) => {
+            return Err(CreateError::StoreUnavailable(StoreError::Corrupt(format!(
+                "checkout id {id} exists already"
+            ))));
+        }
+        Err(e) => return Err(CreateError::StoreUnavailable(e)),
+    }
+    let first_sync = Utc::now().timestamp() + secs(state.settings.reconcile.first_after_s);
+    store
+        .schedule_sync(&id, first_sync)
+        .await
+        .map_err(CreateError::StoreUnavailable)?;
+
+    let urls = &state.public_url;
+    let order = CreateOrder {
+        id: &id,
+        checkout: new,
+        notification_url: format!("{urls}/notifications/multisafepay"),
+        notification_method: state.settings.multisafepay.notification_method,
+        redirect_url: format!("{urls}/return/{id}"),
+        cancel_url: format!("{urls}/cancel/{id}"),
+    };
+    let answer = state.psp.create_order(&order).await;
+    // The card data is not needed past this point; `new` is dropped by the caller right after.
+
+    let mut failure = None;
+    let mut pay_token = None;
+    let (msp_order, fallback, error): (Option<PspOrder>, _, _) = match answer {
+        Ok(order) => {
+            if order.outcome == PaymentOutcome::AwaitingShopper {
+                pay_token = open_pay_session(state, &id, &order).await;
+            }
+            (Some(order), None, None)
+        }
+        Err(PspError::Declined {
+            error_code,
+            error_info,
+        }) => {
+            failure = Some(failure_for_error(error_code, &error_info));
+            (None, Some(CheckoutStatus::Failed), None)
+        }
+        Err(PspError::Rejected {
+            error_code,
+            error_info,
+        }) => {
+            failure = Some(Failure {
+                code: "processing_error".into(),
+                message: format!("MultiSafepay refused the order: {error_info}"),
+                psp_reason_code: error_code.to_string(),
+            });
+            (
+                None,
+                Some(CheckoutStatus::Failed),
+                Some((error_code, error_info)),
+            )
+        }
+        Err(PspError::Unreachable(detail)) => {
+            tracing::warn!(%detail, "MultiSafepay did not answer the create call; the outcome is unknown");
+            (None, Some(CheckoutStatus::Processing), None)
+        }
+        Err(e @ (PspError::Unexpected(_) | PspError::NotFound)) => {
+            tracing::error!(error = %e, "MultiSafepay's answer to the create call is unusable; the outcome is unknown");
+            let detail = e.to_string();
+            let checkout = settle(
+                state,
+                &record,
+                &Change {
+                    fallback: Some(CheckoutStatus::Processing),
+                    ..Change::default()
+                },
+            )
+            .await;
+            return Err(CreateError::Unusable {
+                checkout: Box::new(checkout),
+                detail,
+            });
+        }
+    };
+    let change = Change {
+        order: msp_order.as_ref(),
+        fallback,
+        pay_token,
+        failure,
+        shopper_returned: false,
+    };
+    let checkout = settle(state, &record, &change).await;
+    match error {
+        Some((code, info)) => Err(CreateError::Rejected {
+            checkout: Box::new(checkout),
+            code,
+            info,
+        }),
+        None => Ok(checkout),
+    }
+}
+
+/// Applies MSP's answer. If the store fails now, MSP has the order already, so the caller still
+/// gets the answer (computed from the record in memory); the stored record stays `created` and
+/// is in the reconciler's index, which resolves it.
+async fn settle(state: &AppState, record: &Checkout, change: &Change<'_>) -> Checkout {
+    match apply(
+        state.store.as_ref(),
+        &record.id,
+        EventSource::Create,
+        change,
+    )
+    .await
+    {
+        Ok(checkout) => checkout,
+        Err(e @ (ApplyError::Store(_) | ApplyError::NotFound)) => {
+            tracing::error!(error = %e, "could not store MultiSafepay's answer; the reconciler will resolve the checkout");
+            next_state(record, EventSource::Create, change)
+                .map(|(c, _)| c)
+                .unwrap_or_else(|| record.clone())
+        }
+    }
+}
+
+/// Stores the pending 3DS session under a fresh unguessable token (256 random bits), or returns
+/// `None` when MSP gave nothing to show or the store failed (the checkout then has no pay link
+/// and is resolved by the reconciler when MSP's 3DS window ends).
+async fn open_pay_session(state: &AppState, id: &CheckoutId, order: &PspOrder) -> Option<String> {
+    if order.payment_url.is_none() && order.form_html.is_none() {
+        tracing::warn!("MultiSafepay asked for 3-D Secure but sent neither payment_url nor a form");
+        return None;
+    }
+    let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let session = PaySession {
+        checkout_id: id.clone(),
+        payment_url: order.payment_url.clone(),
+        form_html: order.form_html.clone(),
+    };
+    match state.store.put_pay_session(&token, &session).await {
+        Ok(()) => Some(token),
+        Err(e) => {
+            tracing::error!(error = %e, "could not store the 3-D Secure session");
+            None
+        }
+    }
+}
+
+fn initial_record(state: &AppState, id: &CheckoutId, new: &NewCheckout) -> Checkout {
+    let now = Utc::now();
+    Checkout {
+        schema_version: Checkout::SCHEMA_VERSION,
+        id: id.clone(),
+        status: CheckoutStatus::Created,
+        amount: new.amount(),
+        currency: new.currency(),
+        reference: new.reference().map(str::to_owned),
+        description: new.description_or_default(id),
+        card: new.card().summary(),
+        return_url: new.return_url().as_str().to_owned(),
+        cancel_url: new.cancel_url().as_str().to_owned(),
+        metadata: new.metadata().clone(),
+        failure: None,
+        psp: PspState::default(),
+        pay_token: None,
+        shopper_returned: false,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + ChronoDuration::seconds(secs(state.settings.checkout.session_ttl_s)),
+    }
+}
+
+fn secs(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX / 2)
+}

@@ -1,0 +1,185 @@
+//! The reconciler (design §7): resolves checkouts whose notification never came.
+//!
+//! Every checkout enters a due-time index when it is created (first sync `first_after_s` later).
+//! Each pass takes the due ones, holds a short per-checkout lock so that several instances do not
+//! double up, re-reads the checkout (the index is only a hint), asks MSP, and either drops it from
+//! the index (settled, or older than `max_age_s`) or schedules the next look with back-off.
+//! A `requires_action` checkout whose 3DS window is over becomes `expired`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::apply::{Change, apply};
+use super::sync::{SyncError, sync};
+use crate::domain::checkout::{CheckoutId, CheckoutStatus, EventSource, Failure};
+use crate::metrics::{RECONCILER_CHECKOUTS, RECONCILER_RUNS};
+use crate::psp::PspError;
+use crate::startup::AppState;
+use crate::store::StoreError;
+
+/// How often a pass looks at the index.
+pub const TICK: Duration = Duration::from_secs(5);
+/// Checkouts handled per pass at most; the rest wait for the next tick.
+const BATCH: usize = 100;
+/// Longer than one MSP call can take, so a lock never lapses mid-sync.
+const LOCK_TTL: Duration = Duration::from_secs(60);
+/// The longest wait between two looks at one checkout.
+const MAX_BACKOFF_S: i64 = 3_600;
+
+/// Runs passes every [`TICK`] until `shutdown` turns true.
+pub async fn run(state: std::sync::Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    tracing::info!("reconciler started");
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        match pass(&state, Utc::now()).await {
+            Ok(n) => {
+                metrics::counter!(RECONCILER_RUNS, "result" => "ok").increment(1);
+                if n > 0 {
+                    tracing::info!(checkouts = n, "reconciler pass done");
+                }
+            }
+            Err(e) => {
+                metrics::counter!(RECONCILER_RUNS, "result" => "store_error").increment(1);
+                tracing::warn!(error = %e, "reconciler pass failed; trying again next tick");
+            }
+        }
+    }
+    tracing::info!("reconciler stopped");
+}
+
+/// One pass over the checkouts due at `now`; returns how many it looked at.
+pub async fn pass(state: &AppState, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let due = state.store.due_for_sync(now.timestamp(), BATCH).await?;
+    for id in &due {
+        let Some(lock) = state.store.try_lock(id, LOCK_TTL).await? else {
+            continue; // another instance has it
+        };
+        let result = reconcile_one(state, id, now).await;
+        if let Err(e) = state.store.unlock(id, &lock).await {
+            tracing::warn!(checkout_id = %id, error = %e, "could not release the reconciler lock; it lapses by itself");
+        }
+        let label = match &result {
+            Ok(Verdict::Settled) => "settled",
+            Ok(Verdict::Pending) => "pending",
+            Ok(Verdict::GaveUp) => "gave_up",
+            Ok(Verdict::Gone) => "gone",
+            Err(_) => "error",
+        };
+        metrics::counter!(RECONCILER_CHECKOUTS, "result" => label).increment(1);
+        result?;
+    }
+    Ok(due.len())
+}
+
+enum Verdict {
+    Settled,
+    Pending,
+    GaveUp,
+    Gone,
+}
+
+#[tracing::instrument(name = "reconcile", skip_all, fields(checkout_id = %id))]
+async fn reconcile_one(
+    state: &AppState,
+    id: &CheckoutId,
+    now: DateTime<Utc>,
+) -> Result<Verdict, StoreError> {
+    let store = state.store.as_ref();
+    let Some(stored) = store.get(id).await? else {
+        store.unschedule_sync(id).await?;
+        return Ok(Verdict::Gone);
+    };
+    let checkout = stored.checkout;
+    if checkout.status.is_settled() {
+        store.unschedule_sync(id).await?;
+        return Ok(Verdict::Settled);
+    }
+    let age = (now - checkout.created_at).num_seconds();
+    if age > secs(state.settings.reconcile.max_age_s) {
+        tracing::warn!(
+            status = checkout.status.as_str(),
+            age_s = age,
+            "giving up on a checkout MultiSafepay never settled; check it by hand"
+        );
+        store.unschedule_sync(id).await?;
+        return Ok(Verdict::GaveUp);
+    }
+
+    let window_over = now > checkout.expires_at;
+    let after = match sync(state, id, EventSource::Reconcile).await {
+        Ok(c) => Some(c),
+        Err(SyncError::Psp(PspError::NotFound)) => {
+            // MSP has never heard of the order: it was never created (the gateway stopped
+            // before the call, or the call never arrived), so nothing was charged.
+            let failure = Failure {
+                code: "processing_error".into(),
+                message: "MultiSafepay never received this order; nothing was charged. Start a new checkout.".into(),
+                psp_reason_code: "1006".into(),
+            };
+            let change = Change {
+                fallback: Some(CheckoutStatus::Failed),
+                failure: Some(failure),
+                ..Change::default()
+            };
+            Some(apply_or_log(state, id, EventSource::Reconcile, &change).await?)
+        }
+        Err(SyncError::Psp(e)) => {
+            tracing::info!(error = %e, "MultiSafepay could not be asked; will try again later");
+            None
+        }
+        Err(SyncError::NotFound) => {
+            store.unschedule_sync(id).await?;
+            return Ok(Verdict::Gone);
+        }
+        Err(SyncError::Store(e)) => return Err(e),
+    };
+    let status = after.as_ref().map_or(checkout.status, |c| c.status);
+    let status = if status == CheckoutStatus::RequiresAction && window_over {
+        // MSP's card window (1 h) plus our margin has passed and the shopper never finished.
+        let change = Change {
+            fallback: Some(CheckoutStatus::Expired),
+            ..Change::default()
+        };
+        apply_or_log(state, id, EventSource::Expiry, &change)
+            .await?
+            .status
+    } else {
+        status
+    };
+    if status.is_settled() {
+        store.unschedule_sync(id).await?;
+        return Ok(Verdict::Settled);
+    }
+    // Back-off: wait about half the checkout's age, between `interval_s` and an hour.
+    let interval = secs(state.settings.reconcile.interval_s);
+    let delay = (age / 2).clamp(interval, MAX_BACKOFF_S.max(interval));
+    store.schedule_sync(id, now.timestamp() + delay).await?;
+    Ok(Verdict::Pending)
+}
+
+async fn apply_or_log(
+    state: &AppState,
+    id: &CheckoutId,
+    source: EventSource,
+    change: &Change<'_>,
+) -> Result<crate::domain::checkout::Checkout, StoreError> {
+    match apply(state.store.as_ref(), id, source, change).await {
+        Ok(c) => Ok(c),
+        Err(super::apply::ApplyError::Store(e)) => Err(e),
+        Err(super::apply::ApplyError::NotFound) => Err(StoreError::Corrupt(format!(
+            "checkout {id} vanished mid-reconcile"
+        ))),
+    }
+}
+
+fn secs(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX / 4)
+}

@@ -1,0 +1,231 @@
+//! `POST|GET /notifications/multisafepay?transactionid=…&timestamp=…` (design §5), in its order:
+//!
+//! 1. No `timestamp`: `OK`, ignored (MSP's rule).
+//! 2. POST: the `Auth` signature over the raw body, before anything else is read. Missing, wrong
+//!    or stale: 401, nothing changes, and no call to MSP (a forger must not make us call out).
+//! 3. Only then the checkout is looked up from `transactionid`; not ours: `OK`, logged.
+//! 4. POST: the signed body's `order_id` must equal `transactionid` (the signature covers the
+//!    body, not the query); then its status is applied. GET: MSP is asked (`GET /orders/{id}`).
+//!
+//! `OK` is sent only after the result is stored; if Redis or MSP is unavailable the answer is 503,
+//! so that MSP sends the notification again. Duplicates and out-of-order deliveries are absorbed
+//! by the forward-only state machine.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::signature::{SignatureError, verify};
+use crate::domain::checkout::{CheckoutId, EventSource};
+use crate::flows::apply::{ApplyError, Change, apply};
+use crate::flows::sync::{SyncError, sync};
+use crate::metrics::NOTIFICATIONS;
+use crate::psp::multisafepay::parse_notification;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct NotificationQuery {
+    transactionid: Option<String>,
+    timestamp: Option<String>,
+}
+
+/// What became of a notification: the answer MSP gets and the metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Applied,
+    NoTimestamp,
+    BadSignature,
+    NotOurs,
+    OrderMismatch,
+    Unreadable,
+    StoreUnavailable,
+    PspUnavailable,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::NoTimestamp => "ignored_no_timestamp",
+            Self::BadSignature => "bad_signature",
+            Self::NotOurs => "unknown_order",
+            Self::OrderMismatch => "order_mismatch",
+            Self::Unreadable => "unreadable",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::PspUnavailable => "psp_unavailable",
+        }
+    }
+
+    fn response(self) -> HttpResponse {
+        let (status, body) = match self {
+            // Acknowledged: either done, or nothing a retry could change.
+            Self::Applied | Self::NoTimestamp | Self::NotOurs | Self::OrderMismatch => {
+                (StatusCode::OK, "OK")
+            }
+            Self::BadSignature => (StatusCode::UNAUTHORIZED, "invalid or stale signature"),
+            // Not acknowledged, so that MSP retries; the reconciler also covers the checkout.
+            Self::Unreadable => (StatusCode::BAD_REQUEST, "unreadable notification body"),
+            Self::StoreUnavailable | Self::PspUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily unavailable, send again",
+            ),
+        };
+        let mut res = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, "60"));
+        }
+        res.content_type("text/plain; charset=utf-8").body(body)
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/notifications/multisafepay")
+            .route(web::post().to(post))
+            .route(web::get().to(get))
+            .default_service(web::to(crate::errors::method_not_allowed)),
+    );
+}
+
+fn finish(method: &'static str, outcome: Outcome) -> HttpResponse {
+    metrics::counter!(NOTIFICATIONS, "method" => method, "result" => outcome.label()).increment(1);
+    outcome.response()
+}
+
+#[tracing::instrument(name = "notification", skip_all, fields(method = "POST", transactionid = tracing::field::Empty))]
+async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<NotificationQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    finish("POST", handle_post(&state, &req, &query, &body).await)
+}
+
+async fn handle_post(
+    state: &AppState,
+    req: &HttpRequest,
+    query: &NotificationQuery,
+    body: &[u8],
+) -> Outcome {
+    if query.timestamp.is_none() {
+        return Outcome::NoTimestamp;
+    }
+    let Some(api_key) = state.settings.multisafepay.api_key.as_ref() else {
+        tracing::error!(
+            "no multisafepay.api_key configured: POST notifications cannot be verified"
+        );
+        return Outcome::BadSignature;
+    };
+    let auth = req.headers().get("auth").map(|v| v.as_bytes());
+    let now = chrono::Utc::now().timestamp();
+    if let Err(e) = verify(
+        auth,
+        body,
+        api_key,
+        state.settings.multisafepay.signature_tolerance_s,
+        now,
+    ) {
+        log_bad_signature(e, query.transactionid.as_deref());
+        return Outcome::BadSignature;
+    }
+    let Some(id) = our_checkout(query) else {
+        return Outcome::NotOurs;
+    };
+    tracing::Span::current().record("transactionid", tracing::field::display(&id));
+    let order = match parse_notification(body) {
+        Ok(order) => order,
+        Err(e) => {
+            tracing::error!(error = %e, "a signed notification body could not be read; MultiSafepay will send it again");
+            return Outcome::Unreadable;
+        }
+    };
+    if order.order_id != id.as_str() {
+        tracing::warn!(body_order_id = %order.order_id, "signed body is for another order than transactionid; ignored");
+        return Outcome::OrderMismatch;
+    }
+    match apply(
+        state.store.as_ref(),
+        &id,
+        EventSource::Notification,
+        &Change {
+            order: Some(&order),
+            ..Change::default()
+        },
+    )
+    .await
+    {
+        Ok(_) => Outcome::Applied,
+        Err(ApplyError::NotFound) => {
+            tracing::info!(
+                "verified notification for an order that is not ours (or has expired); acknowledged"
+            );
+            Outcome::NotOurs
+        }
+        Err(ApplyError::Store(e)) => {
+            tracing::warn!(error = %e, "could not store a notification; answering 503 so that MultiSafepay retries");
+            Outcome::StoreUnavailable
+        }
+    }
+}
+
+#[tracing::instrument(name = "notification", skip_all, fields(method = "GET", transactionid = tracing::field::Empty))]
+async fn get(state: web::Data<AppState>, query: web::Query<NotificationQuery>) -> HttpResponse {
+    finish("GET", handle_get(&state, &query).await)
+}
+
+async fn handle_get(state: &AppState, query: &NotificationQuery) -> Outcome {
+    if query.timestamp.is_none() {
+        return Outcome::NoTimestamp;
+    }
+    let Some(id) = our_checkout(query) else {
+        return Outcome::NotOurs;
+    };
+    tracing::Span::current().record("transactionid", tracing::field::display(&id));
+    // A GET carries nothing to trust: only ask MSP about checkouts we know, so that random ids
+    // cannot make us call out.
+    match state.store.get(&id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            tracing::info!(
+                "notification for an order that is not ours (or has expired); acknowledged"
+            );
+            return Outcome::NotOurs;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store unavailable for a notification; answering 503");
+            return Outcome::StoreUnavailable;
+        }
+    }
+    match sync(state, &id, EventSource::Notification).await {
+        Ok(_) => Outcome::Applied,
+        Err(SyncError::NotFound) => Outcome::NotOurs,
+        Err(SyncError::Store(e)) => {
+            tracing::warn!(error = %e, "could not store a notification; answering 503 so that MultiSafepay retries");
+            Outcome::StoreUnavailable
+        }
+        Err(SyncError::Psp(e)) => {
+            tracing::warn!(error = %e, "could not ask MultiSafepay about a notification; answering 503 so that it retries");
+            Outcome::PspUnavailable
+        }
+    }
+}
+
+/// `transactionid` as one of our checkout ids; anything else is not ours.
+fn our_checkout(query: &NotificationQuery) -> Option<CheckoutId> {
+    let raw = query.transactionid.as_deref()?;
+    match CheckoutId::parse(raw) {
+        Ok(id) => Some(id),
+        Err(_) => {
+            tracing::info!(
+                transactionid = raw,
+                "notification for an order id that is not a checkout of ours; acknowledged"
+            );
+            None
+        }
+    }
+}
+
+fn log_bad_signature(e: SignatureError, transactionid: Option<&str>) {
+    tracing::warn!(reason = %e, transactionid, "refused a notification: signature missing, invalid or stale");
+}

@@ -1,0 +1,137 @@
+//! The shopper's browser: pay links, returns, security headers.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn assert_security_headers(res: &reqwest::Response, what: &str) {
+    let h = res.headers();
+    assert_eq!(h["cache-control"], "no-store", "{what}");
+    assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+}
+
+#[tokio::test]
+async fn every_browser_answer_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let checkout = app.create("4111111111111111").await;
+    let id = checkout["id"].as_str().unwrap();
+    let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .unwrap();
+    for (what, url) in [
+        ("pay redirect", pay_url.to_owned()),
+        ("unknown pay link", app.url("/pay/nope")),
+        (
+            "expired-looking pay link",
+            app.url(&format!("/pay/{}", "A".repeat(43))),
+        ),
+        ("return", app.url(&format!("/return/{id}"))),
+        ("cancel", app.url(&format!("/cancel/{id}"))),
+        (
+            "unknown return",
+            app.url("/return/chk_0123456789abcdef0123456789abcdef"),
+        ),
+    ] {
+        let res = app.get(&url).await;
+        assert_security_headers(&res, what);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_pay_link_is_unguessable_reusable_and_sends_finished_checkouts_back_to_the_shop() {
+    let app = spawn_app().await;
+    let checkout = app.create("4111111111111111").await;
+    let id = checkout["id"].as_str().unwrap();
+    let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = pay_url.rsplit('/').next().unwrap();
+    assert!(
+        !token.contains(&id[4..]),
+        "the token is not the checkout id"
+    );
+    assert!(token.len() >= 22, "at least 128 bits");
+
+    // Re-opening the link works while the shopper still has to act.
+    let first = location(&app.get(&pay_url).await);
+    let second = location(&app.get(&pay_url).await);
+    assert_eq!(first, second);
+
+    let unknown = app.get(&app.url("/pay/unknown-token")).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert!(
+        unknown.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let gone = app.get(&app.url(&format!("/pay/{}", "A".repeat(43)))).await;
+    assert_eq!(gone.status(), StatusCode::GONE);
+
+    app.answer_challenge(&first, "Y").await;
+    app.wait_for_status(id, "succeeded", Duration::from_secs(10))
+        .await;
+    let res = app.get(&pay_url).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let shop = location(&res);
+    assert!(shop.starts_with("https://shop.example/checkout/return"));
+    assert_eq!(query_value(&shop, "status").as_deref(), Some("succeeded"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_return_before_the_notification_syncs_with_msp() {
+    let app = spawn_app().await;
+    // Notifications are held back: only the browser return can tell the gateway.
+    app.client
+        .put(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"drop_notifications": true}))
+        .send()
+        .await
+        .unwrap();
+    let checkout = app.create("4111111111111111").await;
+    let id = checkout["id"].as_str().unwrap();
+    let shop = app.pay_with_challenge(&checkout, "Y").await;
+    assert_eq!(query_value(&shop, "status").as_deref(), Some("succeeded"));
+    let events = app.events(id).await;
+    let last = events.last().unwrap();
+    assert_eq!(last["to"], "succeeded");
+    assert_eq!(last["source"], "browser_return");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_return_while_msp_is_unreachable_marks_processing_and_still_redirects() {
+    let app = spawn_app_with(Options {
+        timeout_ms: 1_000,
+        ..Options::default()
+    })
+    .await;
+    let checkout = app.create("4111111111111111").await;
+    let id = checkout["id"].as_str().unwrap();
+    // MSP stops answering in time before the shopper comes back.
+    let res = app
+        .client
+        .put(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"latency_ms": 3000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.get(&app.url(&format!("/return/{id}"))).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let shop = location(&res);
+    assert_eq!(query_value(&shop, "status").as_deref(), Some("processing"));
+    assert_eq!(app.get_checkout(id).await["status"], "processing");
+    let last = app.events(id).await.pop().unwrap();
+    assert_eq!(last["source"], "browser_return");
+    app.stop().await;
+}

@@ -1,0 +1,13 @@
+//! The gateway's integration tests: one binary, against the in-process MultiSafepay simulator
+//! and a real `redis-server` the harness starts on a free port.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod helpers;
+
+mod browser;
+mod card_data;
+mod errors;
+mod flows;
+mod notifications;
+mod reconcile;
