@@ -37,6 +37,11 @@ pub struct RedisConnect {
     pub command_timeout: Duration,
 }
 
+impl RedisConnect {
+    /// What design §9's "short timeout" means here: an outage answers within about a second.
+    pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+}
+
 pub struct RedisStore {
     connection: Connection,
     keys: Keys,
