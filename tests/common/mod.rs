@@ -4,3 +4,4 @@
 
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod redis_tls;

@@ -8,6 +8,7 @@ mod common;
 mod contract;
 mod fixtures;
 mod redis_only;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
