@@ -31,11 +31,18 @@ struct Expiring<T> {
     expires_at: Instant,
 }
 
+/// `now + ttl`, saturating: an absurdly long TTL from configuration means "a century", not a
+/// panic on `Instant` overflow.
+fn deadline(now: Instant, ttl: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(ttl.min(CENTURY)).unwrap_or(now)
+}
+
 impl<T> Expiring<T> {
     fn new(value: T, ttl: Duration) -> Self {
         Self {
             value,
-            expires_at: Instant::now() + ttl,
+            expires_at: deadline(Instant::now(), ttl),
         }
     }
 
@@ -205,7 +212,7 @@ impl CheckoutStore for MemoryStore {
         if let Some(event) = event {
             entry.value.events.push(event.clone());
         }
-        entry.expires_at = now + retention;
+        entry.expires_at = deadline(now, retention);
         Ok(CasOutcome::Applied { version })
     }
 
@@ -329,7 +336,7 @@ impl CheckoutStore for MemoryStore {
             state.due.remove(&(previous, id.clone()));
         }
         state.due.insert((due_unix, id.clone()));
-        state.due_expires_at = Some(now + self.ttls.retention);
+        state.due_expires_at = Some(deadline(now, self.ttls.retention));
         Ok(())
     }
 
@@ -386,5 +393,24 @@ impl CheckoutStore for MemoryStore {
             state.locks.remove(id);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_absurd_ttl_means_a_long_one_not_a_panic() {
+        let store = MemoryStore::new(Ttls {
+            retention: Duration::MAX,
+            session: Duration::MAX,
+            idempotency: Duration::MAX,
+        });
+        let id = CheckoutId::generate();
+        assert!(store.try_lock(&id, Duration::MAX).await.unwrap().is_some());
+        assert_eq!(store.try_lock(&id, Duration::MAX).await.unwrap(), None);
+        store.schedule_sync(&id, 5).await.unwrap();
+        assert_eq!(store.due_for_sync(5, 10).await.unwrap(), vec![id]);
     }
 }

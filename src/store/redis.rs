@@ -37,6 +37,11 @@ pub struct RedisConnect {
     pub command_timeout: Duration,
 }
 
+impl RedisConnect {
+    /// What design §9's "short timeout" means here: an outage answers within about a second.
+    pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+}
+
 pub struct RedisStore {
     connection: Connection,
     keys: Keys,
@@ -100,9 +105,13 @@ impl RedisStore {
     }
 }
 
+/// A TTL in milliseconds for `PX`/`PEXPIRE`: at least 1 (0 would delete the key at once, or be
+/// refused) and at most a century (Redis refuses expiry times that overflow).
 fn millis(d: Duration) -> u64 {
-    // A TTL of 0 ms would make PEXPIRE delete the key at once; never write one.
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    const CENTURY_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, CENTURY_MS)
 }
 
 fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
@@ -403,11 +412,12 @@ impl CheckoutStore for RedisStore {
                 let mut conn = conn.clone();
                 let key = key.clone();
                 async move {
-                    ::redis::cmd("ZRANGE")
+                    // ZRANGEBYSCORE rather than `ZRANGE … BYSCORE`: the same answer, and it
+                    // also works on servers older than Redis 6.2.
+                    ::redis::cmd("ZRANGEBYSCORE")
                         .arg(&key)
                         .arg("-inf")
                         .arg(now_unix)
-                        .arg("BYSCORE")
                         .arg("LIMIT")
                         .arg(0)
                         .arg(limit)
@@ -480,5 +490,25 @@ impl CheckoutStore for RedisStore {
             })
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_are_clamped_to_what_redis_accepts() {
+        assert_eq!(millis(Duration::ZERO), 1);
+        assert_eq!(millis(Duration::from_micros(10)), 1);
+        assert_eq!(millis(Duration::from_secs(90)), 90_000);
+        assert_eq!(millis(Duration::MAX), 100 * 365 * 24 * 3600 * 1000);
+    }
+
+    #[test]
+    fn owner_tokens_carry_128_random_bits() {
+        let (a, b) = (fresh_token(), fresh_token());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
     }
 }

@@ -2,4 +2,6 @@
 //! `#[path = "../common/mod.rs"] mod common;`.
 #![allow(dead_code)]
 
+pub mod redis_cluster;
 pub mod redis_server;
+pub mod redis_tls;

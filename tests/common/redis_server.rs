@@ -36,7 +36,7 @@ struct Server {
     process: Option<Running>,
 }
 
-struct Running {
+pub(super) struct Running {
     wrapper: Child,
     /// Dropping it closes the wrapper's stdin, which makes the wrapper kill `redis-server`.
     stdin: ChildStdin,
@@ -128,7 +128,7 @@ fn external_url() -> Option<String> {
         .filter(|url| !url.trim().is_empty())
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -136,6 +136,17 @@ fn free_port() -> u16 {
 }
 
 fn launch(port: u16) -> Result<Running, String> {
+    launch_with(port, &[], None)
+}
+
+/// Starts `redis-server` on `port` with `extra` arguments and waits until it answers. When
+/// `remove_after` is given, that directory is deleted once the server has stopped (the wrapper
+/// does it, so it happens even when the test process exits without running destructors).
+pub(super) fn launch_with(
+    port: u16,
+    extra: &[String],
+    remove_after: Option<&std::path::Path>,
+) -> Result<Running, String> {
     match Command::new("redis-server").arg("--version").output() {
         Err(e) if e.kind() == ErrorKind::NotFound => panic!("{NOT_FOUND}"),
         Err(e) => panic!("{NOT_FOUND} ({e})"),
@@ -150,7 +161,15 @@ fn launch(port: u16) -> Result<Running, String> {
         // The wrapper lives exactly as long as redis-server (so `try_wait` sees a failed start),
         // and the background `cat` kills redis-server once our end of stdin closes. The pipe
         // goes through fd 3 because sh gives background jobs /dev/null as their stdin.
-        .arg(r#"exec 3<&0; redis-server "$@" </dev/null >/dev/null 2>&1 & pid=$!; (cat <&3 >/dev/null; kill "$pid" 2>/dev/null) & wait "$pid""#)
+        .arg(concat!(
+            r#"exec 3<&0; redis-server "$@" </dev/null >/dev/null 2>&1 & pid=$!; "#,
+            r#"(cat <&3 >/dev/null; kill "$pid" 2>/dev/null) & wait "$pid"; status=$?; "#,
+            r#"if [ -n "$CGW_REMOVE_AFTER" ]; then rm -rf -- "$CGW_REMOVE_AFTER"; fi; exit $status"#
+        ))
+        .env(
+            "CGW_REMOVE_AFTER",
+            remove_after.map(|d| d.as_os_str()).unwrap_or_default(),
+        )
         .arg("sh")
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
@@ -158,6 +177,7 @@ fn launch(port: u16) -> Result<Running, String> {
         .args(["--appendonly", "no"])
         .args(["--dir", &dir.to_string_lossy()])
         .args(["--dbfilename", &marker])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -210,7 +230,7 @@ fn answers_as(port: u16, marker: &str) -> bool {
     false
 }
 
-fn shut_down(running: Running) {
+pub(super) fn shut_down(running: Running) {
     let Running {
         mut wrapper,
         mut stdin,

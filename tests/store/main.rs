@@ -1,5 +1,5 @@
 //! The store contract: one suite, run against the Redis store (a real `redis-server` from the
-//! harness) and the in-memory store, plus Redis-only checks (TTLs on every key, corrupt values,
+//! harness, and a real three-master Redis Cluster) and the in-memory store, plus Redis-only checks (TTLs on every key, corrupt values,
 //! an outage and recovery).
 
 #[path = "../common/mod.rs"]
@@ -8,6 +8,7 @@ mod common;
 mod contract;
 mod fixtures;
 mod redis_only;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use checkout_gateway::store::memory::MemoryStore;
 use checkout_gateway::store::redis::{RedisConnect, RedisStore};
 use checkout_gateway::store::{CheckoutStore, Ttls};
 
+use common::redis_cluster::TestCluster;
 use common::redis_server::{TestRedis, unique_prefix};
 
 /// Long enough that nothing expires during a test.
@@ -45,11 +47,26 @@ pub async fn redis_store(ttls: Ttls) -> Arc<dyn CheckoutStore> {
     )
 }
 
+/// A Redis store on the shared three-master test cluster, under a prefix of its own.
+pub async fn cluster_store(ttls: Ttls) -> Arc<dyn CheckoutStore> {
+    let settings = RedisConnect {
+        url: None,
+        cluster_urls: TestCluster::shared().urls(),
+        ..redis_settings("unused", &unique_prefix(), ttls)
+    };
+    Arc::new(
+        RedisStore::connect(settings)
+            .await
+            .expect("connect to the test cluster"),
+    )
+}
+
 pub async fn memory_store(ttls: Ttls) -> Arc<dyn CheckoutStore> {
     Arc::new(MemoryStore::new(ttls))
 }
 
-/// Runs every contract test against both stores, as `on_redis::NAME` and `on_memory::NAME`.
+/// Runs every contract test against both stores, as `on_redis::NAME`,
+/// `on_cluster::NAME` (a three-master Redis Cluster) and `on_memory::NAME`.
 macro_rules! against_both_stores {
     ($($name:ident),* $(,)?) => {
         mod on_redis {
@@ -57,6 +74,14 @@ macro_rules! against_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     crate::contract::$name(crate::redis_store).await;
+                }
+            )*
+        }
+        mod on_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::contract::$name(crate::cluster_store).await;
                 }
             )*
         }
