@@ -70,10 +70,30 @@ pub async fn track_requests(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
+    let elapsed = started.elapsed();
+    // One access-log line per request, inside the request's span (so it carries its id);
+    // probes stay at debug so that they do not drown the log.
+    if route.starts_with("/health") || route == "/metrics" {
+        tracing::debug!(
+            method,
+            route,
+            status = res.status().as_u16(),
+            latency_ms = elapsed.as_millis() as u64,
+            "request finished"
+        );
+    } else {
+        tracing::info!(
+            method,
+            route,
+            status = res.status().as_u16(),
+            latency_ms = elapsed.as_millis() as u64,
+            "request finished"
+        );
+    }
     let status = res.status().as_u16().to_string();
     metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
         .increment(1);
     metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     Ok(res)
 }

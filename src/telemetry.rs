@@ -17,8 +17,10 @@ where
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_current_span(true)
-        .with_span_list(false)
+        // The whole span list, so that every line carries the request span's `request_id` as
+        // well as the innermost span's fields (checkout id, order id).
+        .with_current_span(false)
+        .with_span_list(true)
         .flatten_event(true)
         .with_writer(sink);
     tracing_subscriber::registry().with(filter).with(json)

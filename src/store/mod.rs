@@ -5,7 +5,7 @@
 //!   Cluster).
 //! - [`memory::MemoryStore`] for the `sandbox` command only.
 //!
-//! One contract test suite (`tests/store_contract.rs`) runs against both. Handlers never issue raw
+//! One contract test suite (`tests/store/`) runs against both. Handlers never issue raw
 //! commands: they call these domain operations. Every key has a TTL (design §6).
 
 use std::time::Duration;

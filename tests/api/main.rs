@@ -7,7 +7,9 @@ mod helpers;
 
 mod browser;
 mod card_data;
+mod cli;
 mod errors;
 mod flows;
+mod health;
 mod notifications;
 mod reconcile;
