@@ -6,6 +6,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 
+use super::pages;
 use super::respond::{error_response, see_other};
 use super::security::{append_query, csp_for_msp_form};
 use crate::configuration::ThreeDsMode;
@@ -98,19 +99,11 @@ pub(super) fn back_to(target: &str, checkout: &Checkout) -> HttpResponse {
 }
 
 fn unknown_link() -> HttpResponse {
-    error_response(
-        StatusCode::NOT_FOUND,
-        "Unknown payment link",
-        "This payment link does not exist. Please go back to the shop and start the payment again.",
-    )
+    pages::error_response(StatusCode::NOT_FOUND, pages::unknown_link_page())
 }
 
 fn expired_link() -> HttpResponse {
-    error_response(
-        StatusCode::GONE,
-        "Payment link expired",
-        "This payment link has expired. Please go back to the shop and start the payment again.",
-    )
+    pages::error_response(StatusCode::GONE, pages::expired_link_page())
 }
 
 pub(super) fn unavailable(e: crate::store::StoreError) -> HttpResponse {

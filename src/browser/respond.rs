@@ -12,11 +12,9 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// An HTML error page, rendered by the escaping template engine.
+/// An HTML error page with this title and message, with the browser headers.
 pub fn error_response(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(error_page(status.as_u16(), title, message))
+    super::pages::error_response(status, error_page(status.as_u16(), title, message))
 }
 
 pub async fn method_not_allowed() -> HttpResponse {
