@@ -587,6 +587,16 @@ mod tests {
         assert!(!debug.contains("0123456789abcdef0123"), "{debug}");
     }
 
+    /// The documented example stays loadable: every key it names exists, with its default.
+    #[test]
+    fn the_example_configuration_file_loads_with_the_defaults() {
+        let s = from_toml(include_str!("../deploy/config.example.toml")).unwrap();
+        assert!(s.validate(Mode::Sandbox).is_ok());
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.auth.rate_limit_per_s, 100);
+        assert_eq!(s.validate(Mode::Serve).unwrap_err().key, "redis.url");
+    }
+
     #[test]
     fn unknown_keys_are_refused_so_that_typos_do_not_pass_silently() {
         let err = from_toml("[server]\nprot = 1").unwrap_err();
