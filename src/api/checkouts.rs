@@ -111,27 +111,29 @@ pub async fn get(
             Err(SyncError::Psp(e)) => {
                 // The stored state is still the best answer; say so in the log, not as an error.
                 tracing::warn!(checkout_id = %id, error = %e, "refresh could not reach MultiSafepay; answering the stored state");
-                state
-                    .store
-                    .get(&id)
-                    .await
-                    .map_err(ApiError::store_unavailable)?
-                    .map(|v| v.checkout)
+                stored(&state, &id).await?
             }
         }
     } else {
-        state
-            .store
-            .get(&id)
-            .await
-            .map_err(ApiError::store_unavailable)?
-            .map(|v| v.checkout)
+        stored(&state, &id).await?
     };
     let checkout = checkout.ok_or_else(ApiError::checkout_not_found)?;
     Ok(respond(StoredResponse {
         status: 200,
         body: to_json(&CheckoutView::new(&checkout, &state.public_url)),
     }))
+}
+
+async fn stored(
+    state: &AppState,
+    id: &CheckoutId,
+) -> Result<Option<crate::domain::checkout::Checkout>, ApiError> {
+    Ok(state
+        .store
+        .get(id)
+        .await
+        .map_err(ApiError::store_unavailable)?
+        .map(|v| v.checkout))
 }
 
 pub async fn events(

@@ -91,12 +91,7 @@ async fn the_pay_link_is_unguessable_reusable_and_sends_finished_checkouts_back_
 async fn a_return_before_the_notification_syncs_with_msp() {
     let app = spawn_app().await;
     // Notifications are held back: only the browser return can tell the gateway.
-    app.client
-        .put(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"drop_notifications": true}))
-        .send()
-        .await
-        .unwrap();
+    app.set_faults(json!({"drop_notifications": true})).await;
     let checkout = app.create("4111111111111111").await;
     let id = checkout["id"].as_str().unwrap();
     let shop = app.pay_with_challenge(&checkout, "Y").await;
@@ -118,14 +113,7 @@ async fn a_return_while_msp_is_unreachable_marks_processing_and_still_redirects(
     let checkout = app.create("4111111111111111").await;
     let id = checkout["id"].as_str().unwrap();
     // MSP stops answering in time before the shopper comes back.
-    let res = app
-        .client
-        .put(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"latency_ms": 3000}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    app.set_faults(json!({"latency_ms": 3000})).await;
     let res = app.get(&app.url(&format!("/return/{id}"))).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let shop = location(&res);

@@ -321,14 +321,7 @@ async fn idempotency_replays_refuses_a_changed_body_and_409s_while_in_flight() {
     error_of(res, StatusCode::BAD_REQUEST, "idempotency_error").await;
 
     // In flight: make MSP slow, send twice at once.
-    let faults = app
-        .client
-        .put(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"latency_ms": 1500}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(faults.status(), StatusCode::OK);
+    app.set_faults(json!({"latency_ms": 1500})).await;
     let (a, b) = tokio::join!(send("key-2", body.clone()), async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         send("key-2", body.clone()).await

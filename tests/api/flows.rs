@@ -187,10 +187,7 @@ async fn get_notifications_are_pulled_from_msp() {
     .await;
     let checkout = app.create("4111111111111111").await;
     let id = checkout["id"].as_str().unwrap();
-    let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
-        .as_str()
-        .unwrap();
-    let payment_url = location(&app.get(pay_url).await);
+    let payment_url = app.open_challenge(&checkout).await;
     // Answer the challenge but never come back: only the GET notification can tell the gateway.
     app.answer_challenge(&payment_url, "Y").await;
     let done = app.wait_for_status(id, "succeeded", WAIT).await;

@@ -308,6 +308,32 @@ impl TestApp {
         location(&res)
     }
 
+    /// Merges `faults` into the simulator's (`PUT /sim/faults`).
+    pub async fn set_faults(&self, faults: serde_json::Value) {
+        let res = self
+            .client
+            .put(format!("{}/sim/faults", self.sim.base_url()))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "simulator faults {faults}");
+    }
+
+    /// Opens the checkout's pay link in redirect mode and returns MSP's `payment_url` it sent us to.
+    pub async fn open_challenge(&self, checkout: &Value) -> String {
+        let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
+            .as_str()
+            .expect("a pay link");
+        let res = self.get(pay_url).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "pay page redirects to MSP"
+        );
+        location(&res)
+    }
+
     pub async fn stop(self) {
         self.handle.stop(true).await;
         self.sim.stop().await;

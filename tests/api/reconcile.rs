@@ -41,18 +41,10 @@ async fn an_abandoned_3ds_session_expires_once_its_window_is_over() {
 #[tokio::test]
 async fn a_checkout_whose_notification_was_lost_is_resolved_by_asking_msp() {
     let app = spawn_app().await;
-    app.client
-        .put(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"drop_notifications": true}))
-        .send()
-        .await
-        .unwrap();
+    app.set_faults(json!({"drop_notifications": true})).await;
     let checkout = app.create("4111111111111111").await;
     let id = checkout["id"].as_str().unwrap();
-    let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
-        .as_str()
-        .unwrap();
-    let payment_url = location(&app.get(pay_url).await);
+    let payment_url = app.open_challenge(&checkout).await;
     // The shopper authenticates but closes the tab: no return, no notification.
     app.answer_challenge(&payment_url, "Y").await;
     assert_eq!(app.get_checkout(id).await["status"], "requires_action");
@@ -76,22 +68,10 @@ async fn a_checkout_whose_notification_was_lost_is_resolved_by_asking_msp() {
 #[tokio::test]
 async fn refresh_true_syncs_on_demand() {
     let app = spawn_app().await;
-    app.client
-        .put(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"drop_notifications": true}))
-        .send()
-        .await
-        .unwrap();
+    app.set_faults(json!({"drop_notifications": true})).await;
     let checkout = app.create("4111111111111111").await;
     let id = checkout["id"].as_str().unwrap();
-    let payment_url = location(
-        &app.get(
-            checkout["next_action"]["redirect_to_url"]["url"]
-                .as_str()
-                .unwrap(),
-        )
-        .await,
-    );
+    let payment_url = app.open_challenge(&checkout).await;
     app.answer_challenge(&payment_url, "Y").await;
     assert_eq!(app.get_checkout(id).await["status"], "requires_action");
     let res = app
