@@ -1,6 +1,7 @@
 //! Integration tests of the MultiSafepay simulator (issue #2): one module per numbered point.
 
 mod api;
+mod browser;
 mod cards;
 mod cli;
 mod faults;
