@@ -24,7 +24,11 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_for_url(client: &fantoccini::Client, prefix: &str) -> url::Url {
@@ -66,7 +70,10 @@ async fn the_verification_html_served_from_another_origin_reaches_the_challenge(
                         .body(h.lock().unwrap().clone())
                 }),
             )
-            .route("/return", web::get().to(|| async { HttpResponse::Ok().body("back at the shop") }))
+            .route(
+                "/return",
+                web::get().to(|| async { HttpResponse::Ok().body("back at the shop") }),
+            )
     })
     .listen(listener)
     .unwrap()
@@ -139,7 +146,10 @@ async fn the_verification_html_served_from_another_origin_reaches_the_challenge(
     let landed = wait_for_url(&client, &format!("{shop}/return")).await;
     let pairs: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
     assert!(pairs.contains(&("from".into(), "msp".into())), "{landed}");
-    assert!(pairs.contains(&("transactionid".into(), id.clone())), "{landed}");
+    assert!(
+        pairs.contains(&("transactionid".into(), id.clone())),
+        "{landed}"
+    );
     assert_eq!(sim.order(&id).await["status"], "completed");
 
     let _ = client.close().await;

@@ -9,5 +9,6 @@ mod helpers;
 mod notifications;
 mod order_object;
 mod refunds;
+mod sdk;
 mod smoke;
 mod three_ds;
