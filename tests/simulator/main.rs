@@ -6,6 +6,7 @@ mod cards;
 mod cli;
 mod faults;
 mod helpers;
+mod load;
 mod notifications;
 mod order_object;
 mod refunds;
