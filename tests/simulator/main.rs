@@ -11,5 +11,4 @@ mod notifications;
 mod order_object;
 mod refunds;
 mod sdk;
-mod smoke;
 mod three_ds;
