@@ -4,9 +4,9 @@
 //! Secure flow, signed notifications with MSP's retry rule, and faults injected at run time.
 //! Tests start it in-process with [`spawn`]; the CLI runs it with [`run`].
 //!
-//! - [`api`](self::api): `/v1/json` handlers; [`wire`](self::wire): MSP's field names (none shared
-//!   with `crate::psp`).
+//! - `api`: the `/v1/json` handlers; `wire`: MSP's field names (none shared with `crate::psp`).
 //! - `cards`: the outcome table; `orders`: order state, status machine, sharded book.
+//! - `state`: the shared state and the background work after a change (notifications, timers).
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
 //! - `faults`, `control`: `/sim/faults`, `/sim/notifications`.
 
