@@ -69,6 +69,8 @@ fn html(status: actix_web::http::StatusCode, body: Result<String, askama::Error>
     match body {
         Ok(body) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
+            // A challenge is answered once; a cached copy would offer stale buttons.
+            .insert_header((header::CACHE_CONTROL, "no-store"))
             .body(body),
         Err(e) => {
             tracing::error!(error.message = %e, "rendering a simulator page failed");

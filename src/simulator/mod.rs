@@ -4,9 +4,9 @@
 //! Secure flow, signed notifications with MSP's retry rule, and faults injected at run time.
 //! Tests start it in-process with [`spawn`]; the CLI runs it with [`run`].
 //!
-//! - [`api`](self::api): `/v1/json` handlers; [`wire`](self::wire): MSP's field names (none shared
-//!   with `crate::psp`).
+//! - `api`: the `/v1/json` handlers; `wire`: MSP's field names (none shared with `crate::psp`).
 //! - `cards`: the outcome table; `orders`: order state, status machine, sharded book.
+//! - `state`: the shared state and the background work after a change (notifications, timers).
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
 //! - `faults`, `control`: `/sim/faults`, `/sim/notifications`.
 
@@ -18,11 +18,12 @@ pub mod faults;
 mod notifier;
 mod orders;
 pub mod signature;
+mod state;
 mod wire;
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
@@ -31,9 +32,9 @@ use tokio::sync::watch;
 
 pub use faults::{CreateFailure, Faults};
 pub use notifier::Attempt;
-use notifier::{Job, Notifier};
-use orders::{NotificationMethod, Order, OrderKey, Sharded};
-use wire::OrderObject;
+use notifier::Notifier;
+use orders::Sharded;
+pub(crate) use state::Sim;
 
 /// The command-line flags of `checkout-gateway simulator`.
 #[derive(clap::Args, Clone)]
@@ -161,24 +162,6 @@ impl SimulatorHandle {
     }
 }
 
-/// The simulator's state, shared by every worker.
-pub(crate) struct Sim {
-    pub(crate) base_url: String,
-    pub(crate) keys: Vec<Arc<str>>,
-    pub(crate) orders: Sharded<OrderKey, Order>,
-    /// Challenge session id (in `payment_url` and the verification form) -> order.
-    pub(crate) sessions: Sharded<String, OrderKey>,
-    faults: RwLock<Faults>,
-    pub(crate) notifier: Arc<Notifier>,
-    next_id: AtomicU64,
-    challenge_expiry: Duration,
-    uncleared_delay: Duration,
-    /// Background work (notifications, timers) runs on the runtime that started the simulator,
-    /// not on the server's worker threads, so it outlives no request and no worker.
-    runtime: tokio::runtime::Handle,
-    shutdown: watch::Receiver<bool>,
-}
-
 /// Time as MSP writes it in orders (`2021-03-24T16:26:31`, no zone).
 pub(crate) fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()
@@ -188,153 +171,6 @@ pub(crate) fn now() -> chrono::NaiveDateTime {
 pub(crate) fn with_transaction_id(mut url: url::Url, order_id: &str) -> String {
     url.query_pairs_mut().append_pair("transactionid", order_id);
     url.into()
-}
-
-impl Sim {
-    pub(crate) fn faults(&self) -> Faults {
-        self.faults
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn merge_faults(&self, patch: faults::FaultsPatch) -> Faults {
-        let mut f = self.faults.write().unwrap_or_else(PoisonError::into_inner);
-        f.merge(patch);
-        f.clone()
-    }
-
-    /// A fresh MSP transaction id. Seeded from the clock so restarts do not reuse ids; kept
-    /// below 2^53 so JavaScript clients read it exactly.
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Runs `fut` on the simulator's runtime until it ends or the simulator stops.
-    fn spawn_background(&self, fut: impl Future<Output = ()> + Send + 'static) {
-        let mut shutdown = self.shutdown.clone();
-        self.runtime.spawn(async move {
-            tokio::select! {
-                _ = shutdown.wait_for(|stopped| *stopped) => {}
-                () = fut => {}
-            }
-        });
-    }
-
-    /// Holds a request until the simulator stops (the `timeout` fault).
-    async fn hold_forever(&self) {
-        let mut shutdown = self.shutdown.clone();
-        let _ = shutdown.wait_for(|stopped| *stopped).await;
-    }
-
-    /// The notification for `order` as it is now, if it has a notification URL.
-    pub(crate) fn job_for(&self, site: usize, order: &Order) -> Option<Job> {
-        let url = order.options.notification_url.clone()?;
-        let method = order.options.notification_method;
-        let body = match method {
-            // The bare order object, compact, slashes unescaped: what MSP sends (reference §5.3).
-            NotificationMethod::Post => serde_json::to_vec(&OrderObject::of(order))
-                .ok()
-                .map(Arc::from),
-            NotificationMethod::Get => None,
-        };
-        Some(Job {
-            api_key: self.keys.get(site)?.clone(),
-            order_id: order.order_id.clone(),
-            order_status: order.status.as_str(),
-            url,
-            method,
-            body,
-        })
-    }
-
-    /// Applies `f` to an order; on success stamps `modified` and notifies the new state.
-    /// `None` when the order does not exist for this site.
-    pub(crate) fn change<R, E>(
-        self: &Arc<Self>,
-        key: &OrderKey,
-        f: impl FnOnce(&mut Order) -> Result<R, E>,
-    ) -> Option<Result<R, E>> {
-        let (result, job) = {
-            let mut shard = self.orders.shard(key);
-            let order = shard.get_mut(key)?;
-            match f(order) {
-                Ok(r) => {
-                    order.modified = now();
-                    (Ok(r), self.job_for(key.0, order))
-                }
-                Err(e) => (Err(e), None),
-            }
-        };
-        if let Some(job) = job {
-            self.notify(job);
-        }
-        Some(result)
-    }
-
-    /// Sends a notification in the background, as the faults say.
-    pub(crate) fn notify(self: &Arc<Self>, job: Job) {
-        let faults = self.faults();
-        if faults.drop_notifications {
-            return;
-        }
-        if !faults.reorder_notifications {
-            self.deliver(job);
-            return;
-        }
-        let api_key = job.api_key.clone();
-        let order_id = job.order_id.clone();
-        let (now, hold) = self.notifier.hold_for_reorder(job);
-        let mut jobs = now.into_iter();
-        if let Some(first) = jobs.next() {
-            self.deliver(first);
-        }
-        if let Some(second) = jobs.next() {
-            // Leave the newer one a head start so the older one really arrives after it.
-            let sim = self.clone();
-            self.spawn_background(async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                sim.deliver(second);
-            });
-        }
-        if let Some(id) = hold {
-            let sim = self.clone();
-            self.spawn_background(async move {
-                tokio::time::sleep(Notifier::reorder_hold()).await;
-                if let Some(job) = sim.notifier.release_hold(&api_key, &order_id, id) {
-                    sim.deliver(job);
-                }
-            });
-        }
-    }
-
-    fn deliver(self: &Arc<Self>, job: Job) {
-        let sim = self.clone();
-        let notifier = self.notifier.clone();
-        self.spawn_background(async move {
-            notifier.deliver(job, || sim.faults()).await;
-        });
-    }
-
-    fn schedule_expiry(self: &Arc<Self>, key: OrderKey) {
-        let sim = self.clone();
-        let after = self.challenge_expiry;
-        self.spawn_background(async move {
-            tokio::time::sleep(after).await;
-            let now = now();
-            let _ = sim.change(&key, |o| o.expire(now));
-        });
-    }
-
-    pub(crate) fn schedule_clearing(self: &Arc<Self>, key: OrderKey, complete: bool) {
-        let sim = self.clone();
-        let after = self.uncleared_delay;
-        self.spawn_background(async move {
-            tokio::time::sleep(after).await;
-            let now = now();
-            let _ = sim.change(&key, |o| o.clear(complete, now));
-        });
-    }
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {

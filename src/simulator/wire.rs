@@ -559,3 +559,23 @@ pub(crate) fn parse_refund(body: &Map<String, Value>) -> Result<RefundRequest, M
         refund_order_id: str_field(body, "refund_order_id").map(str::to_owned),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_card_number_never_shows_in_debug() {
+        let n = CardNumber("4111111111111111".into());
+        assert_eq!(format!("{n:?}"), "CardNumber(****1111)");
+    }
+
+    #[test]
+    fn expiry_is_a_future_yymm() {
+        assert!(valid_expiry("3012", 2611));
+        assert!(valid_expiry("2611", 2611));
+        assert!(!valid_expiry("2610", 2611));
+        assert!(!valid_expiry("3013", 2611));
+        assert!(!valid_expiry("301", 2611));
+    }
+}

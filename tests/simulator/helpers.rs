@@ -1,6 +1,5 @@
 //! The harness: an in-process simulator, an HTTP client, order bodies, and a notification
 //! receiver (wiremock) whose requests the tests inspect.
-#![allow(dead_code)] // some helpers serve later modules
 
 use std::time::Duration;
 

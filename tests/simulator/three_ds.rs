@@ -134,7 +134,13 @@ async fn the_verification_html_is_a_self_submitting_form_with_state_in_hidden_fi
 #[tokio::test]
 async fn an_unanswered_challenge_expires_after_the_window() {
     let sim = spawn_with(|c| c.challenge_expiry = Duration::from_millis(300)).await;
-    let (id, d) = challenged(&sim).await;
+    let notify = receiver().await;
+    let id = order_id();
+    let url = format!("{}/ok", notify.uri());
+    let (_, created) = sim
+        .create(&notified_order(&id, "4111111111111111", &url, Some("POST")))
+        .await;
+    let d = &created["data"];
     assert_eq!(sim.order(&id).await["status"], "initialized");
     let o = sim
         .wait_status(&id, "expired", Duration::from_secs(5))
