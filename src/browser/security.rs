@@ -29,7 +29,7 @@ pub const GATEWAY_STYLESHEET: &str = include_str!("templates/gateway.css");
 /// stylesheet changes and this is not updated.
 macro_rules! gateway_style_hash {
     () => {
-        "'sha256-y6ipI7vgNeX7DdVDaIEspzNXg+RYmTHDJp4l0VXnt/k='"
+        "'sha256-bD2EK5WHKTOSGCuv/sseO1b1hwjh3pq5SQ9nZIPA1GA='"
     };
 }
 const GATEWAY_STYLE_HASH: &str = gateway_style_hash!();
