@@ -327,6 +327,27 @@ mod tests {
     }
 
     #[test]
+    fn the_simulators_verification_page_gets_its_script_and_origin() {
+        // Markup of the simulator's `customer_verification.html` (src/simulator/challenge.rs).
+        let script = "document.getElementById(\"msp-3ds\").submit();";
+        let page = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>3-D Secure</title></head>\n<body>\n\
+             <form id=\"msp-3ds\" method=\"post\" action=\"http://127.0.0.1:40123/3ds/complete\">\n\
+             <input type=\"hidden\" name=\"session\" value=\"s&#43;1\">\n\
+             <noscript><p>Your bank needs to confirm this payment.</p><button type=\"submit\">Continue</button></noscript>\n\
+             </form>\n<script>{script}</script>\n</body></html>"
+        );
+        assert_eq!(
+            csp_for_msp_form(&page).unwrap(),
+            format!(
+                "default-src 'none'; script-src {}; form-action http://127.0.0.1:40123; \
+                 frame-ancestors 'none'; base-uri 'none'",
+                expected_hash(script)
+            )
+        );
+    }
+
+    #[test]
     fn known_hash_vector() {
         // `echo -n 'document.forms[0].submit();' | openssl dgst -sha256 -binary | base64`
         let page = "<form action='https://pay.example/'></form><script>document.forms[0].submit();</script>";

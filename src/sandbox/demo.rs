@@ -252,6 +252,64 @@ pub struct DemoResultPage {
     pub refresh_url: String,
 }
 
+impl DemoResultPage {
+    /// Builds the page's context from the gateway's own answers: `GET /v1/checkouts/{id}` and
+    /// `GET /v1/checkouts/{id}/events` (design §3). Missing fields show as empty rather than
+    /// failing the page: it is a demo of whatever the gateway said.
+    pub fn from_api(checkout: &Value, events: &Value, refresh_url: &str) -> Self {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let failure = &checkout["failure"];
+        DemoResultPage {
+            checkout_id: text(&checkout["id"]).unwrap_or_default(),
+            status: text(&checkout["status"]).unwrap_or_default(),
+            amount: checkout["amount"].as_i64().unwrap_or(0),
+            currency: text(&checkout["currency"]).unwrap_or_else(|| DEMO_CURRENCY.to_owned()),
+            card_brand: text(&checkout["card"]["brand"]),
+            card_last4: text(&checkout["card"]["last4"]),
+            failure_message: text(&failure["message"]),
+            failure_code: text(&failure["code"]),
+            events: events
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|e| DemoEvent {
+                            at: text(&e["at"]).unwrap_or_default(),
+                            from: text(&e["from"]).unwrap_or_default(),
+                            to: text(&e["to"]).unwrap_or_default(),
+                            source: text(&e["source"]).unwrap_or_default(),
+                            psp_status: text(&e["psp_status"]).unwrap_or_default(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            refresh_url: refresh_url.to_owned(),
+        }
+    }
+}
+
+/// Where the demo's form submission sends the browser after `POST /v1/checkouts` answered 201
+/// (issue #3 point 2): `next_action`'s URL when there is one (3-D Secure), else the result page
+/// with `checkout_id` and `status`, as the gateway's own return would.
+pub fn next_location(created: &Value, result_url: &str) -> String {
+    if let Some(url) = created["next_action"]["redirect_to_url"]["url"].as_str() {
+        return url.to_owned();
+    }
+    let id = created["id"].as_str().unwrap_or_default();
+    let status = created["status"].as_str().unwrap_or_default();
+    crate::browser::security::append_query(result_url, &[("checkout_id", id), ("status", status)])
+}
+
+/// The message to show above the demo form when the gateway refused the checkout: its error
+/// body's message, naming the field (design §3's `{"error": {…, "message", "param"}}`).
+pub fn api_error_message(status: u16, body: &Value) -> String {
+    let error = &body["error"];
+    match (error["message"].as_str(), error["param"].as_str()) {
+        (Some(message), Some(param)) if !param.is_empty() => format!("{param}: {message}"),
+        (Some(message), _) => message.to_owned(),
+        _ => format!("The gateway answered HTTP {status}; see its log for the reason."),
+    }
+}
+
 /// Renders the demo checkout page.
 pub fn checkout_page(ctx: &DemoCheckoutPage) -> String {
     let lines: Vec<CartLine> = DEMO_ITEMS
@@ -691,5 +749,60 @@ mod tests {
         assert_eq!(format_money(1250, "KWD"), "KWD 1.250");
         assert_eq!(vat_included(121), 21);
         assert_eq!(vat_included(4745), 824);
+    }
+    #[test]
+    fn result_context_is_read_from_the_gateways_json() {
+        let checkout = json!({
+            "id": "chk_1", "status": "failed", "amount": 4745, "currency": "EUR",
+            "card": {"brand": "visa", "last4": "8884", "exp_month": 12, "exp_year": 2030},
+            "failure": {"code": "insufficient_funds", "message": "Insufficient funds.", "psp_reason_code": "4002"}
+        });
+        let events = json!([
+            {"at": "2026-11-24T10:00:00Z", "from": "created", "to": "failed", "source": "create", "psp_status": "declined"}
+        ]);
+        let ctx = DemoResultPage::from_api(&checkout, &events, "/demo/result?checkout_id=chk_1");
+        assert_eq!(ctx.status, "failed");
+        assert_eq!(ctx.amount, 4745);
+        assert_eq!(ctx.card_last4.as_deref(), Some("8884"));
+        assert_eq!(ctx.failure_code.as_deref(), Some("insufficient_funds"));
+        assert_eq!(ctx.events.len(), 1);
+        assert_eq!(ctx.events[0].psp_status, "declined");
+
+        let bare = DemoResultPage::from_api(
+            &json!({"id": "chk_2", "status": "succeeded", "failure": null}),
+            &json!([]),
+            "/r",
+        );
+        assert_eq!(bare.failure_message, None);
+        assert_eq!(bare.card_brand, None);
+        assert!(bare.events.is_empty());
+    }
+
+    #[test]
+    fn after_create_the_browser_goes_to_next_action_or_the_result_page() {
+        let pending = json!({"id": "chk_1", "status": "requires_action",
+            "next_action": {"type": "redirect_to_url", "redirect_to_url": {"url": "http://gw/pay/tok", "return_url": "x"}}});
+        assert_eq!(
+            next_location(&pending, "http://gw/demo/result"),
+            "http://gw/pay/tok"
+        );
+        let done = json!({"id": "chk_1", "status": "succeeded", "next_action": null});
+        assert_eq!(
+            next_location(&done, "http://gw/demo/result"),
+            "http://gw/demo/result?checkout_id=chk_1&status=succeeded"
+        );
+    }
+
+    #[test]
+    fn api_errors_name_the_field() {
+        let body = json!({"error": {"type": "invalid_request_error", "code": "invalid_card_number",
+            "message": "the card number fails the Luhn check", "param": "card.number"}});
+        assert_eq!(
+            api_error_message(400, &body),
+            "card.number: the card number fails the Luhn check"
+        );
+        let no_param = json!({"error": {"message": "try again", "param": null}});
+        assert_eq!(api_error_message(503, &no_param), "try again");
+        assert!(api_error_message(502, &json!("junk")).contains("HTTP 502"));
     }
 }
