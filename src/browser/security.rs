@@ -31,7 +31,7 @@ pub const GATEWAY_STYLESHEET: &str = include_str!("templates/gateway.css");
 /// stylesheet changes and this is not updated.
 macro_rules! gateway_style_hash {
     () => {
-        "'sha256-bD2EK5WHKTOSGCuv/sseO1b1hwjh3pq5SQ9nZIPA1GA='"
+        "'sha256-/MiRILcO8EvkmFKlHasny+ksooczP3JB9mgwNY5VEww='"
     };
 }
 const GATEWAY_STYLE_HASH: &str = gateway_style_hash!();
