@@ -8,6 +8,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+mod html_scan;
 pub mod pages;
 pub mod pay;
 pub mod respond;

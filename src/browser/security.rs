@@ -19,6 +19,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
+use super::html_scan::scan_html;
+
 /// The gateway's own stylesheet, inlined into every page it renders (no external resources, so
 /// a page works from any origin and needs no `'self'` fetches at all).
 pub const GATEWAY_STYLESHEET: &str = include_str!("templates/gateway.css");
@@ -29,7 +31,7 @@ pub const GATEWAY_STYLESHEET: &str = include_str!("templates/gateway.css");
 /// stylesheet changes and this is not updated.
 macro_rules! gateway_style_hash {
     () => {
-        "'sha256-y6ipI7vgNeX7DdVDaIEspzNXg+RYmTHDJp4l0VXnt/k='"
+        "'sha256-/MiRILcO8EvkmFKlHasny+ksooczP3JB9mgwNY5VEww='"
     };
 }
 const GATEWAY_STYLE_HASH: &str = gateway_style_hash!();
@@ -279,271 +281,6 @@ fn push_unique(list: &mut Vec<String>, value: String) {
     }
 }
 
-/// What the CSP needs to know about a page.
-#[derive(Debug, Default, PartialEq)]
-struct PageScan {
-    /// Text of each inline `<script>` element.
-    scripts: Vec<String>,
-    /// `src` of each external script.
-    external_scripts: Vec<String>,
-    /// Values of `on…` event-handler attributes (entity-decoded, as the browser hashes them).
-    event_handlers: Vec<String>,
-    /// Text of each `<style>` element.
-    styles: Vec<String>,
-    /// Values of `style` attributes.
-    style_attrs: Vec<String>,
-    /// The decoded `action` of each form (None: no action, posts to the page's own URL) and the
-    /// `formaction` of each button or input that has one.
-    form_targets: Vec<Option<String>>,
-}
-
-/// A small HTML tokeniser, enough for CSP purposes: tags with double-, single- or unquoted
-/// attributes, case-insensitive names, comments, doctype, and raw-text elements (`script`,
-/// `style`, `textarea`, `title`…) whose content is not markup. It does not build a tree; it
-/// only needs to see every element a browser would see. (The HTML spec's "script data escaped"
-/// states, `<!--` inside a script, are not modelled: the script then ends at the first
-/// `</script`, which only matters for pages that put that sequence inside a script.)
-fn scan_html(html: &str) -> PageScan {
-    let mut scan = PageScan::default();
-    let bytes = html.as_bytes();
-    let mut i = 0;
-    while let Some(off) = html[i..].find('<') {
-        let start = i + off;
-        let rest = &html[start..];
-        if let Some(comment) = rest.strip_prefix("<!--") {
-            i = match comment.find("-->") {
-                Some(end) => start + 4 + end + 3,
-                None => html.len(),
-            };
-            continue;
-        }
-        if rest.starts_with("<!") || rest.starts_with("<?") || rest.starts_with("</") {
-            // Doctype, processing instruction, end tag: nothing the CSP needs.
-            i = match rest.find('>') {
-                Some(end) => start + end + 1,
-                None => html.len(),
-            };
-            continue;
-        }
-        if !bytes
-            .get(start + 1)
-            .is_some_and(|b| b.is_ascii_alphabetic())
-        {
-            // A bare `<` in text.
-            i = start + 1;
-            continue;
-        }
-        let (tag, after) = parse_tag(html, start + 1);
-        i = after;
-        match tag.name.as_str() {
-            "script" => {
-                let (text, next) = raw_text(html, i, "script");
-                i = next;
-                match tag.attr("src") {
-                    Some(src) => scan.external_scripts.push(src.to_owned()),
-                    None => scan.scripts.push(text.to_owned()),
-                }
-            }
-            "style" => {
-                let (text, next) = raw_text(html, i, "style");
-                i = next;
-                scan.styles.push(text.to_owned());
-            }
-            "textarea" | "title" | "xmp" | "iframe" | "noembed" | "noframes" => {
-                let (_, next) = raw_text(html, i, &tag.name);
-                i = next;
-            }
-            "form" => scan.form_targets.push(
-                tag.attr("action")
-                    .map(str::to_owned)
-                    .filter(|a| !a.trim().is_empty()),
-            ),
-            "button" | "input" => {
-                if let Some(a) = tag.attr("formaction") {
-                    scan.form_targets.push(Some(a.to_owned()));
-                }
-            }
-            _ => {}
-        }
-        for (name, value) in &tag.attrs {
-            if name.starts_with("on") {
-                scan.event_handlers.push(value.clone());
-            } else if name == "style" {
-                scan.style_attrs.push(value.clone());
-            }
-        }
-    }
-    scan
-}
-
-struct Tag {
-    /// Lowercased.
-    name: String,
-    /// Lowercased names, entity-decoded values; the first of a repeated attribute wins, as in
-    /// browsers.
-    attrs: Vec<(String, String)>,
-}
-
-impl Tag {
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Parses a start tag from just after its `<`; returns the tag and the index after its `>`.
-fn parse_tag(html: &str, mut i: usize) -> (Tag, usize) {
-    let bytes = html.as_bytes();
-    let is_name_end = |b: u8| b.is_ascii_whitespace() || b == b'>' || b == b'/';
-    let name_start = i;
-    while i < bytes.len() && !is_name_end(bytes[i]) {
-        i += 1;
-    }
-    let name = html[name_start..i].to_ascii_lowercase();
-    let mut attrs: Vec<(String, String)> = Vec::new();
-    loop {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            return (Tag { name, attrs }, i);
-        }
-        if bytes[i] == b'>' {
-            return (Tag { name, attrs }, i + 1);
-        }
-        let attr_start = i;
-        // An attribute name may start with `=` (the spec's odd case), then runs to `=`, space,
-        // `/` or `>`.
-        i += 1;
-        while i < bytes.len() && !is_name_end(bytes[i]) && bytes[i] != b'=' {
-            i += 1;
-        }
-        let attr_name = html[attr_start..i].to_ascii_lowercase();
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if i < bytes.len() && bytes[i] == b'=' {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            match bytes.get(i) {
-                Some(&q @ (b'"' | b'\'')) => {
-                    let v_start = i + 1;
-                    let v_end = html[v_start..]
-                        .find(q as char)
-                        .map_or(html.len(), |e| v_start + e);
-                    value = decode_entities(&html[v_start..v_end]);
-                    i = (v_end + 1).min(html.len());
-                }
-                _ => {
-                    let v_start = i;
-                    while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
-                        i += 1;
-                    }
-                    value = decode_entities(&html[v_start..i]);
-                }
-            }
-        }
-        if !attrs.iter().any(|(n, _)| *n == attr_name) {
-            attrs.push((attr_name, value));
-        }
-    }
-}
-
-/// The text of a raw-text element from `from` up to its end tag (matched case-insensitively),
-/// and the index after that end tag.
-fn raw_text<'a>(html: &'a str, from: usize, name: &str) -> (&'a str, usize) {
-    let needle = format!("</{name}");
-    let bytes = html.as_bytes();
-    let mut search = from;
-    while let Some(off) = find_ascii_ci(&html[search..], &needle) {
-        let end = search + off;
-        // `</scriptx` does not close `<script>`: the name must end there.
-        let after = end + needle.len();
-        if bytes
-            .get(after)
-            .is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
-        {
-            let close = html[after..]
-                .find('>')
-                .map_or(html.len(), |e| after + e + 1);
-            return (&html[from..end], close);
-        }
-        search = after;
-    }
-    (&html[from..], html.len())
-}
-
-fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
-    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    if n.len() > h.len() {
-        return None;
-    }
-    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
-}
-
-/// Decodes the character references that occur in attribute values: numeric ones and the named
-/// ones that matter for URLs and scripts. Unknown names stay as written, as browsers leave them.
-fn decode_entities(value: &str) -> String {
-    if !value.contains('&') {
-        return value.to_owned();
-    }
-    const NAMED: &[(&str, char)] = &[
-        ("amp", '&'),
-        ("lt", '<'),
-        ("gt", '>'),
-        ("quot", '"'),
-        ("apos", '\''),
-        ("nbsp", '\u{a0}'),
-        ("sol", '/'),
-        ("colon", ':'),
-        ("equals", '='),
-        ("quest", '?'),
-        ("num", '#'),
-        ("percnt", '%'),
-        ("plus", '+'),
-    ];
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let body_end = rest[1..]
-            .find(|c: char| !c.is_ascii_alphanumeric() && c != '#')
-            .map_or(rest.len(), |e| e + 1);
-        let body = &rest[1..body_end];
-        let has_semicolon = rest[body_end..].starts_with(';');
-        let decoded = if let Some(num) = body.strip_prefix('#') {
-            let code = match num.strip_prefix(['x', 'X']) {
-                Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                None => num.parse::<u32>().ok(),
-            };
-            code.map(|c| char::from_u32(c).unwrap_or('\u{fffd}'))
-        } else {
-            NAMED
-                .iter()
-                .find(|(n, _)| *n == body && (has_semicolon || *n == "amp"))
-                .map(|(_, c)| *c)
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[body_end + usize::from(has_semicolon)..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,6 +322,27 @@ mod tests {
                 "default-src 'none'; script-src {}; form-action https://acs.bank.example:8443; \
                  frame-ancestors 'none'; base-uri 'none'",
                 expected_hash(SCRIPT)
+            )
+        );
+    }
+
+    #[test]
+    fn the_simulators_verification_page_gets_its_script_and_origin() {
+        // Markup of the simulator's `customer_verification.html` (src/simulator/challenge.rs).
+        let script = "document.getElementById(\"msp-3ds\").submit();";
+        let page = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>3-D Secure</title></head>\n<body>\n\
+             <form id=\"msp-3ds\" method=\"post\" action=\"http://127.0.0.1:40123/3ds/complete\">\n\
+             <input type=\"hidden\" name=\"session\" value=\"s&#43;1\">\n\
+             <noscript><p>Your bank needs to confirm this payment.</p><button type=\"submit\">Continue</button></noscript>\n\
+             </form>\n<script>{script}</script>\n</body></html>"
+        );
+        assert_eq!(
+            csp_for_msp_form(&page).unwrap(),
+            format!(
+                "default-src 'none'; script-src {}; form-action http://127.0.0.1:40123; \
+                 frame-ancestors 'none'; base-uri 'none'",
+                expected_hash(script)
             )
         );
     }
@@ -711,11 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn entities_in_attribute_values_are_decoded() {
-        assert_eq!(decode_entities("a=1&amp;b=2"), "a=1&b=2");
-        assert_eq!(decode_entities("&#104;ttps&#x3A;//x&colon;"), "https://x:");
-        assert_eq!(decode_entities("a&unknown;b&c"), "a&unknown;b&c");
-        assert_eq!(decode_entities("&amp"), "&");
+    fn entities_in_the_form_action_are_decoded_before_taking_the_origin() {
         let page = "<form action=\"&#104;ttps://a.example/&quot;x\"></form>";
         assert!(
             csp_for_msp_form(page)

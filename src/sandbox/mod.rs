@@ -18,6 +18,7 @@ use crate::store::CheckoutStore;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 
+pub mod demo;
 mod routes;
 
 pub use routes::configure;
