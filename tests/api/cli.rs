@@ -2,7 +2,7 @@
 //! nothing but Rust and prints its merchant key.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -61,44 +61,14 @@ fn a_missing_config_file_is_named() {
 
 #[tokio::test]
 async fn sandbox_starts_with_nothing_but_rust_and_takes_a_checkout() {
-    let mut child = gateway()
-        .arg("sandbox")
-        .env("GATEWAY__SERVER__PORT", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Keep reading to the end: a closed pipe would fail the sandbox's next write.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !line.starts_with('{') {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let lines: Vec<String> = (0..2)
-        .map(|_| {
-            rx.recv_timeout(Duration::from_secs(30))
-                .expect("banner within 30 s")
-        })
-        .collect();
-    let key = lines[0]
-        .strip_prefix("merchant API key: ")
-        .expect("first banner line is the key")
-        .to_owned();
-    let demo = lines[1].rsplit(' ').next().unwrap().to_owned();
-    let base = demo.trim_end_matches("/demo").to_owned();
-
+    let sandbox = Sandbox::start(&[]);
     let client = reqwest::Client::new();
     let mut body = checkout_body("374500000000015");
-    body["return_url"] = Value::from(format!("{base}/demo/result"));
+    body["return_url"] = Value::from(format!("{}/demo/result", sandbox.base));
     body.as_object_mut().unwrap().remove("cancel_url");
     let res = client
-        .post(format!("{base}/v1/checkouts"))
-        .bearer_auth(&key)
+        .post(format!("{}/v1/checkouts", sandbox.base))
+        .bearer_auth(&sandbox.key)
         .json(&body)
         .send()
         .await
@@ -107,6 +77,60 @@ async fn sandbox_starts_with_nothing_but_rust_and_takes_a_checkout() {
     let checkout: Value = res.json().await.unwrap();
     assert_eq!(status, 201, "{checkout}");
     assert_eq!(checkout["status"], "succeeded");
-    child.kill().unwrap();
-    let _ = child.wait();
+}
+
+/// `checkout-gateway sandbox` as README starts it (on a free port), stopped on drop.
+pub struct Sandbox {
+    child: Child,
+    pub base: String,
+    pub key: String,
+}
+
+impl Sandbox {
+    pub fn start(env: &[(&str, &str)]) -> Sandbox {
+        let mut child = gateway()
+            .arg("sandbox")
+            .env("GATEWAY__SERVER__PORT", "0")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep reading to the end: a closed pipe would fail the sandbox's next write.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !line.starts_with('{') {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let mut banner = (0..2).map(|_| {
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("banner within 30 s")
+        });
+        let key = banner
+            .next()
+            .unwrap()
+            .strip_prefix("merchant API key: ")
+            .expect("first banner line is the key")
+            .to_owned();
+        let demo = banner.next().unwrap();
+        let base = demo
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .trim_end_matches("/demo")
+            .to_owned();
+        Sandbox { child, base, key }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

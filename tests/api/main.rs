@@ -8,6 +8,7 @@ mod helpers;
 mod browser;
 mod card_data;
 mod cli;
+mod demo;
 mod errors;
 mod flows;
 mod health;

@@ -2,6 +2,7 @@
 //! `#[path = "../common/mod.rs"] mod common;`.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod redis_tls;
