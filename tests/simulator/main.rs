@@ -1,5 +1,8 @@
 //! Integration tests of the MultiSafepay simulator (issue #2): one module per numbered point.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod api;
 mod browser;
 mod cards;
