@@ -164,7 +164,7 @@ pub fn app(
         .app_data(crate::errors::path_config())
         .app_data(crate::errors::query_config())
         .wrap(from_fn(crate::metrics::track_requests))
-        .wrap(TracingLogger::default())
+        .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
         .configure(crate::health::configure)
         .configure(crate::api::configure)
         .configure(crate::browser::configure)

@@ -25,7 +25,17 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = super::read_body(payload, state.settings.server.body_limit_bytes).await?;
     let key = IdempotencyKey::from_request(&req)?;
-    let dto: CheckoutRequest = serde_json::from_slice(&body).map_err(|e| {
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid_request(
+            "invalid_json",
+            format!("The body is not valid JSON ({e}): fix it and send it again."),
+        )
+    })?;
+    // "The same body" means the same JSON, whatever its whitespace or key order: the fingerprint
+    // is taken over a canonical form (keys sorted, compact).
+    let canonical = serde_json::to_vec(&json).unwrap_or_default();
+    drop(body);
+    let dto: CheckoutRequest = serde_json::from_value(json).map_err(|e| {
         ApiError::invalid_request(
             "invalid_json",
             format!("The body is not the expected JSON ({e}): fix it and send it again."),
@@ -37,8 +47,8 @@ pub async fn create(
     let Some(key) = key else {
         return Ok(respond(run(&state, &new).await?));
     };
-    let fingerprint = idempotency::fingerprint(&state, &body);
-    drop(body); // it held the card number; the fingerprint is all the replay check needs
+    let fingerprint = idempotency::fingerprint(&state, &canonical);
+    drop(canonical); // it held the card number; the fingerprint is all the replay check needs
     idempotency::run_once(&state, &key, &fingerprint, || run(&state, &new)).await
 }
 

@@ -314,6 +314,31 @@ async fn idempotency_replays_refuses_a_changed_body_and_409s_while_in_flight() {
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"], "a replay, not a second checkout");
 
+    // The same JSON with other whitespace and key order is the same request.
+    let reordered = {
+        let mut fields: Vec<(String, Value)> =
+            body.as_object().unwrap().clone().into_iter().collect();
+        fields.reverse();
+        let text = fields
+            .iter()
+            .map(|(k, v)| format!("{k:?} : {v}"))
+            .collect::<Vec<_>>()
+            .join(",\n  ");
+        format!("{{\n  {text}\n}}")
+    };
+    let res = app
+        .client
+        .post(app.url("/v1/checkouts"))
+        .bearer_auth(MERCHANT_KEY)
+        .header("Idempotency-Key", "key-1")
+        .header("content-type", "application/json")
+        .body(reordered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+
     let mut other = body.clone();
     other["amount"] = json!(3495);
     other["reference"] = json!("order-1002");
