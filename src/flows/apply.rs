@@ -176,3 +176,189 @@ fn record_transition(e: &CheckoutEvent, from: CheckoutStatus) {
 pub(crate) fn count_store_error(operation: &'static str) {
     metrics::counter!(STORE_ERRORS, "operation" => operation).increment(1);
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::card::CardSummary;
+    use crate::domain::checkout::{CheckoutId, PspState};
+    use crate::domain::money::{Currency, MinorUnits};
+    use crate::psp::PaymentOutcome;
+    use CheckoutStatus as S;
+
+    fn checkout(status: CheckoutStatus, shopper_returned: bool) -> Checkout {
+        let now = Utc::now();
+        Checkout {
+            schema_version: Checkout::SCHEMA_VERSION,
+            id: CheckoutId::generate(),
+            status,
+            amount: MinorUnits::new(3495).unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+            reference: None,
+            description: "Checkout".into(),
+            card: CardSummary {
+                brand: "visa".into(),
+                last4: "1111".into(),
+                exp_month: 12,
+                exp_year: 2030,
+            },
+            return_url: "https://shop.example/r".into(),
+            cancel_url: "https://shop.example/c".into(),
+            metadata: Default::default(),
+            failure: None,
+            psp: PspState::default(),
+            pay_token: None,
+            shopper_returned,
+            created_at: now,
+            updated_at: now,
+            expires_at: now,
+        }
+    }
+
+    fn order(status: &str) -> PspOrder {
+        PspOrder {
+            order_id: "chk".into(),
+            transaction_id: Some("42".into()),
+            status: status.into(),
+            outcome: PaymentOutcome::from_msp_status(status),
+            reason: String::new(),
+            reason_code: if status == "declined" {
+                "4002".into()
+            } else {
+                String::new()
+            },
+            payment_url: None,
+            form_html: None,
+        }
+    }
+
+    /// Design §3's two tables composed: every current status × every MSP status (and an
+    /// unknown one), before and after the shopper's return. `None` = nothing changes.
+    #[test]
+    fn every_current_status_and_every_msp_status() {
+        let msp_statuses = [
+            "initialized",
+            "uncleared",
+            "completed",
+            "declined",
+            "expired",
+            "void",
+            "cancelled",
+            "partial_refunded",
+            "refunded",
+            "chargedback",
+            "chargeback",
+            "reserved",
+            "shipped",
+            "mystery",
+        ];
+        let mapped = |msp: &str, returned: bool| match msp {
+            "initialized" if returned => Some(S::Processing),
+            "initialized" => Some(S::RequiresAction),
+            "uncleared" => Some(S::Processing),
+            "completed" => Some(S::Succeeded),
+            "declined" => Some(S::Failed),
+            "expired" => Some(S::Expired),
+            "void" | "cancelled" => Some(S::Canceled),
+            "partial_refunded" => Some(S::PartiallyRefunded),
+            "refunded" => Some(S::Refunded),
+            "chargedback" | "chargeback" => Some(S::ChargedBack),
+            _ => None,
+        };
+        for current in S::ALL {
+            for returned in [false, true] {
+                for msp in msp_statuses {
+                    let before = checkout(current, returned);
+                    let o = order(msp);
+                    let change = Change {
+                        order: Some(&o),
+                        ..Change::default()
+                    };
+                    let after = next_state(&before, EventSource::Notification, &change);
+                    let expected = mapped(msp, returned).and_then(|t| match current.decide(t) {
+                        Decision::Move(to) => Some(to),
+                        Decision::Unchanged | Decision::Anomaly => None,
+                    });
+                    let what = format!("{current} + {msp} (returned: {returned})");
+                    match (expected, after) {
+                        (Some(to), Some((next, Some(event)))) => {
+                            assert_eq!(next.status, to, "{what}");
+                            assert_eq!((event.from, event.to), (Some(current), to), "{what}");
+                            assert_eq!(event.psp_status.as_deref(), Some(msp), "{what}");
+                            assert_eq!(next.failure.is_some(), to == S::Failed, "{what}");
+                        }
+                        // Only bookkeeping (the PSP id) may change without a transition.
+                        (None, Some((next, None))) => assert_eq!(next.status, current, "{what}"),
+                        (None, None) => {}
+                        (expected, after) => panic!(
+                            "{what}: expected {expected:?}, got {:?}",
+                            after.map(|(c, e)| (c.status, e))
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_decline_records_why_and_an_anomaly_changes_nothing_at_all() {
+        let o = order("declined");
+        let (next, _) = next_state(
+            &checkout(S::RequiresAction, false),
+            EventSource::Notification,
+            &Change {
+                order: Some(&o),
+                ..Change::default()
+            },
+        )
+        .unwrap();
+        let failure = next.failure.unwrap();
+        assert_eq!(
+            (failure.code.as_str(), failure.psp_reason_code.as_str()),
+            ("insufficient_funds", "4002")
+        );
+        // `void` on a succeeded checkout: not even the PSP id is written.
+        let o = order("void");
+        let change = Change {
+            order: Some(&o),
+            ..Change::default()
+        };
+        assert!(
+            next_state(
+                &checkout(S::Succeeded, false),
+                EventSource::Notification,
+                &change
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn without_an_order_the_fallback_decides_and_the_return_is_remembered() {
+        let change = Change {
+            fallback: Some(S::Processing),
+            shopper_returned: true,
+            ..Change::default()
+        };
+        let (next, event) = next_state(
+            &checkout(S::RequiresAction, false),
+            EventSource::BrowserReturn,
+            &change,
+        )
+        .unwrap();
+        assert_eq!(next.status, S::Processing);
+        assert!(next.shopper_returned);
+        assert_eq!(event.unwrap().psp_status, None);
+        // Already settled: the fallback is refused and nothing changes.
+        assert!(
+            next_state(
+                &checkout(S::Succeeded, true),
+                EventSource::BrowserReturn,
+                &change
+            )
+            .is_none()
+        );
+    }
+}
