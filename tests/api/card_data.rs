@@ -25,9 +25,7 @@ async fn no_card_number_or_cvc_reaches_redis_or_the_logs() {
     }
     // Idempotent requests store a response and a fingerprint: scan those too.
     let res = app
-        .client
-        .post(app.url("/v1/checkouts"))
-        .bearer_auth(MERCHANT_KEY)
+        .authed(reqwest::Method::POST, "/v1/checkouts")
         .header("Idempotency-Key", "scan-me")
         .json(&checkout_body("5500000000000004"))
         .send()

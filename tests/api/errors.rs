@@ -35,9 +35,7 @@ async fn error_of(res: reqwest::Response, status: StatusCode, kind: &str) -> Val
 async fn malformed_json_and_invalid_fields_are_400_naming_the_param() {
     let app = spawn_app().await;
     let res = app
-        .client
-        .post(app.url("/v1/checkouts"))
-        .bearer_auth(MERCHANT_KEY)
+        .authed(reqwest::Method::POST, "/v1/checkouts")
         .header("content-type", "application/json")
         .body("{\"currency\": ")
         .send()
@@ -133,9 +131,7 @@ async fn unknown_checkouts_routes_and_methods_are_404_and_405_in_the_same_shape(
             format!("/v1/checkouts/{id}/events"),
         ] {
             let res = app
-                .client
-                .get(app.url(&path))
-                .bearer_auth(MERCHANT_KEY)
+                .authed(reqwest::Method::GET, &path)
                 .send()
                 .await
                 .unwrap();
@@ -143,17 +139,13 @@ async fn unknown_checkouts_routes_and_methods_are_404_and_405_in_the_same_shape(
         }
     }
     let res = app
-        .client
-        .get(app.url("/v1/nothing"))
-        .bearer_auth(MERCHANT_KEY)
+        .authed(reqwest::Method::GET, "/v1/nothing")
         .send()
         .await
         .unwrap();
     error_of(res, StatusCode::NOT_FOUND, "invalid_request_error").await;
     let res = app
-        .client
-        .delete(app.url("/v1/checkouts"))
-        .bearer_auth(MERCHANT_KEY)
+        .authed(reqwest::Method::DELETE, "/v1/checkouts")
         .send()
         .await
         .unwrap();
@@ -185,9 +177,10 @@ async fn too_many_requests_are_429_with_retry_after() {
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let res = app
-            .client
-            .get(app.url("/v1/checkouts/chk_0123456789abcdef0123456789abcdef"))
-            .bearer_auth(MERCHANT_KEY)
+            .authed(
+                reqwest::Method::GET,
+                "/v1/checkouts/chk_0123456789abcdef0123456789abcdef",
+            )
             .send()
             .await
             .unwrap();
@@ -327,9 +320,7 @@ async fn idempotency_replays_refuses_a_changed_body_and_409s_while_in_flight() {
         format!("{{\n  {text}\n}}")
     };
     let res = app
-        .client
-        .post(app.url("/v1/checkouts"))
-        .bearer_auth(MERCHANT_KEY)
+        .authed(reqwest::Method::POST, "/v1/checkouts")
         .header("Idempotency-Key", "key-1")
         .header("content-type", "application/json")
         .body(reordered)

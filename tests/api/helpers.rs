@@ -184,10 +184,15 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    pub async fn post_checkout(&self, body: &Value) -> reqwest::Response {
+    /// A request to the merchant API with the merchant key.
+    pub fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
-            .post(self.url("/v1/checkouts"))
+            .request(method, self.url(path))
             .bearer_auth(MERCHANT_KEY)
+    }
+
+    pub async fn post_checkout(&self, body: &Value) -> reqwest::Response {
+        self.authed(reqwest::Method::POST, "/v1/checkouts")
             .json(body)
             .send()
             .await
@@ -205,9 +210,7 @@ impl TestApp {
 
     pub async fn get_checkout(&self, id: &str) -> Value {
         let res = self
-            .client
-            .get(self.url(&format!("/v1/checkouts/{id}")))
-            .bearer_auth(MERCHANT_KEY)
+            .authed(reqwest::Method::GET, &format!("/v1/checkouts/{id}"))
             .send()
             .await
             .unwrap();
@@ -217,9 +220,7 @@ impl TestApp {
 
     pub async fn events(&self, id: &str) -> Vec<Value> {
         let res = self
-            .client
-            .get(self.url(&format!("/v1/checkouts/{id}/events")))
-            .bearer_auth(MERCHANT_KEY)
+            .authed(reqwest::Method::GET, &format!("/v1/checkouts/{id}/events"))
             .send()
             .await
             .unwrap();

@@ -75,9 +75,10 @@ async fn refresh_true_syncs_on_demand() {
     app.answer_challenge(&payment_url, "Y").await;
     assert_eq!(app.get_checkout(id).await["status"], "requires_action");
     let res = app
-        .client
-        .get(app.url(&format!("/v1/checkouts/{id}?refresh=true")))
-        .bearer_auth(MERCHANT_KEY)
+        .authed(
+            reqwest::Method::GET,
+            &format!("/v1/checkouts/{id}?refresh=true"),
+        )
         .send()
         .await
         .unwrap();
