@@ -90,10 +90,11 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     };
     let app = Application::build_with(settings, store, Some(info))?;
 
-    // A banner for the person who started it, not a log line.
+    // The one banner line on stdout (design §1), not a log line; the addresses a person wants
+    // next go to stderr, so that stdout stays the banner plus JSON logs.
     println!("merchant API key: {}", merchant_key.expose_secret());
-    println!("demo storefront: {}/demo", app.public_url());
-    println!("simulator (MultiSafepay API): {}", sim.api_url());
+    eprintln!("demo storefront: {}/demo", app.public_url());
+    eprintln!("simulator (MultiSafepay API): {}", sim.api_url());
 
     let result = app.run_until_stopped().await;
     sim.stop().await;

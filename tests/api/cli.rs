@@ -94,37 +94,46 @@ impl Sandbox {
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
+        // Keep reading both pipes to the end: a closed pipe would fail the sandbox's next write.
         let (tx, rx) = std::sync::mpsc::channel();
-        // Keep reading to the end: a closed pipe would fail the sandbox's next write.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !line.starts_with('{') {
-                    let _ = tx.send(line);
+        let pipes: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for (name, pipe) in ["stdout", "stderr"].into_iter().zip(pipes) {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let _ = tx.send((name, line));
                 }
+            });
+        }
+        let (mut key, mut base) = (None, None);
+        let mut stdout_banners = 0;
+        while key.is_none() || base.is_none() {
+            let (pipe, line) = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("banner within 30 s");
+            if pipe == "stdout" && !line.starts_with('{') {
+                stdout_banners += 1;
             }
-        });
-        let mut banner = (0..2).map(|_| {
-            rx.recv_timeout(Duration::from_secs(30))
-                .expect("banner within 30 s")
-        });
-        let key = banner
-            .next()
-            .unwrap()
-            .strip_prefix("merchant API key: ")
-            .expect("first banner line is the key")
-            .to_owned();
-        let demo = banner.next().unwrap();
-        let base = demo
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .trim_end_matches("/demo")
-            .to_owned();
-        Sandbox { child, base, key }
+            if let Some(k) = line.strip_prefix("merchant API key: ") {
+                assert_eq!(pipe, "stdout", "the key banner is on stdout");
+                key = Some(k.to_owned());
+            }
+            if let Some(demo) = line.strip_prefix("demo storefront: ") {
+                base = Some(demo.trim_end_matches("/demo").to_owned());
+            }
+        }
+        assert_eq!(stdout_banners, 1, "exactly one banner line on stdout");
+        Sandbox {
+            child,
+            base: base.unwrap(),
+            key: key.unwrap(),
+        }
     }
 }
 
