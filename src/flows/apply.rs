@@ -11,7 +11,7 @@ use chrono::Utc;
 use crate::domain::checkout::{
     Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, Decision, EventSource, Failure,
 };
-use crate::metrics::{ANOMALIES, STORE_ERRORS, TRANSITIONS};
+use crate::metrics::{ANOMALIES, TRANSITIONS};
 use crate::psp::PspOrder;
 use crate::store::{CasOutcome, CheckoutStore, StoreError};
 
@@ -48,19 +48,14 @@ pub async fn apply(
     change: &Change<'_>,
 ) -> Result<Checkout, ApplyError> {
     loop {
-        let stored = store
-            .get(id)
-            .await
-            .inspect_err(|_| count_store_error("get"))?;
-        let stored = stored.ok_or(ApplyError::NotFound)?;
+        let stored = store.get(id).await?.ok_or(ApplyError::NotFound)?;
         let current = stored.checkout;
         let Some((next, event)) = next_state(&current, source, change) else {
             return Ok(current);
         };
         let outcome = store
             .compare_and_set(stored.version, &next, event.as_ref())
-            .await
-            .inspect_err(|_| count_store_error("compare_and_set"))?;
+            .await?;
         match outcome {
             CasOutcome::Applied { .. } => {
                 if let Some(e) = &event {
@@ -171,10 +166,6 @@ fn record_transition(e: &CheckoutEvent, from: CheckoutStatus) {
     );
     metrics::counter!(TRANSITIONS, "from" => from.as_str(), "to" => e.to.as_str(), "source" => e.source.as_str())
         .increment(1);
-}
-
-pub(crate) fn count_store_error(operation: &'static str) {
-    metrics::counter!(STORE_ERRORS, "operation" => operation).increment(1);
 }
 
 #[cfg(test)]

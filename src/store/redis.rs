@@ -90,18 +90,17 @@ impl RedisStore {
         op: &'static str,
         fut: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                let err = classify(op, e);
-                tracing::warn!(error.message = %err, "redis operation failed");
-                Err(err)
-            }
-            Err(_) => Err(StoreError::Unavailable(format!(
+        let result = match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => classify(op, e),
+            Err(_) => StoreError::Unavailable(format!(
                 "{op}: Redis did not answer within {:?}",
                 self.timeout
-            ))),
-        }
+            )),
+        };
+        tracing::warn!(operation = op, error.message = %result, "redis operation failed");
+        metrics::counter!(crate::metrics::STORE_ERRORS, "operation" => op).increment(1);
+        Err(result)
     }
 }
 
