@@ -3,7 +3,7 @@
 //!
 //! Pages are askama templates (`src/browser/templates/`, auto-escaped because they end in
 //! `.html`), self-contained (one inline stylesheet, allowed by hash in
-//! [`GATEWAY_PAGE_CSP`](super::security::GATEWAY_PAGE_CSP)) and load nothing else.
+//! [`GATEWAY_PAGE_CSP`]) and load nothing else.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
