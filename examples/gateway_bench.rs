@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo run --release --example gateway_bench -- [--connections 32] [--duration-s 20]
-//!     [--card 374500000000015] [--scenario create|get|notify]... [--sim-latency-ms 0]
+//!     [--card 374500000000015] [--scenario create|get|notify|msp-create]... [--sim-latency-ms 0]
 //! ```
 //!
 //! Scenarios (all of them when no `--scenario` is given):
@@ -16,6 +16,8 @@
 //! - `get`: `GET /v1/checkouts/{id}` of checkouts created beforehand (one Redis read).
 //! - `notify`: signed `POST /notifications/multisafepay` for those checkouts, with the status they
 //!   already have: the duplicate path (verify the signature, read, no change).
+//! - `msp-create`: `POST /v1/json/orders` straight to the simulator, the MSP call inside `create`
+//!   on its own (notifications dropped unless `--sim-notifications`), to see the gateway's share.
 //!
 //! Every request loop stops by itself at `--duration-s` or `--max-requests`, whichever comes
 //! first. The load generator shares the machine with the gateway, the simulator and Redis, so
@@ -92,6 +94,8 @@ enum Scenario {
     Create,
     Get,
     Notify,
+    /// `POST /v1/json/orders` straight to the simulator: MSP's share of `create`, for comparison.
+    MspCreate,
 }
 
 impl Scenario {
@@ -100,6 +104,7 @@ impl Scenario {
             Self::Create => "create",
             Self::Get => "get",
             Self::Notify => "notify",
+            Self::MspCreate => "msp-create",
         }
     }
 }
@@ -137,7 +142,12 @@ async fn run(args: &Args, redis: &RedisServer) -> anyhow::Result<()> {
 
 async fn drive(args: &Args, env: &Env) -> anyhow::Result<()> {
     let scenarios = if args.scenarios.is_empty() {
-        vec![Scenario::Create, Scenario::Get, Scenario::Notify]
+        vec![
+            Scenario::Create,
+            Scenario::Get,
+            Scenario::Notify,
+            Scenario::MspCreate,
+        ]
     } else {
         args.scenarios.clone()
     };
@@ -401,6 +411,19 @@ impl Env {
                     .body(body);
                 Box::pin(send(req))
             }),
+            Scenario::MspCreate => {
+                let card = card.to_owned();
+                let url = format!("{}/orders", self.sim.api_url());
+                Arc::new(move |_| {
+                    // A fresh order id per request: MSP refuses a second order with the same id.
+                    let order_id = format!("bench-{}", uuid::Uuid::new_v4().simple());
+                    let req = client
+                        .post(&url)
+                        .header("api_key", MSP_KEY)
+                        .json(&msp_order_body(&order_id, &card));
+                    Box::pin(send(req))
+                })
+            }
         }
     }
 
@@ -463,6 +486,34 @@ fn checkout_body(card: &str, n: u64) -> Value {
         "return_url": "https://shop.example/checkout/return?cart=c-77",
         "cancel_url": "https://shop.example/cart",
         "metadata": {"cart_id": "c-77"}
+    })
+}
+
+/// A direct card order as the gateway sends it to MSP.
+fn msp_order_body(order_id: &str, card: &str) -> Value {
+    json!({
+        "type": "direct",
+        "gateway": "CREDITCARD",
+        "order_id": order_id,
+        "currency": "EUR",
+        "amount": 3495,
+        "description": "Order at Example Shop",
+        "payment_options": {
+            "notification_url": "http://127.0.0.1:9/notifications/multisafepay",
+            "notification_method": "POST",
+            "redirect_url": "https://shop.example/checkout/return?cart=c-77",
+            "cancel_url": "https://shop.example/cart",
+            "close_window": false
+        },
+        "customer": {
+            "locale": "nl_NL", "ip_address": "203.0.113.7", "email": "jo@example.com",
+            "phone": "+31201234567", "country": "NL", "first_name": "Jo", "last_name": "Doe",
+            "browser": {"javascript_enabled": true, "java_enabled": false, "cookies_enabled": true,
+                        "language": "nl-NL", "screen_color_depth": 24, "screen_height": 1080,
+                        "screen_width": 1920, "time_zone": -60, "user_agent": "Mozilla/5.0", "platform": "Linux"}
+        },
+        "gateway_info": {"card_number": card, "card_holder_name": "Jo Doe",
+                         "card_expiry_date": "3012", "card_cvc": if card.starts_with('3') { "1234" } else { "123" }}
     })
 }
 
@@ -611,7 +662,7 @@ impl Summary {
     fn errors(&self) -> BTreeMap<String, u64> {
         let expected = match self.scenario {
             Scenario::Create => 201,
-            Scenario::Get | Scenario::Notify => 200,
+            Scenario::Get | Scenario::Notify | Scenario::MspCreate => 200,
         };
         let mut errors: BTreeMap<String, u64> = self
             .result
@@ -697,11 +748,13 @@ impl Summary {
                 self.metrics.count(PSP_DURATION)
             )
         };
-        println!(
-            "gateway's own view (Prometheus histograms, means): request handling {server_mean:.2} \
-             ms over {} requests (MSP calls included); {psp}",
-            self.metrics.count(HTTP_DURATION),
-        );
+        if self.scenario != Scenario::MspCreate {
+            println!(
+                "gateway's own view (Prometheus histograms, means): request handling \
+                 {server_mean:.2} ms over {} requests (MSP calls included); {psp}",
+                self.metrics.count(HTTP_DURATION),
+            );
+        }
     }
 }
 
