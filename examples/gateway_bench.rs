@@ -24,7 +24,7 @@
 //! the figures are for this whole set on this machine, not for the gateway alone.
 //!
 //! `--serve-only` sets everything up, prints the gateway's URL, a merchant key and a checkout id
-//! (for `wrk` or `curl`), and serves until Ctrl-C.
+//! (for `wrk` or `curl`), and serves until Ctrl-C or SIGTERM.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -188,8 +188,13 @@ async fn drive(args: &Args, env: &Env) -> anyhow::Result<()> {
             "try:      wrk -t2 -c{} -d{}s -H 'Authorization: Bearer {MERCHANT_KEY}' {}/v1/checkouts/{}",
             args.connections, args.duration_s, env.gateway_url, ids[0]
         );
-        println!("serving until Ctrl-C");
-        tokio::signal::ctrl_c().await?;
+        println!("serving until Ctrl-C (or SIGTERM)");
+        // Either signal ends the harness normally, so that its redis-server is stopped too.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            res = tokio::signal::ctrl_c() => res?,
+            _ = term.recv() => {}
+        }
         return Ok(());
     }
 
