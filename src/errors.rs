@@ -124,7 +124,7 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorType::ApiError,
             "service_unavailable",
-            "The gateway's store is temporarily unavailable and nothing was sent to MultiSafepay: retry after the `Retry-After` seconds (with the same Idempotency-Key).",
+            "The gateway's store is temporarily unavailable: retry after the `Retry-After` seconds. Nothing was sent to MultiSafepay, so retrying a POST (with the same Idempotency-Key) is safe.",
         )
         .with_source(source);
         e.retry_after = Some(5);

@@ -34,23 +34,3 @@ pub fn init_subscriber(subscriber: impl Subscriber + Send + Sync) {
 /// The filter the binary starts with: our crate at info, noisy dependencies at warn.
 pub const DEFAULT_FILTER: &str =
     "info,checkout_gateway=info,actix_server=warn,h2=warn,hyper=warn,reqwest=warn";
-
-/// The request span of `tracing-actix-web` (with its `request_id`), without the extra WARN line it
-/// emits for every 4xx: the access line of [`crate::metrics::track_requests`] already says what
-/// happened, and 5xx causes are logged by the error type itself.
-pub struct RequestSpan;
-
-impl tracing_actix_web::RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        tracing_actix_web::root_span!(request)
-    }
-
-    fn on_request_end<B: actix_web::body::MessageBody>(
-        span: tracing::Span,
-        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
-    ) {
-        if let Ok(response) = outcome {
-            span.record("http.status_code", response.status().as_u16());
-        }
-    }
-}

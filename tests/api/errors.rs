@@ -275,7 +275,10 @@ async fn redis_down_is_503_with_retry_after_and_nothing_sent_to_msp() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(ready.headers().contains_key("retry-after"));
     let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
-    assert!(metrics.contains("gateway_store_errors_total{operation=\"insert\"}"), "Redis errors are counted");
+    assert!(
+        metrics.contains("gateway_store_errors_total{operation=\"insert\"}"),
+        "Redis errors are counted"
+    );
     redis.restart();
     app.stop().await;
     msp.verify().await;
