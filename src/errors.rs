@@ -271,13 +271,18 @@ pub async fn not_found() -> HttpResponse {
 }
 
 /// Each resource's default service, so that a known path with another method answers 405 in the
-/// API's shape rather than actix's empty body.
-pub async fn method_not_allowed() -> HttpResponse {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorType::InvalidRequestError,
-        "method_not_allowed",
-        "This endpoint does not accept that HTTP method: see openapi.yaml.",
-    )
-    .error_response()
+/// API's shape (rather than actix's empty body), with the `Allow` header RFC 9110 requires.
+pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        let mut res = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorType::InvalidRequestError,
+            "method_not_allowed",
+            format!("This endpoint accepts {allow} only: see openapi.yaml."),
+        )
+        .error_response();
+        res.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        res
+    })
 }

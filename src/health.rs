@@ -12,15 +12,28 @@ use crate::startup::AppState;
 const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+    let get_only = || crate::errors::method_not_allowed("GET");
+    cfg.service(
+        web::resource("/health/live")
+            .route(web::get().to(live))
+            .default_service(get_only()),
+    )
+    .service(
+        web::resource("/health/ready")
+            .route(web::get().to(ready))
+            .default_service(get_only()),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .default_service(get_only()),
+    );
 }
 
 async fn live() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+        .json(json!({"status": "ok"}))
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {

@@ -13,21 +13,20 @@ pub mod idempotency;
 pub mod view;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || web::to(errors::method_not_allowed);
     cfg.service(
         web::resource("/v1/checkouts")
             .route(web::post().to(checkouts::create))
-            .default_service(not_allowed()),
+            .default_service(errors::method_not_allowed("POST")),
     )
     .service(
         web::resource("/v1/checkouts/{id}")
             .route(web::get().to(checkouts::get))
-            .default_service(not_allowed()),
+            .default_service(errors::method_not_allowed("GET")),
     )
     .service(
         web::resource("/v1/checkouts/{id}/events")
             .route(web::get().to(checkouts::events))
-            .default_service(not_allowed()),
+            .default_service(errors::method_not_allowed("GET")),
     );
 }
 

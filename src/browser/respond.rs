@@ -17,10 +17,14 @@ pub fn error_response(status: StatusCode, title: &str, message: &str) -> HttpRes
     super::pages::error_response(status, error_page(status.as_u16(), title, message))
 }
 
+/// 405 for the browser paths (GET only), as a page, with the `Allow` header.
 pub async fn method_not_allowed() -> HttpResponse {
-    error_response(
+    let mut res = error_response(
         StatusCode::METHOD_NOT_ALLOWED,
         "Not allowed",
         "This page cannot be used that way. Please go back to the shop.",
-    )
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+    res
 }

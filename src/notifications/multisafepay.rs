@@ -83,7 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/notifications/multisafepay")
             .route(web::post().to(post))
             .route(web::get().to(get))
-            .default_service(web::to(crate::errors::method_not_allowed)),
+            .default_service(crate::errors::method_not_allowed("GET, POST")),
     );
 }
 

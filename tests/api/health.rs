@@ -10,6 +10,15 @@ async fn liveness_readiness_and_metrics_answer() {
     let app = spawn_app().await;
     let live = app.get(&app.url("/health/live")).await;
     assert_eq!(live.status(), StatusCode::OK);
+    assert_eq!(live.json::<Value>().await.unwrap()["status"], "ok");
+    let trace = app
+        .client
+        .request(reqwest::Method::TRACE, app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trace.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(trace.headers()["allow"], "GET");
     let ready = app.get(&app.url("/health/ready")).await;
     assert_eq!(ready.status(), StatusCode::OK);
     let body: Value = ready.json().await.unwrap();
