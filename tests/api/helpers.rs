@@ -335,6 +335,19 @@ impl TestApp {
         location(&res)
     }
 
+    /// A 3DS checkout whose shopper authenticates at MSP and closes the tab, with MSP's
+    /// notifications dropped: only asking MSP can tell the gateway. Returns the checkout id.
+    pub async fn authenticated_but_unheard(&self, card: &str) -> String {
+        self.set_faults(serde_json::json!({"drop_notifications": true}))
+            .await;
+        let checkout = self.create(card).await;
+        let payment_url = self.open_challenge(&checkout).await;
+        self.answer_challenge(&payment_url, "Y").await;
+        let id = checkout["id"].as_str().unwrap().to_owned();
+        assert_eq!(self.get_checkout(&id).await["status"], "requires_action");
+        id
+    }
+
     pub async fn stop(self) {
         self.handle.stop(true).await;
         self.sim.stop().await;

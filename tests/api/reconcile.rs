@@ -3,7 +3,6 @@
 
 use checkout_gateway::flows::reconcile::pass;
 use chrono::{Duration as ChronoDuration, Utc};
-use serde_json::json;
 
 use crate::helpers::*;
 
@@ -41,13 +40,7 @@ async fn an_abandoned_3ds_session_expires_once_its_window_is_over() {
 #[tokio::test]
 async fn a_checkout_whose_notification_was_lost_is_resolved_by_asking_msp() {
     let app = spawn_app().await;
-    app.set_faults(json!({"drop_notifications": true})).await;
-    let checkout = app.create("4111111111111111").await;
-    let id = checkout["id"].as_str().unwrap();
-    let payment_url = app.open_challenge(&checkout).await;
-    // The shopper authenticates but closes the tab: no return, no notification.
-    app.answer_challenge(&payment_url, "Y").await;
-    assert_eq!(app.get_checkout(id).await["status"], "requires_action");
+    let id = &app.authenticated_but_unheard("4111111111111111").await;
 
     pass(&app.state, Utc::now() + ChronoDuration::minutes(2))
         .await
@@ -68,12 +61,7 @@ async fn a_checkout_whose_notification_was_lost_is_resolved_by_asking_msp() {
 #[tokio::test]
 async fn refresh_true_syncs_on_demand() {
     let app = spawn_app().await;
-    app.set_faults(json!({"drop_notifications": true})).await;
-    let checkout = app.create("4111111111111111").await;
-    let id = checkout["id"].as_str().unwrap();
-    let payment_url = app.open_challenge(&checkout).await;
-    app.answer_challenge(&payment_url, "Y").await;
-    assert_eq!(app.get_checkout(id).await["status"], "requires_action");
+    let id = &app.authenticated_but_unheard("4111111111111111").await;
     let res = app
         .authed(
             reqwest::Method::GET,
