@@ -164,9 +164,9 @@ pub fn app(
         .app_data(crate::errors::path_config())
         .app_data(crate::errors::query_config())
         .wrap(from_fn(crate::metrics::track_requests))
-        // `tracing-actix-web` without its `emit_event_on_error` feature: the request span (with its
-        // `request_id`) and nothing else; `track_requests` writes the one access line.
-        .wrap(TracingLogger::default())
+        // `tracing-actix-web` without its `emit_event_on_error` feature, with our slim request
+        // span: every line carries the request id; `track_requests` writes the one access line.
+        .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
         .configure(crate::health::configure)
         .configure(crate::api::configure)
         .configure(crate::browser::configure)

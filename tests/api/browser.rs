@@ -61,10 +61,12 @@ async fn the_pay_link_is_unguessable_reusable_and_sends_finished_checkouts_back_
     assert!(token.len() >= 22, "at least 128 bits");
 
     // Re-opening the link works while the shopper still has to act.
+    // (Whoever reads the logs must not be able to open the shopper's pay link.)
     let first = location(&app.get(&pay_url).await);
     let second = location(&app.get(&pay_url).await);
     assert_eq!(first, second);
 
+    assert!(!captured_logs().contains(token), "a pay token reached the logs");
     let unknown = app.get(&app.url("/pay/unknown-token")).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert!(
