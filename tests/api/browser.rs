@@ -66,7 +66,10 @@ async fn the_pay_link_is_unguessable_reusable_and_sends_finished_checkouts_back_
     let second = location(&app.get(&pay_url).await);
     assert_eq!(first, second);
 
-    assert!(!captured_logs().contains(token), "a pay token reached the logs");
+    assert!(
+        !captured_logs().contains(token),
+        "a pay token reached the logs"
+    );
     let unknown = app.get(&app.url("/pay/unknown-token")).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert!(
