@@ -13,7 +13,7 @@ use crate::domain::checkout::{
 };
 use crate::metrics::{ANOMALIES, TRANSITIONS};
 use crate::psp::PspOrder;
-use crate::store::{CasOutcome, CheckoutStore, StoreError};
+use crate::store::{CasOutcome, CheckoutStore, StoreError, Versioned};
 
 /// What a caller learned about a checkout.
 #[derive(Debug, Default)]
@@ -47,8 +47,21 @@ pub async fn apply(
     source: EventSource,
     change: &Change<'_>,
 ) -> Result<Checkout, ApplyError> {
+    let stored = store.get(id).await?.ok_or(ApplyError::NotFound)?;
+    apply_from(store, stored, source, change).await
+}
+
+/// As [`apply`], starting from a state the caller already holds (the create flow knows its
+/// record at version 1), which saves the first read. If that state is stale, the
+/// compare-and-set says so and the loop re-reads, as it does for any racer.
+pub async fn apply_from(
+    store: &dyn CheckoutStore,
+    mut stored: Versioned,
+    source: EventSource,
+    change: &Change<'_>,
+) -> Result<Checkout, ApplyError> {
+    let id = stored.checkout.id.clone();
     loop {
-        let stored = store.get(id).await?.ok_or(ApplyError::NotFound)?;
         let current = stored.checkout;
         let Some((next, event)) = next_state(&current, source, change) else {
             return Ok(current);
@@ -64,7 +77,7 @@ pub async fn apply(
                 if next.status.is_settled() {
                     // The due-time index is only a hint (design §6): a failure here is logged,
                     // and the reconciler drops settled checkouts it finds there anyway.
-                    if let Err(e) = store.unschedule_sync(id).await {
+                    if let Err(e) = store.unschedule_sync(&id).await {
                         tracing::warn!(error = %e, "could not take a settled checkout out of the reconciler index");
                     }
                 }
@@ -72,7 +85,7 @@ pub async fn apply(
             }
             CasOutcome::Conflict => {
                 tracing::debug!("lost a compare-and-set race; deciding again on the fresh state");
-                continue;
+                stored = store.get(&id).await?.ok_or(ApplyError::NotFound)?;
             }
             CasOutcome::NotFound => return Err(ApplyError::NotFound),
         }

@@ -18,7 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration as ChronoDuration, Utc};
 
-use super::apply::{ApplyError, Change, apply, next_state};
+use super::apply::{ApplyError, Change, apply_from, next_state};
 use crate::domain::checkout::{
     Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, EventSource, Failure, PaySession, PspState,
 };
@@ -26,7 +26,7 @@ use crate::domain::new_checkout::NewCheckout;
 use crate::psp::multisafepay::CreateOrder;
 use crate::psp::{PaymentOutcome, PspError, PspOrder, failure_for_error};
 use crate::startup::AppState;
-use crate::store::{InsertOutcome, StoreError};
+use crate::store::{InsertOutcome, StoreError, Versioned};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -166,14 +166,12 @@ pub async fn create_checkout(state: &AppState, new: &NewCheckout) -> Result<Chec
 /// gets the answer (computed from the record in memory); the stored record stays `created` and
 /// is in the reconciler's index, which resolves it.
 async fn settle(state: &AppState, record: &Checkout, change: &Change<'_>) -> Checkout {
-    match apply(
-        state.store.as_ref(),
-        &record.id,
-        EventSource::Create,
-        change,
-    )
-    .await
-    {
+    // The record was inserted at version 1; start there rather than read it back.
+    let inserted = Versioned {
+        checkout: record.clone(),
+        version: 1,
+    };
+    match apply_from(state.store.as_ref(), inserted, EventSource::Create, change).await {
         Ok(checkout) => checkout,
         Err(e @ (ApplyError::Store(_) | ApplyError::NotFound)) => {
             tracing::error!(error = %e, "could not store MultiSafepay's answer; the reconciler will resolve the checkout");

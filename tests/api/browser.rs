@@ -21,9 +21,7 @@ async fn every_browser_answer_carries_the_security_headers() {
     let app = spawn_app().await;
     let checkout = app.create("4111111111111111").await;
     let id = checkout["id"].as_str().unwrap();
-    let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
-        .as_str()
-        .unwrap();
+    let pay_url = &pay_link(&checkout);
     for (what, url) in [
         ("pay redirect", pay_url.to_owned()),
         ("unknown pay link", app.url("/pay/nope")),
@@ -49,10 +47,7 @@ async fn the_pay_link_is_unguessable_reusable_and_sends_finished_checkouts_back_
     let app = spawn_app().await;
     let checkout = app.create("4111111111111111").await;
     let id = checkout["id"].as_str().unwrap();
-    let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pay_url = pay_link(&checkout);
     let token = pay_url.rsplit('/').next().unwrap();
     assert!(
         !token.contains(&id[4..]),

@@ -40,6 +40,11 @@ async fn no_card_number_or_cvc_reaches_redis_or_the_logs() {
         "the scan sees the stored keys: {}",
         dump.len()
     );
+    assert!(
+        dump.iter()
+            .any(|(_, v)| v.contains(&ids[0]) && v.contains("last4")),
+        "the scan reads the stored values as text"
+    );
     let logs = captured_logs();
     assert!(logs.contains(&ids[0]), "the scan sees this test's logs");
     for card in TEST_CARDS.iter().chain(["5500000000000004"].iter()) {

@@ -53,9 +53,7 @@ async fn three_d_secure_in_form_mode_serves_msps_form_and_ends_succeeded() {
     .await;
     let checkout = app.create("5500000000000004").await;
     let id = checkout["id"].as_str().unwrap();
-    let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
-        .as_str()
-        .unwrap();
+    let pay_url = &pay_link(&checkout);
 
     let page = app.get(pay_url).await;
     assert_eq!(page.status(), StatusCode::OK);

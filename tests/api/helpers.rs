@@ -285,16 +285,7 @@ impl TestApp {
     /// Follows the whole 3DS path of a `requires_action` checkout in redirect mode: pay page →
     /// MSP challenge → answer → gateway return → shop. Returns the final shop URL.
     pub async fn pay_with_challenge(&self, checkout: &Value, result: &str) -> String {
-        let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
-            .as_str()
-            .unwrap();
-        let res = self.get(pay_url).await;
-        assert_eq!(
-            res.status(),
-            StatusCode::SEE_OTHER,
-            "pay page redirects to MSP"
-        );
-        let payment_url = location(&res);
+        let payment_url = self.open_challenge(checkout).await;
         let back = self.answer_challenge(&payment_url, result).await;
         assert!(
             back.starts_with(&self.address),
@@ -323,10 +314,8 @@ impl TestApp {
 
     /// Opens the checkout's pay link in redirect mode and returns MSP's `payment_url` it sent us to.
     pub async fn open_challenge(&self, checkout: &Value) -> String {
-        let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
-            .as_str()
-            .expect("a pay link");
-        let res = self.get(pay_url).await;
+        let pay_url = pay_link(checkout);
+        let res = self.get(&pay_url).await;
         assert_eq!(
             res.status(),
             StatusCode::SEE_OTHER,
@@ -369,46 +358,29 @@ impl TestApp {
                 .query_async(&mut con)
                 .await
                 .unwrap();
-            let text = match kind.as_str() {
-                "string" => redis::cmd("GET")
-                    .arg(&key)
-                    .query_async::<String>(&mut con)
-                    .await
-                    .unwrap(),
-                "hash" => format!(
-                    "{:?}",
-                    redis::cmd("HGETALL")
-                        .arg(&key)
-                        .query_async::<Vec<String>>(&mut con)
-                        .await
-                        .unwrap()
-                ),
-                "list" => format!(
-                    "{:?}",
-                    redis::cmd("LRANGE")
-                        .arg(&key)
-                        .arg(0)
-                        .arg(-1)
-                        .query_async::<Vec<String>>(&mut con)
-                        .await
-                        .unwrap()
-                ),
-                "zset" => format!(
-                    "{:?}",
-                    redis::cmd("ZRANGE")
-                        .arg(&key)
-                        .arg(0)
-                        .arg(-1)
-                        .query_async::<Vec<String>>(&mut con)
-                        .await
-                        .unwrap()
-                ),
-                other => format!("<{other}>"),
+            let read: &[&str] = match kind.as_str() {
+                "string" => &["GET"],
+                "hash" => &["HGETALL"],
+                "list" => &["LRANGE", "0", "-1"],
+                "zset" => &["ZRANGE", "0", "-1"],
+                other => panic!("unexpected Redis type {other} under {key}"),
             };
+            let mut cmd = redis::cmd(read[0]);
+            cmd.arg(&key).arg(&read[1..]);
+            let value: redis::Value = cmd.query_async(&mut con).await.unwrap();
+            let text = format!("{value:?}");
             out.push((key, text));
         }
         out
     }
+}
+
+/// The checkout's `next_action` URL (the gateway's pay link).
+pub fn pay_link(checkout: &Value) -> String {
+    checkout["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("a pay link")
+        .to_owned()
 }
 
 pub fn location(res: &reqwest::Response) -> String {

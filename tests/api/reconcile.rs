@@ -11,10 +11,7 @@ async fn an_abandoned_3ds_session_expires_once_its_window_is_over() {
     let app = spawn_app().await;
     let checkout = app.create("4111111111111111").await;
     let id = checkout["id"].as_str().unwrap();
-    let pay_url = checkout["next_action"]["redirect_to_url"]["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pay_url = pay_link(&checkout);
 
     // Within the window: MSP still says initialized, nothing changes.
     let looked = pass(&app.state, Utc::now() + ChronoDuration::minutes(2))
