@@ -1,0 +1,86 @@
+//! The `checkout-gateway` binary: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use gateway::configuration::{Mode, Settings};
+use gateway::startup::Application;
+use gateway::store::redis::RedisStore;
+use gateway::telemetry;
+use msp_simulator::SimulatorArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "checkout-gateway",
+    version,
+    about = "A checkout gateway in front of MultiSafepay direct card orders"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (configuration from --config / GATEWAY_CONFIG and GATEWAY__… variables; Redis required).
+    Serve(ConfigArgs),
+    /// Run the stateful MultiSafepay simulator.
+    Simulator(SimulatorArgs),
+    /// Run gateway + simulator in one process with a demo storefront at /demo (no Redis needed).
+    Sandbox(ConfigArgs),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// A TOML configuration file (see deploy/config.example.toml).
+    #[arg(long, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_subscriber(telemetry::get_subscriber(
+        telemetry::DEFAULT_FILTER,
+        std::io::stdout,
+    ));
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Simulator(args) => msp_simulator::run(args.into()).await,
+        Command::Sandbox(args) => match load(&args, Mode::Sandbox) {
+            Ok(settings) => sandbox::run(settings).await,
+            Err(code) => return code,
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error.cause_chain = ?e, "stopped with an error");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads and validates the settings; a bad configuration exits with status 2 and names the key.
+fn load(args: &ConfigArgs, mode: Mode) -> Result<Settings, ExitCode> {
+    Settings::load(args.config.as_deref())
+        .and_then(|s| s.validate(mode).map(|()| s))
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })
+}
+
+async fn serve(args: ConfigArgs) -> anyhow::Result<()> {
+    let settings = match load(&args, Mode::Serve) {
+        Ok(s) => s,
+        Err(_) => std::process::exit(2),
+    };
+    let store = RedisStore::connect(settings.redis_connect()).await?;
+    let app = Application::build(settings, Arc::new(store))?;
+    app.run_until_stopped().await
+}

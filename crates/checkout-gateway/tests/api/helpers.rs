@@ -1,0 +1,439 @@
+//! `spawn_app()`: the gateway in-process on port 0, against the in-process MultiSafepay simulator
+//! and the test binary's own `redis-server`, with a key prefix of its own (no test flushes
+//! anything). Logs of every test go to one in-memory buffer, so that a test can scan them.
+
+use std::io::Write;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use gateway::configuration::{NotificationMethod, Settings, ThreeDsMode};
+use gateway::startup::{AppState, Application};
+use gateway::store::CheckoutStore;
+use gateway::store::redis::RedisStore;
+use gateway::telemetry;
+use msp_simulator::{SimulatorConfig, SimulatorHandle};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::common::redis_server::{TestRedis, unique_prefix};
+
+pub const MSP_KEY: &str = "test-site-api-key-0001";
+pub const MERCHANT_KEY: &str = "test-merchant-key-0123456789";
+
+/// Everything any test logged, as JSON lines.
+pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let sink = buffer.clone();
+    let make_writer = move || BufferWriter(sink.clone());
+    // Debug level for our crate: the scan for card data then covers the chattiest logs.
+    let filter = "info,gateway=debug,sandbox=debug,msp_simulator=debug";
+    telemetry::init_subscriber(telemetry::get_subscriber(filter, make_writer));
+    buffer
+});
+
+struct BufferWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for BufferWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// The test binary's Redis (one server, a prefix per test).
+pub static REDIS: LazyLock<&TestRedis> = LazyLock::new(TestRedis::shared);
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub sim: SimulatorHandle,
+    pub prefix: String,
+    pub redis_url: String,
+    /// The running app's state, for tests that drive the reconciler's passes themselves.
+    pub state: web::Data<AppState>,
+    handle: ServerHandle,
+}
+
+/// How a test wants its gateway.
+#[derive(Clone)]
+pub struct Options {
+    pub three_ds_mode: ThreeDsMode,
+    pub notification_method: NotificationMethod,
+    /// Point the gateway at this MSP base URL instead of the simulator's (to make MSP unreachable).
+    pub msp_base_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub timeout_ms: u64,
+    pub rate_limit_per_s: u32,
+    pub body_limit_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            three_ds_mode: ThreeDsMode::Redirect,
+            notification_method: NotificationMethod::Post,
+            msp_base_url: None,
+            redis_url: None,
+            timeout_ms: 5_000,
+            rate_limit_per_s: 0,
+            body_limit_bytes: 65_536,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    LazyLock::force(&LOGS);
+    let mut sim_config = SimulatorConfig::for_tests(MSP_KEY);
+    sim_config.notification_retry_interval = Duration::from_millis(300);
+    let sim = msp_simulator::spawn(sim_config)
+        .await
+        .expect("simulator starts");
+
+    let redis_url = opts
+        .redis_url
+        .clone()
+        .unwrap_or_else(|| REDIS.url().to_owned());
+    let prefix = unique_prefix();
+    let mut settings = Settings::default();
+    settings.server.port = 0;
+    settings.server.body_limit_bytes = opts.body_limit_bytes;
+    settings.redis.url = Some(SecretString::from(redis_url.clone()));
+    settings.redis.key_prefix = prefix.clone();
+    settings.redis.command_timeout_ms = 500;
+    settings.multisafepay.base_url = opts.msp_base_url.clone().unwrap_or_else(|| sim.api_url());
+    settings.multisafepay.api_key = Some(SecretString::from(MSP_KEY));
+    settings.multisafepay.notification_method = opts.notification_method;
+    settings.multisafepay.timeout_ms = opts.timeout_ms;
+    settings.multisafepay.connect_timeout_ms = 1_000;
+    settings.auth.api_keys = vec![SecretString::from(MERCHANT_KEY)];
+    settings.auth.rate_limit_per_s = opts.rate_limit_per_s;
+    settings.checkout.three_ds_mode = opts.three_ds_mode;
+    settings.checkout.return_url_hosts = vec!["shop.example".into()];
+    // Tests drive the reconciler's passes themselves.
+    settings.reconcile.enabled = false;
+
+    let store: Arc<dyn CheckoutStore> = Arc::new(
+        RedisStore::connect(settings.redis_connect())
+            .await
+            .expect("redis connects"),
+    );
+    let app = Application::build(settings, store).expect("app builds");
+    let address = app.public_url().to_owned();
+    let handle = app.handle();
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        sim,
+        prefix,
+        redis_url,
+        state,
+        handle,
+    }
+}
+
+/// A checkout request as a storefront sends it (design §3's example).
+pub fn checkout_body(card_number: &str) -> Value {
+    json!({
+        "reference": "order-1001",
+        "currency": "EUR",
+        "items": [{"name": "T-shirt", "sku": "TS-1", "quantity": 2, "unit_amount": 1500, "tax_rate": "0.21"}],
+        "shipping_amount": 495,
+        "amount": 3495,
+        "description": "Order 1001 at Example Shop",
+        "customer": {
+            "email": "jo@example.com", "first_name": "Jo", "last_name": "Doe", "phone": "+31201234567",
+            "locale": "nl_NL", "ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0",
+            "address": {"line1": "Kraanspoor", "house_number": "39", "zip_code": "1033SC", "city": "Amsterdam", "country": "NL"},
+            "browser": {"javascript_enabled": true, "language": "nl-NL", "screen_width": 1920, "screen_height": 1080,
+                        "screen_color_depth": 24, "time_zone": -60, "java_enabled": false, "cookies_enabled": true}
+        },
+        "card": {"number": card_number, "exp_month": 12, "exp_year": 2030, "cvc": if card_number.starts_with('3') { "1234" } else { "123" }, "holder_name": "Jo Doe"},
+        "return_url": "https://shop.example/checkout/return?cart=c-77",
+        "cancel_url": "https://shop.example/cart",
+        "metadata": {"cart_id": "c-77"}
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A request to the merchant API with the merchant key.
+    pub fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(MERCHANT_KEY)
+    }
+
+    pub async fn post_checkout(&self, body: &Value) -> reqwest::Response {
+        self.authed(reqwest::Method::POST, "/v1/checkouts")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a checkout and returns its JSON, asserting 201.
+    pub async fn create(&self, card_number: &str) -> Value {
+        let res = self.post_checkout(&checkout_body(card_number)).await;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn get_checkout(&self, id: &str) -> Value {
+        let res = self
+            .authed(reqwest::Method::GET, &format!("/v1/checkouts/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+
+    pub async fn events(&self, id: &str) -> Vec<Value> {
+        let res = self
+            .authed(reqwest::Method::GET, &format!("/v1/checkouts/{id}/events"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+
+    /// The list of `to` statuses of the checkout's events.
+    pub async fn event_trail(&self, id: &str) -> Vec<String> {
+        self.events(id)
+            .await
+            .iter()
+            .map(|e| e["to"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Polls until the checkout has `status` (notifications arrive asynchronously); panics with
+    /// the last state after `within`.
+    pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let checkout = self.get_checkout(id).await;
+            if checkout["status"] == status {
+                return checkout;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("checkout {id} did not reach {status}; it is {checkout}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// GET a URL without following redirects.
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.client.get(url).send().await.unwrap()
+    }
+
+    /// Answers the simulator's challenge page at `payment_url` with `Y`, `N` or `cancel`, as a
+    /// person would: load the page, post its form. Returns the simulator's 303 `Location`.
+    pub async fn answer_challenge(&self, payment_url: &str, result: &str) -> String {
+        let page = self.get(payment_url).await;
+        assert_eq!(
+            page.status(),
+            StatusCode::OK,
+            "challenge page at {payment_url}"
+        );
+        let html = page.text().await.unwrap();
+        let action = form_action(&html).expect("challenge form has an action");
+        let mut fields = hidden_fields(&html);
+        fields.push(("result".into(), result.into()));
+        let res = self
+            .client
+            .post(&action)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "challenge answer");
+        location(&res)
+    }
+
+    /// Follows the whole 3DS path of a `requires_action` checkout in redirect mode: pay page →
+    /// MSP challenge → answer → gateway return → shop. Returns the final shop URL.
+    pub async fn pay_with_challenge(&self, checkout: &Value, result: &str) -> String {
+        let payment_url = self.open_challenge(checkout).await;
+        let back = self.answer_challenge(&payment_url, result).await;
+        assert!(
+            back.starts_with(&self.address),
+            "MSP sends the browser back to the gateway: {back}"
+        );
+        let res = self.get(&back).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "gateway return redirects to the shop"
+        );
+        location(&res)
+    }
+
+    /// Merges `faults` into the simulator's (`PUT /sim/faults`).
+    pub async fn set_faults(&self, faults: serde_json::Value) {
+        let res = self
+            .client
+            .put(format!("{}/sim/faults", self.sim.base_url()))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "simulator faults {faults}");
+    }
+
+    /// Opens the checkout's pay link in redirect mode and returns MSP's `payment_url` it sent us to.
+    pub async fn open_challenge(&self, checkout: &Value) -> String {
+        let pay_url = pay_link(checkout);
+        let res = self.get(&pay_url).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "pay page redirects to MSP"
+        );
+        location(&res)
+    }
+
+    /// A 3DS checkout whose shopper authenticates at MSP and closes the tab, with MSP's
+    /// notifications dropped: only asking MSP can tell the gateway. Returns the checkout id.
+    pub async fn authenticated_but_unheard(&self, card: &str) -> String {
+        self.set_faults(serde_json::json!({"drop_notifications": true}))
+            .await;
+        let checkout = self.create(card).await;
+        let payment_url = self.open_challenge(&checkout).await;
+        self.answer_challenge(&payment_url, "Y").await;
+        let id = checkout["id"].as_str().unwrap().to_owned();
+        assert_eq!(self.get_checkout(&id).await["status"], "requires_action");
+        id
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.sim.stop().await;
+    }
+
+    /// Every Redis value under this app's prefix, as text.
+    pub async fn redis_dump(&self) -> Vec<(String, String)> {
+        let client = redis::Client::open(self.redis_url.as_str()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            let read: &[&str] = match kind.as_str() {
+                "string" => &["GET"],
+                "hash" => &["HGETALL"],
+                "list" => &["LRANGE", "0", "-1"],
+                "zset" => &["ZRANGE", "0", "-1"],
+                other => panic!("unexpected Redis type {other} under {key}"),
+            };
+            let mut cmd = redis::cmd(read[0]);
+            cmd.arg(&key).arg(&read[1..]);
+            let value: redis::Value = cmd.query_async(&mut con).await.unwrap();
+            let text = format!("{value:?}");
+            out.push((key, text));
+        }
+        out
+    }
+}
+
+/// The checkout's `next_action` URL (the gateway's pay link).
+pub fn pay_link(checkout: &Value) -> String {
+    checkout["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("a pay link")
+        .to_owned()
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `action` of the first `<form` in `html`.
+pub fn form_action(html: &str) -> Option<String> {
+    let form = &html[html.find("<form")?..];
+    let start = form.find("action=\"")? + "action=\"".len();
+    let end = form[start..].find('"')?;
+    Some(form[start..start + end].replace("&amp;", "&"))
+}
+
+/// `name`/`value` of every `<input type="hidden">` in `html`.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for chunk in html.split("<input").skip(1) {
+        let tag = &chunk[..chunk.find('>').unwrap_or(chunk.len())];
+        if !tag.contains("type=\"hidden\"") {
+            continue;
+        }
+        let attr = |name: &str| {
+            let key = format!("{name}=\"");
+            tag.find(&key).map(|i| {
+                let rest = &tag[i + key.len()..];
+                rest[..rest.find('"').unwrap_or(rest.len())].replace("&amp;", "&")
+            })
+        };
+        if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+            out.push((n, v));
+        }
+    }
+    out
+}
+
+/// Query parameters of a URL as pairs.
+pub fn query_of(url: &str) -> Vec<(String, String)> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+pub fn query_value(url: &str, key: &str) -> Option<String> {
+    query_of(url)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}

@@ -1,0 +1,507 @@
+//! The contract every `CheckoutStore` keeps. Each test takes a factory that builds a fresh,
+//! empty store with the given TTLs.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
+use gateway::store::{
+    CasOutcome, CheckoutStore, IdempotencyBegin, InsertOutcome, StoredResponse, Ttls,
+};
+
+use crate::LONG;
+use crate::fixtures::{checkout, created_event, event, moved, pay_session};
+
+pub trait Factory: Fn(Ttls) -> Self::Fut {
+    type Fut: Future<Output = Arc<dyn CheckoutStore>>;
+}
+
+impl<F, Fut> Factory for F
+where
+    F: Fn(Ttls) -> Fut,
+    Fut: Future<Output = Arc<dyn CheckoutStore>>,
+{
+    type Fut = Fut;
+}
+
+pub async fn insert_then_get_starts_at_version_1(make: impl Factory) {
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let chk = checkout(&id);
+
+    assert_eq!(store.get(&id).await.unwrap(), None, "nothing before insert");
+    assert_eq!(
+        store.insert(&chk, &created_event()).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    let got = store
+        .get(&id)
+        .await
+        .unwrap()
+        .expect("the inserted checkout");
+    assert_eq!(got.version, 1);
+    assert_eq!(got.checkout, chk);
+    assert_eq!(store.events(&id).await.unwrap(), vec![created_event()]);
+}
+
+pub async fn inserting_an_existing_id_changes_nothing(make: impl Factory) {
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let first = checkout(&id);
+    store.insert(&first, &created_event()).await.unwrap();
+
+    let second = moved(&first, S::Processing);
+    let other_event = event(S::Created, S::Processing, "uncleared");
+    assert_eq!(
+        store.insert(&second, &other_event).await.unwrap(),
+        InsertOutcome::AlreadyExists
+    );
+    let got = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(got.checkout, first, "the first insert is kept");
+    assert_eq!(got.version, 1);
+    assert_eq!(store.events(&id).await.unwrap(), vec![created_event()]);
+}
+
+pub async fn compare_and_set_applies_on_the_expected_version_only(make: impl Factory) {
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let v1 = checkout(&id);
+    store.insert(&v1, &created_event()).await.unwrap();
+
+    let v2 = moved(&v1, S::RequiresAction);
+    assert_eq!(
+        store.compare_and_set(1, &v2, None).await.unwrap(),
+        CasOutcome::Applied { version: 2 }
+    );
+    let v3 = moved(&v2, S::Processing);
+    assert_eq!(
+        store.compare_and_set(2, &v3, None).await.unwrap(),
+        CasOutcome::Applied { version: 3 }
+    );
+
+    // A writer that read version 2 (or 1) is too late: nothing is written.
+    let stale = moved(&v2, S::Failed);
+    let stale_event = event(S::RequiresAction, S::Failed, "declined");
+    for expected in [1, 2, 4] {
+        assert_eq!(
+            store
+                .compare_and_set(expected, &stale, Some(&stale_event))
+                .await
+                .unwrap(),
+            CasOutcome::Conflict,
+            "expected version {expected}"
+        );
+    }
+    let got = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(got.version, 3);
+    assert_eq!(got.checkout, v3);
+    assert_eq!(store.events(&id).await.unwrap(), vec![created_event()]);
+}
+
+pub async fn compare_and_set_on_an_unknown_checkout_is_not_found(make: impl Factory) {
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let chk = checkout(&id);
+    let ev = event(S::Created, S::Processing, "uncleared");
+    assert_eq!(
+        store.compare_and_set(1, &chk, Some(&ev)).await.unwrap(),
+        CasOutcome::NotFound
+    );
+    assert_eq!(store.get(&id).await.unwrap(), None, "CAS must not create");
+    assert_eq!(store.events(&id).await.unwrap(), vec![]);
+}
+
+pub async fn events_are_kept_oldest_first_and_only_when_given(make: impl Factory) {
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let c1 = checkout(&id);
+    store.insert(&c1, &created_event()).await.unwrap();
+
+    let e2 = event(S::Created, S::RequiresAction, "initialized");
+    let e3 = event(S::RequiresAction, S::Succeeded, "completed");
+    let c2 = moved(&c1, S::RequiresAction);
+    let c3 = moved(&c2, S::Succeeded);
+    store.compare_and_set(1, &c2, Some(&e2)).await.unwrap();
+    // A write without a transition (say, a new PSP transaction id) records no event.
+    let c2b = moved(&c2, S::RequiresAction);
+    store.compare_and_set(2, &c2b, None).await.unwrap();
+    store.compare_and_set(3, &c3, Some(&e3)).await.unwrap();
+
+    assert_eq!(
+        store.events(&id).await.unwrap(),
+        vec![created_event(), e2, e3]
+    );
+    assert_eq!(
+        store.events(&CheckoutId::generate()).await.unwrap(),
+        vec![],
+        "an unknown checkout has no events"
+    );
+}
+
+pub async fn concurrent_racers_win_exactly_once_per_version(make: impl Factory) {
+    const RACERS: usize = 20;
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let base = checkout(&id);
+    store.insert(&base, &created_event()).await.unwrap();
+
+    // Round 1: everyone read version 1; exactly one may write.
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let store = store.clone();
+        let next = moved(&base, S::Processing);
+        tasks.push(tokio::spawn(async move {
+            let ev = event(S::Created, S::Processing, &format!("racer-{i}"));
+            store.compare_and_set(1, &next, Some(&ev)).await.unwrap()
+        }));
+    }
+    let mut applied = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            CasOutcome::Applied { version } => {
+                assert_eq!(version, 2);
+                applied += 1;
+            }
+            CasOutcome::Conflict => {}
+            CasOutcome::NotFound => panic!("the checkout exists"),
+        }
+    }
+    assert_eq!(applied, 1, "exactly one racer wins version 2");
+    assert_eq!(store.events(&id).await.unwrap().len(), 2);
+
+    // Round 2: every racer retries (re-read, CAS) until it has written once. Each version is
+    // won by exactly one racer, and no write is lost.
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let store = store.clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let current = store.get(&id).await.unwrap().unwrap();
+                let next = moved(&current.checkout, S::Processing);
+                let ev = event(S::Processing, S::Processing, &format!("retry-{i}"));
+                match store
+                    .compare_and_set(current.version, &next, Some(&ev))
+                    .await
+                    .unwrap()
+                {
+                    CasOutcome::Applied { version } => return version,
+                    CasOutcome::Conflict => tokio::task::yield_now().await,
+                    CasOutcome::NotFound => panic!("the checkout exists"),
+                }
+            }
+        }));
+    }
+    let mut versions = BTreeSet::new();
+    for task in tasks {
+        assert!(versions.insert(task.await.unwrap()), "a version won twice");
+    }
+    let expected: BTreeSet<u64> = (3..3 + RACERS as u64).collect();
+    assert_eq!(versions, expected);
+    let got = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(got.version, 2 + RACERS as u64);
+    assert_eq!(store.events(&id).await.unwrap().len(), 2 + RACERS);
+}
+
+pub async fn pay_sessions_round_trip(make: impl Factory) {
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let session = pay_session(&id);
+    assert_eq!(store.get_pay_session("tok-1").await.unwrap(), None);
+    store.put_pay_session("tok-1", &session).await.unwrap();
+    assert_eq!(
+        store.get_pay_session("tok-1").await.unwrap(),
+        Some(session.clone())
+    );
+    assert_eq!(store.get_pay_session("tok-2").await.unwrap(), None);
+
+    // Overwriting (form mode after redirect mode, say) keeps the latest.
+    let form = gateway::domain::checkout::PaySession {
+        payment_url: None,
+        form_html: Some("<form method=\"post\"></form>".to_owned()),
+        ..session
+    };
+    store.put_pay_session("tok-1", &form).await.unwrap();
+    assert_eq!(store.get_pay_session("tok-1").await.unwrap(), Some(form));
+}
+
+fn response() -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        body: r#"{"id":"chk_1","status":"requires_action","note":"ünïcode / \"quoted\""}"#
+            .to_owned(),
+    }
+}
+
+fn started(begin: IdempotencyBegin) -> String {
+    match begin {
+        IdempotencyBegin::Started { owner } => owner,
+        other => panic!("expected Started, got {other:?}"),
+    }
+}
+
+pub async fn idempotency_claim_in_flight_complete_and_replay(make: impl Factory) {
+    let store = make(LONG).await;
+    // Any characters, up to 255 of them.
+    let key = format!("{{key}}: with spaces/ünï\u{0}{}", "x".repeat(200));
+    let owner = started(store.idempotency_begin(&key, "fp-1").await.unwrap());
+    assert!(owner.len() >= 32, "owner tokens carry at least 128 bits");
+
+    assert_eq!(
+        store.idempotency_begin(&key, "fp-1").await.unwrap(),
+        IdempotencyBegin::InFlight {
+            fingerprint: "fp-1".to_owned()
+        }
+    );
+    store
+        .idempotency_complete(&key, &owner, &response())
+        .await
+        .unwrap();
+    for fingerprint in ["fp-1", "fp-other"] {
+        assert_eq!(
+            store.idempotency_begin(&key, fingerprint).await.unwrap(),
+            IdempotencyBegin::Completed {
+                fingerprint: "fp-1".to_owned(),
+                response: response(),
+            },
+            "a replay sees the first request's fingerprint and response"
+        );
+    }
+    // Keys are independent.
+    started(
+        store
+            .idempotency_begin("another-key", "fp-1")
+            .await
+            .unwrap(),
+    );
+}
+
+pub async fn idempotency_owner_mismatch_changes_nothing(make: impl Factory) {
+    let store = make(LONG).await;
+    let owner = started(store.idempotency_begin("k", "fp").await.unwrap());
+    assert_ne!(
+        owner,
+        started(store.idempotency_begin("k2", "fp").await.unwrap()),
+        "every claim gets a fresh owner token"
+    );
+
+    store
+        .idempotency_complete("k", "not-the-owner", &response())
+        .await
+        .unwrap();
+    store.idempotency_abort("k", "not-the-owner").await.unwrap();
+    assert_eq!(
+        store.idempotency_begin("k", "fp").await.unwrap(),
+        IdempotencyBegin::InFlight {
+            fingerprint: "fp".to_owned()
+        }
+    );
+
+    // Once completed, a late abort by the owner cannot erase the stored response.
+    store
+        .idempotency_complete("k", &owner, &response())
+        .await
+        .unwrap();
+    store.idempotency_abort("k", &owner).await.unwrap();
+    let second = StoredResponse {
+        status: 500,
+        body: "late".to_owned(),
+    };
+    store
+        .idempotency_complete("k", &owner, &second)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.idempotency_begin("k", "fp").await.unwrap(),
+        IdempotencyBegin::Completed {
+            fingerprint: "fp".to_owned(),
+            response: response(),
+        }
+    );
+    // Completing or aborting a key nobody claimed is harmless.
+    store
+        .idempotency_complete("never", "x", &response())
+        .await
+        .unwrap();
+    store.idempotency_abort("never", "x").await.unwrap();
+    started(store.idempotency_begin("never", "fp").await.unwrap());
+}
+
+pub async fn idempotency_abort_frees_the_key_for_a_retry(make: impl Factory) {
+    let store = make(LONG).await;
+    let first = started(store.idempotency_begin("k", "fp").await.unwrap());
+    store.idempotency_abort("k", &first).await.unwrap();
+    let second = started(store.idempotency_begin("k", "fp").await.unwrap());
+    assert_ne!(first, second);
+    // The first owner's token no longer completes anything.
+    store
+        .idempotency_complete("k", &first, &response())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.idempotency_begin("k", "fp").await.unwrap(),
+        IdempotencyBegin::InFlight { .. }
+    ));
+    store
+        .idempotency_complete("k", &second, &response())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.idempotency_begin("k", "fp").await.unwrap(),
+        IdempotencyBegin::Completed { .. }
+    ));
+}
+
+pub async fn sync_index_orders_by_due_time_and_limits(make: impl Factory) {
+    let store = make(LONG).await;
+    let (a, b, c) = (
+        CheckoutId::generate(),
+        CheckoutId::generate(),
+        CheckoutId::generate(),
+    );
+    assert_eq!(store.due_for_sync(i64::MAX, 10).await.unwrap(), vec![]);
+    store.schedule_sync(&a, 1_700_000_100).await.unwrap();
+    store.schedule_sync(&b, 1_700_000_050).await.unwrap();
+    store.schedule_sync(&c, 1_700_000_200).await.unwrap();
+    store.schedule_sync(&b, 1_700_000_050).await.unwrap(); // idempotent
+
+    assert_eq!(
+        store.due_for_sync(1_700_000_150, 10).await.unwrap(),
+        vec![b.clone(), a.clone()],
+        "due ones only, earliest first"
+    );
+    assert_eq!(
+        store.due_for_sync(1_700_000_100, 10).await.unwrap(),
+        vec![b.clone(), a.clone()],
+        "due at exactly now counts"
+    );
+    assert_eq!(
+        store.due_for_sync(1_700_000_150, 1).await.unwrap(),
+        vec![b.clone()]
+    );
+    assert_eq!(store.due_for_sync(1_700_000_049, 10).await.unwrap(), vec![]);
+    assert_eq!(store.due_for_sync(1_700_000_150, 0).await.unwrap(), vec![]);
+
+    // Rescheduling moves a checkout; unscheduling removes it, twice is fine.
+    store.schedule_sync(&a, 1_700_000_300).await.unwrap();
+    store.unschedule_sync(&b).await.unwrap();
+    store.unschedule_sync(&b).await.unwrap();
+    assert_eq!(store.due_for_sync(1_700_000_150, 10).await.unwrap(), vec![]);
+    assert_eq!(
+        store.due_for_sync(1_800_000_000, 10).await.unwrap(),
+        vec![c, a]
+    );
+}
+
+pub async fn locks_exclude_until_unlocked_by_their_owner(make: impl Factory) {
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let other = CheckoutId::generate();
+    let ttl = Duration::from_secs(30);
+
+    let token = store.try_lock(&id, ttl).await.unwrap().expect("free lock");
+    assert!(token.0.len() >= 32, "lock tokens carry at least 128 bits");
+    assert_eq!(store.try_lock(&id, ttl).await.unwrap(), None, "held");
+    assert!(
+        store.try_lock(&other, ttl).await.unwrap().is_some(),
+        "locks are per checkout"
+    );
+
+    let stranger = gateway::store::LockToken("not-the-token".to_owned());
+    store.unlock(&id, &stranger).await.unwrap();
+    assert_eq!(
+        store.try_lock(&id, ttl).await.unwrap(),
+        None,
+        "only the owner unlocks"
+    );
+
+    store.unlock(&id, &token).await.unwrap();
+    let again = store.try_lock(&id, ttl).await.unwrap().expect("released");
+    assert_ne!(again, token);
+    // The old owner's unlock no longer releases the new holder's lock.
+    store.unlock(&id, &token).await.unwrap();
+    assert_eq!(store.try_lock(&id, ttl).await.unwrap(), None);
+}
+
+pub async fn locks_expire_after_their_ttl(make: impl Factory) {
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let short = Duration::from_millis(100);
+    store
+        .try_lock(&id, short)
+        .await
+        .unwrap()
+        .expect("free lock");
+    assert_eq!(store.try_lock(&id, short).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(
+        store.try_lock(&id, short).await.unwrap().is_some(),
+        "a crashed holder's lock frees itself"
+    );
+}
+
+const SHORT: Ttls = Ttls {
+    retention: Duration::from_millis(300),
+    session: Duration::from_millis(300),
+    idempotency: Duration::from_millis(300),
+};
+
+pub async fn records_expire_after_their_ttls(make: impl Factory) {
+    let store = make(SHORT).await;
+    let id = CheckoutId::generate();
+    store
+        .insert(&checkout(&id), &created_event())
+        .await
+        .unwrap();
+    store
+        .put_pay_session("tok", &pay_session(&id))
+        .await
+        .unwrap();
+    started(store.idempotency_begin("k", "fp").await.unwrap());
+    store.schedule_sync(&id, 1).await.unwrap();
+
+    assert!(store.get(&id).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    assert_eq!(store.get(&id).await.unwrap(), None);
+    assert_eq!(store.events(&id).await.unwrap(), vec![]);
+    assert_eq!(store.get_pay_session("tok").await.unwrap(), None);
+    assert_eq!(store.due_for_sync(i64::MAX, 10).await.unwrap(), vec![]);
+    started(store.idempotency_begin("k", "fp").await.unwrap());
+    assert_eq!(
+        store
+            .insert(&checkout(&id), &created_event())
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted,
+        "an expired id is free again"
+    );
+    assert_eq!(store.events(&id).await.unwrap().len(), 1);
+}
+
+pub async fn compare_and_set_refreshes_the_retention(make: impl Factory) {
+    let ttls = Ttls {
+        retention: Duration::from_millis(600),
+        ..LONG
+    };
+    let store = make(ttls).await;
+    let id = CheckoutId::generate();
+    let c1 = checkout(&id);
+    store.insert(&c1, &created_event()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let c2 = moved(&c1, S::Processing);
+    assert_eq!(
+        store.compare_and_set(1, &c2, None).await.unwrap(),
+        CasOutcome::Applied { version: 2 }
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // 800 ms after insert, but only 400 ms after the last write.
+    assert_eq!(store.get(&id).await.unwrap().map(|v| v.version), Some(2));
+    assert_eq!(
+        store.events(&id).await.unwrap(),
+        vec![created_event()],
+        "the events' TTL is refreshed with the record"
+    );
+}

@@ -1,0 +1,114 @@
+//! The store contract: one suite, run against the Redis store (a real `redis-server` from the
+//! harness, and a real three-master Redis Cluster) and the in-memory store, plus Redis-only checks (TTLs on every key, corrupt values,
+//! an outage and recovery).
+
+use test_support as common;
+
+mod contract;
+mod fixtures;
+mod redis_only;
+mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway::store::memory::MemoryStore;
+use gateway::store::redis::{RedisConnect, RedisStore};
+use gateway::store::{CheckoutStore, Ttls};
+
+use common::redis_cluster::TestCluster;
+use common::redis_server::{TestRedis, unique_prefix};
+
+/// Long enough that nothing expires during a test.
+pub const LONG: Ttls = Ttls {
+    retention: Duration::from_secs(3600),
+    session: Duration::from_secs(600),
+    idempotency: Duration::from_secs(86400),
+};
+
+pub fn redis_settings(url: &str, prefix: &str, ttls: Ttls) -> RedisConnect {
+    RedisConnect {
+        url: Some(url.to_owned()),
+        cluster_urls: Vec::new(),
+        key_prefix: prefix.to_owned(),
+        ttls,
+        command_timeout: Duration::from_millis(1000),
+    }
+}
+
+/// A Redis store on the shared server, under a prefix of its own.
+pub async fn redis_store(ttls: Ttls) -> Arc<dyn CheckoutStore> {
+    let settings = redis_settings(TestRedis::shared().url(), &unique_prefix(), ttls);
+    Arc::new(
+        RedisStore::connect(settings)
+            .await
+            .expect("connect to the test redis-server"),
+    )
+}
+
+/// A Redis store on the shared three-master test cluster, under a prefix of its own.
+pub async fn cluster_store(ttls: Ttls) -> Arc<dyn CheckoutStore> {
+    let settings = RedisConnect {
+        url: None,
+        cluster_urls: TestCluster::shared().urls(),
+        ..redis_settings("unused", &unique_prefix(), ttls)
+    };
+    Arc::new(
+        RedisStore::connect(settings)
+            .await
+            .expect("connect to the test cluster"),
+    )
+}
+
+pub async fn memory_store(ttls: Ttls) -> Arc<dyn CheckoutStore> {
+    Arc::new(MemoryStore::new(ttls))
+}
+
+/// Runs every contract test against both stores, as `on_redis::NAME`,
+/// `on_cluster::NAME` (a three-master Redis Cluster) and `on_memory::NAME`.
+macro_rules! against_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod on_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::contract::$name(crate::redis_store).await;
+                }
+            )*
+        }
+        mod on_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::contract::$name(crate::cluster_store).await;
+                }
+            )*
+        }
+        mod on_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::contract::$name(crate::memory_store).await;
+                }
+            )*
+        }
+    };
+}
+
+against_both_stores!(
+    insert_then_get_starts_at_version_1,
+    inserting_an_existing_id_changes_nothing,
+    compare_and_set_applies_on_the_expected_version_only,
+    compare_and_set_on_an_unknown_checkout_is_not_found,
+    events_are_kept_oldest_first_and_only_when_given,
+    concurrent_racers_win_exactly_once_per_version,
+    pay_sessions_round_trip,
+    idempotency_claim_in_flight_complete_and_replay,
+    idempotency_owner_mismatch_changes_nothing,
+    idempotency_abort_frees_the_key_for_a_retry,
+    sync_index_orders_by_due_time_and_limits,
+    locks_exclude_until_unlocked_by_their_owner,
+    locks_expire_after_their_ttl,
+    records_expire_after_their_ttls,
+    compare_and_set_refreshes_the_retention,
+);

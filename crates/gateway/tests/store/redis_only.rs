@@ -1,0 +1,280 @@
+//! What only the Redis store has: real key names and TTLs, values that can be corrupted from
+//! outside, and a server that can go away.
+
+use std::time::{Duration, Instant};
+
+use ::redis::AsyncCommands;
+use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
+use gateway::store::redis::RedisStore;
+use gateway::store::{CheckoutStore, IdempotencyBegin, StoreError, StoredResponse};
+
+use crate::common::redis_server::{TestRedis, unique_prefix};
+use crate::fixtures::{checkout, created_event, event, moved, pay_session};
+use crate::{LONG, redis_settings};
+
+async fn raw(url: &str) -> ::redis::aio::MultiplexedConnection {
+    ::redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn keys_under(conn: &mut ::redis::aio::MultiplexedConnection, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
+    let server = TestRedis::shared();
+    let prefix = unique_prefix();
+    let store = RedisStore::connect(redis_settings(server.url(), &prefix, LONG))
+        .await
+        .unwrap();
+    let id = CheckoutId::generate();
+    let c1 = checkout(&id);
+
+    // Every kind of write the store makes.
+    store.insert(&c1, &created_event()).await.unwrap();
+    store
+        .compare_and_set(
+            1,
+            &moved(&c1, S::RequiresAction),
+            Some(&event(S::Created, S::RequiresAction, "initialized")),
+        )
+        .await
+        .unwrap();
+    store
+        .put_pay_session("tok", &pay_session(&id))
+        .await
+        .unwrap();
+    let IdempotencyBegin::Started { owner } = store.idempotency_begin("done", "fp").await.unwrap()
+    else {
+        panic!("fresh key")
+    };
+    let response = StoredResponse {
+        status: 201,
+        body: "{}".to_owned(),
+    };
+    store
+        .idempotency_complete("done", &owner, &response)
+        .await
+        .unwrap();
+    store.idempotency_begin("running", "fp").await.unwrap();
+    store.schedule_sync(&id, 1_700_000_000).await.unwrap();
+    store
+        .try_lock(&id, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut conn = raw(server.url()).await;
+    let keys = keys_under(&mut conn, &prefix).await;
+    let mut expected = vec![
+        format!("{prefix}:{{{id}}}:checkout"),
+        format!("{prefix}:{{{id}}}:events"),
+        format!("{prefix}:{{{id}}}:lock"),
+        format!("{prefix}:pay:tok"),
+        format!("{prefix}:idem:{}", hex::encode("done")),
+        format!("{prefix}:idem:{}", hex::encode("running")),
+        format!("{prefix}:sync-due"),
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+
+    for key in &keys {
+        let pttl: i64 = conn.pttl(key).await.unwrap();
+        assert!(pttl > 0, "{key} has no TTL (PTTL {pttl})");
+    }
+    let ttl_s = |key: String| {
+        let mut conn = conn.clone();
+        async move { conn.pttl::<_, i64>(key).await.unwrap() / 1000 }
+    };
+    // Each family gets its own configured TTL (allowing for the seconds the test took).
+    let retention = LONG.retention.as_secs() as i64;
+    let idempotency = LONG.idempotency.as_secs() as i64;
+    let session = LONG.session.as_secs() as i64;
+    for (key, want) in [
+        (format!("{prefix}:{{{id}}}:checkout"), retention),
+        (format!("{prefix}:{{{id}}}:events"), retention),
+        (format!("{prefix}:sync-due"), retention),
+        (format!("{prefix}:pay:tok"), session),
+        (
+            format!("{prefix}:idem:{}", hex::encode("done")),
+            idempotency,
+        ),
+        (format!("{prefix}:{{{id}}}:lock"), 30),
+    ] {
+        let got = ttl_s(key.clone()).await;
+        assert!(
+            want - 5 <= got && got <= want,
+            "{key}: TTL {got}s, want {want}s"
+        );
+    }
+
+    // What is stored is the masked card only.
+    let data: String = conn
+        .hget(format!("{prefix}:{{{id}}}:checkout"), "data")
+        .await
+        .unwrap();
+    assert!(data.contains("\"last4\":\"1111\""));
+    assert!(!data.contains("4111111111111111"));
+}
+
+#[tokio::test]
+async fn a_value_that_does_not_decode_is_corrupt() {
+    let server = TestRedis::shared();
+    let prefix = unique_prefix();
+    let store = RedisStore::connect(redis_settings(server.url(), &prefix, LONG))
+        .await
+        .unwrap();
+    let mut conn = raw(server.url()).await;
+    let id = CheckoutId::generate();
+    store
+        .insert(&checkout(&id), &created_event())
+        .await
+        .unwrap();
+
+    let key = format!("{prefix}:{{{id}}}:checkout");
+    let _: () = conn.hset(&key, "data", "{not json").await.unwrap();
+    assert!(matches!(store.get(&id).await, Err(StoreError::Corrupt(_))));
+    let _: () = conn.hset(&key, "version", "seven").await.unwrap();
+    assert!(matches!(store.get(&id).await, Err(StoreError::Corrupt(_))));
+
+    let _: () = conn
+        .rpush(format!("{prefix}:{{{id}}}:events"), "[]")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.events(&id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    let _: () = conn
+        .set_ex(format!("{prefix}:pay:tok"), "<html>", 60)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_pay_session("tok").await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    let _: () = conn
+        .set_ex(
+            format!("{prefix}:idem:{}", hex::encode("k")),
+            "processing",
+            60,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.idempotency_begin("k", "fp").await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    // A key of the wrong type (someone else's data under our prefix) is corrupt too.
+    let other = CheckoutId::generate();
+    let _: () = conn
+        .set_ex(format!("{prefix}:{{{other}}}:checkout"), "x", 60)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get(&other).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_outage_answers_unavailable_quickly_and_recovers() {
+    let server = TestRedis::start();
+    let store = RedisStore::connect(redis_settings(server.url(), &unique_prefix(), LONG))
+        .await
+        .unwrap();
+    let id = CheckoutId::generate();
+    store
+        .insert(&checkout(&id), &created_event())
+        .await
+        .unwrap();
+
+    server.stop();
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let result = store.get(&id).await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "attempt {attempt}: {result:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "attempt {attempt} took {:?}",
+            started.elapsed()
+        );
+    }
+    let started = Instant::now();
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    server.restart();
+    // The restarted server is empty (nothing persisted); the same store object works again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.ping().await {
+            Ok(()) => break,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the store did not recover after the restart: {e}"),
+        }
+    }
+    assert_eq!(store.get(&id).await.unwrap(), None);
+    store
+        .insert(&checkout(&id), &created_event())
+        .await
+        .unwrap();
+    assert_eq!(store.get(&id).await.unwrap().unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_fails_quickly() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let result = RedisStore::connect(redis_settings(
+        &format!("redis://127.0.0.1:{port}"),
+        &unique_prefix(),
+        LONG,
+    ))
+    .await;
+    assert!(matches!(result, Err(StoreError::Unavailable(_))));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

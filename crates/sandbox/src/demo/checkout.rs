@@ -1,0 +1,352 @@
+//! The demo checkout page and its form: the cart and a card form pre-filled with a 3-D Secure
+//! test card, and the form's fields turned into the gateway's `POST /v1/checkouts` body.
+
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    DEMO_CURRENCY, DEMO_ITEMS, DEMO_SHIPPING, DEMO_TAX_RATE, TEST_CARDS, demo_total, format_money,
+    group_card_number, vat_included,
+};
+
+/// What the checkout page needs from its route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoCheckoutPage {
+    /// Pre-filled expiry year: must be in the future, so the route passes e.g. this year + 3.
+    pub exp_year: i32,
+    /// Shown above the form when the gateway refused the last submission (its error message).
+    pub error: Option<String>,
+}
+
+/// The demo checkout form as posted (`web::Form<DemoCheckoutForm>`). The card number and the CVC
+/// are secrets, so that `Debug` (and any log line built from it) masks them.
+#[derive(Debug, Deserialize)]
+pub struct DemoCheckoutForm {
+    pub card_number: SecretString,
+    pub exp_month: String,
+    pub exp_year: String,
+    pub cvc: SecretString,
+    #[serde(default)]
+    pub holder_name: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+/// The `POST /v1/checkouts` body (design §3) for the demo cart and the posted card.
+///
+/// The card number loses the spaces and dashes people type; expiry fields become numbers when
+/// they are numbers and are otherwise passed on as typed, so that the gateway's own validation
+/// answers (400 with `param`) and the demo shows what a merchant would see.
+pub fn to_checkout_request_json(
+    form: &DemoCheckoutForm,
+    return_url: &str,
+    shopper_ip: &str,
+) -> Value {
+    let number: String = form
+        .card_number
+        .expose_secret()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    let mut card = json!({
+        "number": number,
+        "exp_month": number_or_text(&form.exp_month),
+        "exp_year": number_or_text(&form.exp_year),
+        "cvc": form.cvc.expose_secret().trim(),
+    });
+    let holder = form.holder_name.trim();
+    if !holder.is_empty() {
+        card["holder_name"] = json!(holder);
+    }
+    let items: Vec<Value> = DEMO_ITEMS
+        .iter()
+        .map(|i| {
+            json!({
+                "name": i.name,
+                "sku": i.sku,
+                "quantity": i.quantity,
+                "unit_amount": i.unit_amount,
+                "tax_rate": DEMO_TAX_RATE,
+            })
+        })
+        .collect();
+    // Unique enough to tell demo orders apart in MSP's or the simulator's records.
+    let reference = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    json!({
+        "reference": reference,
+        "currency": DEMO_CURRENCY,
+        "items": items,
+        "shipping_amount": DEMO_SHIPPING,
+        "shipping_tax_rate": DEMO_TAX_RATE,
+        "amount": demo_total(),
+        "description": "Demo order at the checkout-gateway sandbox",
+        "customer": {
+            "email": form.email.trim(),
+            "ip_address": shopper_ip,
+            "locale": "nl_NL",
+            "address": {
+                "line1": "Kraanspoor",
+                "house_number": "39",
+                "zip_code": "1033SC",
+                "city": "Amsterdam",
+                "country": "NL"
+            }
+        },
+        "card": card,
+        "return_url": return_url,
+        "metadata": {"source": "sandbox-demo"}
+    })
+}
+
+fn number_or_text(s: &str) -> Value {
+    let s = s.trim();
+    s.parse::<u64>().map_or_else(|_| json!(s), |n| json!(n))
+}
+
+/// Where the demo's form submission sends the browser after `POST /v1/checkouts` answered 201
+/// (issue #3 point 2): `next_action`'s URL when there is one (3-D Secure), else the result page
+/// with `checkout_id` and `status`, as the gateway's own return would.
+pub fn next_location(created: &Value, result_url: &str) -> String {
+    if let Some(url) = created["next_action"]["redirect_to_url"]["url"].as_str() {
+        return url.to_owned();
+    }
+    let id = created["id"].as_str().unwrap_or_default();
+    let status = created["status"].as_str().unwrap_or_default();
+    gateway::browser::security::append_query(result_url, &[("checkout_id", id), ("status", status)])
+}
+
+/// The message to show above the demo form when the gateway refused the checkout: its error
+/// body's message, naming the field (design §3's `{"error": {…, "message", "param"}}`).
+pub fn api_error_message(status: u16, body: &Value) -> String {
+    let error = &body["error"];
+    match (error["message"].as_str(), error["param"].as_str()) {
+        (Some(message), Some(param)) if !param.is_empty() => format!("{param}: {message}"),
+        (Some(message), _) => message.to_owned(),
+        _ => format!("The gateway answered HTTP {status}; see its log for the reason."),
+    }
+}
+
+/// Renders the demo checkout page.
+pub fn checkout_page(ctx: &DemoCheckoutPage) -> String {
+    let lines: Vec<CartLine> = DEMO_ITEMS
+        .iter()
+        .map(|i| CartLine {
+            name: i.name,
+            quantity: i.quantity,
+            unit: format_money(i.unit_amount, DEMO_CURRENCY),
+            total: format_money(i.unit_amount * i64::from(i.quantity), DEMO_CURRENCY),
+        })
+        .collect();
+    let cards: Vec<CardRow> = TEST_CARDS
+        .iter()
+        .map(|c| CardRow {
+            number: group_card_number(c.number),
+            brand: c.brand,
+            outcome: c.outcome,
+        })
+        .collect();
+    CheckoutTemplate {
+        lines,
+        shipping: format_money(DEMO_SHIPPING, DEMO_CURRENCY),
+        total: format_money(demo_total(), DEMO_CURRENCY),
+        vat: format_money(vat_included(demo_total()), DEMO_CURRENCY),
+        exp_year: ctx.exp_year,
+        error: ctx.error.as_deref(),
+        cards,
+    }
+    .render()
+    // Rendering into a String only fails if a Display impl does; ours do not.
+    .unwrap_or_else(|e| format!("demo page could not be rendered: {e}"))
+}
+
+struct CartLine {
+    name: &'static str,
+    quantity: u32,
+    unit: String,
+    total: String,
+}
+
+struct CardRow {
+    number: String,
+    brand: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "demo_checkout.html")]
+struct CheckoutTemplate<'a> {
+    lines: Vec<CartLine>,
+    shipping: String,
+    total: String,
+    vat: String,
+    exp_year: i32,
+    error: Option<&'a str>,
+    cards: Vec<CardRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(number: &str, cvc: &str) -> DemoCheckoutForm {
+        serde_urlencoded::from_str(&format!(
+            "card_number={}&exp_month=12&exp_year=2029&cvc={}&holder_name=Jo+Tester&email=shopper%40example.com",
+            number.replace(' ', "+"),
+            cvc
+        ))
+        .unwrap()
+    }
+
+    /// The text of the first `<form …>` start tag and everything up to its `</form>`.
+    fn first_form(page: &str) -> &str {
+        let start = page.find("<form").expect("a form");
+        let end = page[start..].find("</form>").expect("form end") + start;
+        &page[start..end]
+    }
+
+    fn input_value<'a>(form: &'a str, name: &str) -> Option<&'a str> {
+        let at = form.find(&format!("name=\"{name}\""))?;
+        let tag_end = form[at..].find('>')? + at;
+        let tag = &form[at..tag_end];
+        let v = tag.find("value=\"")? + 7;
+        Some(&tag[v..v + tag[v..].find('"')?])
+    }
+
+    fn page() -> String {
+        checkout_page(&DemoCheckoutPage {
+            exp_year: 2031,
+            error: None,
+        })
+    }
+
+    #[test]
+    fn first_form_is_a_plain_post_prefilled_with_a_3ds_card() {
+        let page = page();
+        let form = first_form(&page);
+        assert!(
+            form.starts_with("<form method=\"post\" action=\"/demo/checkout\">"),
+            "{form}"
+        );
+        assert_eq!(
+            input_value(form, "card_number"),
+            Some("4111 1111 1111 1111")
+        );
+        assert_eq!(input_value(form, "cvc"), Some("123"));
+        assert_eq!(input_value(form, "exp_month"), Some("12"));
+        assert_eq!(input_value(form, "exp_year"), Some("2031"));
+        assert_eq!(input_value(form, "email"), Some("shopper@example.com"));
+        assert!(input_value(form, "holder_name").is_some());
+        assert!(form.contains("type=\"submit\""));
+        // No JavaScript anywhere: the form must work without it.
+        assert!(!page.contains("<script"));
+    }
+
+    #[test]
+    fn page_shows_the_cart_total_and_every_test_card() {
+        let page = page();
+        assert_eq!(demo_total(), 4745);
+        assert!(page.contains("€30.00"), "2 × €15.00");
+        assert!(page.contains("€12.50"));
+        assert!(page.contains("€4.95"));
+        assert!(page.contains("Pay €47.45"));
+        assert!(page.contains("€8.24"), "VAT included in €47.45 at 21 %");
+        for card in TEST_CARDS {
+            assert!(
+                page.contains(&group_card_number(card.number)),
+                "{}",
+                card.number
+            );
+        }
+        assert!(page.contains("3745 000000 00015"));
+        assert!(page.contains("Declined: insufficient funds"));
+    }
+
+    #[test]
+    fn error_message_is_shown_escaped() {
+        let page = checkout_page(&DemoCheckoutPage {
+            exp_year: 2031,
+            error: Some("<script>alert('x')</script> bad card".into()),
+        });
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("&#60;script&#62;"));
+        assert!(page.contains("bad card"));
+    }
+
+    #[test]
+    fn request_json_has_the_cart_customer_and_card() {
+        let body = to_checkout_request_json(
+            &form("4111 1111 1111 1111", "123"),
+            "http://127.0.0.1:8080/demo/result",
+            "203.0.113.7",
+        );
+        assert_eq!(body["currency"], "EUR");
+        assert_eq!(body["amount"], 4745);
+        assert_eq!(body["shipping_amount"], 495);
+        let items = body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        let sum: i64 = items
+            .iter()
+            .map(|i| i["unit_amount"].as_i64().unwrap() * i["quantity"].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum + 495, body["amount"].as_i64().unwrap());
+        assert!(items.iter().all(|i| i["tax_rate"] == "0.21"));
+        assert_eq!(body["customer"]["email"], "shopper@example.com");
+        assert_eq!(body["customer"]["ip_address"], "203.0.113.7");
+        assert_eq!(body["customer"]["locale"], "nl_NL");
+        assert_eq!(body["customer"]["address"]["country"], "NL");
+        assert_eq!(body["card"]["number"], "4111111111111111");
+        assert_eq!(body["card"]["exp_month"], 12);
+        assert_eq!(body["card"]["exp_year"], 2029);
+        assert_eq!(body["card"]["cvc"], "123");
+        assert_eq!(body["card"]["holder_name"], "Jo Tester");
+        assert_eq!(body["return_url"], "http://127.0.0.1:8080/demo/result");
+        assert!(body["reference"].as_str().unwrap().starts_with("demo-"));
+    }
+
+    #[test]
+    fn unparsable_expiry_is_passed_on_for_the_gateway_to_reject() {
+        let mut f = form("4111-1111-1111-1111", "123");
+        f.exp_month = "dec".into();
+        let body = to_checkout_request_json(&f, "http://x/r", "127.0.0.1");
+        assert_eq!(body["card"]["exp_month"], "dec");
+        assert_eq!(body["card"]["number"], "4111111111111111");
+    }
+
+    #[test]
+    fn form_debug_masks_card_number_and_cvc() {
+        let f = form("4111 1111 1111 1111", "987");
+        let debug = format!("{f:?}");
+        assert!(!debug.contains("4111"), "{debug}");
+        assert!(!debug.contains("987"), "{debug}");
+    }
+
+    #[test]
+    fn after_create_the_browser_goes_to_next_action_or_the_result_page() {
+        let pending = json!({"id": "chk_1", "status": "requires_action",
+            "next_action": {"type": "redirect_to_url", "redirect_to_url": {"url": "http://gw/pay/tok", "return_url": "x"}}});
+        assert_eq!(
+            next_location(&pending, "http://gw/demo/result"),
+            "http://gw/pay/tok"
+        );
+        let done = json!({"id": "chk_1", "status": "succeeded", "next_action": null});
+        assert_eq!(
+            next_location(&done, "http://gw/demo/result"),
+            "http://gw/demo/result?checkout_id=chk_1&status=succeeded"
+        );
+    }
+
+    #[test]
+    fn api_errors_name_the_field() {
+        let body = json!({"error": {"type": "invalid_request_error", "code": "invalid_card_number",
+            "message": "the card number fails the Luhn check", "param": "card.number"}});
+        assert_eq!(
+            api_error_message(400, &body),
+            "card.number: the card number fails the Luhn check"
+        );
+        let no_param = json!({"error": {"message": "try again", "param": null}});
+        assert_eq!(api_error_message(503, &no_param), "try again");
+        assert!(api_error_message(502, &json!("junk")).contains("HTTP 502"));
+    }
+}

@@ -1,0 +1,206 @@
+//! The sandbox's demo storefront (issue #3 point 2): rendering and form parsing only. The
+//! routes live with the sandbox; they call the gateway's own API with the JSON built here, so
+//! the demo exercises exactly what a merchant's backend would.
+//!
+//! - [`checkout_page`]: a cart of two fixed items and a plain HTML checkout form (the page's
+//!   first and only form, `POST /demo/checkout`, no JavaScript, no cookies) pre-filled with a
+//!   3-D Secure test card, plus the simulator's test cards and what each does.
+//! - [`DemoCheckoutForm`] + [`to_checkout_request_json`]: the form's fields to the
+//!   `POST /v1/checkouts` body of design §3.
+//! - [`result_page`]: where the shop's return URL lands: the final status and the events.
+//!
+//! Its CSP: the checkout page's form is redirected through `/pay/…` to the 3DS page, which in
+//! redirect mode is on the simulator's origin, so serve it with
+//! `browser::security::gateway_page_csp_with_form_targets(&[simulator_origin])`.
+//!
+//! The files: this one holds the catalogue (the fixed cart, the test cards) and the money
+//! formatting both pages use, so the page shown and the request sent cannot disagree;
+//! `checkout.rs` holds the checkout page and its form; `result.rs` the result page. Everything
+//! public is re-exported here, so callers name `sandbox::demo::…` whatever file it lives in.
+
+mod checkout;
+mod result;
+
+pub use checkout::{
+    DemoCheckoutForm, DemoCheckoutPage, api_error_message, checkout_page, next_location,
+    to_checkout_request_json,
+};
+pub use result::{DemoEvent, DemoResultPage, result_page};
+
+use gateway::domain::money::Currency;
+
+/// One line of the demo cart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoItem {
+    pub name: &'static str,
+    pub sku: &'static str,
+    pub quantity: u32,
+    /// Per unit, VAT included, EUR cents.
+    pub unit_amount: i64,
+}
+
+/// The fixed demo cart: the page shows it and the request sends it, so they cannot disagree.
+pub const DEMO_ITEMS: [DemoItem; 2] = [
+    DemoItem {
+        name: "Organic cotton T-shirt",
+        sku: "TS-1",
+        quantity: 2,
+        unit_amount: 1500,
+    },
+    DemoItem {
+        name: "Canvas tote bag",
+        sku: "TB-1",
+        quantity: 1,
+        unit_amount: 1250,
+    },
+];
+/// EUR cents, VAT included.
+pub const DEMO_SHIPPING: i64 = 495;
+/// The Dutch standard VAT rate, as design §3's decimal string.
+pub const DEMO_TAX_RATE: &str = "0.21";
+pub const DEMO_CURRENCY: &str = "EUR";
+
+/// Σ(unit_amount × quantity) + shipping, in EUR cents.
+pub fn demo_total() -> i64 {
+    DEMO_ITEMS
+        .iter()
+        .map(|i| i.unit_amount * i64::from(i.quantity))
+        .sum::<i64>()
+        + DEMO_SHIPPING
+}
+
+/// A test card the simulator knows, and what it does (design §8's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestCard {
+    pub number: &'static str,
+    pub brand: &'static str,
+    pub outcome: &'static str,
+}
+
+pub const TEST_CARDS: &[TestCard] = &[
+    TestCard {
+        number: "4111111111111111",
+        brand: "Visa",
+        outcome: "3-D Secure challenge, then completed",
+    },
+    TestCard {
+        number: "4761340000000019",
+        brand: "Visa",
+        outcome: "3-D Secure challenge, then completed",
+    },
+    TestCard {
+        number: "5500000000000004",
+        brand: "Mastercard",
+        outcome: "3-D Secure challenge, then completed",
+    },
+    TestCard {
+        number: "374500000000015",
+        brand: "Amex",
+        outcome: "Frictionless, completed at once",
+    },
+    TestCard {
+        number: "4012001038443335",
+        brand: "Visa",
+        outcome: "Not enrolled in 3-D Secure, completed",
+    },
+    TestCard {
+        number: "4917300000000008",
+        brand: "Visa",
+        outcome: "Uncleared (processing), voided later",
+    },
+    TestCard {
+        number: "4462000000000003",
+        brand: "Visa",
+        outcome: "Uncleared (processing), completed later",
+    },
+    TestCard {
+        number: "4012001037461114",
+        brand: "Visa",
+        outcome: "3-D Secure fails, declined",
+    },
+    TestCard {
+        number: "374200000000004",
+        brand: "Amex",
+        outcome: "3-D Secure fails, declined",
+    },
+    TestCard {
+        number: "4012001038488884",
+        brand: "Visa",
+        outcome: "Declined: insufficient funds",
+    },
+    TestCard {
+        number: "4242424242424242",
+        brand: "Visa",
+        outcome: "Declined when the order is created",
+    },
+];
+
+/// The VAT included in a gross amount at 21 %, rounded half up to the cent (display only: the
+/// gateway and MSP do their own tax arithmetic).
+fn vat_included(gross: i64) -> i64 {
+    // gross − gross / 1.21, in integers: gross × 21 / 121, rounded.
+    (gross * 21 + 60) / 121
+}
+
+/// Minor units as a price: `€47.45`, `$1.00`, `JPY 500`, `KWD 1.250`. Display only.
+pub fn format_money(minor: i64, currency: &str) -> String {
+    let exponent = Currency::parse(currency).map_or(2, |c| c.exponent());
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let digits = if exponent == 0 {
+        abs.to_string()
+    } else {
+        let scale = 10u64.pow(u32::from(exponent));
+        format!(
+            "{}.{:0width$}",
+            abs / scale,
+            abs % scale,
+            width = usize::from(exponent)
+        )
+    };
+    match currency {
+        "EUR" => format!("{sign}€{digits}"),
+        "USD" => format!("{sign}${digits}"),
+        "GBP" => format!("{sign}£{digits}"),
+        other => format!("{sign}{other} {digits}"),
+    }
+}
+
+/// `4111111111111111` → `4111 1111 1111 1111`; Amex's 15 digits as 4-6-5.
+fn group_card_number(number: &str) -> String {
+    let groups: &[usize] = if number.len() == 15 {
+        &[4, 6, 5]
+    } else {
+        &[4, 4, 4, 4, 4]
+    };
+    let mut out = String::new();
+    let mut rest = number;
+    for &g in groups {
+        if rest.is_empty() {
+            break;
+        }
+        let (head, tail) = rest.split_at(g.min(rest.len()));
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(head);
+        rest = tail;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_formatted_from_minor_units() {
+        assert_eq!(format_money(4745, "EUR"), "€47.45");
+        assert_eq!(format_money(5, "EUR"), "€0.05");
+        assert_eq!(format_money(100, "USD"), "$1.00");
+        assert_eq!(format_money(500, "JPY"), "JPY 500");
+        assert_eq!(format_money(1250, "KWD"), "KWD 1.250");
+        assert_eq!(vat_included(121), 21);
+        assert_eq!(vat_included(4745), 824);
+    }
+}

@@ -1,0 +1,110 @@
+//! `checkout-gateway sandbox`: gateway + MultiSafepay simulator in one process, with a demo
+//! storefront at `/demo` — the zero-set-up way to click through a whole 3-D Secure payment.
+//!
+//! It reads the same configuration as `serve`, but needs none of its secrets: the simulator gets a
+//! fresh site key, the merchant key is fresh too unless `auth.api_keys` is set, and the store is
+//! in memory unless `redis.url` is set. The simulator listens on the sandbox's host, on a free
+//! port of its own, so the sandbox is for one machine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use gateway::configuration::Settings;
+use gateway::startup::{Application, ExtraRoutes};
+use gateway::store::CheckoutStore;
+use gateway::store::memory::MemoryStore;
+use gateway::store::redis::RedisStore;
+use msp_simulator::SimulatorConfig;
+
+pub mod demo;
+mod routes;
+
+// The gateway's `base.html`, which the demo's pages extend, inlines the stylesheet by the path
+// `crate::browser::security::GATEWAY_STYLESHEET`: this import makes that path resolve here too.
+use gateway::browser;
+
+/// What the demo storefront needs to call the gateway's own API like a real shop would.
+pub struct SandboxInfo {
+    pub merchant_key: SecretString,
+    /// The simulator's origin: the demo's `form-action` must list it, because Chrome applies
+    /// `form-action` to the redirects after a form submission (demo → /pay → simulator).
+    pub simulator_origin: String,
+    pub http: reqwest::Client,
+}
+
+/// The sandbox's notification retry interval: short, so a demo shows retries in seconds.
+const NOTIFICATION_RETRY: Duration = Duration::from_secs(15);
+/// How long an uncleared test card stays uncleared in the sandbox (MSP: about 3 minutes).
+const UNCLEARED_DELAY: Duration = Duration::from_secs(30);
+
+pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    let site_key = random_key("sim_");
+    let sim = msp_simulator::spawn(SimulatorConfig {
+        host: settings.server.host.clone(),
+        port: 0,
+        api_keys: vec![site_key.clone()],
+        public_url: None,
+        notification_retry_interval: NOTIFICATION_RETRY,
+        challenge_expiry: Duration::from_secs(3_600),
+        uncleared_delay: UNCLEARED_DELAY,
+    })
+    .await?;
+    settings.multisafepay.base_url = sim.api_url();
+    settings.multisafepay.api_key = Some(SecretString::from(site_key));
+
+    let merchant_key = match settings.auth.api_keys.first() {
+        Some(key) => key.clone(),
+        None => {
+            let key = SecretString::from(random_key("sk_sandbox_"));
+            settings.auth.api_keys.push(key.clone());
+            key
+        }
+    };
+    // The demo's result page is served over http by us: allow our own host as a return URL.
+    let own_host = match &settings.public_url {
+        Some(url) => url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned)),
+        None => Some(settings.server.host.clone()),
+    };
+    if let Some(host) = own_host {
+        if !settings.checkout.return_url_hosts.contains(&host) {
+            settings.checkout.return_url_hosts.push(host);
+        }
+    }
+
+    let store: Arc<dyn CheckoutStore> =
+        if settings.redis.url.is_some() || !settings.redis.cluster_urls.is_empty() {
+            Arc::new(RedisStore::connect(settings.redis_connect()).await?)
+        } else {
+            Arc::new(MemoryStore::new(settings.store_ttls()))
+        };
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let info = SandboxInfo {
+        merchant_key: merchant_key.clone(),
+        simulator_origin: sim.base_url(),
+        http,
+    };
+    let info = actix_web::web::Data::new(info);
+    let demo: ExtraRoutes = Arc::new(move |cfg| routes::configure(cfg, info.clone()));
+    let app = Application::build_with(settings, store, Some(demo))?;
+
+    // The one banner line on stdout (design §1), not a log line; the addresses a person wants
+    // next go to stderr, so that stdout stays the banner plus JSON logs.
+    println!("merchant API key: {}", merchant_key.expose_secret());
+    eprintln!("demo storefront: {}/demo", app.public_url());
+    eprintln!("simulator (MultiSafepay API): {}", sim.api_url());
+
+    let result = app.run_until_stopped().await;
+    sim.stop().await;
+    result
+}
+
+fn random_key(prefix: &str) -> String {
+    format!("{prefix}{}", hex::encode(rand::random::<[u8; 16]>()))
+}
