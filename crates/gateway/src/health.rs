@@ -38,7 +38,7 @@ async fn live() -> HttpResponse {
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
-    let redis = match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+    let redis = match tokio::time::timeout(READY_TIMEOUT, state.flows.store.ping()).await {
         Ok(Ok(())) => Ok(started.elapsed()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {} ms", READY_TIMEOUT.as_millis())),

@@ -1,14 +1,20 @@
-//! # checkout-gateway
+//! # gateway
 //!
-//! A merchant-facing checkout service in front of MultiSafepay (MSP) direct card orders.
-//! The contract lives in `design.md`; this page is the map of the code.
+//! The checkout gateway as a library: a merchant-facing checkout service in front of
+//! MultiSafepay (MSP) direct card orders. The contract lives in `design.md`; this page is the map
+//! of the code. The binary (`crates/checkout-gateway`) only parses the command line and calls
+//! [`startup::Application`]; the simulator and the sandbox are crates of their own that this one
+//! does not depend on.
 //!
 //! ```text
-//!  storefront ──/v1/checkouts──▶ api ──▶ flows::create ──▶ psp::multisafepay ──▶ MSP
-//!  browser    ──/pay /return──▶ browser ──▶ flows::sync ──┘          ▲
-//!  MSP        ──/notifications──▶ notifications ──▶ flows::sync      │
-//!  reconciler (flows::reconcile) ──────────────────▶ flows::sync ────┘
-//!                      all state ──▶ store (Redis, or memory for `sandbox`)
+//!  storefront ──/v1/checkouts──▶ api ──────────▶ flows::create ──┐
+//!  browser ──/return /cancel──▶ browser ────────▶ flows::sync ───┤   flows::transition
+//!          ──/pay─────────────▶ browser ──▶ store (reads only)   ├─▶ (news → status, failure,
+//!  MSP ──POST /notifications──▶ notifications ──────────────────┤    event)
+//!      ──GET  /notifications──▶ notifications ──▶ flows::sync ───┤        │
+//!  reconciler (flows::reconcile) ──▶ flows::sync ────────────────┘   flows::apply
+//!                                                                  (one compare-and-set)
+//!  flows::create / flows::sync ──▶ psp::multisafepay ──▶ MSP       all state ──▶ store
 //! ```
 //!
 //! Routes are split by **caller**, because each caller authenticates differently and expects a
@@ -23,22 +29,30 @@
 //!
 //! The rest:
 //!
+//! - [`flows`]: the use-cases, free of HTTP: they take a [`flows::Context`] (store, PSP client,
+//!   clock, the settings they read) that the web layer's [`startup::AppState`] wraps. Every
+//!   status change is news reported to [`flows::transition`] (the only place that chooses a
+//!   status, asking [`domain::checkout::CheckoutStatus::decide`] whether the move is legal) and
+//!   written by [`flows::apply`] with one compare-and-set. A signed POST notification is applied
+//!   as signed (`flows::apply`); a GET notification, `?refresh=true`, the browser return and the
+//!   reconciler ask MSP first (`flows::sync`).
 //! - [`domain`]: parse-don't-validate types (money in minor units, card data that masks itself,
-//!   checkout ids, statuses and the one transition function).
-//! - [`flows`]: use-cases shared by several callers: create a checkout, sync a checkout with what
-//!   MSP says, reconcile stale checkouts in the background.
-//! - [`psp`]: the MultiSafepay client; wire types spelled as MSP spells them, converted once.
+//!   checkout ids, statuses and the legality of a move).
+//! - [`psp`]: PSP-neutral types the flows see; [`psp::multisafepay`] holds the client, MSP's wire
+//!   types, its vocabulary (status strings, error and reason codes, the failure table) and the one
+//!   conversion to and from the domain.
 //! - [`store`]: the `CheckoutStore` trait with a Redis implementation (production, tests) and an
 //!   in-memory one (the `sandbox` command only); every state change is one compare-and-set.
-//! - [`configuration`], [`telemetry`], [`metrics`], [`errors`], [`startup`]: plumbing.
-//! - [`simulator`]: a stateful MultiSafepay simulator (`checkout-gateway simulator`). It shares
-//!   no wire types with [`psp`] on purpose: a field misspelt the same way on both sides would
-//!   pass every test and fail against the real MultiSafepay.
-//! - [`sandbox`]: gateway + simulator in one process, with a demo storefront at `/demo`.
+//! - [`clock`]: the one source of "now"; tests hold a [`clock::ManualClock`] and move it.
+//! - [`startup`]: builds the app (`Application::build`, the route table `app()`), with
+//!   [`startup::Plugins`] through which a caller adds its clock and its own routes (the sandbox's
+//!   demo storefront).
+//! - [`configuration`], [`telemetry`], [`metrics`], [`errors`]: plumbing.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod browser;
+pub mod clock;
 pub mod configuration;
 pub mod domain;
 pub mod errors;

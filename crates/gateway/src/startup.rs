@@ -10,7 +10,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use anyhow::Context;
+use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -18,20 +18,36 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api::auth::MerchantKeys;
 use crate::api::idempotency::FingerprintKey;
+use crate::clock::{SharedClock, SystemClock};
 use crate::configuration::Settings;
+use crate::flows::{Context, FlowSettings};
 use crate::psp::multisafepay::MultiSafepayClient;
 use crate::store::CheckoutStore;
 
-/// What every handler can reach, as one `web::Data<AppState>`.
+/// What every handler can reach, as one `web::Data<AppState>`: the flows' context plus what
+/// only the web layer needs.
 pub struct AppState {
+    pub flows: Arc<Context>,
     pub settings: Settings,
-    /// Base URL browsers and MSP use to reach us, without a trailing slash.
-    pub public_url: String,
-    pub store: Arc<dyn CheckoutStore>,
-    pub psp: MultiSafepayClient,
     pub metrics: PrometheusHandle,
     pub merchant_keys: MerchantKeys,
     pub fingerprint_key: FingerprintKey,
+}
+
+impl AppState {
+    /// Base URL browsers and MSP use to reach us, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.flows.settings.public_url
+    }
+}
+
+/// What a caller may plug into the app it builds: a clock of its own (tests move one) and
+/// routes of its own (the sandbox's demo storefront).
+#[derive(Default)]
+pub struct Plugins {
+    /// The system clock when `None`.
+    pub clock: Option<SharedClock>,
+    pub routes: Option<ExtraRoutes>,
 }
 
 /// Routes added to the app from outside the gateway (the sandbox's demo storefront). The gateway
@@ -48,15 +64,16 @@ impl Application {
     /// Binds `server.host:server.port` and wires everything; nothing runs until
     /// [`run_until_stopped`](Self::run_until_stopped).
     pub fn build(settings: Settings, store: Arc<dyn CheckoutStore>) -> anyhow::Result<Self> {
-        Self::build_with(settings, store, None)
+        Self::build_with(settings, store, Plugins::default())
     }
 
-    /// As [`build`](Self::build), with `extra` routes mounted beside the gateway's own.
+    /// As [`build`](Self::build), with the caller's clock and routes.
     pub fn build_with(
         settings: Settings,
         store: Arc<dyn CheckoutStore>,
-        extra: Option<ExtraRoutes>,
+        plugins: Plugins,
     ) -> anyhow::Result<Self> {
+        let Plugins { clock, routes } = plugins;
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address)
             .with_context(|| format!("could not bind {}:{}", address.0, address.1))?;
@@ -75,26 +92,30 @@ impl Application {
             settings.msp_timeout(),
         )
         .map_err(|e| anyhow::anyhow!("could not build the MultiSafepay client: {e}"))?;
+        let flows = Context {
+            store,
+            psp,
+            clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            settings: FlowSettings::new(&settings, public_url),
+        };
         let state = web::Data::new(AppState {
+            flows: Arc::new(flows),
             merchant_keys: MerchantKeys::new(
                 &settings.auth.api_keys,
                 settings.auth.rate_limit_per_s,
             ),
             fingerprint_key: FingerprintKey::derive(&msp_key),
-            public_url,
-            store,
-            psp,
             metrics: crate::metrics::handle(),
             settings,
         });
 
         let shutdown_timeout = state.settings.server.shutdown_timeout_s;
         let factory_state = state.clone();
-        let server = HttpServer::new(move || app(factory_state.clone(), extra.clone()))
+        let server = HttpServer::new(move || app(factory_state.clone(), routes.clone()))
             .listen(listener)?
             .shutdown_timeout(shutdown_timeout)
             .run();
-        tracing::info!(port, public_url = %state.public_url, "listening");
+        tracing::info!(port, public_url = %state.public_url(), "listening");
         Ok(Self {
             port,
             server,
@@ -107,7 +128,7 @@ impl Application {
     }
 
     pub fn public_url(&self) -> &str {
-        &self.state.public_url
+        self.state.public_url()
     }
 
     /// The shared state, for tests that drive background passes (the reconciler) themselves.
@@ -125,8 +146,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let reconciler = self.state.settings.reconcile.enabled.then(|| {
-            let state = self.state.clone().into_inner();
-            tokio::spawn(crate::flows::reconcile::run(state, stop_rx))
+            tokio::spawn(crate::flows::reconcile::run(
+                self.state.flows.clone(),
+                stop_rx,
+            ))
         });
         let served = self.server.await;
         tracing::info!("server stopped; stopping background tasks");

@@ -1,10 +1,18 @@
-//! `checkout-gateway simulator`: a stateful MultiSafepay simulator (design §8, issue #2).
+//! # msp-simulator
+//!
+//! A stateful MultiSafepay simulator (design §8), run as `checkout-gateway simulator` or started
+//! in-process. Merchants can point anything written against MultiSafepay at it by changing only
+//! the base URL.
 //!
 //! It plays MSP's direct card API under `/v1/json` with MSP's own test cards, the whole 3-D
 //! Secure flow, signed notifications with MSP's retry rule, and faults injected at run time.
 //! Tests start it in-process with [`spawn`]; the CLI runs it with [`run`].
 //!
-//! - `api`: the `/v1/json` handlers; `wire`: MSP's field names (none shared with `crate::psp`).
+//! It depends on no gateway crate, and no gateway crate depends on it (the system tests in
+//! `crates/checkout-gateway` use both): its wire types are its own, so a field misspelt the same
+//! way on both sides cannot pass every test and fail against the real MultiSafepay.
+//!
+//! - `api`: the `/v1/json` handlers; `wire`: MSP's field names, written from MSP's docs.
 //! - `cards`: the outcome table; `orders`: order state, status machine, sharded book.
 //! - `state`: the shared state and the background work after a change (notifications, timers).
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.

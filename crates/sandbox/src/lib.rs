@@ -12,7 +12,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use gateway::configuration::Settings;
-use gateway::startup::{Application, ExtraRoutes};
+use gateway::startup::{Application, ExtraRoutes, Plugins};
 use gateway::store::CheckoutStore;
 use gateway::store::memory::MemoryStore;
 use gateway::store::redis::RedisStore;
@@ -92,7 +92,11 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     };
     let info = actix_web::web::Data::new(info);
     let demo: ExtraRoutes = Arc::new(move |cfg| routes::configure(cfg, info.clone()));
-    let app = Application::build_with(settings, store, Some(demo))?;
+    let plugins = Plugins {
+        routes: Some(demo),
+        ..Plugins::default()
+    };
+    let app = Application::build_with(settings, store, plugins)?;
 
     // The one banner line on stdout (design §1), not a log line; the addresses a person wants
     // next go to stderr, so that stdout stays the banner plus JSON logs.

@@ -40,14 +40,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
         );
 }
 
-async fn checkout_page(info: web::Data<SandboxInfo>) -> HttpResponse {
-    render_checkout(&info, StatusCode::OK, None)
+async fn checkout_page(state: web::Data<AppState>, info: web::Data<SandboxInfo>) -> HttpResponse {
+    render_checkout(&state, &info, StatusCode::OK, None)
 }
 
 /// The checkout page. Its `form-action` lists the simulator too: Chrome applies `form-action`
 /// to the redirects after a submission (demo → /pay → MSP's 3-D Secure page).
-fn render_checkout(info: &SandboxInfo, status: StatusCode, error: Option<String>) -> HttpResponse {
-    let exp_year = chrono::Utc::now().year() + 4;
+fn render_checkout(
+    state: &AppState,
+    info: &SandboxInfo,
+    status: StatusCode,
+    error: Option<String>,
+) -> HttpResponse {
+    let exp_year = state.flows.clock.now().year() + 4;
     let origins = [info.simulator_origin.as_str()];
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -64,7 +69,7 @@ async fn submit(
     req: HttpRequest,
     form: web::Form<DemoCheckoutForm>,
 ) -> HttpResponse {
-    let result_url = format!("{}/demo/result", state.public_url);
+    let result_url = format!("{}/demo/result", state.public_url());
     let shopper_ip = req
         .peer_addr()
         .map(|a| a.ip().to_string())
@@ -73,7 +78,7 @@ async fn submit(
     drop(form); // the card data is in `body` now, and leaves with the request below
     let answer = info
         .http
-        .post(format!("{}/v1/checkouts", state.public_url))
+        .post(format!("{}/v1/checkouts", state.public_url()))
         .bearer_auth(info.merchant_key.expose_secret())
         .json(&body)
         .send()
@@ -87,7 +92,7 @@ async fn submit(
         Err(e) => {
             tracing::warn!(error = %e, "the demo could not reach the gateway's API");
             let message = "The gateway's API did not answer. Try again in a moment.".to_owned();
-            return render_checkout(&info, StatusCode::BAD_GATEWAY, Some(message));
+            return render_checkout(&state, &info, StatusCode::BAD_GATEWAY, Some(message));
         }
     };
     if status == 201 {
@@ -96,7 +101,12 @@ async fn submit(
             .finish()
     } else {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        render_checkout(&info, code, Some(demo::api_error_message(status, &created)))
+        render_checkout(
+            &state,
+            &info,
+            code,
+            Some(demo::api_error_message(status, &created)),
+        )
     }
 }
 
@@ -120,7 +130,7 @@ async fn result(
     };
     let get = |path: String| {
         info.http
-            .get(format!("{}{path}", state.public_url))
+            .get(format!("{}{path}", state.public_url()))
             .bearer_auth(info.merchant_key.expose_secret())
             .send()
     };

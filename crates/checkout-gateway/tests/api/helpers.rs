@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::web;
+use gateway::clock::ManualClock;
 use gateway::configuration::{NotificationMethod, Settings, ThreeDsMode};
-use gateway::startup::{AppState, Application};
-use gateway::store::CheckoutStore;
+use gateway::startup::{AppState, Application, Plugins};
 use gateway::store::redis::RedisStore;
+use gateway::store::{CheckoutStore, StoreError};
 use gateway::telemetry;
 use msp_simulator::{SimulatorConfig, SimulatorHandle};
 use reqwest::StatusCode;
@@ -64,6 +65,8 @@ pub struct TestApp {
     pub redis_url: String,
     /// The running app's state, for tests that drive the reconciler's passes themselves.
     pub state: web::Data<AppState>,
+    /// The gateway's clock: it starts at the real time and moves only when a test moves it.
+    pub clock: Arc<ManualClock>,
     handle: ServerHandle,
 }
 
@@ -134,7 +137,12 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
             .await
             .expect("redis connects"),
     );
-    let app = Application::build(settings, store).expect("app builds");
+    let clock = Arc::new(ManualClock::starting_now());
+    let plugins = Plugins {
+        clock: Some(clock.clone()),
+        ..Plugins::default()
+    };
+    let app = Application::build_with(settings, store, plugins).expect("app builds");
     let address = app.public_url().to_owned();
     let handle = app.handle();
     let state = app.state();
@@ -152,6 +160,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         prefix,
         redis_url,
         state,
+        clock,
         handle,
     }
 }
@@ -322,6 +331,13 @@ impl TestApp {
             "pay page redirects to MSP"
         );
         location(&res)
+    }
+
+    /// Moves the gateway's clock forward by `by`, then runs one reconciler pass; returns how
+    /// many checkouts the pass looked at.
+    pub async fn pass_after(&self, by: chrono::TimeDelta) -> Result<usize, StoreError> {
+        self.clock.advance(by);
+        gateway::flows::reconcile::pass(&self.state.flows).await
     }
 
     /// A 3DS checkout whose shopper authenticates at MSP and closes the tab, with MSP's

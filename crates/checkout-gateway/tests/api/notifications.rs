@@ -210,7 +210,7 @@ async fn the_php_sdk_vector_body_is_readable_as_an_order() {
     let body = test_support::MSP_PHP_SDK_NOTIFICATION;
     let order = gateway::psp::multisafepay::parse_notification(body).unwrap();
     assert_eq!(order.order_id, "182");
-    assert_eq!(order.status, "completed");
+    assert_eq!(order.status_text, "completed");
     assert_eq!(order.transaction_id.as_deref(), Some("4680345"));
     let _: Value = serde_json::from_slice(body).unwrap();
 }

@@ -1,8 +1,7 @@
 //! The reconciler (design §7): checkouts whose news never came are resolved by asking MSP, and
-//! a 3DS session nobody finished expires. Passes are driven with an explicit clock.
+//! a 3DS session nobody finished expires. Passes are driven by moving the gateway's clock.
 
-use chrono::{Duration as ChronoDuration, Utc};
-use gateway::flows::reconcile::pass;
+use chrono::TimeDelta;
 
 use crate::helpers::*;
 
@@ -14,16 +13,12 @@ async fn an_abandoned_3ds_session_expires_once_its_window_is_over() {
     let pay_url = pay_link(&checkout);
 
     // Within the window: MSP still says initialized, nothing changes.
-    let looked = pass(&app.state, Utc::now() + ChronoDuration::minutes(2))
-        .await
-        .unwrap();
+    let looked = app.pass_after(TimeDelta::minutes(2)).await.unwrap();
     assert_eq!(looked, 1);
     assert_eq!(app.get_checkout(id).await["status"], "requires_action");
 
     // Past MSP's hour plus our margin.
-    pass(&app.state, Utc::now() + ChronoDuration::hours(3))
-        .await
-        .unwrap();
+    app.pass_after(TimeDelta::hours(3)).await.unwrap();
     let expired = app.get_checkout(id).await;
     assert_eq!(expired["status"], "expired");
     let last = app.events(id).await.pop().unwrap();
@@ -39,19 +34,12 @@ async fn a_checkout_whose_notification_was_lost_is_resolved_by_asking_msp() {
     let app = spawn_app().await;
     let id = &app.authenticated_but_unheard("4111111111111111").await;
 
-    pass(&app.state, Utc::now() + ChronoDuration::minutes(2))
-        .await
-        .unwrap();
+    app.pass_after(TimeDelta::minutes(2)).await.unwrap();
     assert_eq!(app.get_checkout(id).await["status"], "succeeded");
     let last = app.events(id).await.pop().unwrap();
     assert_eq!(last["source"], "reconcile");
     // Settled checkouts leave the index: the next pass looks at nothing.
-    assert_eq!(
-        pass(&app.state, Utc::now() + ChronoDuration::hours(1))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(app.pass_after(TimeDelta::hours(1)).await.unwrap(), 0);
     app.stop().await;
 }
 

@@ -41,7 +41,7 @@ pub async fn create(
             format!("The body is not the expected JSON ({e}): fix it and send it again."),
         )
     })?;
-    let today = chrono::Utc::now().date_naive();
+    let today = state.flows.clock.now().date_naive();
     let new = parse(dto, &state.settings.checkout.return_url_hosts, today)?;
 
     let Some(key) = key else {
@@ -57,10 +57,10 @@ async fn run(
     state: &AppState,
     new: &crate::domain::new_checkout::NewCheckout,
 ) -> Result<StoredResponse, ApiError> {
-    match create_checkout(state, new).await {
+    match create_checkout(&state.flows, new).await {
         Ok(checkout) => Ok(StoredResponse {
             status: StatusCode::CREATED.as_u16(),
-            body: to_json(&CheckoutView::new(&checkout, &state.public_url)),
+            body: to_json(&CheckoutView::new(&checkout, state.public_url())),
         }),
         Err(CreateError::StoreUnavailable(e)) => Err(ApiError::store_unavailable(e)),
         Err(CreateError::Rejected {
@@ -114,7 +114,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
     let checkout = if query.refresh {
-        match sync(&state, &id, EventSource::Refresh).await {
+        match sync(&state.flows, &id, EventSource::Refresh).await {
             Ok(c) => Some(c),
             Err(SyncError::NotFound) => None,
             Err(SyncError::Store(e)) => return Err(ApiError::store_unavailable(e)),
@@ -130,7 +130,7 @@ pub async fn get(
     let checkout = checkout.ok_or_else(ApiError::checkout_not_found)?;
     Ok(respond(StoredResponse {
         status: 200,
-        body: to_json(&CheckoutView::new(&checkout, &state.public_url)),
+        body: to_json(&CheckoutView::new(&checkout, state.public_url())),
     }))
 }
 
@@ -139,6 +139,7 @@ async fn stored(
     id: &CheckoutId,
 ) -> Result<Option<crate::domain::checkout::Checkout>, ApiError> {
     Ok(state
+        .flows
         .store
         .get(id)
         .await
@@ -153,6 +154,7 @@ pub async fn events(
 ) -> Result<HttpResponse, ApiError> {
     let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
     if state
+        .flows
         .store
         .get(&id)
         .await
@@ -162,6 +164,7 @@ pub async fn events(
         return Err(ApiError::checkout_not_found());
     }
     let events = state
+        .flows
         .store
         .events(&id)
         .await

@@ -92,7 +92,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<StoredResponse, ApiError>>,
 {
-    let store = state.store.as_ref();
+    let store = state.flows.store.as_ref();
     let begun = store
         .idempotency_begin(key.as_str(), fingerprint)
         .await
@@ -150,6 +150,7 @@ where
 
 async fn save(state: &AppState, key: &IdempotencyKey, owner: &str, response: &StoredResponse) {
     if let Err(e) = state
+        .flows
         .store
         .idempotency_complete(key.as_str(), owner, response)
         .await

@@ -26,21 +26,21 @@ pub async fn pay(state: web::Data<AppState>, token: web::Path<String>) -> HttpRe
     if !well_formed(&token) {
         return unknown_link();
     }
-    let session = match state.store.get_pay_session(&token).await {
+    let session = match state.flows.store.get_pay_session(&token).await {
         Ok(Some(s)) => s,
         // Sessions live `checkout.session_ttl_s`; a well-formed token we no longer know is most
         // likely one that expired.
         Ok(None) => return expired_link(),
         Err(e) => return unavailable(e),
     };
-    let checkout = match state.store.get(&session.checkout_id).await {
+    let checkout = match state.flows.store.get(&session.checkout_id).await {
         Ok(Some(v)) => v.checkout,
         Ok(None) => return expired_link(),
         Err(e) => return unavailable(e),
     };
     tracing::Span::current().record("checkout_id", tracing::field::display(&checkout.id));
     match checkout.status {
-        CheckoutStatus::RequiresAction if chrono::Utc::now() > checkout.expires_at => {
+        CheckoutStatus::RequiresAction if state.flows.clock.now() > checkout.expires_at => {
             expired_link()
         }
         CheckoutStatus::RequiresAction => {

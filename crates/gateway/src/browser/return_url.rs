@@ -25,7 +25,7 @@ async fn come_back(state: &AppState, id: &str, cancelled: bool) -> HttpResponse 
     let Ok(id) = CheckoutId::parse(id) else {
         return unknown_checkout();
     };
-    match shopper_returned(state, &id).await {
+    match shopper_returned(&state.flows, &id).await {
         Ok(checkout) => {
             let target = if cancelled {
                 &checkout.cancel_url

@@ -16,16 +16,15 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{Duration as ChronoDuration, Utc};
 
-use super::apply::{ApplyError, Change, apply_from, next_state};
+use super::Context;
+use super::apply::{ApplyError, apply_from};
+use super::transition::{News, transition};
 use crate::domain::checkout::{
-    Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, EventSource, Failure, PaySession, PspState,
+    Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, EventSource, PaySession, PspState,
 };
 use crate::domain::new_checkout::NewCheckout;
-use crate::psp::multisafepay::CreateOrder;
-use crate::psp::{PaymentOutcome, PspError, PspOrder, failure_for_error};
-use crate::startup::AppState;
+use crate::psp::{CreateOrder, PaymentStatus, PspError, PspOrder};
 use crate::store::{InsertOutcome, StoreError, Versioned};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,12 +49,41 @@ pub enum CreateError {
 
 /// Runs the create flow for an already-validated checkout request.
 #[tracing::instrument(name = "create_checkout", skip_all, fields(checkout_id = tracing::field::Empty))]
-pub async fn create_checkout(state: &AppState, new: &NewCheckout) -> Result<Checkout, CreateError> {
+pub async fn create_checkout(ctx: &Context, new: &NewCheckout) -> Result<Checkout, CreateError> {
     let id = CheckoutId::generate();
     tracing::Span::current().record("checkout_id", tracing::field::display(&id));
-    let record = initial_record(state, &id, new);
-    let store = state.store.as_ref();
+    let record = initial_record(ctx, &id, new);
+    store_before_calling_msp(ctx, &record).await?;
 
+    let answer = ctx.psp.create_order(&order_for(ctx, &id, new)).await;
+    // The card data is not needed past this point; `new` is dropped by the caller right after.
+    let pay_token = match &answer {
+        Ok(order) if order.status == PaymentStatus::AwaitingShopper => {
+            open_pay_session(ctx, &id, order).await
+        }
+        _ => None,
+    };
+    let checkout = settle(ctx, &record, news_of(&answer, pay_token.as_deref())).await;
+    match answer {
+        Err(PspError::Rejected {
+            error_code,
+            error_info,
+            ..
+        }) => Err(CreateError::Rejected {
+            checkout: Box::new(checkout),
+            code: error_code,
+            info: error_info,
+        }),
+        Err(e @ (PspError::Unexpected { .. } | PspError::NotFound)) => Err(CreateError::Unusable {
+            checkout: Box::new(checkout),
+            detail: e.to_string(),
+        }),
+        _ => Ok(checkout),
+    }
+}
+
+/// Step 1: the record and its place in the reconciler's index, before MSP hears of it.
+async fn store_before_calling_msp(ctx: &Context, record: &Checkout) -> Result<(), CreateError> {
     let created = CheckoutEvent {
         at: record.created_at,
         from: None,
@@ -63,119 +91,68 @@ pub async fn create_checkout(state: &AppState, new: &NewCheckout) -> Result<Chec
         source: EventSource::Create,
         psp_status: None,
     };
-    match store.insert(&record, &created).await {
+    match ctx.store.insert(record, &created).await {
         Ok(InsertOutcome::Inserted) => {}
         // A UUID v7 collision: treat it as the store misbehaving rather than overwrite anything.
         Ok(InsertOutcome::AlreadyExists) => {
             return Err(CreateError::StoreUnavailable(StoreError::Corrupt(format!(
-                "checkout id {id} exists already"
+                "checkout id {} exists already",
+                record.id
             ))));
         }
         Err(e) => return Err(CreateError::StoreUnavailable(e)),
     }
-    let first_sync = Utc::now().timestamp() + secs(state.settings.reconcile.first_after_s);
-    store
-        .schedule_sync(&id, first_sync)
+    let first_sync = (record.created_at + ctx.settings.first_sync_after).timestamp();
+    ctx.store
+        .schedule_sync(&record.id, first_sync)
         .await
-        .map_err(CreateError::StoreUnavailable)?;
+        .map_err(CreateError::StoreUnavailable)
+}
 
-    let urls = &state.public_url;
-    let order = CreateOrder {
-        id: &id,
+fn order_for<'a>(ctx: &Context, id: &'a CheckoutId, new: &'a NewCheckout) -> CreateOrder<'a> {
+    let base = &ctx.settings.public_url;
+    CreateOrder {
+        id,
         checkout: new,
-        notification_url: format!("{urls}/notifications/multisafepay"),
-        notification_method: state.settings.multisafepay.notification_method,
-        redirect_url: format!("{urls}/return/{id}"),
-        cancel_url: format!("{urls}/cancel/{id}"),
-    };
-    let answer = state.psp.create_order(&order).await;
-    // The card data is not needed past this point; `new` is dropped by the caller right after.
+        notification_url: format!("{base}/notifications/multisafepay"),
+        notification_method: ctx.settings.notification_method,
+        redirect_url: format!("{base}/return/{id}"),
+        cancel_url: format!("{base}/cancel/{id}"),
+    }
+}
 
-    let mut failure = None;
-    let mut pay_token = None;
-    let (msp_order, fallback, error): (Option<PspOrder>, _, _) = match answer {
-        Ok(order) => {
-            if order.outcome == PaymentOutcome::AwaitingShopper {
-                pay_token = open_pay_session(state, &id, &order).await;
-            }
-            (Some(order), None, None)
+/// What MSP's answer to the create call tells about the checkout.
+fn news_of<'a>(answer: &'a Result<PspOrder, PspError>, pay_token: Option<&'a str>) -> News<'a> {
+    match answer {
+        Ok(order) => News::Created { order, pay_token },
+        Err(PspError::Declined { failure, .. } | PspError::Rejected { failure, .. }) => {
+            News::Refused(failure)
         }
-        Err(PspError::Declined {
-            error_code,
-            error_info,
-        }) => {
-            failure = Some(failure_for_error(error_code, &error_info));
-            (None, Some(CheckoutStatus::Failed), None)
+        Err(e @ PspError::Unreachable { .. }) => {
+            tracing::warn!(error = %e, "MultiSafepay did not answer the create call; the outcome is unknown");
+            News::OutcomeUnknown
         }
-        Err(PspError::Rejected {
-            error_code,
-            error_info,
-        }) => {
-            failure = Some(Failure {
-                code: "processing_error".into(),
-                message: format!("MultiSafepay refused the order: {error_info}"),
-                psp_reason_code: error_code.to_string(),
-            });
-            (
-                None,
-                Some(CheckoutStatus::Failed),
-                Some((error_code, error_info)),
-            )
-        }
-        Err(PspError::Unreachable(detail)) => {
-            tracing::warn!(%detail, "MultiSafepay did not answer the create call; the outcome is unknown");
-            (None, Some(CheckoutStatus::Processing), None)
-        }
-        Err(e @ (PspError::Unexpected(_) | PspError::NotFound)) => {
+        Err(e @ (PspError::Unexpected { .. } | PspError::NotFound)) => {
             tracing::error!(error = %e, "MultiSafepay's answer to the create call is unusable; the outcome is unknown");
-            let detail = e.to_string();
-            let checkout = settle(
-                state,
-                &record,
-                &Change {
-                    fallback: Some(CheckoutStatus::Processing),
-                    ..Change::default()
-                },
-            )
-            .await;
-            return Err(CreateError::Unusable {
-                checkout: Box::new(checkout),
-                detail,
-            });
+            News::OutcomeUnknown
         }
-    };
-    let change = Change {
-        order: msp_order.as_ref(),
-        fallback,
-        pay_token,
-        failure,
-        shopper_returned: false,
-    };
-    let checkout = settle(state, &record, &change).await;
-    match error {
-        Some((code, info)) => Err(CreateError::Rejected {
-            checkout: Box::new(checkout),
-            code,
-            info,
-        }),
-        None => Ok(checkout),
     }
 }
 
 /// Applies MSP's answer. If the store fails now, MSP has the order already, so the caller still
 /// gets the answer (computed from the record in memory); the stored record stays `created` and
 /// is in the reconciler's index, which resolves it.
-async fn settle(state: &AppState, record: &Checkout, change: &Change<'_>) -> Checkout {
+async fn settle(ctx: &Context, record: &Checkout, news: News<'_>) -> Checkout {
     // The record was inserted at version 1; start there rather than read it back.
     let inserted = Versioned {
         checkout: record.clone(),
         version: 1,
     };
-    match apply_from(state.store.as_ref(), inserted, EventSource::Create, change).await {
+    match apply_from(ctx, inserted, EventSource::Create, news).await {
         Ok(checkout) => checkout,
         Err(e @ (ApplyError::Store(_) | ApplyError::NotFound)) => {
             tracing::error!(error = %e, "could not store MultiSafepay's answer; the reconciler will resolve the checkout");
-            next_state(record, EventSource::Create, change)
+            transition(record, news, EventSource::Create, ctx.clock.now())
                 .map(|(c, _)| c)
                 .unwrap_or_else(|| record.clone())
         }
@@ -185,7 +162,7 @@ async fn settle(state: &AppState, record: &Checkout, change: &Change<'_>) -> Che
 /// Stores the pending 3DS session under a fresh unguessable token (256 random bits), or returns
 /// `None` when MSP gave nothing to show or the store failed (the checkout then has no pay link
 /// and is resolved by the reconciler when MSP's 3DS window ends).
-async fn open_pay_session(state: &AppState, id: &CheckoutId, order: &PspOrder) -> Option<String> {
+async fn open_pay_session(ctx: &Context, id: &CheckoutId, order: &PspOrder) -> Option<String> {
     if order.payment_url.is_none() && order.form_html.is_none() {
         tracing::warn!("MultiSafepay asked for 3-D Secure but sent neither payment_url nor a form");
         return None;
@@ -196,7 +173,7 @@ async fn open_pay_session(state: &AppState, id: &CheckoutId, order: &PspOrder) -
         payment_url: order.payment_url.clone(),
         form_html: order.form_html.clone(),
     };
-    match state.store.put_pay_session(&token, &session).await {
+    match ctx.store.put_pay_session(&token, &session).await {
         Ok(()) => Some(token),
         Err(e) => {
             tracing::error!(error = %e, "could not store the 3-D Secure session");
@@ -205,8 +182,8 @@ async fn open_pay_session(state: &AppState, id: &CheckoutId, order: &PspOrder) -
     }
 }
 
-fn initial_record(state: &AppState, id: &CheckoutId, new: &NewCheckout) -> Checkout {
-    let now = Utc::now();
+fn initial_record(ctx: &Context, id: &CheckoutId, new: &NewCheckout) -> Checkout {
+    let now = ctx.clock.now();
     Checkout {
         schema_version: Checkout::SCHEMA_VERSION,
         id: id.clone(),
@@ -225,10 +202,6 @@ fn initial_record(state: &AppState, id: &CheckoutId, new: &NewCheckout) -> Check
         shopper_returned: false,
         created_at: now,
         updated_at: now,
-        expires_at: now + ChronoDuration::seconds(secs(state.settings.checkout.session_ttl_s)),
+        expires_at: now + ctx.settings.session_ttl,
     }
-}
-
-fn secs(s: u64) -> i64 {
-    i64::try_from(s).unwrap_or(i64::MAX / 2)
 }

@@ -2,10 +2,65 @@
 //!
 //! - [`create`]: store → MSP direct order → apply the answer.
 //! - [`sync`]: ask MSP (`GET /orders/{id}`) and apply; the browser return.
-//! - [`apply`]: the one path every state change takes (decide, then compare-and-set).
+//! - [`transition`]: what a caller learned ([`transition::News`]) becomes the next status, its
+//!   failure and its event; the only place that chooses a status.
+//! - [`apply`]: writes a transition with one compare-and-set (re-deciding on a lost race).
 //! - [`reconcile`]: the background task that resolves checkouts whose news never came.
+//!
+//! Flows know nothing of HTTP: they take a [`Context`] (the store, the MSP client, the clock and
+//! the few settings they read), which the web layer's state wraps, the background tasks share,
+//! and tests build with a clock they move.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+
+use crate::clock::{SharedClock, seconds};
+use crate::configuration::{NotificationMethod, Settings};
+use crate::psp::multisafepay::MultiSafepayClient;
+use crate::store::CheckoutStore;
 
 pub mod apply;
 pub mod create;
 pub mod reconcile;
 pub mod sync;
+pub mod transition;
+
+/// What the flows need from the outside world.
+pub struct Context {
+    pub store: Arc<dyn CheckoutStore>,
+    pub psp: MultiSafepayClient,
+    pub clock: SharedClock,
+    pub settings: FlowSettings,
+}
+
+/// The settings the flows read, in the units they use.
+#[derive(Clone, Debug)]
+pub struct FlowSettings {
+    /// Base URL browsers and MSP use to reach us, without a trailing slash: the notification,
+    /// return and cancel URLs of every order are built on it.
+    pub public_url: String,
+    /// How MSP should notify us (`notification_method` of every order).
+    pub notification_method: NotificationMethod,
+    /// Life of a pending 3-D Secure session; a `requires_action` checkout expires after it.
+    pub session_ttl: TimeDelta,
+    /// When the reconciler first looks at a checkout whose news has not come.
+    pub first_sync_after: TimeDelta,
+    /// The shortest wait between two of the reconciler's looks at one checkout.
+    pub sync_interval: TimeDelta,
+    /// When the reconciler gives up on a checkout MSP never settled.
+    pub give_up_after: TimeDelta,
+}
+
+impl FlowSettings {
+    pub fn new(settings: &Settings, public_url: String) -> Self {
+        Self {
+            public_url,
+            notification_method: settings.multisafepay.notification_method,
+            session_ttl: seconds(settings.checkout.session_ttl_s),
+            first_sync_after: seconds(settings.reconcile.first_after_s),
+            sync_interval: seconds(settings.reconcile.interval_s),
+            give_up_after: seconds(settings.reconcile.max_age_s),
+        }
+    }
+}

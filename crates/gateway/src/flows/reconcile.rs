@@ -8,15 +8,16 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
-use super::apply::{Change, apply};
+use super::Context;
+use super::apply::{ApplyError, apply};
 use super::sync::{SyncError, sync};
-use crate::domain::checkout::{CheckoutId, CheckoutStatus, EventSource, Failure};
+use super::transition::News;
+use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus, EventSource};
 use crate::metrics::{RECONCILER_CHECKOUTS, RECONCILER_RUNS};
 use crate::psp::PspError;
-use crate::startup::AppState;
 use crate::store::StoreError;
 
 /// How often a pass looks at the index.
@@ -26,10 +27,10 @@ const BATCH: usize = 100;
 /// Longer than one MSP call can take, so a lock never lapses mid-sync.
 const LOCK_TTL: Duration = Duration::from_secs(60);
 /// The longest wait between two looks at one checkout.
-const MAX_BACKOFF_S: i64 = 3_600;
+const MAX_BACKOFF: TimeDelta = TimeDelta::hours(1);
 
 /// Runs passes every [`TICK`] until `shutdown` turns true.
-pub async fn run(state: std::sync::Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(ctx: std::sync::Arc<Context>, mut shutdown: watch::Receiver<bool>) {
     tracing::info!("reconciler started");
     loop {
         tokio::select! {
@@ -39,7 +40,7 @@ pub async fn run(state: std::sync::Arc<AppState>, mut shutdown: watch::Receiver<
         if *shutdown.borrow() {
             break;
         }
-        match pass(&state, Utc::now()).await {
+        match pass(&ctx).await {
             Ok(n) => {
                 metrics::counter!(RECONCILER_RUNS, "result" => "ok").increment(1);
                 if n > 0 {
@@ -55,15 +56,16 @@ pub async fn run(state: std::sync::Arc<AppState>, mut shutdown: watch::Receiver<
     tracing::info!("reconciler stopped");
 }
 
-/// One pass over the checkouts due at `now`; returns how many it looked at.
-pub async fn pass(state: &AppState, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    let due = state.store.due_for_sync(now.timestamp(), BATCH).await?;
+/// One pass over the checkouts due by the context's clock; returns how many it looked at.
+pub async fn pass(ctx: &Context) -> Result<usize, StoreError> {
+    let now = ctx.clock.now();
+    let due = ctx.store.due_for_sync(now.timestamp(), BATCH).await?;
     for id in &due {
-        let Some(lock) = state.store.try_lock(id, LOCK_TTL).await? else {
+        let Some(lock) = ctx.store.try_lock(id, LOCK_TTL).await? else {
             continue; // another instance has it
         };
-        let result = reconcile_one(state, id, now).await;
-        if let Err(e) = state.store.unlock(id, &lock).await {
+        let result = reconcile_one(ctx, id, now).await;
+        if let Err(e) = ctx.store.unlock(id, &lock).await {
             tracing::warn!(checkout_id = %id, error = %e, "could not release the reconciler lock; it lapses by itself");
         }
         let label = match &result {
@@ -88,11 +90,11 @@ enum Verdict {
 
 #[tracing::instrument(name = "reconcile", skip_all, fields(checkout_id = %id))]
 async fn reconcile_one(
-    state: &AppState,
+    ctx: &Context,
     id: &CheckoutId,
     now: DateTime<Utc>,
 ) -> Result<Verdict, StoreError> {
-    let store = state.store.as_ref();
+    let store = ctx.store.as_ref();
     let Some(stored) = store.get(id).await? else {
         store.unschedule_sync(id).await?;
         return Ok(Verdict::Gone);
@@ -102,11 +104,11 @@ async fn reconcile_one(
         store.unschedule_sync(id).await?;
         return Ok(Verdict::Settled);
     }
-    let age = (now - checkout.created_at).num_seconds();
-    if age > secs(state.settings.reconcile.max_age_s) {
+    let age = now - checkout.created_at;
+    if age > ctx.settings.give_up_after {
         tracing::warn!(
             status = checkout.status.as_str(),
-            age_s = age,
+            age_s = age.num_seconds(),
             "giving up on a checkout MultiSafepay never settled; check it by hand"
         );
         store.unschedule_sync(id).await?;
@@ -114,22 +116,12 @@ async fn reconcile_one(
     }
 
     let window_over = now > checkout.expires_at;
-    let after = match sync(state, id, EventSource::Reconcile).await {
+    let after = match sync(ctx, id, EventSource::Reconcile).await {
         Ok(c) => Some(c),
         Err(SyncError::Psp(PspError::NotFound)) => {
             // MSP has never heard of the order: it was never created (the gateway stopped
             // before the call, or the call never arrived), so nothing was charged.
-            let failure = Failure {
-                code: "processing_error".into(),
-                message: "MultiSafepay never received this order; nothing was charged. Start a new checkout.".into(),
-                psp_reason_code: "1006".into(),
-            };
-            let change = Change {
-                fallback: Some(CheckoutStatus::Failed),
-                failure: Some(failure),
-                ..Change::default()
-            };
-            Some(apply_or_log(state, id, EventSource::Reconcile, &change).await?)
+            Some(apply_or_log(ctx, id, EventSource::Reconcile, News::NeverReceived).await?)
         }
         Err(SyncError::Psp(e)) => {
             tracing::info!(error = %e, "MultiSafepay could not be asked; will try again later");
@@ -144,11 +136,7 @@ async fn reconcile_one(
     let status = after.as_ref().map_or(checkout.status, |c| c.status);
     let status = if status == CheckoutStatus::RequiresAction && window_over {
         // MSP's card window (1 h) plus our margin has passed and the shopper never finished.
-        let change = Change {
-            fallback: Some(CheckoutStatus::Expired),
-            ..Change::default()
-        };
-        apply_or_log(state, id, EventSource::Expiry, &change)
+        apply_or_log(ctx, id, EventSource::Expiry, News::ThreeDsWindowOver)
             .await?
             .status
     } else {
@@ -159,27 +147,23 @@ async fn reconcile_one(
         return Ok(Verdict::Settled);
     }
     // Back-off: wait about half the checkout's age, between `interval_s` and an hour.
-    let interval = secs(state.settings.reconcile.interval_s);
-    let delay = (age / 2).clamp(interval, MAX_BACKOFF_S.max(interval));
-    store.schedule_sync(id, now.timestamp() + delay).await?;
+    let interval = ctx.settings.sync_interval;
+    let delay = (age / 2).clamp(interval, MAX_BACKOFF.max(interval));
+    store.schedule_sync(id, (now + delay).timestamp()).await?;
     Ok(Verdict::Pending)
 }
 
 async fn apply_or_log(
-    state: &AppState,
+    ctx: &Context,
     id: &CheckoutId,
     source: EventSource,
-    change: &Change<'_>,
-) -> Result<crate::domain::checkout::Checkout, StoreError> {
-    match apply(state.store.as_ref(), id, source, change).await {
+    news: News<'_>,
+) -> Result<Checkout, StoreError> {
+    match apply(ctx, id, source, news).await {
         Ok(c) => Ok(c),
-        Err(super::apply::ApplyError::Store(e)) => Err(e),
-        Err(super::apply::ApplyError::NotFound) => Err(StoreError::Corrupt(format!(
+        Err(ApplyError::Store(e)) => Err(e),
+        Err(ApplyError::NotFound) => Err(StoreError::Corrupt(format!(
             "checkout {id} vanished mid-reconcile"
         ))),
     }
-}
-
-fn secs(s: u64) -> i64 {
-    i64::try_from(s).unwrap_or(i64::MAX / 4)
 }

@@ -1,10 +1,11 @@
 //! Asking MSP what happened (`GET /orders/{id}`) and applying the answer. Used by
 //! `?refresh=true`, GET notifications, the browser return and the reconciler.
 
-use super::apply::{ApplyError, Change, apply};
-use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus, EventSource};
+use super::Context;
+use super::apply::{ApplyError, apply};
+use super::transition::News;
+use crate::domain::checkout::{Checkout, CheckoutId, EventSource};
 use crate::psp::PspError;
-use crate::startup::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -29,56 +30,33 @@ impl From<ApplyError> for SyncError {
 /// Fetches the order from MSP and applies it.
 #[tracing::instrument(name = "sync_with_msp", skip_all, fields(checkout_id = %id, source = source.as_str()))]
 pub async fn sync(
-    state: &AppState,
+    ctx: &Context,
     id: &CheckoutId,
     source: EventSource,
 ) -> Result<Checkout, SyncError> {
-    let order = state
+    let order = ctx
         .psp
         .get_order(id.as_str())
         .await
         .map_err(SyncError::Psp)?;
-    Ok(apply(
-        state.store.as_ref(),
-        id,
-        source,
-        &Change {
-            order: Some(&order),
-            ..Change::default()
-        },
-    )
-    .await?)
+    Ok(apply(ctx, id, source, News::Order(&order)).await?)
 }
 
 /// The shopper's browser is back from MSP (`/return` or `/cancel`). The status is synced with
 /// MSP unless it is settled already; if MSP cannot be asked, the checkout becomes `processing`
 /// (the shopper has returned, so it no longer waits for them) and the redirect still goes out.
 #[tracing::instrument(name = "browser_return", skip_all, fields(checkout_id = %id))]
-pub async fn shopper_returned(state: &AppState, id: &CheckoutId) -> Result<Checkout, SyncError> {
-    let stored = state.store.get(id).await?.ok_or(SyncError::NotFound)?;
+pub async fn shopper_returned(ctx: &Context, id: &CheckoutId) -> Result<Checkout, SyncError> {
+    let stored = ctx.store.get(id).await?.ok_or(SyncError::NotFound)?;
     if stored.checkout.status.is_settled() {
         return Ok(stored.checkout);
     }
-    let store = state.store.as_ref();
-    let source = EventSource::BrowserReturn;
-    let checkout = match state.psp.get_order(id.as_str()).await {
-        Ok(order) => {
-            let change = Change {
-                order: Some(&order),
-                shopper_returned: true,
-                ..Change::default()
-            };
-            apply(store, id, source, &change).await?
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "MultiSafepay could not be asked on the shopper's return; marking processing");
-            let change = Change {
-                fallback: Some(CheckoutStatus::Processing),
-                shopper_returned: true,
-                ..Change::default()
-            };
-            apply(store, id, source, &change).await?
-        }
+    let answer = ctx.psp.get_order(id.as_str()).await;
+    if let Err(e) = &answer {
+        tracing::warn!(error = %e, "MultiSafepay could not be asked on the shopper's return; marking processing");
+    }
+    let news = News::ShopperReturned {
+        order: answer.as_ref().ok(),
     };
-    Ok(checkout)
+    Ok(apply(ctx, id, EventSource::BrowserReturn, news).await?)
 }

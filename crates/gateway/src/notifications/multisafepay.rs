@@ -17,8 +17,9 @@ use serde::Deserialize;
 
 use super::signature::{SignatureError, verify};
 use crate::domain::checkout::{CheckoutId, EventSource};
-use crate::flows::apply::{ApplyError, Change, apply};
+use crate::flows::apply::{ApplyError, apply};
 use crate::flows::sync::{SyncError, sync};
+use crate::flows::transition::News;
 use crate::metrics::NOTIFICATIONS;
 use crate::psp::multisafepay::parse_notification;
 use crate::startup::AppState;
@@ -118,7 +119,7 @@ async fn handle_post(
         return Outcome::BadSignature;
     };
     let auth = req.headers().get("auth").map(|v| v.as_bytes());
-    let now = chrono::Utc::now().timestamp();
+    let now = state.flows.clock.now().timestamp();
     if let Err(e) = verify(
         auth,
         body,
@@ -145,13 +146,10 @@ async fn handle_post(
         return Outcome::OrderMismatch;
     }
     match apply(
-        state.store.as_ref(),
+        &state.flows,
         &id,
         EventSource::Notification,
-        &Change {
-            order: Some(&order),
-            ..Change::default()
-        },
+        News::Order(&order),
     )
     .await
     {
@@ -184,7 +182,7 @@ async fn handle_get(state: &AppState, query: &NotificationQuery) -> Outcome {
     tracing::Span::current().record("transactionid", tracing::field::display(&id));
     // A GET carries nothing to trust: only ask MSP about checkouts we know, so that random ids
     // cannot make us call out.
-    match state.store.get(&id).await {
+    match state.flows.store.get(&id).await {
         Ok(Some(_)) => {}
         Ok(None) => {
             tracing::info!(
@@ -197,7 +195,7 @@ async fn handle_get(state: &AppState, query: &NotificationQuery) -> Outcome {
             return Outcome::StoreUnavailable;
         }
     }
-    match sync(state, &id, EventSource::Notification).await {
+    match sync(&state.flows, &id, EventSource::Notification).await {
         Ok(_) => Outcome::Applied,
         Err(SyncError::NotFound) => Outcome::NotOurs,
         Err(SyncError::Store(e)) => {

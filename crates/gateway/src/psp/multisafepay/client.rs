@@ -7,30 +7,9 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{NotificationMethod, convert, wire};
-use crate::domain::checkout::CheckoutId;
-use crate::domain::new_checkout::NewCheckout;
-use crate::psp::{PspError, PspOrder};
-
-/// MSP's error code for a declined transaction.
-const ERROR_DECLINED: i64 = 1024;
-/// MSP's error code for an unknown order (on GET) or a used order id (on create).
-const ERROR_INVALID_ORDER_ID: i64 = 1006;
-
-/// One direct card order to create at MSP.
-#[derive(Debug)]
-pub struct CreateOrder<'a> {
-    /// Also MSP's `order_id`.
-    pub id: &'a CheckoutId,
-    pub checkout: &'a NewCheckout,
-    /// `public_url` + `/notifications/multisafepay`.
-    pub notification_url: String,
-    pub notification_method: NotificationMethod,
-    /// `public_url` + `/return/{id}`.
-    pub redirect_url: String,
-    /// `public_url` + `/cancel/{id}`.
-    pub cancel_url: String,
-}
+use super::status::{ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_error};
+use super::{convert, wire};
+use crate::psp::{CreateOrder, PspError, PspOrder};
 
 /// The MSP JSON API over reqwest (rustls), with connect and total timeouts on every call.
 #[derive(Clone)]
@@ -61,18 +40,18 @@ impl MultiSafepayClient {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| {
-                PspError::Unexpected(format!(
+                PspError::unexpected(format!(
                     "multisafepay.base_url `{base_url}` is not an absolute http(s) URL"
                 ))
             })?;
         if base_url.query().is_some() {
-            return Err(PspError::Unexpected(
-                "multisafepay.base_url must not carry a query string (the API key travels in a header)".into(),
+            return Err(PspError::unexpected(
+                "multisafepay.base_url must not carry a query string (the API key travels in a header)",
             ));
         }
         let mut key = HeaderValue::from_str(api_key.expose_secret().trim()).map_err(|_| {
-            PspError::Unexpected(
-                "multisafepay.api_key holds characters an HTTP header cannot carry".into(),
+            PspError::unexpected(
+                "multisafepay.api_key holds characters an HTTP header cannot carry",
             )
         })?;
         key.set_sensitive(true);
@@ -84,7 +63,7 @@ impl MultiSafepayClient {
             .connect_timeout(connect_timeout)
             .timeout(timeout)
             .build()
-            .map_err(|e| PspError::Unexpected(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| PspError::unexpected(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self { http, base_url })
     }
 
@@ -103,11 +82,6 @@ impl MultiSafepayClient {
     pub async fn get_order(&self, id: &str) -> Result<PspOrder, PspError> {
         let request = self.http.get(self.url(&["orders", id]));
         self.call("get_order", request, true).await
-    }
-
-    /// Same as the free [`parse_notification`], for callers that hold the client.
-    pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
-        parse_notification(body)
     }
 
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
@@ -137,7 +111,7 @@ impl MultiSafepayClient {
         .increment(1);
         match &result {
             Ok(order) => tracing::info!(
-                psp.status = %order.status,
+                psp.status = %order.status_text,
                 psp.reason_code = %order.reason_code,
                 "MultiSafepay answered"
             ),
@@ -150,8 +124,9 @@ impl MultiSafepayClient {
 /// A POST notification's body: the bare order object (no envelope). Verify its signature over
 /// these exact bytes before calling this.
 pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
-    let order: wire::Order = serde_json::from_slice(body).map_err(|e| {
-        PspError::Unexpected(format!("the notification is not an order object: {e}"))
+    let order: wire::Order = serde_json::from_slice(body).map_err(|e| PspError::Unexpected {
+        detail: format!("the notification is not an order object: {e}"),
+        source: Some(e),
     })?;
     convert::psp_order(order)
 }
@@ -162,34 +137,44 @@ async fn exchange(request: reqwest::RequestBuilder, get: bool) -> Result<PspOrde
     // Reading the body can time out too: still "outcome unknown".
     let body = response.bytes().await.map_err(unreachable)?;
     if status.is_server_error() {
-        return Err(PspError::Unreachable(format!("HTTP {}", status.as_u16())));
+        return Err(PspError::Unreachable {
+            detail: format!("HTTP {}", status.as_u16()),
+            source: None,
+        });
     }
-    let envelope: wire::Envelope = serde_json::from_slice(&body).map_err(|e| {
-        PspError::Unexpected(format!(
-            "HTTP {} with a body that is not MSP's JSON envelope: {e}",
-            status.as_u16()
-        ))
-    })?;
+    let envelope: wire::Envelope =
+        serde_json::from_slice(&body).map_err(|e| PspError::Unexpected {
+            detail: format!(
+                "HTTP {} with a body that is not MSP's JSON envelope: {e}",
+                status.as_u16()
+            ),
+            source: Some(e),
+        })?;
     if envelope.success {
         let data = envelope
             .data
-            .ok_or_else(|| PspError::Unexpected("success without data".into()))?;
-        let order: wire::Order = serde_json::from_value(data)
-            .map_err(|e| PspError::Unexpected(format!("data is not an order object: {e}")))?;
+            .ok_or_else(|| PspError::unexpected("success without data"))?;
+        let order: wire::Order =
+            serde_json::from_value(data).map_err(|e| PspError::Unexpected {
+                detail: format!("data is not an order object: {e}"),
+                source: Some(e),
+            })?;
         return convert::psp_order(order);
     }
     let error_info = envelope.error_info.unwrap_or_default();
     match envelope.error_code {
         Some(ERROR_DECLINED) => Err(PspError::Declined {
             error_code: ERROR_DECLINED,
+            failure: failure_for_error(ERROR_DECLINED, &error_info),
             error_info,
         }),
         Some(ERROR_INVALID_ORDER_ID) if get => Err(PspError::NotFound),
         Some(error_code) => Err(PspError::Rejected {
             error_code,
+            failure: failure_for_error(error_code, &error_info),
             error_info,
         }),
-        None => Err(PspError::Unexpected(format!(
+        None => Err(PspError::unexpected(format!(
             "HTTP {}: success false without an error_code",
             status.as_u16()
         ))),
@@ -205,7 +190,11 @@ fn unreachable(e: reqwest::Error) -> PspError {
         "transport error"
     };
     // `without_url`: the URL holds no secret, but the message is enough.
-    PspError::Unreachable(format!("{what}: {}", e.without_url()))
+    let e = e.without_url();
+    PspError::Unreachable {
+        detail: format!("{what}: {e}"),
+        source: Some(e),
+    }
 }
 
 fn outcome_label(result: &Result<PspOrder, PspError>) -> &'static str {
@@ -214,8 +203,8 @@ fn outcome_label(result: &Result<PspOrder, PspError>) -> &'static str {
         Err(PspError::Declined { .. }) => "declined",
         Err(PspError::Rejected { .. }) => "rejected",
         Err(PspError::NotFound) => "not_found",
-        Err(PspError::Unreachable(_)) => "unreachable",
-        Err(PspError::Unexpected(_)) => "unexpected",
+        Err(PspError::Unreachable { .. }) => "unreachable",
+        Err(PspError::Unexpected { .. }) => "unexpected",
     }
 }
 
@@ -226,8 +215,10 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
+    use crate::configuration::NotificationMethod;
+    use crate::domain::checkout::CheckoutId;
     use crate::domain::new_checkout::tests::{CVC, PAN, example};
-    use crate::psp::PaymentOutcome;
+    use crate::psp::PaymentStatus;
 
     const KEY: &str = "test-site-key";
     const ID: &str = "chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b";
@@ -292,7 +283,7 @@ mod tests {
         let order = create(&server, Duration::from_secs(5)).await.unwrap();
         assert_eq!(order.order_id, ID);
         assert_eq!(order.transaction_id.as_deref(), Some("4051823"));
-        assert_eq!(order.outcome, PaymentOutcome::AwaitingShopper);
+        assert_eq!(order.status, PaymentStatus::AwaitingShopper);
         assert_eq!(
             order.payment_url.as_deref(),
             Some("https://testpayv2.example/connect/abc/?lang=nl_NL")
@@ -377,7 +368,7 @@ mod tests {
             .await;
         let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
         assert!(
-            matches!(err, PspError::Unreachable(ref m) if m.contains("500")),
+            matches!(err, PspError::Unreachable { ref detail, .. } if detail.contains("500")),
             "{err:?}"
         );
     }
@@ -399,7 +390,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, PspError::Unreachable(ref m) if m.contains("timed out")),
+            matches!(err, PspError::Unreachable { ref detail, .. } if detail.contains("timed out")),
             "{err:?}"
         );
         assert!(
@@ -424,7 +415,7 @@ mod tests {
         )
         .unwrap();
         let err = client.get_order(ID).await.unwrap_err();
-        assert!(matches!(err, PspError::Unreachable(_)), "{err:?}");
+        assert!(matches!(err, PspError::Unreachable { .. }), "{err:?}");
     }
 
     #[tokio::test]
@@ -441,7 +432,10 @@ mod tests {
                 .mount(&server)
                 .await;
             let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
-            assert!(matches!(err, PspError::Unexpected(_)), "{body}: {err:?}");
+            assert!(
+                matches!(err, PspError::Unexpected { .. }),
+                "{body}: {err:?}"
+            );
         }
     }
 
@@ -456,13 +450,16 @@ mod tests {
             .mount(&server)
             .await;
         let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
-        assert_eq!(
-            err,
-            PspError::Declined {
-                error_code: 1024,
-                error_info: "declined".into()
-            }
-        );
+        let PspError::Declined {
+            error_code,
+            error_info,
+            failure,
+        } = err
+        else {
+            panic!("not declined: {err:?}");
+        };
+        assert_eq!((error_code, error_info.as_str()), (1024, "declined"));
+        assert_eq!(failure.code, "card_declined");
     }
 
     #[tokio::test]
@@ -476,13 +473,16 @@ mod tests {
             .mount(&server)
             .await;
         let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
-        assert_eq!(
-            err,
-            PspError::Rejected {
-                error_code: 1032,
-                error_info: "Invalid API key".into()
-            }
-        );
+        let PspError::Rejected {
+            error_code,
+            error_info,
+            failure,
+        } = err
+        else {
+            panic!("not rejected: {err:?}");
+        };
+        assert_eq!((error_code, error_info.as_str()), (1032, "Invalid API key"));
+        assert_eq!(failure.psp_reason_code, "1032");
     }
 
     #[tokio::test]
@@ -511,12 +511,12 @@ mod tests {
             .await;
         let client = client(&server, Duration::from_secs(5));
         let order = client.get_order(ID).await.unwrap();
-        assert_eq!(order.outcome, PaymentOutcome::Declined);
-        assert_eq!(order.failure().unwrap().code, "authentication_failed");
-        assert_eq!(
+        assert_eq!(order.status, PaymentStatus::Declined);
+        assert_eq!(order.failure.unwrap().code, "authentication_failed");
+        assert!(matches!(
             client.get_order("chk_unknown").await,
             Err(PspError::NotFound)
-        );
+        ));
     }
 
     #[tokio::test]
@@ -533,7 +533,7 @@ mod tests {
         let err = client(&server, Duration::from_secs(5))
             .get_order("a/b?c")
             .await;
-        assert_eq!(err, Err(PspError::NotFound));
+        assert!(matches!(err, Err(PspError::NotFound)));
     }
 
     #[test]
@@ -541,15 +541,15 @@ mod tests {
         let body = br#"{"amount":1000,"order_id":"chk_1","transaction_id":4051823,"status":"completed","reason":"","reason_code":null}"#;
         let order = parse_notification(body).unwrap();
         assert_eq!(order.order_id, "chk_1");
-        assert_eq!(order.outcome, PaymentOutcome::Succeeded);
+        assert_eq!(order.status, PaymentStatus::Succeeded);
         assert_eq!(order.reason_code, "");
         assert!(matches!(
             parse_notification(b"OK"),
-            Err(PspError::Unexpected(_))
+            Err(PspError::Unexpected { .. })
         ));
         assert!(matches!(
             parse_notification(br#"{"success":true,"data":{"order_id":"x"}}"#),
-            Err(PspError::Unexpected(_))
+            Err(PspError::Unexpected { .. })
         ));
     }
 

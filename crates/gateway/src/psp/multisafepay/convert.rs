@@ -3,11 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use super::client::CreateOrder;
-use super::wire;
+use super::{status, wire};
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::tax::TaxRate;
-use crate::psp::{PaymentOutcome, PspError, PspOrder};
+use crate::psp::{CreateOrder, PaymentStatus, PspError, PspOrder};
 
 /// The `merchant_item_id` MSP reserves for the shipping line.
 pub const SHIPPING_ITEM_ID: &str = "msp-shipping";
@@ -183,8 +182,13 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
     let order_id = order
         .order_id
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| PspError::Unexpected("the order object has no order_id".into()))?;
-    let status = order.status.unwrap_or_default();
+        .ok_or_else(|| PspError::unexpected("the order object has no order_id"))?;
+    let status_text = order.status.unwrap_or_default();
+    let payment_status = status::payment_status(&status_text);
+    let reason_code = order.reason_code.unwrap_or_default();
+    let failure = (payment_status == PaymentStatus::Declined).then(|| {
+        status::failure_for_reason(&reason_code, order.reason.as_deref().unwrap_or_default())
+    });
     let form_html = order
         .customer_verification
         .and_then(|v| v.html)
@@ -192,10 +196,10 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
     Ok(PspOrder {
         order_id,
         transaction_id: order.transaction_id.filter(|t| !t.is_empty()),
-        outcome: PaymentOutcome::from_msp_status(&status),
-        status,
-        reason: order.reason.unwrap_or_default(),
-        reason_code: order.reason_code.unwrap_or_default(),
+        status: payment_status,
+        status_text,
+        reason_code,
+        failure,
         payment_url: order.payment_url.filter(|u| !u.trim().is_empty()),
         form_html,
     })
@@ -207,9 +211,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::configuration::NotificationMethod;
     use crate::domain::checkout::CheckoutId;
     use crate::domain::new_checkout::tests::{CVC, PAN, example};
-    use crate::psp::multisafepay::NotificationMethod;
 
     fn price(amount: i64, rate: &str, currency: &str) -> String {
         unit_price_excl_vat(
@@ -428,7 +432,7 @@ mod tests {
         let o = psp_order(order).unwrap();
         assert_eq!(o.order_id, "chk_1");
         assert_eq!(o.transaction_id.as_deref(), Some("4051823"));
-        assert_eq!(o.outcome, PaymentOutcome::AwaitingShopper);
+        assert_eq!(o.status, PaymentStatus::AwaitingShopper);
         assert_eq!(
             o.payment_url.as_deref(),
             Some("https://pay.example/connect/x")
@@ -442,9 +446,9 @@ mod tests {
         .unwrap();
         let o = psp_order(order).unwrap();
         assert_eq!(o.form_html, None, "an empty form is no form");
-        assert_eq!(o.failure().unwrap().code, "insufficient_funds");
+        assert_eq!(o.failure.unwrap().code, "insufficient_funds");
 
         let no_id: wire::Order = serde_json::from_value(json!({"status": "completed"})).unwrap();
-        assert!(matches!(psp_order(no_id), Err(PspError::Unexpected(_))));
+        assert!(matches!(psp_order(no_id), Err(PspError::Unexpected { .. })));
     }
 }

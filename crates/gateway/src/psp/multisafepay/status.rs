@@ -1,0 +1,175 @@
+//! MultiSafepay's vocabulary: its order status strings, its error and reason codes, and the
+//! failure table built on them (design §3). Only this module knows what MSP's words mean; the
+//! flows see [`PaymentStatus`] and [`Failure`].
+
+use crate::domain::checkout::Failure;
+use crate::psp::PaymentStatus;
+
+/// MSP's error code for a declined transaction.
+pub const ERROR_DECLINED: i64 = 1024;
+/// MSP's error code for an unknown order (on GET) or a used order id (on create).
+pub const ERROR_INVALID_ORDER_ID: i64 = 1006;
+
+/// An MSP order `status` (reference §4). MSP's docs spell the chargeback status both ways.
+pub fn payment_status(status: &str) -> PaymentStatus {
+    use PaymentStatus as P;
+    match status {
+        "initialized" => P::AwaitingShopper,
+        "uncleared" => P::Pending,
+        "completed" => P::Succeeded,
+        "declined" => P::Declined,
+        "expired" => P::Expired,
+        "void" | "cancelled" => P::Canceled,
+        "partial_refunded" => P::PartiallyRefunded,
+        "refunded" => P::Refunded,
+        "chargedback" | "chargeback" => P::ChargedBack,
+        // `reserved`, `shipped`, or something new.
+        _ => P::NoChange,
+    }
+}
+
+/// A `declined` order's failure from its `reason_code` and `reason`.
+pub fn failure_for_reason(reason_code: &str, reason: &str) -> Failure {
+    let code = reason_code.trim();
+    let (failure_code, message) = match code.parse::<u32>().ok() {
+        // A declined status without a more precise reason.
+        None if code.is_empty() => (
+            "card_declined",
+            "The card was declined. Ask the shopper to use another card or contact their bank.",
+        ),
+        Some(4001 | 4003 | 4999) => (
+            "card_declined",
+            "The card was declined by its issuer. Ask the shopper to use another card or contact their bank.",
+        ),
+        Some(3005 | 4005) => (
+            "expired_card",
+            "The card has expired or its account is closed. Ask the shopper to use another card.",
+        ),
+        Some(3001..=3012) => (
+            "authentication_failed",
+            "3-D Secure authentication failed or was cancelled by the shopper. The shopper can try again or use another card.",
+        ),
+        Some(4002) => (
+            "insufficient_funds",
+            "The card has insufficient funds. Ask the shopper to use another card.",
+        ),
+        Some(4004) => (
+            "authentication_required",
+            "The issuer requires 3-D Secure authentication for this payment. Create a new checkout so the shopper can authenticate.",
+        ),
+        _ => (
+            "processing_error",
+            "The payment could not be processed. The shopper can try again later or use another card.",
+        ),
+    };
+    failure(failure_code, message, reason, code.to_owned())
+}
+
+/// The failure for an MSP error answer to the create call: `1024` (transaction declined) is a
+/// declined card; any other code is MSP refusing the order.
+pub fn failure_for_error(error_code: i64, error_info: &str) -> Failure {
+    if error_code == ERROR_DECLINED {
+        failure(
+            "card_declined",
+            "The card was declined. Ask the shopper to use another card or contact their bank.",
+            error_info,
+            error_code.to_string(),
+        )
+    } else {
+        Failure {
+            code: "processing_error".into(),
+            message: format!("MultiSafepay refused the order: {error_info}"),
+            psp_reason_code: error_code.to_string(),
+        }
+    }
+}
+
+/// `message`, with MSP's own words appended when it gave any.
+fn failure(code: &str, message: &str, msp_words: &str, psp_reason_code: String) -> Failure {
+    let mut message = message.to_owned();
+    if !msp_words.trim().is_empty() {
+        message.push_str(&format!(" (MultiSafepay: {})", msp_words.trim()));
+    }
+    Failure {
+        code: code.to_owned(),
+        message,
+        psp_reason_code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PaymentStatus as P;
+
+    #[test]
+    fn every_msp_status_of_the_design_table() {
+        let rows = [
+            ("initialized", P::AwaitingShopper),
+            ("uncleared", P::Pending),
+            ("completed", P::Succeeded),
+            ("declined", P::Declined),
+            ("expired", P::Expired),
+            ("void", P::Canceled),
+            ("cancelled", P::Canceled),
+            ("partial_refunded", P::PartiallyRefunded),
+            ("refunded", P::Refunded),
+            ("chargedback", P::ChargedBack),
+            ("chargeback", P::ChargedBack),
+            ("reserved", P::NoChange),
+            ("shipped", P::NoChange),
+            ("something-new", P::NoChange),
+            ("", P::NoChange),
+            ("Completed", P::NoChange),
+        ];
+        for (status, expected) in rows {
+            assert_eq!(payment_status(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn failure_codes_row_by_row() {
+        let rows = [
+            ("", "card_declined"),
+            ("4001", "card_declined"),
+            ("4003", "card_declined"),
+            ("4999", "card_declined"),
+            ("3001", "authentication_failed"),
+            ("3002", "authentication_failed"),
+            ("3004", "authentication_failed"),
+            ("3006", "authentication_failed"),
+            ("3011", "authentication_failed"),
+            ("3012", "authentication_failed"),
+            ("4002", "insufficient_funds"),
+            ("3005", "expired_card"),
+            ("4005", "expired_card"),
+            ("4004", "authentication_required"),
+            ("3000", "processing_error"),
+            ("3013", "processing_error"),
+            ("5999", "processing_error"),
+            ("1024", "processing_error"),
+            ("abc", "processing_error"),
+        ];
+        for (reason_code, expected) in rows {
+            let failure = failure_for_reason(reason_code, "Declined");
+            assert_eq!(failure.code, expected, "reason_code {reason_code:?}");
+            assert_eq!(failure.psp_reason_code, reason_code);
+            assert!(failure.message.contains("(MultiSafepay: Declined)"));
+        }
+    }
+
+    #[test]
+    fn error_1024_is_a_declined_card_anything_else_a_refused_order() {
+        let f = failure_for_error(1024, "declined");
+        assert_eq!(f.code, "card_declined");
+        assert_eq!(f.psp_reason_code, "1024");
+        assert!(f.message.contains("declined"));
+        let f = failure_for_error(1021, "Cannot create transaction");
+        assert_eq!(f.code, "processing_error");
+        assert_eq!(f.psp_reason_code, "1021");
+        assert_eq!(
+            f.message,
+            "MultiSafepay refused the order: Cannot create transaction"
+        );
+    }
+}
