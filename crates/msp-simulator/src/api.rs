@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use super::cards::{self, Outcome};
+use super::cards::{self, CardBehaviour};
 use super::faults::CreateFailure;
 use super::orders::{CardRecord, Order, OrderKey, Refund, RefundRefusal, Status};
 use super::wire::{
@@ -123,8 +123,8 @@ pub(crate) async fn create(
         CreateFailure::None | CreateFailure::Timeout => {}
     }
     let new = wire::parse_new_order(&body, today_yymm())?;
-    let outcome = cards::outcome(new.card_number.as_str());
-    if outcome == Outcome::DeclinedAtCreation {
+    let behaviour = cards::behaviour(new.card_number.as_str());
+    if behaviour == CardBehaviour::DeclinedAtCreation {
         return Err(MspError::new(1024, 402, "declined"));
     }
     let now = now();
@@ -150,7 +150,7 @@ pub(crate) async fn create(
         },
         external_transaction_id: (transaction_id % 1_000_000_000).to_string(),
         authentication: None,
-        outcome,
+        behaviour,
         options: new.options,
         created: now,
         modified: now,

@@ -1,4 +1,4 @@
-//! The card-number outcome table: MultiSafepay's own test cards (reference §7.1) decide what a
+//! The card-number behaviour table: MultiSafepay's own test cards (reference §7.1) decide what a
 //! simulated order does, so tests written against the simulator hold against MSP's test API.
 
 /// A card scheme as MSP names it in `payment_details.type`.
@@ -60,7 +60,7 @@ pub(crate) enum AfterChallenge {
 
 /// What a card number does to an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum CardBehaviour {
     /// 3-D Secure challenge first; the order stays `initialized` until it is answered.
     Challenge(AfterChallenge),
     /// Authenticated without a challenge: `completed` in the create response.
@@ -73,22 +73,24 @@ pub(crate) enum Outcome {
 
 /// Looks a Luhn-valid number up in MSP's test-card table; any other valid number is challenged
 /// and then completes, as MSP's test environment does.
-pub(crate) fn outcome(number: &str) -> Outcome {
+pub(crate) fn behaviour(number: &str) -> CardBehaviour {
     match number {
-        "374500000000015" => Outcome::Frictionless,
-        "4012001038443335" => Outcome::NotEnrolled,
-        "4917300000000008" => Outcome::Challenge(AfterChallenge::Uncleared {
+        "374500000000015" => CardBehaviour::Frictionless,
+        "4012001038443335" => CardBehaviour::NotEnrolled,
+        "4917300000000008" => CardBehaviour::Challenge(AfterChallenge::Uncleared {
             then_complete: false,
         }),
-        "4462000000000003" => Outcome::Challenge(AfterChallenge::Uncleared {
+        "4462000000000003" => CardBehaviour::Challenge(AfterChallenge::Uncleared {
             then_complete: true,
         }),
         "4012001037461114" | "374200000000004" => {
-            Outcome::Challenge(AfterChallenge::Decline { reason_code: 3001 })
+            CardBehaviour::Challenge(AfterChallenge::Decline { reason_code: 3001 })
         }
-        "4012001038488884" => Outcome::Challenge(AfterChallenge::Decline { reason_code: 4002 }),
-        "4242424242424242" => Outcome::DeclinedAtCreation,
-        _ => Outcome::Challenge(AfterChallenge::Complete),
+        "4012001038488884" => {
+            CardBehaviour::Challenge(AfterChallenge::Decline { reason_code: 4002 })
+        }
+        "4242424242424242" => CardBehaviour::DeclinedAtCreation,
+        _ => CardBehaviour::Challenge(AfterChallenge::Complete),
     }
 }
 

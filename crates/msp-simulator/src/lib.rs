@@ -13,7 +13,7 @@
 //! way on both sides cannot pass every test and fail against the real MultiSafepay.
 //!
 //! - `api`: the `/v1/json` handlers; `wire`: MSP's field names, written from MSP's docs.
-//! - `cards`: the outcome table; `orders`: order state, status machine, sharded book.
+//! - `cards`: the test cards and what each does; `orders`: order state, status machine, sharded book.
 //! - `state`: the shared state and the background work after a change (notifications, timers).
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
 //! - `faults`, `control`: `/sim/faults`, `/sim/notifications`.

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::NaiveDateTime;
 
-use super::cards::{AfterChallenge, Brand, Outcome};
+use super::cards::{AfterChallenge, Brand, CardBehaviour};
 
 /// An order's place in the book: the site (index of the API key that created it) and the
 /// merchant's order id. Orders are visible only to the key that created them.
@@ -142,7 +142,8 @@ pub(crate) struct Order {
     pub card: CardRecord,
     pub external_transaction_id: String,
     pub authentication: Option<Authentication>,
-    pub outcome: Outcome,
+    /// What the card number does to the order (MSP's test-card table).
+    pub behaviour: CardBehaviour,
     pub options: PaymentOptions,
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
@@ -185,8 +186,8 @@ impl Order {
         if self.status != Status::Initialized {
             return Err(Illegal { from: self.status });
         }
-        let after = match self.outcome {
-            Outcome::Challenge(after) => after,
+        let after = match self.behaviour {
+            CardBehaviour::Challenge(after) => after,
             _ => return Err(Illegal { from: self.status }),
         };
         let mut settle = None;
@@ -247,15 +248,15 @@ impl Order {
         self.set_status(Status::Declined, now);
     }
 
-    /// Applies the create-time outcome of a card that is not challenged.
+    /// Applies the create-time behaviour of a card that is not challenged.
     pub(crate) fn settle_at_creation(&mut self, now: NaiveDateTime) {
-        match self.outcome {
-            Outcome::Frictionless => {
+        match self.behaviour {
+            CardBehaviour::Frictionless => {
                 self.authenticated("frictionless");
                 self.set_status(Status::Completed, now);
             }
-            Outcome::NotEnrolled => self.set_status(Status::Completed, now),
-            Outcome::Challenge(_) | Outcome::DeclinedAtCreation => {}
+            CardBehaviour::NotEnrolled => self.set_status(Status::Completed, now),
+            CardBehaviour::Challenge(_) | CardBehaviour::DeclinedAtCreation => {}
         }
     }
 
@@ -365,7 +366,7 @@ impl<K: std::hash::Hash + Eq, V> Sharded<K, V> {
 mod tests {
     use super::*;
 
-    fn order(outcome: Outcome) -> Order {
+    fn order(behaviour: CardBehaviour) -> Order {
         let now = chrono::Utc::now().naive_utc();
         Order {
             transaction_id: 1,
@@ -388,7 +389,7 @@ mod tests {
             },
             external_transaction_id: "1".into(),
             authentication: None,
-            outcome,
+            behaviour,
             options: PaymentOptions {
                 notification_url: None,
                 notification_method: NotificationMethod::Get,
@@ -415,7 +416,7 @@ mod tests {
     #[test]
     fn terminal_statuses_never_change() {
         let now = chrono::Utc::now().naive_utc();
-        let mut o = order(Outcome::Challenge(AfterChallenge::Complete));
+        let mut o = order(CardBehaviour::Challenge(AfterChallenge::Complete));
         o.answer_challenge(Answer::Failed, now).unwrap();
         assert_eq!(o.status, Status::Declined);
         assert!(o.answer_challenge(Answer::Authenticated, now).is_err());
@@ -427,7 +428,7 @@ mod tests {
     #[test]
     fn refunds_walk_partial_then_full_and_refuse_the_rest() {
         let now = chrono::Utc::now().naive_utc();
-        let mut o = order(Outcome::Frictionless);
+        let mut o = order(CardBehaviour::Frictionless);
         o.settle_at_creation(now);
         assert_eq!(
             o.refund(100, "USD", refund_of(100), now),

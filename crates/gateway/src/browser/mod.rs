@@ -32,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/cancel/{checkout_id}")
             .wrap(from_fn(security::browser_security_headers))
-            .route(web::get().to(return_url::cancelled_at_msp))
+            .route(web::get().to(return_url::canceled_at_msp))
             .default_service(not_allowed()),
     );
 }

@@ -17,7 +17,7 @@ pub async fn back_from_msp(state: web::Data<AppState>, id: web::Path<String>) ->
     come_back(&state, &id, false).await
 }
 
-pub async fn cancelled_at_msp(state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+pub async fn canceled_at_msp(state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
     come_back(&state, &id, true).await
 }
 
