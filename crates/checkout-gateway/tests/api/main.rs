@@ -1,5 +1,7 @@
 //! The gateway's integration tests: one binary, against the in-process MultiSafepay simulator
 //! and a real `redis-server` the harness starts on a free port.
+// Test code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use test_support as common;
 mod helpers;

@@ -1,6 +1,8 @@
 //! The store contract: one suite, run against the Redis store (a real `redis-server` from the
 //! harness, and a real three-master Redis Cluster) and the in-memory store, plus Redis-only checks (TTLs on every key, corrupt values,
 //! an outage and recovery).
+// Test code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use test_support as common;
 

@@ -1,4 +1,6 @@
 //! Integration tests of the MultiSafepay simulator (issue #2): one module per numbered point.
+// Test code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use test_support as common;
 
