@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use crate::errors::{ApiError, ErrorType};
+use crate::errors::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::{IdempotencyBegin, StoredResponse};
 
@@ -31,8 +31,8 @@ impl IdempotencyKey {
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(ApiError::invalid_request(
-                "invalid_idempotency_key",
+            Err(ApiError::new(
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).",
             )
             .with_param(HEADER))
@@ -103,7 +103,7 @@ where
             let stored = match result {
                 Ok(stored) => stored,
                 // Nothing reached MSP: free the key so that the retry the 503 asks for can run.
-                Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => {
                     if let Err(abort) = store.idempotency_abort(key.as_str(), &owner).await {
                         tracing::warn!(error = %abort, "could not release an idempotency key; it expires by itself");
                     }
@@ -112,7 +112,7 @@ where
                 // A definite answer (MSP refused the order, say): replay it like a success.
                 Err(e) => {
                     let stored = StoredResponse {
-                        status: e.status.as_u16(),
+                        status: e.status().as_u16(),
                         body: e.body().to_string(),
                     };
                     save(state, key, &owner, &stored).await;
@@ -129,9 +129,7 @@ where
                 return Err(mismatch());
             }
             Err(ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorType::IdempotencyError,
-                "idempotency_key_in_use",
+                ErrorCode::IdempotencyKeyInUse,
                 "A request with this Idempotency-Key is still being processed: wait for it, then retry to get its stored result.",
             )
             .with_param(HEADER))
@@ -162,9 +160,7 @@ async fn save(state: &AppState, key: &IdempotencyKey, owner: &str, response: &St
 
 fn mismatch() -> ApiError {
     ApiError::new(
-        StatusCode::BAD_REQUEST,
-        ErrorType::IdempotencyError,
-        "idempotency_key_reused",
+        ErrorCode::IdempotencyKeyReused,
         "This Idempotency-Key was used with a different request body: use a new key for a new request.",
     )
     .with_param(HEADER)

@@ -4,7 +4,7 @@
 use actix_web::web;
 use futures_util::StreamExt;
 
-use crate::errors::{self, ApiError};
+use crate::errors::{self, ApiError, ErrorCode};
 
 pub mod auth;
 pub mod checkout_request;
@@ -36,8 +36,8 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::invalid_request(
-                "invalid_body",
+            ApiError::new(
+                ErrorCode::InvalidBody,
                 format!("The body could not be read ({e}): send it again."),
             )
         })?;
