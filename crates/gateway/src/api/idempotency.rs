@@ -102,8 +102,9 @@ where
             let result = work().await;
             let stored = match result {
                 Ok(stored) => stored,
-                // Nothing reached MSP: free the key so that the retry the 503 asks for can run.
-                Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                // Nothing was done (nothing reached MSP): free the key so that the retry the
+                // answer asks for can run.
+                Err(e) if e.code().retry_safe() => {
                     if let Err(abort) = store.idempotency_abort(key.as_str(), &owner).await {
                         tracing::warn!(error = %abort, "could not release an idempotency key; it expires by itself");
                     }
@@ -175,4 +176,90 @@ fn respond(stored: &StoredResponse, replayed: bool) -> HttpResponse {
         res.insert_header((REPLAYED, "true"));
     }
     res.body(stored.body.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use actix_web::body::MessageBody;
+
+    use super::*;
+    use crate::api::auth::MerchantKeys;
+    use crate::configuration::Settings;
+    use crate::psp::multisafepay::MultiSafepayClient;
+    use crate::store::memory::MemoryStore;
+
+    fn state() -> AppState {
+        let settings = Settings::default();
+        let secret = SecretString::from("test secret");
+        AppState {
+            public_url: "http://gateway.test".into(),
+            store: Arc::new(MemoryStore::new(settings.store_ttls())),
+            psp: MultiSafepayClient::new(
+                "http://127.0.0.1:9",
+                secret.clone(),
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            )
+            .unwrap(),
+            metrics: crate::metrics::handle(),
+            merchant_keys: MerchantKeys::new(&[], 1),
+            fingerprint_key: FingerprintKey::derive(&secret),
+            settings,
+        }
+    }
+
+    fn created() -> StoredResponse {
+        StoredResponse {
+            status: 201,
+            body: r#"{"id":"chk_1"}"#.into(),
+        }
+    }
+
+    async fn body_of(res: HttpResponse) -> String {
+        let bytes = res.into_body().try_into_bytes().unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[actix_web::test]
+    async fn a_retry_safe_failure_frees_the_key_for_the_retry() {
+        let state = state();
+        let key = IdempotencyKey::parse("k-1").unwrap();
+        let err = run_once(&state, &key, "fp", || async {
+            Err(ApiError::store_unavailable(anyhow::anyhow!("down")))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ServiceUnavailable);
+
+        let res = run_once(&state, &key, "fp", || async { Ok(created()) })
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        assert!(res.headers().get(REPLAYED).is_none());
+        assert_eq!(body_of(res).await, created().body);
+    }
+
+    #[actix_web::test]
+    async fn a_final_failure_is_replayed_without_running_again() {
+        let state = state();
+        let key = IdempotencyKey::parse("k-2").unwrap();
+        let err = run_once(&state, &key, "fp", || async {
+            Err(ApiError::new(ErrorCode::PspRejected, "refused"))
+        })
+        .await
+        .unwrap_err();
+        assert!(!err.code().retry_safe());
+
+        let res = run_once(&state, &key, "fp", || async {
+            panic!("a replay must not run the request again")
+        })
+        .await
+        .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(res.headers().get(REPLAYED).unwrap(), "true");
+        assert_eq!(body_of(res).await, err.body().to_string());
+    }
 }
