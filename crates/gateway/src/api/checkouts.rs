@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::auth::Merchant;
 use super::checkout_request::{CheckoutRequest, parse};
 use super::idempotency::{self, IdempotencyKey};
+use super::respond;
 use super::view::{CheckoutView, EventView};
 use crate::domain::checkout::{CheckoutId, EventSource};
 use crate::errors::{ApiError, ErrorCode};
@@ -82,13 +83,6 @@ async fn run(
             ),
         )),
     }
-}
-
-fn respond(stored: StoredResponse) -> HttpResponse {
-    HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
-        .content_type("application/json")
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .body(stored.body)
 }
 
 pub(super) fn to_json(value: &impl serde::Serialize) -> String {

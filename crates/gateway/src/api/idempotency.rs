@@ -7,18 +7,20 @@
 
 use std::future::Future;
 
-use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use super::respond;
 use crate::errors::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::{IdempotencyBegin, StoredResponse};
 
 pub const HEADER: &str = "Idempotency-Key";
-pub const REPLAYED: &str = "Idempotent-Replayed";
+/// `Idempotent-Replayed` (a `HeaderName` is kept in lower case; header names are case-insensitive).
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 const MAX_LEN: usize = 255;
 
 /// A client-chosen key: 1–255 visible ASCII characters.
@@ -121,7 +123,7 @@ where
                 }
             };
             save(state, key, &owner, &stored).await;
-            Ok(respond(&stored, false))
+            Ok(respond(stored))
         }
         IdempotencyBegin::InFlight {
             fingerprint: theirs,
@@ -142,7 +144,7 @@ where
             if theirs != fingerprint {
                 return Err(mismatch());
             }
-            Ok(respond(&response, true))
+            Ok(replay(response))
         }
     }
 }
@@ -167,15 +169,12 @@ fn mismatch() -> ApiError {
     .with_param(HEADER)
 }
 
-fn respond(stored: &StoredResponse, replayed: bool) -> HttpResponse {
-    let mut res =
-        HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
-    res.content_type("application/json")
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
-    if replayed {
-        res.insert_header((REPLAYED, "true"));
-    }
-    res.body(stored.body.clone())
+/// The stored answer again, marked as a replay.
+fn replay(stored: StoredResponse) -> HttpResponse {
+    let mut res = respond(stored);
+    res.headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    res
 }
 
 #[cfg(test)]
@@ -184,6 +183,7 @@ mod tests {
     use std::time::Duration;
 
     use actix_web::body::MessageBody;
+    use actix_web::http::StatusCode;
 
     use super::*;
     use crate::api::auth::MerchantKeys;
