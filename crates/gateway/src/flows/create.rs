@@ -67,7 +67,7 @@ pub async fn create_checkout(state: &AppState, new: &NewCheckout) -> Result<Chec
         Ok(InsertOutcome::Inserted) => {}
         // A UUID v7 collision: treat it as the store misbehaving rather than overwrite anything.
         Ok(InsertOutcome::AlreadyExists) => {
-            return Err(CreateError::StoreUnavailable(StoreError::Corrupt(format!(
+            return Err(CreateError::StoreUnavailable(StoreError::corrupt(format!(
                 "checkout id {id} exists already"
             ))));
         }

@@ -174,7 +174,7 @@ async fn apply_or_log(
     match apply(state.store.as_ref(), id, source, change).await {
         Ok(c) => Ok(c),
         Err(super::apply::ApplyError::Store(e)) => Err(e),
-        Err(super::apply::ApplyError::NotFound) => Err(StoreError::Corrupt(format!(
+        Err(super::apply::ApplyError::NotFound) => Err(StoreError::corrupt(format!(
             "checkout {id} vanished mid-reconcile"
         ))),
     }
