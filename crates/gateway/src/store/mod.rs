@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 
-pub mod keys;
+mod keys;
 pub mod memory;
 pub mod redis;
 

@@ -37,11 +37,6 @@ pub struct RedisConnect {
     pub command_timeout: Duration,
 }
 
-impl RedisConnect {
-    /// What design §9's "short timeout" means here: an outage answers within about a second.
-    pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
-}
-
 pub struct RedisStore {
     connection: Connection,
     keys: Keys,
@@ -73,11 +68,6 @@ impl RedisStore {
         };
         store.ping().await?;
         Ok(store)
-    }
-
-    /// The key layout this store uses (tests inspect TTLs through it).
-    pub fn keys(&self) -> &Keys {
-        &self.keys
     }
 
     fn conn(&self) -> Connection {
