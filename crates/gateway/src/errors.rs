@@ -4,6 +4,10 @@
 //! {"error": {"type": "invalid_request_error", "code": "invalid_card_number", "message": "…", "param": "card.number"}}
 //! ```
 //!
+//! Every `code` the API answers is a row of [`ErrorCode`], which also fixes its HTTP status, its
+//! `type` and whether the same request may simply be sent again. An [`ApiError`] is built from a
+//! code, so a status and a type can only come in the pairs the table lists.
+//!
 //! Every non-2xx JSON answer goes through [`ApiError`], the framework's own (malformed JSON, 404,
 //! 405, 413) included, via the handlers in [`json_config`], [`path_config`], [`query_config`] and
 //! [`not_found`]. 5xx bodies are generic; their cause goes to the log.
@@ -28,37 +32,151 @@ pub enum ErrorType {
     ApiError,
 }
 
-/// A merchant API error: status, type, machine code, a message that says what to do, and the
-/// offending parameter when there is one.
+/// One row of the table: what a code always comes with.
+struct Row {
+    wire: &'static str,
+    status: StatusCode,
+    kind: ErrorType,
+    retry_safe: bool,
+}
+
+/// Declares [`ErrorCode`] and its table from one list, so that a code cannot exist without its
+/// status, type and retry rule, and [`ErrorCode::ALL`] cannot miss one.
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident => $wire:literal, $status:ident, $kind:ident, $retry_safe:literal; )*) => {
+        /// A stable machine code of the merchant API. Storefronts branch on the wire strings:
+        /// never rename one.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the table's order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            fn row(self) -> Row {
+                match self {
+                    $( ErrorCode::$variant => Row {
+                        wire: $wire,
+                        status: StatusCode::$status,
+                        kind: ErrorType::$kind,
+                        retry_safe: $retry_safe,
+                    }, )*
+                }
+            }
+        }
+    };
+}
+
+// "Retry-safe" means the request had no effect and the very same request may succeed when sent
+// again (after `Retry-After` where there is one). A 400 would only fail the same way again; a 500
+// or 502 leaves the outcome open, so its answer is final (and replayed under an Idempotency-Key).
+error_codes! {
+    // code                      wire                        HTTP                    type                 retry-safe
+    /// The body is not JSON, or not the JSON the endpoint expects.
+    InvalidJson              => "invalid_json",              BAD_REQUEST,            InvalidRequestError, false;
+    /// The body could not be read off the connection.
+    InvalidBody              => "invalid_body",              BAD_REQUEST,            InvalidRequestError, false;
+    InvalidPath              => "invalid_path",              BAD_REQUEST,            InvalidRequestError, false;
+    InvalidQuery             => "invalid_query",             BAD_REQUEST,            InvalidRequestError, false;
+    InvalidIdempotencyKey    => "invalid_idempotency_key",   BAD_REQUEST,            InvalidRequestError, false;
+    /// A required field is absent (or `null`).
+    ParameterMissing         => "parameter_missing",         BAD_REQUEST,            InvalidRequestError, false;
+    /// A field is invalid in a way no more precise code below names (too long, HTML, empty list).
+    InvalidParameter         => "invalid_parameter",         BAD_REQUEST,            InvalidRequestError, false;
+    InvalidCardNumber        => "invalid_card_number",       BAD_REQUEST,            InvalidRequestError, false;
+    InvalidExpiry            => "invalid_expiry",            BAD_REQUEST,            InvalidRequestError, false;
+    InvalidCvc               => "invalid_cvc",               BAD_REQUEST,            InvalidRequestError, false;
+    InvalidCurrency          => "invalid_currency",          BAD_REQUEST,            InvalidRequestError, false;
+    InvalidAmount            => "invalid_amount",            BAD_REQUEST,            InvalidRequestError, false;
+    InvalidQuantity          => "invalid_quantity",          BAD_REQUEST,            InvalidRequestError, false;
+    InvalidTaxRate           => "invalid_tax_rate",          BAD_REQUEST,            InvalidRequestError, false;
+    /// `amount` is not the sum of the items and shipping.
+    AmountMismatch           => "amount_mismatch",           BAD_REQUEST,            InvalidRequestError, false;
+    InvalidEmail             => "invalid_email",             BAD_REQUEST,            InvalidRequestError, false;
+    InvalidIpAddress         => "invalid_ip_address",        BAD_REQUEST,            InvalidRequestError, false;
+    InvalidCountry           => "invalid_country",           BAD_REQUEST,            InvalidRequestError, false;
+    InvalidLocale            => "invalid_locale",            BAD_REQUEST,            InvalidRequestError, false;
+    InvalidUrl               => "invalid_url",               BAD_REQUEST,            InvalidRequestError, false;
+    /// A return or cancel URL whose host is not in `checkout.return_url_hosts`.
+    UrlHostNotAllowed        => "url_host_not_allowed",      BAD_REQUEST,            InvalidRequestError, false;
+    InvalidMetadata          => "invalid_metadata",          BAD_REQUEST,            InvalidRequestError, false;
+    /// The Idempotency-Key was used with another body.
+    IdempotencyKeyReused     => "idempotency_key_reused",    BAD_REQUEST,            IdempotencyError,    false;
+    /// No Bearer key, or not one of the gateway's merchant keys.
+    InvalidApiKey            => "invalid_api_key",           UNAUTHORIZED,           AuthenticationError, false;
+    /// No checkout has this id (well-formed or not).
+    ResourceMissing          => "resource_missing",          NOT_FOUND,              InvalidRequestError, false;
+    RouteNotFound            => "route_not_found",           NOT_FOUND,              InvalidRequestError, false;
+    MethodNotAllowed         => "method_not_allowed",        METHOD_NOT_ALLOWED,     InvalidRequestError, false;
+    /// A request with the same Idempotency-Key is still running.
+    IdempotencyKeyInUse      => "idempotency_key_in_use",    CONFLICT,               IdempotencyError,    true;
+    BodyTooLarge             => "body_too_large",            PAYLOAD_TOO_LARGE,      InvalidRequestError, false;
+    UnsupportedMediaType     => "unsupported_media_type",    UNSUPPORTED_MEDIA_TYPE, InvalidRequestError, false;
+    RateLimited              => "rate_limited",              TOO_MANY_REQUESTS,      RateLimitError,      true;
+    InternalError            => "internal_error",            INTERNAL_SERVER_ERROR,  ApiError,            false;
+    /// MSP refused the order for a reason that is not the card's.
+    PspRejected              => "psp_rejected",              BAD_GATEWAY,            PspError,            false;
+    /// MSP's answer could not be read: the order may exist, so the checkout is left processing.
+    PspUnusableResponse      => "psp_unusable_response",     BAD_GATEWAY,            PspError,            false;
+    /// The store (Redis) is unavailable; nothing was sent to MSP.
+    ServiceUnavailable       => "service_unavailable",       SERVICE_UNAVAILABLE,    ApiError,            true;
+}
+
+impl ErrorCode {
+    /// The `code` as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        self.row().wire
+    }
+
+    pub fn status(self) -> StatusCode {
+        self.row().status
+    }
+
+    /// The `type` this code is always answered with.
+    pub fn kind(self) -> ErrorType {
+        self.row().kind
+    }
+
+    /// Whether the request had no effect, so that sending the same request again is safe and may
+    /// succeed (after `Retry-After`, when the answer has one).
+    pub fn retry_safe(self) -> bool {
+        self.row().retry_safe
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A merchant API error: a code of the table, a message that says what to do, and the offending
+/// parameter when there is one.
 pub struct ApiError {
-    pub status: StatusCode,
-    pub kind: ErrorType,
-    pub code: String,
-    pub message: String,
-    pub param: Option<String>,
+    code: ErrorCode,
+    message: String,
+    param: Option<String>,
     /// Seconds, for 429 and 503.
-    pub retry_after: Option<u64>,
-    /// Extra response headers (e.g. `WWW-Authenticate`).
-    pub www_authenticate: bool,
+    retry_after: Option<u64>,
     /// The cause, logged, never shown.
-    pub source: Option<anyhow::Error>,
+    source: Option<anyhow::Error>,
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        kind: ErrorType,
-        code: &str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
-            kind,
-            code: code.to_owned(),
+            code,
             message: message.into(),
             param: None,
             retry_after: None,
-            www_authenticate: false,
             source: None,
         }
     }
@@ -73,35 +191,28 @@ impl ApiError {
         self
     }
 
-    pub fn invalid_request(code: &str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            ErrorType::InvalidRequestError,
-            code,
-            message,
-        )
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     pub fn invalid_field(e: FieldError) -> Self {
-        Self::invalid_request(e.code, e.message).with_param(e.param)
+        Self::new(e.code, e.message).with_param(e.param)
     }
 
     pub fn unauthenticated() -> Self {
-        let mut e = Self::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorType::AuthenticationError,
-            "invalid_api_key",
+        Self::new(
+            ErrorCode::InvalidApiKey,
             "Missing or unknown API key: send `Authorization: Bearer <key>` with one of the gateway's merchant keys.",
-        );
-        e.www_authenticate = true;
-        e
+        )
     }
 
     pub fn checkout_not_found() -> Self {
         Self::new(
-            StatusCode::NOT_FOUND,
-            ErrorType::InvalidRequestError,
-            "resource_missing",
+            ErrorCode::ResourceMissing,
             "No such checkout: check the id (`chk_` followed by 32 hex digits) returned by POST /v1/checkouts.",
         )
         .with_param("id")
@@ -109,9 +220,7 @@ impl ApiError {
 
     pub fn rate_limited(retry_after_s: u64) -> Self {
         let mut e = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorType::RateLimitError,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "Too many requests for this API key: slow down and retry after the `Retry-After` seconds.",
         );
         e.retry_after = Some(retry_after_s.max(1));
@@ -121,9 +230,7 @@ impl ApiError {
     /// Redis is unavailable: nothing was sent to MSP, so the same request can simply be retried.
     pub fn store_unavailable(source: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorType::ApiError,
-            "service_unavailable",
+            ErrorCode::ServiceUnavailable,
             "The gateway's store is temporarily unavailable: retry after the `Retry-After` seconds. Nothing was sent to MultiSafepay, so retrying a POST (with the same Idempotency-Key) is safe.",
         )
         .with_source(source);
@@ -133,9 +240,7 @@ impl ApiError {
 
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorType::ApiError,
-            "internal_error",
+            ErrorCode::InternalError,
             "An unexpected error occurred; it has been logged. Retry with the same Idempotency-Key, or check GET /v1/checkouts/{id} if a checkout id was returned.",
         )
         .with_source(source)
@@ -144,7 +249,7 @@ impl ApiError {
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({
             "error": {
-                "type": self.kind,
+                "type": self.code.kind(),
                 "code": self.code,
                 "message": self.message,
                 "param": self.param,
@@ -158,7 +263,7 @@ impl fmt::Debug for ApiError {
         write!(
             f,
             "{} {}: {}",
-            self.status.as_u16(),
+            self.status().as_u16(),
             self.code,
             self.message
         )?;
@@ -179,21 +284,23 @@ impl std::error::Error for ApiError {}
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), code = %self.code, error.cause_chain = ?self, "request failed");
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), code = %self.code, error.cause_chain = ?self, "request failed");
         } else if let Some(source) = &self.source {
-            tracing::info!(status = self.status.as_u16(), code = %self.code, error.cause_chain = ?source, "request refused");
+            tracing::info!(status = status.as_u16(), code = %self.code, error.cause_chain = ?source, "request refused");
         }
-        let mut res = HttpResponse::build(self.status);
+        let mut res = HttpResponse::build(status);
         res.insert_header((header::CACHE_CONTROL, "no-store"));
         if let Some(s) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, s.to_string()));
         }
-        if self.www_authenticate {
+        // Every authentication failure names the scheme to use (RFC 9110 §11.6.1).
+        if self.code.kind() == ErrorType::AuthenticationError {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         res.json(self.body())
@@ -214,17 +321,15 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                 too_large()
             }
             error::JsonPayloadError::ContentType => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                ErrorType::InvalidRequestError,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "Send the body as JSON with `Content-Type: application/json`.",
             ),
-            error::JsonPayloadError::Deserialize(e) => ApiError::invalid_request(
-                "invalid_json",
+            error::JsonPayloadError::Deserialize(e) => ApiError::new(
+                ErrorCode::InvalidJson,
                 format!("The body could not be read as the expected JSON ({e}): fix it and send it again."),
             ),
-            _ => ApiError::invalid_request(
-                "invalid_json",
+            _ => ApiError::new(
+                ErrorCode::InvalidJson,
                 "The body is not valid JSON: fix it and send it again.",
             ),
         };
@@ -234,25 +339,25 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
 
 pub fn too_large() -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorType::InvalidRequestError,
-        "body_too_large",
+        ErrorCode::BodyTooLarge,
         "The request body is larger than the gateway accepts (server.body_limit_bytes): send a smaller body.",
     )
 }
 
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, _req| {
-        let api =
-            ApiError::invalid_request("invalid_path", format!("Invalid path parameter: {err}"));
+        let api = ApiError::new(
+            ErrorCode::InvalidPath,
+            format!("Invalid path parameter: {err}"),
+        );
         error::InternalError::from_response(err, api.error_response()).into()
     })
 }
 
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
-        let api = ApiError::invalid_request(
-            "invalid_query",
+        let api = ApiError::new(
+            ErrorCode::InvalidQuery,
             format!("Invalid query string: {err}. Check the parameters' names and values."),
         );
         error::InternalError::from_response(err, api.error_response()).into()
@@ -262,9 +367,7 @@ pub fn query_config() -> web::QueryConfig {
 /// The default service: 404 for unknown paths, 405 for a known path with another method.
 pub async fn not_found() -> HttpResponse {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        ErrorType::InvalidRequestError,
-        "route_not_found",
+        ErrorCode::RouteNotFound,
         "No such endpoint: see openapi.yaml for the gateway's routes.",
     )
     .error_response()
@@ -275,9 +378,7 @@ pub async fn not_found() -> HttpResponse {
 pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move || async move {
         let mut res = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            ErrorType::InvalidRequestError,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("This endpoint accepts {allow} only: see openapi.yaml."),
         )
         .error_response();
@@ -285,4 +386,183 @@ pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
             .insert(header::ALLOW, header::HeaderValue::from_static(allow));
         res
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    /// The contract, written out once more: a change to the table above must be a change here
+    /// too. Wire strings are the API's; storefronts branch on them.
+    #[rustfmt::skip]
+    const CONTRACT: &[(ErrorCode, &str, u16, &str, bool)] = &[
+        (ErrorCode::InvalidJson,           "invalid_json",            400, "invalid_request_error", false),
+        (ErrorCode::InvalidBody,           "invalid_body",            400, "invalid_request_error", false),
+        (ErrorCode::InvalidPath,           "invalid_path",            400, "invalid_request_error", false),
+        (ErrorCode::InvalidQuery,          "invalid_query",           400, "invalid_request_error", false),
+        (ErrorCode::InvalidIdempotencyKey, "invalid_idempotency_key", 400, "invalid_request_error", false),
+        (ErrorCode::ParameterMissing,      "parameter_missing",       400, "invalid_request_error", false),
+        (ErrorCode::InvalidParameter,      "invalid_parameter",       400, "invalid_request_error", false),
+        (ErrorCode::InvalidCardNumber,     "invalid_card_number",     400, "invalid_request_error", false),
+        (ErrorCode::InvalidExpiry,         "invalid_expiry",          400, "invalid_request_error", false),
+        (ErrorCode::InvalidCvc,            "invalid_cvc",             400, "invalid_request_error", false),
+        (ErrorCode::InvalidCurrency,       "invalid_currency",        400, "invalid_request_error", false),
+        (ErrorCode::InvalidAmount,         "invalid_amount",          400, "invalid_request_error", false),
+        (ErrorCode::InvalidQuantity,       "invalid_quantity",        400, "invalid_request_error", false),
+        (ErrorCode::InvalidTaxRate,        "invalid_tax_rate",        400, "invalid_request_error", false),
+        (ErrorCode::AmountMismatch,        "amount_mismatch",         400, "invalid_request_error", false),
+        (ErrorCode::InvalidEmail,          "invalid_email",           400, "invalid_request_error", false),
+        (ErrorCode::InvalidIpAddress,      "invalid_ip_address",      400, "invalid_request_error", false),
+        (ErrorCode::InvalidCountry,        "invalid_country",         400, "invalid_request_error", false),
+        (ErrorCode::InvalidLocale,         "invalid_locale",          400, "invalid_request_error", false),
+        (ErrorCode::InvalidUrl,            "invalid_url",             400, "invalid_request_error", false),
+        (ErrorCode::UrlHostNotAllowed,     "url_host_not_allowed",    400, "invalid_request_error", false),
+        (ErrorCode::InvalidMetadata,       "invalid_metadata",        400, "invalid_request_error", false),
+        (ErrorCode::IdempotencyKeyReused,  "idempotency_key_reused",  400, "idempotency_error",     false),
+        (ErrorCode::InvalidApiKey,         "invalid_api_key",         401, "authentication_error",  false),
+        (ErrorCode::ResourceMissing,       "resource_missing",        404, "invalid_request_error", false),
+        (ErrorCode::RouteNotFound,         "route_not_found",         404, "invalid_request_error", false),
+        (ErrorCode::MethodNotAllowed,      "method_not_allowed",      405, "invalid_request_error", false),
+        (ErrorCode::IdempotencyKeyInUse,   "idempotency_key_in_use",  409, "idempotency_error",     true),
+        (ErrorCode::BodyTooLarge,          "body_too_large",          413, "invalid_request_error", false),
+        (ErrorCode::UnsupportedMediaType,  "unsupported_media_type",  415, "invalid_request_error", false),
+        (ErrorCode::RateLimited,           "rate_limited",            429, "rate_limit_error",      true),
+        (ErrorCode::InternalError,         "internal_error",          500, "api_error",             false),
+        (ErrorCode::PspRejected,           "psp_rejected",            502, "psp_error",             false),
+        (ErrorCode::PspUnusableResponse,   "psp_unusable_response",   502, "psp_error",             false),
+        (ErrorCode::ServiceUnavailable,    "service_unavailable",     503, "api_error",             true),
+    ];
+
+    fn type_name(kind: ErrorType) -> String {
+        serde_json::to_value(kind)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn every_code_answers_as_the_contract_says() {
+        assert_eq!(ErrorCode::ALL.len(), CONTRACT.len());
+        for &(code, wire, status, kind, retry_safe) in CONTRACT {
+            assert_eq!(code.as_str(), wire, "{code:?}");
+            assert_eq!(code.status().as_u16(), status, "{code:?}");
+            assert_eq!(type_name(code.kind()), kind, "{code:?}");
+            assert_eq!(code.retry_safe(), retry_safe, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_snake_case_strings() {
+        let wires: HashSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            wires.len(),
+            ErrorCode::ALL.len(),
+            "a wire string is used twice"
+        );
+        for code in ErrorCode::ALL {
+            let wire = code.as_str();
+            assert!(
+                !wire.is_empty() && wire.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{wire}"
+            );
+            assert_eq!(serde_json::to_value(code).unwrap(), wire);
+        }
+    }
+
+    /// Design §3's table, plus what it leaves to HTTP itself: 405 and 415 for a wrong method or
+    /// content type, and 500 for a bug.
+    #[test]
+    fn status_and_type_come_in_the_pairs_of_design_section_3() {
+        use ErrorType as T;
+        let design = [
+            (400, T::InvalidRequestError),
+            (400, T::IdempotencyError),
+            (401, T::AuthenticationError),
+            (404, T::InvalidRequestError),
+            (409, T::InvalidRequestError),
+            (409, T::IdempotencyError),
+            (413, T::InvalidRequestError),
+            (429, T::RateLimitError),
+            (502, T::PspError),
+            (503, T::ApiError),
+        ];
+        let http = [
+            (405, T::InvalidRequestError),
+            (415, T::InvalidRequestError),
+            (500, T::ApiError),
+        ];
+        for code in ErrorCode::ALL {
+            let pair = (code.status().as_u16(), code.kind());
+            assert!(
+                design.contains(&pair) || http.contains(&pair),
+                "{code}: {pair:?} is not a row of design §3"
+            );
+        }
+    }
+
+    /// Only an answer that promises "nothing happened, send it again later" is retry-safe:
+    /// never a 4xx the same request would get again, nor a 5xx whose outcome is open.
+    #[test]
+    fn only_transient_refusals_are_retry_safe() {
+        for code in ErrorCode::ALL.iter().filter(|c| c.retry_safe()) {
+            assert!(
+                matches!(code.status().as_u16(), 409 | 429 | 503),
+                "{code} is retry-safe but answers {}",
+                code.status()
+            );
+        }
+    }
+
+    #[test]
+    fn field_errors_render_as_400_naming_the_param() {
+        let e = ApiError::from(FieldError::new(
+            "card.number",
+            ErrorCode::InvalidCardNumber,
+            "not a card number",
+        ));
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.body(),
+            serde_json::json!({"error": {
+                "type": "invalid_request_error",
+                "code": "invalid_card_number",
+                "message": "not a card number",
+                "param": "card.number",
+            }})
+        );
+    }
+
+    #[test]
+    fn the_response_carries_the_table_status_and_its_headers() {
+        let res = ApiError::unauthenticated().error_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer"
+        );
+        assert_eq!(
+            res.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
+
+        let res = ApiError::store_unavailable(anyhow::anyhow!("redis down")).error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "5");
+        assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
+        let body = res.into_body().try_into_bytes().unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["type"], "api_error");
+        assert_eq!(body["error"]["code"], "service_unavailable");
+        assert_eq!(body["error"]["param"], serde_json::Value::Null);
+        assert!(!body.to_string().contains("redis down"), "{body}");
+
+        let res = ApiError::rate_limited(0).error_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "1");
+    }
 }

@@ -17,7 +17,8 @@ use crate::domain::new_checkout::{
 };
 use crate::domain::tax::TaxRate;
 use crate::domain::url::{ReturnUrl, ReturnUrlError};
-use crate::domain::validation::{FieldError, codes};
+use crate::domain::validation::FieldError;
+use crate::errors::ErrorCode;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct CheckoutRequest {
@@ -115,7 +116,7 @@ pub fn parse(
     let total = cart_total(&items, shipping_amount).map_err(|_| {
         FieldError::new(
             "amount",
-            codes::INVALID_AMOUNT,
+            ErrorCode::InvalidAmount,
             "the cart total is too large: split the order",
         )
     })?;
@@ -124,7 +125,7 @@ pub fn parse(
         if amount != total.value() {
             return Err(FieldError::new(
                 "amount",
-                codes::AMOUNT_MISMATCH,
+                ErrorCode::AmountMismatch,
                 format!(
                     "`amount` is {amount} but the items and shipping add up to {total}: send the sum of unit_amount × quantity plus shipping_amount, or leave `amount` out"
                 ),
@@ -134,7 +135,7 @@ pub fn parse(
     if total == MinorUnits::ZERO {
         return Err(FieldError::new(
             "amount",
-            codes::INVALID_AMOUNT,
+            ErrorCode::InvalidAmount,
             "the order total is 0: a card payment needs at least one minor unit",
         ));
     }
@@ -146,7 +147,7 @@ pub fn parse(
     {
         return Err(FieldError::new(
             "description",
-            codes::INVALID_PARAMETER,
+            ErrorCode::InvalidParameter,
             "`description` is plain text: remove the HTML (`<` and `>`)",
         ));
     }
@@ -164,7 +165,7 @@ pub fn parse(
         Some(_) => {
             return Err(FieldError::new(
                 "metadata",
-                codes::INVALID_METADATA,
+                ErrorCode::InvalidMetadata,
                 "`metadata` is a JSON object of your own keys, such as {\"cart_id\": \"c-77\"}",
             ));
         }
@@ -187,7 +188,7 @@ pub fn parse(
     .map_err(|_| {
         FieldError::new(
             "amount",
-            codes::INVALID_AMOUNT,
+            ErrorCode::InvalidAmount,
             "the cart total is too large",
         )
     })
@@ -196,7 +197,7 @@ pub fn parse(
 fn parse_currency(currency: Option<String>) -> Result<Currency, FieldError> {
     let code = required("currency", currency)?;
     Currency::parse(&code)
-        .map_err(|e| FieldError::new("currency", codes::INVALID_CURRENCY, e.to_string()))
+        .map_err(|e| FieldError::new("currency", ErrorCode::InvalidCurrency, e.to_string()))
 }
 
 fn parse_items(items: Option<Vec<ItemRequest>>) -> Result<Vec<LineItem>, FieldError> {
@@ -204,7 +205,7 @@ fn parse_items(items: Option<Vec<ItemRequest>>) -> Result<Vec<LineItem>, FieldEr
     if items.is_empty() {
         return Err(FieldError::new(
             "items",
-            codes::INVALID_PARAMETER,
+            ErrorCode::InvalidParameter,
             "`items` needs at least one item",
         ));
     }
@@ -224,7 +225,7 @@ fn parse_items(items: Option<Vec<ItemRequest>>) -> Result<Vec<LineItem>, FieldEr
                 .ok_or_else(|| {
                     FieldError::new(
                         p("quantity"),
-                        codes::INVALID_QUANTITY,
+                        ErrorCode::InvalidQuantity,
                         "`quantity` is a whole number of at least 1",
                     )
                 })?;
@@ -248,14 +249,14 @@ fn parse_customer(customer: Option<CustomerRequest>) -> Result<Customer, FieldEr
     let c = customer.ok_or_else(|| FieldError::missing("customer"))?;
     let email = required("customer.email", c.email)?;
     let email = Email::parse(&email)
-        .map_err(|e| FieldError::new("customer.email", codes::INVALID_EMAIL, e.to_string()))?;
+        .map_err(|e| FieldError::new("customer.email", ErrorCode::InvalidEmail, e.to_string()))?;
     let first_name = optional_text("customer.first_name", c.first_name, limits::NAME)?;
     let last_name = optional_text("customer.last_name", c.last_name, limits::NAME)?;
     let phone = optional_text("customer.phone", c.phone, limits::PHONE)?;
     let locale = non_empty(c.locale)
         .map(|l| {
             Locale::parse(&l).map_err(|e| {
-                FieldError::new("customer.locale", codes::INVALID_LOCALE, e.to_string())
+                FieldError::new("customer.locale", ErrorCode::InvalidLocale, e.to_string())
             })
         })
         .transpose()?;
@@ -263,7 +264,7 @@ fn parse_customer(customer: Option<CustomerRequest>) -> Result<Customer, FieldEr
     let ip_address: IpAddr = ip.parse().map_err(|_| {
         FieldError::new(
             "customer.ip_address",
-            codes::INVALID_IP_ADDRESS,
+            ErrorCode::InvalidIpAddress,
             "send the shopper's IPv4 or IPv6 address, such as 203.0.113.7 (MSP needs it for card fraud checks)",
         )
     })?;
@@ -297,7 +298,7 @@ fn parse_address(address: Option<AddressRequest>) -> Result<Address, FieldError>
     let country = Country::parse(&country).map_err(|e| {
         FieldError::new(
             "customer.address.country",
-            codes::INVALID_COUNTRY,
+            ErrorCode::InvalidCountry,
             e.to_string(),
         )
     })?;
@@ -332,7 +333,7 @@ fn parse_card(card: Option<CardRequest>, today: NaiveDate) -> Result<CardDetails
     let c = card.ok_or_else(|| FieldError::missing("card"))?;
     let number = c.number.ok_or_else(|| FieldError::missing("card.number"))?;
     let number = CardNumber::parse(number.expose_secret())
-        .map_err(|e| FieldError::new("card.number", codes::INVALID_CARD_NUMBER, e.to_string()))?;
+        .map_err(|e| FieldError::new("card.number", ErrorCode::InvalidCardNumber, e.to_string()))?;
     let month = c
         .exp_month
         .ok_or_else(|| FieldError::missing("card.exp_month"))?;
@@ -349,11 +350,11 @@ fn parse_card(card: Option<CardRequest>, today: NaiveDate) -> Result<CardDetails
             }
             ExpiryError::Expired => "card.exp_year",
         };
-        FieldError::new(param, codes::INVALID_EXPIRY, e.to_string())
+        FieldError::new(param, ErrorCode::InvalidExpiry, e.to_string())
     })?;
     let cvc = c.cvc.ok_or_else(|| FieldError::missing("card.cvc"))?;
     let cvc = Cvc::parse(cvc.expose_secret(), number.brand())
-        .map_err(|e| FieldError::new("card.cvc", codes::INVALID_CVC, e.to_string()))?;
+        .map_err(|e| FieldError::new("card.cvc", ErrorCode::InvalidCvc, e.to_string()))?;
     let holder_name = optional_text("card.holder_name", c.holder_name, limits::NAME)?;
     Ok(CardDetails {
         number,
@@ -370,8 +371,8 @@ fn return_url_at(
 ) -> Result<ReturnUrl, FieldError> {
     ReturnUrl::parse(value, allowed_hosts).map_err(|e| {
         let code = match e {
-            ReturnUrlError::HostNotAllowed(_) => codes::URL_HOST_NOT_ALLOWED,
-            ReturnUrlError::Invalid | ReturnUrlError::HttpsRequired => codes::INVALID_URL,
+            ReturnUrlError::HostNotAllowed(_) => ErrorCode::UrlHostNotAllowed,
+            ReturnUrlError::Invalid | ReturnUrlError::HttpsRequired => ErrorCode::InvalidUrl,
         };
         FieldError::new(param, code, e.to_string())
     })
@@ -381,7 +382,7 @@ fn minor_units(param: &str, value: i64) -> Result<MinorUnits, FieldError> {
     MinorUnits::new(value).map_err(|_| {
         FieldError::new(
             param,
-            codes::INVALID_AMOUNT,
+            ErrorCode::InvalidAmount,
             format!("`{param}` is an integer number of minor units (EUR 12.34 = 1234), 0 or more"),
         )
     })
@@ -392,7 +393,7 @@ fn tax_rate(param: &str, value: Option<String>) -> Result<TaxRate, FieldError> {
     match non_empty(value) {
         None => Ok(TaxRate::ZERO),
         Some(s) => TaxRate::parse(&s)
-            .map_err(|e| FieldError::new(param, codes::INVALID_TAX_RATE, e.to_string())),
+            .map_err(|e| FieldError::new(param, ErrorCode::InvalidTaxRate, e.to_string())),
     }
 }
 
@@ -427,7 +428,7 @@ fn optional_text(
 fn too_long(param: &str, max: usize) -> FieldError {
     FieldError::new(
         param,
-        codes::INVALID_PARAMETER,
+        ErrorCode::InvalidParameter,
         format!("`{param}` is at most {max} characters: shorten it"),
     )
 }
@@ -593,7 +594,7 @@ mod tests {
         for (what, body, param, code) in cases {
             let err = parse_json(body, &[]).expect_err(what);
             assert_eq!(
-                (err.param.as_str(), err.code),
+                (err.param.as_str(), err.code.as_str()),
                 (param, code),
                 "{what}: {err}"
             );
@@ -611,7 +612,7 @@ mod tests {
         );
         let err = parse_json(v, &hosts).unwrap_err();
         assert_eq!(
-            (err.param.as_str(), err.code),
+            (err.param.as_str(), err.code.as_str()),
             ("cancel_url", "url_host_not_allowed")
         );
         let v = with(
@@ -621,7 +622,7 @@ mod tests {
         );
         let err = parse_json(v, &hosts).unwrap_err();
         assert_eq!(
-            (err.param.as_str(), err.code),
+            (err.param.as_str(), err.code.as_str()),
             ("return_url", "url_host_not_allowed")
         );
     }

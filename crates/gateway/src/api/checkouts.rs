@@ -9,9 +9,10 @@ use serde::Deserialize;
 use super::auth::Merchant;
 use super::checkout_request::{CheckoutRequest, parse};
 use super::idempotency::{self, IdempotencyKey};
+use super::respond;
 use super::view::{CheckoutView, EventView};
 use crate::domain::checkout::{CheckoutId, EventSource};
-use crate::errors::{ApiError, ErrorType};
+use crate::errors::{ApiError, ErrorCode};
 use crate::flows::create::{CreateError, create_checkout};
 use crate::flows::sync::{SyncError, sync};
 use crate::startup::AppState;
@@ -26,8 +27,8 @@ pub async fn create(
     let body = super::read_body(payload, state.settings.server.body_limit_bytes).await?;
     let key = IdempotencyKey::from_request(&req)?;
     let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::invalid_request(
-            "invalid_json",
+        ApiError::new(
+            ErrorCode::InvalidJson,
             format!("The body is not valid JSON ({e}): fix it and send it again."),
         )
     })?;
@@ -36,8 +37,8 @@ pub async fn create(
     let canonical = serde_json::to_vec(&json).unwrap_or_default();
     drop(body);
     let dto: CheckoutRequest = serde_json::from_value(json).map_err(|e| {
-        ApiError::invalid_request(
-            "invalid_json",
+        ApiError::new(
+            ErrorCode::InvalidJson,
             format!("The body is not the expected JSON ({e}): fix it and send it again."),
         )
     })?;
@@ -68,31 +69,20 @@ async fn run(
             code,
             info,
         }) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            ErrorType::PspError,
-            "psp_rejected",
+            ErrorCode::PspRejected,
             format!(
                 "MultiSafepay refused the order (error {code}: {info}). Checkout {} is marked failed; correct the request and create a new checkout.",
                 checkout.id
             ),
         )),
         Err(CreateError::Unusable { checkout, detail }) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            ErrorType::PspError,
-            "psp_unusable_response",
+            ErrorCode::PspUnusableResponse,
             format!(
                 "MultiSafepay's answer could not be read ({detail}). Checkout {} is processing: do not retry it; check GET /v1/checkouts/{}?refresh=true later.",
                 checkout.id, checkout.id
             ),
         )),
     }
-}
-
-fn respond(stored: StoredResponse) -> HttpResponse {
-    HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
-        .content_type("application/json")
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .body(stored.body)
 }
 
 pub(super) fn to_json(value: &impl serde::Serialize) -> String {

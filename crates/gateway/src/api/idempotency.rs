@@ -7,18 +7,20 @@
 
 use std::future::Future;
 
-use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use crate::errors::{ApiError, ErrorType};
+use super::respond;
+use crate::errors::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::{IdempotencyBegin, StoredResponse};
 
 pub const HEADER: &str = "Idempotency-Key";
-pub const REPLAYED: &str = "Idempotent-Replayed";
+/// `Idempotent-Replayed` (a `HeaderName` is kept in lower case; header names are case-insensitive).
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 const MAX_LEN: usize = 255;
 
 /// A client-chosen key: 1–255 visible ASCII characters.
@@ -31,8 +33,8 @@ impl IdempotencyKey {
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(ApiError::invalid_request(
-                "invalid_idempotency_key",
+            Err(ApiError::new(
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).",
             )
             .with_param(HEADER))
@@ -102,8 +104,9 @@ where
             let result = work().await;
             let stored = match result {
                 Ok(stored) => stored,
-                // Nothing reached MSP: free the key so that the retry the 503 asks for can run.
-                Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                // Nothing was done (nothing reached MSP): free the key so that the retry the
+                // answer asks for can run.
+                Err(e) if e.code().retry_safe() => {
                     if let Err(abort) = store.idempotency_abort(key.as_str(), &owner).await {
                         tracing::warn!(error = %abort, "could not release an idempotency key; it expires by itself");
                     }
@@ -112,7 +115,7 @@ where
                 // A definite answer (MSP refused the order, say): replay it like a success.
                 Err(e) => {
                     let stored = StoredResponse {
-                        status: e.status.as_u16(),
+                        status: e.status().as_u16(),
                         body: e.body().to_string(),
                     };
                     save(state, key, &owner, &stored).await;
@@ -120,7 +123,7 @@ where
                 }
             };
             save(state, key, &owner, &stored).await;
-            Ok(respond(&stored, false))
+            Ok(respond(stored))
         }
         IdempotencyBegin::InFlight {
             fingerprint: theirs,
@@ -129,9 +132,7 @@ where
                 return Err(mismatch());
             }
             Err(ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorType::IdempotencyError,
-                "idempotency_key_in_use",
+                ErrorCode::IdempotencyKeyInUse,
                 "A request with this Idempotency-Key is still being processed: wait for it, then retry to get its stored result.",
             )
             .with_param(HEADER))
@@ -143,7 +144,7 @@ where
             if theirs != fingerprint {
                 return Err(mismatch());
             }
-            Ok(respond(&response, true))
+            Ok(replay(response))
         }
     }
 }
@@ -163,21 +164,109 @@ async fn save(state: &AppState, key: &IdempotencyKey, owner: &str, response: &St
 
 fn mismatch() -> ApiError {
     ApiError::new(
-        StatusCode::BAD_REQUEST,
-        ErrorType::IdempotencyError,
-        "idempotency_key_reused",
+        ErrorCode::IdempotencyKeyReused,
         "This Idempotency-Key was used with a different request body: use a new key for a new request.",
     )
     .with_param(HEADER)
 }
 
-fn respond(stored: &StoredResponse, replayed: bool) -> HttpResponse {
-    let mut res =
-        HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
-    res.content_type("application/json")
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
-    if replayed {
-        res.insert_header((REPLAYED, "true"));
+/// The stored answer again, marked as a replay.
+fn replay(stored: StoredResponse) -> HttpResponse {
+    let mut res = respond(stored);
+    res.headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use actix_web::body::MessageBody;
+    use actix_web::http::StatusCode;
+
+    use super::*;
+    use crate::api::auth::MerchantKeys;
+    use crate::clock::SystemClock;
+    use crate::configuration::Settings;
+    use crate::flows::{Context, FlowSettings};
+    use crate::psp::multisafepay::MultiSafepayClient;
+    use crate::store::memory::MemoryStore;
+
+    fn state() -> AppState {
+        let settings = Settings::default();
+        let secret = SecretString::from("test secret");
+        let flows = Context {
+            store: Arc::new(MemoryStore::new(settings.store_ttls())),
+            psp: MultiSafepayClient::new(
+                "http://127.0.0.1:9",
+                secret.clone(),
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            )
+            .unwrap(),
+            clock: Arc::new(SystemClock),
+            settings: FlowSettings::new(&settings, "http://gateway.test".into()),
+        };
+        AppState {
+            flows: Arc::new(flows),
+            metrics: crate::metrics::handle(),
+            merchant_keys: MerchantKeys::new(&[], 1),
+            fingerprint_key: FingerprintKey::derive(&secret),
+            settings,
+        }
     }
-    res.body(stored.body.clone())
+
+    fn created() -> StoredResponse {
+        StoredResponse {
+            status: 201,
+            body: r#"{"id":"chk_1"}"#.into(),
+        }
+    }
+
+    async fn body_of(res: HttpResponse) -> String {
+        let bytes = res.into_body().try_into_bytes().unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[actix_web::test]
+    async fn a_retry_safe_failure_frees_the_key_for_the_retry() {
+        let state = state();
+        let key = IdempotencyKey::parse("k-1").unwrap();
+        let err = run_once(&state, &key, "fp", || async {
+            Err(ApiError::store_unavailable(anyhow::anyhow!("down")))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ServiceUnavailable);
+
+        let res = run_once(&state, &key, "fp", || async { Ok(created()) })
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        assert!(res.headers().get(REPLAYED).is_none());
+        assert_eq!(body_of(res).await, created().body);
+    }
+
+    #[actix_web::test]
+    async fn a_final_failure_is_replayed_without_running_again() {
+        let state = state();
+        let key = IdempotencyKey::parse("k-2").unwrap();
+        let err = run_once(&state, &key, "fp", || async {
+            Err(ApiError::new(ErrorCode::PspRejected, "refused"))
+        })
+        .await
+        .unwrap_err();
+        assert!(!err.code().retry_safe());
+
+        let res = run_once(&state, &key, "fp", || async {
+            panic!("a replay must not run the request again")
+        })
+        .await
+        .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(res.headers().get(REPLAYED).unwrap(), "true");
+        assert_eq!(body_of(res).await, err.body().to_string());
+    }
 }

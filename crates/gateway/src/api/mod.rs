@@ -1,10 +1,12 @@
 //! The merchant REST API (`/v1/checkouts`), for the storefront backend: Bearer keys, JSON, and
 //! the error body of design §3 for everything that is not 2xx.
 
-use actix_web::web;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
 
-use crate::errors::{self, ApiError};
+use crate::errors::{self, ApiError, ErrorCode};
+use crate::store::StoredResponse;
 
 pub mod auth;
 pub mod checkout_request;
@@ -36,8 +38,8 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::invalid_request(
-                "invalid_body",
+            ApiError::new(
+                ErrorCode::InvalidBody,
                 format!("The body could not be read ({e}): send it again."),
             )
         })?;
@@ -47,4 +49,13 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// Sends a rendered JSON answer (fresh, or stored under an Idempotency-Key and replayed) exactly
+/// as it was rendered: its status, its body byte for byte, and never cached.
+pub fn respond(stored: StoredResponse) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(stored.body)
 }

@@ -3,19 +3,21 @@
 
 use std::fmt;
 
+use crate::errors::ErrorCode;
+
 /// A field of the request that is missing or invalid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
     /// The JSON path of the field, as the caller wrote it: `card.number`, `items[0].quantity`.
     pub param: String,
-    /// A stable machine code (see [`codes`]); storefronts branch on it, so never rename one.
-    pub code: &'static str,
+    /// A row of the API's error table; storefronts branch on it.
+    pub code: ErrorCode,
     /// For a human: what is wrong and what to send instead.
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(param: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(param: impl Into<String>, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             param: param.into(),
             code,
@@ -27,7 +29,7 @@ impl FieldError {
     pub fn missing(param: impl Into<String>) -> Self {
         let param = param.into();
         let message = format!("`{param}` is required: add it to the request");
-        Self::new(param, codes::PARAMETER_MISSING, message)
+        Self::new(param, ErrorCode::ParameterMissing, message)
     }
 }
 
@@ -38,24 +40,3 @@ impl fmt::Display for FieldError {
 }
 
 impl std::error::Error for FieldError {}
-
-/// The machine codes of [`FieldError`]. They are part of the API contract.
-pub mod codes {
-    pub const PARAMETER_MISSING: &str = "parameter_missing";
-    pub const INVALID_PARAMETER: &str = "invalid_parameter";
-    pub const INVALID_CARD_NUMBER: &str = "invalid_card_number";
-    pub const INVALID_EXPIRY: &str = "invalid_expiry";
-    pub const INVALID_CVC: &str = "invalid_cvc";
-    pub const INVALID_CURRENCY: &str = "invalid_currency";
-    pub const INVALID_AMOUNT: &str = "invalid_amount";
-    pub const INVALID_QUANTITY: &str = "invalid_quantity";
-    pub const INVALID_TAX_RATE: &str = "invalid_tax_rate";
-    pub const AMOUNT_MISMATCH: &str = "amount_mismatch";
-    pub const INVALID_EMAIL: &str = "invalid_email";
-    pub const INVALID_IP_ADDRESS: &str = "invalid_ip_address";
-    pub const INVALID_COUNTRY: &str = "invalid_country";
-    pub const INVALID_LOCALE: &str = "invalid_locale";
-    pub const INVALID_URL: &str = "invalid_url";
-    pub const URL_HOST_NOT_ALLOWED: &str = "url_host_not_allowed";
-    pub const INVALID_METADATA: &str = "invalid_metadata";
-}

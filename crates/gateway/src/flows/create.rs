@@ -95,7 +95,7 @@ async fn store_before_calling_msp(ctx: &Context, record: &Checkout) -> Result<()
         Ok(InsertOutcome::Inserted) => {}
         // A UUID v7 collision: treat it as the store misbehaving rather than overwrite anything.
         Ok(InsertOutcome::AlreadyExists) => {
-            return Err(CreateError::StoreUnavailable(StoreError::Corrupt(format!(
+            return Err(CreateError::StoreUnavailable(StoreError::corrupt(format!(
                 "checkout id {} exists already",
                 record.id
             ))));

@@ -162,7 +162,7 @@ async fn apply_or_log(
     match apply(ctx, id, source, news).await {
         Ok(c) => Ok(c),
         Err(ApplyError::Store(e)) => Err(e),
-        Err(ApplyError::NotFound) => Err(StoreError::Corrupt(format!(
+        Err(ApplyError::NotFound) => Err(StoreError::corrupt(format!(
             "checkout {id} vanished mid-reconcile"
         ))),
     }

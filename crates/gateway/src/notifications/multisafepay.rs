@@ -58,22 +58,27 @@ impl Outcome {
     }
 
     fn response(self) -> HttpResponse {
-        let (status, body) = match self {
+        let (status, body, retry_after_s) = match self {
             // Acknowledged: either done, or nothing a retry could change.
             Self::Applied | Self::NoTimestamp | Self::NotOurs | Self::OrderMismatch => {
-                (StatusCode::OK, "OK")
+                (StatusCode::OK, "OK", None)
             }
-            Self::BadSignature => (StatusCode::UNAUTHORIZED, "invalid or stale signature"),
+            Self::BadSignature => (StatusCode::UNAUTHORIZED, "invalid or stale signature", None),
             // Not acknowledged, so that MSP retries; the reconciler also covers the checkout.
-            Self::Unreadable => (StatusCode::BAD_REQUEST, "unreadable notification body"),
+            Self::Unreadable => (
+                StatusCode::BAD_REQUEST,
+                "unreadable notification body",
+                None,
+            ),
             Self::StoreUnavailable | Self::PspUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily unavailable, send again",
+                Some("60"),
             ),
         };
         let mut res = HttpResponse::build(status);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.insert_header((actix_web::http::header::RETRY_AFTER, "60"));
+        if let Some(seconds) = retry_after_s {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
         }
         res.content_type("text/plain; charset=utf-8").body(body)
     }
@@ -226,4 +231,31 @@ fn our_checkout(query: &NotificationQuery) -> Option<CheckoutId> {
 
 fn log_bad_signature(e: SignatureError, transactionid: Option<&str>) {
     tracing::warn!(reason = %e, transactionid, "refused a notification: signature missing, invalid or stale");
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::RETRY_AFTER;
+
+    use super::*;
+
+    #[test]
+    fn only_the_outcomes_msp_should_send_again_ask_it_to_wait() {
+        for outcome in [Outcome::StoreUnavailable, Outcome::PspUnavailable] {
+            let res = outcome.response();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{outcome:?}");
+            assert_eq!(res.headers().get(RETRY_AFTER).unwrap(), "60", "{outcome:?}");
+        }
+        for outcome in [
+            Outcome::Applied,
+            Outcome::NoTimestamp,
+            Outcome::NotOurs,
+            Outcome::OrderMismatch,
+            Outcome::BadSignature,
+            Outcome::Unreadable,
+        ] {
+            let res = outcome.response();
+            assert!(res.headers().get(RETRY_AFTER).is_none(), "{outcome:?}");
+        }
+    }
 }

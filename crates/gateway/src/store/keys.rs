@@ -28,10 +28,6 @@ impl Keys {
         }
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     pub fn checkout(&self, id: &CheckoutId) -> String {
         format!("{}:{{{}}}:checkout", self.prefix, id.as_str())
     }
@@ -63,21 +59,21 @@ impl Keys {
     }
 }
 
-/// The hash tag Redis Cluster hashes for `key`: the text between the first `{` and the next
-/// `}` when that is non-empty, else the whole key (Redis' own rule).
-pub fn hash_tag(key: &str) -> &str {
-    if let Some(open) = key.find('{')
-        && let Some(len) = key[open + 1..].find('}')
-        && len > 0
-    {
-        return &key[open + 1..open + 1 + len];
-    }
-    key
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hash tag Redis Cluster hashes for `key`: the text between the first `{` and the next
+    /// `}` when that is non-empty, else the whole key (Redis' own rule).
+    fn hash_tag(key: &str) -> &str {
+        if let Some(open) = key.find('{')
+            && let Some(len) = key[open + 1..].find('}')
+            && len > 0
+        {
+            return &key[open + 1..open + 1 + len];
+        }
+        key
+    }
 
     fn id() -> CheckoutId {
         CheckoutId::parse("chk_0193a1b2c3d4e5f60718293a4b5c6d7e").unwrap()

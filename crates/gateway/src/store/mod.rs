@@ -15,18 +15,65 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 
-pub mod keys;
+mod keys;
 pub mod memory;
 pub mod redis;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Redis could not be reached or did not answer in time: the caller answers 503.
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
+    #[error("the store is unavailable: {message}")]
+    Unavailable {
+        /// What failed, in words for the log.
+        message: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// A stored value could not be decoded: a bug or a schema change, never the caller's fault.
-    #[error("a stored value is corrupt: {0}")]
-    Corrupt(String),
+    #[error("a stored value is corrupt: {message}")]
+    Corrupt {
+        message: String,
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+/// The error underneath a [`StoreError`], kept typed so that the log shows the whole chain and
+/// a caller can tell, say, a timeout from a refused connection.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    #[error(transparent)]
+    Redis(#[from] ::redis::RedisError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Redis did not answer within the command or connect timeout.
+    #[error(transparent)]
+    Timeout(#[from] tokio::time::error::Elapsed),
+}
+
+impl StoreError {
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        Self::Corrupt {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same error, with the error it comes from.
+    pub fn caused_by(self, cause: impl Into<Cause>) -> Self {
+        let source = Some(cause.into());
+        match self {
+            Self::Unavailable { message, .. } => Self::Unavailable { message, source },
+            Self::Corrupt { message, .. } => Self::Corrupt { message, source },
+        }
+    }
 }
 
 /// A stored checkout with the version its compare-and-set is checked against.

@@ -37,11 +37,6 @@ pub struct RedisConnect {
     pub command_timeout: Duration,
 }
 
-impl RedisConnect {
-    /// What design §9's "short timeout" means here: an outage answers within about a second.
-    pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
-}
-
 pub struct RedisStore {
     connection: Connection,
     keys: Keys,
@@ -60,8 +55,8 @@ impl RedisStore {
         } else if let Some(url) = settings.url.as_deref() {
             Connection::single(url, timeout).await?
         } else {
-            return Err(StoreError::Unavailable(
-                "no Redis configured: set redis.url or redis.cluster_urls".to_owned(),
+            return Err(StoreError::unavailable(
+                "no Redis configured: set redis.url or redis.cluster_urls",
             ));
         };
         let store = RedisStore {
@@ -73,11 +68,6 @@ impl RedisStore {
         };
         store.ping().await?;
         Ok(store)
-    }
-
-    /// The key layout this store uses (tests inspect TTLs through it).
-    pub fn keys(&self) -> &Keys {
-        &self.keys
     }
 
     fn conn(&self) -> Connection {
@@ -93,10 +83,11 @@ impl RedisStore {
         let result = match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) => classify(op, e),
-            Err(_) => StoreError::Unavailable(format!(
+            Err(elapsed) => StoreError::unavailable(format!(
                 "{op}: Redis did not answer within {:?}",
                 self.timeout
-            )),
+            ))
+            .caused_by(elapsed),
         };
         tracing::warn!(operation = op, error.message = %result, "redis operation failed");
         metrics::counter!(crate::metrics::STORE_ERRORS, "operation" => op).increment(1);
@@ -116,12 +107,13 @@ fn millis(d: Duration) -> u64 {
 fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
     // Our own types always serialize; a failure here is a bug worth reporting, not a panic.
     serde_json::to_string(value)
-        .map_err(|e| StoreError::Corrupt(format!("could not encode {what}: {e}")))
+        .map_err(|e| StoreError::corrupt(format!("could not encode {what}: {e}")).caused_by(e))
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(what: &str, raw: &str) -> Result<T, StoreError> {
-    serde_json::from_str(raw)
-        .map_err(|e| StoreError::Corrupt(format!("stored {what} does not decode: {e}")))
+    serde_json::from_str(raw).map_err(|e| {
+        StoreError::corrupt(format!("stored {what} does not decode: {e}")).caused_by(e)
+    })
 }
 
 /// ≥128 random bits, hex: unguessable owner tokens for locks and idempotency claims.
@@ -191,7 +183,7 @@ impl CheckoutStore for RedisStore {
                 checkout: from_json("checkout", &data)?,
                 version,
             })),
-            _ => Err(StoreError::Corrupt(format!(
+            _ => Err(StoreError::corrupt(format!(
                 "checkout {id} has only one of `data` and `version`"
             ))),
         }
@@ -226,7 +218,7 @@ impl CheckoutStore for RedisStore {
             0 => Ok(CasOutcome::Conflict),
             v => u64::try_from(v)
                 .map(|version| CasOutcome::Applied { version })
-                .map_err(|_| StoreError::Corrupt(format!("compare-and-set answered {v}"))),
+                .map_err(|_| StoreError::corrupt(format!("compare-and-set answered {v}"))),
         }
     }
 
@@ -286,7 +278,7 @@ impl CheckoutStore for RedisStore {
             return Ok(IdempotencyBegin::Started { owner });
         }
         let current = current.ok_or_else(|| {
-            StoreError::Corrupt("idempotency claim answered neither claimed nor a record".into())
+            StoreError::corrupt("idempotency claim answered neither claimed nor a record")
         })?;
         let record: IdempotencyRecord = from_json("idempotency record", &current)?;
         Ok(record.into_begin())
@@ -494,7 +486,59 @@ impl CheckoutStore for RedisStore {
 
 #[cfg(test)]
 mod tests {
+    use ::redis::{ErrorKind, RedisError};
+
     use super::*;
+    use crate::store::Cause;
+
+    #[test]
+    fn a_value_that_does_not_decode_is_corrupt_and_keeps_the_json_error() {
+        let err = from_json::<Vec<u8>>("event", "{").unwrap_err();
+        let json = serde_json::from_str::<Vec<u8>>("{").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("a stored value is corrupt: stored event does not decode: {json}")
+        );
+        assert!(
+            matches!(
+                err,
+                StoreError::Corrupt {
+                    source: Some(Cause::Json(_)),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn redis_errors_are_sorted_and_kept() {
+        let err = classify("get", RedisError::from((ErrorKind::Parse, "not a number")));
+        assert!(
+            matches!(
+                err,
+                StoreError::Corrupt {
+                    source: Some(Cause::Redis(_)),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let err = classify("get", RedisError::from(refused));
+        let Some(Cause::Redis(source)) = (match &err {
+            StoreError::Unavailable { source, .. } => source.as_ref(),
+            StoreError::Corrupt { .. } => None,
+        }) else {
+            panic!("expected Unavailable with the Redis error: {err:?}");
+        };
+        assert!(source.is_io_error());
+        assert_eq!(
+            err.to_string(),
+            format!("the store is unavailable: get: {source}")
+        );
+    }
 
     #[test]
     fn ttls_are_clamped_to_what_redis_accepts() {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use ::redis::AsyncCommands;
 use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
 use gateway::store::redis::RedisStore;
-use gateway::store::{CheckoutStore, IdempotencyBegin, StoreError, StoredResponse};
+use gateway::store::{Cause, CheckoutStore, IdempotencyBegin, StoreError, StoredResponse};
 
 use crate::common::redis_server::{TestRedis, unique_prefix};
 use crate::fixtures::{checkout, created_event, event, moved, pay_session};
@@ -156,9 +156,34 @@ async fn a_value_that_does_not_decode_is_corrupt() {
 
     let key = format!("{prefix}:{{{id}}}:checkout");
     let _: () = conn.hset(&key, "data", "{not json").await.unwrap();
-    assert!(matches!(store.get(&id).await, Err(StoreError::Corrupt(_))));
+    let err = store.get(&id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                source: Some(Cause::Json(_)),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("a stored value is corrupt: stored checkout does not decode: "),
+        "{err}"
+    );
     let _: () = conn.hset(&key, "version", "seven").await.unwrap();
-    assert!(matches!(store.get(&id).await, Err(StoreError::Corrupt(_))));
+    let err = store.get(&id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                source: Some(Cause::Redis(_)),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     let _: () = conn
         .rpush(format!("{prefix}:{{{id}}}:events"), "[]")
@@ -166,7 +191,7 @@ async fn a_value_that_does_not_decode_is_corrupt() {
         .unwrap();
     assert!(matches!(
         store.events(&id).await,
-        Err(StoreError::Corrupt(_))
+        Err(StoreError::Corrupt { .. })
     ));
 
     let _: () = conn
@@ -175,7 +200,7 @@ async fn a_value_that_does_not_decode_is_corrupt() {
         .unwrap();
     assert!(matches!(
         store.get_pay_session("tok").await,
-        Err(StoreError::Corrupt(_))
+        Err(StoreError::Corrupt { .. })
     ));
 
     let _: () = conn
@@ -188,7 +213,7 @@ async fn a_value_that_does_not_decode_is_corrupt() {
         .unwrap();
     assert!(matches!(
         store.idempotency_begin("k", "fp").await,
-        Err(StoreError::Corrupt(_))
+        Err(StoreError::Corrupt { .. })
     ));
 
     // A key of the wrong type (someone else's data under our prefix) is corrupt too.
@@ -199,7 +224,7 @@ async fn a_value_that_does_not_decode_is_corrupt() {
         .unwrap();
     assert!(matches!(
         store.get(&other).await,
-        Err(StoreError::Corrupt(_))
+        Err(StoreError::Corrupt { .. })
     ));
 }
 
@@ -220,7 +245,13 @@ async fn an_outage_answers_unavailable_quickly_and_recovers() {
         let started = Instant::now();
         let result = store.get(&id).await;
         assert!(
-            matches!(result, Err(StoreError::Unavailable(_))),
+            matches!(
+                result,
+                Err(StoreError::Unavailable {
+                    source: Some(Cause::Redis(_) | Cause::Timeout(_)),
+                    ..
+                })
+            ),
             "attempt {attempt}: {result:?}"
         );
         assert!(
@@ -232,7 +263,10 @@ async fn an_outage_answers_unavailable_quickly_and_recovers() {
     let started = Instant::now();
     assert!(matches!(
         store.ping().await,
-        Err(StoreError::Unavailable(_))
+        Err(StoreError::Unavailable {
+            source: Some(_),
+            ..
+        })
     ));
     assert!(started.elapsed() < Duration::from_secs(2));
 
@@ -271,7 +305,13 @@ async fn connecting_to_nothing_fails_quickly() {
         LONG,
     ))
     .await;
-    assert!(matches!(result, Err(StoreError::Unavailable(_))));
+    assert!(matches!(
+        result,
+        Err(StoreError::Unavailable {
+            source: Some(_),
+            ..
+        })
+    ));
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use gateway::store::redis::RedisStore;
-use gateway::store::{CheckoutStore, StoreError};
+use gateway::store::{Cause, CheckoutStore, StoreError};
 
 use crate::common::redis_server::unique_prefix;
 use crate::common::redis_tls::TestTlsRedis;
@@ -19,10 +19,23 @@ async fn rediss_refuses_a_server_whose_certificate_is_not_trusted() {
     let server = TestTlsRedis::start();
     let result = RedisStore::connect(redis_settings(server.url(), &unique_prefix(), LONG)).await;
     match result {
-        Err(StoreError::Unavailable(message)) => assert!(
-            message.to_lowercase().contains("certificate"),
-            "should fail on the certificate: {message}"
-        ),
+        Err(e @ StoreError::Unavailable { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.to_lowercase().contains("certificate"),
+                "should fail on the certificate: {message}"
+            );
+            assert!(
+                matches!(
+                    e,
+                    StoreError::Unavailable {
+                        source: Some(Cause::Redis(_)),
+                        ..
+                    }
+                ),
+                "the Redis error is kept: {e:?}"
+            );
+        }
         Err(other) => panic!("expected Unavailable, got {other:?}"),
         Ok(_) => panic!("connected to a server signed by an unknown CA"),
     }

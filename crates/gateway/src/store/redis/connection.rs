@@ -25,9 +25,10 @@ impl Connection {
     /// call starts a fresh attempt anyway.
     pub(super) async fn single(url: &str, timeout: Duration) -> Result<Self, StoreError> {
         let client = ::redis::Client::open(url).map_err(|e| {
-            StoreError::Unavailable(format!(
+            StoreError::unavailable(format!(
                 "redis.url is not a valid Redis URL (redis:// or rediss://): {e}"
             ))
+            .caused_by(e)
         })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -40,16 +41,18 @@ impl Connection {
             ConnectionManager::new_with_config(client, config),
         )
         .await
-        .map_err(|_| {
-            StoreError::Unavailable(format!(
+        .map_err(|elapsed| {
+            StoreError::unavailable(format!(
                 "could not connect to Redis within {:?}: check redis.url and that Redis is up",
                 timeout * 3
             ))
+            .caused_by(elapsed)
         })?
         .map_err(|e| {
-            StoreError::Unavailable(format!(
+            StoreError::unavailable(format!(
                 "could not connect to Redis: {e}; check redis.url and that Redis is up"
             ))
+            .caused_by(e)
         })?;
         Ok(Self::Single(manager))
     }
@@ -64,22 +67,25 @@ impl Connection {
             .max_retry_wait(200)
             .build()
             .map_err(|e| {
-                StoreError::Unavailable(format!(
+                StoreError::unavailable(format!(
                     "redis.cluster_urls is not a list of valid Redis URLs: {e}"
                 ))
+                .caused_by(e)
             })?;
         let connection = tokio::time::timeout(timeout * 3, client.get_async_connection())
             .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
+            .map_err(|elapsed| {
+                StoreError::unavailable(format!(
                     "could not connect to the Redis Cluster within {:?}: check redis.cluster_urls",
                     timeout * 3
                 ))
+                .caused_by(elapsed)
             })?
             .map_err(|e| {
-                StoreError::Unavailable(format!(
+                StoreError::unavailable(format!(
                     "could not connect to the Redis Cluster: {e}; check redis.cluster_urls"
                 ))
+                .caused_by(e)
             })?;
         Ok(Self::Cluster(connection))
     }
@@ -122,9 +128,10 @@ impl ConnectionLike for Connection {
 pub(super) fn classify(op: &str, e: RedisError) -> StoreError {
     let corrupt = matches!(e.kind(), ErrorKind::UnexpectedReturnType | ErrorKind::Parse)
         || e.code() == Some("WRONGTYPE");
+    let message = format!("{op}: {e}");
     if corrupt {
-        StoreError::Corrupt(format!("{op}: {e}"))
+        StoreError::corrupt(message).caused_by(e)
     } else {
-        StoreError::Unavailable(format!("{op}: {e}"))
+        StoreError::unavailable(message).caused_by(e)
     }
 }
