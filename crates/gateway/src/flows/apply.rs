@@ -11,7 +11,7 @@ use super::Context;
 use super::transition::{News, transition};
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, EventSource};
 use crate::metrics::TRANSITIONS;
-use crate::store::{CasOutcome, StoreError, Versioned};
+use crate::store::{CasReply, StoreError, Versioned};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -53,7 +53,7 @@ pub async fn apply_from(
             .compare_and_set(stored.version, &next, event.as_ref())
             .await?
         {
-            CasOutcome::Applied { .. } => {
+            CasReply::Applied { .. } => {
                 if let Some(e) = &event {
                     record_transition(e, current.status);
                 }
@@ -66,11 +66,11 @@ pub async fn apply_from(
                 }
                 return Ok(next);
             }
-            CasOutcome::Conflict => {
+            CasReply::Conflict => {
                 tracing::debug!("lost a compare-and-set race; deciding again on the fresh state");
                 stored = store.get(&id).await?.ok_or(ApplyError::NotFound)?;
             }
-            CasOutcome::NotFound => return Err(ApplyError::NotFound),
+            CasReply::NotFound => return Err(ApplyError::NotFound),
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::domain::checkout::{
 };
 use crate::domain::new_checkout::NewCheckout;
 use crate::psp::{CreateOrder, PaymentStatus, PspError, PspOrder};
-use crate::store::{InsertOutcome, StoreError, Versioned};
+use crate::store::{InsertReply, StoreError, Versioned};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -92,9 +92,9 @@ async fn store_before_calling_msp(ctx: &Context, record: &Checkout) -> Result<()
         psp_status: None,
     };
     match ctx.store.insert(record, &created).await {
-        Ok(InsertOutcome::Inserted) => {}
+        Ok(InsertReply::Inserted) => {}
         // A UUID v7 collision: treat it as the store misbehaving rather than overwrite anything.
-        Ok(InsertOutcome::AlreadyExists) => {
+        Ok(InsertReply::AlreadyExists) => {
             return Err(CreateError::StoreUnavailable(StoreError::corrupt(format!(
                 "checkout id {} exists already",
                 record.id

@@ -32,7 +32,7 @@ pub struct NotificationQuery {
 
 /// What became of a notification: the answer MSP gets and the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+enum Disposition {
     Applied,
     NoTimestamp,
     BadSignature,
@@ -43,7 +43,7 @@ enum Outcome {
     PspUnavailable,
 }
 
-impl Outcome {
+impl Disposition {
     fn label(self) -> &'static str {
         match self {
             Self::Applied => "applied",
@@ -93,7 +93,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn finish(method: &'static str, outcome: Outcome) -> HttpResponse {
+fn finish(method: &'static str, outcome: Disposition) -> HttpResponse {
     metrics::counter!(NOTIFICATIONS, "method" => method, "result" => outcome.label()).increment(1);
     outcome.response()
 }
@@ -113,15 +113,15 @@ async fn handle_post(
     req: &HttpRequest,
     query: &NotificationQuery,
     body: &[u8],
-) -> Outcome {
+) -> Disposition {
     if query.timestamp.is_none() {
-        return Outcome::NoTimestamp;
+        return Disposition::NoTimestamp;
     }
     let Some(api_key) = state.settings.multisafepay.api_key.as_ref() else {
         tracing::error!(
             "no multisafepay.api_key configured: POST notifications cannot be verified"
         );
-        return Outcome::BadSignature;
+        return Disposition::BadSignature;
     };
     let auth = req.headers().get("auth").map(|v| v.as_bytes());
     let now = state.flows.clock.now().timestamp();
@@ -133,22 +133,22 @@ async fn handle_post(
         now,
     ) {
         log_bad_signature(e, query.transactionid.as_deref());
-        return Outcome::BadSignature;
+        return Disposition::BadSignature;
     }
     let Some(id) = our_checkout(query) else {
-        return Outcome::NotOurs;
+        return Disposition::NotOurs;
     };
     tracing::Span::current().record("transactionid", tracing::field::display(&id));
     let order = match parse_notification(body) {
         Ok(order) => order,
         Err(e) => {
             tracing::error!(error = %e, "a signed notification body could not be read; MultiSafepay will send it again");
-            return Outcome::Unreadable;
+            return Disposition::Unreadable;
         }
     };
     if order.order_id != id.as_str() {
         tracing::warn!(body_order_id = %order.order_id, "signed body is for another order than transactionid; ignored");
-        return Outcome::OrderMismatch;
+        return Disposition::OrderMismatch;
     }
     match apply(
         &state.flows,
@@ -158,16 +158,16 @@ async fn handle_post(
     )
     .await
     {
-        Ok(_) => Outcome::Applied,
+        Ok(_) => Disposition::Applied,
         Err(ApplyError::NotFound) => {
             tracing::info!(
                 "verified notification for an order that is not ours (or has expired); acknowledged"
             );
-            Outcome::NotOurs
+            Disposition::NotOurs
         }
         Err(ApplyError::Store(e)) => {
             tracing::warn!(error = %e, "could not store a notification; answering 503 so that MultiSafepay retries");
-            Outcome::StoreUnavailable
+            Disposition::StoreUnavailable
         }
     }
 }
@@ -177,12 +177,12 @@ async fn get(state: web::Data<AppState>, query: web::Query<NotificationQuery>) -
     finish("GET", handle_get(&state, &query).await)
 }
 
-async fn handle_get(state: &AppState, query: &NotificationQuery) -> Outcome {
+async fn handle_get(state: &AppState, query: &NotificationQuery) -> Disposition {
     if query.timestamp.is_none() {
-        return Outcome::NoTimestamp;
+        return Disposition::NoTimestamp;
     }
     let Some(id) = our_checkout(query) else {
-        return Outcome::NotOurs;
+        return Disposition::NotOurs;
     };
     tracing::Span::current().record("transactionid", tracing::field::display(&id));
     // A GET carries nothing to trust: only ask MSP about checkouts we know, so that random ids
@@ -193,23 +193,23 @@ async fn handle_get(state: &AppState, query: &NotificationQuery) -> Outcome {
             tracing::info!(
                 "notification for an order that is not ours (or has expired); acknowledged"
             );
-            return Outcome::NotOurs;
+            return Disposition::NotOurs;
         }
         Err(e) => {
             tracing::warn!(error = %e, "store unavailable for a notification; answering 503");
-            return Outcome::StoreUnavailable;
+            return Disposition::StoreUnavailable;
         }
     }
     match sync(&state.flows, &id, EventSource::Notification).await {
-        Ok(_) => Outcome::Applied,
-        Err(SyncError::NotFound) => Outcome::NotOurs,
+        Ok(_) => Disposition::Applied,
+        Err(SyncError::NotFound) => Disposition::NotOurs,
         Err(SyncError::Store(e)) => {
             tracing::warn!(error = %e, "could not store a notification; answering 503 so that MultiSafepay retries");
-            Outcome::StoreUnavailable
+            Disposition::StoreUnavailable
         }
         Err(SyncError::Psp(e)) => {
             tracing::warn!(error = %e, "could not ask MultiSafepay about a notification; answering 503 so that it retries");
-            Outcome::PspUnavailable
+            Disposition::PspUnavailable
         }
     }
 }
@@ -241,18 +241,18 @@ mod tests {
 
     #[test]
     fn only_the_outcomes_msp_should_send_again_ask_it_to_wait() {
-        for outcome in [Outcome::StoreUnavailable, Outcome::PspUnavailable] {
+        for outcome in [Disposition::StoreUnavailable, Disposition::PspUnavailable] {
             let res = outcome.response();
             assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{outcome:?}");
             assert_eq!(res.headers().get(RETRY_AFTER).unwrap(), "60", "{outcome:?}");
         }
         for outcome in [
-            Outcome::Applied,
-            Outcome::NoTimestamp,
-            Outcome::NotOurs,
-            Outcome::OrderMismatch,
-            Outcome::BadSignature,
-            Outcome::Unreadable,
+            Disposition::Applied,
+            Disposition::NoTimestamp,
+            Disposition::NotOurs,
+            Disposition::OrderMismatch,
+            Disposition::BadSignature,
+            Disposition::Unreadable,
         ] {
             let res = outcome.response();
             assert!(res.headers().get(RETRY_AFTER).is_none(), "{outcome:?}");

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use rand::RngCore;
 
 use super::{
-    CasOutcome, CheckoutStore, IdempotencyBegin, InsertOutcome, LockToken, StoreError,
-    StoredResponse, Ttls, Versioned,
+    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
+    Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 
@@ -160,12 +160,12 @@ impl CheckoutStore for MemoryStore {
         &self,
         checkout: &Checkout,
         event: &CheckoutEvent,
-    ) -> Result<InsertOutcome, StoreError> {
+    ) -> Result<InsertReply, StoreError> {
         let now = Instant::now();
         let mut state = self.state();
         state.sweep_if_due(now);
         if state.live_checkout(&checkout.id, now).is_some() {
-            return Ok(InsertOutcome::AlreadyExists);
+            return Ok(InsertReply::AlreadyExists);
         }
         let record = Record {
             versioned: Versioned {
@@ -178,7 +178,7 @@ impl CheckoutStore for MemoryStore {
             checkout.id.clone(),
             Expiring::new(record, self.ttls.retention),
         );
-        Ok(InsertOutcome::Inserted)
+        Ok(InsertReply::Inserted)
     }
 
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError> {
@@ -194,15 +194,15 @@ impl CheckoutStore for MemoryStore {
         expected_version: u64,
         next: &Checkout,
         event: Option<&CheckoutEvent>,
-    ) -> Result<CasOutcome, StoreError> {
+    ) -> Result<CasReply, StoreError> {
         let now = Instant::now();
         let retention = self.ttls.retention;
         let mut state = self.state();
         let Some(entry) = state.live_checkout(&next.id, now) else {
-            return Ok(CasOutcome::NotFound);
+            return Ok(CasReply::NotFound);
         };
         if entry.value.versioned.version != expected_version {
-            return Ok(CasOutcome::Conflict);
+            return Ok(CasReply::Conflict);
         }
         let version = expected_version + 1;
         entry.value.versioned = Versioned {
@@ -213,7 +213,7 @@ impl CheckoutStore for MemoryStore {
             entry.value.events.push(event.clone());
         }
         entry.expires_at = deadline(now, retention);
-        Ok(CasOutcome::Applied { version })
+        Ok(CasReply::Applied { version })
     }
 
     async fn events(&self, id: &CheckoutId) -> Result<Vec<CheckoutEvent>, StoreError> {

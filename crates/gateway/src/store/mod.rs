@@ -85,14 +85,14 @@ pub struct Versioned {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InsertOutcome {
+pub enum InsertReply {
     Inserted,
     /// A checkout with that id exists already; nothing was written.
     AlreadyExists,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CasOutcome {
+pub enum CasReply {
     /// Written; the new version.
     Applied { version: u64 },
     /// Someone else wrote first; nothing was written. Re-read and decide again.
@@ -147,7 +147,7 @@ pub trait CheckoutStore: Send + Sync + 'static {
         &self,
         checkout: &Checkout,
         event: &CheckoutEvent,
-    ) -> Result<InsertOutcome, StoreError>;
+    ) -> Result<InsertReply, StoreError>;
 
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError>;
 
@@ -158,7 +158,7 @@ pub trait CheckoutStore: Send + Sync + 'static {
         expected_version: u64,
         next: &Checkout,
         event: Option<&CheckoutEvent>,
-    ) -> Result<CasOutcome, StoreError>;
+    ) -> Result<CasReply, StoreError>;
 
     /// The checkout's events, oldest first. Empty when the checkout is unknown.
     async fn events(&self, id: &CheckoutId) -> Result<Vec<CheckoutEvent>, StoreError>;

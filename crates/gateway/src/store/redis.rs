@@ -19,8 +19,8 @@ use self::records::IdempotencyRecord;
 use self::scripts::Scripts;
 use super::keys::Keys;
 use super::{
-    CasOutcome, CheckoutStore, IdempotencyBegin, InsertOutcome, LockToken, StoreError,
-    StoredResponse, Ttls, Versioned,
+    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
+    Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 
@@ -139,7 +139,7 @@ impl CheckoutStore for RedisStore {
         &self,
         checkout: &Checkout,
         event: &CheckoutEvent,
-    ) -> Result<InsertOutcome, StoreError> {
+    ) -> Result<InsertReply, StoreError> {
         let data = to_json("checkout", checkout)?;
         let event = to_json("event", event)?;
         let mut conn = self.conn();
@@ -157,9 +157,9 @@ impl CheckoutStore for RedisStore {
             })
             .await?;
         Ok(if inserted == 1 {
-            InsertOutcome::Inserted
+            InsertReply::Inserted
         } else {
-            InsertOutcome::AlreadyExists
+            InsertReply::AlreadyExists
         })
     }
 
@@ -195,7 +195,7 @@ impl CheckoutStore for RedisStore {
         expected_version: u64,
         next: &Checkout,
         event: Option<&CheckoutEvent>,
-    ) -> Result<CasOutcome, StoreError> {
+    ) -> Result<CasReply, StoreError> {
         let data = to_json("checkout", next)?;
         let event = event.map(|e| to_json("event", e)).transpose()?;
         let mut conn = self.conn();
@@ -214,10 +214,10 @@ impl CheckoutStore for RedisStore {
             })
             .await?;
         match outcome {
-            -1 => Ok(CasOutcome::NotFound),
-            0 => Ok(CasOutcome::Conflict),
+            -1 => Ok(CasReply::NotFound),
+            0 => Ok(CasReply::Conflict),
             v => u64::try_from(v)
-                .map(|version| CasOutcome::Applied { version })
+                .map(|version| CasReply::Applied { version })
                 .map_err(|_| StoreError::corrupt(format!("compare-and-set answered {v}"))),
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
 use gateway::store::{
-    CasOutcome, CheckoutStore, IdempotencyBegin, InsertOutcome, StoredResponse, Ttls,
+    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, StoredResponse, Ttls,
 };
 
 use crate::LONG;
@@ -34,7 +34,7 @@ pub async fn insert_then_get_starts_at_version_1(make: impl Factory) {
     assert_eq!(store.get(&id).await.unwrap(), None, "nothing before insert");
     assert_eq!(
         store.insert(&chk, &created_event()).await.unwrap(),
-        InsertOutcome::Inserted
+        InsertReply::Inserted
     );
     let got = store
         .get(&id)
@@ -56,7 +56,7 @@ pub async fn inserting_an_existing_id_changes_nothing(make: impl Factory) {
     let other_event = event(S::Created, S::Processing, "uncleared");
     assert_eq!(
         store.insert(&second, &other_event).await.unwrap(),
-        InsertOutcome::AlreadyExists
+        InsertReply::AlreadyExists
     );
     let got = store.get(&id).await.unwrap().unwrap();
     assert_eq!(got.checkout, first, "the first insert is kept");
@@ -73,12 +73,12 @@ pub async fn compare_and_set_applies_on_the_expected_version_only(make: impl Fac
     let v2 = moved(&v1, S::RequiresAction);
     assert_eq!(
         store.compare_and_set(1, &v2, None).await.unwrap(),
-        CasOutcome::Applied { version: 2 }
+        CasReply::Applied { version: 2 }
     );
     let v3 = moved(&v2, S::Processing);
     assert_eq!(
         store.compare_and_set(2, &v3, None).await.unwrap(),
-        CasOutcome::Applied { version: 3 }
+        CasReply::Applied { version: 3 }
     );
 
     // A writer that read version 2 (or 1) is too late: nothing is written.
@@ -90,7 +90,7 @@ pub async fn compare_and_set_applies_on_the_expected_version_only(make: impl Fac
                 .compare_and_set(expected, &stale, Some(&stale_event))
                 .await
                 .unwrap(),
-            CasOutcome::Conflict,
+            CasReply::Conflict,
             "expected version {expected}"
         );
     }
@@ -107,7 +107,7 @@ pub async fn compare_and_set_on_an_unknown_checkout_is_not_found(make: impl Fact
     let ev = event(S::Created, S::Processing, "uncleared");
     assert_eq!(
         store.compare_and_set(1, &chk, Some(&ev)).await.unwrap(),
-        CasOutcome::NotFound
+        CasReply::NotFound
     );
     assert_eq!(store.get(&id).await.unwrap(), None, "CAS must not create");
     assert_eq!(store.events(&id).await.unwrap(), vec![]);
@@ -160,12 +160,12 @@ pub async fn concurrent_racers_win_exactly_once_per_version(make: impl Factory) 
     let mut applied = 0;
     for task in tasks {
         match task.await.unwrap() {
-            CasOutcome::Applied { version } => {
+            CasReply::Applied { version } => {
                 assert_eq!(version, 2);
                 applied += 1;
             }
-            CasOutcome::Conflict => {}
-            CasOutcome::NotFound => panic!("the checkout exists"),
+            CasReply::Conflict => {}
+            CasReply::NotFound => panic!("the checkout exists"),
         }
     }
     assert_eq!(applied, 1, "exactly one racer wins version 2");
@@ -187,9 +187,9 @@ pub async fn concurrent_racers_win_exactly_once_per_version(make: impl Factory) 
                     .await
                     .unwrap()
                 {
-                    CasOutcome::Applied { version } => return version,
-                    CasOutcome::Conflict => tokio::task::yield_now().await,
-                    CasOutcome::NotFound => panic!("the checkout exists"),
+                    CasReply::Applied { version } => return version,
+                    CasReply::Conflict => tokio::task::yield_now().await,
+                    CasReply::NotFound => panic!("the checkout exists"),
                 }
             }
         }));
@@ -475,7 +475,7 @@ pub async fn records_expire_after_their_ttls(make: impl Factory) {
             .insert(&checkout(&id), &created_event())
             .await
             .unwrap(),
-        InsertOutcome::Inserted,
+        InsertReply::Inserted,
         "an expired id is free again"
     );
     assert_eq!(store.events(&id).await.unwrap().len(), 1);
@@ -494,7 +494,7 @@ pub async fn compare_and_set_refreshes_the_retention(make: impl Factory) {
     let c2 = moved(&c1, S::Processing);
     assert_eq!(
         store.compare_and_set(1, &c2, None).await.unwrap(),
-        CasOutcome::Applied { version: 2 }
+        CasReply::Applied { version: 2 }
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     // 800 ms after insert, but only 400 ms after the last write.
