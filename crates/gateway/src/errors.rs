@@ -76,6 +76,12 @@ error_codes! {
     // code                      wire                        HTTP                    type                 retry-safe
     /// The body is not JSON, or not the JSON the endpoint expects.
     InvalidJson              => "invalid_json",              BAD_REQUEST,            InvalidRequestError, false;
+    /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
+    UnknownField             => "unknown_field",             BAD_REQUEST,            InvalidRequestError, false;
+    /// A value of another JSON type than the field takes.
+    InvalidType              => "invalid_type",              BAD_REQUEST,            InvalidRequestError, false;
+    /// A key given twice in one object.
+    DuplicateField           => "duplicate_field",           BAD_REQUEST,            InvalidRequestError, false;
     /// The body could not be read off the connection.
     InvalidBody              => "invalid_body",              BAD_REQUEST,            InvalidRequestError, false;
     InvalidPath              => "invalid_path",              BAD_REQUEST,            InvalidRequestError, false;
@@ -199,8 +205,14 @@ impl ApiError {
         self.code.status()
     }
 
+    /// A field error; one about the body as a whole (no path) has a `null` param.
     pub fn invalid_field(e: FieldError) -> Self {
-        Self::new(e.code, e.message).with_param(e.param)
+        let error = Self::new(e.code, e.message);
+        if e.param.is_empty() {
+            error
+        } else {
+            error.with_param(e.param)
+        }
     }
 
     pub fn unauthenticated() -> Self {
@@ -422,6 +434,9 @@ mod tests {
         (ErrorCode::InvalidUrl,            "invalid_url",             400, "invalid_request_error", false),
         (ErrorCode::UrlHostNotAllowed,     "url_host_not_allowed",    400, "invalid_request_error", false),
         (ErrorCode::InvalidMetadata,       "invalid_metadata",        400, "invalid_request_error", false),
+        (ErrorCode::UnknownField,          "unknown_field",           400, "invalid_request_error", false),
+        (ErrorCode::InvalidType,           "invalid_type",            400, "invalid_request_error", false),
+        (ErrorCode::DuplicateField,        "duplicate_field",         400, "invalid_request_error", false),
         (ErrorCode::IdempotencyKeyReused,  "idempotency_key_reused",  400, "idempotency_error",     false),
         (ErrorCode::InvalidApiKey,         "invalid_api_key",         401, "authentication_error",  false),
         (ErrorCode::ResourceMissing,       "resource_missing",        404, "invalid_request_error", false),

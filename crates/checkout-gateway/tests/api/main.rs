@@ -15,3 +15,4 @@ mod flows;
 mod health;
 mod notifications;
 mod reconcile;
+mod strict_input;

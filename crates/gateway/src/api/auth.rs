@@ -102,6 +102,15 @@ impl FromRequest for Merchant {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value. HTTP's scheme names are
+/// case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer` too.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
 fn authenticate(req: &HttpRequest) -> Result<Merchant, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
@@ -110,11 +119,7 @@ fn authenticate(req: &HttpRequest) -> Result<Merchant, ApiError> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(bearer_token)
         .filter(|k| !k.is_empty())
         .ok_or_else(ApiError::unauthenticated)?;
     let key_index = state
@@ -132,6 +137,16 @@ fn authenticate(req: &HttpRequest) -> Result<Merchant, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer k1", "bearer k1", "BEARER k1", "BeArEr   k1  "] {
+            assert_eq!(bearer_token(value), Some("k1"), "{value}");
+        }
+        for value in ["Basic k1", "Bearerk1", "k1", ""] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
+    }
 
     fn keys(rate: u32) -> MerchantKeys {
         MerchantKeys::new(

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::strict_json::Shape;
 use crate::domain::card::{CardExpiry, CardNumber, Cvc, ExpiryError};
 use crate::domain::customer::{Address, BrowserInfo, Country, Customer, Email, Locale};
 use crate::domain::money::{Currency, MinorUnits};
@@ -16,6 +17,7 @@ use crate::domain::new_checkout::{
     CardDetails, LineItem, NewCheckout, NewCheckoutParts, cart_total,
 };
 use crate::domain::tax::TaxRate;
+use crate::domain::text;
 use crate::domain::url::{ReturnUrl, ReturnUrlError};
 use crate::domain::validation::FieldError;
 use crate::errors::ErrorCode;
@@ -57,7 +59,23 @@ pub struct CustomerRequest {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub address: Option<AddressRequest>,
-    pub browser: Option<BrowserInfo>,
+    pub browser: Option<BrowserRequest>,
+}
+
+/// [`BrowserInfo`] as JSON spells it, with wide integers so that an out-of-range one gets a
+/// `param` instead of a serde error.
+#[derive(Debug, Default, Deserialize)]
+pub struct BrowserRequest {
+    pub javascript_enabled: Option<bool>,
+    pub java_enabled: Option<bool>,
+    pub cookies_enabled: Option<bool>,
+    pub language: Option<String>,
+    pub screen_width: Option<i64>,
+    pub screen_height: Option<i64>,
+    pub screen_color_depth: Option<i64>,
+    pub time_zone: Option<i64>,
+    pub user_agent: Option<String>,
+    pub platform: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +97,74 @@ pub struct CardRequest {
     pub holder_name: Option<String>,
 }
 
+/// The fields `POST /v1/checkouts` knows and their JSON types: anything else is refused before
+/// the request is looked at (see [`super::strict_json`]).
+pub static SHAPE: Shape = Shape::Object(&[
+    ("reference", Shape::String),
+    ("currency", Shape::String),
+    ("items", Shape::Array(&ITEM_SHAPE)),
+    ("shipping_amount", Shape::Integer),
+    ("shipping_tax_rate", Shape::String),
+    ("amount", Shape::Integer),
+    ("description", Shape::String),
+    ("customer", CUSTOMER_SHAPE),
+    ("card", CARD_SHAPE),
+    ("return_url", Shape::String),
+    ("cancel_url", Shape::String),
+    ("metadata", Shape::FreeObject),
+]);
+
+static ITEM_SHAPE: Shape = Shape::Object(&[
+    ("name", Shape::String),
+    ("sku", Shape::String),
+    ("quantity", Shape::Integer),
+    ("unit_amount", Shape::Integer),
+    ("tax_rate", Shape::String),
+]);
+
+const CUSTOMER_SHAPE: Shape = Shape::Object(&[
+    ("email", Shape::String),
+    ("first_name", Shape::String),
+    ("last_name", Shape::String),
+    ("phone", Shape::String),
+    ("locale", Shape::String),
+    ("ip_address", Shape::String),
+    ("user_agent", Shape::String),
+    (
+        "address",
+        Shape::Object(&[
+            ("line1", Shape::String),
+            ("house_number", Shape::String),
+            ("zip_code", Shape::String),
+            ("city", Shape::String),
+            ("country", Shape::String),
+        ]),
+    ),
+    (
+        "browser",
+        Shape::Object(&[
+            ("javascript_enabled", Shape::Boolean),
+            ("java_enabled", Shape::Boolean),
+            ("cookies_enabled", Shape::Boolean),
+            ("language", Shape::String),
+            ("screen_width", Shape::Integer),
+            ("screen_height", Shape::Integer),
+            ("screen_color_depth", Shape::Integer),
+            ("time_zone", Shape::Integer),
+            ("user_agent", Shape::String),
+            ("platform", Shape::String),
+        ]),
+    ),
+]);
+
+const CARD_SHAPE: Shape = Shape::Object(&[
+    ("number", Shape::String),
+    ("exp_month", Shape::Integer),
+    ("exp_year", Shape::Integer),
+    ("cvc", Shape::String),
+    ("holder_name", Shape::String),
+]);
+
 /// Length limits, MSP's where it has one (phone 25, house number 10, zip 10, city 50,
 /// description 200), otherwise generous bounds that keep payloads sane.
 mod limits {
@@ -94,6 +180,12 @@ mod limits {
     pub const CITY: usize = 50;
     pub const USER_AGENT: usize = 1024;
     pub const BROWSER_TEXT: usize = 256;
+    /// The largest amount anywhere in a request: EUR 999,999.99, and far below 2^53 so that
+    /// every JavaScript client reads every amount exactly.
+    pub const AMOUNT: i64 = 99_999_999;
+    pub const METADATA_KEYS: usize = 50;
+    pub const METADATA_KEY: usize = 40;
+    pub const METADATA_VALUE: usize = 500;
 }
 
 /// Converts the request into a [`NewCheckout`]. The first invalid field, in document order, is
@@ -127,10 +219,20 @@ pub fn parse(
                 "amount",
                 ErrorCode::AmountMismatch,
                 format!(
-                    "`amount` is {amount} but the items and shipping add up to {total}: send the sum of unit_amount × quantity plus shipping_amount, or leave `amount` out"
+                    "`amount` is not what the items and shipping add up to ({total}): send the sum of unit_amount × quantity plus shipping_amount, or leave `amount` out"
                 ),
             ));
         }
+    }
+    if total.value() > limits::AMOUNT {
+        return Err(FieldError::new(
+            "amount",
+            ErrorCode::InvalidAmount,
+            format!(
+                "the order total is at most {} minor units (EUR 999,999.99): split the order",
+                limits::AMOUNT
+            ),
+        ));
     }
     if total == MinorUnits::ZERO {
         return Err(FieldError::new(
@@ -141,16 +243,6 @@ pub fn parse(
     }
 
     let description = optional_text("description", req.description, limits::DESCRIPTION)?;
-    if description
-        .as_deref()
-        .is_some_and(|d| d.contains(['<', '>']))
-    {
-        return Err(FieldError::new(
-            "description",
-            ErrorCode::InvalidParameter,
-            "`description` is plain text: remove the HTML (`<` and `>`)",
-        ));
-    }
     let customer = parse_customer(req.customer)?;
     let card = parse_card(req.card, today)?;
     let return_url = required("return_url", req.return_url)?;
@@ -159,17 +251,7 @@ pub fn parse(
         Some(s) => return_url_at("cancel_url", &s, allowed_hosts)?,
         None => return_url.clone(),
     };
-    let metadata = match req.metadata {
-        None | Some(serde_json::Value::Null) => serde_json::Map::new(),
-        Some(serde_json::Value::Object(map)) => map,
-        Some(_) => {
-            return Err(FieldError::new(
-                "metadata",
-                ErrorCode::InvalidMetadata,
-                "`metadata` is a JSON object of your own keys, such as {\"cart_id\": \"c-77\"}",
-            ));
-        }
-    };
+    let metadata = parse_metadata(req.metadata)?;
 
     NewCheckout::new(NewCheckoutParts {
         reference,
@@ -192,6 +274,77 @@ pub fn parse(
             "the cart total is too large",
         )
     })
+}
+
+/// The merchant's own keys with plain-text string values, within Stripe-like limits (50 keys of
+/// at most 40 characters, values of at most 500): metadata is stored for the checkout's life and
+/// returned on every read.
+fn parse_metadata(
+    metadata: Option<serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>, FieldError> {
+    let invalid = |param: String, message: String| {
+        FieldError::new(param, ErrorCode::InvalidMetadata, message)
+    };
+    let map = match metadata {
+        None | Some(serde_json::Value::Null) => return Ok(serde_json::Map::new()),
+        Some(serde_json::Value::Object(map)) => map,
+        Some(_) => {
+            return Err(invalid(
+                "metadata".into(),
+                "`metadata` is a JSON object of your own keys, such as {\"cart_id\": \"c-77\"}"
+                    .into(),
+            ));
+        }
+    };
+    if map.len() > limits::METADATA_KEYS {
+        return Err(invalid(
+            "metadata".into(),
+            format!(
+                "`metadata` has at most {} keys: keep the rest in your own system",
+                limits::METADATA_KEYS
+            ),
+        ));
+    }
+    for (key, value) in &map {
+        if key.trim().is_empty() || key.chars().count() > limits::METADATA_KEY {
+            return Err(invalid(
+                "metadata".into(),
+                format!(
+                    "`metadata` keys are 1 to {} characters long",
+                    limits::METADATA_KEY
+                ),
+            ));
+        }
+        text::check("metadata", key).map_err(|e| {
+            invalid(
+                "metadata".into(),
+                format!("a `metadata` key breaks the rule for text: {}", e.message),
+            )
+        })?;
+        let param = format!("metadata.{key}");
+        let serde_json::Value::String(value) = value else {
+            return Err(invalid(
+                param.clone(),
+                format!(
+                    "`{param}` is a string: metadata values are text (send numbers as strings)"
+                ),
+            ));
+        };
+        if value.chars().count() > limits::METADATA_VALUE {
+            return Err(invalid(
+                param.clone(),
+                format!(
+                    "`{param}` is at most {} characters: shorten it",
+                    limits::METADATA_VALUE
+                ),
+            ));
+        }
+        text::check(&param, value).map_err(|e| FieldError {
+            code: ErrorCode::InvalidMetadata,
+            ..e
+        })?;
+    }
+    Ok(map)
 }
 
 fn parse_currency(currency: Option<String>) -> Result<Currency, FieldError> {
@@ -233,6 +386,16 @@ fn parse_items(items: Option<Vec<ItemRequest>>) -> Result<Vec<LineItem>, FieldEr
                 .unit_amount
                 .ok_or_else(|| FieldError::missing(p("unit_amount")))?;
             let unit_amount = minor_units(&p("unit_amount"), unit_amount)?;
+            if i64::from(quantity).saturating_mul(unit_amount.value()) > limits::AMOUNT {
+                return Err(FieldError::new(
+                    format!("items[{i}]"),
+                    ErrorCode::InvalidAmount,
+                    format!(
+                        "a line's total (unit_amount × quantity) is at most {} minor units (EUR 999,999.99): split the line",
+                        limits::AMOUNT
+                    ),
+                ));
+            }
             let tax_rate = tax_rate(&p("tax_rate"), item.tax_rate)?;
             Ok(LineItem {
                 name,
@@ -270,7 +433,7 @@ fn parse_customer(customer: Option<CustomerRequest>) -> Result<Customer, FieldEr
     })?;
     let user_agent = optional_text("customer.user_agent", c.user_agent, limits::USER_AGENT)?;
     let address = parse_address(c.address)?;
-    let browser = c.browser.map(check_browser).transpose()?;
+    let browser = c.browser.map(parse_browser).transpose()?;
     Ok(Customer {
         email,
         first_name,
@@ -311,22 +474,41 @@ fn parse_address(address: Option<AddressRequest>) -> Result<Address, FieldError>
     })
 }
 
-fn check_browser(b: BrowserInfo) -> Result<BrowserInfo, FieldError> {
-    for (field, value) in [
-        ("language", &b.language),
-        ("user_agent", &b.user_agent),
-        ("platform", &b.platform),
-    ] {
-        let limit = if field == "user_agent" {
-            limits::USER_AGENT
-        } else {
-            limits::BROWSER_TEXT
-        };
-        if value.as_ref().is_some_and(|v| v.chars().count() > limit) {
-            return Err(too_long(&format!("customer.browser.{field}"), limit));
-        }
-    }
-    Ok(b)
+fn parse_browser(b: BrowserRequest) -> Result<BrowserInfo, FieldError> {
+    let text = |field: &str, value: Option<String>, max: usize| {
+        optional_text(&format!("customer.browser.{field}"), value, max)
+    };
+    let number = |field: &str, value: Option<i64>, min: i64, max: i64| {
+        value
+            .map(|v| {
+                if (min..=max).contains(&v) {
+                    Ok(v)
+                } else {
+                    Err(FieldError::new(
+                        format!("customer.browser.{field}"),
+                        ErrorCode::InvalidParameter,
+                        format!("`customer.browser.{field}` is a whole number from {min} to {max}"),
+                    ))
+                }
+            })
+            .transpose()
+    };
+    let pixels = |field: &str, value: Option<i64>| {
+        number(field, value, 0, 100_000).map(|v| v.and_then(|v| u32::try_from(v).ok()))
+    };
+    Ok(BrowserInfo {
+        javascript_enabled: b.javascript_enabled,
+        java_enabled: b.java_enabled,
+        cookies_enabled: b.cookies_enabled,
+        language: text("language", b.language, limits::BROWSER_TEXT)?,
+        screen_width: pixels("screen_width", b.screen_width)?,
+        screen_height: pixels("screen_height", b.screen_height)?,
+        screen_color_depth: pixels("screen_color_depth", b.screen_color_depth)?,
+        // Minutes from UTC: the world's offsets lie within ±14 hours.
+        time_zone: number("time_zone", b.time_zone, -900, 900)?.and_then(|v| i32::try_from(v).ok()),
+        user_agent: text("user_agent", b.user_agent, limits::USER_AGENT)?,
+        platform: text("platform", b.platform, limits::BROWSER_TEXT)?,
+    })
 }
 
 fn parse_card(card: Option<CardRequest>, today: NaiveDate) -> Result<CardDetails, FieldError> {
@@ -379,6 +561,16 @@ fn return_url_at(
 }
 
 fn minor_units(param: &str, value: i64) -> Result<MinorUnits, FieldError> {
+    if value > limits::AMOUNT {
+        return Err(FieldError::new(
+            param,
+            ErrorCode::InvalidAmount,
+            format!(
+                "`{param}` is at most {} minor units (EUR 999,999.99)",
+                limits::AMOUNT
+            ),
+        ));
+    }
     MinorUnits::new(value).map_err(|_| {
         FieldError::new(
             param,
@@ -407,30 +599,16 @@ fn required(param: &str, value: Option<String>) -> Result<String, FieldError> {
 }
 
 fn required_text(param: &str, value: Option<String>, max: usize) -> Result<String, FieldError> {
-    let s = required(param, value)?;
-    if s.chars().count() > max {
-        return Err(too_long(param, max));
-    }
-    Ok(s)
+    optional_text(param, value, max)?.ok_or_else(|| FieldError::missing(param))
 }
 
+/// Free text: the one plain-text rule of [`text::plain_text`], within `max` characters.
 fn optional_text(
     param: &str,
     value: Option<String>,
     max: usize,
 ) -> Result<Option<String>, FieldError> {
-    match non_empty(value) {
-        Some(s) if s.chars().count() > max => Err(too_long(param, max)),
-        other => Ok(other),
-    }
-}
-
-fn too_long(param: &str, max: usize) -> FieldError {
-    FieldError::new(
-        param,
-        ErrorCode::InvalidParameter,
-        format!("`{param}` is at most {max} characters: shorten it"),
-    )
+    text::plain_text(param, value, max)
 }
 
 #[cfg(test)]
@@ -557,7 +735,24 @@ mod tests {
             ("bad shipping tax", with(example(), "shipping_tax_rate", Some(json!("abc"))), "shipping_tax_rate", "invalid_tax_rate"),
             ("amount mismatch", with(example(), "amount", Some(json!(3494))), "amount", "amount_mismatch"),
             ("negative amount", with(example(), "amount", Some(json!(-3495))), "amount", "invalid_amount"),
-            ("overflowing cart", with(example(), "items.0.unit_amount", Some(json!(i64::MAX))), "amount", "invalid_amount"),
+            ("unit_amount over the limit", with(example(), "items.0.unit_amount", Some(json!(100_000_000))), "items[0].unit_amount", "invalid_amount"),
+            ("unit_amount past 2^53", with(example(), "items.0.unit_amount", Some(json!(i64::MAX))), "items[0].unit_amount", "invalid_amount"),
+            ("shipping over the limit", with(example(), "shipping_amount", Some(json!(100_000_000))), "shipping_amount", "invalid_amount"),
+            ("line total over the limit", with(with(example(), "items.0.unit_amount", Some(json!(99_999_999))), "amount", None), "items[0]", "invalid_amount"),
+            ("total over the limit", with(with(with(example(), "items.0.unit_amount", Some(json!(49_999_999))), "shipping_amount", Some(json!(99_999))), "amount", None), "amount", "invalid_amount"),
+            ("reference with markup", with(example(), "reference", Some(json!("<img src=x onerror=alert(1)>"))), "reference", "invalid_parameter"),
+            ("reference with a card number", with(example(), "reference", Some(json!("4111 1111 1111 1111"))), "reference", "invalid_parameter"),
+            ("item name with a NUL", with(example(), "items.0.name", Some(json!("T\u{0}shirt"))), "items[0].name", "invalid_parameter"),
+            ("holder name with a bidi override", with(example(), "card.holder_name", Some(json!("Jo\u{202E}eoD"))), "card.holder_name", "invalid_parameter"),
+            ("first name with markup", with(example(), "customer.first_name", Some(json!("<b>Jo</b>"))), "customer.first_name", "invalid_parameter"),
+            ("address line with a BEL", with(example(), "customer.address.line1", Some(json!("Kraan\u{7}spoor"))), "customer.address.line1", "invalid_parameter"),
+            ("negative screen width", with(example(), "customer.browser.screen_width", Some(json!(-1))), "customer.browser.screen_width", "invalid_parameter"),
+            ("time zone off the planet", with(example(), "customer.browser.time_zone", Some(json!(100_000))), "customer.browser.time_zone", "invalid_parameter"),
+            ("metadata value not a string", with(example(), "metadata", Some(json!({"n": 1}))), "metadata.n", "invalid_metadata"),
+            ("metadata value too long", with(example(), "metadata", Some(json!({"k": "v".repeat(501)}))), "metadata.k", "invalid_metadata"),
+            ("metadata value with a card number", with(example(), "metadata", Some(json!({"note": "5500000000000004"}))), "metadata.note", "invalid_metadata"),
+            ("metadata key too long", with(example(), "metadata", Some(json!({"k".repeat(41): "v"}))), "metadata", "invalid_metadata"),
+            ("metadata with 51 keys", with(example(), "metadata", Some(Value::Object((0..51).map(|i| (format!("k{i}"), json!("v"))).collect()))), "metadata", "invalid_metadata"),
             ("zero total", with(with(with(example(), "items.0.unit_amount", Some(json!(0))), "shipping_amount", None), "amount", None), "amount", "invalid_amount"),
             ("html description", with(example(), "description", Some(json!("<b>hi</b>"))), "description", "invalid_parameter"),
             ("no customer", with(example(), "customer", None), "customer", "parameter_missing"),
@@ -650,5 +845,89 @@ mod tests {
         let shown = format!("{parsed:?}");
         assert!(!shown.contains("4111111111111111"), "{shown}");
         assert!(!shown.contains("987"), "{shown}");
+    }
+
+    /// Whether `text` holds `digits` as a number of its own (not inside a longer one, where a
+    /// three-digit CVC would turn up by chance).
+    fn repeats(text: &str, digits: &str) -> bool {
+        text.match_indices(digits).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + digits.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_digit())
+                && !after.is_some_and(|c| c.is_ascii_digit())
+        })
+    }
+
+    /// Every path of the example body that holds a value, as `with` spells them.
+    const PATHS: &[&str] = &[
+        "reference",
+        "currency",
+        "items",
+        "items.0.name",
+        "items.0.sku",
+        "items.0.quantity",
+        "items.0.unit_amount",
+        "items.0.tax_rate",
+        "shipping_amount",
+        "amount",
+        "description",
+        "customer",
+        "customer.email",
+        "customer.first_name",
+        "customer.last_name",
+        "customer.phone",
+        "customer.locale",
+        "customer.ip_address",
+        "customer.user_agent",
+        "customer.address",
+        "customer.address.line1",
+        "customer.address.city",
+        "customer.address.zip_code",
+        "customer.address.country",
+        "customer.browser",
+        "customer.browser.language",
+        "customer.browser.screen_width",
+        "card",
+        "card.number",
+        "card.exp_month",
+        "card.exp_year",
+        "card.cvc",
+        "card.holder_name",
+        "return_url",
+        "cancel_url",
+        "metadata",
+        "metadata.cart_id",
+    ];
+
+    proptest::proptest! {
+        /// Design §3 and issue "strict input": whatever field a card number or a CVC lands in,
+        /// as a string, a number, a key or inside a URL, no 400 repeats it.
+        #[test]
+        fn no_400_repeats_a_card_number_or_cvc(
+            path in proptest::sample::select(PATHS),
+            pan in proptest::sample::select(vec!["4111111111111111", "5500000000000004", "374500000000015", "4917300000000008"]),
+            cvc in "[0-9]{3,4}",
+            how in 0..5u8,
+        ) {
+            let (leak, value) = match how {
+                0 => (pan, json!(pan)),
+                1 => (pan, json!(pan.parse::<u64>().unwrap())),
+                2 => (pan, json!({ pan: pan })),
+                3 => (pan, json!(format!("https://{pan}.example/r?{pan}"))),
+                _ => (cvc.as_str(), json!(cvc.parse::<u64>().unwrap())),
+            };
+            // The real card's CVC is a secret too: it must not come back either.
+            let body = with(with(example(), "card.cvc", Some(json!("737"))), path, Some(value));
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let parsed = crate::api::strict_json::parse(&bytes, &SHAPE)
+                .and_then(crate::api::strict_json::into_request::<CheckoutRequest>)
+                .and_then(|req| parse(req, &["shop.example".to_owned()], today()));
+            if let Err(e) = parsed {
+                for secret in [leak, "737"] {
+                    proptest::prop_assert!(!repeats(&e.message, secret), "{path}: {}", e.message);
+                    proptest::prop_assert!(!repeats(&e.param, secret), "{path}: {}", e.param);
+                }
+            }
+        }
     }
 }

@@ -7,9 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::auth::Merchant;
-use super::checkout_request::{CheckoutRequest, parse};
+use super::checkout_request::{self, CheckoutRequest, parse};
 use super::idempotency::{self, IdempotencyKey};
 use super::respond;
+use super::strict_json;
 use super::view::{CheckoutView, EventView};
 use crate::domain::checkout::{CheckoutId, EventSource};
 use crate::errors::{ApiError, ErrorCode};
@@ -26,22 +27,12 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = super::read_body(payload, state.settings.server.body_limit_bytes).await?;
     let key = IdempotencyKey::from_request(&req)?;
-    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidJson,
-            format!("The body is not valid JSON ({e}): fix it and send it again."),
-        )
-    })?;
+    let json = strict_json::parse(&body, &checkout_request::SHAPE)?;
     // "The same body" means the same JSON, whatever its whitespace or key order: the fingerprint
     // is taken over a canonical form (keys sorted, compact).
     let canonical = serde_json::to_vec(&json).unwrap_or_default();
     drop(body);
-    let dto: CheckoutRequest = serde_json::from_value(json).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidJson,
-            format!("The body is not the expected JSON ({e}): fix it and send it again."),
-        )
-    })?;
+    let dto: CheckoutRequest = strict_json::into_request(json)?;
     let today = state.flows.clock.now().date_naive();
     let new = parse(dto, &state.settings.checkout.return_url_hosts, today)?;
 
@@ -99,9 +90,11 @@ pub struct GetQuery {
 pub async fn get(
     state: web::Data<AppState>,
     _merchant: Merchant,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<GetQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    strict_json::check_query(req.query_string(), &["refresh"])?;
     let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
     let checkout = if query.refresh {
         match sync(&state.flows, &id, EventSource::Refresh).await {
@@ -140,8 +133,10 @@ async fn stored(
 pub async fn events(
     state: web::Data<AppState>,
     _merchant: Merchant,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    strict_json::check_query(req.query_string(), &[])?;
     let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
     if state
         .flows

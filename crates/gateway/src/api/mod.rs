@@ -12,6 +12,7 @@ pub mod auth;
 pub mod checkout_request;
 pub mod checkouts;
 pub mod idempotency;
+pub mod strict_json;
 pub mod view;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

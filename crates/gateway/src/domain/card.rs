@@ -154,7 +154,7 @@ impl fmt::Display for CardNumber {
 }
 
 /// The Luhn (mod 10) check over ASCII digits.
-fn luhn_valid(digits: &str) -> bool {
+pub(crate) fn luhn_valid(digits: &str) -> bool {
     let sum: u32 = digits
         .bytes()
         .rev()

@@ -7,5 +7,6 @@ pub mod customer;
 pub mod money;
 pub mod new_checkout;
 pub mod tax;
+pub mod text;
 pub mod url;
 pub mod validation;

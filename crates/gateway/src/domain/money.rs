@@ -77,8 +77,13 @@ pub struct Currency {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a supported ISO 4217 currency code (for example EUR, USD, GBP)")]
-pub struct CurrencyError(pub String);
+pub enum CurrencyError {
+    /// A supported code in lower or mixed case.
+    #[error("currency codes are upper case: send the ISO 4217 code in capitals (EUR, not eur)")]
+    NotUpperCase,
+    #[error("not a supported ISO 4217 currency code: send one such as EUR, USD or GBP")]
+    Unsupported,
+}
 
 /// ISO 4217 codes with their exponent; the set MSP lists for card payments, and then some.
 const CURRENCIES: &[(&str, u8)] = &[
@@ -139,7 +144,14 @@ impl Currency {
                     exponent: *exponent,
                 }
             })
-            .ok_or_else(|| CurrencyError(code.to_owned()))
+            .ok_or_else(|| {
+                let upper = code.to_ascii_uppercase();
+                if upper != code && CURRENCIES.iter().any(|(c, _)| *c == upper) {
+                    CurrencyError::NotUpperCase
+                } else {
+                    CurrencyError::Unsupported
+                }
+            })
     }
 
     pub fn code(&self) -> &str {

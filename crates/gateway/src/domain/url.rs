@@ -18,7 +18,7 @@ pub enum ReturnUrlError {
     )]
     HttpsRequired,
     #[error(
-        "the host `{0}` is not in the gateway's list of allowed return hosts (checkout.return_url_hosts): use one of those hosts or ask the operator to add it"
+        "the URL's host is not in the gateway's list of allowed return hosts (checkout.return_url_hosts): use one of those hosts or ask the operator to add it"
     )]
     HostNotAllowed(String),
 }

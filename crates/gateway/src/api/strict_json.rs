@@ -1,0 +1,558 @@
+//! Strict request bodies (design §3 "Request bodies are parsed strictly"): every merchant
+//! endpoint parses its JSON body through [`parse`] against a [`Shape`] that lists the fields it
+//! knows and their JSON types.
+//!
+//! The body is checked while it is read, in document order, so the first problem is the one
+//! reported:
+//! - a field the endpoint does not know: `unknown_field`, with "did you mean …?" when a known
+//!   field is close (a misspelt `shipping_amount` must not silently become 0);
+//! - a value of the wrong JSON type: `invalid_type`, naming the expected type in JSON's words;
+//! - a key given twice in one object: `duplicate_field` (the last one must not silently win).
+//!
+//! No message ever repeats a submitted value (it could be a card number or a CVC), and every
+//! error names the field's path (`items[0].quantity`). Objects whose keys are the merchant's own
+//! (`metadata`) are checked for JSON well-formedness only; their limits are the domain's.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::domain::validation::FieldError;
+use crate::errors::ErrorCode;
+
+/// The JSON a field may hold.
+#[derive(Debug)]
+pub enum Shape {
+    String,
+    /// A whole number (JSON has one number type: `1.0` and `1e3` are not integers here).
+    Integer,
+    Boolean,
+    /// An object with exactly these optional fields (any may be absent or `null`).
+    Object(&'static [(&'static str, Shape)]),
+    /// An array of values of one shape.
+    Array(&'static Shape),
+    /// An object whose keys are the merchant's own, with any JSON values.
+    FreeObject,
+}
+
+impl Shape {
+    /// The JSON type's name, as a message says it.
+    fn expected(&self) -> &'static str {
+        match self {
+            Self::String => "a string",
+            Self::Integer => "an integer",
+            Self::Boolean => "true or false",
+            Self::Object(_) | Self::FreeObject => "an object",
+            Self::Array(_) => "an array",
+        }
+    }
+}
+
+/// Parses `body` as JSON that must fit `shape` (an object at the top); the first problem, in
+/// document order, is the error.
+pub fn parse(body: &[u8], shape: &'static Shape) -> Result<Value, FieldError> {
+    let found = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let seed = Node {
+        shape: Some(shape),
+        path: Path::root(),
+        found: &found,
+    };
+    let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    match result {
+        Ok(value) => Ok(value),
+        Err(e) => Err(found.into_inner().unwrap_or_else(|| syntax_error(&e))),
+    }
+}
+
+/// A query string whose parameter names must be among `known`: the same rules as for bodies
+/// (`unknown_field` with a suggestion, `duplicate_field`), so that `?refesh=true` is not quietly
+/// a plain read.
+pub fn check_query(query: &str, known: &[&str]) -> Result<(), FieldError> {
+    let mut seen: Vec<String> = Vec::new();
+    for (name, _) in url::form_urlencoded::parse(query.as_bytes()) {
+        let path = Path::root().field(&name);
+        if seen.iter().any(|s| *s == name) {
+            let message = format!(
+                "`{}` is given twice: send each parameter once",
+                path.named()
+            );
+            return Err(FieldError::new(path.0, ErrorCode::DuplicateField, message));
+        }
+        if !known.contains(&name.as_ref()) {
+            let mut message = format!("`{}` is not a parameter this endpoint knows", path.named());
+            match closest(&name, known.iter().copied()) {
+                Some(k) => message.push_str(&format!(": did you mean `{k}`?")),
+                None if known.is_empty() => message.push_str(": it takes none"),
+                None => message.push_str(&format!(": it takes {}", known.join(", "))),
+            }
+            return Err(FieldError::new(path.0, ErrorCode::UnknownField, message));
+        }
+        seen.push(name.into_owned());
+    }
+    Ok(())
+}
+
+/// The request type from a body [`parse`] accepted. Its shape guarantees every field's JSON type,
+/// so this fails only if the shape and the type disagree (a bug): the message then names no
+/// value.
+pub fn into_request<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldError> {
+    serde_json::from_value(value).map_err(|e| {
+        tracing::error!(
+            line = e.line(),
+            "a body that fits its shape did not fit its request type"
+        );
+        FieldError {
+            param: String::new(),
+            code: ErrorCode::InvalidJson,
+            message:
+                "The body is not the JSON this endpoint expects: check it against openapi.yaml."
+                    .into(),
+        }
+    })
+}
+
+/// As [`parse`], for an endpoint whose fields are all optional: an empty body is `{}`
+/// (design §3: such a POST accepts an empty body, with or without a JSON `Content-Type`).
+pub fn parse_optional(body: &[u8], shape: &'static Shape) -> Result<Value, FieldError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    parse(body, shape)
+}
+
+/// serde_json's syntax errors say where, never what: safe to pass on.
+fn syntax_error(e: &serde_json::Error) -> FieldError {
+    FieldError {
+        param: String::new(),
+        code: ErrorCode::InvalidJson,
+        message: format!(
+            "The body is not valid JSON (line {}, column {}): fix it and send it again.",
+            e.line(),
+            e.column()
+        ),
+    }
+}
+
+/// A JSON path as the API spells it: `customer.address.country`, `items[2].name`.
+#[derive(Clone, Debug)]
+struct Path(String);
+
+impl Path {
+    fn root() -> Self {
+        Self(String::new())
+    }
+
+    /// The path of field `name`. A name that does not look like a field name (a card number
+    /// pasted as a key, markup) is not repeated: it shows as `?`.
+    fn field(&self, name: &str) -> Self {
+        let name = if looks_like_a_name(name) { name } else { "?" };
+        if self.0.is_empty() {
+            Self(name.to_owned())
+        } else {
+            Self(format!("{}.{name}", self.0))
+        }
+    }
+
+    fn index(&self, i: usize) -> Self {
+        Self(format!("{}[{i}]", self.0))
+    }
+
+    /// The path for a message: the body itself has none.
+    fn named(&self) -> &str {
+        if self.0.is_empty() {
+            "the body"
+        } else {
+            &self.0
+        }
+    }
+}
+
+/// One value being read: what it may be (`None`: anything, inside a free object), where it is,
+/// and where the first problem is put.
+struct Node<'a> {
+    shape: Option<&'static Shape>,
+    path: Path,
+    found: &'a RefCell<Option<FieldError>>,
+}
+
+impl Node<'_> {
+    /// Records `error` (the first one wins) and makes serde stop.
+    fn fail<E: serde::de::Error>(&self, error: FieldError) -> E {
+        let mut found = self.found.borrow_mut();
+        if found.is_none() {
+            *found = Some(error);
+        }
+        E::custom("strict JSON check failed")
+    }
+
+    fn wrong_type<E: serde::de::Error>(&self, got: &str) -> E {
+        let Some(shape) = self.shape else {
+            return E::custom("unreachable: free values take any type");
+        };
+        let path = self.path.named();
+        self.fail(FieldError {
+            param: self.path.0.clone(),
+            code: ErrorCode::InvalidType,
+            message: format!("`{path}` must be {}, not {got}", shape.expected()),
+        })
+    }
+
+    fn accepts(&self, ok: impl Fn(&Shape) -> bool) -> bool {
+        self.shape.is_none_or(ok)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        // `null` is the same as absent for every optional field.
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        if self.accepts(|s| matches!(s, Shape::Boolean)) {
+            Ok(Value::Bool(v))
+        } else {
+            Err(self.wrong_type("true or false"))
+        }
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        if self.accepts(|s| matches!(s, Shape::Integer)) {
+            Ok(Value::from(v))
+        } else {
+            Err(self.wrong_type("a number"))
+        }
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        match self.shape {
+            None => Ok(Value::from(v)),
+            Some(Shape::Integer) => match i64::try_from(v) {
+                Ok(v) => Ok(Value::from(v)),
+                Err(_) => {
+                    let path = self.path.named().to_owned();
+                    Err(self.fail(FieldError {
+                        param: self.path.0.clone(),
+                        code: ErrorCode::InvalidAmount,
+                        message: format!("`{path}` is too large"),
+                    }))
+                }
+            },
+            Some(_) => Err(self.wrong_type("a number")),
+        }
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        match self.shape {
+            None => Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)),
+            Some(Shape::Integer) => Err(self.wrong_type("a number with a fraction or exponent")),
+            Some(_) => Err(self.wrong_type("a number")),
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        if self.accepts(|s| matches!(s, Shape::String)) {
+            Ok(Value::String(v.to_owned()))
+        } else {
+            Err(self.wrong_type("a string"))
+        }
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        if self.accepts(|s| matches!(s, Shape::String)) {
+            Ok(Value::String(v))
+        } else {
+            Err(self.wrong_type("a string"))
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let item_shape = match self.shape {
+            None => None,
+            Some(Shape::Array(item)) => Some(*item),
+            Some(_) => return Err(self.wrong_type("an array")),
+        };
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Node {
+            shape: item_shape,
+            path: self.path.index(items.len()),
+            found: self.found,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        // `None`: any key (a free object, or inside one).
+        let fields = match self.shape {
+            None | Some(Shape::FreeObject) => None,
+            Some(Shape::Object(fields)) => Some(*fields),
+            Some(_) => return Err(self.wrong_type("an object")),
+        };
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = self.path.field(&key);
+            if object.contains_key(&key) {
+                let message = format!("`{}` is given twice: send each field once", path.named());
+                return Err(self.fail(FieldError {
+                    param: path.0,
+                    code: ErrorCode::DuplicateField,
+                    message,
+                }));
+            }
+            let shape = match fields {
+                None => None,
+                Some(fields) => match fields.iter().find(|(name, _)| *name == key) {
+                    Some((_, shape)) => Some(shape),
+                    None => {
+                        let error = unknown_field(&path, &key, fields);
+                        return Err(self.fail(error));
+                    }
+                },
+            };
+            let value = map.next_value_seed(Node {
+                shape,
+                path,
+                found: self.found,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// Letters, digits, `_` and `-`, at most 64 of them, and no run of five digits or more (a key
+/// made of a card number or a CVC is not echoed back).
+fn looks_like_a_name(key: &str) -> bool {
+    let mut digits = 0;
+    !key.is_empty()
+        && key.len() <= 64
+        && key.bytes().all(|b| {
+            digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
+            digits < 5 && (b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+}
+
+fn unknown_field(path: &Path, key: &str, known: &[(&str, Shape)]) -> FieldError {
+    let mut message = format!("`{}` is not a field this endpoint knows", path.named());
+    match closest(key, known.iter().map(|(name, _)| *name)) {
+        Some(name) => message.push_str(&format!(": did you mean `{name}`?")),
+        None => {
+            let names: Vec<&str> = known.iter().map(|(name, _)| *name).collect();
+            message.push_str(&format!(": the fields here are {}", names.join(", ")));
+        }
+    }
+    FieldError {
+        param: path.0.clone(),
+        code: ErrorCode::UnknownField,
+        message,
+    }
+}
+
+/// The known name closest to `key`, if it is close enough to be a slip of the keyboard (at most
+/// two edits, and fewer than a third of the name).
+fn closest<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let key = key.to_ascii_lowercase();
+    known
+        .map(|name| (strsim::damerau_levenshtein(&key, name), name))
+        .filter(|(distance, name)| *distance <= 2 && *distance * 3 <= name.len().max(3))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    static ITEM: Shape = Shape::Object(&[("name", Shape::String), ("quantity", Shape::Integer)]);
+    static BODY: Shape = Shape::Object(&[
+        ("shipping_amount", Shape::Integer),
+        ("reference", Shape::String),
+        ("items", Shape::Array(&ITEM)),
+        (
+            "card",
+            Shape::Object(&[("number", Shape::String), ("cvc", Shape::String)]),
+        ),
+        ("flag", Shape::Boolean),
+        ("metadata", Shape::FreeObject),
+    ]);
+
+    fn error(body: &str) -> FieldError {
+        parse(body.as_bytes(), &BODY).unwrap_err()
+    }
+
+    #[test]
+    fn a_body_that_fits_comes_back_as_json() {
+        let v = parse(
+            br#"{"shipping_amount": 495, "items": [{"name": "T", "quantity": 2}], "metadata": {"Any": [1, {"x": null}]}, "flag": null}"#,
+            &BODY,
+        )
+        .unwrap();
+        assert_eq!(v["shipping_amount"], 495);
+        assert_eq!(v["items"][0]["quantity"], 2);
+        assert_eq!(v["metadata"]["Any"][1]["x"], Value::Null);
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_a_suggestion() {
+        let e = error(r#"{"shiping_amount": 495}"#);
+        assert_eq!(
+            (e.param.as_str(), e.code),
+            ("shiping_amount", ErrorCode::UnknownField)
+        );
+        assert!(
+            e.message.contains("did you mean `shipping_amount`?"),
+            "{}",
+            e.message
+        );
+        let e = error(r#"{"items": [{"name": "T"}, {"qty": 1}]}"#);
+        assert_eq!(e.param, "items[1].qty");
+        assert!(
+            e.message.contains("the fields here are name, quantity"),
+            "{}",
+            e.message
+        );
+        let e = error(r#"{"card": {"number": "4111111111111111", "pin": "1234"}}"#);
+        assert_eq!(e.param, "card.pin");
+    }
+
+    #[test]
+    fn the_first_problem_in_document_order_wins() {
+        let e = error(r#"{"zzz": 1, "aaa": 2}"#);
+        assert_eq!(e.param, "zzz");
+    }
+
+    #[test]
+    fn wrong_types_name_the_expected_json_type_and_never_the_value() {
+        let e = error(r#"{"card": {"number": 4111111111111111, "cvc": "123"}}"#);
+        assert_eq!(
+            (e.param.as_str(), e.code),
+            ("card.number", ErrorCode::InvalidType)
+        );
+        assert_eq!(e.message, "`card.number` must be a string, not a number");
+        let e = error(r#"{"shipping_amount": 4.95}"#);
+        assert_eq!(e.code, ErrorCode::InvalidType);
+        assert!(e.message.contains("must be an integer"));
+        let e = error(r#"{"shipping_amount": "495"}"#);
+        assert_eq!(
+            e.message,
+            "`shipping_amount` must be an integer, not a string"
+        );
+        let e = error(r#"{"items": {"name": "T"}}"#);
+        assert_eq!(e.message, "`items` must be an array, not an object");
+        let e = error(r#"{"flag": "yes"}"#);
+        assert_eq!(e.message, "`flag` must be true or false, not a string");
+        let e = error(r#"[1, 2]"#);
+        assert_eq!((e.param.as_str(), e.code), ("", ErrorCode::InvalidType));
+        assert_eq!(e.message, "`the body` must be an object, not an array");
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        let e = error(r#"{"shipping_amount": 495, "shipping_amount": 0}"#);
+        assert_eq!(
+            (e.param.as_str(), e.code),
+            ("shipping_amount", ErrorCode::DuplicateField)
+        );
+        let e = error(r#"{"metadata": {"a": 1, "a": 2}}"#);
+        assert_eq!(e.param, "metadata.a");
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let e = error(r#"{"reference": "x",}"#);
+        assert_eq!((e.param.as_str(), e.code), ("", ErrorCode::InvalidJson));
+        assert!(e.message.contains("line 1"), "{}", e.message);
+        assert_eq!(error("").code, ErrorCode::InvalidJson);
+        assert_eq!(error(r#"{} {}"#).code, ErrorCode::InvalidJson);
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_object_only_where_every_field_is_optional() {
+        assert_eq!(parse_optional(b"", &BODY).unwrap(), serde_json::json!({}));
+        assert_eq!(
+            parse_optional(b" \n", &BODY).unwrap(),
+            serde_json::json!({})
+        );
+        assert_eq!(parse(b"", &BODY).unwrap_err().code, ErrorCode::InvalidJson);
+        assert_eq!(
+            parse_optional(b"{\"x\": 1}", &BODY).unwrap_err().code,
+            ErrorCode::UnknownField
+        );
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_refused_without_echo() {
+        let e = error(r#"{"shipping_amount": 18446744073709551615}"#);
+        assert!(!e.message.contains("18446744073709551615"));
+        let e = error(r#"{"shipping_amount": 1e400}"#);
+        assert_eq!(e.code, ErrorCode::InvalidJson);
+    }
+
+    #[test]
+    fn query_strings_are_checked_like_bodies() {
+        assert!(check_query("", &["refresh"]).is_ok());
+        assert!(check_query("refresh=true", &["refresh"]).is_ok());
+        let e = check_query("refesh=true", &["refresh"]).unwrap_err();
+        assert_eq!(
+            (e.param.as_str(), e.code),
+            ("refesh", ErrorCode::UnknownField)
+        );
+        assert!(e.message.contains("did you mean `refresh`?"));
+        let e = check_query("refresh=true&refresh=false", &["refresh"]).unwrap_err();
+        assert_eq!(e.code, ErrorCode::DuplicateField);
+        let e = check_query("4111111111111111=1", &[]).unwrap_err();
+        assert_eq!(e.param, "?");
+        assert!(!e.message.contains("4111"));
+    }
+
+    #[test]
+    fn keys_that_are_not_names_are_not_echoed() {
+        let e = error(r#"{"card": {"4111111111111111": "x"}}"#);
+        assert_eq!(
+            (e.param.as_str(), e.code),
+            ("card.?", ErrorCode::UnknownField)
+        );
+        assert!(!e.message.contains("4111"));
+        let e = error(r#"{"metadata": {"<b>": 1, "<b>": 2}}"#);
+        assert_eq!(e.param, "metadata.?");
+    }
+
+    proptest! {
+        /// Whatever is sent where, the error never repeats a submitted card number or CVC.
+        #[test]
+        fn no_error_repeats_a_submitted_value(
+            field in prop::sample::select(vec!["shipping_amount", "reference", "items", "card", "flag", "metadata", "nmber", "card\":{\"number", "PAN"]),
+            pan in "4[0-9]{15}",
+            quote in any::<bool>(),
+        ) {
+            let value = if quote { format!("\"{pan}\"") } else { pan.clone() };
+            let field = if field == "PAN" { pan.as_str() } else { field };
+            let body = format!(r#"{{"{field}": {value}, "card": {{"cvc": {value}, "number": [{value}]}}}}"#);
+            if let Err(e) = parse(body.as_bytes(), &BODY) {
+                prop_assert!(!e.message.contains(&pan), "{}", e.message);
+                prop_assert!(!e.param.contains(&pan), "{}", e.param);
+            }
+        }
+    }
+}
