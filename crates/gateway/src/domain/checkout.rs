@@ -287,6 +287,9 @@ pub struct Checkout {
     pub updated_at: DateTime<Utc>,
     /// When the 3DS window (MSP: 1 h for cards) plus a margin ends.
     pub expires_at: DateTime<Utc>,
+    /// Its refunds, oldest first (design §10.1); see [`super::refund`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<super::refund::Refund>,
 }
 
 impl Checkout {

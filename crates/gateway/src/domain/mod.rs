@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod customer;
 pub mod money;
 pub mod new_checkout;
+pub mod refund;
 pub mod tax;
 pub mod text;
 pub mod url;

@@ -203,5 +203,6 @@ fn initial_record(ctx: &Context, id: &CheckoutId, new: &NewCheckout) -> Checkout
         created_at: now,
         updated_at: now,
         expires_at: now + ctx.settings.session_ttl,
+        refunds: Vec::new(),
     }
 }

@@ -212,6 +212,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             expires_at: now,
+            refunds: Vec::new(),
         }
     }
 
@@ -230,6 +231,8 @@ mod tests {
             failure: declined.then(|| failure_for_reason("4002", "")),
             payment_url: None,
             form_html: None,
+            refunds: Vec::new(),
+            charged_back: false,
         }
     }
 

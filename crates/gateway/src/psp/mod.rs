@@ -63,6 +63,60 @@ pub struct PspOrder {
     pub payment_url: Option<String>,
     /// The PSP's 3-D Secure form, when it sent a non-empty one (form mode).
     pub form_html: Option<String>,
+    /// The order's refunds as the PSP lists them (MSP: `related_transactions` of type `refund`),
+    /// the gateway's and any made elsewhere (MSP's dashboard) alike.
+    pub refunds: Vec<PspRefund>,
+    /// The order was charged back (MSP: a `chargeback` entry in `related_transactions`, or a
+    /// `chargedback`/`chargeback` status).
+    pub charged_back: bool,
+}
+
+/// One refund of an order, as the PSP lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PspRefund {
+    /// The id the refund was requested with (MSP: `refund_order_id`); the gateway's refund id
+    /// for the gateway's refunds.
+    pub refund_order_id: Option<String>,
+    /// The PSP's id of the refund transaction.
+    pub transaction_id: Option<String>,
+    /// Minor units, when the PSP says.
+    pub amount: Option<i64>,
+    pub status: RefundProgress,
+    /// The status as the PSP spelt it.
+    pub status_text: String,
+}
+
+/// Where a refund is at the PSP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundProgress {
+    /// Requested, not settled yet (MSP: `initialized`, `reserved`).
+    Pending,
+    Completed,
+    Declined,
+    /// Voided before it settled (MSP: `void`, `cancelled`).
+    Voided,
+    /// A status that says nothing new.
+    Unknown,
+}
+
+/// A refund to request at the PSP.
+#[derive(Debug)]
+pub struct RefundRequest<'a> {
+    /// The checkout's id (MSP's `order_id`).
+    pub order_id: &'a str,
+    /// The gateway's refund id, sent as MSP's `refund_order_id`.
+    pub refund_order_id: &'a str,
+    /// Minor units; never 0 (MSP reads 0 as "everything").
+    pub amount: i64,
+    pub currency: &'a str,
+    pub description: Option<&'a str>,
+}
+
+/// The PSP accepted a refund request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundAccepted {
+    /// The PSP's id of the refund transaction (MSP: `refund_id`).
+    pub transaction_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

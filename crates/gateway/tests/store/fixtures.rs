@@ -34,6 +34,7 @@ pub fn checkout(id: &CheckoutId) -> Checkout {
         created_at: at,
         updated_at: at,
         expires_at: at + chrono::Duration::hours(1),
+        refunds: Vec::new(),
     }
 }
 

@@ -202,6 +202,8 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         failure,
         payment_url: order.payment_url.filter(|u| !u.trim().is_empty()),
         form_html,
+        refunds: Vec::new(),
+        charged_back: false,
     })
 }
 

@@ -1,0 +1,222 @@
+//! Refunds (design §10.1): money going back to the shopper, in full or in part.
+//!
+//! A checkout's refunds live inside its record, so that reserving a refund's amount against what
+//! is left, and every later change of a refund, is one compare-and-set of the checkout: two
+//! concurrent refunds can never together exceed the amount, and a refund and the checkout's
+//! status (`partially_refunded`, `refunded`) can never disagree.
+//!
+//! The refund id is also MSP's `refund_order_id`, so a refund is recognisable at MSP whatever
+//! happened to the answer of the call that made it.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::checkout::{Checkout, CheckoutStatus, Failure};
+use super::money::MinorUnits;
+
+/// `re_` followed by the 32 lowercase hex digits of a UUID v7.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RefundId(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("a refund id is `re_` followed by 32 lowercase hex digits")]
+pub struct InvalidRefundId;
+
+impl RefundId {
+    pub const PREFIX: &'static str = "re_";
+
+    pub fn generate() -> Self {
+        Self(format!("{}{}", Self::PREFIX, uuid::Uuid::now_v7().simple()))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidRefundId> {
+        let hex = s.strip_prefix(Self::PREFIX).ok_or(InvalidRefundId)?;
+        let well_formed = hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if well_formed {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidRefundId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RefundId {
+    type Error = InvalidRefundId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<RefundId> for String {
+    fn from(id: RefundId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Display for RefundId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RefundId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Requested; MSP has it `initialized` or `reserved`, or its answer has not come yet.
+    Pending,
+    /// MSP completed it.
+    Succeeded,
+    /// MSP refused or declined it; its amount is free again.
+    Failed,
+    /// Voided before it settled; its amount is free again.
+    Canceled,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    /// Whether the refund's amount counts against what is left to refund.
+    pub fn holds_amount(self) -> bool {
+        matches!(self, Self::Pending | Self::Succeeded)
+    }
+
+    /// Only a pending refund may still change.
+    pub fn is_final(self) -> bool {
+        self != Self::Pending
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundReason {
+    RequestedByCustomer,
+    Duplicate,
+    Fraudulent,
+    Other,
+}
+
+impl RefundReason {
+    pub const ALL: [RefundReason; 4] = [
+        Self::RequestedByCustomer,
+        Self::Duplicate,
+        Self::Fraudulent,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RequestedByCustomer => "requested_by_customer",
+            Self::Duplicate => "duplicate",
+            Self::Fraudulent => "fraudulent",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What the gateway knows of the refund at MSP.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundPsp {
+    /// MSP's id of the refund transaction, once MSP said it.
+    pub transaction_id: Option<String>,
+    /// The refund transaction's status at MSP as MSP spelt it (`reserved`, `completed`, …).
+    pub status: Option<String>,
+    /// Whether MSP is known to have the refund: its answer to the refund call arrived, or the
+    /// refund was seen among the order's `related_transactions`. While `false` the outcome of the
+    /// call is unknown, and the refund is never sent again before MSP has been asked.
+    pub acknowledged: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: RefundId,
+    pub amount: MinorUnits,
+    pub status: RefundStatus,
+    pub reason: Option<RefundReason>,
+    pub failure: Option<Failure>,
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub psp: RefundPsp,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why a refund cannot be reserved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundRefusal {
+    /// Only `succeeded` and `partially_refunded` checkouts can be refunded.
+    NotRefundable(CheckoutStatus),
+    /// More than what is left: the checkout's amount minus every refund that holds its amount.
+    TooLarge { left: MinorUnits },
+}
+
+impl Checkout {
+    /// What is left to refund: the amount minus every refund not `failed` or `canceled`.
+    pub fn refundable(&self) -> MinorUnits {
+        let held: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.status.holds_amount())
+            .map(|r| r.amount.value())
+            .sum();
+        MinorUnits::new(self.amount.value() - held).unwrap_or(MinorUnits::ZERO)
+    }
+
+    /// Completed refunds: what the shopper has had back.
+    pub fn refunded(&self) -> MinorUnits {
+        let done: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Succeeded)
+            .map(|r| r.amount.value())
+            .sum();
+        MinorUnits::new(done).unwrap_or(MinorUnits::ZERO)
+    }
+
+    pub fn refund(&self, id: &RefundId) -> Option<&Refund> {
+        self.refunds.iter().find(|r| r.id == *id)
+    }
+
+    /// Whether `amount` may be refunded now (`None`: everything left).
+    pub fn check_refund(&self, amount: Option<MinorUnits>) -> Result<MinorUnits, RefundRefusal> {
+        if !matches!(
+            self.status,
+            CheckoutStatus::Succeeded | CheckoutStatus::PartiallyRefunded
+        ) {
+            return Err(RefundRefusal::NotRefundable(self.status));
+        }
+        let left = self.refundable();
+        let amount = amount.unwrap_or(left);
+        if amount > left || amount == MinorUnits::ZERO {
+            return Err(RefundRefusal::TooLarge { left });
+        }
+        Ok(amount)
+    }
+}
