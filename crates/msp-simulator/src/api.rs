@@ -14,7 +14,7 @@ use super::orders::{CardRecord, Order, OrderKey, Refund, RefundRefusal, Status};
 use super::wire::{
     self, CreatedOrder, CustomerVerification, Envelope, ErrorEnvelope, MspError, OrderObject,
 };
-use super::{Sim, challenge, now, with_transaction_id};
+use super::{Sim, challenge, with_transaction_id};
 
 impl std::fmt::Display for MspError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,9 +94,10 @@ fn ok<T: serde::Serialize>(data: T) -> HttpResponse {
     })
 }
 
-fn today_yymm() -> u32 {
+/// The simulator's today as YYMM, for card expiry dates.
+fn today_yymm(sim: &Sim) -> u32 {
     use chrono::Datelike;
-    let today = chrono::Utc::now();
+    let today = sim.clock.now();
     (today.year() as u32 % 100) * 100 + today.month()
 }
 
@@ -122,12 +123,12 @@ pub(crate) async fn create(
         }
         CreateFailure::None | CreateFailure::Timeout => {}
     }
-    let new = wire::parse_new_order(&body, today_yymm())?;
+    let new = wire::parse_new_order(&body, today_yymm(&sim))?;
     let behaviour = cards::behaviour(new.card_number.as_str());
     if behaviour == CardBehaviour::DeclinedAtCreation {
         return Err(MspError::new(1024, 402, "declined"));
     }
-    let now = now();
+    let now = sim.clock.naive_now();
     let transaction_id = sim.next_id();
     let mut order = Order {
         transaction_id,
@@ -265,7 +266,7 @@ pub(crate) async fn update(
         ));
     }
     let key = (site, path.into_inner());
-    let now = now();
+    let now = sim.clock.naive_now();
     match sim.change(&key, |o| o.cancel(now)) {
         None => Err(unknown_order()),
         Some(Err(illegal)) => Err(MspError::new(
@@ -296,7 +297,7 @@ pub(crate) async fn refund(
         refund_order_id,
     } = wire::parse_refund(&wire::object(&body)?)?;
     let key = (site, path.into_inner());
-    let now = now();
+    let now = sim.clock.naive_now();
     let refund_id = sim.next_id();
     let refund = Refund {
         transaction_id: refund_id,

@@ -1,7 +1,7 @@
 //! `/sim/*`: the simulator's own controls for tests and benchmarks (no key needed).
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Sim;
 use super::faults::FaultsPatch;
@@ -27,6 +27,56 @@ pub(crate) async fn put_faults(sim: web::Data<Sim>, body: web::Bytes) -> HttpRes
     };
     let new = sim.merge_faults(patch);
     HttpResponse::Ok().json(new)
+}
+
+/// `GET /sim/clock` and the answer of `PUT /sim/clock`.
+#[derive(Serialize)]
+struct ClockView {
+    /// The simulator's time, RFC 3339 in UTC.
+    now: String,
+    /// The same, Unix seconds.
+    unix: i64,
+    /// How far `PUT /sim/clock` has moved it from the real time, in seconds.
+    advanced_s: i64,
+}
+
+fn clock_view(sim: &Sim) -> ClockView {
+    let now = sim.clock.now();
+    ClockView {
+        now: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        unix: now.timestamp(),
+        advanced_s: sim.clock.advanced_s(),
+    }
+}
+
+/// `GET /sim/clock`
+pub(crate) async fn get_clock(sim: web::Data<Sim>) -> HttpResponse {
+    HttpResponse::Ok().json(clock_view(&sim))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockPatch {
+    advance_s: u64,
+}
+
+/// `PUT /sim/clock {"advance_s": N}`: moves the simulator's time forward; what falls due happens
+/// at once. Answers the new time.
+pub(crate) async fn put_clock(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    let patch: ClockPatch = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return HttpResponse::BadRequest().json(serde_json::json!({
+                "error": format!("Invalid clock body: {e}. Send {{\"advance_s\": N}} with N a whole number of seconds, 0 or more (the clock never goes back)")
+            }));
+        }
+    };
+    if let Err(too_far) = sim.clock.advance(patch.advance_s) {
+        return HttpResponse::BadRequest().json(serde_json::json!({
+            "error": format!("The clock can be moved at most {} seconds in all", too_far.max_s)
+        }));
+    }
+    HttpResponse::Ok().json(clock_view(&sim))
 }
 
 #[derive(Deserialize)]

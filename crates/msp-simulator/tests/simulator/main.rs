@@ -4,10 +4,12 @@
 
 use test_support as common;
 
+mod after_payment;
 mod api;
 mod browser;
 mod cards;
 mod cli;
+mod clock;
 mod faults;
 mod helpers;
 mod load;
