@@ -5,11 +5,13 @@
 //! the base URL.
 //!
 //! It plays MSP's direct card API under `/v1/json` with MSP's own test cards, the whole 3-D
-//! Secure flow, signed notifications with MSP's retry rule, and faults injected at run time.
-//! Tests start it in-process with [`spawn`]; the CLI runs it with [`run`].
+//! Secure flow, refunds as MSP settles them (`reserved`, then `completed` after
+//! `--refund-delay-ms`; voidable meanwhile), signed notifications with MSP's retry rule, and
+//! faults injected at run time. Tests start it in-process with [`spawn`]; the CLI runs it with
+//! [`run`].
 //!
-//! Time (design §13): every timer (challenge expiry, clearing of uncleared payments,
-//! notification retries, the five-minute same-amount refund rule) and every
+//! Time (design §13): every timer (challenge expiry, clearing of uncleared payments, refund
+//! settlement, notification retries, the five-minute same-amount refund rule) and every
 //! `created`/`modified` stamp reads one clock, the real time plus what `PUT /sim/clock` added, so
 //! tests move time instead of sleeping. Notifications still carry the real Unix time in
 //! `timestamp` and `Auth`: MSP's clock is the real one.
@@ -19,7 +21,8 @@
 //! way on both sides cannot pass every test and fail against the real MultiSafepay.
 //!
 //! - `api`: the `/v1/json` handlers; `wire`: MSP's field names, written from MSP's docs.
-//! - `cards`: the test cards and what each does; `orders`: order state, status machine, sharded book.
+//! - `cards`: the test cards and what each does; `orders`: order state, status machine, refunds
+//!   (`related_transactions`), sharded book.
 //! - `state`: the shared state and the background work after a change (notifications, timers).
 //! - `clock`: the simulator's time and the timers' waits.
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
@@ -46,7 +49,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::watch;
 
-pub use faults::{CreateFailure, Faults};
+pub use faults::{CreateFailure, Faults, RefundFailure};
 pub use notifier::Attempt;
 use notifier::Notifier;
 use orders::Sharded;
@@ -77,6 +80,10 @@ pub struct SimulatorArgs {
     /// How long an uncleared test card stays uncleared before it completes or is voided.
     #[arg(long, default_value_t = 180_000)]
     pub uncleared_delay_ms: u64,
+    /// How long a refund stays reserved (and can be voided) before it completes (MSP settles at
+    /// midnight).
+    #[arg(long, default_value_t = 60_000)]
+    pub refund_delay_ms: u64,
 }
 
 impl std::fmt::Debug for SimulatorArgs {
@@ -96,6 +103,9 @@ pub struct SimulatorConfig {
     pub notification_retry_interval: Duration,
     pub challenge_expiry: Duration,
     pub uncleared_delay: Duration,
+    /// How long a refund stays `reserved` (voidable) before it completes, on the simulator's
+    /// clock.
+    pub refund_delay: Duration,
 }
 
 /// API keys are secrets: `Debug` shows how many there are, not what they are.
@@ -115,6 +125,7 @@ impl std::fmt::Debug for SimulatorConfig {
             )
             .field("challenge_expiry", &self.challenge_expiry)
             .field("uncleared_delay", &self.uncleared_delay)
+            .field("refund_delay", &self.refund_delay)
             .finish()
     }
 }
@@ -129,14 +140,15 @@ impl From<SimulatorArgs> for SimulatorConfig {
             notification_retry_interval: Duration::from_millis(a.notification_retry_interval_ms),
             challenge_expiry: Duration::from_secs(a.challenge_expiry_s),
             uncleared_delay: Duration::from_millis(a.uncleared_delay_ms),
+            refund_delay: Duration::from_millis(a.refund_delay_ms),
         }
     }
 }
 
 impl SimulatorConfig {
     /// Loopback on a free port, with intervals short enough for tests: retries every 200 ms,
-    /// uncleared cards settle after 1 s, challenges expire after 60 s (override them, or move the
-    /// clock with `PUT /sim/clock`).
+    /// uncleared cards settle after 1 s, challenges expire after 60 s and refunds stay reserved
+    /// for 60 s (override them, or move the clock with `PUT /sim/clock`).
     pub fn for_tests(api_key: &str) -> Self {
         Self {
             host: "127.0.0.1".to_owned(),
@@ -146,6 +158,7 @@ impl SimulatorConfig {
             notification_retry_interval: Duration::from_millis(200),
             challenge_expiry: Duration::from_secs(60),
             uncleared_delay: Duration::from_secs(1),
+            refund_delay: Duration::from_secs(60),
         }
     }
 }
@@ -193,6 +206,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route("/orders/{order_id}", web::get().to(api::get))
             .route("/orders/{order_id}", web::patch().to(api::update))
             .route("/orders/{order_id}/refunds", web::post().to(api::refund))
+            .route(
+                "/orders/{order_id}/refunds/{refund_id}",
+                web::patch().to(api::update_refund),
+            )
             .default_service(web::to(api::not_found)),
     )
     .service(
@@ -262,6 +279,7 @@ fn build(
         next_id: AtomicU64::new(seed),
         challenge_expiry: config.challenge_expiry,
         uncleared_delay: config.uncleared_delay,
+        refund_delay: config.refund_delay,
         runtime: tokio::runtime::Handle::try_current()
             .context("the simulator must be started inside a tokio runtime")?,
         shutdown: shutdown_rx,

@@ -27,6 +27,7 @@ pub(crate) struct Sim {
     pub(super) next_id: AtomicU64,
     pub(super) challenge_expiry: Duration,
     pub(super) uncleared_delay: Duration,
+    pub(super) refund_delay: Duration,
     /// Background work (notifications, timers) runs on the runtime that started the simulator,
     /// not on the server's worker threads, so it outlives no request and no worker.
     pub(super) runtime: tokio::runtime::Handle,
@@ -184,6 +185,15 @@ impl Sim {
         let due = self.clock.due_in(self.uncleared_delay);
         self.at(due, move |sim, now| {
             let _ = sim.change(&key, |o| o.clear(complete, now));
+        });
+    }
+
+    /// Settles a refund (`completed`, or `declined` under the fault) once it has been reserved
+    /// for the refund delay, unless it was voided meanwhile.
+    pub(crate) fn schedule_settlement(self: &Arc<Self>, key: OrderKey, refund_id: u64) {
+        let due = self.clock.due_in(self.refund_delay);
+        self.at(due, move |sim, now| {
+            let _ = sim.change(&key, |o| o.settle_refund(refund_id, now));
         });
     }
 }

@@ -349,16 +349,20 @@ struct PaymentMethod<'a> {
     kind: &'a str,
 }
 
+/// An entry of `related_transactions` (OAS `RelatedTransactions.yaml`), keys in alphabetical
+/// order like the rest of the order object.
 #[derive(Serialize)]
 struct RelatedTransaction<'a> {
     amount: u64,
+    costs: [(); 0],
     created: String,
     currency: &'a str,
     description: Option<&'a str>,
+    dispute: Option<()>,
     modified: String,
     order_id: &'a str,
     reference_transaction_id: u64,
-    refund_order_id: &'a str,
+    refund_order_id: Option<&'a str>,
     status: &'a str,
     transaction_id: u64,
     #[serde(rename = "type")]
@@ -466,21 +470,23 @@ impl<'a> OrderObject<'a> {
             }],
             reason: &o.reason,
             reason_code: &o.reason_code,
-            related_transactions: (!o.refunds.is_empty()).then(|| {
-                o.refunds
+            related_transactions: (!o.related.is_empty()).then(|| {
+                o.related
                     .iter()
                     .map(|r| RelatedTransaction {
                         amount: r.amount,
+                        costs: [],
                         created: ts(r.created),
                         currency: &o.currency,
                         description: r.description.as_deref(),
-                        modified: ts(r.created),
+                        dispute: None,
+                        modified: ts(r.modified),
                         order_id: &o.order_id,
                         reference_transaction_id: o.transaction_id,
-                        refund_order_id: &r.refund_order_id,
-                        status: "completed",
+                        refund_order_id: r.refund_order_id.as_deref(),
+                        status: r.status.as_str(),
                         transaction_id: r.transaction_id,
-                        kind: "refund",
+                        kind: r.kind.as_str(),
                     })
                     .collect()
             }),

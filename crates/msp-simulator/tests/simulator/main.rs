@@ -15,6 +15,8 @@ mod helpers;
 mod load;
 mod notifications;
 mod order_object;
+mod refund_faults;
 mod refunds;
 mod sdk;
+mod settlement;
 mod three_ds;
