@@ -56,7 +56,7 @@ fn unknown_order() -> MspError {
 
 /// The site (index of the API key) a request authenticates as: `api_key` header,
 /// `Authorization: Bearer` (the Python SDK's only form) or `api_key` query parameter.
-fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<usize, MspError> {
+pub(crate) fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<usize, MspError> {
     let headers = req.headers();
     let presented = headers
         .get("api_key")

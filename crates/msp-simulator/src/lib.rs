@@ -22,11 +22,12 @@
 //!
 //! - `api`: the `/v1/json` handlers; `wire`: MSP's field names, written from MSP's docs.
 //! - `cards`: the test cards and what each does; `orders`: order state, status machine, refunds
-//!   (`related_transactions`), sharded book.
+//!   and chargebacks (`related_transactions`), sharded book.
 //! - `state`: the shared state and the background work after a change (notifications, timers).
 //! - `clock`: the simulator's time and the timers' waits.
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
-//! - `faults`, `control`: `/sim/faults`, `/sim/clock`, `/sim/notifications`.
+//! - `faults`, `control`: `/sim/faults`, `/sim/clock`, `/sim/notifications`,
+//!   `/sim/orders/{id}/chargeback`.
 
 mod api;
 mod cards;
@@ -222,6 +223,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route("/clock", web::get().to(control::get_clock))
             .route("/clock", web::put().to(control::put_clock))
             .route("/notifications", web::get().to(control::notifications))
+            .route(
+                "/orders/{order_id}/chargeback",
+                web::post().to(control::chargeback),
+            )
             .route("/health", web::get().to(control::health)),
     );
 }

@@ -28,6 +28,8 @@ pub(crate) enum Status {
     Cancelled,
     PartialRefunded,
     Refunded,
+    /// Charged back by the cardholder's bank: `void` / `void` (reference §4.2).
+    ChargedBack,
 }
 
 impl Status {
@@ -38,7 +40,7 @@ impl Status {
             Status::Uncleared => "uncleared",
             Status::Declined => "declined",
             Status::Expired => "expired",
-            Status::Void | Status::Cancelled => "void",
+            Status::Void | Status::Cancelled | Status::ChargedBack => "void",
             Status::PartialRefunded => "partial_refunded",
             Status::Refunded => "refunded",
         }
@@ -83,16 +85,18 @@ pub(crate) struct CardRecord {
     pub holder: Option<String>,
 }
 
-/// What a related transaction is (reference §4.1; the simulator makes refunds).
+/// What a related transaction is (reference §4.1; the simulator makes these two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TransactionKind {
     Refund,
+    Chargeback,
 }
 
 impl TransactionKind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             TransactionKind::Refund => "refund",
+            TransactionKind::Chargeback => "chargeback",
         }
     }
 }
@@ -129,7 +133,7 @@ pub(crate) struct NewRefund {
     pub declines: bool,
 }
 
-/// An entry of the order's `related_transactions`.
+/// An entry of the order's `related_transactions`: a refund or a chargeback.
 #[derive(Clone, Debug)]
 pub(crate) struct Related {
     pub kind: TransactionKind,
@@ -211,7 +215,7 @@ pub(crate) struct Order {
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
     pub completed: Option<NaiveDateTime>,
-    /// Refunds, oldest first.
+    /// Refunds and chargebacks, oldest first.
     pub related: Vec<Related>,
 }
 
@@ -463,8 +467,34 @@ impl Order {
         Ok(())
     }
 
+    /// The cardholder's bank takes back what was paid and not refunded: the order becomes
+    /// `void` / `void` with a `chargeback` entry. Returns the amount charged back.
+    pub(crate) fn charge_back(
+        &mut self,
+        transaction_id: u64,
+        now: NaiveDateTime,
+    ) -> Result<u64, Illegal> {
+        if !matches!(self.status, Status::Completed | Status::PartialRefunded) {
+            return Err(Illegal { from: self.status });
+        }
+        let amount = self.amount - self.amount_refunded;
+        self.related.push(Related {
+            kind: TransactionKind::Chargeback,
+            transaction_id,
+            amount,
+            description: Some("Chargeback".to_owned()),
+            refund_order_id: None,
+            status: TransactionStatus::Completed,
+            created: now,
+            modified: now,
+            declines: false,
+        });
+        self.set_status(Status::ChargedBack, now);
+        Ok(amount)
+    }
+
     /// `amount_refunded` from the refunds that still hold an amount, and the order status that
-    /// follows from it while the order is a paid one.
+    /// follows from it while the order is a paid one (a charged-back order stays `void`).
     fn recount(&mut self, now: NaiveDateTime) {
         self.amount_refunded = self
             .related
@@ -643,5 +673,23 @@ mod tests {
             o.void_refund(3, now),
             Err(VoidRefusal::NotReserved(TransactionStatus::Completed))
         );
+    }
+
+    #[test]
+    fn a_chargeback_takes_what_is_left_and_voids_the_order() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut o = order(CardBehaviour::Frictionless);
+        o.settle_at_creation(now);
+        o.refund("EUR", refund_with_id(2, 300), now).unwrap();
+        assert_eq!(o.charge_back(5, now), Ok(700));
+        assert_eq!(
+            (o.status.as_str(), o.status.financial_str()),
+            ("void", "void")
+        );
+        assert!(o.charge_back(6, now).is_err(), "once");
+        assert!(o.refund("EUR", refund_with_id(7, 100), now).is_err());
+        // A refund still reserved can be voided; the order stays charged back.
+        o.void_refund(2, now).unwrap();
+        assert_eq!((o.status, o.amount_refunded), (Status::ChargedBack, 0));
     }
 }

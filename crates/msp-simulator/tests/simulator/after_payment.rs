@@ -1,5 +1,5 @@
-//! Calls for what happens after the payment: the simulator's clock, refunds and their voiding.
-//! Kept beside `helpers` so that each file changes for its own reasons.
+//! Calls for what happens after the payment: the simulator's clock, refunds and their voiding,
+//! chargebacks. Kept beside `helpers` so that each file changes for its own reasons.
 
 use std::time::Duration;
 
@@ -76,6 +76,17 @@ impl TestSim {
             .patch(self.url(&format!("/orders/{id}/refunds/{refund_id}")))
             .header("api_key", KEY)
             .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// `POST /sim/orders/{id}/chargeback` (no key); returns (HTTP status, body).
+    pub async fn chargeback(&self, id: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/sim/orders/{id}/chargeback", self.local()))
             .send()
             .await
             .unwrap();

@@ -8,6 +8,7 @@ mod after_payment;
 mod api;
 mod browser;
 mod cards;
+mod chargeback;
 mod cli;
 mod clock;
 mod faults;
