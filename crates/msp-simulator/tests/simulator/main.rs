@@ -5,6 +5,7 @@
 use test_support as common;
 
 mod after_payment;
+mod amounts;
 mod api;
 mod browser;
 mod cards;
