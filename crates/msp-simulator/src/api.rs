@@ -1,4 +1,5 @@
-//! The MultiSafepay JSON API under `/v1/json` (reference §2–4, §6): create, get, cancel, refund.
+//! The MultiSafepay JSON API under `/v1/json` (reference §2–4, §6): create, get, cancel, refund,
+//! void a refund.
 //! Answers use MSP's envelope; errors carry MSP's code and a fitting HTTP status (design §8).
 
 use std::time::Duration;
@@ -9,12 +10,12 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 use super::cards::{self, CardBehaviour};
-use super::faults::CreateFailure;
-use super::orders::{CardRecord, Order, OrderKey, Refund, RefundRefusal, Status};
+use super::faults::{CreateFailure, RefundFailure};
+use super::orders::{CardRecord, NewRefund, Order, OrderKey, RefundRefusal, Status, VoidRefusal};
 use super::wire::{
     self, CreatedOrder, CustomerVerification, Envelope, ErrorEnvelope, MspError, OrderObject,
 };
-use super::{Sim, challenge, now, with_transaction_id};
+use super::{Sim, challenge, with_transaction_id};
 
 impl std::fmt::Display for MspError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,7 +56,7 @@ fn unknown_order() -> MspError {
 
 /// The site (index of the API key) a request authenticates as: `api_key` header,
 /// `Authorization: Bearer` (the Python SDK's only form) or `api_key` query parameter.
-fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<usize, MspError> {
+pub(crate) fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<usize, MspError> {
     let headers = req.headers();
     let presented = headers
         .get("api_key")
@@ -94,9 +95,10 @@ fn ok<T: serde::Serialize>(data: T) -> HttpResponse {
     })
 }
 
-fn today_yymm() -> u32 {
+/// The simulator's today as YYMM, for card expiry dates.
+fn today_yymm(sim: &Sim) -> u32 {
     use chrono::Datelike;
-    let today = chrono::Utc::now();
+    let today = sim.clock.now();
     (today.year() as u32 % 100) * 100 + today.month()
 }
 
@@ -122,12 +124,12 @@ pub(crate) async fn create(
         }
         CreateFailure::None | CreateFailure::Timeout => {}
     }
-    let new = wire::parse_new_order(&body, today_yymm())?;
+    let new = wire::parse_new_order(&body, today_yymm(&sim))?;
     let behaviour = cards::behaviour(new.card_number.as_str());
     if behaviour == CardBehaviour::DeclinedAtCreation {
         return Err(MspError::new(1024, 402, "declined"));
     }
-    let now = now();
+    let now = sim.clock.naive_now();
     let transaction_id = sim.next_id();
     let mut order = Order {
         transaction_id,
@@ -155,7 +157,7 @@ pub(crate) async fn create(
         created: now,
         modified: now,
         completed: None,
-        refunds: Vec::new(),
+        related: Vec::new(),
     };
     order.settle_at_creation(now);
     let challenged = order.status == Status::Initialized;
@@ -265,7 +267,7 @@ pub(crate) async fn update(
         ));
     }
     let key = (site, path.into_inner());
-    let now = now();
+    let now = sim.clock.naive_now();
     match sim.change(&key, |o| o.cancel(now)) {
         None => Err(unknown_order()),
         Some(Err(illegal)) => Err(MspError::new(
@@ -280,7 +282,8 @@ pub(crate) async fn update(
     }
 }
 
-/// `POST /v1/json/orders/{order_id}/refunds`: the order has changed when this answers.
+/// `POST /v1/json/orders/{order_id}/refunds`: the order has changed (and the refund is
+/// `reserved` in its `related_transactions`) when this answers.
 pub(crate) async fn refund(
     sim: web::Data<Sim>,
     req: HttpRequest,
@@ -295,49 +298,103 @@ pub(crate) async fn refund(
         description,
         refund_order_id,
     } = wire::parse_refund(&wire::object(&body)?)?;
+    let failure = sim.faults().refund_failure;
     let key = (site, path.into_inner());
-    let now = now();
+    let now = sim.clock.naive_now();
     let refund_id = sim.next_id();
-    let refund = Refund {
+    let refund = NewRefund {
         transaction_id: refund_id,
         amount,
         description,
         refund_order_id: refund_order_id.unwrap_or_else(|| key.1.clone()),
-        created: now,
+        declines: failure == RefundFailure::Declined,
     };
     let result = sim.change(&key, |o| {
-        o.refund(amount, &currency, refund, now)
+        o.refund(&currency, refund, now)
             .map(|_| o.transaction_id)
             .map_err(|e| (e, o.currency.clone()))
     });
-    match result {
+    let transaction_id = match result {
+        None => return Err(unknown_order()),
+        Some(Ok(transaction_id)) => transaction_id,
+        Some(Err((refusal, order_currency))) => return Err(refused(refusal, &order_currency)),
+    };
+    sim.schedule_settlement(key, refund_id);
+    if failure == RefundFailure::Timeout {
+        sim.hold_forever().await;
+    }
+    Ok(ok(wire::RefundCreated {
+        transaction_id,
+        refund_id,
+    }))
+}
+
+fn refused(refusal: RefundRefusal, order_currency: &str) -> MspError {
+    match refusal {
+        RefundRefusal::WrongCurrency => MspError::new(
+            1002,
+            400,
+            format!("Invalid currency: refund in the order's currency, {order_currency}"),
+        ),
+        RefundRefusal::NotRefundable(s) => MspError::new(
+            1034,
+            422,
+            format!("Cannot refund transaction: the order is {}", s.as_str()),
+        ),
+        RefundRefusal::OverRefund { remaining } => MspError::new(
+            1034,
+            422,
+            format!("Cannot refund transaction: at most {remaining} is left to refund"),
+        ),
+        RefundRefusal::SameAmountRecently => MspError::new(
+            1034,
+            422,
+            "Cannot refund transaction: a refund of this amount was made less than 5 minutes ago",
+        ),
+    }
+}
+
+/// `PATCH /v1/json/orders/{order_id}/refunds/{refund_id}` with `status: void`: cancels a refund
+/// that is still reserved. `refund_id` is the one the refund call answered.
+pub(crate) async fn update_refund(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, MspError> {
+    latency(&sim).await;
+    let site = authenticate(&sim, &req)?;
+    let body = wire::object(&body)?;
+    if body.get("status").and_then(Value::as_str) != Some("void") {
+        return Err(MspError::new(
+            1000,
+            400,
+            "A refund can only be cancelled: send \"status\": \"void\"",
+        ));
+    }
+    let (order_id, refund_id) = path.into_inner();
+    let unknown_refund = || {
+        MspError::new(
+            1006,
+            404,
+            "Invalid transaction ID: this order has no refund with this id",
+        )
+    };
+    let refund_id: u64 = refund_id.parse().map_err(|_| unknown_refund())?;
+    let key = (site, order_id);
+    let now = sim.clock.naive_now();
+    match sim.change(&key, |o| o.void_refund(refund_id, now)) {
         None => Err(unknown_order()),
-        Some(Ok(transaction_id)) => Ok(ok(wire::RefundCreated {
-            transaction_id,
-            refund_id,
-        })),
-        Some(Err((refusal, order_currency))) => Err(match refusal {
-            RefundRefusal::WrongCurrency => MspError::new(
-                1002,
-                400,
-                format!("Invalid currency: refund in the order's currency, {order_currency}"),
+        Some(Err(VoidRefusal::UnknownRefund)) => Err(unknown_refund()),
+        Some(Err(VoidRefusal::NotReserved(status))) => Err(MspError::new(
+            1000,
+            409,
+            format!(
+                "The refund cannot be cancelled: it is {}; only a reserved refund can",
+                status.as_str()
             ),
-            RefundRefusal::NotRefundable(s) => MspError::new(
-                1034,
-                422,
-                format!("Cannot refund transaction: the order is {}", s.as_str()),
-            ),
-            RefundRefusal::OverRefund { remaining } => MspError::new(
-                1034,
-                422,
-                format!("Cannot refund transaction: at most {remaining} is left to refund"),
-            ),
-            RefundRefusal::SameAmountRecently => MspError::new(
-                1034,
-                422,
-                "Cannot refund transaction: a refund of this amount was made less than 5 minutes ago",
-            ),
-        }),
+        )),
+        Some(Ok(())) => Ok(ok(Map::new())),
     }
 }
 
@@ -346,7 +403,8 @@ pub(crate) async fn not_found() -> HttpResponse {
     MspError::new(
         1000,
         404,
-        "Not found: the simulator serves /orders, /orders/{id} and /orders/{id}/refunds",
+        "Not found: the simulator serves /orders, /orders/{id}, /orders/{id}/refunds and \
+         /orders/{id}/refunds/{refund_id}",
     )
     .error_response()
 }

@@ -185,7 +185,7 @@ pub(crate) async fn answer(
     let Some(key) = sim.sessions.shard(&session).get(&session).cloned() else {
         return unknown_session();
     };
-    let now = super::now();
+    let now = sim.clock.naive_now();
     let changed = sim.change(&key, |order| order.answer_challenge(answer, now));
     match changed {
         None => return unknown_session(),

@@ -1,10 +1,17 @@
 //! `/sim/*`: the simulator's own controls for tests and benchmarks (no key needed).
 
-use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
 
 use super::Sim;
+use super::api;
 use super::faults::FaultsPatch;
+use super::orders::OrderKey;
+use super::wire::OrderObject;
+
+fn error(status: actix_web::http::StatusCode, message: impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({ "error": message.to_string() }))
+}
 
 /// `GET /sim/faults`
 pub(crate) async fn get_faults(sim: web::Data<Sim>) -> HttpResponse {
@@ -20,13 +27,120 @@ pub(crate) async fn put_faults(sim: web::Data<Sim>, body: web::Bytes) -> HttpRes
             Ok(p) => p,
             Err(e) => {
                 return HttpResponse::BadRequest().json(serde_json::json!({
-                    "error": format!("Invalid faults body: {e}. Send a JSON object with any of latency_ms, notification_delay_ms, create_failure (none|http_500|success_false_200|timeout), drop_notifications, duplicate_notifications, reorder_notifications, stale_timestamps, bad_signatures")
+                    "error": format!("Invalid faults body: {e}. Send a JSON object with any of latency_ms, notification_delay_ms, create_failure (none|http_500|success_false_200|timeout), refund_failure (none|declined|timeout), drop_notifications, duplicate_notifications, reorder_notifications, stale_timestamps, bad_signatures")
                 }));
             }
         }
     };
     let new = sim.merge_faults(patch);
     HttpResponse::Ok().json(new)
+}
+
+/// `GET /sim/clock` and the answer of `PUT /sim/clock`.
+#[derive(Serialize)]
+struct ClockView {
+    /// The simulator's time, RFC 3339 in UTC.
+    now: String,
+    /// The same, Unix seconds.
+    unix: i64,
+    /// How far `PUT /sim/clock` has moved it from the real time, in seconds.
+    advanced_s: i64,
+}
+
+fn clock_view(sim: &Sim) -> ClockView {
+    let now = sim.clock.now();
+    ClockView {
+        now: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        unix: now.timestamp(),
+        advanced_s: sim.clock.advanced_s(),
+    }
+}
+
+/// `GET /sim/clock`
+pub(crate) async fn get_clock(sim: web::Data<Sim>) -> HttpResponse {
+    HttpResponse::Ok().json(clock_view(&sim))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockPatch {
+    advance_s: u64,
+}
+
+/// `PUT /sim/clock {"advance_s": N}`: moves the simulator's time forward; what falls due happens
+/// at once. Answers the new time.
+pub(crate) async fn put_clock(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    let patch: ClockPatch = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return HttpResponse::BadRequest().json(serde_json::json!({
+                "error": format!("Invalid clock body: {e}. Send {{\"advance_s\": N}} with N a whole number of seconds, 0 or more (the clock never goes back)")
+            }));
+        }
+    };
+    if let Err(too_far) = sim.clock.advance(patch.advance_s) {
+        return HttpResponse::BadRequest().json(serde_json::json!({
+            "error": format!("The clock can be moved at most {} seconds in all", too_far.max_s)
+        }));
+    }
+    HttpResponse::Ok().json(clock_view(&sim))
+}
+
+/// The order a `/sim/orders/{order_id}/…` call means: the one with this id, on whichever site
+/// has it; when several sites have one, the site whose key the call presents.
+fn find_order(sim: &Sim, req: &HttpRequest, order_id: &str) -> Result<OrderKey, HttpResponse> {
+    use actix_web::http::StatusCode;
+    let mut found: Vec<OrderKey> = (0..sim.keys.len())
+        .map(|site| (site, order_id.to_owned()))
+        .filter(|key| sim.orders.shard(key).contains_key(key))
+        .collect();
+    match found.len() {
+        0 => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("No order {order_id:?} on this simulator"),
+        )),
+        1 => Ok(found.remove(0)),
+        _ => match api::authenticate(sim, req) {
+            Ok(site) if found.iter().any(|(s, _)| *s == site) => Ok((site, order_id.to_owned())),
+            _ => Err(error(
+                StatusCode::CONFLICT,
+                format!(
+                    "Several sites have an order {order_id:?}: send the api_key of the one you mean"
+                ),
+            )),
+        },
+    }
+}
+
+/// `POST /sim/orders/{order_id}/chargeback`: the cardholder's bank charges a paid order back,
+/// as MSP shows it (reference §4.2): order `void` / `void`, a `chargeback` entry in
+/// `related_transactions` for what was not refunded, and a notification. Answers the order.
+pub(crate) async fn chargeback(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let key = match find_order(&sim, &req, &path.into_inner()) {
+        Ok(key) => key,
+        Err(answer) => return answer,
+    };
+    let transaction_id = sim.next_id();
+    let now = sim.clock.naive_now();
+    match sim.change(&key, |o| o.charge_back(transaction_id, now)) {
+        None => error(StatusCode::NOT_FOUND, "The order is gone"),
+        Some(Err(illegal)) => error(
+            StatusCode::CONFLICT,
+            format!(
+                "Only a completed or partially refunded order can be charged back; this one is {}",
+                illegal.from.as_str()
+            ),
+        ),
+        Some(Ok(_)) => match sim.orders.shard(&key).get(&key) {
+            Some(order) => HttpResponse::Ok().json(OrderObject::of(order)),
+            None => error(StatusCode::NOT_FOUND, "The order is gone"),
+        },
+    }
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,20 @@ pub enum CreateFailure {
     Timeout,
 }
 
+/// How `POST /orders/{id}/refunds` fails, when it is told to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundFailure {
+    #[default]
+    None,
+    /// The refund is accepted (`reserved`), then `declined` when it would have settled; its
+    /// amount goes back on the order.
+    Declined,
+    /// The refund is made and recorded (and notified) as usual, but the answer is held back
+    /// until the client gives up: the caller has to look for it in `related_transactions`.
+    Timeout,
+}
+
 /// The current faults; every field has a harmless default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -29,6 +43,7 @@ pub struct Faults {
     /// Added before the first attempt of every notification.
     pub notification_delay_ms: u64,
     pub create_failure: CreateFailure,
+    pub refund_failure: RefundFailure,
     /// Notifications are not sent at all (and not listed).
     pub drop_notifications: bool,
     /// Every attempt is sent twice.
@@ -48,6 +63,7 @@ pub struct FaultsPatch {
     latency_ms: Option<u64>,
     notification_delay_ms: Option<u64>,
     create_failure: Option<CreateFailure>,
+    refund_failure: Option<RefundFailure>,
     drop_notifications: Option<bool>,
     duplicate_notifications: Option<bool>,
     reorder_notifications: Option<bool>,
@@ -61,6 +77,7 @@ impl Faults {
             latency_ms,
             notification_delay_ms,
             create_failure,
+            refund_failure,
             drop_notifications,
             duplicate_notifications,
             reorder_notifications,
@@ -74,6 +91,7 @@ impl Faults {
             latency_ms,
             notification_delay_ms,
             create_failure,
+            refund_failure,
             drop_notifications,
             duplicate_notifications,
             reorder_notifications,

@@ -5,22 +5,34 @@
 //! the base URL.
 //!
 //! It plays MSP's direct card API under `/v1/json` with MSP's own test cards, the whole 3-D
-//! Secure flow, signed notifications with MSP's retry rule, and faults injected at run time.
-//! Tests start it in-process with [`spawn`]; the CLI runs it with [`run`].
+//! Secure flow, refunds as MSP settles them (`reserved`, then `completed` after
+//! `--refund-delay-ms`; voidable meanwhile), signed notifications with MSP's retry rule, and
+//! faults injected at run time. Tests start it in-process with [`spawn`]; the CLI runs it with
+//! [`run`].
+//!
+//! Time (design §13): every timer (challenge expiry, clearing of uncleared payments, refund
+//! settlement, notification retries, the five-minute same-amount refund rule) and every
+//! `created`/`modified` stamp reads one clock, the real time plus what `PUT /sim/clock` added, so
+//! tests move time instead of sleeping. Notifications still carry the real Unix time in
+//! `timestamp` and `Auth`: MSP's clock is the real one.
 //!
 //! It depends on no gateway crate, and no gateway crate depends on it (the system tests in
 //! `crates/checkout-gateway` use both): its wire types are its own, so a field misspelt the same
 //! way on both sides cannot pass every test and fail against the real MultiSafepay.
 //!
 //! - `api`: the `/v1/json` handlers; `wire`: MSP's field names, written from MSP's docs.
-//! - `cards`: the test cards and what each does; `orders`: order state, status machine, sharded book.
+//! - `cards`: the test cards and what each does; `orders`: order state, status machine, refunds
+//!   and chargebacks (`related_transactions`), sharded book.
 //! - `state`: the shared state and the background work after a change (notifications, timers).
+//! - `clock`: the simulator's time and the timers' waits.
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
-//! - `faults`, `control`: `/sim/faults`, `/sim/notifications`.
+//! - `faults`, `control`: `/sim/faults`, `/sim/clock`, `/sim/notifications`,
+//!   `/sim/orders/{id}/chargeback`.
 
 mod api;
 mod cards;
 mod challenge;
+mod clock;
 mod control;
 pub mod faults;
 mod notifier;
@@ -38,7 +50,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::watch;
 
-pub use faults::{CreateFailure, Faults};
+pub use faults::{CreateFailure, Faults, RefundFailure};
 pub use notifier::Attempt;
 use notifier::Notifier;
 use orders::Sharded;
@@ -59,7 +71,8 @@ pub struct SimulatorArgs {
     /// Start of every URL the simulator hands out (default `http://{host}:{port}`).
     #[arg(long)]
     pub public_url: Option<String>,
-    /// Time between notification attempts (MSP: 15 minutes).
+    /// Time between notification attempts (MSP: 15 minutes). Like every delay below, it runs on
+    /// the simulator's clock, which `PUT /sim/clock {"advance_s": N}` moves forward.
     #[arg(long, default_value_t = 900_000)]
     pub notification_retry_interval_ms: u64,
     /// How long a 3-D Secure challenge waits for an answer before the order expires.
@@ -68,6 +81,10 @@ pub struct SimulatorArgs {
     /// How long an uncleared test card stays uncleared before it completes or is voided.
     #[arg(long, default_value_t = 180_000)]
     pub uncleared_delay_ms: u64,
+    /// How long a refund stays reserved (and can be voided) before it completes (MSP settles at
+    /// midnight).
+    #[arg(long, default_value_t = 60_000)]
+    pub refund_delay_ms: u64,
 }
 
 impl std::fmt::Debug for SimulatorArgs {
@@ -87,6 +104,9 @@ pub struct SimulatorConfig {
     pub notification_retry_interval: Duration,
     pub challenge_expiry: Duration,
     pub uncleared_delay: Duration,
+    /// How long a refund stays `reserved` (voidable) before it completes, on the simulator's
+    /// clock.
+    pub refund_delay: Duration,
 }
 
 /// API keys are secrets: `Debug` shows how many there are, not what they are.
@@ -106,6 +126,7 @@ impl std::fmt::Debug for SimulatorConfig {
             )
             .field("challenge_expiry", &self.challenge_expiry)
             .field("uncleared_delay", &self.uncleared_delay)
+            .field("refund_delay", &self.refund_delay)
             .finish()
     }
 }
@@ -120,13 +141,15 @@ impl From<SimulatorArgs> for SimulatorConfig {
             notification_retry_interval: Duration::from_millis(a.notification_retry_interval_ms),
             challenge_expiry: Duration::from_secs(a.challenge_expiry_s),
             uncleared_delay: Duration::from_millis(a.uncleared_delay_ms),
+            refund_delay: Duration::from_millis(a.refund_delay_ms),
         }
     }
 }
 
 impl SimulatorConfig {
     /// Loopback on a free port, with intervals short enough for tests: retries every 200 ms,
-    /// uncleared cards settle after 1 s, challenges expire after 60 s (override to test expiry).
+    /// uncleared cards settle after 1 s, challenges expire after 60 s and refunds stay reserved
+    /// for 60 s (override them, or move the clock with `PUT /sim/clock`).
     pub fn for_tests(api_key: &str) -> Self {
         Self {
             host: "127.0.0.1".to_owned(),
@@ -136,6 +159,7 @@ impl SimulatorConfig {
             notification_retry_interval: Duration::from_millis(200),
             challenge_expiry: Duration::from_secs(60),
             uncleared_delay: Duration::from_secs(1),
+            refund_delay: Duration::from_secs(60),
         }
     }
 }
@@ -170,11 +194,6 @@ impl SimulatorHandle {
     }
 }
 
-/// Time as MSP writes it in orders (`2021-03-24T16:26:31`, no zone).
-pub(crate) fn now() -> chrono::NaiveDateTime {
-    chrono::Utc::now().naive_utc()
-}
-
 /// `url` with `transactionid=<order_id>` appended, keeping its own query.
 pub(crate) fn with_transaction_id(mut url: url::Url, order_id: &str) -> String {
     url.query_pairs_mut().append_pair("transactionid", order_id);
@@ -188,6 +207,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route("/orders/{order_id}", web::get().to(api::get))
             .route("/orders/{order_id}", web::patch().to(api::update))
             .route("/orders/{order_id}/refunds", web::post().to(api::refund))
+            .route(
+                "/orders/{order_id}/refunds/{refund_id}",
+                web::patch().to(api::update_refund),
+            )
             .default_service(web::to(api::not_found)),
     )
     .service(
@@ -197,7 +220,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route("/3ds/{session}", web::post().to(challenge::answer))
             .route("/faults", web::get().to(control::get_faults))
             .route("/faults", web::put().to(control::put_faults))
+            .route("/clock", web::get().to(control::get_clock))
+            .route("/clock", web::put().to(control::put_clock))
             .route("/notifications", web::get().to(control::notifications))
+            .route(
+                "/orders/{order_id}/chargeback",
+                web::post().to(control::chargeback),
+            )
             .route("/health", web::get().to(control::health)),
     );
 }
@@ -235,10 +264,8 @@ fn build(
         None => format!("http://{}:{}", config.host, addr.port()),
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
+    let clock = Arc::new(clock::Clock::new());
+    let seed = clock.now().timestamp_millis().unsigned_abs();
     let sim = web::Data::new(Sim {
         base_url: base_url.clone(),
         keys: config
@@ -249,10 +276,15 @@ fn build(
         orders: Sharded::new(),
         sessions: Sharded::new(),
         faults: RwLock::new(Faults::default()),
-        notifier: Arc::new(Notifier::new(config.notification_retry_interval)?),
+        notifier: Arc::new(Notifier::new(
+            config.notification_retry_interval,
+            clock.clone(),
+        )?),
+        clock,
         next_id: AtomicU64::new(seed),
         challenge_expiry: config.challenge_expiry,
         uncleared_delay: config.uncleared_delay,
+        refund_delay: config.refund_delay,
         runtime: tokio::runtime::Handle::try_current()
             .context("the simulator must be started inside a tokio runtime")?,
         shutdown: shutdown_rx,

@@ -1,6 +1,9 @@
 //! Notifications to the merchant (reference §5): on every status change, GET or POST (signed),
 //! acknowledged only by HTTP 200 with `OK` in the first 100 characters, otherwise sent again
 //! three more times at the retry interval. Every attempt is logged for `GET /sim/notifications`.
+//!
+//! Retries come due on the simulator's clock (`PUT /sim/clock` brings them forward), but every
+//! attempt is signed with the real Unix time: MSP's clock is the real one (design §13).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,8 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio::time::Instant;
 
+use super::clock::Clock;
 use super::faults::Faults;
 use super::orders::NotificationMethod;
 use super::signature;
@@ -54,20 +57,22 @@ pub struct Attempt {
     /// The answer's body (its first 1000 characters) or the transport error.
     pub body: Option<String>,
     pub acknowledged: bool,
-    /// When the attempt was sent, Unix milliseconds.
+    /// When the attempt was sent, real Unix milliseconds (not moved by `PUT /sim/clock`).
     pub at_ms: u64,
 }
 
 pub(crate) struct Notifier {
     http: reqwest::Client,
     retry_interval: Duration,
+    clock: Arc<Clock>,
     log: Mutex<VecDeque<Attempt>>,
     /// `reorder_notifications`: per (API key, order id), the hold id and the job held.
     held: Mutex<HashMap<HeldKey, (u64, Job)>>,
     next_hold: AtomicU64,
 }
 
-fn unix_now() -> Duration {
+/// The real time, which `timestamp` and `Auth` carry whatever the simulator's clock says.
+fn real_unix_now() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -80,7 +85,7 @@ pub(crate) fn acknowledges(status: u16, body: &str) -> bool {
 }
 
 impl Notifier {
-    pub(crate) fn new(retry_interval: Duration) -> anyhow::Result<Self> {
+    pub(crate) fn new(retry_interval: Duration, clock: Arc<Clock>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
@@ -90,6 +95,7 @@ impl Notifier {
         Ok(Self {
             http,
             retry_interval,
+            clock,
             log: Mutex::new(VecDeque::new()),
             held: Mutex::new(HashMap::new()),
             next_hold: AtomicU64::new(0),
@@ -120,7 +126,7 @@ impl Notifier {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         for attempt in 1..=ATTEMPTS {
-            let started = Instant::now();
+            let due = self.clock.due_in(self.retry_interval);
             let f = faults();
             let copies = if f.duplicate_notifications { 2 } else { 1 };
             let mut acked = false;
@@ -132,7 +138,7 @@ impl Notifier {
             }
             if attempt < ATTEMPTS {
                 // Due one interval after the failed attempt started, whatever it took.
-                tokio::time::sleep_until(started + self.retry_interval).await;
+                self.clock.sleep_until(due).await;
             }
         }
     }
@@ -167,7 +173,7 @@ impl Notifier {
     }
 
     async fn send(&self, job: &Job, attempt: u32, faults: &Faults) -> bool {
-        let now = unix_now();
+        let now = real_unix_now();
         let timestamp = now.as_secs() as i64 - if faults.stale_timestamps { 3600 } else { 0 };
         let mut url = job.url.clone();
         url.query_pairs_mut()

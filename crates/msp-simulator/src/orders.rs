@@ -28,6 +28,8 @@ pub(crate) enum Status {
     Cancelled,
     PartialRefunded,
     Refunded,
+    /// Charged back by the cardholder's bank: `void` / `void` (reference §4.2).
+    ChargedBack,
 }
 
 impl Status {
@@ -38,7 +40,7 @@ impl Status {
             Status::Uncleared => "uncleared",
             Status::Declined => "declined",
             Status::Expired => "expired",
-            Status::Void | Status::Cancelled => "void",
+            Status::Void | Status::Cancelled | Status::ChargedBack => "void",
             Status::PartialRefunded => "partial_refunded",
             Status::Refunded => "refunded",
         }
@@ -83,13 +85,78 @@ pub(crate) struct CardRecord {
     pub holder: Option<String>,
 }
 
+/// What a related transaction is (reference §4.1; the simulator makes these two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TransactionKind {
+    Refund,
+    Chargeback,
+}
+
+impl TransactionKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TransactionKind::Refund => "refund",
+            TransactionKind::Chargeback => "chargeback",
+        }
+    }
+}
+
+/// The status of a related transaction: a refund is `reserved` until it settles (reference §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TransactionStatus {
+    Reserved,
+    Completed,
+    Declined,
+    Void,
+}
+
+impl TransactionStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TransactionStatus::Reserved => "reserved",
+            TransactionStatus::Completed => "completed",
+            TransactionStatus::Declined => "declined",
+            TransactionStatus::Void => "void",
+        }
+    }
+}
+
+/// A refund as asked for, before the order accepts it.
 #[derive(Clone, Debug)]
-pub(crate) struct Refund {
+pub(crate) struct NewRefund {
     pub transaction_id: u64,
+    /// 0 = everything left.
     pub amount: u64,
     pub description: Option<String>,
     pub refund_order_id: String,
+    /// Made under the `declined` refund fault: it declines when it would have settled.
+    pub declines: bool,
+}
+
+/// An entry of the order's `related_transactions`: a refund or a chargeback.
+#[derive(Clone, Debug)]
+pub(crate) struct Related {
+    pub kind: TransactionKind,
+    pub transaction_id: u64,
+    pub amount: u64,
+    pub description: Option<String>,
+    /// Refunds only: the merchant's id for the refund (the order id when none was sent).
+    pub refund_order_id: Option<String>,
+    pub status: TransactionStatus,
     pub created: NaiveDateTime,
+    pub modified: NaiveDateTime,
+    pub declines: bool,
+}
+
+impl Related {
+    /// A refund whose amount is off the order's balance: still reserved, or paid out.
+    fn holds_amount(&self) -> bool {
+        self.kind == TransactionKind::Refund
+            && matches!(
+                self.status,
+                TransactionStatus::Reserved | TransactionStatus::Completed
+            )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +215,8 @@ pub(crate) struct Order {
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
     pub completed: Option<NaiveDateTime>,
-    pub refunds: Vec<Refund>,
+    /// Refunds and chargebacks, oldest first.
+    pub related: Vec<Related>,
 }
 
 /// A change the status machine does not allow; the caller turns it into its own error.
@@ -167,6 +235,13 @@ pub(crate) enum RefundRefusal {
     },
     /// MSP refuses a refund of the same amount within five minutes as a likely double click.
     SameAmountRecently,
+}
+
+/// Why a refund cannot be voided (or settled): only a reserved refund changes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum VoidRefusal {
+    UnknownRefund,
+    NotReserved(TransactionStatus),
 }
 
 impl Order {
@@ -296,12 +371,13 @@ impl Order {
         }
     }
 
-    /// Refunds `amount` (0 = everything left). Returns the refund's amount.
+    /// Refunds `amount` (0 = everything left). The order shows it at once (`partial_refunded`
+    /// or `refunded`, `amount_refunded` up); the refund itself starts `reserved`. Returns the
+    /// refund's amount.
     pub(crate) fn refund(
         &mut self,
-        amount: u64,
         currency: &str,
-        refund: Refund,
+        refund: NewRefund,
         now: NaiveDateTime,
     ) -> Result<u64, RefundRefusal> {
         if !matches!(self.status, Status::Completed | Status::PartialRefunded) {
@@ -311,29 +387,134 @@ impl Order {
             return Err(RefundRefusal::WrongCurrency);
         }
         let remaining = self.amount - self.amount_refunded;
-        let amount = if amount == 0 { remaining } else { amount };
+        let amount = if refund.amount == 0 {
+            remaining
+        } else {
+            refund.amount
+        };
         if amount == 0 || amount > remaining {
             return Err(RefundRefusal::OverRefund { remaining });
         }
+        // Any refund request counts, whatever became of it: the rule is against double clicks.
         let five_minutes = chrono::Duration::minutes(5);
-        if self
-            .refunds
-            .iter()
-            .any(|r| r.amount == amount && now - r.created < five_minutes)
-        {
+        if self.related.iter().any(|r| {
+            r.kind == TransactionKind::Refund
+                && r.amount == amount
+                && now - r.created < five_minutes
+        }) {
             return Err(RefundRefusal::SameAmountRecently);
         }
-        self.amount_refunded += amount;
-        self.refunds.push(Refund { amount, ..refund });
-        self.set_status(
-            if self.amount_refunded == self.amount {
+        self.related.push(Related {
+            kind: TransactionKind::Refund,
+            transaction_id: refund.transaction_id,
+            amount,
+            description: refund.description,
+            refund_order_id: Some(refund.refund_order_id),
+            status: TransactionStatus::Reserved,
+            created: now,
+            modified: now,
+            declines: refund.declines,
+        });
+        self.recount(now);
+        Ok(amount)
+    }
+
+    fn refund_mut(&mut self, refund_id: u64) -> Option<&mut Related> {
+        self.related
+            .iter_mut()
+            .find(|r| r.kind == TransactionKind::Refund && r.transaction_id == refund_id)
+    }
+
+    /// A reserved refund settles: `completed`, or `declined` when it was made to decline (its
+    /// amount then goes back on the order). `Err` when it is not reserved any more.
+    pub(crate) fn settle_refund(
+        &mut self,
+        refund_id: u64,
+        now: NaiveDateTime,
+    ) -> Result<TransactionStatus, VoidRefusal> {
+        let refund = self
+            .refund_mut(refund_id)
+            .ok_or(VoidRefusal::UnknownRefund)?;
+        if refund.status != TransactionStatus::Reserved {
+            return Err(VoidRefusal::NotReserved(refund.status));
+        }
+        refund.status = if refund.declines {
+            TransactionStatus::Declined
+        } else {
+            TransactionStatus::Completed
+        };
+        refund.modified = now;
+        let settled = refund.status;
+        self.recount(now);
+        Ok(settled)
+    }
+
+    /// The merchant voids a refund that is still reserved; its amount goes back on the order.
+    pub(crate) fn void_refund(
+        &mut self,
+        refund_id: u64,
+        now: NaiveDateTime,
+    ) -> Result<(), VoidRefusal> {
+        let refund = self
+            .refund_mut(refund_id)
+            .ok_or(VoidRefusal::UnknownRefund)?;
+        if refund.status != TransactionStatus::Reserved {
+            return Err(VoidRefusal::NotReserved(refund.status));
+        }
+        refund.status = TransactionStatus::Void;
+        refund.modified = now;
+        self.recount(now);
+        Ok(())
+    }
+
+    /// The cardholder's bank takes back what was paid and not refunded: the order becomes
+    /// `void` / `void` with a `chargeback` entry. Returns the amount charged back.
+    pub(crate) fn charge_back(
+        &mut self,
+        transaction_id: u64,
+        now: NaiveDateTime,
+    ) -> Result<u64, Illegal> {
+        if !matches!(self.status, Status::Completed | Status::PartialRefunded) {
+            return Err(Illegal { from: self.status });
+        }
+        let amount = self.amount - self.amount_refunded;
+        self.related.push(Related {
+            kind: TransactionKind::Chargeback,
+            transaction_id,
+            amount,
+            description: Some("Chargeback".to_owned()),
+            refund_order_id: None,
+            status: TransactionStatus::Completed,
+            created: now,
+            modified: now,
+            declines: false,
+        });
+        self.set_status(Status::ChargedBack, now);
+        Ok(amount)
+    }
+
+    /// `amount_refunded` from the refunds that still hold an amount, and the order status that
+    /// follows from it while the order is a paid one (a charged-back order stays `void`).
+    fn recount(&mut self, now: NaiveDateTime) {
+        self.amount_refunded = self
+            .related
+            .iter()
+            .filter(|r| r.holds_amount())
+            .map(|r| r.amount)
+            .sum();
+        if matches!(
+            self.status,
+            Status::Completed | Status::PartialRefunded | Status::Refunded
+        ) {
+            let status = if self.amount_refunded == 0 {
+                Status::Completed
+            } else if self.amount_refunded >= self.amount {
                 Status::Refunded
             } else {
                 Status::PartialRefunded
-            },
-            now,
-        );
-        Ok(amount)
+            };
+            self.set_status(status, now);
+        }
     }
 }
 
@@ -399,17 +580,21 @@ mod tests {
             created: now,
             modified: now,
             completed: None,
-            refunds: vec![],
+            related: vec![],
         }
     }
 
-    fn refund_of(amount: u64) -> Refund {
-        Refund {
-            transaction_id: 2,
+    fn refund_of(amount: u64) -> NewRefund {
+        refund_with_id(2, amount)
+    }
+
+    fn refund_with_id(transaction_id: u64, amount: u64) -> NewRefund {
+        NewRefund {
+            transaction_id,
             amount,
             description: None,
             refund_order_id: "o".into(),
-            created: chrono::Utc::now().naive_utc(),
+            declines: false,
         }
     }
 
@@ -422,7 +607,7 @@ mod tests {
         assert!(o.answer_challenge(Answer::Authenticated, now).is_err());
         assert!(o.expire(now).is_err());
         assert!(o.cancel(now).is_err());
-        assert!(o.refund(0, "EUR", refund_of(0), now).is_err());
+        assert!(o.refund("EUR", refund_of(0), now).is_err());
     }
 
     #[test]
@@ -431,21 +616,80 @@ mod tests {
         let mut o = order(CardBehaviour::Frictionless);
         o.settle_at_creation(now);
         assert_eq!(
-            o.refund(100, "USD", refund_of(100), now),
+            o.refund("USD", refund_of(100), now),
             Err(RefundRefusal::WrongCurrency)
         );
-        assert_eq!(o.refund(300, "EUR", refund_of(300), now), Ok(300));
+        assert_eq!(o.refund("EUR", refund_of(300), now), Ok(300));
         assert_eq!(o.status, Status::PartialRefunded);
         assert_eq!(
-            o.refund(300, "EUR", refund_of(300), now),
+            o.refund("EUR", refund_of(300), now),
             Err(RefundRefusal::SameAmountRecently)
         );
         assert_eq!(
-            o.refund(800, "EUR", refund_of(800), now),
+            o.refund("EUR", refund_of(800), now),
             Err(RefundRefusal::OverRefund { remaining: 700 })
         );
-        assert_eq!(o.refund(0, "EUR", refund_of(0), now), Ok(700));
+        assert_eq!(o.refund("EUR", refund_of(0), now), Ok(700));
         assert_eq!(o.status, Status::Refunded);
         assert_eq!(o.status.financial_str(), "completed");
+    }
+
+    #[test]
+    fn a_voided_or_declined_refund_gives_its_amount_back() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut o = order(CardBehaviour::Frictionless);
+        o.settle_at_creation(now);
+        o.refund("EUR", refund_with_id(2, 1000), now).unwrap();
+        assert_eq!((o.status, o.amount_refunded), (Status::Refunded, 1000));
+        o.void_refund(2, now).unwrap();
+        assert_eq!((o.status, o.amount_refunded), (Status::Completed, 0));
+        assert_eq!(
+            o.void_refund(2, now),
+            Err(VoidRefusal::NotReserved(TransactionStatus::Void))
+        );
+        assert_eq!(
+            o.settle_refund(2, now),
+            Err(VoidRefusal::NotReserved(TransactionStatus::Void))
+        );
+        assert_eq!(o.void_refund(99, now), Err(VoidRefusal::UnknownRefund));
+
+        o.refund("EUR", refund_with_id(3, 400), now).unwrap();
+        let declining = NewRefund {
+            declines: true,
+            ..refund_with_id(4, 500)
+        };
+        o.refund("EUR", declining, now).unwrap();
+        assert_eq!(
+            (o.status, o.amount_refunded),
+            (Status::PartialRefunded, 900)
+        );
+        assert_eq!(o.settle_refund(3, now), Ok(TransactionStatus::Completed));
+        assert_eq!(o.settle_refund(4, now), Ok(TransactionStatus::Declined));
+        assert_eq!(
+            (o.status, o.amount_refunded),
+            (Status::PartialRefunded, 400)
+        );
+        assert_eq!(
+            o.void_refund(3, now),
+            Err(VoidRefusal::NotReserved(TransactionStatus::Completed))
+        );
+    }
+
+    #[test]
+    fn a_chargeback_takes_what_is_left_and_voids_the_order() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut o = order(CardBehaviour::Frictionless);
+        o.settle_at_creation(now);
+        o.refund("EUR", refund_with_id(2, 300), now).unwrap();
+        assert_eq!(o.charge_back(5, now), Ok(700));
+        assert_eq!(
+            (o.status.as_str(), o.status.financial_str()),
+            ("void", "void")
+        );
+        assert!(o.charge_back(6, now).is_err(), "once");
+        assert!(o.refund("EUR", refund_with_id(7, 100), now).is_err());
+        // A refund still reserved can be voided; the order stays charged back.
+        o.void_refund(2, now).unwrap();
+        assert_eq!((o.status, o.amount_refunded), (Status::ChargedBack, 0));
     }
 }

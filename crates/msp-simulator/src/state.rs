@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::clock::Clock;
 use super::faults::{self, Faults};
 use super::notifier::{Job, Notifier};
-use super::now;
 use super::orders::{NotificationMethod, Order, OrderKey, Sharded};
 use super::wire::OrderObject;
 
@@ -22,9 +22,12 @@ pub(crate) struct Sim {
     pub(crate) sessions: Sharded<String, OrderKey>,
     pub(super) faults: RwLock<Faults>,
     pub(crate) notifier: Arc<Notifier>,
+    /// The time every timer and every order stamp reads (design §13).
+    pub(crate) clock: Arc<Clock>,
     pub(super) next_id: AtomicU64,
     pub(super) challenge_expiry: Duration,
     pub(super) uncleared_delay: Duration,
+    pub(super) refund_delay: Duration,
     /// Background work (notifications, timers) runs on the runtime that started the simulator,
     /// not on the server's worker threads, so it outlives no request and no worker.
     pub(super) runtime: tokio::runtime::Handle,
@@ -101,7 +104,7 @@ impl Sim {
             let order = shard.get_mut(key)?;
             match f(order) {
                 Ok(r) => {
-                    order.modified = now();
+                    order.modified = self.clock.naive_now();
                     (Ok(r), self.job_for(key.0, order))
                 }
                 Err(e) => (Err(e), None),
@@ -157,23 +160,40 @@ impl Sim {
         });
     }
 
-    pub(crate) fn schedule_expiry(self: &Arc<Self>, key: OrderKey) {
+    /// Runs `f` once the simulator's clock reaches `due` (or the simulator stops first).
+    fn at(
+        self: &Arc<Self>,
+        due: chrono::DateTime<chrono::Utc>,
+        f: impl FnOnce(&Arc<Sim>, chrono::NaiveDateTime) + Send + 'static,
+    ) {
         let sim = self.clone();
-        let after = self.challenge_expiry;
         self.spawn_background(async move {
-            tokio::time::sleep(after).await;
-            let now = now();
+            sim.clock.sleep_until(due).await;
+            let now = sim.clock.naive_now();
+            f(&sim, now);
+        });
+    }
+
+    pub(crate) fn schedule_expiry(self: &Arc<Self>, key: OrderKey) {
+        let due = self.clock.due_in(self.challenge_expiry);
+        self.at(due, move |sim, now| {
             let _ = sim.change(&key, |o| o.expire(now));
         });
     }
 
     pub(crate) fn schedule_clearing(self: &Arc<Self>, key: OrderKey, complete: bool) {
-        let sim = self.clone();
-        let after = self.uncleared_delay;
-        self.spawn_background(async move {
-            tokio::time::sleep(after).await;
-            let now = now();
+        let due = self.clock.due_in(self.uncleared_delay);
+        self.at(due, move |sim, now| {
             let _ = sim.change(&key, |o| o.clear(complete, now));
+        });
+    }
+
+    /// Settles a refund (`completed`, or `declined` under the fault) once it has been reserved
+    /// for the refund delay, unless it was voided meanwhile.
+    pub(crate) fn schedule_settlement(self: &Arc<Self>, key: OrderKey, refund_id: u64) {
+        let due = self.clock.due_in(self.refund_delay);
+        self.at(due, move |sim, now| {
+            let _ = sim.change(&key, |o| o.settle_refund(refund_id, now));
         });
     }
 }

@@ -105,6 +105,18 @@ fn str_or_number(obj: &Map<String, Value>, name: &str) -> Option<String> {
     }
 }
 
+/// An amount in minor units: a JSON integer, or a string of digits (`"1000"`), the form MSP's
+/// Node SDK sends (reference §1.3). Anything else (a sign, a decimal point, a float) is `None`.
+fn minor_units(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
+        _ => None,
+    }
+}
+
 fn url_field(obj: &Map<String, Value>, name: &str) -> Result<Option<url::Url>, MspError> {
     match str_field(obj, name) {
         None => Ok(None),
@@ -157,12 +169,13 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         })?;
     let amount = obj
         .get("amount")
-        .and_then(Value::as_u64)
+        .and_then(minor_units)
         .filter(|a| *a >= 1)
         .ok_or_else(|| {
             MspError::invalid(
                 1001,
-                "Invalid amount: send an integer number of cents, at least 1",
+                "Invalid amount: send a whole number of cents, at least 1, as an integer or a \
+                 string of digits",
             )
         })?;
     let currency = str_field(obj, "currency")
@@ -349,16 +362,20 @@ struct PaymentMethod<'a> {
     kind: &'a str,
 }
 
+/// An entry of `related_transactions` (OAS `RelatedTransactions.yaml`), keys in alphabetical
+/// order like the rest of the order object.
 #[derive(Serialize)]
 struct RelatedTransaction<'a> {
     amount: u64,
+    costs: [(); 0],
     created: String,
     currency: &'a str,
     description: Option<&'a str>,
+    dispute: Option<()>,
     modified: String,
     order_id: &'a str,
     reference_transaction_id: u64,
-    refund_order_id: &'a str,
+    refund_order_id: Option<&'a str>,
     status: &'a str,
     transaction_id: u64,
     #[serde(rename = "type")]
@@ -466,21 +483,23 @@ impl<'a> OrderObject<'a> {
             }],
             reason: &o.reason,
             reason_code: &o.reason_code,
-            related_transactions: (!o.refunds.is_empty()).then(|| {
-                o.refunds
+            related_transactions: (!o.related.is_empty()).then(|| {
+                o.related
                     .iter()
                     .map(|r| RelatedTransaction {
                         amount: r.amount,
+                        costs: [],
                         created: ts(r.created),
                         currency: &o.currency,
                         description: r.description.as_deref(),
-                        modified: ts(r.created),
+                        dispute: None,
+                        modified: ts(r.modified),
                         order_id: &o.order_id,
                         reference_transaction_id: o.transaction_id,
-                        refund_order_id: &r.refund_order_id,
-                        status: "completed",
+                        refund_order_id: r.refund_order_id.as_deref(),
+                        status: r.status.as_str(),
                         transaction_id: r.transaction_id,
-                        kind: "refund",
+                        kind: r.kind.as_str(),
                     })
                     .collect()
             }),
@@ -545,8 +564,11 @@ pub(crate) fn parse_refund(body: &Map<String, Value>) -> Result<RefundRequest, M
     let amount = match body.get("amount") {
         None | Some(Value::Null) => 0,
         Some(Value::String(s)) if s.is_empty() => 0,
-        Some(v) => v.as_u64().ok_or_else(|| {
-            MspError::invalid(1001, "Invalid amount: send an integer number of cents")
+        Some(v) => minor_units(v).ok_or_else(|| {
+            MspError::invalid(
+                1001,
+                "Invalid amount: send a whole number of cents, as an integer or a string of digits",
+            )
         })?,
     };
     let currency = str_field(body, "currency")
@@ -568,6 +590,26 @@ mod tests {
     fn a_card_number_never_shows_in_debug() {
         let n = CardNumber("4111111111111111".into());
         assert_eq!(format!("{n:?}"), "CardNumber(****1111)");
+    }
+
+    #[test]
+    fn an_amount_is_an_integer_or_a_string_of_digits() {
+        for (v, expected) in [
+            (serde_json::json!(1000), Some(1000)),
+            (serde_json::json!("1000"), Some(1000)),
+            (serde_json::json!("0"), Some(0)),
+            (serde_json::json!("10.00"), None),
+            (serde_json::json!("-5"), None),
+            (serde_json::json!("+5"), None),
+            (serde_json::json!(" 5"), None),
+            (serde_json::json!(""), None),
+            (serde_json::json!("99999999999999999999999"), None),
+            (serde_json::json!(-5), None),
+            (serde_json::json!(10.5), None),
+            (serde_json::json!(true), None),
+        ] {
+            assert_eq!(minor_units(&v), expected, "{v}");
+        }
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         notification_retry_interval: NOTIFICATION_RETRY,
         challenge_expiry: Duration::from_secs(3_600),
         uncleared_delay: UNCLEARED_DELAY,
+        refund_delay: Duration::from_secs(60),
     })
     .await?;
     settings.multisafepay.base_url = sim.api_url();

@@ -93,8 +93,8 @@ async fn invalid_orders_get_msp_error_codes_and_a_fitting_4xx() {
             400,
         ),
         (
-            "amount as a string",
-            |b| b["amount"] = json!("1000"),
+            "amount as a decimal string",
+            |b| b["amount"] = json!("10.00"),
             1001,
             400,
         ),

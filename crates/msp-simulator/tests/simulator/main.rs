@@ -4,15 +4,21 @@
 
 use test_support as common;
 
+mod after_payment;
+mod amounts;
 mod api;
 mod browser;
 mod cards;
+mod chargeback;
 mod cli;
+mod clock;
 mod faults;
 mod helpers;
 mod load;
 mod notifications;
 mod order_object;
+mod refund_faults;
 mod refunds;
 mod sdk;
+mod settlement;
 mod three_ds;

@@ -206,7 +206,7 @@ async fn the_official_python_sdk_works_with_only_the_base_url_changed() {
     );
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok ")).count(),
-        7,
+        9,
         "{stdout}"
     );
     sim.handle.stop().await;

@@ -2,8 +2,11 @@
 nothing but the base URL. Run by tests/simulator/sdk.rs; argv: base_url api_key order_id
 notification_body_file auth_header. Prints one line per check; exits non-zero on the first failure."""
 
+import json
 import os
 import sys
+import time
+import urllib.request
 
 os.environ["MSP_SDK_BUILD_PROFILE"] = "dev"
 os.environ["MSP_SDK_ALLOW_CUSTOM_BASE_URL"] = "1"
@@ -54,6 +57,34 @@ refund = RefundOrderRequest().add_currency("EUR").add_amount(400).add_descriptio
 refunded = orders.refund(order_id, refund)
 check("refund parses into the SDK's OrderRefund model", refunded.get_data() is not None, refunded.dict())
 check("the order is partial_refunded", orders.get(order_id).get_data().status == "partial_refunded")
+
+
+def the_refund():
+    refund_id = str(refunded.get_data().refund_id)
+    related = orders.get(order_id).get_data().related_transactions or []
+    return [t for t in related if str(t.transaction_id) == refund_id]
+
+
+mine = the_refund()
+check(
+    "the refund is reserved in the order's related_transactions, as the SDK's Transaction model",
+    len(mine) == 1 and mine[0].type == "refund" and mine[0].status == "reserved" and mine[0].amount == 400,
+    mine,
+)
+# Move the simulator's clock past the refund delay, as a test does.
+simulator_root = base_url[: -len("v1/")]
+urllib.request.urlopen(
+    urllib.request.Request(
+        simulator_root + "sim/clock",
+        data=json.dumps({"advance_s": 60}).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+)
+deadline = time.monotonic() + 2
+while time.monotonic() < deadline and the_refund()[0].status != "completed":
+    time.sleep(0.02)
+check("once the clock passes the refund delay it is completed", the_refund()[0].status == "completed", the_refund())
 
 with open(body_file, encoding="utf-8") as f:
     body = f.read()
