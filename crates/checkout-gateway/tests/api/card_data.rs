@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::common::checkout::CheckoutRequest;
 use crate::helpers::*;
 
 const TEST_CARDS: &[&str] = &[
@@ -27,7 +28,7 @@ async fn no_card_number_or_cvc_reaches_redis_or_the_logs() {
     let res = app
         .authed(reqwest::Method::POST, "/v1/checkouts")
         .header("Idempotency-Key", "scan-me")
-        .json(&checkout_body("5500000000000004"))
+        .json(&CheckoutRequest::new("5500000000000004").body())
         .send()
         .await
         .unwrap();

@@ -6,6 +6,8 @@ use std::time::Duration;
 use msp_simulator::{SimulatorConfig, SimulatorHandle};
 use serde_json::{Value, json};
 
+use crate::common::msp::sign_notification;
+
 pub const KEY: &str = "test-key-site-a";
 pub const OTHER_KEY: &str = "test-key-site-b";
 
@@ -217,22 +219,17 @@ pub fn query(r: &wiremock::Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Verifies an `Auth` header independently of the simulator's code: decode base64, split
-/// `ts:hex`, recompute HMAC-SHA512(key, "ts:" + body). Returns the signed timestamp when valid.
+/// Verifies an `Auth` header independently of the simulator's code: it must be exactly what
+/// MSP's signature over `body` with `key` is at the timestamp it names. Returns that timestamp
+/// when valid.
 pub fn verify_auth(key: &str, auth: &str, body: &[u8]) -> Option<i64> {
     use base64::Engine;
-    use hmac::{Hmac, Mac};
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(auth)
         .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (ts, sig) = text.split_once(':')?;
-    let mut mac = Hmac::<sha2::Sha512>::new_from_slice(key.as_bytes()).ok()?;
-    mac.update(ts.as_bytes());
-    mac.update(b":");
-    mac.update(body);
-    let expected = hex::encode(mac.finalize().into_bytes());
-    (expected == sig).then(|| ts.parse().ok()).flatten()
+    let (timestamp, _) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    let timestamp: i64 = timestamp.parse().ok()?;
+    (sign_notification(key, timestamp, body) == auth).then_some(timestamp)
 }
 
 pub fn unix_now() -> i64 {
