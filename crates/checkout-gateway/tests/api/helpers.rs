@@ -242,6 +242,48 @@ impl TestApp {
         }
     }
 
+    /// The simulator's record of its notification deliveries for checkout `id` (MSP's order id),
+    /// oldest first: `GET /sim/notifications`.
+    pub async fn notification_attempts(&self, id: &str) -> Vec<Value> {
+        let res = self
+            .client
+            .get(format!("{}/sim/notifications", self.sim.base_url()))
+            .query(&[("order_id", id)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "simulator notifications");
+        res.json().await.unwrap()
+    }
+
+    /// Polls until the simulator has delivered a notification reporting MSP status `msp_status`
+    /// for checkout `id` and the gateway acknowledged it. The gateway answers `OK` only once it
+    /// has stored what the notification changed, so after this the notification is fully
+    /// processed. Panics with the deliveries so far after `within`.
+    pub async fn wait_for_acknowledged_notification(
+        &self,
+        id: &str,
+        msp_status: &str,
+        within: Duration,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let attempts = self.notification_attempts(id).await;
+            if let Some(acked) = attempts
+                .iter()
+                .find(|a| a["order_status"] == msp_status && a["acknowledged"] == true)
+            {
+                return acked.clone();
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "no acknowledged `{msp_status}` notification for {id}; deliveries: {attempts:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// GET a URL without following redirects.
     pub async fn get(&self, url: &str) -> reqwest::Response {
         self.client.get(url).send().await.unwrap()
