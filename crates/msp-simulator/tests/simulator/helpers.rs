@@ -162,6 +162,38 @@ impl TestSim {
         }
     }
 
+    /// Waits until `intervals` (1 to 3) retry intervals have passed on the simulator's own retry
+    /// timer since this call: a fresh order notified to `receiver`'s `/fail` is retried on that
+    /// timer, so once its attempt `intervals + 1` is logged, they have. This is how a test knows
+    /// that something which would have been due by then (a retry that must not happen, a
+    /// notification that must not be sent) had its chance, without guessing a sleep. Needs
+    /// notifications sent as they happen: no `drop_notifications`, `notification_delay_ms` or
+    /// `reorder_notifications`.
+    pub async fn wait_retry_intervals(&self, receiver: &wiremock::MockServer, intervals: u32) {
+        assert!((1..=3).contains(&intervals), "an order has 3 retries");
+        let id = order_id();
+        let url = format!("{}/fail", receiver.uri());
+        let (status, body) = self
+            .create(&notified_order(&id, "374500000000015", &url, Some("POST")))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let attempts = self.attempts(&id).await;
+            if attempts
+                .iter()
+                .any(|a| a["attempt"].as_u64() > Some(u64::from(intervals)))
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the simulator's retry timer did not run {intervals} intervals: {attempts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits (up to `within`) until the order has `status`.
     pub async fn wait_status(&self, order_id: &str, status: &str, within: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + within;

@@ -112,14 +112,14 @@ async fn every_status_change_is_notified_and_an_initialized_creation_is_not() {
     let (_, created) = sim
         .create(&notified_order(&id, "4111111111111111", &url, Some("POST")))
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        received_for(&notify, &id).await.is_empty(),
-        "initialized is not notified"
-    );
     sim.answer(created["data"]["payment_url"].as_str().unwrap(), "Y")
         .await;
-    sim.wait_attempts(&id, 1, Duration::from_secs(5)).await;
+    // An `initialized` notification would have gone out at creation, ahead of this one.
+    let first = sim.wait_attempts(&id, 1, Duration::from_secs(5)).await;
+    assert_eq!(
+        first[0]["order_status"], "completed",
+        "initialized is not notified: {first:?}"
+    );
     let refund = |amount: u64| {
         sim.http
             .post(sim.url(&format!("/orders/{id}/refunds")))
@@ -159,8 +159,8 @@ async fn a_notification_answered_500_is_retried_exactly_3_times_on_time_and_resi
     ))
     .await;
     let attempts = sim.wait_attempts(&id, 4, Duration::from_secs(10)).await;
-    // Wait one more interval: no fifth attempt.
-    tokio::time::sleep(interval + Duration::from_millis(300)).await;
+    // A fifth attempt would be due one interval after the fourth: give it two.
+    sim.wait_retry_intervals(&notify, 2).await;
     let attempts_after = sim.attempts(&id).await;
     assert_eq!(
         attempts_after.len(),
@@ -233,8 +233,14 @@ async fn only_a_200_with_ok_in_the_first_100_characters_acknowledges() {
         .await;
         orders.push((id, p, acked));
     }
-    // for_tests retries every 200 ms: 4 attempts take ~600 ms.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (id, _, acked) in &orders {
+        if !acked {
+            sim.wait_attempts(id, 4, Duration::from_secs(5)).await;
+        }
+    }
+    // Every retry that could still come (a second attempt for an acknowledged order, a fifth
+    // for the others) was due within one interval of an attempt seen by now: give it two.
+    sim.wait_retry_intervals(&notify, 2).await;
     for (id, p, acked) in orders {
         let attempts = sim.attempts(&id).await;
         let expected = if acked { 1 } else { 4 };
