@@ -34,18 +34,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use base64::Engine;
 use clap::{Parser, ValueEnum};
 use gateway::configuration::Settings;
 use gateway::startup::Application;
 use gateway::store::CheckoutStore;
 use gateway::store::redis::RedisStore;
 use gateway::telemetry;
-use hmac::{Hmac, Mac};
 use msp_simulator::{SimulatorConfig, SimulatorHandle};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sha2::Sha512;
+use test_support::checkout::CheckoutRequest;
+use test_support::msp::sign_notification;
 
 const MSP_KEY: &str = "bench-site-api-key-0001";
 const MERCHANT_KEY: &str = "bench-merchant-key-0123456789";
@@ -370,7 +369,9 @@ impl Env {
             for i in 0..batch {
                 let client = self.client.clone();
                 let url = format!("{}/v1/checkouts", self.gateway_url);
-                let body = checkout_body("374500000000015", (started + i) as u64);
+                let body = CheckoutRequest::new("374500000000015")
+                    .reference(format!("bench-{}", started + i))
+                    .body();
                 tasks.push(tokio::spawn(async move {
                     let res = client
                         .post(url)
@@ -409,10 +410,11 @@ impl Env {
                 let card = card.to_owned();
                 let url = format!("{base}/v1/checkouts");
                 Arc::new(move |n| {
-                    let req = client
-                        .post(&url)
-                        .bearer_auth(MERCHANT_KEY)
-                        .json(&checkout_body(&card, n));
+                    let req = client.post(&url).bearer_auth(MERCHANT_KEY).json(
+                        &CheckoutRequest::new(&card)
+                            .reference(format!("bench-{n}"))
+                            .body(),
+                    );
                     Box::pin(send(req))
                 })
             }
@@ -432,7 +434,7 @@ impl Env {
                         "{base}/notifications/multisafepay?transactionid={id}&timestamp={now}"
                     ))
                     .header("content-type", "application/json")
-                    .header("Auth", sign(MSP_KEY, now, &body))
+                    .header("Auth", sign_notification(MSP_KEY, now, &body))
                     .body(body);
                 Box::pin(send(req))
             }),
@@ -492,29 +494,6 @@ fn transport_error(e: &reqwest::Error) -> String {
     }
 }
 
-/// A checkout request as a storefront sends it (design §3's example), with a reference per
-/// request.
-fn checkout_body(card: &str, n: u64) -> Value {
-    let cvc = if card.starts_with('3') { "1234" } else { "123" };
-    json!({
-        "reference": format!("bench-{n}"),
-        "currency": "EUR",
-        "items": [{"name": "T-shirt", "sku": "TS-1", "quantity": 2, "unit_amount": 1500, "tax_rate": "0.21"}],
-        "shipping_amount": 495,
-        "amount": 3495,
-        "description": "Order at Example Shop",
-        "customer": {
-            "email": "jo@example.com", "first_name": "Jo", "last_name": "Doe", "phone": "+31201234567",
-            "locale": "nl_NL", "ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0",
-            "address": {"line1": "Kraanspoor", "house_number": "39", "zip_code": "1033SC", "city": "Amsterdam", "country": "NL"}
-        },
-        "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": cvc, "holder_name": "Jo Doe"},
-        "return_url": "https://shop.example/checkout/return?cart=c-77",
-        "cancel_url": "https://shop.example/cart",
-        "metadata": {"cart_id": "c-77"}
-    })
-}
-
 /// A direct card order as the gateway sends it to MSP.
 fn msp_order_body(order_id: &str, card: &str) -> Value {
     json!({
@@ -554,19 +533,6 @@ fn order_body(order_id: &str, status: &str) -> Vec<u8> {
     });
     // Serialising a `Value` to a Vec cannot fail (no I/O, string keys).
     serde_json::to_vec(&body).unwrap_or_default()
-}
-
-/// MSP's `Auth` header: base64("<ts>:" + hex(HMAC-SHA512(key, "<ts>:" + body))).
-fn sign(key: &str, timestamp: i64, body: &[u8]) -> String {
-    #[allow(clippy::expect_used)] // HMAC takes keys of any length: `new_from_slice` cannot fail
-    let mut mac =
-        Hmac::<Sha512>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(format!("{timestamp}:").as_bytes());
-    mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(format!(
-        "{timestamp}:{}",
-        hex::encode(mac.finalize().into_bytes())
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,14 +4,16 @@
 //!   (a single server, a three-master cluster, a TLS server with its own CA) that the tests start
 //!   and stop themselves; no test touches a Redis it did not start.
 //! - [`browser`]: headless Chromium through chromedriver.
+//! - [`checkout`]: the merchant's checkout request, built from design §3's example.
+//! - [`msp`]: MultiSafepay's notification signature, and the PHP SDK's signed notification.
+//!
+//! Nothing here depends on the gateway or the simulator: the tests hold both against what is
+//! written here from the design and MultiSafepay's documentation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
+pub mod checkout;
+pub mod msp;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod redis_tls;
-
-/// A POST notification body as MultiSafepay's PHP SDK documents it (its test fixture's shape):
-/// the gateway must accept MSP's real field set, not only what our simulator sends.
-pub const MSP_PHP_SDK_NOTIFICATION: &[u8] =
-    include_bytes!("../fixtures/msp_php_sdk_notification.json");

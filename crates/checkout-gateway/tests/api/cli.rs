@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::checkout_body;
+use crate::common::checkout::CheckoutRequest;
 
 fn gateway() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_checkout-gateway"));
@@ -63,9 +63,10 @@ fn a_missing_config_file_is_named() {
 async fn sandbox_starts_with_nothing_but_rust_and_takes_a_checkout() {
     let sandbox = Sandbox::start(&[]);
     let client = reqwest::Client::new();
-    let mut body = checkout_body("374500000000015");
-    body["return_url"] = Value::from(format!("{}/demo/result", sandbox.base));
-    body.as_object_mut().unwrap().remove("cancel_url");
+    let body = CheckoutRequest::new("374500000000015")
+        .return_url(format!("{}/demo/result", sandbox.base))
+        .without_cancel_url()
+        .body();
     let res = client
         .post(format!("{}/v1/checkouts", sandbox.base))
         .bearer_auth(&sandbox.key)

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::common::checkout::CheckoutRequest;
 use crate::common::redis_server::TestRedis;
 use crate::helpers::*;
 
@@ -88,7 +89,7 @@ async fn malformed_json_and_invalid_fields_are_400_naming_the_param() {
         ),
     ];
     for (param, mutate, code) in cases {
-        let mut body = checkout_body("4111111111111111");
+        let mut body = CheckoutRequest::new("4111111111111111").body();
         mutate(&mut body);
         let res = app.post_checkout(&body).await;
         let err = error_of(res, StatusCode::BAD_REQUEST, "invalid_request_error").await;
@@ -101,7 +102,7 @@ async fn malformed_json_and_invalid_fields_are_400_naming_the_param() {
 #[tokio::test]
 async fn a_missing_or_unknown_key_is_401() {
     let app = spawn_app().await;
-    let body = checkout_body("4111111111111111");
+    let body = CheckoutRequest::new("4111111111111111").body();
     let res = app
         .client
         .post(app.url("/v1/checkouts"))
@@ -165,8 +166,9 @@ async fn a_body_over_the_limit_is_413() {
         ..Options::default()
     })
     .await;
-    let mut body = checkout_body("4111111111111111");
-    body["description"] = json!("x".repeat(5_000));
+    let body = CheckoutRequest::new("4111111111111111")
+        .description("x".repeat(5_000))
+        .body();
     let res = app.post_checkout(&body).await;
     error_of(res, StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error").await;
     app.stop().await;
@@ -219,7 +221,9 @@ async fn msp_refusing_the_order_for_a_non_card_reason_is_502_naming_msps_code() 
         ..Options::default()
     })
     .await;
-    let res = app.post_checkout(&checkout_body("4111111111111111")).await;
+    let res = app
+        .post_checkout(&CheckoutRequest::new("4111111111111111").body())
+        .await;
     let err = error_of(res, StatusCode::BAD_GATEWAY, "psp_error").await;
     assert!(
         err["error"]["message"].as_str().unwrap().contains("1032"),
@@ -273,7 +277,9 @@ async fn redis_down_is_503_with_retry_after_and_nothing_sent_to_msp() {
     })
     .await;
     redis.stop();
-    let res = app.post_checkout(&checkout_body("4111111111111111")).await;
+    let res = app
+        .post_checkout(&CheckoutRequest::new("4111111111111111").body())
+        .await;
     assert!(res.headers().contains_key("retry-after"));
     error_of(res, StatusCode::SERVICE_UNAVAILABLE, "api_error").await;
     let ready = app.get(&app.url("/health/ready")).await;
@@ -292,7 +298,7 @@ async fn redis_down_is_503_with_retry_after_and_nothing_sent_to_msp() {
 #[tokio::test]
 async fn idempotency_replays_refuses_a_changed_body_and_409s_while_in_flight() {
     let app = spawn_app().await;
-    let body = checkout_body("4111111111111111");
+    let body = CheckoutRequest::new("4111111111111111").body();
     let send = |key: &'static str, body: Value| {
         let client = app.client.clone();
         let url = app.url("/v1/checkouts");
@@ -340,9 +346,9 @@ async fn idempotency_replays_refuses_a_changed_body_and_409s_while_in_flight() {
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers()["idempotent-replayed"], "true");
 
-    let mut other = body.clone();
-    other["amount"] = json!(3495);
-    other["reference"] = json!("order-1002");
+    let other = CheckoutRequest::new("4111111111111111")
+        .reference("order-1002")
+        .body();
     let res = send("key-1", other).await;
     error_of(res, StatusCode::BAD_REQUEST, "idempotency_error").await;
 

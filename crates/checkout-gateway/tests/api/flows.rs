@@ -111,8 +111,10 @@ async fn a_frictionless_card_succeeds_in_the_create_answer() {
     assert!(checkout["next_action"].is_null());
     assert_eq!(checkout["card"]["brand"], "amex");
     let id = checkout["id"].as_str().unwrap();
-    // The simulator also notifies `completed`: a duplicate that must add no event.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The simulator also notifies `completed`: a duplicate that must add no event. Once the
+    // gateway has acknowledged it, it has processed it.
+    app.wait_for_acknowledged_notification(id, "completed", WAIT)
+        .await;
     assert_eq!(app.event_trail(id).await, ["created", "succeeded"]);
     app.stop().await;
 }

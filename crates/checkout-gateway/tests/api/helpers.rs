@@ -17,8 +17,9 @@ use gateway::telemetry;
 use msp_simulator::{SimulatorConfig, SimulatorHandle};
 use reqwest::StatusCode;
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::common::checkout::CheckoutRequest;
 use crate::common::redis_server::{TestRedis, unique_prefix};
 
 pub const MSP_KEY: &str = "test-site-api-key-0001";
@@ -165,29 +166,6 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     }
 }
 
-/// A checkout request as a storefront sends it (design §3's example).
-pub fn checkout_body(card_number: &str) -> Value {
-    json!({
-        "reference": "order-1001",
-        "currency": "EUR",
-        "items": [{"name": "T-shirt", "sku": "TS-1", "quantity": 2, "unit_amount": 1500, "tax_rate": "0.21"}],
-        "shipping_amount": 495,
-        "amount": 3495,
-        "description": "Order 1001 at Example Shop",
-        "customer": {
-            "email": "jo@example.com", "first_name": "Jo", "last_name": "Doe", "phone": "+31201234567",
-            "locale": "nl_NL", "ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0",
-            "address": {"line1": "Kraanspoor", "house_number": "39", "zip_code": "1033SC", "city": "Amsterdam", "country": "NL"},
-            "browser": {"javascript_enabled": true, "language": "nl-NL", "screen_width": 1920, "screen_height": 1080,
-                        "screen_color_depth": 24, "time_zone": -60, "java_enabled": false, "cookies_enabled": true}
-        },
-        "card": {"number": card_number, "exp_month": 12, "exp_year": 2030, "cvc": if card_number.starts_with('3') { "1234" } else { "123" }, "holder_name": "Jo Doe"},
-        "return_url": "https://shop.example/checkout/return?cart=c-77",
-        "cancel_url": "https://shop.example/cart",
-        "metadata": {"cart_id": "c-77"}
-    })
-}
-
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
@@ -210,7 +188,9 @@ impl TestApp {
 
     /// Creates a checkout and returns its JSON, asserting 201.
     pub async fn create(&self, card_number: &str) -> Value {
-        let res = self.post_checkout(&checkout_body(card_number)).await;
+        let res = self
+            .post_checkout(&CheckoutRequest::new(card_number).body())
+            .await;
         let status = res.status();
         let body: Value = res.json().await.unwrap();
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -257,6 +237,48 @@ impl TestApp {
             }
             if tokio::time::Instant::now() > deadline {
                 panic!("checkout {id} did not reach {status}; it is {checkout}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The simulator's record of its notification deliveries for checkout `id` (MSP's order id),
+    /// oldest first: `GET /sim/notifications`.
+    pub async fn notification_attempts(&self, id: &str) -> Vec<Value> {
+        let res = self
+            .client
+            .get(format!("{}/sim/notifications", self.sim.base_url()))
+            .query(&[("order_id", id)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "simulator notifications");
+        res.json().await.unwrap()
+    }
+
+    /// Polls until the simulator has delivered a notification reporting MSP status `msp_status`
+    /// for checkout `id` and the gateway acknowledged it. The gateway answers `OK` only once it
+    /// has stored what the notification changed, so after this the notification is fully
+    /// processed. Panics with the deliveries so far after `within`.
+    pub async fn wait_for_acknowledged_notification(
+        &self,
+        id: &str,
+        msp_status: &str,
+        within: Duration,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let attempts = self.notification_attempts(id).await;
+            if let Some(acked) = attempts
+                .iter()
+                .find(|a| a["order_status"] == msp_status && a["acknowledged"] == true)
+            {
+                return acked.clone();
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "no acknowledged `{msp_status}` notification for {id}; deliveries: {attempts:?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

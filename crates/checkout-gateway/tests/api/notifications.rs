@@ -1,23 +1,10 @@
 //! `POST|GET /notifications/multisafepay` (design §5), driven directly with signed bodies.
 
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sha2::Sha512;
 
+use crate::common::msp::{PHP_SDK_NOTIFICATION, sign_notification};
 use crate::helpers::*;
-
-/// Signs like MSP, independently of the gateway's verifier.
-fn auth_header(key: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha512>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}:").as_bytes());
-    mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(format!(
-        "{timestamp}:{}",
-        hex::encode(mac.finalize().into_bytes())
-    ))
-}
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -64,8 +51,13 @@ impl TestApp {
 
     async fn signed_notify(&self, id: &str, status: &str) -> (StatusCode, String) {
         let body = order_body(id, status);
-        self.notify(id, &body, Some(auth_header(MSP_KEY, now(), &body)), true)
-            .await
+        self.notify(
+            id,
+            &body,
+            Some(sign_notification(MSP_KEY, now(), &body)),
+            true,
+        )
+        .await
     }
 }
 
@@ -97,12 +89,22 @@ async fn bad_missing_or_stale_signatures_are_401_and_change_nothing() {
     let body = order_body(&id, "completed");
     let cases = [
         ("missing", None),
-        ("wrong key", Some(auth_header("not-the-key", now(), &body))),
-        ("stale", Some(auth_header(MSP_KEY, now() - 3_600, &body))),
+        (
+            "wrong key",
+            Some(sign_notification("not-the-key", now(), &body)),
+        ),
+        (
+            "stale",
+            Some(sign_notification(MSP_KEY, now() - 3_600, &body)),
+        ),
         ("garbage", Some("bm90IGEgc2lnbmF0dXJl".to_owned())),
         (
             "another body",
-            Some(auth_header(MSP_KEY, now(), &order_body(&id, "declined"))),
+            Some(sign_notification(
+                MSP_KEY,
+                now(),
+                &order_body(&id, "declined"),
+            )),
         ),
     ];
     for (name, auth) in cases {
@@ -136,7 +138,7 @@ async fn a_signed_body_replayed_against_another_checkout_changes_nothing() {
         .notify(
             &target,
             &body,
-            Some(auth_header(MSP_KEY, now(), &body)),
+            Some(sign_notification(MSP_KEY, now(), &body)),
             true,
         )
         .await;
@@ -152,7 +154,12 @@ async fn notifications_for_orders_that_are_not_ours_are_acknowledged() {
     for id in ["chk_0123456789abcdef0123456789abcdef", "order-182"] {
         let body = order_body(id, "completed");
         let (status, text) = app
-            .notify(id, &body, Some(auth_header(MSP_KEY, now(), &body)), true)
+            .notify(
+                id,
+                &body,
+                Some(sign_notification(MSP_KEY, now(), &body)),
+                true,
+            )
             .await;
         assert_eq!((status, text.as_str()), (StatusCode::OK, "OK"), "{id}");
     }
@@ -207,7 +214,7 @@ async fn duplicates_and_out_of_order_notifications_never_move_a_checkout_back() 
 #[tokio::test]
 async fn the_php_sdk_vector_body_is_readable_as_an_order() {
     // MSP's real payloads type fields loosely (numbers or strings); the parser takes both.
-    let body = test_support::MSP_PHP_SDK_NOTIFICATION;
+    let body = PHP_SDK_NOTIFICATION;
     let order = gateway::psp::multisafepay::parse_notification(body).unwrap();
     assert_eq!(order.order_id, "182");
     assert_eq!(order.status_text, "completed");

@@ -4,6 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::common::checkout::CheckoutRequest;
 use crate::helpers::*;
 
 /// Sends `body` as it is (bytes, so that duplicate keys survive) and returns the error.
@@ -23,7 +24,7 @@ async fn refused(app: &TestApp, body: String) -> Value {
 #[tokio::test]
 async fn a_misspelt_or_unknown_field_is_refused_and_nothing_is_created() {
     let app = spawn_app().await;
-    let mut body = checkout_body("4111111111111111");
+    let mut body = CheckoutRequest::new("4111111111111111").body();
     let shipping = body["shipping_amount"].take();
     body.as_object_mut().unwrap().remove("shipping_amount");
     body["shiping_amount"] = shipping;
@@ -39,7 +40,7 @@ async fn a_misspelt_or_unknown_field_is_refused_and_nothing_is_created() {
     );
 
     // A field of a later feature is not silently ignored either (it would capture the money).
-    let mut body = checkout_body("4111111111111111");
+    let mut body = CheckoutRequest::new("4111111111111111").body();
     body["capture_method"] = json!("manual");
     assert_eq!(
         refused(&app, body.to_string()).await["param"],
@@ -55,7 +56,7 @@ async fn a_misspelt_or_unknown_field_is_refused_and_nothing_is_created() {
             json!({"number": "4111111111111111", "exp_month": 12, "exp_year": 2030, "cvc": "123", "pin": "1234"}),
         ),
     ] {
-        let mut body = checkout_body("4111111111111111");
+        let mut body = CheckoutRequest::new("4111111111111111").body();
         body[path] = value;
         let error = refused(&app, body.to_string()).await;
         assert_eq!(error["code"], "unknown_field", "{error}");
@@ -74,7 +75,7 @@ async fn a_misspelt_or_unknown_field_is_refused_and_nothing_is_created() {
 #[tokio::test]
 async fn a_card_number_of_the_wrong_type_is_named_but_never_echoed() {
     let app = spawn_app().await;
-    let body = checkout_body("4111111111111111")
+    let body = CheckoutRequest::new("4111111111111111").body()
         .to_string()
         .replace("\"4111111111111111\"", "4111111111111111");
     let res = app
@@ -100,7 +101,7 @@ async fn a_card_number_of_the_wrong_type_is_named_but_never_echoed() {
 #[tokio::test]
 async fn a_key_given_twice_is_refused() {
     let app = spawn_app().await;
-    let body = checkout_body("4111111111111111").to_string();
+    let body = CheckoutRequest::new("4111111111111111").body().to_string();
     let body = body.replacen('{', "{\"shipping_amount\": 0, ", 1);
     let error = refused(&app, body).await;
     assert_eq!(error["code"], "duplicate_field");
@@ -119,7 +120,7 @@ async fn free_text_is_plain_text_and_amounts_have_a_ceiling() {
         ("shipping_amount", json!(100_000_000)),
     ];
     for (field, value) in cases {
-        let mut body = checkout_body("4111111111111111");
+        let mut body = CheckoutRequest::new("4111111111111111").body();
         body[field] = value;
         let error = refused(&app, body.to_string()).await;
         assert!(
@@ -127,7 +128,7 @@ async fn free_text_is_plain_text_and_amounts_have_a_ceiling() {
             "{field}: {error}"
         );
     }
-    let mut body = checkout_body("4111111111111111");
+    let mut body = CheckoutRequest::new("4111111111111111").body();
     body["currency"] = json!("eur");
     let error = refused(&app, body.to_string()).await;
     assert_eq!(error["code"], "invalid_currency");

@@ -59,18 +59,15 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
+    // `sign_notification` signs the way MSP does, written independently of `verify`.
+    use test_support::msp::{
+        PHP_SDK_API_KEY, PHP_SDK_AUTH, PHP_SDK_NOTIFICATION, sign_notification,
+    };
+
     use super::*;
 
     const KEY: &str = "test-site-api-key";
     const BODY: &[u8] = br#"{"order_id":"chk_1","status":"completed","amount":1000}"#;
-
-    /// Signs independently of `verify`, the way MSP does.
-    fn sign(key: &str, ts: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha512>::new_from_slice(key.as_bytes()).unwrap();
-        mac.update(format!("{ts}:").as_bytes());
-        mac.update(body);
-        STANDARD.encode(format!("{ts}:{}", hex::encode(mac.finalize().into_bytes())))
-    }
 
     fn check(auth: Option<&str>, body: &[u8], now: i64) -> Result<(), SignatureError> {
         verify(
@@ -84,20 +81,20 @@ mod tests {
 
     #[test]
     fn a_fresh_signature_over_the_exact_body_verifies() {
-        let auth = sign(KEY, 1_700_000_000, BODY);
+        let auth = sign_notification(KEY, 1_700_000_000, BODY);
         assert_eq!(check(Some(&auth), BODY, 1_700_000_100), Ok(()));
     }
 
     #[test]
     fn a_tampered_body_or_another_key_is_a_mismatch() {
-        let auth = sign(KEY, 1_700_000_000, BODY);
+        let auth = sign_notification(KEY, 1_700_000_000, BODY);
         let mut tampered = BODY.to_vec();
         tampered[30] ^= 1;
         assert_eq!(
             check(Some(&auth), &tampered, 1_700_000_000),
             Err(SignatureError::Mismatch)
         );
-        let other = sign("another-key", 1_700_000_000, BODY);
+        let other = sign_notification("another-key", 1_700_000_000, BODY);
         assert_eq!(
             check(Some(&other), BODY, 1_700_000_000),
             Err(SignatureError::Mismatch)
@@ -112,7 +109,7 @@ mod tests {
 
     #[test]
     fn stale_timestamps_are_refused_and_future_ones_accepted_like_the_sdks() {
-        let auth = sign(KEY, 1_700_000_000, BODY);
+        let auth = sign_notification(KEY, 1_700_000_000, BODY);
         assert_eq!(check(Some(&auth), BODY, 1_700_000_600), Ok(()));
         assert_eq!(
             check(Some(&auth), BODY, 1_700_000_601),
@@ -151,7 +148,7 @@ mod tests {
     #[test]
     fn a_non_canonical_body_verifies_over_its_raw_bytes() {
         let body = br#"{"amount":1000, "order_id":"my-order-id",  "status":"completed"}"#;
-        let auth = sign(KEY, 1_641_218_884, body);
+        let auth = sign_notification(KEY, 1_641_218_884, body);
         assert_eq!(check(Some(&auth), body, 1_641_218_900), Ok(()));
     }
 
@@ -159,9 +156,9 @@ mod tests {
     /// tests/Unit/Util/NotificationTest.php): key, `Auth` and the exact body it signed.
     #[test]
     fn the_php_sdk_vector_verifies() {
-        let body = test_support::MSP_PHP_SDK_NOTIFICATION;
-        let auth = "MTYxNjYwMTg1MTo2ZTRhZTg2MzhhYTJmOWUxNTkyYjA3NDM3NmY2ODE2MTk2NTQ2MzMxYTliOWU5NDlkMWFiNWVmNmE5MzFjYjA5ZWQ4M2FkMTJmODUzZjI5ZGYyMjMxZThmODgzZTJiMThhYWVmN2NiYWZmMTA5NGU5ZmQ5ZmNlMWRkMzYyZjJhNA==";
-        let key = SecretString::from("your-MultiSafepay-API-key");
+        let body = PHP_SDK_NOTIFICATION;
+        let auth = PHP_SDK_AUTH;
+        let key = SecretString::from(PHP_SDK_API_KEY);
         assert_eq!(
             verify(Some(auth.as_bytes()), body, &key, 0, 1_900_000_000),
             Ok(())

@@ -7,7 +7,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's `Instant` is std's, except that a test runtime can pause and advance it: the store's
+// expiry tests move time instead of sleeping.
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use rand::RngCore;

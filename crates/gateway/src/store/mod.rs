@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 
-mod keys;
+pub mod keys;
 pub mod memory;
 pub mod redis;
 

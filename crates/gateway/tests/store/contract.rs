@@ -13,6 +13,7 @@ use gateway::store::{
 
 use crate::LONG;
 use crate::fixtures::{checkout, created_event, event, moved, pay_session};
+use crate::lifetimes::{Entry, Lifetimes};
 
 pub trait Factory: Fn(Ttls) -> Self::Fut {
     type Fut: Future<Output = Arc<dyn CheckoutStore>>;
@@ -22,6 +23,19 @@ impl<F, Fut> Factory for F
 where
     F: Fn(Ttls) -> Fut,
     Fut: Future<Output = Arc<dyn CheckoutStore>>,
+{
+    type Fut = Fut;
+}
+
+/// For the expiry tests: a fresh store, and how time passes for it.
+pub trait ExpiryFactory: Fn(Ttls) -> Self::Fut {
+    type Fut: Future<Output = (Arc<dyn CheckoutStore>, Lifetimes)>;
+}
+
+impl<F, Fut> ExpiryFactory for F
+where
+    F: Fn(Ttls) -> Fut,
+    Fut: Future<Output = (Arc<dyn CheckoutStore>, Lifetimes)>,
 {
     type Fut = Fut;
 }
@@ -425,31 +439,30 @@ pub async fn locks_exclude_until_unlocked_by_their_owner(make: impl Factory) {
     assert_eq!(store.try_lock(&id, ttl).await.unwrap(), None);
 }
 
-pub async fn locks_expire_after_their_ttl(make: impl Factory) {
-    let store = make(LONG).await;
+pub async fn locks_expire_after_their_ttl(make: impl ExpiryFactory) {
+    let (store, mut lifetimes) = make(LONG).await;
     let id = CheckoutId::generate();
-    let short = Duration::from_millis(100);
-    store
-        .try_lock(&id, short)
-        .await
-        .unwrap()
-        .expect("free lock");
-    assert_eq!(store.try_lock(&id, short).await.unwrap(), None);
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    let ttl = Duration::from_secs(30);
+    store.try_lock(&id, ttl).await.unwrap().expect("free lock");
+    assert_eq!(store.try_lock(&id, ttl).await.unwrap(), None);
+    lifetimes.assert_ttls(&[(Entry::Lock(&id), ttl)]).await;
+
+    lifetimes.pass(ttl / 2, &[Entry::Lock(&id)]).await;
+    assert_eq!(
+        store.try_lock(&id, ttl).await.unwrap(),
+        None,
+        "held within its TTL"
+    );
+    lifetimes.pass(ttl / 2, &[Entry::Lock(&id)]).await;
     assert!(
-        store.try_lock(&id, short).await.unwrap().is_some(),
+        store.try_lock(&id, ttl).await.unwrap().is_some(),
         "a crashed holder's lock frees itself"
     );
 }
 
-const SHORT: Ttls = Ttls {
-    retention: Duration::from_millis(300),
-    session: Duration::from_millis(300),
-    idempotency: Duration::from_millis(300),
-};
-
-pub async fn records_expire_after_their_ttls(make: impl Factory) {
-    let store = make(SHORT).await;
+/// Each family's TTL differs from the others' (`LONG`), so that one given another's shows.
+pub async fn records_expire_after_their_ttls(make: impl ExpiryFactory) {
+    let (store, mut lifetimes) = make(LONG).await;
     let id = CheckoutId::generate();
     store
         .insert(&checkout(&id), &created_event())
@@ -461,15 +474,37 @@ pub async fn records_expire_after_their_ttls(make: impl Factory) {
         .unwrap();
     started(store.idempotency_begin("k", "fp").await.unwrap());
     store.schedule_sync(&id, 1).await.unwrap();
-
     assert!(store.get(&id).await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    lifetimes
+        .assert_ttls(&[
+            (Entry::Checkout(&id), LONG.retention),
+            (Entry::Events(&id), LONG.retention),
+            (Entry::SyncIndex, LONG.retention),
+            (Entry::PaySession("tok"), LONG.session),
+            (Entry::Idempotency("k"), LONG.idempotency),
+        ])
+        .await;
+    let all = [
+        Entry::Checkout(&id),
+        Entry::Events(&id),
+        Entry::SyncIndex,
+        Entry::PaySession("tok"),
+        Entry::Idempotency("k"),
+    ];
+    assert!(LONG.session < LONG.retention && LONG.retention < LONG.idempotency);
 
+    lifetimes.pass(LONG.session, &all).await;
+    assert_eq!(store.get_pay_session("tok").await.unwrap(), None);
+    assert!(store.get(&id).await.unwrap().is_some());
+
+    lifetimes.pass(LONG.retention - LONG.session, &all).await;
     assert_eq!(store.get(&id).await.unwrap(), None);
     assert_eq!(store.events(&id).await.unwrap(), vec![]);
-    assert_eq!(store.get_pay_session("tok").await.unwrap(), None);
     assert_eq!(store.due_for_sync(i64::MAX, 10).await.unwrap(), vec![]);
-    started(store.idempotency_begin("k", "fp").await.unwrap());
+    assert!(matches!(
+        store.idempotency_begin("k", "fp").await.unwrap(),
+        IdempotencyBegin::InFlight { .. }
+    ));
     assert_eq!(
         store
             .insert(&checkout(&id), &created_event())
@@ -479,25 +514,35 @@ pub async fn records_expire_after_their_ttls(make: impl Factory) {
         "an expired id is free again"
     );
     assert_eq!(store.events(&id).await.unwrap().len(), 1);
+
+    lifetimes
+        .pass(LONG.idempotency - LONG.retention, &all)
+        .await;
+    started(store.idempotency_begin("k", "fp").await.unwrap());
 }
 
-pub async fn compare_and_set_refreshes_the_retention(make: impl Factory) {
-    let ttls = Ttls {
-        retention: Duration::from_millis(600),
-        ..LONG
-    };
-    let store = make(ttls).await;
+pub async fn compare_and_set_refreshes_the_retention(make: impl ExpiryFactory) {
+    let retention = LONG.retention;
+    let (store, mut lifetimes) = make(LONG).await;
     let id = CheckoutId::generate();
+    let record = [Entry::Checkout(&id), Entry::Events(&id)];
+    let refreshed = [
+        (Entry::Checkout(&id), retention),
+        (Entry::Events(&id), retention),
+    ];
     let c1 = checkout(&id);
     store.insert(&c1, &created_event()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    lifetimes.assert_ttls(&refreshed).await;
+
+    lifetimes.pass(retention * 2 / 3, &record).await;
     let c2 = moved(&c1, S::Processing);
     assert_eq!(
         store.compare_and_set(1, &c2, None).await.unwrap(),
         CasReply::Applied { version: 2 }
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    // 800 ms after insert, but only 400 ms after the last write.
+    lifetimes.assert_ttls(&refreshed).await;
+    lifetimes.pass(retention * 2 / 3, &record).await;
+    // 4/3 of the retention after the insert, but only 2/3 after the last write.
     assert_eq!(store.get(&id).await.unwrap().map(|v| v.version), Some(2));
     assert_eq!(
         store.events(&id).await.unwrap(),

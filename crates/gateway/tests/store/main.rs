@@ -1,6 +1,6 @@
 //! The store contract: one suite, run against the Redis store (a real `redis-server` from the
 //! harness, and a real three-master Redis Cluster) and the in-memory store, plus Redis-only checks (TTLs on every key, corrupt values,
-//! an outage and recovery).
+//! an outage and recovery). The expiry tests let time pass without sleeping (see [`lifetimes`]).
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,18 +8,21 @@ use test_support as common;
 
 mod contract;
 mod fixtures;
+mod lifetimes;
 mod redis_only;
 mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use gateway::store::keys::Keys;
 use gateway::store::memory::MemoryStore;
 use gateway::store::redis::{RedisConnect, RedisStore};
 use gateway::store::{CheckoutStore, Ttls};
 
 use common::redis_cluster::TestCluster;
 use common::redis_server::{TestRedis, unique_prefix};
+use lifetimes::{Lifetimes, RawConnection};
 
 /// Long enough that nothing expires during a test.
 pub const LONG: Ttls = Ttls {
@@ -66,15 +69,59 @@ pub async fn memory_store(ttls: Ttls) -> Arc<dyn CheckoutStore> {
     Arc::new(MemoryStore::new(ttls))
 }
 
+/// The expiry tests' stores, each with how time passes for it.
+pub async fn redis_store_expiring(ttls: Ttls) -> (Arc<dyn CheckoutStore>, Lifetimes) {
+    let prefix = unique_prefix();
+    let url = TestRedis::shared().url();
+    let store = RedisStore::connect(redis_settings(url, &prefix, ttls))
+        .await
+        .expect("connect to the test redis-server");
+    let lifetimes = Lifetimes::Redis {
+        keys: Keys::new(prefix),
+        conn: RawConnection::single(url).await,
+    };
+    (Arc::new(store), lifetimes)
+}
+
+pub async fn cluster_store_expiring(ttls: Ttls) -> (Arc<dyn CheckoutStore>, Lifetimes) {
+    let prefix = unique_prefix();
+    let settings = RedisConnect {
+        url: None,
+        cluster_urls: TestCluster::shared().urls(),
+        ..redis_settings("unused", &prefix, ttls)
+    };
+    let store = RedisStore::connect(settings)
+        .await
+        .expect("connect to the test cluster");
+    let lifetimes = Lifetimes::Redis {
+        keys: Keys::new(prefix),
+        conn: RawConnection::cluster(TestCluster::shared().urls()).await,
+    };
+    (Arc::new(store), lifetimes)
+}
+
+/// Only on a runtime started with its clock paused.
+pub async fn memory_store_expiring(ttls: Ttls) -> (Arc<dyn CheckoutStore>, Lifetimes) {
+    (memory_store(ttls).await, Lifetimes::PausedClock)
+}
+
 /// Runs every contract test against both stores, as `on_redis::NAME`,
-/// `on_cluster::NAME` (a three-master Redis Cluster) and `on_memory::NAME`.
+/// `on_cluster::NAME` (a three-master Redis Cluster) and `on_memory::NAME`. The expiry tests,
+/// after `expiry:`, get each store with how time passes for it; the memory store's run on a
+/// paused clock.
 macro_rules! against_both_stores {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)?; expiry: $($expiry:ident),* $(,)?) => {
         mod on_redis {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     crate::contract::$name(crate::redis_store).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $expiry() {
+                    crate::contract::$expiry(crate::redis_store_expiring).await;
                 }
             )*
         }
@@ -85,12 +132,24 @@ macro_rules! against_both_stores {
                     crate::contract::$name(crate::cluster_store).await;
                 }
             )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $expiry() {
+                    crate::contract::$expiry(crate::cluster_store_expiring).await;
+                }
+            )*
         }
         mod on_memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     crate::contract::$name(crate::memory_store).await;
+                }
+            )*
+            $(
+                #[tokio::test(start_paused = true)]
+                async fn $expiry() {
+                    crate::contract::$expiry(crate::memory_store_expiring).await;
                 }
             )*
         }
@@ -109,7 +168,8 @@ against_both_stores!(
     idempotency_owner_mismatch_changes_nothing,
     idempotency_abort_frees_the_key_for_a_retry,
     sync_index_orders_by_due_time_and_limits,
-    locks_exclude_until_unlocked_by_their_owner,
+    locks_exclude_until_unlocked_by_their_owner;
+    expiry:
     locks_expire_after_their_ttl,
     records_expire_after_their_ttls,
     compare_and_set_refreshes_the_retention,

@@ -145,9 +145,7 @@ async fn dropped_notifications_are_never_sent() {
     let sim = spawn().await;
     let notify = receiver().await;
     sim.put_faults(json!({"drop_notifications": true})).await;
-    let id = posted(&sim, &notify, "374500000000015").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(received_for(&notify, &id).await.is_empty());
+    let dropped = posted(&sim, &notify, "374500000000015").await;
     sim.put_faults(json!({"drop_notifications": false})).await;
     let id = posted(&sim, &notify, "374500000000015").await;
     assert_eq!(
@@ -157,6 +155,11 @@ async fn dropped_notifications_are_never_sent() {
         1,
         "the control case"
     );
+    // Had it not been dropped, the first notification would have gone out before the control
+    // case's; a retry interval more leaves it time to arrive.
+    sim.wait_retry_intervals(&notify, 1).await;
+    assert!(received_for(&notify, &dropped).await.is_empty());
+    assert!(sim.attempts(&dropped).await.is_empty());
     sim.handle.stop().await;
 }
 
@@ -168,7 +171,8 @@ async fn duplicated_notifications_arrive_twice() {
         .await;
     let id = posted(&sim, &notify, "374500000000015").await;
     sim.wait_attempts(&id, 2, Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A third copy would follow the second at once, a retry one interval after the first.
+    sim.wait_retry_intervals(&notify, 1).await;
     let got = received_for(&notify, &id).await;
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].body, got[1].body, "the same notification twice");

@@ -6,6 +6,8 @@ use std::time::Duration;
 use msp_simulator::{SimulatorConfig, SimulatorHandle};
 use serde_json::{Value, json};
 
+use crate::common::msp::sign_notification;
+
 pub const KEY: &str = "test-key-site-a";
 pub const OTHER_KEY: &str = "test-key-site-b";
 
@@ -160,6 +162,38 @@ impl TestSim {
         }
     }
 
+    /// Waits until `intervals` (1 to 3) retry intervals have passed on the simulator's own retry
+    /// timer since this call: a fresh order notified to `receiver`'s `/fail` is retried on that
+    /// timer, so once its attempt `intervals + 1` is logged, they have. This is how a test knows
+    /// that something which would have been due by then (a retry that must not happen, a
+    /// notification that must not be sent) had its chance, without guessing a sleep. Needs
+    /// notifications sent as they happen: no `drop_notifications`, `notification_delay_ms` or
+    /// `reorder_notifications`.
+    pub async fn wait_retry_intervals(&self, receiver: &wiremock::MockServer, intervals: u32) {
+        assert!((1..=3).contains(&intervals), "an order has 3 retries");
+        let id = order_id();
+        let url = format!("{}/fail", receiver.uri());
+        let (status, body) = self
+            .create(&notified_order(&id, "374500000000015", &url, Some("POST")))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let attempts = self.attempts(&id).await;
+            if attempts
+                .iter()
+                .any(|a| a["attempt"].as_u64() > Some(u64::from(intervals)))
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the simulator's retry timer did not run {intervals} intervals: {attempts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits (up to `within`) until the order has `status`.
     pub async fn wait_status(&self, order_id: &str, status: &str, within: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + within;
@@ -217,22 +251,17 @@ pub fn query(r: &wiremock::Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Verifies an `Auth` header independently of the simulator's code: decode base64, split
-/// `ts:hex`, recompute HMAC-SHA512(key, "ts:" + body). Returns the signed timestamp when valid.
+/// Verifies an `Auth` header independently of the simulator's code: it must be exactly what
+/// MSP's signature over `body` with `key` is at the timestamp it names. Returns that timestamp
+/// when valid.
 pub fn verify_auth(key: &str, auth: &str, body: &[u8]) -> Option<i64> {
     use base64::Engine;
-    use hmac::{Hmac, Mac};
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(auth)
         .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (ts, sig) = text.split_once(':')?;
-    let mut mac = Hmac::<sha2::Sha512>::new_from_slice(key.as_bytes()).ok()?;
-    mac.update(ts.as_bytes());
-    mac.update(b":");
-    mac.update(body);
-    let expected = hex::encode(mac.finalize().into_bytes());
-    (expected == sig).then(|| ts.parse().ok()).flatten()
+    let (timestamp, _) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    let timestamp: i64 = timestamp.parse().ok()?;
+    (sign_notification(key, timestamp, body) == auth).then_some(timestamp)
 }
 
 pub fn unix_now() -> i64 {

@@ -7,28 +7,23 @@ use serde_json::{Value, json};
 use wiremock::matchers::path;
 use wiremock::{Mock, ResponseTemplate};
 
+use crate::common::msp::{PHP_SDK_API_KEY, PHP_SDK_AUTH, PHP_SDK_NOTIFICATION, PHP_SDK_TIMESTAMP};
 use crate::helpers::*;
-
-/// The official PHP SDK's test vector (`tests/Unit/Util/NotificationTest.php`): these values
-/// verify together over the raw body.
-const PHP_KEY: &str = "your-MultiSafepay-API-key";
-const PHP_AUTH: &str = "MTYxNjYwMTg1MTo2ZTRhZTg2MzhhYTJmOWUxNTkyYjA3NDM3NmY2ODE2MTk2NTQ2MzMxYTliOWU5NDlkMWFiNWVmNmE5MzFjYjA5ZWQ4M2FkMTJmODUzZjI5ZGYyMjMxZThmODgzZTJiMThhYWVmN2NiYWZmMTA5NGU5ZmQ5ZmNlMWRkMzYyZjJhNA==";
-const PHP_BODY: &str = r#"{"amount":24293,"amount_refunded":0,"checkout_options":{"alternate":[{"name":"0","rules":[{"country":"","rate":"0.00"}],"standalone":""}],"default":[]},"costs":[{"amount":7.04,"description":"2.9 % For Visa CreditCards Transactions (min 0.6)","transaction_id":"2583849","type":"SYSTEM"}],"created":"2021-03-24T16:26:31","currency":"GBP","custom_info":{"custom_1":null,"custom_2":null,"custom_3":null},"customer":{"address1":"Kraanspoor","address2":null,"city":"Amsterdam","country":"NL","country_name":null,"email":"john.doe@example.com","first_name":"John","house_number":"39C","last_name":"Doe","locale":"nl_NL","phone1":"0612345678","phone2":"","state":null,"zip_code":"1033SC"},"description":"Payment for order: 182","fastcheckout":"NO","financial_status":"completed","items":"<table border=\"0\" cellpadding=\"5\" width=\"100%\">\n<tr>\n<th width=\"10%\"><font size=\"2\" face=\"Verdana\">Quantity </font></th>\n<th align=\"left\"></th>\n<th align=\"left\"><font size=\"2\" face=\"Verdana\">Details </font></th>\n<th width=\"19%\" align=\"right\"><font size=\"2\" face=\"Verdana\">Price </font></th>\n</tr>\n<tr>\n<td align=\"center\"><font size=\"2\" face=\"Verdana\">1</font></td>\n<td width=\"6%\"></td>\n<td width=\"65%\"><font size=\"2\" face=\"Verdana\">Ergonomic Paper Table</font></td>\n<td align=\"right\">&pound;<font size=\"2\" face=\"Verdana\">242.93</font>\n</td>\n</tr>\n</table>","modified":"2021-03-24T16:26:38","order_id":"182","payment_details":{"account_holder_name":"MultiSafepay","account_id":null,"card_expiry_date":"2404","external_transaction_id":"234453696","last4":"1111","recurring_flow":null,"recurring_id":"99814704667013722040","recurring_model":null,"type":"VISA"},"payment_methods":[{"account_holder_name":"MultiSafepay","amount":24293,"card_expiry_date":2404,"currency":"GBP","description":"Payment for order: 182","external_transaction_id":"234453696","last4":1111,"payment_description":"Visa CreditCards","status":"completed","type":"VISA"}],"reason":"","reason_code":"","related_transactions":null,"shopping_cart":{"items":[{"cashback":"","currency":"GBP","description":"","image":"","merchant_item_id":"68","name":"Ergonomic Paper Table","options":[],"product_url":"","quantity":"1","tax_table_selector":"0","unit_price":"242.9300000000","weight":{"unit":null,"value":null}}]},"status":"completed","transaction_id":4680345,"var1":null,"var2":"182","var3":null}"#;
 
 #[test]
 fn the_signer_reproduces_the_php_sdk_vector() {
     // Independent check that the vector is what we think it is...
     assert_eq!(
-        verify_auth(PHP_KEY, PHP_AUTH, PHP_BODY.as_bytes()),
-        Some(1_616_601_851)
+        verify_auth(PHP_SDK_API_KEY, PHP_SDK_AUTH, PHP_SDK_NOTIFICATION),
+        Some(PHP_SDK_TIMESTAMP)
     );
     // ...and the simulator's signer produces exactly it.
     assert_eq!(
-        signature::auth_header(PHP_KEY, 1_616_601_851, PHP_BODY.as_bytes()),
-        PHP_AUTH
+        signature::auth_header(PHP_SDK_API_KEY, PHP_SDK_TIMESTAMP, PHP_SDK_NOTIFICATION),
+        PHP_SDK_AUTH
     );
     assert_eq!(
-        verify_auth("a-fake-API-key", PHP_AUTH, PHP_BODY.as_bytes()),
+        verify_auth("a-fake-API-key", PHP_SDK_AUTH, PHP_SDK_NOTIFICATION),
         None
     );
 }
@@ -117,14 +112,14 @@ async fn every_status_change_is_notified_and_an_initialized_creation_is_not() {
     let (_, created) = sim
         .create(&notified_order(&id, "4111111111111111", &url, Some("POST")))
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        received_for(&notify, &id).await.is_empty(),
-        "initialized is not notified"
-    );
     sim.answer(created["data"]["payment_url"].as_str().unwrap(), "Y")
         .await;
-    sim.wait_attempts(&id, 1, Duration::from_secs(5)).await;
+    // An `initialized` notification would have gone out at creation, ahead of this one.
+    let first = sim.wait_attempts(&id, 1, Duration::from_secs(5)).await;
+    assert_eq!(
+        first[0]["order_status"], "completed",
+        "initialized is not notified: {first:?}"
+    );
     let refund = |amount: u64| {
         sim.http
             .post(sim.url(&format!("/orders/{id}/refunds")))
@@ -164,8 +159,8 @@ async fn a_notification_answered_500_is_retried_exactly_3_times_on_time_and_resi
     ))
     .await;
     let attempts = sim.wait_attempts(&id, 4, Duration::from_secs(10)).await;
-    // Wait one more interval: no fifth attempt.
-    tokio::time::sleep(interval + Duration::from_millis(300)).await;
+    // A fifth attempt would be due one interval after the fourth: give it two.
+    sim.wait_retry_intervals(&notify, 2).await;
     let attempts_after = sim.attempts(&id).await;
     assert_eq!(
         attempts_after.len(),
@@ -238,8 +233,14 @@ async fn only_a_200_with_ok_in_the_first_100_characters_acknowledges() {
         .await;
         orders.push((id, p, acked));
     }
-    // for_tests retries every 200 ms: 4 attempts take ~600 ms.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (id, _, acked) in &orders {
+        if !acked {
+            sim.wait_attempts(id, 4, Duration::from_secs(5)).await;
+        }
+    }
+    // Every retry that could still come (a second attempt for an acknowledged order, a fifth
+    // for the others) was due within one interval of an attempt seen by now: give it two.
+    sim.wait_retry_intervals(&notify, 2).await;
     for (id, p, acked) in orders {
         let attempts = sim.attempts(&id).await;
         let expected = if acked { 1 } else { 4 };
