@@ -143,3 +143,15 @@ async fn run_serves_until_stopped() {
     task.abort();
     assert!(up, "run() never answered on port {port}");
 }
+
+#[test]
+fn the_refund_delay_is_a_minute_unless_set() {
+    let c = parse(&["--api-key", "k"]).unwrap();
+    assert_eq!(c.refund_delay, Duration::from_secs(60));
+    let c = parse(&["--api-key", "k", "--refund-delay-ms", "250"]).unwrap();
+    assert_eq!(c.refund_delay, Duration::from_millis(250));
+    assert!(
+        format!("{c:?}").contains("refund_delay"),
+        "shown in the config's Debug"
+    );
+}
