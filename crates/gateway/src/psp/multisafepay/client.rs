@@ -312,15 +312,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn logs_name_the_order_but_never_the_card() {
+    /// Runs `f` under a JSON subscriber at every level and returns what it logged.
+    async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
         use tracing::instrument::WithSubscriber;
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(initialized()))
-            .expect(1)
-            .mount(&server)
-            .await;
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -329,15 +323,80 @@ mod tests {
             .with_span_list(true)
             .with_writer(move || writer.clone())
             .finish();
-        create(&server, Duration::from_secs(5))
-            .with_subscriber(subscriber)
-            .await
-            .unwrap();
+        let output = f.with_subscriber(subscriber).await;
         let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (output, logs)
+    }
+
+    #[tokio::test]
+    async fn logs_name_the_order_but_never_the_card() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(initialized()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let (created, logs) = logged(create(&server, Duration::from_secs(5))).await;
+        created.unwrap();
         assert!(logs.contains(ID), "the span carries the order id: {logs}");
         assert!(logs.contains("initialized"), "{logs}");
         assert!(!logs.contains(PAN), "{logs}");
         assert!(!logs.contains(&format!("\"{CVC}\"")), "{logs}");
+    }
+
+    #[tokio::test]
+    async fn refunds_and_chargebacks_come_with_the_order_and_a_bad_entry_is_logged() {
+        let related = json!([
+            {"type": "refund", "refund_order_id": "re_1", "transaction_id": 9001, "amount": 500,
+             "status": "completed"},
+            {"type": "refund", "refund_order_id": "re_2", "amount": "ten", "status": "reserved"},
+            {"type": "chargeback", "transaction_id": 9100, "amount": 3495, "status": "completed"}
+        ]);
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/json/orders/{ID}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"success": true, "data": {
+                    "order_id": ID, "transaction_id": 4051823, "status": "void",
+                    "related_transactions": related
+                }}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, Duration::from_secs(5));
+        let (order, logs) = logged(client.get_order(ID)).await;
+        let order = order.unwrap();
+        let refunds: Vec<_> = order
+            .refunds
+            .iter()
+            .map(|r| (r.refund_order_id.as_deref(), r.amount, r.status))
+            .collect();
+        assert_eq!(
+            refunds,
+            [(
+                Some("re_1"),
+                Some(500),
+                crate::psp::RefundProgress::Completed
+            )]
+        );
+        assert!(order.charged_back);
+        let warning = logs
+            .lines()
+            .find(|l| l.contains("related_transactions"))
+            .unwrap_or_else(|| panic!("no warning: {logs}"));
+        assert!(
+            warning.contains("WARN") && warning.contains(ID) && warning.contains("amount"),
+            "{warning}"
+        );
+
+        // A POST notification is the same order object without the envelope.
+        let body = json!({"order_id": ID, "status": "void", "related_transactions": related});
+        let notified = parse_notification(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            (notified.refunds, notified.charged_back),
+            (order.refunds, true)
+        );
     }
 
     #[test]

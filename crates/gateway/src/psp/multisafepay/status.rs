@@ -3,7 +3,7 @@
 //! flows see [`PaymentStatus`] and [`Failure`].
 
 use crate::domain::checkout::Failure;
-use crate::psp::PaymentStatus;
+use crate::psp::{PaymentStatus, RefundProgress};
 
 /// MSP's error code for a declined transaction.
 pub const ERROR_DECLINED: i64 = 1024;
@@ -25,6 +25,18 @@ pub fn payment_status(status: &str) -> PaymentStatus {
         "chargedback" | "chargeback" => P::ChargedBack,
         // `reserved`, `shipped`, or something new.
         _ => P::NoChange,
+    }
+}
+
+/// The `status` of a refund in an order's `related_transactions` (reference §4.2, §6.1).
+pub fn refund_progress(status: &str) -> RefundProgress {
+    use RefundProgress as R;
+    match status {
+        "initialized" | "reserved" => R::Pending,
+        "completed" => R::Completed,
+        "declined" => R::Declined,
+        "void" | "cancelled" => R::Voided,
+        _ => R::Unknown,
     }
 }
 
@@ -124,6 +136,25 @@ mod tests {
         ];
         for (status, expected) in rows {
             assert_eq!(payment_status(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn every_msp_refund_status() {
+        use RefundProgress as R;
+        let rows = [
+            ("initialized", R::Pending),
+            ("reserved", R::Pending),
+            ("completed", R::Completed),
+            ("declined", R::Declined),
+            ("void", R::Voided),
+            ("cancelled", R::Voided),
+            ("refunded", R::Unknown),
+            ("", R::Unknown),
+            ("Completed", R::Unknown),
+        ];
+        for (status, expected) in rows {
+            assert_eq!(refund_progress(status), expected, "{status}");
         }
     }
 
