@@ -74,14 +74,14 @@ impl MultiSafepayClient {
         let body = convert::order_request(order);
         // `.json()` sets `content-type: application/json`.
         let request = self.http.post(self.url(&["orders"])).json(&body);
-        self.call("create_order", request, false).await
+        self.call("create_order", request, order_refused).await
     }
 
     /// `GET /orders/{id}`: the order's current state. `NotFound` for error 1006.
     #[tracing::instrument(skip_all, fields(order_id = %id))]
     pub async fn get_order(&self, id: &str) -> Result<PspOrder, PspError> {
         let request = self.http.get(self.url(&["orders", id]));
-        self.call("get_order", request, true).await
+        self.call("get_order", request, lookup_refused).await
     }
 
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
@@ -93,14 +93,16 @@ impl MultiSafepayClient {
         url
     }
 
-    async fn call(
+    /// Sends `request`, reads MSP's answer as `T` (a refusal through `refused`), and records
+    /// the call's duration, outcome and result.
+    async fn call<T: Answer>(
         &self,
         operation: &'static str,
         request: reqwest::RequestBuilder,
-        get: bool,
-    ) -> Result<PspOrder, PspError> {
+        refused: fn(i64, String) -> PspError,
+    ) -> Result<T, PspError> {
         let started = Instant::now();
-        let result = exchange(request, get).await;
+        let result = exchange::<T>(request, refused).await;
         metrics::histogram!(crate::metrics::PSP_DURATION, "operation" => operation)
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(
@@ -110,11 +112,7 @@ impl MultiSafepayClient {
         )
         .increment(1);
         match &result {
-            Ok(order) => tracing::info!(
-                psp.status = %order.status_text,
-                psp.reason_code = %order.reason_code,
-                "MultiSafepay answered"
-            ),
+            Ok(answer) => answer.log(),
             Err(e) => tracing::warn!(error.message = %e, "MultiSafepay call did not succeed"),
         }
         result
@@ -131,7 +129,38 @@ pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
     convert::psp_order(order)
 }
 
-async fn exchange(request: reqwest::RequestBuilder, get: bool) -> Result<PspOrder, PspError> {
+/// What an operation makes of the `data` of a successful answer, and what it logs of it.
+trait Answer: Sized {
+    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError>;
+    fn log(&self);
+}
+
+impl Answer for PspOrder {
+    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
+        let data = data.ok_or_else(|| PspError::unexpected("success without data"))?;
+        let order: wire::Order =
+            serde_json::from_value(data).map_err(|e| PspError::Unexpected {
+                detail: format!("data is not an order object: {e}"),
+                source: Some(e),
+            })?;
+        convert::psp_order(order)
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            psp.status = %self.status_text,
+            psp.reason_code = %self.reason_code,
+            "MultiSafepay answered"
+        );
+    }
+}
+
+/// MSP's envelope: `success` decides, not the HTTP status (reference §3.6), except that a 5xx
+/// or no complete answer at all leaves the outcome unknown.
+async fn exchange<T: Answer>(
+    request: reqwest::RequestBuilder,
+    refused: fn(i64, String) -> PspError,
+) -> Result<T, PspError> {
     let response = request.send().await.map_err(unreachable)?;
     let status = response.status();
     // Reading the body can time out too: still "outcome unknown".
@@ -151,33 +180,41 @@ async fn exchange(request: reqwest::RequestBuilder, get: bool) -> Result<PspOrde
             source: Some(e),
         })?;
     if envelope.success {
-        let data = envelope
-            .data
-            .ok_or_else(|| PspError::unexpected("success without data"))?;
-        let order: wire::Order =
-            serde_json::from_value(data).map_err(|e| PspError::Unexpected {
-                detail: format!("data is not an order object: {e}"),
-                source: Some(e),
-            })?;
-        return convert::psp_order(order);
+        return T::read(envelope.data);
     }
-    let error_info = envelope.error_info.unwrap_or_default();
     match envelope.error_code {
-        Some(ERROR_DECLINED) => Err(PspError::Declined {
-            error_code: ERROR_DECLINED,
-            failure: failure_for_error(ERROR_DECLINED, &error_info),
-            error_info,
-        }),
-        Some(ERROR_INVALID_ORDER_ID) if get => Err(PspError::NotFound),
-        Some(error_code) => Err(PspError::Rejected {
-            error_code,
-            failure: failure_for_error(error_code, &error_info),
-            error_info,
-        }),
+        Some(error_code) => Err(refused(error_code, envelope.error_info.unwrap_or_default())),
         None => Err(PspError::unexpected(format!(
             "HTTP {}: success false without an error_code",
             status.as_u16()
         ))),
+    }
+}
+
+/// MSP refusing an order: error 1024 is a declined card, anything else a rejected request.
+fn order_refused(error_code: i64, error_info: String) -> PspError {
+    let failure = failure_for_error(error_code, &error_info);
+    if error_code == ERROR_DECLINED {
+        PspError::Declined {
+            error_code,
+            error_info,
+            failure,
+        }
+    } else {
+        PspError::Rejected {
+            error_code,
+            error_info,
+            failure,
+        }
+    }
+}
+
+/// As [`order_refused`], except that error 1006 on a lookup is an order MSP does not have.
+fn lookup_refused(error_code: i64, error_info: String) -> PspError {
+    if error_code == ERROR_INVALID_ORDER_ID {
+        PspError::NotFound
+    } else {
+        order_refused(error_code, error_info)
     }
 }
 
@@ -197,7 +234,7 @@ fn unreachable(e: reqwest::Error) -> PspError {
     }
 }
 
-fn outcome_label(result: &Result<PspOrder, PspError>) -> &'static str {
+fn outcome_label<T>(result: &Result<T, PspError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(PspError::Declined { .. }) => "declined",
