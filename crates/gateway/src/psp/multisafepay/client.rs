@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::status::{ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_error};
+use super::status::{
+    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_error, failure_for_refund_error,
+};
 use super::{convert, wire};
-use crate::psp::{CreateOrder, PspError, PspOrder};
+use crate::psp::{CreateOrder, PspError, PspOrder, RefundAccepted, RefundRequest};
 
 /// The MSP JSON API over reqwest (rustls), with connect and total timeouts on every call.
 #[derive(Clone)]
@@ -84,6 +86,25 @@ impl MultiSafepayClient {
         self.call("get_order", request, lookup_refused).await
     }
 
+    /// `POST /orders/{order_id}/refunds`. `Rejected` is MSP refusing it (error 1034: over what
+    /// is left, balance, a same-amount refund within 5 minutes), with the refund's failure;
+    /// `Unreachable` means MSP may have made the refund: look for its `refund_order_id` under
+    /// the order before sending it again. An amount below 1 is never sent (`Unexpected`).
+    #[tracing::instrument(
+        skip_all,
+        fields(order_id = %refund.order_id, refund_order_id = %refund.refund_order_id)
+    )]
+    pub async fn refund(&self, refund: &RefundRequest<'_>) -> Result<RefundAccepted, PspError> {
+        let body = convert::refund_request(refund).inspect_err(
+            |e| tracing::error!(error.message = %e, "refund not sent to MultiSafepay"),
+        )?;
+        let request = self
+            .http
+            .post(self.url(&["orders", refund.order_id, "refunds"]))
+            .json(&body);
+        self.call("refund", request, refund_refused).await
+    }
+
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
     fn url(&self, segments: &[&str]) -> url::Url {
         let mut url = self.base_url.clone();
@@ -155,6 +176,30 @@ impl Answer for PspOrder {
     }
 }
 
+impl Answer for RefundAccepted {
+    /// MSP said yes: `data` that says less than documented does not undo that (the refund is
+    /// found under the order by its `refund_order_id` all the same).
+    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
+        let created = match data {
+            Some(data @ serde_json::Value::Object(_)) => {
+                serde_json::from_value(data).map_err(|e| PspError::Unexpected {
+                    detail: format!("data is not a refund answer: {e}"),
+                    source: Some(e),
+                })?
+            }
+            _ => wire::RefundCreated::default(),
+        };
+        Ok(convert::refund_accepted(created))
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            psp.refund_id = self.transaction_id.as_deref().unwrap_or_default(),
+            "MultiSafepay accepted the refund"
+        );
+    }
+}
+
 /// MSP's envelope: `success` decides, not the HTTP status (reference §3.6), except that a 5xx
 /// or no complete answer at all leaves the outcome unknown.
 async fn exchange<T: Answer>(
@@ -218,6 +263,15 @@ fn lookup_refused(error_code: i64, error_info: String) -> PspError {
     }
 }
 
+/// MSP refusing a refund: whatever the code, the refund failed (design §10.1).
+fn refund_refused(error_code: i64, error_info: String) -> PspError {
+    PspError::Rejected {
+        error_code,
+        failure: failure_for_refund_error(error_code, &error_info),
+        error_info,
+    }
+}
+
 fn unreachable(e: reqwest::Error) -> PspError {
     let what = if e.is_timeout() {
         "timed out"
@@ -248,12 +302,14 @@ fn outcome_label<T>(result: &Result<T, PspError>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use wiremock::matchers::{body_partial_json, header, method, path, query_param_is_missing};
+    use wiremock::matchers::{
+        body_json, body_partial_json, header, method, path, query_param_is_missing,
+    };
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
     use crate::configuration::NotificationMethod;
-    use crate::domain::checkout::CheckoutId;
+    use crate::domain::checkout::{CheckoutId, Failure};
     use crate::domain::new_checkout::tests::{CVC, PAN, example};
     use crate::psp::PaymentStatus;
 
@@ -569,14 +625,7 @@ mod tests {
             .mount(&server)
             .await;
         let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
-        let PspError::Rejected {
-            error_code,
-            error_info,
-            failure,
-        } = err
-        else {
-            panic!("not rejected: {err:?}");
-        };
+        let (error_code, error_info, failure) = rejected(err);
         assert_eq!((error_code, error_info.as_str()), (1032, "Invalid API key"));
         assert_eq!(failure.psp_reason_code, "1032");
     }
@@ -630,6 +679,180 @@ mod tests {
             .get_order("a/b?c")
             .await;
         assert!(matches!(err, Err(PspError::NotFound)));
+    }
+
+    fn refund_of(amount: i64) -> RefundRequest<'static> {
+        RefundRequest {
+            order_id: ID,
+            refund_order_id: "re_0190f5a2c3d47e8f9a0b1c2d3e4f5a6c",
+            amount,
+            currency: "EUR",
+            description: Some("Returned T-shirt"),
+        }
+    }
+
+    #[tokio::test]
+    async fn refund_posts_the_amount_to_the_order_and_reads_the_refund_id() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/json/orders/{ID}/refunds")))
+            .and(header("api_key", KEY))
+            .and(header("content-type", "application/json"))
+            .and(query_param_is_missing("api_key"))
+            .and(body_json(json!({
+                "currency": "EUR", "amount": 500,
+                "refund_order_id": "re_0190f5a2c3d47e8f9a0b1c2d3e4f5a6c",
+                "description": "Returned T-shirt"
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"success": true, "data": {"transaction_id": 4051823, "refund_id": 4051900}}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/json/orders/a%2Fb/refunds"))
+            .and(body_partial_json(json!({"amount": 1})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"success": true, "data": {"transaction_id": "1", "refund_id": "4051901"}}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, Duration::from_secs(5));
+        let accepted = client.refund(&refund_of(500)).await.unwrap();
+        assert_eq!(accepted.transaction_id.as_deref(), Some("4051900"));
+        let odd_id = RefundRequest {
+            order_id: "a/b",
+            ..refund_of(1)
+        };
+        let accepted = client.refund(&odd_id).await.unwrap();
+        assert_eq!(accepted.transaction_id.as_deref(), Some("4051901"));
+    }
+
+    /// A server that gives `answer` to exactly one request.
+    async fn answering_once(answer: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(answer)
+            .expect(1)
+            .mount(&server)
+            .await;
+        server
+    }
+
+    /// A refund of 500 that MSP answers with `answer` (within 300 ms, or it timed out).
+    async fn refund_answered(answer: ResponseTemplate) -> Result<RefundAccepted, PspError> {
+        let server = answering_once(answer).await;
+        client(&server, Duration::from_millis(300))
+            .refund(&refund_of(500))
+            .await
+    }
+
+    /// MSP's code, words and the failure of a `Rejected` error.
+    fn rejected(err: PspError) -> (i64, String, Failure) {
+        let PspError::Rejected {
+            error_code,
+            error_info,
+            failure,
+        } = err
+        else {
+            panic!("not rejected: {err:?}");
+        };
+        (error_code, error_info, failure)
+    }
+
+    #[tokio::test]
+    async fn a_refund_without_a_refund_id_is_still_accepted() {
+        for data in [json!({"transaction_id": 4051823}), json!([]), json!(null)] {
+            let answer = json!({"success": true, "data": data});
+            let accepted = refund_answered(ResponseTemplate::new(200).set_body_json(answer))
+                .await
+                .unwrap();
+            assert_eq!(accepted.transaction_id, None, "{data}");
+        }
+    }
+
+    #[tokio::test]
+    async fn error_1034_is_a_refused_refund() {
+        let answer = json!({
+            "success": false, "data": {}, "error_code": 1034,
+            "error_info": "Cannot refund transaction"
+        });
+        let err = refund_answered(ResponseTemplate::new(200).set_body_json(answer))
+            .await
+            .unwrap_err();
+        let (error_code, error_info, failure) = rejected(err);
+        assert_eq!(
+            (error_code, error_info.as_str()),
+            (1034, "Cannot refund transaction")
+        );
+        assert_eq!(failure.code, "refund_refused");
+        assert_eq!(failure.psp_reason_code, "1034");
+        assert!(failure.message.contains("Cannot refund transaction"));
+    }
+
+    #[tokio::test]
+    async fn refund_outcomes_follow_the_envelope_rules() {
+        let envelope = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
+        let accepted = envelope(json!({"success": true, "data": {"refund_id": 1}}));
+        let cases = [
+            (
+                ResponseTemplate::new(500).set_body_json(json!({"success": true, "data": {}})),
+                "unreachable",
+                "500",
+            ),
+            (
+                ResponseTemplate::new(503).set_body_string("Service Unavailable"),
+                "unreachable",
+                "503",
+            ),
+            (
+                accepted.set_delay(Duration::from_secs(3)),
+                "unreachable",
+                "timed out",
+            ),
+            (
+                ResponseTemplate::new(200).set_body_string("<html>Bad gateway</html>"),
+                "unexpected",
+                "envelope",
+            ),
+            (
+                envelope(json!({"success": true, "data": {"refund_id": {"id": 1}}})),
+                "unexpected",
+                "refund answer",
+            ),
+            (
+                envelope(json!({"success": false, "data": {}})),
+                "unexpected",
+                "error_code",
+            ),
+        ];
+        for (answer, outcome, detail) in cases {
+            let started = Instant::now();
+            let result = refund_answered(answer).await;
+            assert!(started.elapsed() < Duration::from_secs(2), "{detail}");
+            assert_eq!(outcome_label(&result), outcome, "{detail}: {result:?}");
+            assert!(
+                result.is_err_and(|e| e.to_string().contains(detail)),
+                "{detail}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refund_of_nothing_is_never_sent() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let client = client(&server, Duration::from_secs(5));
+        for amount in [0, -500] {
+            let err = client.refund(&refund_of(amount)).await.unwrap_err();
+            assert!(matches!(err, PspError::Unexpected { .. }), "{err:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use super::{status, wire};
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::tax::TaxRate;
-use crate::psp::{CreateOrder, PaymentStatus, PspError, PspOrder, PspRefund};
+use crate::psp::{
+    CreateOrder, PaymentStatus, PspError, PspOrder, PspRefund, RefundAccepted, RefundRequest,
+};
 
 /// The `merchant_item_id` MSP reserves for the shipping line.
 pub const SHIPPING_ITEM_ID: &str = "msp-shipping";
@@ -175,6 +177,32 @@ pub fn unit_price_excl_vat(
         }
     };
     wire::DecimalNumber::new(text)
+}
+
+/// `POST /orders/{id}/refunds` for a refund. An amount below one minor unit is refused here and
+/// never sent: MSP reads 0 (or no amount) as "refund everything".
+pub fn refund_request<'a>(
+    refund: &'a RefundRequest<'a>,
+) -> Result<wire::RefundRequest<'a>, PspError> {
+    if refund.amount < 1 {
+        return Err(PspError::unexpected(format!(
+            "a refund of {} minor units cannot be sent: MultiSafepay would refund the whole order",
+            refund.amount
+        )));
+    }
+    Ok(wire::RefundRequest {
+        currency: refund.currency,
+        amount: refund.amount,
+        refund_order_id: refund.refund_order_id,
+        description: refund.description,
+    })
+}
+
+/// MSP's answer to an accepted refund.
+pub fn refund_accepted(created: wire::RefundCreated) -> RefundAccepted {
+    RefundAccepted {
+        transaction_id: created.refund_id.filter(|id| !id.is_empty()),
+    }
 }
 
 /// MSP's order object as the flows see it.
@@ -484,6 +512,36 @@ mod tests {
 
         let no_id: wire::Order = serde_json::from_value(json!({"status": "completed"})).unwrap();
         assert!(matches!(psp_order(no_id), Err(PspError::Unexpected { .. })));
+    }
+
+    #[test]
+    fn refund_requests_carry_a_positive_amount_in_minor_units() {
+        let mut refund = RefundRequest {
+            order_id: "chk_1",
+            refund_order_id: "re_1",
+            amount: 500,
+            currency: "EUR",
+            description: Some("Returned T-shirt"),
+        };
+        let body = serde_json::to_value(refund_request(&refund).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"currency": "EUR", "amount": 500, "refund_order_id": "re_1",
+                   "description": "Returned T-shirt"})
+        );
+        refund.description = None;
+        let body = serde_json::to_value(refund_request(&refund).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"currency": "EUR", "amount": 500, "refund_order_id": "re_1"})
+        );
+        for amount in [0, -1] {
+            refund.amount = amount;
+            assert!(
+                matches!(refund_request(&refund), Err(PspError::Unexpected { .. })),
+                "{amount}"
+            );
+        }
     }
 
     fn with_related(status: &str, related: serde_json::Value) -> PspOrder {

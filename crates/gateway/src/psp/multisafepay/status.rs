@@ -9,6 +9,9 @@ use crate::psp::{PaymentStatus, RefundProgress};
 pub const ERROR_DECLINED: i64 = 1024;
 /// MSP's error code for an unknown order (on GET) or a used order id (on create).
 pub const ERROR_INVALID_ORDER_ID: i64 = 1006;
+/// MSP's error code for a refund it will not make: more than is left, too low a balance, or a
+/// refund of the same amount within 5 minutes (reference §3.6, §6.1).
+pub const ERROR_CANNOT_REFUND: i64 = 1034;
 
 /// An MSP order `status` (reference §4). MSP's docs spell the chargeback status both ways.
 pub fn payment_status(status: &str) -> PaymentStatus {
@@ -94,6 +97,22 @@ pub fn failure_for_error(error_code: i64, error_info: &str) -> Failure {
             psp_reason_code: error_code.to_string(),
         }
     }
+}
+
+/// The failure of a refund MSP refused at once: the refund failed and its amount is free again
+/// (design §10.1).
+pub fn failure_for_refund_error(error_code: i64, error_info: &str) -> Failure {
+    let message = if error_code == ERROR_CANNOT_REFUND {
+        "MultiSafepay refused the refund: it is more than is left to refund, the account balance is too low, or a refund of the same amount was made in the last 5 minutes. Check the order and the balance in MultiSafepay's dashboard, then try again."
+    } else {
+        "MultiSafepay refused the refund. Check the order in MultiSafepay's dashboard, then try again."
+    };
+    failure(
+        "refund_refused",
+        message,
+        error_info,
+        error_code.to_string(),
+    )
 }
 
 /// `message`, with MSP's own words appended when it gave any.
@@ -202,5 +221,24 @@ mod tests {
             f.message,
             "MultiSafepay refused the order: Cannot create transaction"
         );
+    }
+
+    #[test]
+    fn a_refused_refund_says_why_and_what_to_do() {
+        let f = failure_for_refund_error(1034, "Cannot refund transaction");
+        assert_eq!(f.code, "refund_refused");
+        assert_eq!(f.psp_reason_code, "1034");
+        assert!(f.message.contains("last 5 minutes"), "{}", f.message);
+        assert!(
+            f.message
+                .ends_with("(MultiSafepay: Cannot refund transaction)"),
+            "{}",
+            f.message
+        );
+        let f = failure_for_refund_error(1002, "Invalid currency");
+        assert_eq!(f.code, "refund_refused");
+        assert_eq!(f.psp_reason_code, "1002");
+        assert!(f.message.starts_with("MultiSafepay refused the refund."));
+        assert!(f.message.contains("Invalid currency"), "{}", f.message);
     }
 }

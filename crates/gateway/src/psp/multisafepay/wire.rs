@@ -217,6 +217,22 @@ impl Serialize for DecimalNumber {
 }
 
 // ---------------------------------------------------------------------------------------------
+// POST /orders/{id}/refunds
+
+/// The body of `POST /orders/{id}/refunds`.
+#[derive(Debug, Serialize)]
+pub struct RefundRequest<'a> {
+    pub currency: &'a str,
+    /// Minor units, never 0: MSP refunds the whole order for 0 or no amount.
+    pub amount: i64,
+    /// The gateway's refund id, so the refund can be found under the order whatever happened
+    /// to this call's answer.
+    pub refund_order_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers
 
 /// Every MSP answer: `{success, data}` or `{success: false, data, error_code, error_info}`.
@@ -257,6 +273,15 @@ pub struct Order {
     /// read on its own, so that one MSP spells oddly costs that entry, not the order.
     #[serde(default, deserialize_with = "entries")]
     pub related_transactions: Vec<Entry<RelatedTransaction>>,
+}
+
+/// `data` of a `POST /orders/{id}/refunds` answer (MSP also sends the order's own
+/// `transaction_id`, which the gateway has already).
+#[derive(Debug, Default, Deserialize)]
+pub struct RefundCreated {
+    /// The refund transaction's id.
+    #[serde(default, deserialize_with = "loose_string")]
+    pub refund_id: Option<String>,
 }
 
 /// One entry of `related_transactions`, by its `type`. Only the types the gateway acts on are
