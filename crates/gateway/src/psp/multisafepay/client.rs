@@ -8,7 +8,8 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::status::{
-    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_error, failure_for_refund_error,
+    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_error, failure_for_refund_cancel_error,
+    failure_for_refund_error,
 };
 use super::{convert, wire};
 use crate::psp::{CreateOrder, PspError, PspOrder, RefundAccepted, RefundRequest};
@@ -103,6 +104,22 @@ impl MultiSafepayClient {
             .post(self.url(&["orders", refund.order_id, "refunds"]))
             .json(&body);
         self.call("refund", request, refund_refused).await
+    }
+
+    /// `PATCH /orders/{order_id}/refunds/{refund_id}` `{"status": "void"}`: cancels a refund
+    /// MSP has not sent yet (`reserved`); `refund_transaction_id` is MSP's id of the refund
+    /// transaction. `Rejected` carries MSP's code when it will not (the refund has moved on);
+    /// `Unreachable` means it may have been canceled: read the order.
+    #[tracing::instrument(skip_all, fields(order_id = %order_id, refund_id = %refund_transaction_id))]
+    pub async fn cancel_refund(
+        &self,
+        order_id: &str,
+        refund_transaction_id: &str,
+    ) -> Result<(), PspError> {
+        let url = self.url(&["orders", order_id, "refunds", refund_transaction_id]);
+        let request = self.http.patch(url).json(&convert::refund_void());
+        self.call("cancel_refund", request, refund_cancel_refused)
+            .await
     }
 
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
@@ -200,6 +217,17 @@ impl Answer for RefundAccepted {
     }
 }
 
+/// A plain yes (MSP answers `data: {}`).
+impl Answer for () {
+    fn read(_data: Option<serde_json::Value>) -> Result<Self, PspError> {
+        Ok(())
+    }
+
+    fn log(&self) {
+        tracing::info!("MultiSafepay agreed");
+    }
+}
+
 /// MSP's envelope: `success` decides, not the HTTP status (reference §3.6), except that a 5xx
 /// or no complete answer at all leaves the outcome unknown.
 async fn exchange<T: Answer>(
@@ -268,6 +296,15 @@ fn refund_refused(error_code: i64, error_info: String) -> PspError {
     PspError::Rejected {
         error_code,
         failure: failure_for_refund_error(error_code, &error_info),
+        error_info,
+    }
+}
+
+/// MSP refusing to cancel a refund: the refund stays as MSP has it.
+fn refund_cancel_refused(error_code: i64, error_info: String) -> PspError {
+    PspError::Rejected {
+        error_code,
+        failure: failure_for_refund_cancel_error(error_code, &error_info),
         error_info,
     }
 }
@@ -762,6 +799,14 @@ mod tests {
         (error_code, error_info, failure)
     }
 
+    /// MSP cancelling refund 4051900 of the order, answering with `answer` (within 300 ms).
+    async fn cancel_answered(answer: ResponseTemplate) -> Result<(), PspError> {
+        let server = answering_once(answer).await;
+        client(&server, Duration::from_millis(300))
+            .cancel_refund(ID, "4051900")
+            .await
+    }
+
     #[tokio::test]
     async fn a_refund_without_a_refund_id_is_still_accepted() {
         for data in [json!({"transaction_id": 4051823}), json!([]), json!(null)] {
@@ -771,6 +816,15 @@ mod tests {
                 .unwrap();
             assert_eq!(accepted.transaction_id, None, "{data}");
         }
+        // But a refund id that is no id is not a readable answer.
+        let answer = json!({"success": true, "data": {"refund_id": {"id": 1}}});
+        let err = refund_answered(ResponseTemplate::new(200).set_body_json(answer))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, PspError::Unexpected { ref detail, .. } if detail.contains("refund answer")),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -793,7 +847,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refund_outcomes_follow_the_envelope_rules() {
+    async fn refund_calls_follow_the_envelope_rules() {
         let envelope = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
         let accepted = envelope(json!({"success": true, "data": {"refund_id": 1}}));
         let cases = [
@@ -818,11 +872,6 @@ mod tests {
                 "envelope",
             ),
             (
-                envelope(json!({"success": true, "data": {"refund_id": {"id": 1}}})),
-                "unexpected",
-                "refund answer",
-            ),
-            (
                 envelope(json!({"success": false, "data": {}})),
                 "unexpected",
                 "error_code",
@@ -830,14 +879,58 @@ mod tests {
         ];
         for (answer, outcome, detail) in cases {
             let started = Instant::now();
-            let result = refund_answered(answer).await;
+            let refunded = refund_answered(answer.clone()).await.map(drop);
+            let canceled = cancel_answered(answer).await;
             assert!(started.elapsed() < Duration::from_secs(2), "{detail}");
-            assert_eq!(outcome_label(&result), outcome, "{detail}: {result:?}");
-            assert!(
-                result.is_err_and(|e| e.to_string().contains(detail)),
-                "{detail}"
-            );
+            for result in [refunded, canceled] {
+                assert_eq!(outcome_label(&result), outcome, "{detail}: {result:?}");
+                assert!(
+                    result.is_err_and(|e| e.to_string().contains(detail)),
+                    "{detail}"
+                );
+            }
         }
+    }
+
+    #[tokio::test]
+    async fn cancel_refund_patches_the_refund_to_void() {
+        let server = MockServer::start().await;
+        Mock::given(method("PATCH"))
+            .and(path(format!("/v1/json/orders/{ID}/refunds/4051900")))
+            .and(header("api_key", KEY))
+            .and(header("content-type", "application/json"))
+            .and(query_param_is_missing("api_key"))
+            .and(body_json(json!({"status": "void"})))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": {}})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path("/v1/json/orders/a%2Fb/refunds/9%3Fx"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": []})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, Duration::from_secs(5));
+        client.cancel_refund(ID, "4051900").await.unwrap();
+        client.cancel_refund("a/b", "9?x").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refund_msp_will_not_cancel_is_rejected_with_its_code() {
+        let answer =
+            json!({"success": false, "data": {}, "error_code": 1000, "error_info": "Not found"});
+        let err = cancel_answered(ResponseTemplate::new(410).set_body_json(answer))
+            .await
+            .unwrap_err();
+        let (error_code, error_info, failure) = rejected(err);
+        assert_eq!((error_code, error_info.as_str()), (1000, "Not found"));
+        assert_eq!(failure.code, "refund_not_cancelable");
+        assert_eq!(failure.psp_reason_code, "1000");
     }
 
     #[tokio::test]

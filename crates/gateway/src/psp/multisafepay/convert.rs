@@ -198,6 +198,11 @@ pub fn refund_request<'a>(
     })
 }
 
+/// `PATCH /orders/{id}/refunds/{refund_id}` that cancels a refund MSP has not sent yet.
+pub fn refund_void() -> wire::RefundUpdate {
+    wire::RefundUpdate { status: "void" }
+}
+
 /// MSP's answer to an accepted refund.
 pub fn refund_accepted(created: wire::RefundCreated) -> RefundAccepted {
     RefundAccepted {

@@ -115,6 +115,17 @@ pub fn failure_for_refund_error(error_code: i64, error_info: &str) -> Failure {
     )
 }
 
+/// Why MSP would not cancel a refund: it is not `reserved` any more (sent, failed or already
+/// canceled), or MSP does not know it.
+pub fn failure_for_refund_cancel_error(error_code: i64, error_info: &str) -> Failure {
+    failure(
+        "refund_not_cancelable",
+        "MultiSafepay would not cancel the refund: it is probably no longer waiting to be sent. Check the refund's status before doing anything else.",
+        error_info,
+        error_code.to_string(),
+    )
+}
+
 /// `message`, with MSP's own words appended when it gave any.
 fn failure(code: &str, message: &str, msp_words: &str, psp_reason_code: String) -> Failure {
     let mut message = message.to_owned();
@@ -240,5 +251,17 @@ mod tests {
         assert_eq!(f.psp_reason_code, "1002");
         assert!(f.message.starts_with("MultiSafepay refused the refund."));
         assert!(f.message.contains("Invalid currency"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_refused_refund_cancel_keeps_msp_code() {
+        let f = failure_for_refund_cancel_error(1000, "Not found");
+        assert_eq!(f.code, "refund_not_cancelable");
+        assert_eq!(f.psp_reason_code, "1000");
+        assert!(
+            f.message.ends_with("(MultiSafepay: Not found)"),
+            "{}",
+            f.message
+        );
     }
 }

@@ -217,7 +217,7 @@ impl Serialize for DecimalNumber {
 }
 
 // ---------------------------------------------------------------------------------------------
-// POST /orders/{id}/refunds
+// POST /orders/{id}/refunds, PATCH /orders/{id}/refunds/{refund_id}
 
 /// The body of `POST /orders/{id}/refunds`.
 #[derive(Debug, Serialize)]
@@ -230,6 +230,12 @@ pub struct RefundRequest<'a> {
     pub refund_order_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<&'a str>,
+}
+
+/// The body of `PATCH /orders/{id}/refunds/{refund_id}`.
+#[derive(Debug, Serialize)]
+pub struct RefundUpdate {
+    pub status: &'static str,
 }
 
 // ---------------------------------------------------------------------------------------------
