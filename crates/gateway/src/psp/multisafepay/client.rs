@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::status::{ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_error};
+use super::status::{
+    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_error, failure_for_refund_cancel_error,
+    failure_for_refund_error,
+};
 use super::{convert, wire};
-use crate::psp::{CreateOrder, PspError, PspOrder};
+use crate::psp::{CreateOrder, PspError, PspOrder, RefundAccepted, RefundRequest};
 
 /// The MSP JSON API over reqwest (rustls), with connect and total timeouts on every call.
 #[derive(Clone)]
@@ -74,14 +77,49 @@ impl MultiSafepayClient {
         let body = convert::order_request(order);
         // `.json()` sets `content-type: application/json`.
         let request = self.http.post(self.url(&["orders"])).json(&body);
-        self.call("create_order", request, false).await
+        self.call("create_order", request, order_refused).await
     }
 
     /// `GET /orders/{id}`: the order's current state. `NotFound` for error 1006.
     #[tracing::instrument(skip_all, fields(order_id = %id))]
     pub async fn get_order(&self, id: &str) -> Result<PspOrder, PspError> {
         let request = self.http.get(self.url(&["orders", id]));
-        self.call("get_order", request, true).await
+        self.call("get_order", request, lookup_refused).await
+    }
+
+    /// `POST /orders/{order_id}/refunds`. `Rejected` is MSP refusing it (error 1034: over what
+    /// is left, balance, a same-amount refund within 5 minutes), with the refund's failure;
+    /// `Unreachable` means MSP may have made the refund: look for its `refund_order_id` under
+    /// the order before sending it again. An amount below 1 is never sent (`Unexpected`).
+    #[tracing::instrument(
+        skip_all,
+        fields(order_id = %refund.order_id, refund_order_id = %refund.refund_order_id)
+    )]
+    pub async fn refund(&self, refund: &RefundRequest<'_>) -> Result<RefundAccepted, PspError> {
+        let body = convert::refund_request(refund).inspect_err(
+            |e| tracing::error!(error.message = %e, "refund not sent to MultiSafepay"),
+        )?;
+        let request = self
+            .http
+            .post(self.url(&["orders", refund.order_id, "refunds"]))
+            .json(&body);
+        self.call("refund", request, refund_refused).await
+    }
+
+    /// `PATCH /orders/{order_id}/refunds/{refund_id}` `{"status": "void"}`: cancels a refund
+    /// MSP has not sent yet (`reserved`); `refund_transaction_id` is MSP's id of the refund
+    /// transaction. `Rejected` carries MSP's code when it will not (the refund has moved on);
+    /// `Unreachable` means it may have been canceled: read the order.
+    #[tracing::instrument(skip_all, fields(order_id = %order_id, refund_id = %refund_transaction_id))]
+    pub async fn cancel_refund(
+        &self,
+        order_id: &str,
+        refund_transaction_id: &str,
+    ) -> Result<(), PspError> {
+        let url = self.url(&["orders", order_id, "refunds", refund_transaction_id]);
+        let request = self.http.patch(url).json(&convert::refund_void());
+        self.call("cancel_refund", request, refund_cancel_refused)
+            .await
     }
 
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
@@ -93,14 +131,16 @@ impl MultiSafepayClient {
         url
     }
 
-    async fn call(
+    /// Sends `request`, reads MSP's answer as `T` (a refusal through `refused`), and records
+    /// the call's duration, outcome and result.
+    async fn call<T: Answer>(
         &self,
         operation: &'static str,
         request: reqwest::RequestBuilder,
-        get: bool,
-    ) -> Result<PspOrder, PspError> {
+        refused: fn(i64, String) -> PspError,
+    ) -> Result<T, PspError> {
         let started = Instant::now();
-        let result = exchange(request, get).await;
+        let result = exchange::<T>(request, refused).await;
         metrics::histogram!(crate::metrics::PSP_DURATION, "operation" => operation)
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(
@@ -110,11 +150,7 @@ impl MultiSafepayClient {
         )
         .increment(1);
         match &result {
-            Ok(order) => tracing::info!(
-                psp.status = %order.status_text,
-                psp.reason_code = %order.reason_code,
-                "MultiSafepay answered"
-            ),
+            Ok(answer) => answer.log(),
             Err(e) => tracing::warn!(error.message = %e, "MultiSafepay call did not succeed"),
         }
         result
@@ -131,7 +167,73 @@ pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
     convert::psp_order(order)
 }
 
-async fn exchange(request: reqwest::RequestBuilder, get: bool) -> Result<PspOrder, PspError> {
+/// What an operation makes of the `data` of a successful answer, and what it logs of it.
+trait Answer: Sized {
+    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError>;
+    fn log(&self);
+}
+
+impl Answer for PspOrder {
+    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
+        let data = data.ok_or_else(|| PspError::unexpected("success without data"))?;
+        let order: wire::Order =
+            serde_json::from_value(data).map_err(|e| PspError::Unexpected {
+                detail: format!("data is not an order object: {e}"),
+                source: Some(e),
+            })?;
+        convert::psp_order(order)
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            psp.status = %self.status_text,
+            psp.reason_code = %self.reason_code,
+            "MultiSafepay answered"
+        );
+    }
+}
+
+impl Answer for RefundAccepted {
+    /// MSP said yes: `data` that says less than documented does not undo that (the refund is
+    /// found under the order by its `refund_order_id` all the same).
+    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
+        let created = match data {
+            Some(data @ serde_json::Value::Object(_)) => {
+                serde_json::from_value(data).map_err(|e| PspError::Unexpected {
+                    detail: format!("data is not a refund answer: {e}"),
+                    source: Some(e),
+                })?
+            }
+            _ => wire::RefundCreated::default(),
+        };
+        Ok(convert::refund_accepted(created))
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            psp.refund_id = self.transaction_id.as_deref().unwrap_or_default(),
+            "MultiSafepay accepted the refund"
+        );
+    }
+}
+
+/// A plain yes (MSP answers `data: {}`).
+impl Answer for () {
+    fn read(_data: Option<serde_json::Value>) -> Result<Self, PspError> {
+        Ok(())
+    }
+
+    fn log(&self) {
+        tracing::info!("MultiSafepay agreed");
+    }
+}
+
+/// MSP's envelope: `success` decides, not the HTTP status (reference §3.6), except that a 5xx
+/// or no complete answer at all leaves the outcome unknown.
+async fn exchange<T: Answer>(
+    request: reqwest::RequestBuilder,
+    refused: fn(i64, String) -> PspError,
+) -> Result<T, PspError> {
     let response = request.send().await.map_err(unreachable)?;
     let status = response.status();
     // Reading the body can time out too: still "outcome unknown".
@@ -151,33 +253,59 @@ async fn exchange(request: reqwest::RequestBuilder, get: bool) -> Result<PspOrde
             source: Some(e),
         })?;
     if envelope.success {
-        let data = envelope
-            .data
-            .ok_or_else(|| PspError::unexpected("success without data"))?;
-        let order: wire::Order =
-            serde_json::from_value(data).map_err(|e| PspError::Unexpected {
-                detail: format!("data is not an order object: {e}"),
-                source: Some(e),
-            })?;
-        return convert::psp_order(order);
+        return T::read(envelope.data);
     }
-    let error_info = envelope.error_info.unwrap_or_default();
     match envelope.error_code {
-        Some(ERROR_DECLINED) => Err(PspError::Declined {
-            error_code: ERROR_DECLINED,
-            failure: failure_for_error(ERROR_DECLINED, &error_info),
-            error_info,
-        }),
-        Some(ERROR_INVALID_ORDER_ID) if get => Err(PspError::NotFound),
-        Some(error_code) => Err(PspError::Rejected {
-            error_code,
-            failure: failure_for_error(error_code, &error_info),
-            error_info,
-        }),
+        Some(error_code) => Err(refused(error_code, envelope.error_info.unwrap_or_default())),
         None => Err(PspError::unexpected(format!(
             "HTTP {}: success false without an error_code",
             status.as_u16()
         ))),
+    }
+}
+
+/// MSP refusing an order: error 1024 is a declined card, anything else a rejected request.
+fn order_refused(error_code: i64, error_info: String) -> PspError {
+    let failure = failure_for_error(error_code, &error_info);
+    if error_code == ERROR_DECLINED {
+        PspError::Declined {
+            error_code,
+            error_info,
+            failure,
+        }
+    } else {
+        PspError::Rejected {
+            error_code,
+            error_info,
+            failure,
+        }
+    }
+}
+
+/// As [`order_refused`], except that error 1006 on a lookup is an order MSP does not have.
+fn lookup_refused(error_code: i64, error_info: String) -> PspError {
+    if error_code == ERROR_INVALID_ORDER_ID {
+        PspError::NotFound
+    } else {
+        order_refused(error_code, error_info)
+    }
+}
+
+/// MSP refusing a refund: whatever the code, the refund failed (design §10.1).
+fn refund_refused(error_code: i64, error_info: String) -> PspError {
+    PspError::Rejected {
+        error_code,
+        failure: failure_for_refund_error(error_code, &error_info),
+        error_info,
+    }
+}
+
+/// MSP refusing to cancel a refund: the refund stays as MSP has it.
+fn refund_cancel_refused(error_code: i64, error_info: String) -> PspError {
+    PspError::Rejected {
+        error_code,
+        failure: failure_for_refund_cancel_error(error_code, &error_info),
+        error_info,
     }
 }
 
@@ -197,7 +325,7 @@ fn unreachable(e: reqwest::Error) -> PspError {
     }
 }
 
-fn outcome_label(result: &Result<PspOrder, PspError>) -> &'static str {
+fn outcome_label<T>(result: &Result<T, PspError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(PspError::Declined { .. }) => "declined",
@@ -211,12 +339,14 @@ fn outcome_label(result: &Result<PspOrder, PspError>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use wiremock::matchers::{body_partial_json, header, method, path, query_param_is_missing};
+    use wiremock::matchers::{
+        body_json, body_partial_json, header, method, path, query_param_is_missing,
+    };
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
     use crate::configuration::NotificationMethod;
-    use crate::domain::checkout::CheckoutId;
+    use crate::domain::checkout::{CheckoutId, Failure};
     use crate::domain::new_checkout::tests::{CVC, PAN, example};
     use crate::psp::PaymentStatus;
 
@@ -312,15 +442,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn logs_name_the_order_but_never_the_card() {
+    /// Runs `f` under a JSON subscriber at every level and returns what it logged.
+    async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
         use tracing::instrument::WithSubscriber;
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(initialized()))
-            .expect(1)
-            .mount(&server)
-            .await;
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -329,15 +453,80 @@ mod tests {
             .with_span_list(true)
             .with_writer(move || writer.clone())
             .finish();
-        create(&server, Duration::from_secs(5))
-            .with_subscriber(subscriber)
-            .await
-            .unwrap();
+        let output = f.with_subscriber(subscriber).await;
         let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (output, logs)
+    }
+
+    #[tokio::test]
+    async fn logs_name_the_order_but_never_the_card() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(initialized()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let (created, logs) = logged(create(&server, Duration::from_secs(5))).await;
+        created.unwrap();
         assert!(logs.contains(ID), "the span carries the order id: {logs}");
         assert!(logs.contains("initialized"), "{logs}");
         assert!(!logs.contains(PAN), "{logs}");
         assert!(!logs.contains(&format!("\"{CVC}\"")), "{logs}");
+    }
+
+    #[tokio::test]
+    async fn refunds_and_chargebacks_come_with_the_order_and_a_bad_entry_is_logged() {
+        let related = json!([
+            {"type": "refund", "refund_order_id": "re_1", "transaction_id": 9001, "amount": 500,
+             "status": "completed"},
+            {"type": "refund", "refund_order_id": "re_2", "amount": "ten", "status": "reserved"},
+            {"type": "chargeback", "transaction_id": 9100, "amount": 3495, "status": "completed"}
+        ]);
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/json/orders/{ID}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"success": true, "data": {
+                    "order_id": ID, "transaction_id": 4051823, "status": "void",
+                    "related_transactions": related
+                }}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, Duration::from_secs(5));
+        let (order, logs) = logged(client.get_order(ID)).await;
+        let order = order.unwrap();
+        let refunds: Vec<_> = order
+            .refunds
+            .iter()
+            .map(|r| (r.refund_order_id.as_deref(), r.amount, r.status))
+            .collect();
+        assert_eq!(
+            refunds,
+            [(
+                Some("re_1"),
+                Some(500),
+                crate::psp::RefundProgress::Completed
+            )]
+        );
+        assert!(order.charged_back);
+        let warning = logs
+            .lines()
+            .find(|l| l.contains("related_transactions"))
+            .unwrap_or_else(|| panic!("no warning: {logs}"));
+        assert!(
+            warning.contains("WARN") && warning.contains(ID) && warning.contains("amount"),
+            "{warning}"
+        );
+
+        // A POST notification is the same order object without the envelope.
+        let body = json!({"order_id": ID, "status": "void", "related_transactions": related});
+        let notified = parse_notification(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            (notified.refunds, notified.charged_back),
+            (order.refunds, true)
+        );
     }
 
     #[test]
@@ -473,14 +662,7 @@ mod tests {
             .mount(&server)
             .await;
         let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
-        let PspError::Rejected {
-            error_code,
-            error_info,
-            failure,
-        } = err
-        else {
-            panic!("not rejected: {err:?}");
-        };
+        let (error_code, error_info, failure) = rejected(err);
         assert_eq!((error_code, error_info.as_str()), (1032, "Invalid API key"));
         assert_eq!(failure.psp_reason_code, "1032");
     }
@@ -534,6 +716,236 @@ mod tests {
             .get_order("a/b?c")
             .await;
         assert!(matches!(err, Err(PspError::NotFound)));
+    }
+
+    fn refund_of(amount: i64) -> RefundRequest<'static> {
+        RefundRequest {
+            order_id: ID,
+            refund_order_id: "re_0190f5a2c3d47e8f9a0b1c2d3e4f5a6c",
+            amount,
+            currency: "EUR",
+            description: Some("Returned T-shirt"),
+        }
+    }
+
+    #[tokio::test]
+    async fn refund_posts_the_amount_to_the_order_and_reads_the_refund_id() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/json/orders/{ID}/refunds")))
+            .and(header("api_key", KEY))
+            .and(header("content-type", "application/json"))
+            .and(query_param_is_missing("api_key"))
+            .and(body_json(json!({
+                "currency": "EUR", "amount": 500,
+                "refund_order_id": "re_0190f5a2c3d47e8f9a0b1c2d3e4f5a6c",
+                "description": "Returned T-shirt"
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"success": true, "data": {"transaction_id": 4051823, "refund_id": 4051900}}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/json/orders/a%2Fb/refunds"))
+            .and(body_partial_json(json!({"amount": 1})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"success": true, "data": {"transaction_id": "1", "refund_id": "4051901"}}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, Duration::from_secs(5));
+        let accepted = client.refund(&refund_of(500)).await.unwrap();
+        assert_eq!(accepted.transaction_id.as_deref(), Some("4051900"));
+        let odd_id = RefundRequest {
+            order_id: "a/b",
+            ..refund_of(1)
+        };
+        let accepted = client.refund(&odd_id).await.unwrap();
+        assert_eq!(accepted.transaction_id.as_deref(), Some("4051901"));
+    }
+
+    /// A server that gives `answer` to exactly one request.
+    async fn answering_once(answer: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(answer)
+            .expect(1)
+            .mount(&server)
+            .await;
+        server
+    }
+
+    /// A refund of 500 that MSP answers with `answer` (within 300 ms, or it timed out).
+    async fn refund_answered(answer: ResponseTemplate) -> Result<RefundAccepted, PspError> {
+        let server = answering_once(answer).await;
+        client(&server, Duration::from_millis(300))
+            .refund(&refund_of(500))
+            .await
+    }
+
+    /// MSP's code, words and the failure of a `Rejected` error.
+    fn rejected(err: PspError) -> (i64, String, Failure) {
+        let PspError::Rejected {
+            error_code,
+            error_info,
+            failure,
+        } = err
+        else {
+            panic!("not rejected: {err:?}");
+        };
+        (error_code, error_info, failure)
+    }
+
+    /// MSP cancelling refund 4051900 of the order, answering with `answer` (within 300 ms).
+    async fn cancel_answered(answer: ResponseTemplate) -> Result<(), PspError> {
+        let server = answering_once(answer).await;
+        client(&server, Duration::from_millis(300))
+            .cancel_refund(ID, "4051900")
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_refund_without_a_refund_id_is_still_accepted() {
+        for data in [json!({"transaction_id": 4051823}), json!([]), json!(null)] {
+            let answer = json!({"success": true, "data": data});
+            let accepted = refund_answered(ResponseTemplate::new(200).set_body_json(answer))
+                .await
+                .unwrap();
+            assert_eq!(accepted.transaction_id, None, "{data}");
+        }
+        // But a refund id that is no id is not a readable answer.
+        let answer = json!({"success": true, "data": {"refund_id": {"id": 1}}});
+        let err = refund_answered(ResponseTemplate::new(200).set_body_json(answer))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, PspError::Unexpected { ref detail, .. } if detail.contains("refund answer")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn error_1034_is_a_refused_refund() {
+        let answer = json!({
+            "success": false, "data": {}, "error_code": 1034,
+            "error_info": "Cannot refund transaction"
+        });
+        let err = refund_answered(ResponseTemplate::new(200).set_body_json(answer))
+            .await
+            .unwrap_err();
+        let (error_code, error_info, failure) = rejected(err);
+        assert_eq!(
+            (error_code, error_info.as_str()),
+            (1034, "Cannot refund transaction")
+        );
+        assert_eq!(failure.code, "refund_refused");
+        assert_eq!(failure.psp_reason_code, "1034");
+        assert!(failure.message.contains("Cannot refund transaction"));
+    }
+
+    #[tokio::test]
+    async fn refund_calls_follow_the_envelope_rules() {
+        let envelope = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
+        let accepted = envelope(json!({"success": true, "data": {"refund_id": 1}}));
+        let cases = [
+            (
+                ResponseTemplate::new(500).set_body_json(json!({"success": true, "data": {}})),
+                "unreachable",
+                "500",
+            ),
+            (
+                ResponseTemplate::new(503).set_body_string("Service Unavailable"),
+                "unreachable",
+                "503",
+            ),
+            (
+                accepted.set_delay(Duration::from_secs(3)),
+                "unreachable",
+                "timed out",
+            ),
+            (
+                ResponseTemplate::new(200).set_body_string("<html>Bad gateway</html>"),
+                "unexpected",
+                "envelope",
+            ),
+            (
+                envelope(json!({"success": false, "data": {}})),
+                "unexpected",
+                "error_code",
+            ),
+        ];
+        for (answer, outcome, detail) in cases {
+            let started = Instant::now();
+            let refunded = refund_answered(answer.clone()).await.map(drop);
+            let canceled = cancel_answered(answer).await;
+            assert!(started.elapsed() < Duration::from_secs(2), "{detail}");
+            for result in [refunded, canceled] {
+                assert_eq!(outcome_label(&result), outcome, "{detail}: {result:?}");
+                assert!(
+                    result.is_err_and(|e| e.to_string().contains(detail)),
+                    "{detail}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn cancel_refund_patches_the_refund_to_void() {
+        let server = MockServer::start().await;
+        Mock::given(method("PATCH"))
+            .and(path(format!("/v1/json/orders/{ID}/refunds/4051900")))
+            .and(header("api_key", KEY))
+            .and(header("content-type", "application/json"))
+            .and(query_param_is_missing("api_key"))
+            .and(body_json(json!({"status": "void"})))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": {}})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path("/v1/json/orders/a%2Fb/refunds/9%3Fx"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": []})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, Duration::from_secs(5));
+        client.cancel_refund(ID, "4051900").await.unwrap();
+        client.cancel_refund("a/b", "9?x").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refund_msp_will_not_cancel_is_rejected_with_its_code() {
+        let answer =
+            json!({"success": false, "data": {}, "error_code": 1000, "error_info": "Not found"});
+        let err = cancel_answered(ResponseTemplate::new(410).set_body_json(answer))
+            .await
+            .unwrap_err();
+        let (error_code, error_info, failure) = rejected(err);
+        assert_eq!((error_code, error_info.as_str()), (1000, "Not found"));
+        assert_eq!(failure.code, "refund_not_cancelable");
+        assert_eq!(failure.psp_reason_code, "1000");
+    }
+
+    #[tokio::test]
+    async fn a_refund_of_nothing_is_never_sent() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let client = client(&server, Duration::from_secs(5));
+        for amount in [0, -500] {
+            let err = client.refund(&refund_of(amount)).await.unwrap_err();
+            assert!(matches!(err, PspError::Unexpected { .. }), "{err:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use super::{status, wire};
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::tax::TaxRate;
-use crate::psp::{CreateOrder, PaymentStatus, PspError, PspOrder};
+use crate::psp::{
+    CreateOrder, PaymentStatus, PspError, PspOrder, PspRefund, RefundAccepted, RefundRequest,
+};
 
 /// The `merchant_item_id` MSP reserves for the shipping line.
 pub const SHIPPING_ITEM_ID: &str = "msp-shipping";
@@ -177,6 +179,37 @@ pub fn unit_price_excl_vat(
     wire::DecimalNumber::new(text)
 }
 
+/// `POST /orders/{id}/refunds` for a refund. An amount below one minor unit is refused here and
+/// never sent: MSP reads 0 (or no amount) as "refund everything".
+pub fn refund_request<'a>(
+    refund: &'a RefundRequest<'a>,
+) -> Result<wire::RefundRequest<'a>, PspError> {
+    if refund.amount < 1 {
+        return Err(PspError::unexpected(format!(
+            "a refund of {} minor units cannot be sent: MultiSafepay would refund the whole order",
+            refund.amount
+        )));
+    }
+    Ok(wire::RefundRequest {
+        currency: refund.currency,
+        amount: refund.amount,
+        refund_order_id: refund.refund_order_id,
+        description: refund.description,
+    })
+}
+
+/// `PATCH /orders/{id}/refunds/{refund_id}` that cancels a refund MSP has not sent yet.
+pub fn refund_void() -> wire::RefundUpdate {
+    wire::RefundUpdate { status: "void" }
+}
+
+/// MSP's answer to an accepted refund.
+pub fn refund_accepted(created: wire::RefundCreated) -> RefundAccepted {
+    RefundAccepted {
+        transaction_id: created.refund_id.filter(|id| !id.is_empty()),
+    }
+}
+
 /// MSP's order object as the flows see it.
 pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
     let order_id = order
@@ -193,6 +226,25 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         .customer_verification
         .and_then(|v| v.html)
         .filter(|html| !html.trim().is_empty());
+    let mut refunds = Vec::new();
+    // MSP's docs spell a charged-back order's status both ways, and also show it as `void`
+    // with a chargeback entry (design §3); the flows decide what a chargeback means.
+    let mut charged_back = payment_status == PaymentStatus::ChargedBack;
+    for (index, entry) in order.related_transactions.into_iter().enumerate() {
+        match entry {
+            wire::Entry::Read(wire::RelatedTransaction::Refund(refund)) => {
+                refunds.push(psp_refund(refund));
+            }
+            wire::Entry::Read(wire::RelatedTransaction::Chargeback) => charged_back = true,
+            wire::Entry::Read(wire::RelatedTransaction::Other) => {}
+            wire::Entry::Unreadable(why) => tracing::warn!(
+                order_id = %order_id,
+                related_transaction = index,
+                error.message = %why,
+                "skipped an unreadable entry of the order's related_transactions"
+            ),
+        }
+    }
     Ok(PspOrder {
         order_id,
         transaction_id: order.transaction_id.filter(|t| !t.is_empty()),
@@ -202,9 +254,21 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         failure,
         payment_url: order.payment_url.filter(|u| !u.trim().is_empty()),
         form_html,
-        refunds: Vec::new(),
-        charged_back: false,
+        refunds,
+        charged_back,
     })
+}
+
+/// One refund of `related_transactions`.
+fn psp_refund(refund: wire::RefundTransaction) -> PspRefund {
+    let status_text = refund.status.unwrap_or_default();
+    PspRefund {
+        refund_order_id: refund.refund_order_id.filter(|id| !id.is_empty()),
+        transaction_id: refund.transaction_id.filter(|id| !id.is_empty()),
+        amount: refund.amount,
+        status: status::refund_progress(&status_text),
+        status_text,
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +280,7 @@ mod tests {
     use crate::configuration::NotificationMethod;
     use crate::domain::checkout::CheckoutId;
     use crate::domain::new_checkout::tests::{CVC, PAN, example};
+    use crate::psp::RefundProgress;
 
     fn price(amount: i64, rate: &str, currency: &str) -> String {
         unit_price_excl_vat(
@@ -452,5 +517,183 @@ mod tests {
 
         let no_id: wire::Order = serde_json::from_value(json!({"status": "completed"})).unwrap();
         assert!(matches!(psp_order(no_id), Err(PspError::Unexpected { .. })));
+    }
+
+    #[test]
+    fn refund_requests_carry_a_positive_amount_in_minor_units() {
+        let mut refund = RefundRequest {
+            order_id: "chk_1",
+            refund_order_id: "re_1",
+            amount: 500,
+            currency: "EUR",
+            description: Some("Returned T-shirt"),
+        };
+        let body = serde_json::to_value(refund_request(&refund).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"currency": "EUR", "amount": 500, "refund_order_id": "re_1",
+                   "description": "Returned T-shirt"})
+        );
+        refund.description = None;
+        let body = serde_json::to_value(refund_request(&refund).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"currency": "EUR", "amount": 500, "refund_order_id": "re_1"})
+        );
+        for amount in [0, -1] {
+            refund.amount = amount;
+            assert!(
+                matches!(refund_request(&refund), Err(PspError::Unexpected { .. })),
+                "{amount}"
+            );
+        }
+    }
+
+    fn with_related(status: &str, related: serde_json::Value) -> PspOrder {
+        let order: wire::Order = serde_json::from_value(json!({
+            "order_id": "chk_1", "transaction_id": 4051823, "status": status,
+            "related_transactions": related
+        }))
+        .unwrap();
+        psp_order(order).unwrap()
+    }
+
+    fn refund(
+        refund_order_id: &str,
+        transaction_id: &str,
+        amount: i64,
+        status: RefundProgress,
+        status_text: &str,
+    ) -> PspRefund {
+        PspRefund {
+            refund_order_id: Some(refund_order_id.into()),
+            transaction_id: Some(transaction_id.into()),
+            amount: Some(amount),
+            status,
+            status_text: status_text.into(),
+        }
+    }
+
+    #[test]
+    fn refunds_in_every_status_are_read_from_related_transactions() {
+        use RefundProgress as R;
+        let o = with_related(
+            "partial_refunded",
+            json!([
+                {"type": "refund", "refund_order_id": "re_1", "transaction_id": 9001, "amount": 500,
+                 "currency": "EUR", "status": "reserved", "created": "2026-01-02T10:00:00"},
+                {"type": "refund", "refund_order_id": "re_2", "transaction_id": "9002", "amount": "250",
+                 "status": "initialized"},
+                {"type": "refund", "refund_order_id": "re_3", "transaction_id": 9003, "amount": 100,
+                 "status": "completed"},
+                {"type": "refund", "refund_order_id": "re_4", "transaction_id": 9004, "amount": 100,
+                 "status": "declined"},
+                {"type": "refund", "refund_order_id": "re_5", "transaction_id": 9005, "amount": 100,
+                 "status": "void"},
+                {"type": "refund", "refund_order_id": "re_6", "transaction_id": 9006, "amount": 100,
+                 "status": "cancelled"},
+                {"type": "refund", "refund_order_id": "re_7", "transaction_id": 9007, "amount": 100,
+                 "status": "something-new"},
+                {"type": "capture", "transaction_id": 9008, "amount": 3495, "status": "completed"},
+                {"type": "reverse-chargeback", "transaction_id": 9009, "status": "completed"}
+            ]),
+        );
+        assert_eq!(
+            o.refunds,
+            [
+                refund("re_1", "9001", 500, R::Pending, "reserved"),
+                refund("re_2", "9002", 250, R::Pending, "initialized"),
+                refund("re_3", "9003", 100, R::Completed, "completed"),
+                refund("re_4", "9004", 100, R::Declined, "declined"),
+                refund("re_5", "9005", 100, R::Voided, "void"),
+                refund("re_6", "9006", 100, R::Voided, "cancelled"),
+                refund("re_7", "9007", 100, R::Unknown, "something-new"),
+            ]
+        );
+        assert_eq!(o.status, PaymentStatus::PartiallyRefunded);
+        assert!(!o.charged_back);
+    }
+
+    #[test]
+    fn a_refund_made_elsewhere_may_lack_ids_amount_and_status() {
+        let o = with_related(
+            "refunded",
+            json!([{"type": "refund", "refund_order_id": "", "transaction_id": null}]),
+        );
+        assert_eq!(
+            o.refunds,
+            [PspRefund {
+                refund_order_id: None,
+                transaction_id: None,
+                amount: None,
+                status: RefundProgress::Unknown,
+                status_text: String::new(),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_chargeback_entry_or_status_is_a_chargeback() {
+        let o = with_related(
+            "void",
+            json!([{"type": "chargeback", "transaction_id": 9100, "amount": 3495, "status": "completed"}]),
+        );
+        assert!(o.charged_back);
+        assert_eq!(o.status, PaymentStatus::Canceled, "the status stays MSP's");
+        assert!(o.refunds.is_empty());
+        for status in ["chargedback", "chargeback"] {
+            let o = with_related(status, json!(null));
+            assert!(o.charged_back, "{status}");
+        }
+        // A chargeback entry is one even when its amount is not one MSP should send.
+        let o = with_related(
+            "void",
+            json!([{"type": "chargeback", "amount": 34.95, "dispute": [1]}]),
+        );
+        assert!(o.charged_back);
+    }
+
+    #[test]
+    fn no_related_transactions_are_no_refunds() {
+        for related in [json!(null), json!([]), json!({})] {
+            let o = with_related("completed", related.clone());
+            assert!(o.refunds.is_empty() && !o.charged_back, "{related}");
+        }
+        let absent: wire::Order =
+            serde_json::from_value(json!({"order_id": "chk_1", "status": "completed"})).unwrap();
+        let o = psp_order(absent).unwrap();
+        assert!(o.refunds.is_empty() && !o.charged_back);
+    }
+
+    #[test]
+    fn a_malformed_entry_is_skipped_and_the_rest_read() {
+        let o = with_related(
+            "partial_refunded",
+            json!([
+                "refund",
+                {"type": "refund", "refund_order_id": "re_bad", "amount": "5.00", "status": "completed"},
+                {"type": "refund", "refund_order_id": "re_neg", "amount": -500, "status": "completed"},
+                {"type": "refund", "refund_order_id": "re_frac", "amount": 12.5, "status": "completed"},
+                {"type": "refund", "refund_order_id": {"id": 1}, "amount": 500, "status": "completed"},
+                {"refund_order_id": "re_untyped", "amount": 500, "status": "completed"},
+                {"type": 7},
+                {"type": "refund", "refund_order_id": "re_ok", "transaction_id": 9001, "amount": "500",
+                 "status": "completed"}
+            ]),
+        );
+        assert_eq!(
+            o.refunds,
+            [refund(
+                "re_ok",
+                "9001",
+                500,
+                RefundProgress::Completed,
+                "completed"
+            )]
+        );
+        // A list that is not one is skipped the same way, and the order is still read.
+        let o = with_related("completed", json!("none"));
+        assert!(o.refunds.is_empty());
+        assert_eq!(o.status, PaymentStatus::Succeeded);
     }
 }

@@ -3,12 +3,15 @@
 //! flows see [`PaymentStatus`] and [`Failure`].
 
 use crate::domain::checkout::Failure;
-use crate::psp::PaymentStatus;
+use crate::psp::{PaymentStatus, RefundProgress};
 
 /// MSP's error code for a declined transaction.
 pub const ERROR_DECLINED: i64 = 1024;
 /// MSP's error code for an unknown order (on GET) or a used order id (on create).
 pub const ERROR_INVALID_ORDER_ID: i64 = 1006;
+/// MSP's error code for a refund it will not make: more than is left, too low a balance, or a
+/// refund of the same amount within 5 minutes (reference §3.6, §6.1).
+pub const ERROR_CANNOT_REFUND: i64 = 1034;
 
 /// An MSP order `status` (reference §4). MSP's docs spell the chargeback status both ways.
 pub fn payment_status(status: &str) -> PaymentStatus {
@@ -25,6 +28,18 @@ pub fn payment_status(status: &str) -> PaymentStatus {
         "chargedback" | "chargeback" => P::ChargedBack,
         // `reserved`, `shipped`, or something new.
         _ => P::NoChange,
+    }
+}
+
+/// The `status` of a refund in an order's `related_transactions` (reference §4.2, §6.1).
+pub fn refund_progress(status: &str) -> RefundProgress {
+    use RefundProgress as R;
+    match status {
+        "initialized" | "reserved" => R::Pending,
+        "completed" => R::Completed,
+        "declined" => R::Declined,
+        "void" | "cancelled" => R::Voided,
+        _ => R::Unknown,
     }
 }
 
@@ -84,6 +99,33 @@ pub fn failure_for_error(error_code: i64, error_info: &str) -> Failure {
     }
 }
 
+/// The failure of a refund MSP refused at once: the refund failed and its amount is free again
+/// (design §10.1).
+pub fn failure_for_refund_error(error_code: i64, error_info: &str) -> Failure {
+    let message = if error_code == ERROR_CANNOT_REFUND {
+        "MultiSafepay refused the refund: it is more than is left to refund, the account balance is too low, or a refund of the same amount was made in the last 5 minutes. Check the order and the balance in MultiSafepay's dashboard, then try again."
+    } else {
+        "MultiSafepay refused the refund. Check the order in MultiSafepay's dashboard, then try again."
+    };
+    failure(
+        "refund_refused",
+        message,
+        error_info,
+        error_code.to_string(),
+    )
+}
+
+/// Why MSP would not cancel a refund: it is not `reserved` any more (sent, failed or already
+/// canceled), or MSP does not know it.
+pub fn failure_for_refund_cancel_error(error_code: i64, error_info: &str) -> Failure {
+    failure(
+        "refund_not_cancelable",
+        "MultiSafepay would not cancel the refund: it is probably no longer waiting to be sent. Check the refund's status before doing anything else.",
+        error_info,
+        error_code.to_string(),
+    )
+}
+
 /// `message`, with MSP's own words appended when it gave any.
 fn failure(code: &str, message: &str, msp_words: &str, psp_reason_code: String) -> Failure {
     let mut message = message.to_owned();
@@ -124,6 +166,25 @@ mod tests {
         ];
         for (status, expected) in rows {
             assert_eq!(payment_status(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn every_msp_refund_status() {
+        use RefundProgress as R;
+        let rows = [
+            ("initialized", R::Pending),
+            ("reserved", R::Pending),
+            ("completed", R::Completed),
+            ("declined", R::Declined),
+            ("void", R::Voided),
+            ("cancelled", R::Voided),
+            ("refunded", R::Unknown),
+            ("", R::Unknown),
+            ("Completed", R::Unknown),
+        ];
+        for (status, expected) in rows {
+            assert_eq!(refund_progress(status), expected, "{status}");
         }
     }
 
@@ -170,6 +231,37 @@ mod tests {
         assert_eq!(
             f.message,
             "MultiSafepay refused the order: Cannot create transaction"
+        );
+    }
+
+    #[test]
+    fn a_refused_refund_says_why_and_what_to_do() {
+        let f = failure_for_refund_error(1034, "Cannot refund transaction");
+        assert_eq!(f.code, "refund_refused");
+        assert_eq!(f.psp_reason_code, "1034");
+        assert!(f.message.contains("last 5 minutes"), "{}", f.message);
+        assert!(
+            f.message
+                .ends_with("(MultiSafepay: Cannot refund transaction)"),
+            "{}",
+            f.message
+        );
+        let f = failure_for_refund_error(1002, "Invalid currency");
+        assert_eq!(f.code, "refund_refused");
+        assert_eq!(f.psp_reason_code, "1002");
+        assert!(f.message.starts_with("MultiSafepay refused the refund."));
+        assert!(f.message.contains("Invalid currency"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_refused_refund_cancel_keeps_msp_code() {
+        let f = failure_for_refund_cancel_error(1000, "Not found");
+        assert_eq!(f.code, "refund_not_cancelable");
+        assert_eq!(f.psp_reason_code, "1000");
+        assert!(
+            f.message.ends_with("(MultiSafepay: Not found)"),
+            "{}",
+            f.message
         );
     }
 }

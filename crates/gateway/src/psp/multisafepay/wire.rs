@@ -217,6 +217,28 @@ impl Serialize for DecimalNumber {
 }
 
 // ---------------------------------------------------------------------------------------------
+// POST /orders/{id}/refunds, PATCH /orders/{id}/refunds/{refund_id}
+
+/// The body of `POST /orders/{id}/refunds`.
+#[derive(Debug, Serialize)]
+pub struct RefundRequest<'a> {
+    pub currency: &'a str,
+    /// Minor units, never 0: MSP refunds the whole order for 0 or no amount.
+    pub amount: i64,
+    /// The gateway's refund id, so the refund can be found under the order whatever happened
+    /// to this call's answer.
+    pub refund_order_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+}
+
+/// The body of `PATCH /orders/{id}/refunds/{refund_id}`.
+#[derive(Debug, Serialize)]
+pub struct RefundUpdate {
+    pub status: &'static str,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers
 
 /// Every MSP answer: `{success, data}` or `{success: false, data, error_code, error_info}`.
@@ -253,6 +275,69 @@ pub struct Order {
     pub customer_verification: Option<CustomerVerification>,
     #[serde(default, deserialize_with = "object_or_none")]
     pub payment_details: Option<PaymentDetails>,
+    /// Refunds, captures and chargebacks of the order; `null` when it has none. Each entry is
+    /// read on its own, so that one MSP spells oddly costs that entry, not the order.
+    #[serde(default, deserialize_with = "entries")]
+    pub related_transactions: Vec<Entry<RelatedTransaction>>,
+}
+
+/// `data` of a `POST /orders/{id}/refunds` answer (MSP also sends the order's own
+/// `transaction_id`, which the gateway has already).
+#[derive(Debug, Default, Deserialize)]
+pub struct RefundCreated {
+    /// The refund transaction's id.
+    #[serde(default, deserialize_with = "loose_string")]
+    pub refund_id: Option<String>,
+}
+
+/// One entry of `related_transactions`, by its `type`. Only the types the gateway acts on are
+/// read; `capture`, `reverse-chargeback`, `auth-cancellation` and anything new are `Other`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type")]
+pub enum RelatedTransaction {
+    #[serde(rename = "refund")]
+    Refund(RefundTransaction),
+    #[serde(rename = "chargeback")]
+    Chargeback,
+    #[serde(other)]
+    Other,
+}
+
+/// A refund as MSP lists it under its order.
+#[derive(Debug, Deserialize)]
+pub struct RefundTransaction {
+    #[serde(default, deserialize_with = "loose_string")]
+    pub refund_order_id: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub transaction_id: Option<String>,
+    #[serde(default, deserialize_with = "minor_units")]
+    pub amount: Option<i64>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub status: Option<String>,
+}
+
+/// A list entry read on its own. `Unreadable` says why it could not be read: the readers above
+/// name a value's type, not its content.
+#[derive(Debug)]
+pub enum Entry<T> {
+    Read(T),
+    Unreadable(String),
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Entry<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        if !value.is_object() {
+            return Ok(Self::Unreadable(format!(
+                "{}, not an object",
+                kind_of(&value)
+            )));
+        }
+        Ok(match serde_json::from_value(value) {
+            Ok(t) => Self::Read(t),
+            Err(e) => Self::Unreadable(e.to_string()),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,6 +387,51 @@ where
             .map(Some)
             .map_err(serde::de::Error::custom),
         _ => Ok(None),
+    }
+}
+
+/// A list of entries each read on its own. `null` and an empty object (MSP's PHP side sends an
+/// empty list as `{}` at times) are no entries; anything else that is not a list is one
+/// unreadable entry, so that it is reported rather than silently taken for none.
+fn entries<'de, D, T>(d: D) -> Result<Vec<Entry<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde_json::Value;
+    Ok(match Value::deserialize(d)? {
+        Value::Null => Vec::new(),
+        Value::Object(o) if o.is_empty() => Vec::new(),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| Entry::deserialize(item).map_err(serde::de::Error::custom))
+            .collect::<Result<_, _>>()?,
+        other => vec![Entry::Unreadable(format!(
+            "{}, not a list",
+            kind_of(&other)
+        ))],
+    })
+}
+
+/// An amount in minor units: a non-negative JSON integer, a string of digits (MSP's own SDKs
+/// send those: reference §1.3), or `null`.
+fn minor_units<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde_json::Value;
+    let expected = || serde::de::Error::custom("expected an amount in minor units");
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_i64()
+            .filter(|a| *a >= 0)
+            .map(Some)
+            .ok_or_else(expected),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().map(Some).map_err(|_| expected())
+        }
+        other => Err(serde::de::Error::custom(format!(
+            "expected an amount in minor units, got {}",
+            kind_of(&other)
+        ))),
     }
 }
 
@@ -377,6 +507,59 @@ mod tests {
         }))
         .unwrap();
         assert!(order.customer_verification.is_none() && order.payment_details.is_none());
+    }
+
+    #[test]
+    fn related_transactions_are_read_entry_by_entry() {
+        let order: Order = serde_json::from_value(json!({
+            "order_id": "chk_1",
+            "related_transactions": [
+                {"type": "refund", "refund_order_id": "re_1", "transaction_id": 9001,
+                 "amount": "500", "status": "reserved", "costs": [], "dispute": null},
+                {"type": "chargeback", "amount": 34.95},
+                {"type": "capture", "amount": 3495},
+                "refund",
+                {"type": "refund", "amount": "5.00"},
+                {"type": "refund", "amount": -500},
+                {"amount": 500}
+            ]
+        }))
+        .unwrap();
+        let entries = &order.related_transactions;
+        assert!(matches!(
+            &entries[0],
+            Entry::Read(RelatedTransaction::Refund(RefundTransaction {
+                refund_order_id: Some(r), transaction_id: Some(t), amount: Some(500), status: Some(s)
+            })) if r == "re_1" && t == "9001" && s == "reserved"
+        ));
+        assert!(matches!(
+            entries[1],
+            Entry::Read(RelatedTransaction::Chargeback)
+        ));
+        assert!(matches!(entries[2], Entry::Read(RelatedTransaction::Other)));
+        let why: Vec<&str> = entries[3..]
+            .iter()
+            .map(|e| match e {
+                Entry::Unreadable(why) => why.as_str(),
+                Entry::Read(r) => panic!("read {r:?}"),
+            })
+            .collect();
+        assert_eq!(why.len(), 4);
+        assert_eq!(why[0], "a string, not an object");
+        assert!(why[1].contains("amount in minor units"), "{why:?}");
+        assert!(
+            !why[1].contains("5.00"),
+            "no content in the reason: {why:?}"
+        );
+        assert!(why[3].contains("type"), "{why:?}");
+
+        let order: Order =
+            serde_json::from_value(json!({"order_id": "chk_1", "related_transactions": 5}))
+                .unwrap();
+        assert!(matches!(
+            order.related_transactions[..],
+            [Entry::Unreadable(ref why)] if why == "a number, not a list"
+        ));
     }
 
     #[test]
