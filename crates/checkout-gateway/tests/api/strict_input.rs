@@ -75,7 +75,8 @@ async fn a_misspelt_or_unknown_field_is_refused_and_nothing_is_created() {
 #[tokio::test]
 async fn a_card_number_of_the_wrong_type_is_named_but_never_echoed() {
     let app = spawn_app().await;
-    let body = CheckoutRequest::new("4111111111111111").body()
+    let body = CheckoutRequest::new("4111111111111111")
+        .body()
         .to_string()
         .replace("\"4111111111111111\"", "4111111111111111");
     let res = app
