@@ -76,6 +76,12 @@ error_codes! {
     // code                      wire                        HTTP                    type                 retry-safe
     /// The body is not JSON, or not the JSON the endpoint expects.
     InvalidJson              => "invalid_json",              BAD_REQUEST,            InvalidRequestError, false;
+    /// A refund of more than is left to refund.
+    AmountTooLarge           => "amount_too_large",          BAD_REQUEST,            InvalidRequestError, false;
+    /// The checkout's status allows no refund (only succeeded and partially refunded do).
+    CheckoutNotRefundable    => "checkout_not_refundable",   CONFLICT,               InvalidRequestError, false;
+    /// Only a pending refund can be canceled.
+    RefundNotCancelable      => "refund_not_cancelable",     CONFLICT,               InvalidRequestError, false;
     /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
     UnknownField             => "unknown_field",             BAD_REQUEST,            InvalidRequestError, false;
     /// A value of another JSON type than the field takes.
@@ -435,6 +441,9 @@ mod tests {
         (ErrorCode::UrlHostNotAllowed,     "url_host_not_allowed",    400, "invalid_request_error", false),
         (ErrorCode::InvalidMetadata,       "invalid_metadata",        400, "invalid_request_error", false),
         (ErrorCode::UnknownField,          "unknown_field",           400, "invalid_request_error", false),
+        (ErrorCode::AmountTooLarge,        "amount_too_large",        400, "invalid_request_error", false),
+        (ErrorCode::CheckoutNotRefundable, "checkout_not_refundable", 409, "invalid_request_error", false),
+        (ErrorCode::RefundNotCancelable,   "refund_not_cancelable",   409, "invalid_request_error", false),
         (ErrorCode::InvalidType,           "invalid_type",            400, "invalid_request_error", false),
         (ErrorCode::DuplicateField,        "duplicate_field",         400, "invalid_request_error", false),
         (ErrorCode::IdempotencyKeyReused,  "idempotency_key_reused",  400, "idempotency_error",     false),

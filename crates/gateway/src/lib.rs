@@ -8,6 +8,7 @@
 //!
 //! ```text
 //!  storefront ──/v1/checkouts──▶ api ──────────▶ flows::create ──┐
+//!             ──/v1/…/refunds──▶ api ──────────▶ flows::refund ──┤
 //!  browser ──/return /cancel──▶ browser ────────▶ flows::sync ───┤   flows::transition
 //!          ──/pay─────────────▶ browser ──▶ store (reads only)   ├─▶ (news → status, failure,
 //!  MSP ──POST /notifications──▶ notifications ──────────────────┤    event)
@@ -35,7 +36,8 @@
 //!   status, asking [`domain::checkout::CheckoutStatus::decide`] whether the move is legal) and
 //!   written by [`flows::apply`] with one compare-and-set. A signed POST notification is applied
 //!   as signed (`flows::apply`); a GET notification, `?refresh=true`, the browser return and the
-//!   reconciler ask MSP first (`flows::sync`).
+//!   reconciler ask MSP first (`flows::sync`). Refunds live inside their checkout's record
+//!   ([`domain::refund`]), so reserving one and every change of it is that same compare-and-set.
 //! - [`domain`]: parse-don't-validate types (money in minor units, card data that masks itself,
 //!   checkout ids, statuses and the legality of a move).
 //! - [`psp`]: PSP-neutral types the flows see; [`psp::multisafepay`] holds the client, MSP's wire

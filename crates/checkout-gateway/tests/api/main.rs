@@ -15,4 +15,5 @@ mod flows;
 mod health;
 mod notifications;
 mod reconcile;
+mod refunds;
 mod strict_input;

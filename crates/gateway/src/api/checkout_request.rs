@@ -279,7 +279,7 @@ pub fn parse(
 /// The merchant's own keys with plain-text string values, within Stripe-like limits (50 keys of
 /// at most 40 characters, values of at most 500): metadata is stored for the checkout's life and
 /// returned on every read.
-fn parse_metadata(
+pub(crate) fn parse_metadata(
     metadata: Option<serde_json::Value>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, FieldError> {
     let invalid = |param: String, message: String| {

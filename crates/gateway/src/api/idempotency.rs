@@ -48,6 +48,12 @@ impl IdempotencyKey {
         }
     }
 
+    /// The key within one endpoint and resource (design §10: the key's scope is the endpoint
+    /// and the checkout), so that the same key on two checkouts is two requests.
+    pub fn scoped(&self, scope: &str) -> Self {
+        Self(format!("{scope} {}", self.0))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod checkout_request;
 pub mod checkouts;
 pub mod idempotency;
+pub mod refunds;
 pub mod strict_json;
 pub mod view;
 
@@ -30,6 +31,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/checkouts/{id}/events")
             .route(web::get().to(checkouts::events))
             .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/checkouts/{id}/refunds")
+            .route(web::post().to(refunds::create))
+            .route(web::get().to(refunds::list))
+            .default_service(errors::method_not_allowed("GET, POST")),
+    )
+    .service(
+        web::resource("/v1/refunds/{id}")
+            .route(web::get().to(refunds::get))
+            .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/refunds/{id}/cancel")
+            .route(web::post().to(refunds::cancel))
+            .default_service(errors::method_not_allowed("POST")),
     );
 }
 

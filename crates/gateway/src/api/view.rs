@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::domain::card::CardSummary;
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutStatus, Failure};
+use crate::domain::refund::{Refund, RefundReason, RefundStatus};
 
 #[derive(Debug, Serialize)]
 pub struct CheckoutView<'a> {
@@ -19,6 +20,8 @@ pub struct CheckoutView<'a> {
     pub next_action: Option<NextAction<'a>>,
     pub failure: Option<&'a Failure>,
     pub psp: PspView<'a>,
+    /// What completed refunds gave back, in minor units (design §10.1).
+    pub amount_refunded: i64,
     pub metadata: &'a serde_json::Map<String, serde_json::Value>,
     pub return_url: &'a str,
     pub cancel_url: &'a str,
@@ -86,12 +89,58 @@ impl<'a> CheckoutView<'a> {
                 status: c.psp.status.as_deref(),
                 reason_code: &c.psp.reason_code,
             },
+            amount_refunded: c.refunded().value(),
             metadata: &c.metadata,
             return_url: &c.return_url,
             cancel_url: &c.cancel_url,
             created_at: timestamp(&c.created_at),
             updated_at: timestamp(&c.updated_at),
             expires_at: timestamp(&c.expires_at),
+        }
+    }
+}
+
+/// A refund as the merchant API shows it (design §10.1).
+#[derive(Debug, Serialize)]
+pub struct RefundView<'a> {
+    pub id: &'a str,
+    pub checkout_id: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub status: RefundStatus,
+    pub reason: Option<RefundReason>,
+    pub failure: Option<&'a Failure>,
+    pub metadata: &'a serde_json::Map<String, serde_json::Value>,
+    pub psp: RefundPspView<'a>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefundPspView<'a> {
+    pub refund_order_id: &'a str,
+    pub transaction_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+}
+
+impl<'a> RefundView<'a> {
+    pub fn new(checkout: &'a Checkout, r: &'a Refund) -> Self {
+        Self {
+            id: r.id.as_str(),
+            checkout_id: checkout.id.as_str(),
+            amount: r.amount.value(),
+            currency: checkout.currency.code(),
+            status: r.status,
+            reason: r.reason,
+            failure: r.failure.as_ref(),
+            metadata: &r.metadata,
+            psp: RefundPspView {
+                refund_order_id: r.id.as_str(),
+                transaction_id: r.psp.transaction_id.as_deref(),
+                status: r.psp.status.as_deref(),
+            },
+            created_at: timestamp(&r.created_at),
+            updated_at: timestamp(&r.updated_at),
         }
     }
 }

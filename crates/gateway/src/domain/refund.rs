@@ -109,6 +109,12 @@ impl RefundStatus {
     }
 }
 
+impl fmt::Display for RefundStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundReason {
@@ -198,6 +204,18 @@ impl Checkout {
             .map(|r| r.amount.value())
             .sum();
         MinorUnits::new(done).unwrap_or(MinorUnits::ZERO)
+    }
+
+    /// Whether the reconciler still has something to do: a refund not settled at MSP.
+    pub fn has_pending_refunds(&self) -> bool {
+        self.refunds
+            .iter()
+            .any(|r| r.status == RefundStatus::Pending)
+    }
+
+    /// Nothing more will happen by itself: settled, with no refund pending.
+    pub fn is_at_rest(&self) -> bool {
+        self.status.is_settled() && !self.has_pending_refunds()
     }
 
     pub fn refund(&self, id: &RefundId) -> Option<&Refund> {

@@ -57,7 +57,7 @@ pub async fn apply_from(
                 if let Some(e) = &event {
                     record_transition(e, current.status);
                 }
-                if next.status.is_settled() {
+                if next.is_at_rest() {
                     // The due-time index is only a hint (design §6): a failure here is logged,
                     // and the reconciler drops settled checkouts it finds there anyway.
                     if let Err(e) = store.unschedule_sync(&id).await {

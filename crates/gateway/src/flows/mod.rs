@@ -5,7 +5,9 @@
 //! - [`transition`]: what a caller learned ([`transition::News`]) becomes the next status, its
 //!   failure and its event; the only place that chooses a status.
 //! - [`apply`]: writes a transition with one compare-and-set (re-deciding on a lost race).
-//! - [`reconcile`]: the background task that resolves checkouts whose news never came.
+//! - [`refund`]: reserve a refund, ask MSP, cancel one; MSP's news settles them (design §10.1).
+//! - [`reconcile`]: the background task that resolves checkouts whose news never came, and
+//!   refunds whose answer was lost.
 //!
 //! Flows know nothing of HTTP: they take a [`Context`] (the store, the MSP client, the clock and
 //! the few settings they read), which the web layer's state wraps, the background tasks share,
@@ -23,6 +25,7 @@ use crate::store::CheckoutStore;
 pub mod apply;
 pub mod create;
 pub mod reconcile;
+pub mod refund;
 pub mod sync;
 pub mod transition;
 
@@ -50,6 +53,9 @@ pub struct FlowSettings {
     pub sync_interval: TimeDelta,
     /// When the reconciler gives up on a checkout MSP never settled.
     pub give_up_after: TimeDelta,
+    /// The longest one MSP call can take (connect plus total timeout): a refund whose call is
+    /// older than this and that MSP does not list never reached MSP.
+    pub psp_call_deadline: TimeDelta,
 }
 
 impl FlowSettings {
@@ -61,6 +67,15 @@ impl FlowSettings {
             first_sync_after: seconds(settings.reconcile.first_after_s),
             sync_interval: seconds(settings.reconcile.interval_s),
             give_up_after: seconds(settings.reconcile.max_age_s),
+            psp_call_deadline: TimeDelta::milliseconds(
+                i64::try_from(
+                    settings
+                        .multisafepay
+                        .connect_timeout_ms
+                        .saturating_add(settings.multisafepay.timeout_ms),
+                )
+                .unwrap_or(i64::MAX / 2),
+            ),
         }
     }
 }

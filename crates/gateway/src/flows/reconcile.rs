@@ -13,9 +13,11 @@ use tokio::sync::watch;
 
 use super::Context;
 use super::apply::{ApplyError, apply};
+use super::refund;
 use super::sync::{SyncError, sync};
 use super::transition::News;
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus, EventSource};
+use crate::domain::refund::RefundStatus;
 use crate::metrics::{RECONCILER_CHECKOUTS, RECONCILER_RUNS};
 use crate::psp::PspError;
 use crate::store::StoreError;
@@ -100,11 +102,22 @@ async fn reconcile_one(
         return Ok(Verdict::Gone);
     };
     let checkout = stored.checkout;
-    if checkout.status.is_settled() {
+    if checkout.is_at_rest() {
         store.unschedule_sync(id).await?;
         return Ok(Verdict::Settled);
     }
-    let age = now - checkout.created_at;
+    // A settled checkout is here for its refunds: their age is what counts.
+    let since = match checkout
+        .refunds
+        .iter()
+        .filter(|r| r.status == RefundStatus::Pending)
+        .map(|r| r.created_at)
+        .min()
+    {
+        Some(oldest) if checkout.status.is_settled() => oldest,
+        _ => checkout.created_at,
+    };
+    let age = now - since;
     if age > ctx.settings.give_up_after {
         tracing::warn!(
             status = checkout.status.as_str(),
@@ -117,7 +130,8 @@ async fn reconcile_one(
 
     let window_over = now > checkout.expires_at;
     let after = match sync(ctx, id, EventSource::Reconcile).await {
-        Ok(c) => Some(c),
+        // MSP has just listed the order's refunds: one of ours it does not have never reached it.
+        Ok(c) => Some(refund::resend_unreceived(ctx, c, now).await?),
         Err(SyncError::Psp(PspError::NotFound)) => {
             // MSP has never heard of the order: it was never created (the gateway stopped
             // before the call, or the call never arrived), so nothing was charged.
@@ -133,16 +147,14 @@ async fn reconcile_one(
         }
         Err(SyncError::Store(e)) => return Err(e),
     };
-    let status = after.as_ref().map_or(checkout.status, |c| c.status);
-    let status = if status == CheckoutStatus::RequiresAction && window_over {
+    let latest = after.unwrap_or(checkout);
+    let latest = if latest.status == CheckoutStatus::RequiresAction && window_over {
         // MSP's card window (1 h) plus our margin has passed and the shopper never finished.
-        apply_or_log(ctx, id, EventSource::Expiry, News::ThreeDsWindowOver)
-            .await?
-            .status
+        apply_or_log(ctx, id, EventSource::Expiry, News::ThreeDsWindowOver).await?
     } else {
-        status
+        latest
     };
-    if status.is_settled() {
+    if latest.is_at_rest() {
         store.unschedule_sync(id).await?;
         return Ok(Verdict::Settled);
     }

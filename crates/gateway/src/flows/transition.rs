@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 use crate::domain::checkout::{
     Checkout, CheckoutEvent, CheckoutStatus, Decision, EventSource, Failure,
 };
+use crate::domain::money::MinorUnits;
+use crate::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
 use crate::metrics::ANOMALIES;
-use crate::psp::{PaymentStatus, PspOrder};
+use crate::psp::{PaymentStatus, PspOrder, PspRefund, RefundAccepted, RefundProgress};
 
 /// What a caller learned about a checkout.
 #[derive(Clone, Copy, Debug)]
@@ -35,11 +37,29 @@ pub enum News<'a> {
     NeverReceived,
     /// The 3-D Secure window (MSP's hour plus our margin) is over and the shopper never finished.
     ThreeDsWindowOver,
+    /// The merchant asked for a refund: it is reserved if the checkout is refundable and the
+    /// amount fits what is left, else nothing changes (the caller reads why from the state).
+    RefundRequested(&'a Refund),
+    /// MSP's answer to the call that requested refund `id`.
+    RefundAnswered {
+        id: &'a RefundId,
+        answer: RefundAnswer<'a>,
+    },
+    /// MSP voided pending refund `id` at the merchant's request.
+    RefundCanceled(&'a RefundId),
+}
+
+/// What MSP answered to a refund request.
+#[derive(Clone, Copy, Debug)]
+pub enum RefundAnswer<'a> {
+    Accepted(&'a RefundAccepted),
+    /// Refused at once (MSP error 1034 and the like): the refund failed, its amount is free.
+    Refused(&'a Failure),
 }
 
 impl<'a> News<'a> {
     /// MSP's order, when the news carries one.
-    fn order(self) -> Option<&'a PspOrder> {
+    pub fn order(self) -> Option<&'a PspOrder> {
         match self {
             Self::Order(order) | Self::Created { order, .. } => Some(order),
             Self::ShopperReturned { order } => order,
@@ -60,6 +80,10 @@ impl<'a> News<'a> {
             Self::ShopperReturned { order: None } | Self::OutcomeUnknown => Some(S::Processing),
             Self::Refused(_) | Self::NeverReceived => Some(S::Failed),
             Self::ThreeDsWindowOver => Some(S::Expired),
+            // Refund news changes the refunds; completed refunds move the status (below).
+            Self::RefundRequested(_) | Self::RefundAnswered { .. } | Self::RefundCanceled(_) => {
+                None
+            }
         }
     }
 
@@ -95,12 +119,13 @@ fn status_for(status: PaymentStatus, shopper_returned: bool) -> Option<CheckoutS
         P::AwaitingShopper if shopper_returned => S::Processing,
         P::AwaitingShopper => S::RequiresAction,
         P::Pending => S::Processing,
-        P::Succeeded => S::Succeeded,
+        // MSP shows a refund on the order as soon as it is requested (and takes it back if it is
+        // declined): the checkout follows completed refunds instead (design §10.1), so these
+        // say only that the payment was collected.
+        P::Succeeded | P::PartiallyRefunded | P::Refunded => S::Succeeded,
         P::Declined => S::Failed,
         P::Expired => S::Expired,
         P::Canceled => S::Canceled,
-        P::PartiallyRefunded => S::PartiallyRefunded,
-        P::Refunded => S::Refunded,
         P::ChargedBack => S::ChargedBack,
         P::NoChange => return None,
     })
@@ -128,11 +153,28 @@ pub fn transition(
     if let Some(tx) = order.and_then(|o| o.transaction_id.as_ref()) {
         next.psp.transaction_id = Some(tx.clone());
     }
-    let target = news.target(next.shopper_returned);
-    if target.is_none() {
-        if let Some(order) = order {
-            tracing::info!(psp_status = %order.status_text, "MultiSafepay status with no gateway meaning; nothing changes");
+    apply_refund_news(&mut next, news, now);
+    let mut target = news.target(next.shopper_returned);
+    if let Some(order) = order {
+        for psp_refund in &order.refunds {
+            settle_refund(&mut next, psp_refund, now);
         }
+        if order.charged_back {
+            target = Some(CheckoutStatus::ChargedBack);
+        }
+    }
+    // A collected payment's status is its completed refunds' to say.
+    let collected = matches!(
+        current.status,
+        CheckoutStatus::Succeeded | CheckoutStatus::PartiallyRefunded
+    );
+    if target == Some(CheckoutStatus::Succeeded)
+        || (target.is_none() && collected && next.refunds != current.refunds)
+    {
+        target = Some(status_after_refunds(&next));
+    }
+    if let Some(order) = order.filter(|o| o.status == PaymentStatus::NoChange) {
+        tracing::info!(psp_status = %order.status_text, "MultiSafepay status with no gateway meaning");
     }
     let mut event = None;
     match target.map(|t| current.status.decide(t)) {
@@ -173,6 +215,126 @@ pub fn transition(
     }
     next.updated_at = now;
     Some((next, event))
+}
+
+/// A collected payment's status by its completed refunds: `succeeded` until one completes, then
+/// `partially_refunded`, `refunded` once they add up to the whole amount.
+fn status_after_refunds(checkout: &Checkout) -> CheckoutStatus {
+    let refunded = checkout.refunded();
+    if refunded == MinorUnits::ZERO {
+        CheckoutStatus::Succeeded
+    } else if refunded >= checkout.amount {
+        CheckoutStatus::Refunded
+    } else {
+        CheckoutStatus::PartiallyRefunded
+    }
+}
+
+/// The refund news of the merchant's own calls (reserve, MSP's answer, void).
+fn apply_refund_news(next: &mut Checkout, news: News<'_>, now: DateTime<Utc>) {
+    match news {
+        News::RefundRequested(refund)
+            if next.refund(&refund.id).is_none()
+                && next.check_refund(Some(refund.amount)).is_ok() =>
+        {
+            next.refunds.push(refund.clone());
+        }
+        News::RefundAnswered { id, answer } => {
+            let Some(refund) = pending_refund(next, id) else {
+                return;
+            };
+            refund.psp.acknowledged = true;
+            match answer {
+                RefundAnswer::Accepted(accepted) => {
+                    if accepted.transaction_id.is_some() {
+                        refund.psp.transaction_id = accepted.transaction_id.clone();
+                    }
+                }
+                RefundAnswer::Refused(failure) => {
+                    refund.status = RefundStatus::Failed;
+                    refund.failure = Some(failure.clone());
+                }
+            }
+            refund.updated_at = now;
+        }
+        News::RefundCanceled(id) => {
+            if let Some(refund) = pending_refund(next, id) {
+                refund.status = RefundStatus::Canceled;
+                refund.psp.status = Some("void".into());
+                refund.updated_at = now;
+            }
+        }
+        _ => {}
+    }
+}
+
+fn pending_refund<'c>(checkout: &'c mut Checkout, id: &RefundId) -> Option<&'c mut Refund> {
+    checkout
+        .refunds
+        .iter_mut()
+        .find(|r| r.id == *id && r.status == RefundStatus::Pending)
+}
+
+/// One refund as MSP lists it: ours (by `refund_order_id`, or by MSP's transaction id), or one
+/// made elsewhere (MSP's dashboard), which is recorded so that it counts like ours. A refund that
+/// is final here never changes again.
+fn settle_refund(next: &mut Checkout, seen: &PspRefund, now: DateTime<Utc>) {
+    let ours = next.refunds.iter_mut().find(|r| {
+        seen.refund_order_id.as_deref() == Some(r.id.as_str())
+            || (seen.transaction_id.is_some() && seen.transaction_id == r.psp.transaction_id)
+    });
+    let status = match seen.status {
+        RefundProgress::Pending => RefundStatus::Pending,
+        RefundProgress::Completed => RefundStatus::Succeeded,
+        RefundProgress::Declined => RefundStatus::Failed,
+        RefundProgress::Voided => RefundStatus::Canceled,
+        RefundProgress::Unknown => return,
+    };
+    let failure = (status == RefundStatus::Failed).then(|| Failure {
+        code: "refund_declined".into(),
+        message: "MultiSafepay declined the refund; its amount can be refunded again.".into(),
+        psp_reason_code: String::new(),
+    });
+    match ours {
+        Some(refund) if refund.status == RefundStatus::Pending => {
+            let before = refund.clone();
+            refund.psp.acknowledged = true;
+            refund.psp.status = Some(seen.status_text.clone());
+            if refund.psp.transaction_id.is_none() {
+                refund.psp.transaction_id = seen.transaction_id.clone();
+            }
+            refund.status = status;
+            refund.failure = failure;
+            if *refund != before {
+                refund.updated_at = now;
+            }
+        }
+        Some(_) => {}
+        None => {
+            // Made elsewhere: recorded once, recognised by MSP's transaction id from then on.
+            let (Some(amount), Some(_)) = (
+                seen.amount.and_then(|a| MinorUnits::new(a).ok()),
+                seen.transaction_id.as_ref(),
+            ) else {
+                return;
+            };
+            next.refunds.push(Refund {
+                id: RefundId::generate(),
+                amount,
+                status,
+                reason: None,
+                failure,
+                metadata: serde_json::Map::new(),
+                psp: RefundPsp {
+                    transaction_id: seen.transaction_id.clone(),
+                    status: Some(seen.status_text.clone()),
+                    acknowledged: true,
+                },
+                created_at: now,
+                updated_at: now,
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -264,8 +426,9 @@ mod tests {
             "declined" => Some(S::Failed),
             "expired" => Some(S::Expired),
             "void" | "cancelled" => Some(S::Canceled),
-            "partial_refunded" => Some(S::PartiallyRefunded),
-            "refunded" => Some(S::Refunded),
+            // A refund requested at MSP is not a refund made: the status follows completed
+            // refunds, and these orders carry none.
+            "partial_refunded" | "refunded" => Some(S::Succeeded),
             "chargedback" | "chargeback" => Some(S::ChargedBack),
             _ => None,
         };
@@ -422,5 +585,196 @@ mod tests {
             let failed = checkout(S::Failed, false);
             assert!(transition(&failed, news, EventSource::Reconcile, Utc::now()).is_none());
         }
+    }
+
+    fn refund(amount: i64) -> Refund {
+        let now = Utc::now();
+        Refund {
+            id: RefundId::generate(),
+            amount: MinorUnits::new(amount).unwrap(),
+            status: RefundStatus::Pending,
+            reason: None,
+            failure: None,
+            metadata: Default::default(),
+            psp: RefundPsp::default(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn step(c: &Checkout, news: News<'_>) -> Checkout {
+        transition(c, news, EventSource::Api, Utc::now())
+            .map_or_else(|| c.clone(), |(next, _)| next)
+    }
+
+    fn msp_refund(r: &Refund, status: &str, progress: RefundProgress) -> PspRefund {
+        PspRefund {
+            refund_order_id: Some(r.id.as_str().to_owned()),
+            transaction_id: Some("77".into()),
+            amount: Some(r.amount.value()),
+            status: progress,
+            status_text: status.into(),
+        }
+    }
+
+    fn order_with(status: &str, refunds: Vec<PspRefund>) -> PspOrder {
+        PspOrder {
+            refunds,
+            ..order(status)
+        }
+    }
+
+    #[test]
+    fn a_refund_is_reserved_only_on_a_collected_payment_and_within_what_is_left() {
+        let paid = checkout(S::Succeeded, false);
+        let first = refund(3000);
+        let after = step(&paid, News::RefundRequested(&first));
+        assert_eq!(after.refunds, vec![first.clone()]);
+        assert_eq!(after.status, S::Succeeded, "a request is not a refund made");
+        assert_eq!(after.refundable().value(), 495);
+        // More than what is left, or the same refund twice: nothing changes.
+        assert_eq!(step(&after, News::RefundRequested(&refund(496))), after);
+        assert_eq!(step(&after, News::RefundRequested(&first)), after);
+        for status in [
+            S::Created,
+            S::RequiresAction,
+            S::Processing,
+            S::Failed,
+            S::ChargedBack,
+        ] {
+            let c = checkout(status, false);
+            assert_eq!(step(&c, News::RefundRequested(&first)), c, "{status}");
+        }
+    }
+
+    #[test]
+    fn msps_answer_and_settlement_move_the_refund_and_completed_refunds_the_checkout() {
+        let r = refund(1000);
+        let c = step(&checkout(S::Succeeded, false), News::RefundRequested(&r));
+        let accepted = RefundAccepted {
+            transaction_id: Some("77".into()),
+        };
+        let c = step(
+            &c,
+            News::RefundAnswered {
+                id: &r.id,
+                answer: RefundAnswer::Accepted(&accepted),
+            },
+        );
+        assert!(c.refunds[0].psp.acknowledged);
+        assert_eq!(c.refunds[0].psp.transaction_id.as_deref(), Some("77"));
+
+        // MSP shows `partial_refunded` as soon as the refund is reserved: still succeeded.
+        let reserved = order_with(
+            "partial_refunded",
+            vec![msp_refund(&r, "reserved", RefundProgress::Pending)],
+        );
+        let c = step(&c, News::Order(&reserved));
+        assert_eq!(
+            (c.status, c.refunds[0].status),
+            (S::Succeeded, RefundStatus::Pending)
+        );
+
+        let completed = order_with(
+            "partial_refunded",
+            vec![msp_refund(&r, "completed", RefundProgress::Completed)],
+        );
+        let (c, event) = transition(
+            &c,
+            News::Order(&completed),
+            EventSource::Notification,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.status, c.refunds[0].status),
+            (S::PartiallyRefunded, RefundStatus::Succeeded)
+        );
+        assert_eq!(c.refunded().value(), 1000);
+        assert_eq!(event.unwrap().to, S::PartiallyRefunded);
+        // A final refund never changes again.
+        let declined = order_with(
+            "completed",
+            vec![msp_refund(&r, "declined", RefundProgress::Declined)],
+        );
+        assert_eq!(
+            step(&c, News::Order(&declined)).refunds[0].status,
+            RefundStatus::Succeeded
+        );
+    }
+
+    #[test]
+    fn a_refused_or_declined_refund_frees_its_amount() {
+        let r = refund(3495);
+        let c = step(&checkout(S::Succeeded, false), News::RefundRequested(&r));
+        assert_eq!(c.refundable(), MinorUnits::ZERO);
+        let failure = Failure {
+            code: "refund_refused".into(),
+            message: "no".into(),
+            psp_reason_code: "1034".into(),
+        };
+        let refused = step(
+            &c,
+            News::RefundAnswered {
+                id: &r.id,
+                answer: RefundAnswer::Refused(&failure),
+            },
+        );
+        assert_eq!(refused.refunds[0].status, RefundStatus::Failed);
+        assert_eq!(refused.refundable().value(), 3495);
+        let declined = order_with(
+            "completed",
+            vec![msp_refund(&r, "declined", RefundProgress::Declined)],
+        );
+        let c = step(&c, News::Order(&declined));
+        assert_eq!(
+            (c.status, c.refunds[0].status),
+            (S::Succeeded, RefundStatus::Failed)
+        );
+        assert_eq!(
+            c.refunds[0].failure.as_ref().unwrap().code,
+            "refund_declined"
+        );
+        let voided = step(
+            &step(&checkout(S::Succeeded, false), News::RefundRequested(&r)),
+            News::RefundCanceled(&r.id),
+        );
+        assert_eq!(voided.refunds[0].status, RefundStatus::Canceled);
+        assert_eq!(voided.refundable().value(), 3495);
+    }
+
+    #[test]
+    fn a_refund_made_at_msp_counts_once_and_a_chargeback_is_final() {
+        let external = PspRefund {
+            refund_order_id: None,
+            transaction_id: Some("900".into()),
+            amount: Some(3495),
+            status: RefundProgress::Completed,
+            status_text: "completed".into(),
+        };
+        let o = order_with("refunded", vec![external]);
+        let c = step(&checkout(S::Succeeded, false), News::Order(&o));
+        assert_eq!((c.status, c.refunds.len()), (S::Refunded, 1));
+        assert_eq!(
+            step(&c, News::Order(&o)).refunds.len(),
+            1,
+            "recognised by MSP's id"
+        );
+
+        let charged_back = PspOrder {
+            charged_back: true,
+            ..order("void")
+        };
+        let (c, event) = transition(
+            &checkout(S::Succeeded, false),
+            News::Order(&charged_back),
+            EventSource::Notification,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.status, event.unwrap().to),
+            (S::ChargedBack, S::ChargedBack)
+        );
     }
 }

@@ -15,6 +15,7 @@
 //! checkout, its events and its lock hash to one slot and one Lua script may touch them together.
 
 use crate::domain::checkout::CheckoutId;
+use crate::domain::refund::RefundId;
 
 #[derive(Clone, Debug)]
 pub struct Keys {
@@ -44,6 +45,11 @@ impl Keys {
     /// string a browser sends can only name a key that does not exist.
     pub fn pay(&self, token: &str) -> String {
         format!("{}:pay:{}", self.prefix, token)
+    }
+
+    /// Refund id → checkout id (the refund itself lives in the checkout's record).
+    pub fn refund(&self, id: &RefundId) -> String {
+        format!("{}:refund:{}", self.prefix, id)
     }
 
     /// Idempotency keys are chosen by the merchant (any characters, up to 255), so they are

@@ -20,6 +20,7 @@ use super::{
     Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
+use crate::domain::refund::RefundId;
 
 /// How often a write also sweeps expired entries.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -73,6 +74,7 @@ enum Idempotency {
 struct State {
     checkouts: HashMap<CheckoutId, Expiring<Record>>,
     pay_sessions: HashMap<String, Expiring<PaySession>>,
+    refunds: HashMap<RefundId, Expiring<CheckoutId>>,
     idempotency: HashMap<String, Expiring<Idempotency>>,
     locks: HashMap<CheckoutId, Expiring<String>>,
     /// The due-time index, ordered by (due, id) as Redis orders a ZSET's equal scores.
@@ -91,6 +93,7 @@ impl State {
         self.last_sweep = now;
         self.checkouts.retain(|_, e| e.live(now));
         self.pay_sessions.retain(|_, e| e.live(now));
+        self.refunds.retain(|_, e| e.live(now));
         self.idempotency.retain(|_, e| e.live(now));
         self.locks.retain(|_, e| e.live(now));
         self.expire_due_index(now);
@@ -127,6 +130,7 @@ impl MemoryStore {
             state: Mutex::new(State {
                 checkouts: HashMap::new(),
                 pay_sessions: HashMap::new(),
+                refunds: HashMap::new(),
                 idempotency: HashMap::new(),
                 locks: HashMap::new(),
                 due: BTreeSet::new(),
@@ -245,6 +249,34 @@ impl CheckoutStore for MemoryStore {
         Ok(state
             .pay_sessions
             .get(token)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone()))
+    }
+
+    async fn index_refund(
+        &self,
+        refund: &RefundId,
+        checkout: &CheckoutId,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.sweep_if_due(now);
+        state.refunds.insert(
+            refund.clone(),
+            Expiring::new(checkout.clone(), self.ttls.retention),
+        );
+        Ok(())
+    }
+
+    async fn checkout_of_refund(
+        &self,
+        refund: &RefundId,
+    ) -> Result<Option<CheckoutId>, StoreError> {
+        let now = Instant::now();
+        let state = self.state();
+        Ok(state
+            .refunds
+            .get(refund)
             .filter(|e| e.live(now))
             .map(|e| e.value.clone()))
     }

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
+use crate::domain::refund::RefundId;
 
 pub mod keys;
 pub mod memory;
@@ -167,6 +168,19 @@ pub trait CheckoutStore: Send + Sync + 'static {
     async fn put_pay_session(&self, token: &str, session: &PaySession) -> Result<(), StoreError>;
 
     async fn get_pay_session(&self, token: &str) -> Result<Option<PaySession>, StoreError>;
+
+    /// Remembers which checkout refund `refund` belongs to (the refund lives in the checkout's
+    /// record), for the checkout's retention. Written before the refund is reserved, so that a
+    /// reserved refund can always be found by its id.
+    async fn index_refund(
+        &self,
+        refund: &RefundId,
+        checkout: &CheckoutId,
+    ) -> Result<(), StoreError>;
+
+    /// The checkout refund `refund` belongs to, if it was indexed.
+    async fn checkout_of_refund(&self, refund: &RefundId)
+    -> Result<Option<CheckoutId>, StoreError>;
 
     /// Claims an idempotency key (`SET NX` with the idempotency TTL) for a request with this
     /// fingerprint, or reports what the key already holds.

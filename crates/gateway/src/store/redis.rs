@@ -23,6 +23,7 @@ use super::{
     Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
+use crate::domain::refund::RefundId;
 
 /// How to reach Redis (design §2 `redis.*`).
 #[derive(Clone, Debug)]
@@ -250,6 +251,36 @@ impl CheckoutStore for RedisStore {
             .run("get_pay_session", async move { conn.get(&key).await })
             .await?;
         raw.map(|r| from_json("pay session", &r)).transpose()
+    }
+
+    async fn index_refund(
+        &self,
+        refund: &RefundId,
+        checkout: &CheckoutId,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let key = self.keys.refund(refund);
+        let value = checkout.as_str().to_owned();
+        let ttl = millis(self.ttls.retention);
+        self.run("index_refund", async move {
+            conn.pset_ex::<_, _, ()>(&key, value, ttl).await
+        })
+        .await
+    }
+
+    async fn checkout_of_refund(
+        &self,
+        refund: &RefundId,
+    ) -> Result<Option<CheckoutId>, StoreError> {
+        let mut conn = self.conn();
+        let key = self.keys.refund(refund);
+        let raw: Option<String> = self
+            .run("checkout_of_refund", async move { conn.get(&key).await })
+            .await?;
+        raw.map(|r| {
+            CheckoutId::parse(&r).map_err(|e| StoreError::corrupt(format!("refund index: {e}")))
+        })
+        .transpose()
     }
 
     async fn idempotency_begin(

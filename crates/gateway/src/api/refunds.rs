@@ -1,0 +1,232 @@
+//! Refunds (design §10.1): `POST /v1/checkouts/{id}/refunds`, `GET /v1/checkouts/{id}/refunds`,
+//! `GET /v1/refunds/{id}`, `POST /v1/refunds/{id}/cancel`.
+//!
+//! Handlers parse, call [`crate::flows::refund`], and render; bad input is refused before
+//! anything is reserved or sent to MSP.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::auth::Merchant;
+use super::checkouts::to_json;
+use super::idempotency::{self, IdempotencyKey};
+use super::strict_json::{self, Shape};
+use super::view::RefundView;
+use super::{read_body, respond};
+use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};
+use crate::domain::money::MinorUnits;
+use crate::domain::refund::{RefundId, RefundReason};
+use crate::domain::validation::FieldError;
+use crate::errors::{ApiError, ErrorCode};
+use crate::flows::refund::{self as flow, NewRefund, RefundError};
+use crate::startup::AppState;
+use crate::store::StoredResponse;
+
+/// The fields of a refund request; all optional, so an empty body is a full refund.
+static CREATE_SHAPE: Shape = Shape::Object(&[
+    ("amount", Shape::Integer),
+    ("reason", Shape::String),
+    ("metadata", Shape::FreeObject),
+]);
+
+/// A refund cancel takes no fields.
+static CANCEL_SHAPE: Shape = Shape::Object(&[]);
+
+#[derive(Debug, Default, Deserialize)]
+struct CreateRefundRequest {
+    amount: Option<i64>,
+    reason: Option<String>,
+    metadata: Option<serde_json::Value>,
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
+    let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
+    let key = IdempotencyKey::from_request(&req)?;
+    let json = strict_json::parse_optional(&body, &CREATE_SHAPE)?;
+    let canonical = serde_json::to_vec(&json).unwrap_or_default();
+    let new = parse(strict_json::into_request(json)?)?;
+    let Some(key) = key else {
+        return Ok(respond(run(&state, &id, new).await?));
+    };
+    let key = key.scoped(&format!("POST /v1/checkouts/{id}/refunds"));
+    let fingerprint = idempotency::fingerprint(&state, &canonical);
+    idempotency::run_once(&state, &key, &fingerprint, || run(&state, &id, new)).await
+}
+
+async fn run(
+    state: &AppState,
+    id: &CheckoutId,
+    new: NewRefund,
+) -> Result<StoredResponse, ApiError> {
+    let (checkout, refund_id) = flow::create_refund(&state.flows, id, new)
+        .await
+        .map_err(refund_error)?;
+    refund_response(&checkout, &refund_id, StatusCode::CREATED)
+}
+
+fn parse(req: CreateRefundRequest) -> Result<NewRefund, FieldError> {
+    let amount = req
+        .amount
+        .map(|a| {
+            MinorUnits::new(a)
+                .ok()
+                .filter(|a| *a > MinorUnits::ZERO)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "amount",
+                        ErrorCode::InvalidAmount,
+                        "`amount` is a positive integer number of minor units (EUR 5.00 = 500); leave it out to refund everything that is left",
+                    )
+                })
+        })
+        .transpose()?;
+    let reason = req
+        .reason
+        .map(|r| {
+            RefundReason::parse(&r).ok_or_else(|| {
+                FieldError::new(
+                    "reason",
+                    ErrorCode::InvalidParameter,
+                    "`reason` is one of requested_by_customer, duplicate, fraudulent, other",
+                )
+            })
+        })
+        .transpose()?;
+    let metadata = super::checkout_request::parse_metadata(req.metadata)?;
+    Ok(NewRefund {
+        amount,
+        reason,
+        metadata,
+    })
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    strict_json::check_query(req.query_string(), &[])?;
+    let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
+    let checkout = state
+        .flows
+        .store
+        .get(&id)
+        .await
+        .map_err(ApiError::store_unavailable)?
+        .ok_or_else(ApiError::checkout_not_found)?
+        .checkout;
+    let views: Vec<RefundView<'_>> = checkout
+        .refunds
+        .iter()
+        .map(|r| RefundView::new(&checkout, r))
+        .collect();
+    Ok(respond(StoredResponse {
+        status: 200,
+        body: to_json(&views),
+    }))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    strict_json::check_query(req.query_string(), &[])?;
+    let id = RefundId::parse(&path).map_err(|_| refund_not_found())?;
+    let (checkout, _) = flow::find(&state.flows, &id).await.map_err(refund_error)?;
+    Ok(respond(refund_response(&checkout, &id, StatusCode::OK)?))
+}
+
+pub async fn cancel(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
+    strict_json::parse_optional(&body, &CANCEL_SHAPE)?;
+    let id = RefundId::parse(&path).map_err(|_| refund_not_found())?;
+    let key = IdempotencyKey::from_request(&req)?;
+    let run = || async {
+        let (checkout, _) = flow::cancel_refund(&state.flows, &id)
+            .await
+            .map_err(refund_error)?;
+        refund_response(&checkout, &id, StatusCode::OK)
+    };
+    match key {
+        None => Ok(respond(run().await?)),
+        Some(key) => {
+            let key = key.scoped(&format!("POST /v1/refunds/{id}/cancel"));
+            let fingerprint = idempotency::fingerprint(&state, b"");
+            idempotency::run_once(&state, &key, &fingerprint, run).await
+        }
+    }
+}
+
+fn refund_response(
+    checkout: &Checkout,
+    id: &RefundId,
+    status: StatusCode,
+) -> Result<StoredResponse, ApiError> {
+    let refund = checkout.refund(id).ok_or_else(refund_not_found)?;
+    Ok(StoredResponse {
+        status: status.as_u16(),
+        body: to_json(&RefundView::new(checkout, refund)),
+    })
+}
+
+fn refund_not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::ResourceMissing,
+        "No such refund: check the id (`re_` followed by 32 hex digits) returned by POST /v1/checkouts/{id}/refunds.",
+    )
+    .with_param("id")
+}
+
+fn refund_error(e: RefundError) -> ApiError {
+    match e {
+        RefundError::CheckoutNotFound => ApiError::checkout_not_found(),
+        RefundError::RefundNotFound => refund_not_found(),
+        RefundError::NotRefundable(status) => ApiError::new(
+            ErrorCode::CheckoutNotRefundable,
+            format!(
+                "The checkout is {status}: only succeeded and partially refunded checkouts can be refunded.{}",
+                if status == CheckoutStatus::Refunded {
+                    " Everything was refunded already."
+                } else {
+                    ""
+                }
+            ),
+        ),
+        RefundError::TooLarge { left } => ApiError::new(
+            ErrorCode::AmountTooLarge,
+            format!(
+                "The amount is more than what is left to refund ({left} minor units, counting refunds still pending): refund at most that."
+            ),
+        )
+        .with_param("amount"),
+        RefundError::NotCancelable(status) => ApiError::new(
+            ErrorCode::RefundNotCancelable,
+            format!(
+                "The refund is {status}: only a pending refund that MultiSafepay has acknowledged can be canceled. Check GET /v1/refunds/{{id}}."
+            ),
+        ),
+        RefundError::Psp(e) => ApiError::new(
+            ErrorCode::PspUnusableResponse,
+            "MultiSafepay could not be asked just now; nothing changed: try again in a minute.",
+        )
+        .with_source(e),
+        RefundError::Store(e) => ApiError::store_unavailable(e),
+    }
+}
