@@ -27,8 +27,6 @@
 //! (for `wrk` or `curl`), and serves until Ctrl-C or SIGTERM.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -45,6 +43,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use test_support::checkout::CheckoutRequest;
 use test_support::msp::sign_notification;
+use test_support::redis_server::TestRedis;
 
 const MSP_KEY: &str = "bench-site-api-key-0001";
 const MERCHANT_KEY: &str = "bench-merchant-key-0123456789";
@@ -119,14 +118,15 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("could not start the tokio runtime")?;
-    let redis = RedisServer::start()?;
+    // Our own redis-server on a free port (test-support's harness), killed when we exit.
+    let redis = TestRedis::start();
     let result = runtime.block_on(run(&args, &redis));
     drop(runtime);
     drop(redis);
     result
 }
 
-async fn run(args: &Args, redis: &RedisServer) -> anyhow::Result<()> {
+async fn run(args: &Args, redis: &TestRedis) -> anyhow::Result<()> {
     if args.logs {
         telemetry::init_subscriber(telemetry::get_subscriber(
             telemetry::DEFAULT_FILTER,
@@ -289,7 +289,7 @@ struct Env {
 }
 
 impl Env {
-    async fn start(args: &Args, redis: &RedisServer) -> anyhow::Result<Env> {
+    async fn start(args: &Args, redis: &TestRedis) -> anyhow::Result<Env> {
         let mut sim_config = SimulatorConfig::for_tests(MSP_KEY);
         // Retries must not add load during a run; the first attempt is all we ever want.
         sim_config.notification_retry_interval = Duration::from_secs(3600);
@@ -298,7 +298,7 @@ impl Env {
         let mut settings = Settings::default();
         settings.server.host = "127.0.0.1".into();
         settings.server.port = 0;
-        settings.redis.url = Some(SecretString::from(redis.url()));
+        settings.redis.url = Some(SecretString::from(redis.url().to_owned()));
         settings.redis.key_prefix = "bench".into();
         settings.multisafepay.base_url = sim.api_url();
         settings.multisafepay.api_key = Some(SecretString::from(MSP_KEY));
@@ -885,99 +885,5 @@ impl MetricSums {
             Some((sum, count)) if *count > 0 => sum / *count as f64 * 1000.0,
             _ => f64::NAN,
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Our own redis-server
-
-/// A `redis-server` on a free loopback port, without persistence. It runs under a small `sh`
-/// wrapper that kills it when our end of the wrapper's stdin closes, which happens on drop and
-/// also when this process dies in any other way, so no server outlives the benchmark.
-struct RedisServer {
-    port: u16,
-    wrapper: Child,
-    stdin: Option<ChildStdin>,
-}
-
-impl RedisServer {
-    fn start() -> anyhow::Result<RedisServer> {
-        let mut last_error = String::new();
-        // Another process may take the free port between our probe and redis' bind: retry.
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let mut wrapper = Command::new("sh")
-                .arg("-c")
-                .arg(concat!(
-                    r#"exec 3<&0; redis-server "$@" </dev/null >/dev/null 2>&1 & pid=$!; "#,
-                    r#"(cat <&3 >/dev/null; kill "$pid" 2>/dev/null) & wait "$pid""#
-                ))
-                .arg("sh")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(std::env::temp_dir())
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("could not spawn sh to run redis-server")?;
-            let stdin = wrapper.stdin.take();
-            let mut server = RedisServer {
-                port,
-                wrapper,
-                stdin,
-            };
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(status)) = server.wrapper.try_wait() {
-                    last_error = format!(
-                        "redis-server on port {port} exited at start ({status}); is redis-server \
-                         installed (apt-get install redis-server) and the port free?"
-                    );
-                    break;
-                }
-                if server.answers_ping() {
-                    return Ok(server);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if last_error.is_empty() {
-                last_error = format!("redis-server on port {port} did not answer within 10 s");
-            }
-            server.shut_down();
-        }
-        bail!("could not start redis-server: {last_error}")
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn answers_ping(&self) -> bool {
-        use std::io::Write;
-        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        if stream.write_all(b"PING\r\n").is_err() {
-            return false;
-        }
-        let mut reply = [0u8; 7];
-        stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
-    }
-
-    fn shut_down(&mut self) {
-        // Closing stdin makes the wrapper kill redis-server; then reap the wrapper.
-        drop(self.stdin.take());
-        let _ = self.wrapper.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.shut_down();
     }
 }

@@ -11,71 +11,14 @@ use serde::{Deserialize, Serialize};
 use super::card::CardSummary;
 use super::money::{Currency, MinorUnits};
 
-/// `chk_` followed by the 32 lowercase hex digits of a UUID v7: ids sort by creation time.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct CheckoutId(String);
-
-#[derive(Debug, thiserror::Error)]
-#[error("a checkout id is `chk_` followed by 32 lowercase hex digits")]
-pub struct InvalidCheckoutId;
-
-impl CheckoutId {
-    pub const PREFIX: &'static str = "chk_";
-
-    /// A fresh id from a UUID v7 (time-ordered).
-    pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, uuid::Uuid::now_v7().simple()))
-    }
-
-    pub fn parse(s: &str) -> Result<Self, InvalidCheckoutId> {
-        let hex = s.strip_prefix(Self::PREFIX).ok_or(InvalidCheckoutId)?;
-        let well_formed = hex.len() == 32
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if well_formed {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidCheckoutId)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for CheckoutId {
-    type Error = InvalidCheckoutId;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<CheckoutId> for String {
-    fn from(id: CheckoutId) -> Self {
-        id.0
-    }
-}
-
-impl AsRef<str> for CheckoutId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for CheckoutId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for CheckoutId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CheckoutId({})", self.0)
-    }
-}
+super::id::prefixed_id!(
+    /// `chk_` followed by the 32 lowercase hex digits of a UUID v7: ids sort by creation time.
+    /// It is also MSP's `order_id`.
+    CheckoutId,
+    InvalidCheckoutId,
+    "chk_",
+    "a checkout id is `chk_` followed by 32 lowercase hex digits"
+);
 
 /// The gateway's statuses (design §3). Spelled in snake_case on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 pub mod card;
 pub mod checkout;
 pub mod customer;
+mod id;
 pub mod money;
 pub mod new_checkout;
 pub mod refund;

@@ -16,64 +16,13 @@ use serde::{Deserialize, Serialize};
 use super::checkout::{Checkout, CheckoutStatus, Failure};
 use super::money::MinorUnits;
 
-/// `re_` followed by the 32 lowercase hex digits of a UUID v7.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RefundId(String);
-
-#[derive(Debug, thiserror::Error)]
-#[error("a refund id is `re_` followed by 32 lowercase hex digits")]
-pub struct InvalidRefundId;
-
-impl RefundId {
-    pub const PREFIX: &'static str = "re_";
-
-    pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, uuid::Uuid::now_v7().simple()))
-    }
-
-    pub fn parse(s: &str) -> Result<Self, InvalidRefundId> {
-        let hex = s.strip_prefix(Self::PREFIX).ok_or(InvalidRefundId)?;
-        let well_formed = hex.len() == 32
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if well_formed {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidRefundId)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for RefundId {
-    type Error = InvalidRefundId;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<RefundId> for String {
-    fn from(id: RefundId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for RefundId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RefundId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+super::id::prefixed_id!(
+    /// `re_` followed by the 32 lowercase hex digits of a UUID v7; also MSP's `refund_order_id`.
+    RefundId,
+    InvalidRefundId,
+    "re_",
+    "a refund id is `re_` followed by 32 lowercase hex digits"
+);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -339,9 +339,12 @@ fn settle_refund(next: &mut Checkout, seen: &PspRefund, now: DateTime<Utc>) {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-
     use super::*;
+
+    /// A fixed instant: the transition is a pure function of its inputs.
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000, 0).unwrap()
+    }
     use crate::domain::card::CardSummary;
     use crate::domain::checkout::{CheckoutId, PspState};
     use crate::domain::money::{Currency, MinorUnits};
@@ -349,7 +352,7 @@ mod tests {
     use CheckoutStatus as S;
 
     fn checkout(status: CheckoutStatus, shopper_returned: bool) -> Checkout {
-        let now = Utc::now();
+        let now = at();
         Checkout {
             schema_version: Checkout::SCHEMA_VERSION,
             id: CheckoutId::generate(),
@@ -437,12 +440,8 @@ mod tests {
                 for msp in msp_statuses {
                     let before = checkout(current, returned);
                     let o = order(msp);
-                    let after = transition(
-                        &before,
-                        News::Order(&o),
-                        EventSource::Notification,
-                        Utc::now(),
-                    );
+                    let after =
+                        transition(&before, News::Order(&o), EventSource::Notification, at());
                     let expected = mapped(msp, returned).and_then(|t| match current.decide(t) {
                         Decision::Move(to) => Some(to),
                         Decision::Unchanged | Decision::Anomaly => None,
@@ -475,7 +474,7 @@ mod tests {
             &checkout(S::RequiresAction, false),
             News::Order(&o),
             EventSource::Notification,
-            Utc::now(),
+            at(),
         )
         .unwrap();
         let failure = next.failure.unwrap();
@@ -490,7 +489,7 @@ mod tests {
                 &checkout(S::Succeeded, false),
                 News::Order(&o),
                 EventSource::Notification,
-                Utc::now(),
+                at(),
             )
             .is_none()
         );
@@ -503,7 +502,7 @@ mod tests {
             &checkout(S::RequiresAction, false),
             news,
             EventSource::BrowserReturn,
-            Utc::now(),
+            at(),
         )
         .unwrap();
         assert_eq!(next.status, S::Processing);
@@ -511,7 +510,7 @@ mod tests {
         assert_eq!(event.unwrap().psp_status, None);
         // Already settled: nothing changes.
         let settled = checkout(S::Succeeded, true);
-        assert!(transition(&settled, news, EventSource::BrowserReturn, Utc::now()).is_none());
+        assert!(transition(&settled, news, EventSource::BrowserReturn, at()).is_none());
     }
 
     #[test]
@@ -522,7 +521,7 @@ mod tests {
             &checkout(S::RequiresAction, false),
             news,
             EventSource::BrowserReturn,
-            Utc::now(),
+            at(),
         )
         .unwrap();
         assert_eq!(next.status, S::Processing);
@@ -541,7 +540,7 @@ mod tests {
             &checkout(S::Created, false),
             news,
             EventSource::Create,
-            Utc::now(),
+            at(),
         )
         .unwrap();
         assert_eq!(next.status, S::RequiresAction);
@@ -559,7 +558,7 @@ mod tests {
             (News::ThreeDsWindowOver, S::Expired, None),
         ];
         for (news, to, failure) in rows {
-            let now = Utc::now();
+            let now = at();
             let (next, event) = transition(
                 &checkout(S::Created, false),
                 news,
@@ -583,12 +582,12 @@ mod tests {
             News::NeverReceived,
         ] {
             let failed = checkout(S::Failed, false);
-            assert!(transition(&failed, news, EventSource::Reconcile, Utc::now()).is_none());
+            assert!(transition(&failed, news, EventSource::Reconcile, at()).is_none());
         }
     }
 
     fn refund(amount: i64) -> Refund {
-        let now = Utc::now();
+        let now = at();
         Refund {
             id: RefundId::generate(),
             amount: MinorUnits::new(amount).unwrap(),
@@ -603,8 +602,7 @@ mod tests {
     }
 
     fn step(c: &Checkout, news: News<'_>) -> Checkout {
-        transition(c, news, EventSource::Api, Utc::now())
-            .map_or_else(|| c.clone(), |(next, _)| next)
+        transition(c, news, EventSource::Api, at()).map_or_else(|| c.clone(), |(next, _)| next)
     }
 
     fn msp_refund(r: &Refund, status: &str, progress: RefundProgress) -> PspRefund {
@@ -679,13 +677,8 @@ mod tests {
             "partial_refunded",
             vec![msp_refund(&r, "completed", RefundProgress::Completed)],
         );
-        let (c, event) = transition(
-            &c,
-            News::Order(&completed),
-            EventSource::Notification,
-            Utc::now(),
-        )
-        .unwrap();
+        let (c, event) =
+            transition(&c, News::Order(&completed), EventSource::Notification, at()).unwrap();
         assert_eq!(
             (c.status, c.refunds[0].status),
             (S::PartiallyRefunded, RefundStatus::Succeeded)
@@ -769,7 +762,7 @@ mod tests {
             &checkout(S::Succeeded, false),
             News::Order(&charged_back),
             EventSource::Notification,
-            Utc::now(),
+            at(),
         )
         .unwrap();
         assert_eq!(
