@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::strict_json::Shape;
 use crate::domain::card::{CardExpiry, CardNumber, Cvc, ExpiryError};
+use crate::domain::checkout::CaptureMethod;
 use crate::domain::customer::{Address, BrowserInfo, Country, Customer, Email, Locale};
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::new_checkout::{
@@ -265,6 +266,7 @@ pub fn parse(
         return_url,
         cancel_url,
         metadata,
+        capture_method: CaptureMethod::Automatic,
     })
     // Already summed above with the same arithmetic; kept as an error rather than a panic.
     .map_err(|_| {

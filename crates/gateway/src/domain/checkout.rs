@@ -27,6 +27,8 @@ pub enum CheckoutStatus {
     Created,
     RequiresAction,
     Processing,
+    /// Authorised and waiting for the merchant's capture (`capture_method: manual`).
+    RequiresCapture,
     Succeeded,
     Failed,
     Canceled,
@@ -37,10 +39,11 @@ pub enum CheckoutStatus {
 }
 
 impl CheckoutStatus {
-    pub const ALL: [CheckoutStatus; 10] = [
+    pub const ALL: [CheckoutStatus; 11] = [
         Self::Created,
         Self::RequiresAction,
         Self::Processing,
+        Self::RequiresCapture,
         Self::Succeeded,
         Self::Failed,
         Self::Canceled,
@@ -55,6 +58,7 @@ impl CheckoutStatus {
             Self::Created => "created",
             Self::RequiresAction => "requires_action",
             Self::Processing => "processing",
+            Self::RequiresCapture => "requires_capture",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Canceled => "canceled",
@@ -74,18 +78,20 @@ impl CheckoutStatus {
     }
 
     /// Settled: nothing more will happen unless money moves back (refund, chargeback).
-    /// The reconciler stops looking at a checkout once this is true.
+    /// The reconciler stops looking at a checkout once this is true. An authorisation waiting
+    /// for its capture is not settled: MSP voids it if it is never captured.
     pub fn is_settled(self) -> bool {
         !matches!(
             self,
-            Self::Created | Self::RequiresAction | Self::Processing
+            Self::Created | Self::RequiresAction | Self::Processing | Self::RequiresCapture
         )
     }
 
     /// The one function that decides every transition (design §3).
     ///
     /// `target` is where MSP's news would take the checkout. Transitions only move forward:
-    /// `created → requires_action → processing → {succeeded, failed, canceled, expired}`, and after
+    /// `created → requires_action → processing → requires_capture → {succeeded, failed,
+    /// canceled, expired}`, and after
     /// `succeeded`: `partially_refunded → refunded`, with `charged_back` reachable from
     /// `succeeded`, `partially_refunded` and `refunded`. A forward skip is one transition.
     pub fn decide(self, target: CheckoutStatus) -> Decision {
@@ -103,6 +109,7 @@ impl CheckoutStatus {
             (S::Created, _) => true,
             (S::RequiresAction, to) => to != S::RequiresAction,
             (S::Processing, to) => !matches!(to, S::RequiresAction),
+            (S::RequiresCapture, to) => !matches!(to, S::RequiresAction | S::Processing),
             // After `succeeded`, only money moving back.
             (S::Succeeded, to) => matches!(to, S::PartiallyRefunded | S::Refunded | S::ChargedBack),
             (S::PartiallyRefunded, to) => matches!(to, S::Refunded | S::ChargedBack),
@@ -131,6 +138,25 @@ pub enum Decision {
     Unchanged,
     /// Backwards, out of a final status, or otherwise illegal: nothing changes; log and count it.
     Anomaly,
+}
+
+/// When the money is taken (design §10.3): at once, or when the merchant captures an
+/// authorisation (MSP: Visa, Mastercard and Maestro only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMethod {
+    #[default]
+    Automatic,
+    Manual,
+}
+
+impl CaptureMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Automatic => "automatic",
+            Self::Manual => "manual",
+        }
+    }
 }
 
 /// Who caused a transition (design §3, `GET /v1/checkouts/{id}/events`).
@@ -230,6 +256,14 @@ pub struct Checkout {
     pub updated_at: DateTime<Utc>,
     /// When the 3DS window (MSP: 1 h for cards) plus a margin ends.
     pub expires_at: DateTime<Utc>,
+    #[serde(default)]
+    pub capture_method: CaptureMethod,
+    /// What the merchant captured of a manual-capture authorisation (design §10.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_captured: Option<MinorUnits>,
+    /// Until when MSP keeps an authorisation (Visa 7 days, Mastercard and Maestro 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_before: Option<DateTime<Utc>>,
     /// Its refunds, oldest first (design §10.1); see [`super::refund`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<super::refund::Refund>,
@@ -282,6 +316,7 @@ mod tests {
                 &[
                     S::RequiresAction,
                     S::Processing,
+                    S::RequiresCapture,
                     S::Succeeded,
                     S::Failed,
                     S::Canceled,
@@ -295,6 +330,7 @@ mod tests {
                 S::RequiresAction,
                 &[
                     S::Processing,
+                    S::RequiresCapture,
                     S::Succeeded,
                     S::Failed,
                     S::Canceled,
@@ -306,6 +342,19 @@ mod tests {
             ),
             (
                 S::Processing,
+                &[
+                    S::RequiresCapture,
+                    S::Succeeded,
+                    S::Failed,
+                    S::Canceled,
+                    S::Expired,
+                    S::PartiallyRefunded,
+                    S::Refunded,
+                    S::ChargedBack,
+                ],
+            ),
+            (
+                S::RequiresCapture,
                 &[
                     S::Succeeded,
                     S::Failed,

@@ -3,6 +3,7 @@
 //! strings. Its `Debug` is safe to log: every card field masks itself.
 
 use super::card::{CardExpiry, CardNumber, CardSummary, Cvc};
+use super::checkout::CaptureMethod;
 use super::customer::Customer;
 use super::money::{AmountError, Currency, MinorUnits};
 use super::tax::TaxRate;
@@ -54,6 +55,7 @@ pub struct NewCheckoutParts {
     pub return_url: ReturnUrl,
     pub cancel_url: ReturnUrl,
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub capture_method: CaptureMethod,
 }
 
 /// A checkout request that has passed every check. Fields are private so that the total always
@@ -119,6 +121,9 @@ impl NewCheckout {
     }
     pub fn metadata(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.parts.metadata
+    }
+    pub fn capture_method(&self) -> CaptureMethod {
+        self.parts.capture_method
     }
 }
 
@@ -207,6 +212,7 @@ pub(crate) mod tests {
                 .as_object()
                 .unwrap()
                 .clone(),
+            capture_method: CaptureMethod::Automatic,
         })
         .unwrap()
     }

@@ -203,6 +203,9 @@ fn initial_record(ctx: &Context, id: &CheckoutId, new: &NewCheckout) -> Checkout
         created_at: now,
         updated_at: now,
         expires_at: now + ctx.settings.session_ttl,
+        capture_method: new.capture_method(),
+        amount_captured: None,
+        capture_before: None,
         refunds: Vec::new(),
     }
 }

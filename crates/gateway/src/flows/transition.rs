@@ -377,6 +377,9 @@ mod tests {
             created_at: now,
             updated_at: now,
             expires_at: now,
+            capture_method: Default::default(),
+            amount_captured: None,
+            capture_before: None,
             refunds: Vec::new(),
         }
     }
@@ -397,6 +400,7 @@ mod tests {
             payment_url: None,
             form_html: None,
             refunds: Vec::new(),
+            authorized_only: false,
             charged_back: false,
         }
     }

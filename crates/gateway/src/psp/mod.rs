@@ -66,9 +66,32 @@ pub struct PspOrder {
     /// The order's refunds as the PSP lists them (MSP: `related_transactions` of type `refund`),
     /// the gateway's and any made elsewhere (MSP's dashboard) alike.
     pub refunds: Vec<PspRefund>,
+    /// The payment is authorised, not collected (MSP: `completed` with `financial_status`
+    /// `initialized`): a manual-capture order waiting for its capture.
+    pub authorized_only: bool,
     /// The order was charged back (MSP: a `chargeback` entry in `related_transactions`, or a
     /// `chargedback`/`chargeback` status).
     pub charged_back: bool,
+}
+
+/// A capture of an authorisation (design §10.3).
+#[derive(Debug)]
+pub struct CaptureRequest<'a> {
+    /// The checkout's id (MSP's `order_id`).
+    pub order_id: &'a str,
+    /// Minor units, at most the authorised amount.
+    pub amount: i64,
+    /// The id MSP gives the order that holds the captured money (MSP: `new_order_id`).
+    pub new_order_id: &'a str,
+}
+
+/// The PSP captured an authorisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureAccepted {
+    /// The PSP's id of the capture transaction.
+    pub transaction_id: Option<String>,
+    /// The order that holds the captured money, when the PSP made a new one.
+    pub order_id: Option<String>,
 }
 
 /// One refund of an order, as the PSP lists it.

@@ -34,6 +34,9 @@ pub fn checkout(id: &CheckoutId) -> Checkout {
         created_at: at,
         updated_at: at,
         expires_at: at + chrono::Duration::hours(1),
+        capture_method: Default::default(),
+        amount_captured: None,
+        capture_before: None,
         refunds: Vec::new(),
     }
 }

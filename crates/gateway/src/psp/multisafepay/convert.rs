@@ -255,6 +255,7 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         payment_url: order.payment_url.filter(|u| !u.trim().is_empty()),
         form_html,
         refunds,
+        authorized_only: false,
         charged_back,
     })
 }
