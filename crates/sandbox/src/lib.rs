@@ -38,6 +38,10 @@ pub struct SandboxInfo {
 const NOTIFICATION_RETRY: Duration = Duration::from_secs(15);
 /// How long an uncleared test card stays uncleared in the sandbox (MSP: about 3 minutes).
 const UNCLEARED_DELAY: Duration = Duration::from_secs(30);
+/// How long a refund stays pending (and cancelable) in the sandbox before the simulator pays it
+/// out (MSP: at midnight; the simulator's own default: a minute). Short, so that a person
+/// trying the demo sees a refund complete, and still long enough to cancel one.
+const REFUND_DELAY: Duration = Duration::from_secs(20);
 
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let site_key = random_key("sim_");
@@ -49,7 +53,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         notification_retry_interval: NOTIFICATION_RETRY,
         challenge_expiry: Duration::from_secs(3_600),
         uncleared_delay: UNCLEARED_DELAY,
-        refund_delay: Duration::from_secs(60),
+        refund_delay: REFUND_DELAY,
     })
     .await?;
     settings.multisafepay.base_url = sim.api_url();
