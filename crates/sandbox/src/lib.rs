@@ -32,6 +32,8 @@ pub struct SandboxInfo {
     /// `form-action` to the redirects after a form submission (demo → /pay → simulator).
     pub simulator_origin: String,
     pub http: reqwest::Client,
+    /// How long the simulator keeps a refund pending: the result page says so.
+    pub refund_delay: Duration,
 }
 
 /// The sandbox's notification retry interval: short, so a demo shows retries in seconds.
@@ -94,6 +96,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         merchant_key: merchant_key.clone(),
         simulator_origin: sim.base_url(),
         http,
+        refund_delay: REFUND_DELAY,
     };
     let info = actix_web::web::Data::new(info);
     let demo: ExtraRoutes = Arc::new(move |cfg| routes::configure(cfg, info.clone()));

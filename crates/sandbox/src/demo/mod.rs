@@ -7,7 +7,8 @@
 //!   3-D Secure test card, plus the simulator's test cards and what each does.
 //! - [`DemoCheckoutForm`] + [`to_checkout_request_json`]: the form's fields to the
 //!   `POST /v1/checkouts` body of design §3.
-//! - [`result_page`]: where the shop's return URL lands: the final status and the events.
+//! - [`result_page`]: where the shop's return URL lands: the final status, the refunds with a
+//!   refund form and a cancel button for pending ones, and the events.
 //! - [`parse_amount`] + [`refusal_message`]: the refund form's amount (major units, as typed) to
 //!   minor units, and the gateway's refusals in plain words.
 //!
@@ -33,7 +34,7 @@ pub use refund::{
     AmountError, DemoRefund, DemoRefundCancelForm, DemoRefundForm, RefusalContext,
     amount_error_message, parse_amount, refusal_message,
 };
-pub use result::{DemoEvent, DemoResultPage, result_page};
+pub use result::{DemoEvent, DemoResultPage, RefundFormState, result_page};
 
 use gateway::domain::money::Currency;
 

@@ -180,6 +180,40 @@ impl DemoRefund {
     }
 }
 
+/// (CSS tone, label, explanation) of a refund status, for a shop owner.
+pub(super) fn describe_refund(status: &str) -> (&'static str, &'static str, &'static str) {
+    match status {
+        "pending" => (
+            "wait",
+            "Pending",
+            "Not paid out yet: it can still be canceled.",
+        ),
+        "succeeded" => ("ok", "Refunded", "Paid back to the customer's card."),
+        "failed" => ("bad", "Failed", "Nothing was paid back."),
+        "canceled" => (
+            "neutral",
+            "Canceled",
+            "Canceled before it was paid out: nothing was paid back.",
+        ),
+        _ => (
+            "neutral",
+            "Unknown",
+            "The gateway reported a status the demo does not know.",
+        ),
+    }
+}
+
+/// `2026-11-24T10:00:03Z` as `24 Nov 2026, 10:00 UTC`; anything else as it came.
+pub(super) fn format_date(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|at| {
+            at.with_timezone(&chrono::Utc)
+                .format("%-d %b %Y, %H:%M UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
 /// What the refund was asked of, to say why the gateway refused it.
 #[derive(Debug, Clone, Copy)]
 pub struct RefusalContext<'a> {
@@ -349,6 +383,19 @@ mod tests {
             Some("MultiSafepay refused the refund.")
         );
         assert!(DemoRefund::list_from_api(&json!({"error": {}})).is_empty());
+    }
+
+    #[test]
+    fn dates_are_written_for_people() {
+        assert_eq!(
+            format_date("2026-11-24T10:00:03Z"),
+            "24 Nov 2026, 10:00 UTC"
+        );
+        assert_eq!(
+            format_date("2026-11-24T10:00:03.123+01:00"),
+            "24 Nov 2026, 09:00 UTC"
+        );
+        assert_eq!(format_date("yesterday"), "yesterday");
     }
 
     fn ctx<'a>(checkout_status: &'a str, refund_status: Option<&'a str>) -> RefusalContext<'a> {
