@@ -32,12 +32,18 @@ pub struct SandboxInfo {
     /// `form-action` to the redirects after a form submission (demo → /pay → simulator).
     pub simulator_origin: String,
     pub http: reqwest::Client,
+    /// How long the simulator keeps a refund pending: the result page says so.
+    pub refund_delay: Duration,
 }
 
 /// The sandbox's notification retry interval: short, so a demo shows retries in seconds.
 const NOTIFICATION_RETRY: Duration = Duration::from_secs(15);
 /// How long an uncleared test card stays uncleared in the sandbox (MSP: about 3 minutes).
 const UNCLEARED_DELAY: Duration = Duration::from_secs(30);
+/// How long a refund stays pending (and cancelable) in the sandbox before the simulator pays it
+/// out (MSP: at midnight; the simulator's own default: a minute). Short, so that a person
+/// trying the demo sees a refund complete, and still long enough to cancel one.
+const REFUND_DELAY: Duration = Duration::from_secs(20);
 
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let site_key = random_key("sim_");
@@ -49,7 +55,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         notification_retry_interval: NOTIFICATION_RETRY,
         challenge_expiry: Duration::from_secs(3_600),
         uncleared_delay: UNCLEARED_DELAY,
-        refund_delay: Duration::from_secs(60),
+        refund_delay: REFUND_DELAY,
     })
     .await?;
     settings.multisafepay.base_url = sim.api_url();
@@ -90,6 +96,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         merchant_key: merchant_key.clone(),
         simulator_origin: sim.base_url(),
         http,
+        refund_delay: REFUND_DELAY,
     };
     let info = actix_web::web::Data::new(info);
     let demo: ExtraRoutes = Arc::new(move |cfg| routes::configure(cfg, info.clone()));

@@ -4,11 +4,21 @@
 //! - `GET /demo`: the cart and a plain card form (works without JavaScript and cookies).
 //! - `POST /demo/checkout`: `POST /v1/checkouts`, then 303 to the pay link or the result page.
 //! - `GET /demo/result?checkout_id=…&status=…`: where the gateway sends the browser back;
-//!   shows the final status and the checkout's events.
+//!   shows the final status, the checkout's refunds and its events.
+//! - `POST /demo/refund`: `POST /v1/checkouts/{id}/refunds`, then 303 back to the result page;
+//!   a refusal is shown on the result page, in plain words.
+//! - `POST /demo/refund/cancel`: `POST /v1/refunds/{id}/cancel`, likewise.
+//!
+//! The refund forms post to the result page's own origin and answer with a relative 303, so
+//! the result page's CSP (`form-action 'self'`, what the security middleware sets) covers them
+//! and their redirect. Both refuse a request that the browser says came from another site
+//! (design §4).
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Datelike;
 use secrecy::ExposeSecret;
@@ -16,8 +26,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::SandboxInfo;
-use super::demo::{self, DemoCheckoutForm, DemoCheckoutPage, DemoResultPage};
+use super::demo::{
+    self, DemoCheckoutForm, DemoCheckoutPage, DemoRefundCancelForm, DemoRefundForm, DemoResultPage,
+    RefusalContext,
+};
+use gateway::browser::respond::error_response;
 use gateway::browser::security::{browser_security_headers, gateway_page_csp_with_form_targets};
+use gateway::domain::checkout::CheckoutId;
+use gateway::domain::refund::RefundId;
 use gateway::startup::AppState;
 
 /// Mounts the demo's routes, with `info` as their app data.
@@ -37,6 +53,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
             web::resource("/demo/result")
                 .wrap(from_fn(browser_security_headers))
                 .route(web::get().to(result)),
+        )
+        // The security headers wrap the cross-site refusal, so that its 403 carries them too.
+        .service(
+            web::resource("/demo/refund")
+                .app_data(form_config())
+                .wrap(from_fn(refuse_cross_site))
+                .wrap(from_fn(browser_security_headers))
+                .route(web::post().to(refund)),
+        )
+        .service(
+            web::resource("/demo/refund/cancel")
+                .app_data(form_config())
+                .wrap(from_fn(refuse_cross_site))
+                .wrap(from_fn(browser_security_headers))
+                .route(web::post().to(cancel_refund)),
         );
 }
 
@@ -120,43 +151,371 @@ async fn result(
     info: web::Data<SandboxInfo>,
     query: web::Query<ResultQuery>,
 ) -> HttpResponse {
-    // Only our own ids go into the URL below.
-    let Ok(id) = gateway::domain::checkout::CheckoutId::parse(&query.checkout_id) else {
-        return gateway::browser::respond::error_response(
-            StatusCode::NOT_FOUND,
-            "Unknown checkout",
-            "This demo checkout does not exist. Start a new one from /demo.",
-        );
+    // Only our own ids go into the URLs the demo calls.
+    let Ok(id) = CheckoutId::parse(&query.checkout_id) else {
+        return unknown_checkout();
     };
-    let get = |path: String| {
-        info.http
-            .get(format!("{}{path}", state.public_url()))
-            .bearer_auth(info.merchant_key.expose_secret())
-            .send()
+    match load_result(&state, &info, &id).await {
+        Some(page) => render_result(page, StatusCode::OK),
+        None => unknown_checkout(),
+    }
+}
+
+/// `GET {path}` on the gateway's API with the merchant key: the JSON answer, if it answered
+/// 2xx with JSON.
+async fn get_json(state: &AppState, info: &SandboxInfo, path: &str) -> Option<Value> {
+    let res = info
+        .http
+        .get(format!("{}{path}", state.public_url()))
+        .bearer_auth(info.merchant_key.expose_secret())
+        .send()
+        .await
+        .ok()?;
+    if !res.status().is_success() {
+        return None;
+    }
+    res.json::<Value>().await.ok()
+}
+
+/// The result page's context, from the gateway's API: the checkout (`None` if the gateway does
+/// not know it), its events and its refunds; a refund form that starts blank, with a fresh
+/// idempotency key.
+async fn load_result(
+    state: &AppState,
+    info: &SandboxInfo,
+    id: &CheckoutId,
+) -> Option<DemoResultPage> {
+    let checkout = get_json(state, info, &format!("/v1/checkouts/{id}")).await?;
+    let events = get_json(state, info, &format!("/v1/checkouts/{id}/events")).await;
+    let refunds = get_json(state, info, &format!("/v1/checkouts/{id}/refunds")).await;
+    let mut page = DemoResultPage::from_api(
+        &checkout,
+        &events.unwrap_or(Value::Null),
+        &refunds.unwrap_or(Value::Null),
+        &result_path(id),
+    );
+    page.refund_delay = Some(info.refund_delay);
+    page.refund_form.idempotency_key = uuid::Uuid::new_v4().to_string();
+    Some(page)
+}
+
+fn result_path(id: &CheckoutId) -> String {
+    format!("/demo/result?checkout_id={id}")
+}
+
+fn render_result(page: DemoResultPage, status: StatusCode) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(demo::result_page(&page))
+}
+
+fn unknown_checkout() -> HttpResponse {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "Unknown checkout",
+        "This demo checkout could not be loaded. Start a new one from /demo.",
+    )
+}
+
+/// Back to the result page after a refund or a cancel, at its refunds (relative: the browser
+/// stays on the origin it used, which the page's `form-action 'self'` allows).
+fn back_to_refunds(id: &CheckoutId) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("{}#refunds", result_path(id))))
+        .finish()
+}
+
+/// The gateway's answer to a refund or a cancel: its status and JSON body, or `None` when it
+/// never came.
+async fn send(request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
+    match request.send().await {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            Some((status, res.json::<Value>().await.unwrap_or(Value::Null)))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the demo could not reach the gateway's API");
+            None
+        }
+    }
+}
+
+/// What the demo says when the gateway's answer to a refund never came: it may have been made.
+const NO_REFUND_ANSWER: &str = "The payment service did not answer in time, so this refund may \
+    or may not have been made. Check the refunds above before trying again: sending this form \
+    again will not refund twice.";
+
+/// What the demo says when the gateway's answer to a refund cancel never came.
+const NO_CANCEL_ANSWER: &str = "The payment service did not answer in time, so the refund may or \
+    may not have been canceled. Refresh status shows where it stands.";
+
+async fn refund(
+    state: web::Data<AppState>,
+    info: web::Data<SandboxInfo>,
+    form: web::Form<DemoRefundForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let Ok(id) = CheckoutId::parse(&form.checkout_id) else {
+        return unknown_checkout();
     };
-    let checkout = match get(format!("/v1/checkouts/{id}")).await {
-        Ok(res) if res.status().is_success() => res.json::<Value>().await.unwrap_or(Value::Null),
-        _ => {
-            return gateway::browser::respond::error_response(
-                StatusCode::NOT_FOUND,
-                "Unknown checkout",
-                "This demo checkout could not be loaded. Start a new one from /demo.",
-            );
+    let Some(mut page) = load_result(&state, &info, &id).await else {
+        return unknown_checkout();
+    };
+    let amount = match demo::parse_amount(&form.amount, &page.currency) {
+        Ok(amount) => amount,
+        Err(e) => {
+            let message = demo::amount_error_message(e, &page.currency, page.left_to_refund());
+            page.refund_form.error = Some(message);
+            page.refund_form.amount = form.amount;
+            return render_result(page, StatusCode::BAD_REQUEST);
         }
     };
-    let events = match get(format!("/v1/checkouts/{id}/events")).await {
-        Ok(res) => res
-            .json::<Value>()
-            .await
-            .unwrap_or(Value::Array(Vec::new())),
-        Err(_) => Value::Array(Vec::new()),
+    let body = match amount {
+        Some(amount) => serde_json::json!({ "amount": amount }),
+        None => serde_json::json!({}),
     };
-    let refresh_url = format!("/demo/result?checkout_id={id}");
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(demo::result_page(&DemoResultPage::from_api(
-            &checkout,
-            &events,
-            &refresh_url,
-        )))
+    let mut request = info
+        .http
+        .post(format!("{}/v1/checkouts/{id}/refunds", state.public_url()))
+        .bearer_auth(info.merchant_key.expose_secret())
+        .json(&body);
+    let key = form.idempotency_key.trim();
+    if is_idempotency_key(key) {
+        request = request.header("Idempotency-Key", key);
+    }
+    let answer = send(request).await;
+    if matches!(answer, Some((201, _))) {
+        return back_to_refunds(&id);
+    }
+    // Refused, or no answer: show the page as it is now, with why, and what was typed.
+    let Some(mut page) = load_result(&state, &info, &id).await else {
+        return unknown_checkout();
+    };
+    page.refund_form.amount = form.amount;
+    let status = match answer {
+        Some((status, body)) => {
+            let ctx = RefusalContext {
+                currency: &page.currency,
+                left: page.left_to_refund(),
+                checkout_status: &page.status,
+                refund_status: None,
+            };
+            page.refund_form.error = Some(demo::refusal_message(status, &body, &ctx));
+            // Still running under this key: the same form sent again gets its answer.
+            if status == 409 && body["error"]["type"] == "idempotency_error" {
+                page.refund_form.idempotency_key = key.to_owned();
+            }
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY)
+        }
+        None => {
+            page.refund_form.error = Some(NO_REFUND_ANSWER.to_owned());
+            // The gateway may have made it: the same key again replays its answer.
+            if is_idempotency_key(key) {
+                page.refund_form.idempotency_key = key.to_owned();
+            }
+            StatusCode::BAD_GATEWAY
+        }
+    };
+    render_result(page, status)
+}
+
+/// The keys the demo's pages mint (UUIDs); anything else is not passed on.
+fn is_idempotency_key(key: &str) -> bool {
+    uuid::Uuid::parse_str(key).is_ok()
+}
+
+async fn cancel_refund(
+    state: web::Data<AppState>,
+    info: web::Data<SandboxInfo>,
+    form: web::Form<DemoRefundCancelForm>,
+) -> HttpResponse {
+    let Ok(id) = CheckoutId::parse(&form.checkout_id) else {
+        return unknown_checkout();
+    };
+    let Some(mut page) = load_result(&state, &info, &id).await else {
+        return unknown_checkout();
+    };
+    // Only a refund of this checkout, by an id of ours, goes into the URL below.
+    let refund_id = match RefundId::parse(&form.refund_id) {
+        Ok(refund_id) if page.refund_status(refund_id.as_str()).is_some() => refund_id,
+        _ => {
+            page.refund_form.cancel_error =
+                Some("This refund is not one of this payment's.".to_owned());
+            return render_result(page, StatusCode::NOT_FOUND);
+        }
+    };
+    let request = info
+        .http
+        .post(format!(
+            "{}/v1/refunds/{refund_id}/cancel",
+            state.public_url()
+        ))
+        .bearer_auth(info.merchant_key.expose_secret());
+    let answer = send(request).await;
+    if matches!(answer, Some((200, _))) {
+        return back_to_refunds(&id);
+    }
+    let Some(mut page) = load_result(&state, &info, &id).await else {
+        return unknown_checkout();
+    };
+    let status = match answer {
+        Some((status, body)) => {
+            let ctx = RefusalContext {
+                currency: &page.currency,
+                left: page.left_to_refund(),
+                checkout_status: &page.status,
+                refund_status: page.refund_status(refund_id.as_str()),
+            };
+            page.refund_form.cancel_error = Some(demo::refusal_message(status, &body, &ctx));
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY)
+        }
+        None => {
+            page.refund_form.cancel_error = Some(NO_CANCEL_ANSWER.to_owned());
+            StatusCode::BAD_GATEWAY
+        }
+    };
+    render_result(page, status)
+}
+
+/// A form body the demo's pages would not send (a field missing): an error page, not actix's
+/// plain-text 400.
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default().error_handler(|err, _req| {
+        let page = error_response(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "This form was not sent the way the demo's pages send it. Go back to the demo shop \
+             and try again.",
+        );
+        actix_web::error::InternalError::from_response(err, page).into()
+    })
+}
+
+/// Middleware for the demo's refund POSTs (design §4): a request the browser says came from
+/// another site is answered 403 with an error page, before its form is read.
+async fn refuse_cross_site(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let public_url = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.public_url().to_owned());
+    if came_from_another_site(
+        header("origin"),
+        header("sec-fetch-site"),
+        header("host"),
+        public_url.as_deref(),
+    ) {
+        let page = error_response(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form can only be sent from the demo shop's own pages. Open the shop's result \
+             page and try again from there.",
+        );
+        return Ok(req.into_response(page));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Whether the browser says a POST came from another site: a `Sec-Fetch-Site` other than
+/// `same-origin` (`none` is a person's own doing, not a page's), or an `Origin` that is neither
+/// the request's own `Host` nor the sandbox's public URL. Clients that send neither header (curl,
+/// old browsers) say nothing, and neither does `Origin: null`: browsers send that for the
+/// demo's own same-origin forms, whose pages have `Referrer-Policy: no-referrer`.
+fn came_from_another_site(
+    origin: Option<&str>,
+    fetch_site: Option<&str>,
+    host: Option<&str>,
+    public_url: Option<&str>,
+) -> bool {
+    if let Some(site) = fetch_site.map(str::trim)
+        && !site.eq_ignore_ascii_case("same-origin")
+        && !site.eq_ignore_ascii_case("none")
+    {
+        return true;
+    }
+    let Some(origin) = origin.map(str::trim) else {
+        return false;
+    };
+    if origin == "null" {
+        return false;
+    }
+    let Ok(origin) = url::Url::parse(origin) else {
+        return true;
+    };
+    let authority = match (origin.host_str(), origin.port()) {
+        (Some(h), Some(port)) => format!("{h}:{port}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => return true,
+    };
+    let own_host = host.is_some_and(|h| h.trim().eq_ignore_ascii_case(&authority));
+    let public = public_url
+        .and_then(|p| url::Url::parse(p).ok())
+        .is_some_and(|p| p.origin() == origin.origin());
+    !(own_host || public)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUBLIC: Option<&str> = Some("http://127.0.0.1:8080");
+
+    fn cross(origin: Option<&str>, site: Option<&str>, host: &str) -> bool {
+        came_from_another_site(origin, site, Some(host), PUBLIC)
+    }
+
+    #[test]
+    fn same_origin_posts_pass() {
+        let here = "127.0.0.1:8080";
+        assert!(!cross(
+            Some("http://127.0.0.1:8080"),
+            Some("same-origin"),
+            here
+        ));
+        assert!(!cross(Some("null"), Some("same-origin"), here));
+        assert!(!cross(None, None, here), "curl says nothing");
+        assert!(!cross(Some("http://127.0.0.1:8080"), None, here));
+        // Reached by another name than the public URL's: the request's own host.
+        assert!(!cross(
+            Some("http://localhost:8080"),
+            Some("same-origin"),
+            "localhost:8080"
+        ));
+        // Behind a proxy that rewrites Host: the public URL.
+        assert!(!cross(
+            Some("http://127.0.0.1:8080"),
+            Some("same-origin"),
+            "10.0.0.5:80"
+        ));
+        assert!(!cross(Some("http://shop.example"), None, "SHOP.example"));
+    }
+
+    #[test]
+    fn posts_from_other_sites_are_refused() {
+        let here = "127.0.0.1:8080";
+        for site in ["cross-site", "same-site", "something-new"] {
+            assert!(
+                cross(Some("http://127.0.0.1:8080"), Some(site), here),
+                "{site}"
+            );
+            assert!(cross(None, Some(site), here), "{site}");
+        }
+        assert!(cross(Some("http://evil.example"), None, here));
+        assert!(cross(
+            Some("http://evil.example"),
+            Some("same-origin"),
+            here
+        ));
+        assert!(
+            cross(Some("http://127.0.0.1:9999"), None, here),
+            "another port"
+        );
+        assert!(
+            cross(Some("https://127.0.0.1:8080"), None, "10.0.0.5"),
+            "another scheme"
+        );
+        assert!(cross(Some("not an origin"), None, here));
+    }
 }

@@ -1,8 +1,12 @@
 //! The sandbox's demo storefront in real headless Chromium: a person's whole 3-D Secure payment,
-//! in both 3DS modes. In form mode this is also the proof that the CSP built for MultiSafepay's
-//! form (script hashes, form-action) lets Chrome run and submit it.
+//! in both 3DS modes, and a shop owner's refunds on the result page. In form mode this is also
+//! the proof that the CSP built for MultiSafepay's form (script hashes, form-action) lets Chrome
+//! run and submit it; the refunds prove the result page's forms work under its CSP.
+
+use std::time::Duration;
 
 use fantoccini::Locator;
+use serde_json::{Value, json};
 
 use crate::cli::Sandbox;
 use crate::common::browser::Browser;
@@ -87,4 +91,299 @@ async fn a_person_pays_through_the_demo_in_redirect_mode() {
 #[tokio::test]
 async fn a_person_pays_through_the_demo_in_form_mode() {
     pay_through_the_demo("form").await;
+}
+
+/// How long the refund test waits for any one thing the browser or the gateway does.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Polls the page's text until `ready` holds, reloading first when `reload` is set; panics
+/// with the last text after [`WAIT`].
+async fn wait_for_text(browser: &Browser, reload: bool, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if reload {
+            browser.client.refresh().await.unwrap();
+        }
+        // A page still loading has no body yet: that is "not ready", not a failure.
+        let text = match browser.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if ready(&text) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the page never got there: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The simulator's base URL, for `PUT /sim/clock`. The sandbox prints it on stderr at start-up,
+/// which `Sandbox` reads past; the demo's checkout page names it too, as the one `form-action`
+/// origin besides `'self'` (its form is redirected to the simulator's 3-D Secure page).
+async fn simulator_base(sandbox: &Sandbox) -> String {
+    let res = reqwest::get(format!("{}/demo", sandbox.base))
+        .await
+        .unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let form_action = csp
+        .split(';')
+        .find_map(|d| d.trim().strip_prefix("form-action "))
+        .unwrap_or_else(|| panic!("no form-action: {csp}"));
+    form_action
+        .split(' ')
+        .find(|o| o.starts_with("http"))
+        .unwrap_or_else(|| panic!("no simulator origin: {csp}"))
+        .to_owned()
+}
+
+/// The checkout's refunds as the gateway lists them.
+async fn api_refunds(sandbox: &Sandbox, checkout_id: &str) -> Vec<Value> {
+    let res = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/checkouts/{checkout_id}/refunds",
+            sandbox.base
+        ))
+        .bearer_auth(&sandbox.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Vec<Value>>().await.unwrap()
+}
+
+/// The whole page at `width` CSS pixels (the window as tall as the page), as `NAME.png`.
+async fn screenshot_at(browser: &Browser, width: u32, name: &str) {
+    let c = &browser.client;
+    c.set_window_size(width, 800).await.unwrap();
+    // The window's height includes the browser's own (invisible) frame: add it to the page's.
+    let sizes = c
+        .execute(
+            "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let height = sizes[0].as_u64().unwrap() + sizes[1].as_u64().unwrap();
+    c.set_window_size(width, u32::try_from(height).unwrap())
+        .await
+        .unwrap();
+    browser.screenshot(name).await;
+}
+
+/// Fills the result page's refund form with `amount` and sends it.
+async fn refund_through_the_form(browser: &Browser, amount: &str) {
+    let c = &browser.client;
+    let field = c
+        .find(Locator::Css(
+            "form[action^='/demo/refund#'] input[name='amount']",
+        ))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(amount).await.unwrap();
+    c.find(Locator::Css(
+        "form[action^='/demo/refund#'] button[type='submit']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_shop_owner_refunds_through_the_demo() {
+    let sandbox = Sandbox::start(&[]);
+    let simulator = simulator_base(&sandbox).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    // A person pays with the frictionless Amex: no 3-D Secure, straight to the result page.
+    c.goto(&format!("{}/demo", sandbox.base)).await.unwrap();
+    for (name, value) in [("card_number", "3745 000000 00015"), ("cvc", "1234")] {
+        let field = c
+            .find(Locator::Css(&format!("input[name='{name}']")))
+            .await
+            .unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    c.find(Locator::Css("form button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let result = browser
+        .wait_for_url(&format!("{}/demo/result", sandbox.base))
+        .await;
+    let checkout_id = result
+        .query_pairs()
+        .find(|(k, _)| k == "checkout_id")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let page = wait_for_text(&browser, false, |t| t.contains("Left to refund")).await;
+    assert!(page.contains("Payment succeeded"), "{page}");
+    assert!(page.contains("Refunded\n€0.00"), "{page}");
+    assert!(
+        page.contains("20 seconds"),
+        "the page says when refunds complete: {page}"
+    );
+
+    // 5.00 back: pending, with a button to cancel it.
+    refund_through_the_form(&browser, "5.00").await;
+    let page = wait_for_text(&browser, false, |t| t.contains("Being refunded")).await;
+    assert!(page.contains("Pending"), "{page}");
+    assert!(page.contains("€5.00"), "{page}");
+    assert!(page.contains("Left to refund\n€42.45"), "{page}");
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("#refunds")
+    );
+    c.find(Locator::Css("form[action^='/demo/refund/cancel#'] button"))
+        .await
+        .unwrap();
+    let refunds = api_refunds(&sandbox, &checkout_id).await;
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["amount"], 500, "5.00 typed is 500 cents");
+    assert_eq!(refunds[0]["status"], "pending");
+
+    // MultiSafepay pays it out once the simulator's clock has moved on; reloading shows it.
+    let res = reqwest::Client::new()
+        .put(format!("{simulator}/sim/clock"))
+        .json(&json!({"advance_s": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = wait_for_text(&browser, true, |t| t.contains("Refunded\n€5.00")).await;
+    assert!(page.contains("Partially refunded"), "{page}");
+    assert!(page.contains("Refunded"), "{page}");
+    assert!(!page.contains("Being refunded"), "{page}");
+    assert!(
+        c.find(Locator::Css("form[action^='/demo/refund/cancel#']"))
+            .await
+            .is_err(),
+        "a paid-out refund cannot be canceled"
+    );
+
+    // A second refund stays pending (for the sandbox's 20 seconds: the cancel below comes well
+    // within them); asking for more than is left is refused in plain words, keeping what was
+    // typed.
+    refund_through_the_form(&browser, "2,50").await;
+    wait_for_text(&browser, false, |t| t.contains("Being refunded")).await;
+    refund_through_the_form(&browser, "100").await;
+    let page = wait_for_text(&browser, false, |t| t.contains("more than is left")).await;
+    assert!(page.contains("at most €39.95"), "{page}");
+    let typed = c
+        .find(Locator::Css("input[name='amount']"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(typed.as_deref(), Some("100"));
+    assert_eq!(api_refunds(&sandbox, &checkout_id).await.len(), 2);
+    screenshot_at(&browser, 1280, "demo-refunds-desktop").await;
+    screenshot_at(&browser, 390, "demo-refunds-phone").await;
+    c.set_window_size(1200, 1000).await.unwrap();
+
+    // The pending one is canceled with its button.
+    c.find(Locator::Css("form[action^='/demo/refund/cancel#'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let page = wait_for_text(&browser, false, |t| t.contains("Canceled")).await;
+    assert!(page.contains("Left to refund\n€42.45"), "{page}");
+    let statuses: Vec<Value> = api_refunds(&sandbox, &checkout_id)
+        .await
+        .into_iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("succeeded"), json!("canceled")]);
+
+    // The page: under the browser security headers, its forms allowed by `form-action 'self'`
+    // (Chrome has just submitted them), and the card only as its last four digits.
+    let res = reqwest::get(format!(
+        "{}/demo/result?checkout_id={checkout_id}",
+        sandbox.base
+    ))
+    .await
+    .unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("form-action 'self';"), "{csp}");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("•••• 0015"));
+    for card in ["374500000000015", "3745 000000 00015"] {
+        assert!(!html.contains(card), "{card} on the result page");
+    }
+
+    // Another site's page posting the same form is refused, in the browser and by header.
+    let form = format!(
+        "<form method=post action='{}/demo/refund'><input name=checkout_id value={checkout_id}>\
+         <input name=amount value=1.00><button>go</button></form>",
+        sandbox.base
+    );
+    c.goto(&format!("data:text/html,{form}")).await.unwrap();
+    c.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let page = wait_for_text(&browser, false, |t| t.contains("Request refused")).await;
+    assert!(page.contains("demo shop's own pages"), "{page}");
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let res = reqwest::Client::new()
+            .post(format!("{}/demo/refund", sandbox.base))
+            .header(name, value)
+            .form(&[("checkout_id", checkout_id.as_str()), ("amount", "1.00")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{name}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        assert!(
+            res.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+    }
+    let res = reqwest::Client::new()
+        .post(format!("{}/demo/refund/cancel", sandbox.base))
+        .header("sec-fetch-site", "same-site")
+        .form(&[("checkout_id", checkout_id.as_str()), ("refund_id", "re_0")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // The refusals answered before anything was sent: still the same two refunds.
+    assert_eq!(api_refunds(&sandbox, &checkout_id).await.len(), 2);
+    browser.close().await;
 }

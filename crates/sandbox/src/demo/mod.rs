@@ -7,7 +7,10 @@
 //!   3-D Secure test card, plus the simulator's test cards and what each does.
 //! - [`DemoCheckoutForm`] + [`to_checkout_request_json`]: the form's fields to the
 //!   `POST /v1/checkouts` body of design §3.
-//! - [`result_page`]: where the shop's return URL lands: the final status and the events.
+//! - [`result_page`]: where the shop's return URL lands: the final status, the refunds with a
+//!   refund form and a cancel button for pending ones, and the events.
+//! - [`parse_amount`] + [`refusal_message`]: the refund form's amount (major units, as typed) to
+//!   minor units, and the gateway's refusals in plain words.
 //!
 //! Its CSP: the checkout page's form is redirected through `/pay/…` to the 3DS page, which in
 //! redirect mode is on the simulator's origin, so serve it with
@@ -15,17 +18,23 @@
 //!
 //! The files: this one holds the catalogue (the fixed cart, the test cards) and the money
 //! formatting both pages use, so the page shown and the request sent cannot disagree;
-//! `checkout.rs` holds the checkout page and its form; `result.rs` the result page. Everything
-//! public is re-exported here, so callers name `sandbox::demo::…` whatever file it lives in.
+//! `checkout.rs` holds the checkout page and its form; `result.rs` the result page; `refund.rs`
+//! the refund form's parsing and wording. Everything public is re-exported here, so callers
+//! name `sandbox::demo::…` whatever file it lives in.
 
 mod checkout;
+mod refund;
 mod result;
 
 pub use checkout::{
     DemoCheckoutForm, DemoCheckoutPage, api_error_message, checkout_page, next_location,
     to_checkout_request_json,
 };
-pub use result::{DemoEvent, DemoResultPage, result_page};
+pub use refund::{
+    AmountError, DemoRefund, DemoRefundCancelForm, DemoRefundForm, RefusalContext,
+    amount_error_message, parse_amount, refusal_message,
+};
+pub use result::{DemoEvent, DemoResultPage, RefundFormState, result_page};
 
 use gateway::domain::money::Currency;
 
@@ -144,26 +153,30 @@ fn vat_included(gross: i64) -> i64 {
 
 /// Minor units as a price: `€47.45`, `$1.00`, `JPY 500`, `KWD 1.250`. Display only.
 pub fn format_money(minor: i64, currency: &str) -> String {
-    let exponent = Currency::parse(currency).map_or(2, |c| c.exponent());
     let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    let digits = if exponent == 0 {
-        abs.to_string()
-    } else {
-        let scale = 10u64.pow(u32::from(exponent));
-        format!(
-            "{}.{:0width$}",
-            abs / scale,
-            abs % scale,
-            width = usize::from(exponent)
-        )
-    };
+    let digits = format_major_units(minor.unsigned_abs(), currency);
     match currency {
         "EUR" => format!("{sign}€{digits}"),
         "USD" => format!("{sign}${digits}"),
         "GBP" => format!("{sign}£{digits}"),
         other => format!("{sign}{other} {digits}"),
     }
+}
+
+/// Minor units as a person types them in `currency`'s major units: `2995` → `29.95` (EUR),
+/// `500` → `500` (JPY), `1250` → `1.250` (KWD).
+pub fn format_major_units(minor: u64, currency: &str) -> String {
+    let exponent = Currency::parse(currency).map_or(2, |c| c.exponent());
+    if exponent == 0 {
+        return minor.to_string();
+    }
+    let scale = 10u64.pow(u32::from(exponent));
+    format!(
+        "{}.{:0width$}",
+        minor / scale,
+        minor % scale,
+        width = usize::from(exponent)
+    )
 }
 
 /// `4111111111111111` → `4111 1111 1111 1111`; Amex's 15 digits as 4-6-5.
@@ -200,6 +213,9 @@ mod tests {
         assert_eq!(format_money(100, "USD"), "$1.00");
         assert_eq!(format_money(500, "JPY"), "JPY 500");
         assert_eq!(format_money(1250, "KWD"), "KWD 1.250");
+        assert_eq!(format_money(-5, "EUR"), "-€0.05");
+        assert_eq!(format_major_units(2995, "EUR"), "29.95");
+        assert_eq!(format_major_units(500, "JPY"), "500");
         assert_eq!(vat_included(121), 21);
         assert_eq!(vat_included(4745), 824);
     }

@@ -1,11 +1,14 @@
 //! The demo result page: where the shop's return URL lands, with the checkout's status as the
-//! gateway reports it and the checkout's events.
+//! gateway reports it, its refunds (and the form to make one), and the checkout's events.
+
+use std::time::Duration;
 
 use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{DEMO_CURRENCY, format_money};
+use super::refund::{DemoRefund, describe_refund, format_date};
+use super::{DEMO_CURRENCY, format_major_units, format_money};
 
 /// One row of the checkout's history (`GET /v1/checkouts/{id}/events`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -34,16 +37,40 @@ pub struct DemoResultPage {
     pub failure_message: Option<String>,
     /// `failure.code` when the status is `failed`.
     pub failure_code: Option<String>,
+    /// What completed refunds gave back (`amount_refunded`), minor units.
+    pub amount_refunded: i64,
+    /// `GET /v1/checkouts/{id}/refunds`, oldest first.
+    pub refunds: Vec<DemoRefund>,
     pub events: Vec<DemoEvent>,
     /// Where "refresh" points: the result page itself, asking the gateway to sync.
     pub refresh_url: String,
+    /// The refund form's state: what to say above it, what was typed.
+    pub refund_form: RefundFormState,
+    /// How long the simulator keeps a refund pending, when the page should say so.
+    pub refund_delay: Option<Duration>,
+}
+
+/// The refund form as the page shows it: blank, or after the gateway (or the demo) refused
+/// what was sent, with the reason and the amount as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefundFormState {
+    /// Why the last refund was not made, in plain words: shown above the form (above the
+    /// refunds when the form is gone, everything being refunded).
+    pub error: Option<String>,
+    /// Why the last refund cancel did not happen: shown above the refunds.
+    pub cancel_error: Option<String>,
+    /// The amount field's value, as the person typed it.
+    pub amount: String,
+    /// The form's `Idempotency-Key` for the gateway (see `DemoRefundForm`).
+    pub idempotency_key: String,
 }
 
 impl DemoResultPage {
-    /// Builds the page's context from the gateway's own answers: `GET /v1/checkouts/{id}` and
-    /// `GET /v1/checkouts/{id}/events` (design §3). Missing fields show as empty rather than
-    /// failing the page: it is a demo of whatever the gateway said.
-    pub fn from_api(checkout: &Value, events: &Value, refresh_url: &str) -> Self {
+    /// Builds the page's context from the gateway's own answers: `GET /v1/checkouts/{id}`,
+    /// `GET /v1/checkouts/{id}/events` (design §3) and `GET /v1/checkouts/{id}/refunds`
+    /// (§10.1). Missing fields show as empty rather than failing the page: it is a demo of
+    /// whatever the gateway said. The refund form starts blank.
+    pub fn from_api(checkout: &Value, events: &Value, refunds: &Value, refresh_url: &str) -> Self {
         let text = |v: &Value| v.as_str().map(str::to_owned);
         let failure = &checkout["failure"];
         DemoResultPage {
@@ -55,6 +82,8 @@ impl DemoResultPage {
             card_last4: text(&checkout["card"]["last4"]),
             failure_message: text(&failure["message"]),
             failure_code: text(&failure["code"]),
+            amount_refunded: checkout["amount_refunded"].as_i64().unwrap_or(0),
+            refunds: DemoRefund::list_from_api(refunds),
             events: events
                 .as_array()
                 .map(|list| {
@@ -70,7 +99,36 @@ impl DemoResultPage {
                 })
                 .unwrap_or_default(),
             refresh_url: refresh_url.to_owned(),
+            refund_form: RefundFormState::default(),
+            refund_delay: None,
         }
+    }
+
+    /// What can still be refunded: the amount minus every refund pending or paid out (what
+    /// the gateway checks a new refund against).
+    pub fn left_to_refund(&self) -> i64 {
+        let held: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.holds_amount())
+            .map(|r| r.amount)
+            .sum();
+        (self.amount - held).max(0)
+    }
+
+    /// Whether the page offers a refund: the gateway refunds succeeded and partially refunded
+    /// checkouts, while something is left.
+    pub fn refundable(&self) -> bool {
+        matches!(self.status.as_str(), "succeeded" | "partially_refunded")
+            && self.left_to_refund() > 0
+    }
+
+    /// The status of refund `id`, if the checkout lists it.
+    pub fn refund_status(&self, id: &str) -> Option<&str> {
+        self.refunds
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.status.as_str())
     }
 }
 
@@ -94,19 +152,69 @@ pub fn result_page(ctx: &DemoResultPage) -> String {
             psp_status: &e.psp_status,
         })
         .collect();
+    let refunds: Vec<RefundRow> = ctx
+        .refunds
+        .iter()
+        .map(|r| {
+            let (tone, label, note) = describe_refund(&r.status);
+            RefundRow {
+                id: &r.id,
+                date: format_date(&r.created_at),
+                amount: format_money(r.amount, &ctx.currency),
+                tone,
+                label,
+                note,
+                failure: r.failure_message.as_deref(),
+                cancelable: r.status == "pending",
+            }
+        })
+        .collect();
+    let pending: i64 = ctx
+        .refunds
+        .iter()
+        .filter(|r| r.status == "pending")
+        .map(|r| r.amount)
+        .sum();
+    let left = ctx.left_to_refund();
+    let show_refunds = !ctx.refunds.is_empty()
+        || matches!(
+            ctx.status.as_str(),
+            "succeeded" | "partially_refunded" | "refunded"
+        );
     ResultTemplate {
         checkout_id: &ctx.checkout_id,
         status: &ctx.status,
         tone,
         headline,
         note,
-        pending: tone == "wait",
+        reloads: tone == "wait",
         amount: format_money(ctx.amount, &ctx.currency),
         card,
         failure_message: ctx.failure_message.as_deref(),
         failure_code: ctx.failure_code.as_deref(),
         events,
         refresh_url: &ctx.refresh_url,
+        show_refunds,
+        refunds,
+        refunded: format_money(ctx.amount_refunded, &ctx.currency),
+        pending: (pending > 0).then(|| format_money(pending, &ctx.currency)),
+        left: format_money(left, &ctx.currency),
+        left_major: format_major_units(left.unsigned_abs(), &ctx.currency),
+        currency: &ctx.currency,
+        refundable: ctx.refundable(),
+        form_alert: ctx
+            .refund_form
+            .error
+            .as_deref()
+            .filter(|_| ctx.refundable()),
+        refunds_alert: ctx.refund_form.cancel_error.as_deref().or(ctx
+            .refund_form
+            .error
+            .as_deref()
+            .filter(|_| !ctx.refundable())),
+        refund_amount: &ctx.refund_form.amount,
+        refund_key: &ctx.refund_form.idempotency_key,
+        refund_delay: ctx.refund_delay.map(describe_delay),
     }
     .render()
     .unwrap_or_else(|e| format!("result page could not be rendered: {e}"))
@@ -156,6 +264,17 @@ fn describe_status(status: &str) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// `20 seconds`, `1 minute`, `3 minutes`.
+fn describe_delay(delay: Duration) -> String {
+    let s = delay.as_secs();
+    match s {
+        1 => "1 second".to_owned(),
+        60 => "1 minute".to_owned(),
+        s if s >= 60 && s % 60 == 0 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
+}
+
 fn brand_label(brand: &str) -> String {
     match brand {
         "visa" => "Visa".to_owned(),
@@ -175,6 +294,17 @@ struct EventRow<'a> {
     psp_status: &'a str,
 }
 
+struct RefundRow<'a> {
+    id: &'a str,
+    date: String,
+    amount: String,
+    tone: &'static str,
+    label: &'static str,
+    note: &'static str,
+    failure: Option<&'a str>,
+    cancelable: bool,
+}
+
 #[derive(Template)]
 #[template(path = "demo_result.html")]
 struct ResultTemplate<'a> {
@@ -183,13 +313,32 @@ struct ResultTemplate<'a> {
     tone: &'static str,
     headline: &'static str,
     note: &'static str,
-    pending: bool,
+    /// The payment's outcome is not known yet: the page reloads itself.
+    reloads: bool,
     amount: String,
     card: Option<String>,
     failure_message: Option<&'a str>,
     failure_code: Option<&'a str>,
     events: Vec<EventRow<'a>>,
     refresh_url: &'a str,
+    show_refunds: bool,
+    refunds: Vec<RefundRow<'a>>,
+    /// `amount_refunded`, formatted.
+    refunded: String,
+    /// The sum of pending refunds, when there are any.
+    pending: Option<String>,
+    left: String,
+    /// `left` as the amount field takes it (`29.95`), for its placeholder.
+    left_major: String,
+    currency: &'a str,
+    refundable: bool,
+    /// Shown above the refund form.
+    form_alert: Option<&'a str>,
+    /// Shown above the refunds.
+    refunds_alert: Option<&'a str>,
+    refund_amount: &'a str,
+    refund_key: &'a str,
+    refund_delay: Option<String>,
 }
 
 #[cfg(test)]
@@ -216,7 +365,31 @@ mod tests {
                 psp_status: "completed".into(),
             }],
             refresh_url: "/demo/result?checkout_id=chk_1&refresh=true".into(),
+            amount_refunded: 0,
+            refunds: Vec::new(),
+            refund_form: RefundFormState {
+                idempotency_key: "k-1".into(),
+                ..RefundFormState::default()
+            },
+            refund_delay: Some(Duration::from_secs(20)),
         }
+    }
+
+    fn refund(id: &str, amount: i64, status: &str) -> DemoRefund {
+        DemoRefund {
+            id: id.into(),
+            amount,
+            status: status.into(),
+            created_at: "2026-11-24T10:05:00Z".into(),
+            failure_message: None,
+        }
+    }
+
+    /// The `<form …>` posting to `action` (and a fragment to scroll to), up to its `</form>`.
+    fn form<'p>(page: &'p str, action: &str) -> Option<&'p str> {
+        let start = page.find(&format!("<form method=\"post\" action=\"{action}#"))?;
+        let end = page[start..].find("</form>")? + start;
+        Some(&page[start..end])
     }
 
     #[test]
@@ -272,7 +445,12 @@ mod tests {
         let events = json!([
             {"at": "2026-11-24T10:00:00Z", "from": "created", "to": "failed", "source": "create", "psp_status": "declined"}
         ]);
-        let ctx = DemoResultPage::from_api(&checkout, &events, "/demo/result?checkout_id=chk_1");
+        let ctx = DemoResultPage::from_api(
+            &checkout,
+            &events,
+            &json!([]),
+            "/demo/result?checkout_id=chk_1",
+        );
         assert_eq!(ctx.status, "failed");
         assert_eq!(ctx.amount, 4745);
         assert_eq!(ctx.card_last4.as_deref(), Some("8884"));
@@ -283,10 +461,159 @@ mod tests {
         let bare = DemoResultPage::from_api(
             &json!({"id": "chk_2", "status": "succeeded", "failure": null}),
             &json!([]),
+            &json!({"error": {"type": "api_error"}}),
             "/r",
         );
         assert_eq!(bare.failure_message, None);
         assert_eq!(bare.card_brand, None);
         assert!(bare.events.is_empty());
+        assert!(bare.refunds.is_empty());
+        assert_eq!(bare.amount_refunded, 0);
+    }
+
+    #[test]
+    fn refunds_and_amount_refunded_are_read_from_the_gateways_json() {
+        let checkout = json!({"id": "chk_1", "status": "partially_refunded", "amount": 4745,
+            "currency": "EUR", "amount_refunded": 500});
+        let refunds = json!([
+            {"id": "re_1", "amount": 500, "status": "succeeded", "created_at": "2026-11-24T10:05:00Z"},
+            {"id": "re_2", "amount": 1000, "status": "pending", "created_at": "2026-11-24T10:06:00Z"},
+            {"id": "re_3", "amount": 2000, "status": "canceled", "created_at": "2026-11-24T10:07:00Z"}
+        ]);
+        let ctx = DemoResultPage::from_api(&checkout, &json!([]), &refunds, "/r");
+        assert_eq!(ctx.amount_refunded, 500);
+        assert_eq!(ctx.refunds.len(), 3);
+        assert_eq!(
+            ctx.left_to_refund(),
+            4745 - 500 - 1000,
+            "canceled ones free their amount"
+        );
+        assert!(ctx.refundable());
+        assert_eq!(ctx.refund_status("re_2"), Some("pending"));
+        assert_eq!(ctx.refund_status("re_9"), None);
+    }
+
+    #[test]
+    fn a_paid_checkout_offers_a_refund_of_everything_left() {
+        let page = result_page(&result("succeeded"));
+        assert!(page.contains("id=\"refunds\""), "{page}");
+        assert!(page.contains("Refunded</dt><dd>€0.00"), "{page}");
+        let refund = form(&page, "/demo/refund").expect("a refund form");
+        assert!(
+            refund.contains("name=\"checkout_id\" value=\"chk_0193a1b2c3d47e8f9a0b1c2d3e4f5a6b\"")
+        );
+        assert!(refund.contains("name=\"idempotency_key\" value=\"k-1\""));
+        assert!(
+            refund.contains("name=\"amount\" value=\"\" placeholder=\"47.45\""),
+            "{refund}"
+        );
+        assert!(refund.contains("everything that is left (€47.45)"));
+        assert!(page.contains("paid out 20 seconds after it is made"));
+        assert!(
+            form(&page, "/demo/refund/cancel").is_none(),
+            "nothing to cancel"
+        );
+    }
+
+    #[test]
+    fn refunds_are_listed_in_words_with_cancel_for_the_pending_one() {
+        let mut ctx = result("partially_refunded");
+        ctx.amount_refunded = 500;
+        ctx.refunds = vec![
+            refund("re_paid", 500, "succeeded"),
+            refund("re_wait", 1000, "pending"),
+            DemoRefund {
+                failure_message: Some("MultiSafepay refused the refund.".into()),
+                ..refund("re_fail", 700, "failed")
+            },
+        ];
+        let page = result_page(&ctx);
+        assert!(page.contains("Refunded</dt><dd>€5.00"), "{page}");
+        assert!(page.contains("Being refunded</dt><dd>€10.00"), "{page}");
+        assert!(page.contains("Left to refund</dt><dd>€32.45"), "{page}");
+        for words in [
+            "Refunded",
+            "Pending",
+            "Failed",
+            "MultiSafepay refused the refund.",
+        ] {
+            assert!(page.contains(words), "{words}: {page}");
+        }
+        assert!(page.contains("24 Nov 2026, 10:05 UTC"));
+        let cancel = form(&page, "/demo/refund/cancel").expect("a cancel form");
+        assert!(
+            cancel.contains("name=\"refund_id\" value=\"re_wait\""),
+            "{cancel}"
+        );
+        assert!(cancel.contains("Cancel refund"));
+        assert_eq!(page.matches("action=\"/demo/refund/cancel#").count(), 1);
+    }
+
+    #[test]
+    fn nothing_left_or_not_paid_means_no_refund_form() {
+        let mut all = result("succeeded");
+        all.refunds = vec![refund("re_all", 4745, "pending")];
+        let page = result_page(&all);
+        assert!(form(&page, "/demo/refund").is_none());
+        assert!(page.contains("Left to refund</dt><dd>€0.00"));
+
+        let page = result_page(&result("refunded"));
+        assert!(form(&page, "/demo/refund").is_none());
+        assert!(
+            page.contains("id=\"refunds\""),
+            "a refunded checkout shows its refunds"
+        );
+
+        let page = result_page(&result("failed"));
+        assert!(
+            !page.contains("id=\"refunds\""),
+            "nothing was paid: no refunds section"
+        );
+    }
+
+    #[test]
+    fn a_refused_refund_shows_why_and_keeps_what_was_typed_escaped() {
+        let mut ctx = result("succeeded");
+        ctx.refund_form.error = Some("That is more than is left <b>to refund</b>.".into());
+        ctx.refund_form.amount = "\"><script>x()</script>".into();
+        let page = result_page(&ctx);
+        assert!(
+            page.contains("role=\"alert\">That is more than is left &#60;b&#62;"),
+            "{page}"
+        );
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(!page.contains("<b>to"), "{page}");
+        let refund = form(&page, "/demo/refund").expect("the form is still there");
+        assert!(
+            refund.contains("value=\"&#34;&#62;&#60;script&#62;"),
+            "{refund}"
+        );
+        let alert = page.find("role=\"alert\"").unwrap();
+        assert!(
+            alert > page.find("id=\"new-refund\"").unwrap(),
+            "next to the form"
+        );
+    }
+
+    #[test]
+    fn refusals_show_where_the_person_acted() {
+        let mut ctx = result("succeeded");
+        ctx.refunds = vec![refund("re_paid", 500, "succeeded")];
+        ctx.refund_form.cancel_error = Some("This refund was canceled already.".into());
+        let page = result_page(&ctx);
+        let alert = page.find("role=\"alert\"").unwrap();
+        assert!(alert > page.find("id=\"refunds\"").unwrap());
+        assert!(
+            alert < page.find("id=\"new-refund\"").unwrap(),
+            "above the refunds"
+        );
+
+        // Nothing left to refund: no form, so the reason shows above the refunds.
+        ctx.refunds = vec![refund("re_all", 4745, "pending")];
+        ctx.refund_form.cancel_error = None;
+        ctx.refund_form.error = Some("Everything was refunded already.".into());
+        let page = result_page(&ctx);
+        assert!(!page.contains("id=\"new-refund\""));
+        assert!(page.contains("role=\"alert\">Everything was refunded already."));
     }
 }
