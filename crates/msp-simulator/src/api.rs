@@ -154,6 +154,8 @@ pub(crate) async fn create(
         authentication: None,
         behaviour,
         options: new.options,
+        manual_capture: new.manual_capture,
+        authorized_at: None,
         created: now,
         modified: now,
         completed: None,

@@ -19,6 +19,9 @@ pub(crate) type OrderKey = (usize, String);
 pub(crate) enum Status {
     Initialized,
     Completed,
+    /// A manual-capture order authorised and not captured: `completed` / `initialized`
+    /// (reference §4.2). Nothing is collected until it is captured.
+    Authorized,
     Uncleared,
     Declined,
     Expired,
@@ -36,7 +39,7 @@ impl Status {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Initialized => "initialized",
-            Status::Completed => "completed",
+            Status::Completed | Status::Authorized => "completed",
             Status::Uncleared => "uncleared",
             Status::Declined => "declined",
             Status::Expired => "expired",
@@ -49,6 +52,7 @@ impl Status {
     pub(crate) fn financial_str(self) -> &'static str {
         match self {
             Status::Cancelled => "cancelled",
+            Status::Authorized => "initialized",
             // A refund is a transaction of its own; the payment itself stays collected.
             Status::PartialRefunded | Status::Refunded => "completed",
             other => other.as_str(),
@@ -212,6 +216,10 @@ pub(crate) struct Order {
     /// What the card number does to the order (MSP's test-card table).
     pub behaviour: CardBehaviour,
     pub options: PaymentOptions,
+    /// `capture: "manual"`: the payment is only authorised, and collected when captured.
+    pub manual_capture: bool,
+    /// When a manual-capture order was authorised.
+    pub authorized_at: Option<NaiveDateTime>,
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
     pub completed: Option<NaiveDateTime>,
@@ -250,6 +258,26 @@ impl Order {
         if status == Status::Completed && self.completed.is_none() {
             self.completed = Some(now);
         }
+        if status == Status::Authorized && self.authorized_at.is_none() {
+            self.authorized_at = Some(now);
+        }
+    }
+
+    /// The scheme approved the payment: collected (`completed`), or for a manual-capture order
+    /// only authorised.
+    fn approve(&mut self, now: NaiveDateTime) {
+        let status = if self.manual_capture {
+            Status::Authorized
+        } else {
+            Status::Completed
+        };
+        self.set_status(status, now);
+    }
+
+    /// When an authorisation not captured by then is voided by the scheme.
+    pub(crate) fn capture_expiry(&self) -> Option<NaiveDateTime> {
+        let lifetime = self.card.brand.authorization_lifetime()?;
+        self.authorized_at?.checked_add_signed(lifetime)
     }
 
     /// The shopper answered the challenge. Returns the settlement still due, for uncleared cards.
@@ -269,7 +297,7 @@ impl Order {
         match (answer, after) {
             (Answer::Authenticated, AfterChallenge::Complete) => {
                 self.authenticated("challenge");
-                self.set_status(Status::Completed, now);
+                self.approve(now);
             }
             (Answer::Authenticated, AfterChallenge::Uncleared { then_complete }) => {
                 self.authenticated("challenge");
@@ -328,9 +356,9 @@ impl Order {
         match self.behaviour {
             CardBehaviour::Frictionless => {
                 self.authenticated("frictionless");
-                self.set_status(Status::Completed, now);
+                self.approve(now);
             }
-            CardBehaviour::NotEnrolled => self.set_status(Status::Completed, now),
+            CardBehaviour::NotEnrolled => self.approve(now),
             CardBehaviour::Challenge(_) | CardBehaviour::DeclinedAtCreation => {}
         }
     }
@@ -344,19 +372,17 @@ impl Order {
         Ok(())
     }
 
-    /// An uncleared payment clears (`completed`) or does not (`void`).
+    /// An uncleared payment clears (`completed`, or authorised for manual capture) or does not
+    /// (`void`).
     pub(crate) fn clear(&mut self, complete: bool, now: NaiveDateTime) -> Result<(), Illegal> {
         if self.status != Status::Uncleared {
             return Err(Illegal { from: self.status });
         }
-        self.set_status(
-            if complete {
-                Status::Completed
-            } else {
-                Status::Void
-            },
-            now,
-        );
+        if complete {
+            self.approve(now);
+        } else {
+            self.set_status(Status::Void, now);
+        }
         Ok(())
     }
 
@@ -577,6 +603,8 @@ mod tests {
                 redirect_url: None,
                 cancel_url: None,
             },
+            manual_capture: false,
+            authorized_at: None,
             created: now,
             modified: now,
             completed: None,

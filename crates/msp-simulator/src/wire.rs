@@ -80,6 +80,8 @@ pub(crate) struct NewOrder {
     pub brand: Brand,
     pub expiry: String,
     pub holder: Option<String>,
+    /// `capture: "manual"`
+    pub manual_capture: bool,
 }
 
 /// Currencies MSP processes card payments in (a subset large enough for merchants' tests).
@@ -187,6 +189,21 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         .ok_or_else(|| MspError::invalid(1008, "Invalid description: send 1 to 200 characters"))?
         .to_owned();
 
+    // `capture` is `"manual"` or absent (OAS `Capture.yaml`); anything else is a mistake worth
+    // hearing about rather than a payment collected at once.
+    let manual_capture = match obj.get("capture") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s.is_empty() => false,
+        Some(Value::String(s)) if s == "manual" => true,
+        Some(_) => {
+            return Err(MspError::invalid(
+                1000,
+                "Invalid capture: send \"manual\" for an authorisation captured later, or leave \
+                 it out",
+            ));
+        }
+    };
+
     let customer_in = obj
         .get("customer")
         .and_then(Value::as_object)
@@ -259,6 +276,16 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         .ok_or_else(|| MspError::new(1024, 402, "Transaction declined: invalid card number"))?;
     let brand = Brand::detect(&number)
         .ok_or_else(|| MspError::new(1024, 402, "Transaction declined: unsupported card scheme"))?;
+    if manual_capture && brand.authorization_lifetime().is_none() {
+        return Err(MspError::invalid(
+            1000,
+            format!(
+                "Invalid capture: manual capture is offered for Visa, Mastercard and Maestro \
+                 cards only, not {}",
+                brand.gateway()
+            ),
+        ));
+    }
     let expiry = str_or_number(card_in, "card_expiry_date")
         .filter(|e| valid_expiry(e, today_yymm))
         .ok_or_else(|| {
@@ -296,6 +323,7 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         brand,
         expiry,
         holder: str_field(card_in, "card_holder_name").map(str::to_owned),
+        manual_capture,
     })
 }
 
@@ -331,9 +359,21 @@ struct CardAuthenticationDetails<'a> {
     flow: &'a str,
 }
 
+/// `payment_details` of a manual-capture order, as MSP shows an authorised one: the deadline
+/// and what can still be captured (0 once captured, voided or expired).
+#[derive(Serialize)]
+struct CaptureDetails {
+    capture: &'static str,
+    capture_expiry: Option<String>,
+    capture_remain: u64,
+}
+
 #[derive(Serialize)]
 struct PaymentDetails<'a> {
     account_holder_name: Option<&'a str>,
+    /// Manual-capture orders only.
+    #[serde(flatten)]
+    capture: Option<CaptureDetails>,
     card_authentication_details: Option<CardAuthenticationDetails<'a>>,
     card_authentication_result: Option<CardAuthenticationResult<'a>>,
     card_expiry_date: &'a str,
@@ -450,6 +490,15 @@ impl<'a> OrderObject<'a> {
             order_id: &o.order_id,
             payment_details: PaymentDetails {
                 account_holder_name: holder,
+                capture: o.manual_capture.then(|| CaptureDetails {
+                    capture: "manual",
+                    capture_expiry: o.capture_expiry().map(ts),
+                    capture_remain: if o.status == super::orders::Status::Authorized {
+                        o.amount
+                    } else {
+                        0
+                    },
+                }),
                 card_authentication_details: auth.map(|a| CardAuthenticationDetails {
                     flow: a.flow,
                     exemption: None,

@@ -10,6 +10,21 @@ use crate::helpers::*;
 /// A frictionless card: the order is `completed` in the create answer.
 pub const PAID_CARD: &str = "374500000000015";
 
+/// MSP's challenged test cards of the three schemes that offer manual capture.
+pub const VISA: &str = "4111111111111111";
+pub const MASTERCARD: &str = "5500000000000004";
+pub const MAESTRO: &str = "6799990000000000011";
+
+/// A manual-capture order (`capture: "manual"`), notified by POST to `notify_url` when given.
+pub fn manual_order(id: &str, card: &str, notify_url: Option<&str>) -> Value {
+    let mut body = match notify_url {
+        Some(url) => notified_order(id, card, url, Some("POST")),
+        None => order_body(id, card),
+    };
+    body["capture"] = json!("manual");
+    body
+}
+
 impl TestSim {
     /// `PUT /sim/clock {"advance_s": s}`; returns the answer (the new time).
     pub async fn advance(&self, s: u64) -> Value {

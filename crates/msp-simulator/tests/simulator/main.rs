@@ -15,6 +15,7 @@ mod clock;
 mod faults;
 mod helpers;
 mod load;
+mod manual_capture;
 mod notifications;
 mod order_object;
 mod refund_faults;
