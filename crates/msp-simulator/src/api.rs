@@ -1,5 +1,5 @@
 //! The MultiSafepay JSON API under `/v1/json` (reference §2–4, §6): create, get, cancel, refund,
-//! void a refund.
+//! void a refund, capture an authorisation.
 //! Answers use MSP's envelope; errors carry MSP's code and a fitting HTTP status (design §8).
 
 use std::time::Duration;
@@ -11,7 +11,10 @@ use subtle::ConstantTimeEq;
 
 use super::cards::{self, CardBehaviour};
 use super::faults::{CreateFailure, RefundFailure};
-use super::orders::{CardRecord, NewRefund, Order, OrderKey, RefundRefusal, Status, VoidRefusal};
+use super::orders::{
+    CaptureRefusal, CardRecord, NewCapture, NewRefund, Order, OrderKey, RefundRefusal, Status,
+    VoidRefusal,
+};
 use super::wire::{
     self, CreatedOrder, CustomerVerification, Envelope, ErrorEnvelope, MspError, OrderObject,
 };
@@ -156,6 +159,7 @@ pub(crate) async fn create(
         options: new.options,
         manual_capture: new.manual_capture,
         authorized_at: None,
+        captured: None,
         created: now,
         modified: now,
         completed: None,
@@ -400,13 +404,73 @@ pub(crate) async fn update_refund(
     }
 }
 
+/// `POST /v1/json/orders/{order_id}/capture`: captures an authorised manual-capture order, in
+/// full or in part, once. The order has changed (`completed` / `completed`, a `capture` entry in
+/// `related_transactions`) when this answers.
+pub(crate) async fn capture(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, MspError> {
+    latency(&sim).await;
+    let site = authenticate(&sim, &req)?;
+    let wire::CaptureRequest {
+        amount,
+        new_order_id,
+        description,
+    } = wire::parse_capture(&wire::object(&body)?)?;
+    let key = (site, path.into_inner());
+    let now = sim.clock.naive_now();
+    let transaction_id = sim.next_id();
+    let capture = NewCapture {
+        transaction_id,
+        amount,
+        order_id: new_order_id.clone(),
+        description,
+    };
+    match sim.change(&key, |o| o.capture(capture, now)) {
+        None => Err(unknown_order()),
+        Some(Err(refusal)) => Err(not_capturable(refusal, "captured")),
+        Some(Ok(_)) => Ok(ok(wire::Captured {
+            transaction_id,
+            order_id: new_order_id.unwrap_or(key.1),
+        })),
+    }
+}
+
+/// The error for a capture, or the cancellation of an authorisation, that the order refuses.
+fn not_capturable(refusal: CaptureRefusal, verb: &str) -> MspError {
+    match refusal {
+        CaptureRefusal::NotAuthorized { status, manual } => {
+            let why = match (manual, status) {
+                (false, _) => "it was not created with \"capture\": \"manual\"".to_owned(),
+                (true, Status::Initialized | Status::Uncleared) => {
+                    format!("it is {}, not authorised yet", status.as_str())
+                }
+                (true, _) => format!(
+                    "it is {} / {}; only an authorisation (completed / initialized) can be {verb}",
+                    status.as_str(),
+                    status.financial_str()
+                ),
+            };
+            MspError::new(1000, 409, format!("The order cannot be {verb}: {why}"))
+        }
+        CaptureRefusal::OverCapture { authorized } => MspError::new(
+            1001,
+            400,
+            format!("Invalid amount: at most the authorised {authorized} can be captured"),
+        ),
+    }
+}
+
 /// Any other path under `/v1/json`.
 pub(crate) async fn not_found() -> HttpResponse {
     MspError::new(
         1000,
         404,
-        "Not found: the simulator serves /orders, /orders/{id}, /orders/{id}/refunds and \
-         /orders/{id}/refunds/{refund_id}",
+        "Not found: the simulator serves /orders, /orders/{id}, /orders/{id}/refunds, \
+         /orders/{id}/refunds/{refund_id} and /orders/{id}/capture",
     )
     .error_response()
 }

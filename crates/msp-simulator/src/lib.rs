@@ -211,6 +211,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 "/orders/{order_id}/refunds/{refund_id}",
                 web::patch().to(api::update_refund),
             )
+            .route("/orders/{order_id}/capture", web::post().to(api::capture))
             .default_service(web::to(api::not_found)),
     )
     .service(

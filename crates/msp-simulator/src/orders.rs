@@ -89,11 +89,12 @@ pub(crate) struct CardRecord {
     pub holder: Option<String>,
 }
 
-/// What a related transaction is (reference §4.1; the simulator makes these two).
+/// What a related transaction is (reference §4.1; the simulator makes these three).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TransactionKind {
     Refund,
     Chargeback,
+    Capture,
 }
 
 impl TransactionKind {
@@ -101,6 +102,7 @@ impl TransactionKind {
         match self {
             TransactionKind::Refund => "refund",
             TransactionKind::Chargeback => "chargeback",
+            TransactionKind::Capture => "capture",
         }
     }
 }
@@ -137,7 +139,18 @@ pub(crate) struct NewRefund {
     pub declines: bool,
 }
 
-/// An entry of the order's `related_transactions`: a refund or a chargeback.
+/// A capture as asked for, before the order accepts it.
+#[derive(Clone, Debug)]
+pub(crate) struct NewCapture {
+    pub transaction_id: u64,
+    /// `None` = everything authorised.
+    pub amount: Option<u64>,
+    /// `new_order_id`: the merchant's id for the captured money (the order id when none was sent).
+    pub order_id: Option<String>,
+    pub description: Option<String>,
+}
+
+/// An entry of the order's `related_transactions`: a refund, a chargeback or a capture.
 #[derive(Clone, Debug)]
 pub(crate) struct Related {
     pub kind: TransactionKind,
@@ -146,6 +159,8 @@ pub(crate) struct Related {
     pub description: Option<String>,
     /// Refunds only: the merchant's id for the refund (the order id when none was sent).
     pub refund_order_id: Option<String>,
+    /// Captures only: `new_order_id`, when one was sent (the entry shows the order id otherwise).
+    pub order_id: Option<String>,
     pub status: TransactionStatus,
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
@@ -220,6 +235,8 @@ pub(crate) struct Order {
     pub manual_capture: bool,
     /// When a manual-capture order was authorised.
     pub authorized_at: Option<NaiveDateTime>,
+    /// What a manual-capture order's capture took.
+    pub captured: Option<u64>,
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
     pub completed: Option<NaiveDateTime>,
@@ -243,6 +260,20 @@ pub(crate) enum RefundRefusal {
     },
     /// MSP refuses a refund of the same amount within five minutes as a likely double click.
     SameAmountRecently,
+}
+
+/// Why a capture (or the cancellation of an authorisation) is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CaptureRefusal {
+    /// Not an authorisation: not a manual-capture order, not authorised yet, or captured,
+    /// voided or declined.
+    NotAuthorized {
+        status: Status,
+        manual: bool,
+    },
+    OverCapture {
+        authorized: u64,
+    },
 }
 
 /// Why a refund cannot be voided (or settled): only a reserved refund changes.
@@ -272,6 +303,16 @@ impl Order {
             Status::Completed
         };
         self.set_status(status, now);
+    }
+
+    /// What the payment collected, what refunds and chargebacks count against: the amount, or
+    /// for a manual-capture order what was captured (nothing while it is only authorised).
+    fn collected(&self) -> u64 {
+        if self.manual_capture {
+            self.captured.unwrap_or(0)
+        } else {
+            self.amount
+        }
     }
 
     /// When an authorisation not captured by then is voided by the scheme.
@@ -397,6 +438,42 @@ impl Order {
         }
     }
 
+    /// Captures an authorisation, in full or in part, once: the order becomes `completed` /
+    /// `completed` with a `capture` entry. Returns the amount captured.
+    pub(crate) fn capture(
+        &mut self,
+        capture: NewCapture,
+        now: NaiveDateTime,
+    ) -> Result<u64, CaptureRefusal> {
+        if self.status != Status::Authorized {
+            return Err(CaptureRefusal::NotAuthorized {
+                status: self.status,
+                manual: self.manual_capture,
+            });
+        }
+        let amount = capture.amount.unwrap_or(self.amount);
+        if amount == 0 || amount > self.amount {
+            return Err(CaptureRefusal::OverCapture {
+                authorized: self.amount,
+            });
+        }
+        self.related.push(Related {
+            kind: TransactionKind::Capture,
+            transaction_id: capture.transaction_id,
+            amount,
+            description: capture.description,
+            refund_order_id: None,
+            order_id: capture.order_id,
+            status: TransactionStatus::Completed,
+            created: now,
+            modified: now,
+            declines: false,
+        });
+        self.captured = Some(amount);
+        self.set_status(Status::Completed, now);
+        Ok(amount)
+    }
+
     /// Refunds `amount` (0 = everything left). The order shows it at once (`partial_refunded`
     /// or `refunded`, `amount_refunded` up); the refund itself starts `reserved`. Returns the
     /// refund's amount.
@@ -412,7 +489,7 @@ impl Order {
         if currency != self.currency {
             return Err(RefundRefusal::WrongCurrency);
         }
-        let remaining = self.amount - self.amount_refunded;
+        let remaining = self.collected().saturating_sub(self.amount_refunded);
         let amount = if refund.amount == 0 {
             remaining
         } else {
@@ -436,6 +513,7 @@ impl Order {
             amount,
             description: refund.description,
             refund_order_id: Some(refund.refund_order_id),
+            order_id: None,
             status: TransactionStatus::Reserved,
             created: now,
             modified: now,
@@ -503,13 +581,14 @@ impl Order {
         if !matches!(self.status, Status::Completed | Status::PartialRefunded) {
             return Err(Illegal { from: self.status });
         }
-        let amount = self.amount - self.amount_refunded;
+        let amount = self.collected().saturating_sub(self.amount_refunded);
         self.related.push(Related {
             kind: TransactionKind::Chargeback,
             transaction_id,
             amount,
             description: Some("Chargeback".to_owned()),
             refund_order_id: None,
+            order_id: None,
             status: TransactionStatus::Completed,
             created: now,
             modified: now,
@@ -534,7 +613,7 @@ impl Order {
         ) {
             let status = if self.amount_refunded == 0 {
                 Status::Completed
-            } else if self.amount_refunded >= self.amount {
+            } else if self.amount_refunded >= self.collected() {
                 Status::Refunded
             } else {
                 Status::PartialRefunded
@@ -605,6 +684,7 @@ mod tests {
             },
             manual_capture: false,
             authorized_at: None,
+            captured: None,
             created: now,
             modified: now,
             completed: None,
@@ -701,6 +781,62 @@ mod tests {
             o.void_refund(3, now),
             Err(VoidRefusal::NotReserved(TransactionStatus::Completed))
         );
+    }
+
+    fn capture_of(amount: Option<u64>) -> NewCapture {
+        NewCapture {
+            transaction_id: 9,
+            amount,
+            order_id: None,
+            description: None,
+        }
+    }
+
+    #[test]
+    fn a_manual_order_is_authorised_then_captured_once_and_refunded_from_the_capture() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut o = order(CardBehaviour::Challenge(AfterChallenge::Complete));
+        o.manual_capture = true;
+        let early = o.capture(capture_of(None), now);
+        assert_eq!(
+            early,
+            Err(CaptureRefusal::NotAuthorized {
+                status: Status::Initialized,
+                manual: true
+            })
+        );
+        o.answer_challenge(Answer::Authenticated, now).unwrap();
+        assert_eq!(
+            (o.status.as_str(), o.status.financial_str()),
+            ("completed", "initialized")
+        );
+        assert_eq!(o.authorized_at, Some(now));
+        assert_eq!(
+            o.refund("EUR", refund_of(0), now),
+            Err(RefundRefusal::NotRefundable(Status::Authorized))
+        );
+        assert_eq!(
+            o.capture(capture_of(Some(1001)), now),
+            Err(CaptureRefusal::OverCapture { authorized: 1000 })
+        );
+        assert_eq!(o.capture(capture_of(Some(600)), now), Ok(600));
+        assert_eq!(
+            (o.status.as_str(), o.status.financial_str()),
+            ("completed", "completed")
+        );
+        assert!(matches!(
+            o.capture(capture_of(Some(100)), now),
+            Err(CaptureRefusal::NotAuthorized {
+                status: Status::Completed,
+                ..
+            })
+        ));
+        assert_eq!(
+            o.refund("EUR", refund_of(700), now),
+            Err(RefundRefusal::OverRefund { remaining: 600 })
+        );
+        assert_eq!(o.refund("EUR", refund_of(0), now), Ok(600));
+        assert_eq!(o.status, Status::Refunded);
     }
 
     #[test]

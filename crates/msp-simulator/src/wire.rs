@@ -543,7 +543,7 @@ impl<'a> OrderObject<'a> {
                         description: r.description.as_deref(),
                         dispute: None,
                         modified: ts(r.modified),
-                        order_id: &o.order_id,
+                        order_id: r.order_id.as_deref().unwrap_or(&o.order_id),
                         reference_transaction_id: o.transaction_id,
                         refund_order_id: r.refund_order_id.as_deref(),
                         status: r.status.as_str(),
@@ -587,6 +587,16 @@ pub(crate) struct RefundCreated {
     pub refund_id: u64,
 }
 
+/// `POST /orders/{id}/capture` answer (MSP's example: the capture's transaction id and the
+/// `new_order_id`).
+#[derive(Serialize)]
+pub(crate) struct Captured {
+    /// The capture's own transaction id, as in its `related_transactions` entry.
+    pub transaction_id: u64,
+    /// `new_order_id`, or the order's id when none was sent.
+    pub order_id: String,
+}
+
 /// `PATCH /orders/{id}` and `POST /orders/{id}/refunds` bodies: read leniently.
 pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, MspError> {
     if body.is_empty() {
@@ -628,6 +638,53 @@ pub(crate) fn parse_refund(body: &Map<String, Value>) -> Result<RefundRequest, M
         currency,
         description: str_field(body, "description").map(str::to_owned),
         refund_order_id: str_field(body, "refund_order_id").map(str::to_owned),
+    })
+}
+
+/// The capture request (reference §6.2). `amount` absent means everything authorised (MSP's
+/// partial-capture page calls it optional); `new_order_status` must be `completed`; `invoice_id`,
+/// `tracktrace_code`, `carrier`, `reason` and `memo` are accepted and not kept.
+pub(crate) struct CaptureRequest {
+    pub amount: Option<u64>,
+    pub new_order_id: Option<String>,
+    pub description: Option<String>,
+}
+
+pub(crate) fn parse_capture(body: &Map<String, Value>) -> Result<CaptureRequest, MspError> {
+    let amount = match body.get("amount") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(minor_units(v).filter(|a| *a >= 1).ok_or_else(|| {
+            MspError::invalid(
+                1001,
+                "Invalid amount: send a whole number of cents, at least 1, as an integer or a \
+                 string of digits",
+            )
+        })?),
+    };
+    if str_field(body, "new_order_status") != Some("completed") {
+        return Err(MspError::invalid(
+            1000,
+            "Invalid new_order_status: send \"completed\"",
+        ));
+    }
+    let new_order_id = match body.get("new_order_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(_) => Some(
+            str_or_number(body, "new_order_id")
+                .filter(|s| s.chars().count() <= 50)
+                .ok_or_else(|| {
+                    MspError::invalid(
+                        1006,
+                        "Invalid new_order_id: send a string of at most 50 characters",
+                    )
+                })?,
+        ),
+    };
+    Ok(CaptureRequest {
+        amount,
+        new_order_id,
+        description: str_field(body, "description").map(str::to_owned),
     })
 }
 

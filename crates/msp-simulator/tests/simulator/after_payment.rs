@@ -64,6 +64,24 @@ impl TestSim {
         id
     }
 
+    /// A manual-capture order on `card`, authorised by `Y` on the challenge: `completed` /
+    /// `initialized`.
+    pub async fn authorised_order(&self, card: &str, notify_url: Option<&str>) -> String {
+        let id = order_id();
+        let (status, created) = self.create(&manual_order(&id, card, notify_url)).await;
+        assert_eq!(status, 200, "{created}");
+        assert_eq!(created["data"]["status"], "initialized", "{created}");
+        self.answer(created["data"]["payment_url"].as_str().unwrap(), "Y")
+            .await;
+        let o = self.order(&id).await;
+        assert_eq!(
+            (o["status"].as_str(), o["financial_status"].as_str()),
+            (Some("completed"), Some("initialized")),
+            "{o}"
+        );
+        id
+    }
+
     /// `POST /orders/{id}/refunds` with `body`; returns (HTTP status, body).
     pub async fn refund(&self, id: &str, body: Value) -> (u16, Value) {
         let r = self
@@ -82,6 +100,19 @@ impl TestSim {
         let (status, answer) = self.refund(id, body).await;
         assert_eq!(status, 200, "{answer}");
         answer["data"]["refund_id"].as_u64().unwrap()
+    }
+
+    /// `POST /orders/{id}/capture` with `body`; returns (HTTP status, body).
+    pub async fn capture(&self, id: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(&format!("/orders/{id}/capture")))
+            .header("api_key", KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
     }
 
     /// `PATCH /orders/{id}/refunds/{refund_id}` with `body`; returns (HTTP status, body).

@@ -8,6 +8,8 @@ mod after_payment;
 mod amounts;
 mod api;
 mod browser;
+mod capture;
+mod captured_refunds;
 mod cards;
 mod chargeback;
 mod cli;
