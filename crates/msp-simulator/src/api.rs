@@ -49,6 +49,14 @@ fn invalid_key() -> MspError {
     )
 }
 
+fn order_id_taken() -> MspError {
+    MspError::new(
+        1006,
+        409,
+        "Invalid order ID: it is already used on this site; send a new order_id",
+    )
+}
+
 fn unknown_order() -> MspError {
     MspError::new(
         1006,
@@ -181,13 +189,11 @@ pub(crate) async fn create(
     };
     let key: OrderKey = (site, order.order_id.clone());
     let (body, job) = {
+        // A capture's new_order_id is taken too. The alias shard is locked first, as everywhere.
+        let aliases = sim.aliases.shard(&key);
         let mut shard = sim.orders.shard(&key);
-        if shard.contains_key(&key) {
-            return Err(MspError::new(
-                1006,
-                409,
-                "Invalid order ID: it is already used on this site; send a new order_id",
-            ));
+        if shard.contains_key(&key) || aliases.contains_key(&key) {
+            return Err(order_id_taken());
         }
         let (payment_url, cancel_url) = match &session {
             Some(s) => (
@@ -249,7 +255,7 @@ pub(crate) async fn get(
 ) -> Result<HttpResponse, MspError> {
     latency(&sim).await;
     let site = authenticate(&sim, &req)?;
-    let key = (site, path.into_inner());
+    let key = sim.resolve((site, path.into_inner()));
     let shard = sim.orders.shard(&key);
     let order = shard.get(&key).ok_or_else(unknown_order)?;
     Ok(ok(OrderObject::of(order)))
@@ -272,7 +278,7 @@ pub(crate) async fn update(
             "The simulator only supports PATCH with \"status\": \"cancelled\"",
         ));
     }
-    let key = (site, path.into_inner());
+    let key = sim.resolve((site, path.into_inner()));
     let now = sim.clock.naive_now();
     match sim.change(&key, |o| o.cancel(now)) {
         None => Err(unknown_order()),
@@ -305,16 +311,18 @@ pub(crate) async fn refund(
         refund_order_id,
     } = wire::parse_refund(&wire::object(&body)?)?;
     let failure = sim.faults().refund_failure;
-    let key = (site, path.into_inner());
+    let order_id = path.into_inner();
     let now = sim.clock.naive_now();
     let refund_id = sim.next_id();
     let refund = NewRefund {
         transaction_id: refund_id,
         amount,
         description,
-        refund_order_id: refund_order_id.unwrap_or_else(|| key.1.clone()),
+        // The id the call named: the order's, or its capture's.
+        refund_order_id: refund_order_id.unwrap_or_else(|| order_id.clone()),
         declines: failure == RefundFailure::Declined,
     };
+    let key = sim.resolve((site, order_id));
     let result = sim.change(&key, |o| {
         o.refund(&currency, refund, now)
             .map(|_| o.transaction_id)
@@ -387,7 +395,7 @@ pub(crate) async fn update_refund(
         )
     };
     let refund_id: u64 = refund_id.parse().map_err(|_| unknown_refund())?;
-    let key = (site, order_id);
+    let key = sim.resolve((site, order_id));
     let now = sim.clock.naive_now();
     match sim.change(&key, |o| o.void_refund(refund_id, now)) {
         None => Err(unknown_order()),
@@ -406,7 +414,8 @@ pub(crate) async fn update_refund(
 
 /// `POST /v1/json/orders/{order_id}/capture`: captures an authorised manual-capture order, in
 /// full or in part, once. The order has changed (`completed` / `completed`, a `capture` entry in
-/// `related_transactions`) when this answers.
+/// `related_transactions`) when this answers. From then on the capture's `new_order_id` is
+/// another id of the order: GET, refunds and the rest work with either.
 pub(crate) async fn capture(
     sim: web::Data<Sim>,
     req: HttpRequest,
@@ -420,7 +429,18 @@ pub(crate) async fn capture(
         new_order_id,
         description,
     } = wire::parse_capture(&wire::object(&body)?)?;
-    let key = (site, path.into_inner());
+    let key = sim.resolve((site, path.into_inner()));
+    // Taken before the capture, so that no order and no other capture takes it meanwhile; given
+    // back if the capture is refused.
+    let alias = new_order_id
+        .as_ref()
+        .filter(|id| **id != key.1)
+        .map(|id| (site, id.clone()));
+    if let Some(alias) = &alias
+        && !sim.reserve_alias(alias, &key.1)
+    {
+        return Err(order_id_taken());
+    }
     let now = sim.clock.naive_now();
     let transaction_id = sim.next_id();
     let capture = NewCapture {
@@ -429,14 +449,18 @@ pub(crate) async fn capture(
         order_id: new_order_id.clone(),
         description,
     };
-    match sim.change(&key, |o| o.capture(capture, now)) {
+    let answer = match sim.change(&key, |o| o.capture(capture, now)) {
         None => Err(unknown_order()),
         Some(Err(refusal)) => Err(not_capturable(refusal, "captured")),
         Some(Ok(_)) => Ok(ok(wire::Captured {
             transaction_id,
-            order_id: new_order_id.unwrap_or(key.1),
+            order_id: new_order_id.unwrap_or_else(|| key.1.clone()),
         })),
+    };
+    if let (Err(_), Some(alias)) = (&answer, &alias) {
+        sim.release_alias(alias);
     }
+    answer
 }
 
 /// The error for a capture, or the cancellation of an authorisation, that the order refuses.

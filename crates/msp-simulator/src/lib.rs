@@ -275,6 +275,7 @@ fn build(
             .map(|k| Arc::from(k.as_str()))
             .collect(),
         orders: Sharded::new(),
+        aliases: Sharded::new(),
         sessions: Sharded::new(),
         faults: RwLock::new(Faults::default()),
         notifier: Arc::new(Notifier::new(

@@ -18,6 +18,9 @@ pub(crate) struct Sim {
     pub(crate) base_url: String,
     pub(crate) keys: Vec<Arc<str>>,
     pub(crate) orders: Sharded<OrderKey, Order>,
+    /// A capture's `new_order_id` -> the id of the order it captured: the captured money goes by
+    /// either id. Lock order: an alias shard before an order shard, never the other way.
+    pub(crate) aliases: Sharded<OrderKey, String>,
     /// Challenge session id (in `payment_url` and the verification form) -> order.
     pub(crate) sessions: Sharded<String, OrderKey>,
     pub(super) faults: RwLock<Faults>,
@@ -52,6 +55,31 @@ impl Sim {
     /// below 2^53 so JavaScript clients read it exactly.
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The order a merchant's order id means on a site: its own, or the one whose capture it
+    /// names.
+    pub(crate) fn resolve(&self, key: OrderKey) -> OrderKey {
+        let captured = self.aliases.shard(&key).get(&key).cloned();
+        match captured {
+            Some(order_id) => (key.0, order_id),
+            None => key,
+        }
+    }
+
+    /// Takes `alias` as another id of the order `order_id`, unless an order or another capture
+    /// has it already.
+    pub(crate) fn reserve_alias(&self, alias: &OrderKey, order_id: &str) -> bool {
+        let mut aliases = self.aliases.shard(alias);
+        if aliases.contains_key(alias) || self.orders.shard(alias).contains_key(alias) {
+            return false;
+        }
+        aliases.insert(alias.clone(), order_id.to_owned());
+        true
+    }
+
+    pub(crate) fn release_alias(&self, alias: &OrderKey) {
+        self.aliases.shard(alias).remove(alias);
     }
 
     /// Runs `fut` on the simulator's runtime until it ends or the simulator stops.

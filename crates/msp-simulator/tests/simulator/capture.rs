@@ -214,6 +214,12 @@ async fn a_capture_above_the_authorisation_or_badly_formed_is_an_invalid_field()
             1006,
             "new_order_id over 50 characters",
         ),
+        (
+            json!({"amount": 500, "new_order_status": "completed", "new_order_id": taken}),
+            409,
+            1006,
+            "new_order_id of another order",
+        ),
     ] {
         let (status, answer) = sim.capture(&id, body).await;
         assert_eq!(
@@ -234,5 +240,62 @@ async fn a_capture_above_the_authorisation_or_badly_formed_is_an_invalid_field()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400, "not a JSON object");
     assert_eq!(sim.order(&taken).await["status"], "completed");
+    sim.handle.stop().await;
+}
+
+#[tokio::test]
+async fn the_capture_order_id_names_the_captured_order_and_no_other() {
+    let sim = spawn().await;
+    let id = sim.authorised_order(VISA, None).await;
+    let new_id = format!("{id}-c");
+    let body = json!({"amount": 700, "new_order_id": new_id, "new_order_status": "completed"});
+    assert_eq!(sim.capture(&id, body).await.0, 200);
+    assert_eq!(
+        sim.order(&new_id).await,
+        sim.order(&id).await,
+        "GET by the capture's order id shows the captured order"
+    );
+    let (status, answer) = sim.create(&order_body(&new_id, PAID_CARD)).await;
+    assert_eq!(
+        (status, answer["error_code"].as_u64()),
+        (409, Some(1006)),
+        "an order cannot take it: {answer}"
+    );
+    let other = sim.authorised_order(VISA, None).await;
+    let (status, answer) = sim
+        .capture(
+            &other,
+            json!({"new_order_id": new_id, "new_order_status": "completed"}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error_code"].as_u64()),
+        (409, Some(1006)),
+        "nor another capture: {answer}"
+    );
+    let r = sim
+        .http
+        .get(sim.url(&format!("/orders/{new_id}")))
+        .header("api_key", OTHER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "another site does not see it");
+    // A refused capture leaves its order id free.
+    let third = sim.authorised_order(VISA, None).await;
+    let spare = format!("{third}-c");
+    let (status, _) = sim
+        .capture(
+            &third,
+            json!({"amount": 5000, "new_order_id": spare, "new_order_status": "completed"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(sim.get_order(&spare).await.0, 404);
+    assert_eq!(
+        sim.create(&order_body(&spare, PAID_CARD)).await.0,
+        200,
+        "free for an order"
+    );
     sim.handle.stop().await;
 }

@@ -82,6 +82,48 @@ async fn an_authorisation_not_captured_cannot_be_refunded_or_charged_back() {
 }
 
 #[tokio::test]
+async fn a_refund_through_the_capture_order_id_is_the_same_refund() {
+    let sim = spawn().await;
+    let id = sim.authorised_order(MASTERCARD, None).await;
+    let new_id = format!("{id}-c");
+    sim.capture(
+        &id,
+        json!({"amount": 600, "new_order_id": new_id, "new_order_status": "completed"}),
+    )
+    .await;
+    let by_capture = sim
+        .refund_ok(&new_id, json!({"currency": "EUR", "amount": 250}))
+        .await;
+    let by_order = sim
+        .refund_ok(&id, json!({"currency": "EUR", "amount": 300}))
+        .await;
+    let o = sim.order(&id).await;
+    assert_eq!(o["amount_refunded"], 550, "{o}");
+    assert_eq!(related(&o, by_capture)["refund_order_id"], new_id.as_str());
+    assert_eq!(related(&o, by_order)["refund_order_id"], id.as_str());
+    let (status, answer) = sim
+        .refund(&new_id, json!({"currency": "EUR", "amount": 51}))
+        .await;
+    assert_eq!(
+        (status, answer["error_code"].as_u64()),
+        (422, Some(1034)),
+        "one balance, whichever id: {answer}"
+    );
+    let (status, answer) = sim
+        .patch_refund(&new_id, &by_order.to_string(), json!({"status": "void"}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(sim.order(&id).await["amount_refunded"], 250);
+    let (status, o) = sim.chargeback(&new_id).await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(
+        (o["order_id"].as_str(), o["status"].as_str()),
+        (Some(id.as_str()), Some("void"))
+    );
+    sim.handle.stop().await;
+}
+
+#[tokio::test]
 async fn a_chargeback_of_a_capture_takes_what_was_captured_and_not_refunded() {
     let sim = spawn().await;
     let id = captured_600(&sim).await;
