@@ -1,5 +1,5 @@
 //! The MultiSafepay JSON API under `/v1/json` (reference §2–4, §6): create, get, cancel, refund,
-//! void a refund, capture an authorisation.
+//! void a refund, capture or cancel an authorisation.
 //! Answers use MSP's envelope; errors carry MSP's code and a fitting HTTP status (design §8).
 
 use std::time::Duration;
@@ -463,6 +463,41 @@ pub(crate) async fn capture(
     answer
 }
 
+/// `PATCH /v1/json/capture/{order_id}` with `status: cancelled`: voids an authorisation that is
+/// not captured (`void` / `void`, notified). `reason` and `description` are accepted and not kept.
+pub(crate) async fn cancel_authorization(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, MspError> {
+    latency(&sim).await;
+    let site = authenticate(&sim, &req)?;
+    let body = wire::object(&body)?;
+    if body.get("status").and_then(Value::as_str) != Some("cancelled") {
+        return Err(MspError::new(
+            1000,
+            400,
+            "An authorisation can only be cancelled: send \"status\": \"cancelled\"",
+        ));
+    }
+    let key = sim.resolve((site, path.into_inner()));
+    let now = sim.clock.naive_now();
+    let cancelled = sim.change(&key, |o| {
+        o.void_authorization(now)
+            .map(|()| (o.transaction_id, o.order_id.clone()))
+    });
+    match cancelled {
+        None => Err(unknown_order()),
+        Some(Err(refusal)) => Err(not_capturable(refusal, "cancelled")),
+        Some(Ok((transaction_id, order_id))) => Ok(ok(wire::AuthorizationCancelled {
+            transaction_id,
+            order_id,
+            success: true,
+        })),
+    }
+}
+
 /// The error for a capture, or the cancellation of an authorisation, that the order refuses.
 fn not_capturable(refusal: CaptureRefusal, verb: &str) -> MspError {
     match refusal {
@@ -494,7 +529,7 @@ pub(crate) async fn not_found() -> HttpResponse {
         1000,
         404,
         "Not found: the simulator serves /orders, /orders/{id}, /orders/{id}/refunds, \
-         /orders/{id}/refunds/{refund_id} and /orders/{id}/capture",
+         /orders/{id}/refunds/{refund_id}, /orders/{id}/capture and /capture/{id}",
     )
     .error_response()
 }

@@ -212,6 +212,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 web::patch().to(api::update_refund),
             )
             .route("/orders/{order_id}/capture", web::post().to(api::capture))
+            .route(
+                "/capture/{order_id}",
+                web::patch().to(api::cancel_authorization),
+            )
             .default_service(web::to(api::not_found)),
     )
     .service(

@@ -474,6 +474,19 @@ impl Order {
         Ok(amount)
     }
 
+    /// The authorisation is voided, nothing collected: cancelled by the merchant
+    /// (`PATCH /capture/{id}`), or expired. `void` / `void` (reference §4.2).
+    pub(crate) fn void_authorization(&mut self, now: NaiveDateTime) -> Result<(), CaptureRefusal> {
+        if self.status != Status::Authorized {
+            return Err(CaptureRefusal::NotAuthorized {
+                status: self.status,
+                manual: self.manual_capture,
+            });
+        }
+        self.set_status(Status::Void, now);
+        Ok(())
+    }
+
     /// Refunds `amount` (0 = everything left). The order shows it at once (`partial_refunded`
     /// or `refunded`, `amount_refunded` up); the refund itself starts `reserved`. Returns the
     /// refund's amount.
@@ -837,6 +850,25 @@ mod tests {
         );
         assert_eq!(o.refund("EUR", refund_of(0), now), Ok(600));
         assert_eq!(o.status, Status::Refunded);
+        assert!(o.void_authorization(now).is_err(), "captured");
+    }
+
+    #[test]
+    fn a_voided_authorisation_is_final() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut o = order(CardBehaviour::NotEnrolled);
+        o.manual_capture = true;
+        o.settle_at_creation(now);
+        assert_eq!(o.status, Status::Authorized);
+        o.void_authorization(now).unwrap();
+        assert_eq!(
+            (o.status.as_str(), o.status.financial_str()),
+            ("void", "void")
+        );
+        assert!(o.void_authorization(now).is_err());
+        assert!(o.capture(capture_of(None), now).is_err());
+        assert!(o.cancel(now).is_err());
+        assert!(o.refund("EUR", refund_of(0), now).is_err());
     }
 
     #[test]

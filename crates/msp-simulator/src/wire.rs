@@ -597,6 +597,15 @@ pub(crate) struct Captured {
     pub order_id: String,
 }
 
+/// `PATCH /capture/{id}` answer (reference §6.2).
+#[derive(Serialize)]
+pub(crate) struct AuthorizationCancelled {
+    /// The order's transaction id.
+    pub transaction_id: u64,
+    pub order_id: String,
+    pub success: bool,
+}
+
 /// `PATCH /orders/{id}` and `POST /orders/{id}/refunds` bodies: read leniently.
 pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, MspError> {
     if body.is_empty() {

@@ -115,6 +115,19 @@ impl TestSim {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
+    /// `PATCH /capture/{id}` with `body`; returns (HTTP status, body).
+    pub async fn cancel_authorization(&self, id: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(self.url(&format!("/capture/{id}")))
+            .header("api_key", KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
     /// `PATCH /orders/{id}/refunds/{refund_id}` with `body`; returns (HTTP status, body).
     pub async fn patch_refund(&self, id: &str, refund_id: &str, body: Value) -> (u16, Value) {
         let r = self

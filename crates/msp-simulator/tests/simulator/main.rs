@@ -8,6 +8,7 @@ mod after_payment;
 mod amounts;
 mod api;
 mod browser;
+mod cancel_authorization;
 mod capture;
 mod captured_refunds;
 mod cards;
