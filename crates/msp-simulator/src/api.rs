@@ -188,7 +188,7 @@ pub(crate) async fn create(
         None => None,
     };
     let key: OrderKey = (site, order.order_id.clone());
-    let (body, job) = {
+    let (body, job, authorised) = {
         // A capture's new_order_id is taken too. The alias shard is locked first, as everywhere.
         let aliases = sim.aliases.shard(&key);
         let mut shard = sim.orders.shard(&key);
@@ -229,9 +229,15 @@ pub(crate) async fn create(
         .map_err(|e| MspError::new(9999, 500, format!("Simulator serialisation error: {e}")))?;
         // An order created in its final status is notified as such (design §8).
         let job = (!challenged).then(|| sim.job_for(site, &order)).flatten();
+        let authorised = (order.status == Status::Authorized)
+            .then(|| order.capture_expiry())
+            .flatten();
         shard.insert(key.clone(), order);
-        (body, job)
+        (body, job, authorised)
     };
+    if let Some(expiry) = authorised {
+        sim.schedule_authorization_expiry(key.clone(), expiry);
+    }
     if let Some(s) = session {
         sim.sessions.shard(&s).insert(s, key.clone());
         sim.schedule_expiry(key);

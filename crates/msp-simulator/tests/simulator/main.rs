@@ -7,6 +7,7 @@ use test_support as common;
 mod after_payment;
 mod amounts;
 mod api;
+mod authorization_expiry;
 mod browser;
 mod cancel_authorization;
 mod capture;
