@@ -267,7 +267,9 @@ pub(crate) async fn get(
     Ok(ok(OrderObject::of(order)))
 }
 
-/// `PATCH /v1/json/orders/{order_id}` with `status: cancelled`.
+/// `PATCH /v1/json/orders/{order_id}` with `status: cancelled`: cancels an order that is not
+/// finished (`initialized` or `uncleared`); a final or completed order (an authorisation too) is
+/// refused and left as it is.
 pub(crate) async fn update(
     sim: web::Data<Sim>,
     req: HttpRequest,
@@ -288,12 +290,20 @@ pub(crate) async fn update(
     let now = sim.clock.naive_now();
     match sim.change(&key, |o| o.cancel(now)) {
         None => Err(unknown_order()),
+        Some(Err(illegal)) if illegal.from == Status::Authorized => Err(MspError::new(
+            1000,
+            409,
+            "The order cannot be cancelled: it is completed / initialized, an authorisation; \
+             cancel the authorisation with PATCH /capture/{order_id}",
+        )),
         Some(Err(illegal)) => Err(MspError::new(
             1000,
             409,
             format!(
-                "The order cannot be cancelled: it is {}; only initialized or uncleared orders can",
-                illegal.from.as_str()
+                "The order cannot be cancelled: it is {} / {}; only initialized or uncleared \
+                 orders can",
+                illegal.from.as_str(),
+                illegal.from.financial_str()
             ),
         )),
         Some(Ok(())) => Ok(ok(Map::new())),

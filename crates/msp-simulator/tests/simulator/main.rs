@@ -10,6 +10,7 @@ mod api;
 mod authorization_expiry;
 mod browser;
 mod cancel_authorization;
+mod cancel_order;
 mod capture;
 mod captured_refunds;
 mod cards;
