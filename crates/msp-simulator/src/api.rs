@@ -1,5 +1,5 @@
 //! The MultiSafepay JSON API under `/v1/json` (reference §2–4, §6): create, get, cancel, refund,
-//! void a refund.
+//! void a refund, capture or cancel an authorisation.
 //! Answers use MSP's envelope; errors carry MSP's code and a fitting HTTP status (design §8).
 
 use std::time::Duration;
@@ -11,7 +11,10 @@ use subtle::ConstantTimeEq;
 
 use super::cards::{self, CardBehaviour};
 use super::faults::{CreateFailure, RefundFailure};
-use super::orders::{CardRecord, NewRefund, Order, OrderKey, RefundRefusal, Status, VoidRefusal};
+use super::orders::{
+    CaptureRefusal, CardRecord, NewCapture, NewRefund, Order, OrderKey, RefundRefusal, Status,
+    VoidRefusal,
+};
 use super::wire::{
     self, CreatedOrder, CustomerVerification, Envelope, ErrorEnvelope, MspError, OrderObject,
 };
@@ -43,6 +46,14 @@ fn invalid_key() -> MspError {
         401,
         "Invalid API key: send one of the simulator's --api-key values in the api_key header, \
          the api_key query parameter or Authorization: Bearer",
+    )
+}
+
+fn order_id_taken() -> MspError {
+    MspError::new(
+        1006,
+        409,
+        "Invalid order ID: it is already used on this site; send a new order_id",
     )
 }
 
@@ -154,6 +165,9 @@ pub(crate) async fn create(
         authentication: None,
         behaviour,
         options: new.options,
+        manual_capture: new.manual_capture,
+        authorized_at: None,
+        captured: None,
         created: now,
         modified: now,
         completed: None,
@@ -174,14 +188,12 @@ pub(crate) async fn create(
         None => None,
     };
     let key: OrderKey = (site, order.order_id.clone());
-    let (body, job) = {
+    let (body, job, authorised) = {
+        // A capture's new_order_id is taken too. The alias shard is locked first, as everywhere.
+        let aliases = sim.aliases.shard(&key);
         let mut shard = sim.orders.shard(&key);
-        if shard.contains_key(&key) {
-            return Err(MspError::new(
-                1006,
-                409,
-                "Invalid order ID: it is already used on this site; send a new order_id",
-            ));
+        if shard.contains_key(&key) || aliases.contains_key(&key) {
+            return Err(order_id_taken());
         }
         let (payment_url, cancel_url) = match &session {
             Some(s) => (
@@ -217,9 +229,15 @@ pub(crate) async fn create(
         .map_err(|e| MspError::new(9999, 500, format!("Simulator serialisation error: {e}")))?;
         // An order created in its final status is notified as such (design §8).
         let job = (!challenged).then(|| sim.job_for(site, &order)).flatten();
+        let authorised = (order.status == Status::Authorized)
+            .then(|| order.capture_expiry())
+            .flatten();
         shard.insert(key.clone(), order);
-        (body, job)
+        (body, job, authorised)
     };
+    if let Some(expiry) = authorised {
+        sim.schedule_authorization_expiry(key.clone(), expiry);
+    }
     if let Some(s) = session {
         sim.sessions.shard(&s).insert(s, key.clone());
         sim.schedule_expiry(key);
@@ -243,13 +261,15 @@ pub(crate) async fn get(
 ) -> Result<HttpResponse, MspError> {
     latency(&sim).await;
     let site = authenticate(&sim, &req)?;
-    let key = (site, path.into_inner());
+    let key = sim.resolve((site, path.into_inner()));
     let shard = sim.orders.shard(&key);
     let order = shard.get(&key).ok_or_else(unknown_order)?;
     Ok(ok(OrderObject::of(order)))
 }
 
-/// `PATCH /v1/json/orders/{order_id}` with `status: cancelled`.
+/// `PATCH /v1/json/orders/{order_id}` with `status: cancelled`: cancels an order that is not
+/// finished (`initialized` or `uncleared`); a final or completed order (an authorisation too) is
+/// refused and left as it is.
 pub(crate) async fn update(
     sim: web::Data<Sim>,
     req: HttpRequest,
@@ -266,16 +286,24 @@ pub(crate) async fn update(
             "The simulator only supports PATCH with \"status\": \"cancelled\"",
         ));
     }
-    let key = (site, path.into_inner());
+    let key = sim.resolve((site, path.into_inner()));
     let now = sim.clock.naive_now();
     match sim.change(&key, |o| o.cancel(now)) {
         None => Err(unknown_order()),
+        Some(Err(illegal)) if illegal.from == Status::Authorized => Err(MspError::new(
+            1000,
+            409,
+            "The order cannot be cancelled: it is completed / initialized, an authorisation; \
+             cancel the authorisation with PATCH /capture/{order_id}",
+        )),
         Some(Err(illegal)) => Err(MspError::new(
             1000,
             409,
             format!(
-                "The order cannot be cancelled: it is {}; only initialized or uncleared orders can",
-                illegal.from.as_str()
+                "The order cannot be cancelled: it is {} / {}; only initialized or uncleared \
+                 orders can",
+                illegal.from.as_str(),
+                illegal.from.financial_str()
             ),
         )),
         Some(Ok(())) => Ok(ok(Map::new())),
@@ -299,16 +327,18 @@ pub(crate) async fn refund(
         refund_order_id,
     } = wire::parse_refund(&wire::object(&body)?)?;
     let failure = sim.faults().refund_failure;
-    let key = (site, path.into_inner());
+    let order_id = path.into_inner();
     let now = sim.clock.naive_now();
     let refund_id = sim.next_id();
     let refund = NewRefund {
         transaction_id: refund_id,
         amount,
         description,
-        refund_order_id: refund_order_id.unwrap_or_else(|| key.1.clone()),
+        // The id the call named: the order's, or its capture's.
+        refund_order_id: refund_order_id.unwrap_or_else(|| order_id.clone()),
         declines: failure == RefundFailure::Declined,
     };
+    let key = sim.resolve((site, order_id));
     let result = sim.change(&key, |o| {
         o.refund(&currency, refund, now)
             .map(|_| o.transaction_id)
@@ -381,7 +411,7 @@ pub(crate) async fn update_refund(
         )
     };
     let refund_id: u64 = refund_id.parse().map_err(|_| unknown_refund())?;
-    let key = (site, order_id);
+    let key = sim.resolve((site, order_id));
     let now = sim.clock.naive_now();
     match sim.change(&key, |o| o.void_refund(refund_id, now)) {
         None => Err(unknown_order()),
@@ -398,13 +428,124 @@ pub(crate) async fn update_refund(
     }
 }
 
+/// `POST /v1/json/orders/{order_id}/capture`: captures an authorised manual-capture order, in
+/// full or in part, once. The order has changed (`completed` / `completed`, a `capture` entry in
+/// `related_transactions`) when this answers. From then on the capture's `new_order_id` is
+/// another id of the order: GET, refunds and the rest work with either.
+pub(crate) async fn capture(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, MspError> {
+    latency(&sim).await;
+    let site = authenticate(&sim, &req)?;
+    let wire::CaptureRequest {
+        amount,
+        new_order_id,
+        description,
+    } = wire::parse_capture(&wire::object(&body)?)?;
+    let key = sim.resolve((site, path.into_inner()));
+    // Taken before the capture, so that no order and no other capture takes it meanwhile; given
+    // back if the capture is refused.
+    let alias = new_order_id
+        .as_ref()
+        .filter(|id| **id != key.1)
+        .map(|id| (site, id.clone()));
+    if let Some(alias) = &alias
+        && !sim.reserve_alias(alias, &key.1)
+    {
+        return Err(order_id_taken());
+    }
+    let now = sim.clock.naive_now();
+    let transaction_id = sim.next_id();
+    let capture = NewCapture {
+        transaction_id,
+        amount,
+        order_id: new_order_id.clone(),
+        description,
+    };
+    let answer = match sim.change(&key, |o| o.capture(capture, now)) {
+        None => Err(unknown_order()),
+        Some(Err(refusal)) => Err(not_capturable(refusal, "captured")),
+        Some(Ok(_)) => Ok(ok(wire::Captured {
+            transaction_id,
+            order_id: new_order_id.unwrap_or_else(|| key.1.clone()),
+        })),
+    };
+    if let (Err(_), Some(alias)) = (&answer, &alias) {
+        sim.release_alias(alias);
+    }
+    answer
+}
+
+/// `PATCH /v1/json/capture/{order_id}` with `status: cancelled`: voids an authorisation that is
+/// not captured (`void` / `void`, notified). `reason` and `description` are accepted and not kept.
+pub(crate) async fn cancel_authorization(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, MspError> {
+    latency(&sim).await;
+    let site = authenticate(&sim, &req)?;
+    let body = wire::object(&body)?;
+    if body.get("status").and_then(Value::as_str) != Some("cancelled") {
+        return Err(MspError::new(
+            1000,
+            400,
+            "An authorisation can only be cancelled: send \"status\": \"cancelled\"",
+        ));
+    }
+    let key = sim.resolve((site, path.into_inner()));
+    let now = sim.clock.naive_now();
+    let cancelled = sim.change(&key, |o| {
+        o.void_authorization(now)
+            .map(|()| (o.transaction_id, o.order_id.clone()))
+    });
+    match cancelled {
+        None => Err(unknown_order()),
+        Some(Err(refusal)) => Err(not_capturable(refusal, "cancelled")),
+        Some(Ok((transaction_id, order_id))) => Ok(ok(wire::AuthorizationCancelled {
+            transaction_id,
+            order_id,
+            success: true,
+        })),
+    }
+}
+
+/// The error for a capture, or the cancellation of an authorisation, that the order refuses.
+fn not_capturable(refusal: CaptureRefusal, verb: &str) -> MspError {
+    match refusal {
+        CaptureRefusal::NotAuthorized { status, manual } => {
+            let why = match (manual, status) {
+                (false, _) => "it was not created with \"capture\": \"manual\"".to_owned(),
+                (true, Status::Initialized | Status::Uncleared) => {
+                    format!("it is {}, not authorised yet", status.as_str())
+                }
+                (true, _) => format!(
+                    "it is {} / {}; only an authorisation (completed / initialized) can be {verb}",
+                    status.as_str(),
+                    status.financial_str()
+                ),
+            };
+            MspError::new(1000, 409, format!("The order cannot be {verb}: {why}"))
+        }
+        CaptureRefusal::OverCapture { authorized } => MspError::new(
+            1001,
+            400,
+            format!("Invalid amount: at most the authorised {authorized} can be captured"),
+        ),
+    }
+}
+
 /// Any other path under `/v1/json`.
 pub(crate) async fn not_found() -> HttpResponse {
     MspError::new(
         1000,
         404,
-        "Not found: the simulator serves /orders, /orders/{id}, /orders/{id}/refunds and \
-         /orders/{id}/refunds/{refund_id}",
+        "Not found: the simulator serves /orders, /orders/{id}, /orders/{id}/refunds, \
+         /orders/{id}/refunds/{refund_id}, /orders/{id}/capture and /capture/{id}",
     )
     .error_response()
 }

@@ -33,6 +33,17 @@ impl Brand {
         }
     }
 
+    /// How long an authorisation of a manual-capture order lasts before the scheme voids it
+    /// (reference §6.2: Visa 7 days, Mastercard and Maestro 30). `None`: MSP offers manual
+    /// capture for Visa, Mastercard and Maestro only.
+    pub(crate) fn authorization_lifetime(self) -> Option<chrono::TimeDelta> {
+        match self {
+            Brand::Visa => Some(chrono::TimeDelta::days(7)),
+            Brand::Mastercard | Brand::Maestro => Some(chrono::TimeDelta::days(30)),
+            Brand::Amex => None,
+        }
+    }
+
     /// The `payment_description` MSP shows for the scheme.
     pub(crate) fn description(self) -> &'static str {
         match self {

@@ -195,7 +195,9 @@ pub(crate) async fn answer(
     }
     let target = sim.orders.shard(&key).get(&key).map(|o| {
         let url = match o.status {
-            Status::Completed | Status::Uncleared => o.options.redirect_url.clone(),
+            Status::Completed | Status::Authorized | Status::Uncleared => {
+                o.options.redirect_url.clone()
+            }
             _ => o.options.cancel_url.clone(),
         };
         (

@@ -86,12 +86,13 @@ pub(crate) async fn put_clock(sim: web::Data<Sim>, body: web::Bytes) -> HttpResp
     HttpResponse::Ok().json(clock_view(&sim))
 }
 
-/// The order a `/sim/orders/{order_id}/…` call means: the one with this id, on whichever site
-/// has it; when several sites have one, the site whose key the call presents.
+/// The order a `/sim/orders/{order_id}/…` call means: the one with this id (or whose capture has
+/// it), on whichever site has it; when several sites have one, the site whose key the call
+/// presents.
 fn find_order(sim: &Sim, req: &HttpRequest, order_id: &str) -> Result<OrderKey, HttpResponse> {
     use actix_web::http::StatusCode;
     let mut found: Vec<OrderKey> = (0..sim.keys.len())
-        .map(|site| (site, order_id.to_owned()))
+        .map(|site| sim.resolve((site, order_id.to_owned())))
         .filter(|key| sim.orders.shard(key).contains_key(key))
         .collect();
     match found.len() {
@@ -101,15 +102,21 @@ fn find_order(sim: &Sim, req: &HttpRequest, order_id: &str) -> Result<OrderKey, 
         )),
         1 => Ok(found.remove(0)),
         _ => match api::authenticate(sim, req) {
-            Ok(site) if found.iter().any(|(s, _)| *s == site) => Ok((site, order_id.to_owned())),
-            _ => Err(error(
-                StatusCode::CONFLICT,
-                format!(
-                    "Several sites have an order {order_id:?}: send the api_key of the one you mean"
-                ),
-            )),
+            Ok(site) => found
+                .into_iter()
+                .find(|(s, _)| *s == site)
+                .ok_or_else(|| ambiguous(order_id)),
+            Err(_) => Err(ambiguous(order_id)),
         },
     }
+}
+
+fn ambiguous(order_id: &str) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    error(
+        StatusCode::CONFLICT,
+        format!("Several sites have an order {order_id:?}: send the api_key of the one you mean"),
+    )
 }
 
 /// `POST /sim/orders/{order_id}/chargeback`: the cardholder's bank charges a paid order back,

@@ -6,12 +6,16 @@
 //!
 //! It plays MSP's direct card API under `/v1/json` with MSP's own test cards, the whole 3-D
 //! Secure flow, refunds as MSP settles them (`reserved`, then `completed` after
-//! `--refund-delay-ms`; voidable meanwhile), signed notifications with MSP's retry rule, and
-//! faults injected at run time. Tests start it in-process with [`spawn`]; the CLI runs it with
-//! [`run`].
+//! `--refund-delay-ms`; voidable meanwhile), manual capture (a `capture: "manual"` order on Visa,
+//! Mastercard or Maestro is authorised, `completed` / `initialized`; `POST /orders/{id}/capture`
+//! collects it once, in full or in part, and its `new_order_id` becomes another id of the order;
+//! `PATCH /capture/{id}` cancels it; the scheme voids it 7 days (Visa) or 30 days after it was
+//! made), signed notifications with MSP's retry rule, and faults injected at run time. Tests start
+//! it in-process with [`spawn`]; the CLI runs it with [`run`].
 //!
 //! Time (design §13): every timer (challenge expiry, clearing of uncleared payments, refund
-//! settlement, notification retries, the five-minute same-amount refund rule) and every
+//! settlement, the lifetime of authorisations, notification retries, the five-minute
+//! same-amount refund rule) and every
 //! `created`/`modified` stamp reads one clock, the real time plus what `PUT /sim/clock` added, so
 //! tests move time instead of sleeping. Notifications still carry the real Unix time in
 //! `timestamp` and `Auth`: MSP's clock is the real one.
@@ -21,9 +25,11 @@
 //! way on both sides cannot pass every test and fail against the real MultiSafepay.
 //!
 //! - `api`: the `/v1/json` handlers; `wire`: MSP's field names, written from MSP's docs.
-//! - `cards`: the test cards and what each does; `orders`: order state, status machine, refunds
-//!   and chargebacks (`related_transactions`), sharded book.
-//! - `state`: the shared state and the background work after a change (notifications, timers).
+//! - `cards`: the test cards and what each does (and how long each scheme's authorisations
+//!   last); `orders`: order state, status machine, refunds, captures and chargebacks
+//!   (`related_transactions`), sharded book.
+//! - `state`: the shared state (with the ids captures add to orders) and the background work
+//!   after a change (notifications, timers).
 //! - `clock`: the simulator's time and the timers' waits.
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
 //! - `faults`, `control`: `/sim/faults`, `/sim/clock`, `/sim/notifications`,
@@ -211,6 +217,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 "/orders/{order_id}/refunds/{refund_id}",
                 web::patch().to(api::update_refund),
             )
+            .route("/orders/{order_id}/capture", web::post().to(api::capture))
+            .route(
+                "/capture/{order_id}",
+                web::patch().to(api::cancel_authorization),
+            )
             .default_service(web::to(api::not_found)),
     )
     .service(
@@ -274,6 +285,7 @@ fn build(
             .map(|k| Arc::from(k.as_str()))
             .collect(),
         orders: Sharded::new(),
+        aliases: Sharded::new(),
         sessions: Sharded::new(),
         faults: RwLock::new(Faults::default()),
         notifier: Arc::new(Notifier::new(

@@ -19,6 +19,9 @@ pub(crate) type OrderKey = (usize, String);
 pub(crate) enum Status {
     Initialized,
     Completed,
+    /// A manual-capture order authorised and not captured: `completed` / `initialized`
+    /// (reference §4.2). Nothing is collected until it is captured.
+    Authorized,
     Uncleared,
     Declined,
     Expired,
@@ -36,7 +39,7 @@ impl Status {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Initialized => "initialized",
-            Status::Completed => "completed",
+            Status::Completed | Status::Authorized => "completed",
             Status::Uncleared => "uncleared",
             Status::Declined => "declined",
             Status::Expired => "expired",
@@ -49,6 +52,7 @@ impl Status {
     pub(crate) fn financial_str(self) -> &'static str {
         match self {
             Status::Cancelled => "cancelled",
+            Status::Authorized => "initialized",
             // A refund is a transaction of its own; the payment itself stays collected.
             Status::PartialRefunded | Status::Refunded => "completed",
             other => other.as_str(),
@@ -85,11 +89,12 @@ pub(crate) struct CardRecord {
     pub holder: Option<String>,
 }
 
-/// What a related transaction is (reference §4.1; the simulator makes these two).
+/// What a related transaction is (reference §4.1; the simulator makes these three).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TransactionKind {
     Refund,
     Chargeback,
+    Capture,
 }
 
 impl TransactionKind {
@@ -97,6 +102,7 @@ impl TransactionKind {
         match self {
             TransactionKind::Refund => "refund",
             TransactionKind::Chargeback => "chargeback",
+            TransactionKind::Capture => "capture",
         }
     }
 }
@@ -133,7 +139,18 @@ pub(crate) struct NewRefund {
     pub declines: bool,
 }
 
-/// An entry of the order's `related_transactions`: a refund or a chargeback.
+/// A capture as asked for, before the order accepts it.
+#[derive(Clone, Debug)]
+pub(crate) struct NewCapture {
+    pub transaction_id: u64,
+    /// `None` = everything authorised.
+    pub amount: Option<u64>,
+    /// `new_order_id`: the merchant's id for the captured money (the order id when none was sent).
+    pub order_id: Option<String>,
+    pub description: Option<String>,
+}
+
+/// An entry of the order's `related_transactions`: a refund, a chargeback or a capture.
 #[derive(Clone, Debug)]
 pub(crate) struct Related {
     pub kind: TransactionKind,
@@ -142,6 +159,8 @@ pub(crate) struct Related {
     pub description: Option<String>,
     /// Refunds only: the merchant's id for the refund (the order id when none was sent).
     pub refund_order_id: Option<String>,
+    /// Captures only: `new_order_id`, when one was sent (the entry shows the order id otherwise).
+    pub order_id: Option<String>,
     pub status: TransactionStatus,
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
@@ -212,6 +231,12 @@ pub(crate) struct Order {
     /// What the card number does to the order (MSP's test-card table).
     pub behaviour: CardBehaviour,
     pub options: PaymentOptions,
+    /// `capture: "manual"`: the payment is only authorised, and collected when captured.
+    pub manual_capture: bool,
+    /// When a manual-capture order was authorised.
+    pub authorized_at: Option<NaiveDateTime>,
+    /// What a manual-capture order's capture took.
+    pub captured: Option<u64>,
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
     pub completed: Option<NaiveDateTime>,
@@ -237,6 +262,20 @@ pub(crate) enum RefundRefusal {
     SameAmountRecently,
 }
 
+/// Why a capture (or the cancellation of an authorisation) is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CaptureRefusal {
+    /// Not an authorisation: not a manual-capture order, not authorised yet, or captured,
+    /// voided or declined.
+    NotAuthorized {
+        status: Status,
+        manual: bool,
+    },
+    OverCapture {
+        authorized: u64,
+    },
+}
+
 /// Why a refund cannot be voided (or settled): only a reserved refund changes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum VoidRefusal {
@@ -250,6 +289,36 @@ impl Order {
         if status == Status::Completed && self.completed.is_none() {
             self.completed = Some(now);
         }
+        if status == Status::Authorized && self.authorized_at.is_none() {
+            self.authorized_at = Some(now);
+        }
+    }
+
+    /// The scheme approved the payment: collected (`completed`), or for a manual-capture order
+    /// only authorised.
+    fn approve(&mut self, now: NaiveDateTime) {
+        let status = if self.manual_capture {
+            Status::Authorized
+        } else {
+            Status::Completed
+        };
+        self.set_status(status, now);
+    }
+
+    /// What the payment collected, what refunds and chargebacks count against: the amount, or
+    /// for a manual-capture order what was captured (nothing while it is only authorised).
+    fn collected(&self) -> u64 {
+        if self.manual_capture {
+            self.captured.unwrap_or(0)
+        } else {
+            self.amount
+        }
+    }
+
+    /// When an authorisation not captured by then is voided by the scheme.
+    pub(crate) fn capture_expiry(&self) -> Option<NaiveDateTime> {
+        let lifetime = self.card.brand.authorization_lifetime()?;
+        self.authorized_at?.checked_add_signed(lifetime)
     }
 
     /// The shopper answered the challenge. Returns the settlement still due, for uncleared cards.
@@ -269,7 +338,7 @@ impl Order {
         match (answer, after) {
             (Answer::Authenticated, AfterChallenge::Complete) => {
                 self.authenticated("challenge");
-                self.set_status(Status::Completed, now);
+                self.approve(now);
             }
             (Answer::Authenticated, AfterChallenge::Uncleared { then_complete }) => {
                 self.authenticated("challenge");
@@ -328,9 +397,9 @@ impl Order {
         match self.behaviour {
             CardBehaviour::Frictionless => {
                 self.authenticated("frictionless");
-                self.set_status(Status::Completed, now);
+                self.approve(now);
             }
-            CardBehaviour::NotEnrolled => self.set_status(Status::Completed, now),
+            CardBehaviour::NotEnrolled => self.approve(now),
             CardBehaviour::Challenge(_) | CardBehaviour::DeclinedAtCreation => {}
         }
     }
@@ -344,19 +413,17 @@ impl Order {
         Ok(())
     }
 
-    /// An uncleared payment clears (`completed`) or does not (`void`).
+    /// An uncleared payment clears (`completed`, or authorised for manual capture) or does not
+    /// (`void`).
     pub(crate) fn clear(&mut self, complete: bool, now: NaiveDateTime) -> Result<(), Illegal> {
         if self.status != Status::Uncleared {
             return Err(Illegal { from: self.status });
         }
-        self.set_status(
-            if complete {
-                Status::Completed
-            } else {
-                Status::Void
-            },
-            now,
-        );
+        if complete {
+            self.approve(now);
+        } else {
+            self.set_status(Status::Void, now);
+        }
         Ok(())
     }
 
@@ -369,6 +436,55 @@ impl Order {
             }
             from => Err(Illegal { from }),
         }
+    }
+
+    /// Captures an authorisation, in full or in part, once: the order becomes `completed` /
+    /// `completed` with a `capture` entry. Returns the amount captured.
+    pub(crate) fn capture(
+        &mut self,
+        capture: NewCapture,
+        now: NaiveDateTime,
+    ) -> Result<u64, CaptureRefusal> {
+        if self.status != Status::Authorized {
+            return Err(CaptureRefusal::NotAuthorized {
+                status: self.status,
+                manual: self.manual_capture,
+            });
+        }
+        let amount = capture.amount.unwrap_or(self.amount);
+        if amount == 0 || amount > self.amount {
+            return Err(CaptureRefusal::OverCapture {
+                authorized: self.amount,
+            });
+        }
+        self.related.push(Related {
+            kind: TransactionKind::Capture,
+            transaction_id: capture.transaction_id,
+            amount,
+            description: capture.description,
+            refund_order_id: None,
+            order_id: capture.order_id,
+            status: TransactionStatus::Completed,
+            created: now,
+            modified: now,
+            declines: false,
+        });
+        self.captured = Some(amount);
+        self.set_status(Status::Completed, now);
+        Ok(amount)
+    }
+
+    /// The authorisation is voided, nothing collected: cancelled by the merchant
+    /// (`PATCH /capture/{id}`), or expired. `void` / `void` (reference §4.2).
+    pub(crate) fn void_authorization(&mut self, now: NaiveDateTime) -> Result<(), CaptureRefusal> {
+        if self.status != Status::Authorized {
+            return Err(CaptureRefusal::NotAuthorized {
+                status: self.status,
+                manual: self.manual_capture,
+            });
+        }
+        self.set_status(Status::Void, now);
+        Ok(())
     }
 
     /// Refunds `amount` (0 = everything left). The order shows it at once (`partial_refunded`
@@ -386,7 +502,7 @@ impl Order {
         if currency != self.currency {
             return Err(RefundRefusal::WrongCurrency);
         }
-        let remaining = self.amount - self.amount_refunded;
+        let remaining = self.collected().saturating_sub(self.amount_refunded);
         let amount = if refund.amount == 0 {
             remaining
         } else {
@@ -410,6 +526,7 @@ impl Order {
             amount,
             description: refund.description,
             refund_order_id: Some(refund.refund_order_id),
+            order_id: None,
             status: TransactionStatus::Reserved,
             created: now,
             modified: now,
@@ -477,13 +594,14 @@ impl Order {
         if !matches!(self.status, Status::Completed | Status::PartialRefunded) {
             return Err(Illegal { from: self.status });
         }
-        let amount = self.amount - self.amount_refunded;
+        let amount = self.collected().saturating_sub(self.amount_refunded);
         self.related.push(Related {
             kind: TransactionKind::Chargeback,
             transaction_id,
             amount,
             description: Some("Chargeback".to_owned()),
             refund_order_id: None,
+            order_id: None,
             status: TransactionStatus::Completed,
             created: now,
             modified: now,
@@ -508,7 +626,7 @@ impl Order {
         ) {
             let status = if self.amount_refunded == 0 {
                 Status::Completed
-            } else if self.amount_refunded >= self.amount {
+            } else if self.amount_refunded >= self.collected() {
                 Status::Refunded
             } else {
                 Status::PartialRefunded
@@ -577,6 +695,9 @@ mod tests {
                 redirect_url: None,
                 cancel_url: None,
             },
+            manual_capture: false,
+            authorized_at: None,
+            captured: None,
             created: now,
             modified: now,
             completed: None,
@@ -673,6 +794,81 @@ mod tests {
             o.void_refund(3, now),
             Err(VoidRefusal::NotReserved(TransactionStatus::Completed))
         );
+    }
+
+    fn capture_of(amount: Option<u64>) -> NewCapture {
+        NewCapture {
+            transaction_id: 9,
+            amount,
+            order_id: None,
+            description: None,
+        }
+    }
+
+    #[test]
+    fn a_manual_order_is_authorised_then_captured_once_and_refunded_from_the_capture() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut o = order(CardBehaviour::Challenge(AfterChallenge::Complete));
+        o.manual_capture = true;
+        let early = o.capture(capture_of(None), now);
+        assert_eq!(
+            early,
+            Err(CaptureRefusal::NotAuthorized {
+                status: Status::Initialized,
+                manual: true
+            })
+        );
+        o.answer_challenge(Answer::Authenticated, now).unwrap();
+        assert_eq!(
+            (o.status.as_str(), o.status.financial_str()),
+            ("completed", "initialized")
+        );
+        assert_eq!(o.authorized_at, Some(now));
+        assert_eq!(
+            o.refund("EUR", refund_of(0), now),
+            Err(RefundRefusal::NotRefundable(Status::Authorized))
+        );
+        assert_eq!(
+            o.capture(capture_of(Some(1001)), now),
+            Err(CaptureRefusal::OverCapture { authorized: 1000 })
+        );
+        assert_eq!(o.capture(capture_of(Some(600)), now), Ok(600));
+        assert_eq!(
+            (o.status.as_str(), o.status.financial_str()),
+            ("completed", "completed")
+        );
+        assert!(matches!(
+            o.capture(capture_of(Some(100)), now),
+            Err(CaptureRefusal::NotAuthorized {
+                status: Status::Completed,
+                ..
+            })
+        ));
+        assert_eq!(
+            o.refund("EUR", refund_of(700), now),
+            Err(RefundRefusal::OverRefund { remaining: 600 })
+        );
+        assert_eq!(o.refund("EUR", refund_of(0), now), Ok(600));
+        assert_eq!(o.status, Status::Refunded);
+        assert!(o.void_authorization(now).is_err(), "captured");
+    }
+
+    #[test]
+    fn a_voided_authorisation_is_final() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut o = order(CardBehaviour::NotEnrolled);
+        o.manual_capture = true;
+        o.settle_at_creation(now);
+        assert_eq!(o.status, Status::Authorized);
+        o.void_authorization(now).unwrap();
+        assert_eq!(
+            (o.status.as_str(), o.status.financial_str()),
+            ("void", "void")
+        );
+        assert!(o.void_authorization(now).is_err());
+        assert!(o.capture(capture_of(None), now).is_err());
+        assert!(o.cancel(now).is_err());
+        assert!(o.refund("EUR", refund_of(0), now).is_err());
     }
 
     #[test]

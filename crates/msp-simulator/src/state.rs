@@ -1,5 +1,6 @@
 //! The simulator's shared state, and the background work that follows a change: notifications
-//! (as the faults say), the challenge window, the clearing of uncleared payments.
+//! (as the faults say), the challenge window, the clearing of uncleared payments, the settling of
+//! refunds, the lifetime of authorisations.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -10,7 +11,7 @@ use tokio::sync::watch;
 use super::clock::Clock;
 use super::faults::{self, Faults};
 use super::notifier::{Job, Notifier};
-use super::orders::{NotificationMethod, Order, OrderKey, Sharded};
+use super::orders::{NotificationMethod, Order, OrderKey, Sharded, Status};
 use super::wire::OrderObject;
 
 /// The simulator's state, shared by every worker.
@@ -18,6 +19,9 @@ pub(crate) struct Sim {
     pub(crate) base_url: String,
     pub(crate) keys: Vec<Arc<str>>,
     pub(crate) orders: Sharded<OrderKey, Order>,
+    /// A capture's `new_order_id` -> the id of the order it captured: the captured money goes by
+    /// either id. Lock order: an alias shard before an order shard, never the other way.
+    pub(crate) aliases: Sharded<OrderKey, String>,
     /// Challenge session id (in `payment_url` and the verification form) -> order.
     pub(crate) sessions: Sharded<String, OrderKey>,
     pub(super) faults: RwLock<Faults>,
@@ -52,6 +56,31 @@ impl Sim {
     /// below 2^53 so JavaScript clients read it exactly.
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The order a merchant's order id means on a site: its own, or the one whose capture it
+    /// names.
+    pub(crate) fn resolve(&self, key: OrderKey) -> OrderKey {
+        let captured = self.aliases.shard(&key).get(&key).cloned();
+        match captured {
+            Some(order_id) => (key.0, order_id),
+            None => key,
+        }
+    }
+
+    /// Takes `alias` as another id of the order `order_id`, unless an order or another capture
+    /// has it already.
+    pub(crate) fn reserve_alias(&self, alias: &OrderKey, order_id: &str) -> bool {
+        let mut aliases = self.aliases.shard(alias);
+        if aliases.contains_key(alias) || self.orders.shard(alias).contains_key(alias) {
+            return false;
+        }
+        aliases.insert(alias.clone(), order_id.to_owned());
+        true
+    }
+
+    pub(crate) fn release_alias(&self, alias: &OrderKey) {
+        self.aliases.shard(alias).remove(alias);
     }
 
     /// Runs `fut` on the simulator's runtime until it ends or the simulator stops.
@@ -92,26 +121,35 @@ impl Sim {
         })
     }
 
-    /// Applies `f` to an order; on success stamps `modified` and notifies the new state.
-    /// `None` when the order does not exist for this site.
+    /// Applies `f` to an order; on success stamps `modified` and notifies the new state, and an
+    /// order it authorised starts its authorisation's lifetime. `None` when the order does not
+    /// exist for this site.
     pub(crate) fn change<R, E>(
         self: &Arc<Self>,
         key: &OrderKey,
         f: impl FnOnce(&mut Order) -> Result<R, E>,
     ) -> Option<Result<R, E>> {
-        let (result, job) = {
+        let (result, job, authorised) = {
             let mut shard = self.orders.shard(key);
             let order = shard.get_mut(key)?;
+            let before = order.status;
             match f(order) {
                 Ok(r) => {
                     order.modified = self.clock.naive_now();
-                    (Ok(r), self.job_for(key.0, order))
+                    let authorised = (before != Status::Authorized
+                        && order.status == Status::Authorized)
+                        .then(|| order.capture_expiry())
+                        .flatten();
+                    (Ok(r), self.job_for(key.0, order), authorised)
                 }
-                Err(e) => (Err(e), None),
+                Err(e) => (Err(e), None, None),
             }
         };
         if let Some(job) = job {
             self.notify(job);
+        }
+        if let Some(expiry) = authorised {
+            self.schedule_authorization_expiry(key.clone(), expiry);
         }
         Some(result)
     }
@@ -185,6 +223,18 @@ impl Sim {
         let due = self.clock.due_in(self.uncleared_delay);
         self.at(due, move |sim, now| {
             let _ = sim.change(&key, |o| o.clear(complete, now));
+        });
+    }
+
+    /// Voids an authorisation not captured by `expiry` (Visa 7 days, Mastercard and Maestro 30
+    /// after it was made); a captured or cancelled one is left as it is.
+    pub(crate) fn schedule_authorization_expiry(
+        self: &Arc<Self>,
+        key: OrderKey,
+        expiry: chrono::NaiveDateTime,
+    ) {
+        self.at(expiry.and_utc(), move |sim, now| {
+            let _ = sim.change(&key, |o| o.void_authorization(now));
         });
     }
 

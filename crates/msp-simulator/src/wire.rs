@@ -80,6 +80,8 @@ pub(crate) struct NewOrder {
     pub brand: Brand,
     pub expiry: String,
     pub holder: Option<String>,
+    /// `capture: "manual"`
+    pub manual_capture: bool,
 }
 
 /// Currencies MSP processes card payments in (a subset large enough for merchants' tests).
@@ -187,6 +189,21 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         .ok_or_else(|| MspError::invalid(1008, "Invalid description: send 1 to 200 characters"))?
         .to_owned();
 
+    // `capture` is `"manual"` or absent (OAS `Capture.yaml`); anything else is a mistake worth
+    // hearing about rather than a payment collected at once.
+    let manual_capture = match obj.get("capture") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s.is_empty() => false,
+        Some(Value::String(s)) if s == "manual" => true,
+        Some(_) => {
+            return Err(MspError::invalid(
+                1000,
+                "Invalid capture: send \"manual\" for an authorisation captured later, or leave \
+                 it out",
+            ));
+        }
+    };
+
     let customer_in = obj
         .get("customer")
         .and_then(Value::as_object)
@@ -259,6 +276,16 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         .ok_or_else(|| MspError::new(1024, 402, "Transaction declined: invalid card number"))?;
     let brand = Brand::detect(&number)
         .ok_or_else(|| MspError::new(1024, 402, "Transaction declined: unsupported card scheme"))?;
+    if manual_capture && brand.authorization_lifetime().is_none() {
+        return Err(MspError::invalid(
+            1000,
+            format!(
+                "Invalid capture: manual capture is offered for Visa, Mastercard and Maestro \
+                 cards only, not {}",
+                brand.gateway()
+            ),
+        ));
+    }
     let expiry = str_or_number(card_in, "card_expiry_date")
         .filter(|e| valid_expiry(e, today_yymm))
         .ok_or_else(|| {
@@ -296,6 +323,7 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         brand,
         expiry,
         holder: str_field(card_in, "card_holder_name").map(str::to_owned),
+        manual_capture,
     })
 }
 
@@ -331,9 +359,21 @@ struct CardAuthenticationDetails<'a> {
     flow: &'a str,
 }
 
+/// `payment_details` of a manual-capture order, as MSP shows an authorised one: the deadline
+/// and what can still be captured (0 once captured, voided or expired).
+#[derive(Serialize)]
+struct CaptureDetails {
+    capture: &'static str,
+    capture_expiry: Option<String>,
+    capture_remain: u64,
+}
+
 #[derive(Serialize)]
 struct PaymentDetails<'a> {
     account_holder_name: Option<&'a str>,
+    /// Manual-capture orders only.
+    #[serde(flatten)]
+    capture: Option<CaptureDetails>,
     card_authentication_details: Option<CardAuthenticationDetails<'a>>,
     card_authentication_result: Option<CardAuthenticationResult<'a>>,
     card_expiry_date: &'a str,
@@ -450,6 +490,15 @@ impl<'a> OrderObject<'a> {
             order_id: &o.order_id,
             payment_details: PaymentDetails {
                 account_holder_name: holder,
+                capture: o.manual_capture.then(|| CaptureDetails {
+                    capture: "manual",
+                    capture_expiry: o.capture_expiry().map(ts),
+                    capture_remain: if o.status == super::orders::Status::Authorized {
+                        o.amount
+                    } else {
+                        0
+                    },
+                }),
                 card_authentication_details: auth.map(|a| CardAuthenticationDetails {
                     flow: a.flow,
                     exemption: None,
@@ -494,7 +543,7 @@ impl<'a> OrderObject<'a> {
                         description: r.description.as_deref(),
                         dispute: None,
                         modified: ts(r.modified),
-                        order_id: &o.order_id,
+                        order_id: r.order_id.as_deref().unwrap_or(&o.order_id),
                         reference_transaction_id: o.transaction_id,
                         refund_order_id: r.refund_order_id.as_deref(),
                         status: r.status.as_str(),
@@ -538,6 +587,25 @@ pub(crate) struct RefundCreated {
     pub refund_id: u64,
 }
 
+/// `POST /orders/{id}/capture` answer (MSP's example: the capture's transaction id and the
+/// `new_order_id`).
+#[derive(Serialize)]
+pub(crate) struct Captured {
+    /// The capture's own transaction id, as in its `related_transactions` entry.
+    pub transaction_id: u64,
+    /// `new_order_id`, or the order's id when none was sent.
+    pub order_id: String,
+}
+
+/// `PATCH /capture/{id}` answer (reference §6.2).
+#[derive(Serialize)]
+pub(crate) struct AuthorizationCancelled {
+    /// The order's transaction id.
+    pub transaction_id: u64,
+    pub order_id: String,
+    pub success: bool,
+}
+
 /// `PATCH /orders/{id}` and `POST /orders/{id}/refunds` bodies: read leniently.
 pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, MspError> {
     if body.is_empty() {
@@ -579,6 +647,53 @@ pub(crate) fn parse_refund(body: &Map<String, Value>) -> Result<RefundRequest, M
         currency,
         description: str_field(body, "description").map(str::to_owned),
         refund_order_id: str_field(body, "refund_order_id").map(str::to_owned),
+    })
+}
+
+/// The capture request (reference §6.2). `amount` absent means everything authorised (MSP's
+/// partial-capture page calls it optional); `new_order_status` must be `completed`; `invoice_id`,
+/// `tracktrace_code`, `carrier`, `reason` and `memo` are accepted and not kept.
+pub(crate) struct CaptureRequest {
+    pub amount: Option<u64>,
+    pub new_order_id: Option<String>,
+    pub description: Option<String>,
+}
+
+pub(crate) fn parse_capture(body: &Map<String, Value>) -> Result<CaptureRequest, MspError> {
+    let amount = match body.get("amount") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(minor_units(v).filter(|a| *a >= 1).ok_or_else(|| {
+            MspError::invalid(
+                1001,
+                "Invalid amount: send a whole number of cents, at least 1, as an integer or a \
+                 string of digits",
+            )
+        })?),
+    };
+    if str_field(body, "new_order_status") != Some("completed") {
+        return Err(MspError::invalid(
+            1000,
+            "Invalid new_order_status: send \"completed\"",
+        ));
+    }
+    let new_order_id = match body.get("new_order_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(_) => Some(
+            str_or_number(body, "new_order_id")
+                .filter(|s| s.chars().count() <= 50)
+                .ok_or_else(|| {
+                    MspError::invalid(
+                        1006,
+                        "Invalid new_order_id: send a string of at most 50 characters",
+                    )
+                })?,
+        ),
+    };
+    Ok(CaptureRequest {
+        amount,
+        new_order_id,
+        description: str_field(body, "description").map(str::to_owned),
     })
 }
 

@@ -10,6 +10,21 @@ use crate::helpers::*;
 /// A frictionless card: the order is `completed` in the create answer.
 pub const PAID_CARD: &str = "374500000000015";
 
+/// MSP's challenged test cards of the three schemes that offer manual capture.
+pub const VISA: &str = "4111111111111111";
+pub const MASTERCARD: &str = "5500000000000004";
+pub const MAESTRO: &str = "6799990000000000011";
+
+/// A manual-capture order (`capture: "manual"`), notified by POST to `notify_url` when given.
+pub fn manual_order(id: &str, card: &str, notify_url: Option<&str>) -> Value {
+    let mut body = match notify_url {
+        Some(url) => notified_order(id, card, url, Some("POST")),
+        None => order_body(id, card),
+    };
+    body["capture"] = json!("manual");
+    body
+}
+
 impl TestSim {
     /// `PUT /sim/clock {"advance_s": s}`; returns the answer (the new time).
     pub async fn advance(&self, s: u64) -> Value {
@@ -49,6 +64,24 @@ impl TestSim {
         id
     }
 
+    /// A manual-capture order on `card`, authorised by `Y` on the challenge: `completed` /
+    /// `initialized`.
+    pub async fn authorised_order(&self, card: &str, notify_url: Option<&str>) -> String {
+        let id = order_id();
+        let (status, created) = self.create(&manual_order(&id, card, notify_url)).await;
+        assert_eq!(status, 200, "{created}");
+        assert_eq!(created["data"]["status"], "initialized", "{created}");
+        self.answer(created["data"]["payment_url"].as_str().unwrap(), "Y")
+            .await;
+        let o = self.order(&id).await;
+        assert_eq!(
+            (o["status"].as_str(), o["financial_status"].as_str()),
+            (Some("completed"), Some("initialized")),
+            "{o}"
+        );
+        id
+    }
+
     /// `POST /orders/{id}/refunds` with `body`; returns (HTTP status, body).
     pub async fn refund(&self, id: &str, body: Value) -> (u16, Value) {
         let r = self
@@ -67,6 +100,32 @@ impl TestSim {
         let (status, answer) = self.refund(id, body).await;
         assert_eq!(status, 200, "{answer}");
         answer["data"]["refund_id"].as_u64().unwrap()
+    }
+
+    /// `POST /orders/{id}/capture` with `body`; returns (HTTP status, body).
+    pub async fn capture(&self, id: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(&format!("/orders/{id}/capture")))
+            .header("api_key", KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// `PATCH /capture/{id}` with `body`; returns (HTTP status, body).
+    pub async fn cancel_authorization(&self, id: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(self.url(&format!("/capture/{id}")))
+            .header("api_key", KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
     }
 
     /// `PATCH /orders/{id}/refunds/{refund_id}` with `body`; returns (HTTP status, body).
