@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::{status, wire};
+use crate::domain::checkout::CaptureMethod;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::tax::TaxRate;
 use crate::psp::{
@@ -135,6 +136,10 @@ pub fn order_request<'a>(order: &'a CreateOrder<'a>) -> wire::OrderRequest<'a> {
                 },
                 alternate,
             },
+        },
+        capture: match checkout.capture_method() {
+            CaptureMethod::Automatic => None,
+            CaptureMethod::Manual => Some("manual"),
         },
     }
 }
@@ -281,6 +286,7 @@ mod tests {
     use crate::configuration::NotificationMethod;
     use crate::domain::checkout::CheckoutId;
     use crate::domain::new_checkout::tests::{CVC, PAN, example};
+    use crate::domain::new_checkout::{NewCheckout, NewCheckoutParts};
     use crate::psp::RefundProgress;
 
     fn price(amount: i64, rate: &str, currency: &str) -> String {
@@ -369,10 +375,7 @@ mod tests {
         }
     }
 
-    fn create_order<'a>(
-        id: &'a CheckoutId,
-        checkout: &'a crate::domain::new_checkout::NewCheckout,
-    ) -> CreateOrder<'a> {
+    fn create_order<'a>(id: &'a CheckoutId, checkout: &'a NewCheckout) -> CreateOrder<'a> {
         CreateOrder {
             id,
             checkout,
@@ -432,9 +435,43 @@ mod tests {
         assert!(body["checkout_options"].get("validate_cart").is_none());
     }
 
+    /// `checkout` with its capture method replaced.
+    fn capturing(checkout: &NewCheckout, capture_method: CaptureMethod) -> NewCheckout {
+        NewCheckout::new(NewCheckoutParts {
+            reference: checkout.reference().map(str::to_owned),
+            currency: checkout.currency(),
+            items: checkout.items().to_vec(),
+            shipping_amount: checkout.shipping_amount(),
+            shipping_tax_rate: checkout.shipping_tax_rate(),
+            description: checkout.description().map(str::to_owned),
+            customer: checkout.customer().clone(),
+            card: checkout.card().clone(),
+            return_url: checkout.return_url().clone(),
+            cancel_url: checkout.cancel_url().clone(),
+            metadata: checkout.metadata().clone(),
+            capture_method,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_manual_capture_checkout_asks_msp_to_authorise_only() {
+        let id = CheckoutId::parse("chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b").unwrap();
+        let automatic = example();
+        let manual = capturing(&automatic, CaptureMethod::Manual);
+        let body = serde_json::to_value(order_request(&create_order(&id, &manual))).unwrap();
+        assert_eq!(body["capture"], "manual");
+        // Everything else is the same request.
+        let mut without = body.as_object().unwrap().clone();
+        without.remove("capture");
+        let automatic =
+            serde_json::to_value(order_request(&create_order(&id, &automatic))).unwrap();
+        assert_eq!(serde_json::Value::Object(without), automatic);
+        assert!(automatic.get("capture").is_none());
+    }
+
     #[test]
     fn description_falls_back_to_reference_then_id() {
-        use crate::domain::new_checkout::NewCheckout;
         // Rebuild the example without description (and then without reference) via the parser.
         let id = CheckoutId::parse("chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b").unwrap();
         let base = serde_json::to_value(order_request(&create_order(&id, &example()))).unwrap();

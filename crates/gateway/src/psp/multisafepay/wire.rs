@@ -28,6 +28,9 @@ pub struct OrderRequest<'a> {
     pub gateway_info: GatewayInfo<'a>,
     pub shopping_cart: ShoppingCart<'a>,
     pub checkout_options: CheckoutOptions,
+    /// `manual` to authorise only, collected by a later capture; absent to collect at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
