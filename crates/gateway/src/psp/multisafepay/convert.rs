@@ -223,6 +223,10 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         .ok_or_else(|| PspError::unexpected("the order object has no order_id"))?;
     let status_text = order.status.unwrap_or_default();
     let payment_status = status::payment_status(&status_text);
+    let authorized_only = status::authorized_only(
+        &status_text,
+        order.financial_status.as_deref().unwrap_or_default(),
+    );
     let reason_code = order.reason_code.unwrap_or_default();
     let failure = (payment_status == PaymentStatus::Declined).then(|| {
         status::failure_for_reason(&reason_code, order.reason.as_deref().unwrap_or_default())
@@ -260,7 +264,7 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         payment_url: order.payment_url.filter(|u| !u.trim().is_empty()),
         form_html,
         refunds,
-        authorized_only: false,
+        authorized_only,
         charged_back,
     })
 }
@@ -555,6 +559,35 @@ mod tests {
 
         let no_id: wire::Order = serde_json::from_value(json!({"status": "completed"})).unwrap();
         assert!(matches!(psp_order(no_id), Err(PspError::Unexpected { .. })));
+    }
+
+    #[test]
+    fn an_authorised_payment_is_completed_with_its_money_still_initialized() {
+        let read = |fields: serde_json::Value| {
+            let mut order = json!({"order_id": "chk_1", "transaction_id": 4051823});
+            order
+                .as_object_mut()
+                .unwrap()
+                .extend(fields.as_object().unwrap().clone());
+            psp_order(serde_json::from_value(order).unwrap()).unwrap()
+        };
+        let authorised = read(json!({"status": "completed", "financial_status": "initialized"}));
+        assert!(authorised.authorized_only);
+        assert_eq!(
+            authorised.status,
+            PaymentStatus::Succeeded,
+            "MSP's status stays"
+        );
+        for fields in [
+            json!({"status": "completed", "financial_status": "completed"}),
+            json!({"status": "completed"}),
+            json!({"status": "completed", "financial_status": null}),
+            json!({"status": "initialized", "financial_status": "initialized"}),
+            json!({"status": "void", "financial_status": "initialized"}),
+            json!({"status": "Completed", "financial_status": "initialized"}),
+        ] {
+            assert!(!read(fields.clone()).authorized_only, "{fields}");
+        }
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub fn payment_status(status: &str) -> PaymentStatus {
     }
 }
 
+/// An authorised payment not collected yet: order `status` `completed` with `financial_status`
+/// `initialized` (reference §4.2, manual capture). MSP's docs show the same pair for an Amex
+/// payment collected through the merchant-number flow, so it means "waiting for a capture"
+/// only on an order that was sent with `capture: manual`.
+pub fn authorized_only(status: &str, financial_status: &str) -> bool {
+    status == "completed" && financial_status == "initialized"
+}
+
 /// The `status` of a refund in an order's `related_transactions` (reference §4.2, §6.1).
 pub fn refund_progress(status: &str) -> RefundProgress {
     use RefundProgress as R;
