@@ -8,10 +8,11 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::status::{
-    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_error, failure_for_refund_cancel_error,
-    failure_for_refund_error,
+    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_cancel_error, failure_for_error,
+    failure_for_refund_cancel_error, failure_for_refund_error,
 };
 use super::{convert, wire};
+use crate::domain::checkout::Failure;
 use crate::psp::{CreateOrder, PspError, PspOrder, RefundAccepted, RefundRequest};
 
 /// The MSP JSON API over reqwest (rustls), with connect and total timeouts on every call.
@@ -119,6 +120,35 @@ impl MultiSafepayClient {
         let url = self.url(&["orders", order_id, "refunds", refund_transaction_id]);
         let request = self.http.patch(url).json(&convert::refund_void());
         self.call("cancel_refund", request, refund_cancel_refused)
+            .await
+    }
+
+    /// `PATCH /orders/{order_id}` `{"status": "cancelled", "exclude_order": true}`: cancels an
+    /// order that is not finished (3-D Secure pending, or held by MSP). `Rejected`
+    /// (`checkout_not_cancelable`) when MSP will not, typically because the order has moved on;
+    /// `Unreachable` means it may have been cancelled: read the order.
+    #[tracing::instrument(skip_all, fields(order_id = %order_id))]
+    pub async fn cancel_order(&self, order_id: &str) -> Result<(), PspError> {
+        let url = self.url(&["orders", order_id]);
+        let request = self.http.patch(url).json(&convert::order_cancel());
+        self.call("cancel_order", request, cancel_refused).await
+    }
+
+    /// `PATCH /capture/{order_id}` `{"status": "cancelled", "reason": …}`: releases an
+    /// authorisation that was not captured (a manual-capture order). Errors as
+    /// [`Self::cancel_order`].
+    #[tracing::instrument(skip_all, fields(order_id = %order_id))]
+    pub async fn cancel_authorization(
+        &self,
+        order_id: &str,
+        reason: Option<&str>,
+    ) -> Result<(), PspError> {
+        let url = self.url(&["capture", order_id]);
+        let request = self
+            .http
+            .patch(url)
+            .json(&convert::authorization_cancel(reason));
+        self.call("cancel_authorization", request, cancel_refused)
             .await
     }
 
@@ -293,18 +323,28 @@ fn lookup_refused(error_code: i64, error_info: String) -> PspError {
 
 /// MSP refusing a refund: whatever the code, the refund failed (design §10.1).
 fn refund_refused(error_code: i64, error_info: String) -> PspError {
-    PspError::Rejected {
-        error_code,
-        failure: failure_for_refund_error(error_code, &error_info),
-        error_info,
-    }
+    rejected(error_code, error_info, failure_for_refund_error)
 }
 
 /// MSP refusing to cancel a refund: the refund stays as MSP has it.
 fn refund_cancel_refused(error_code: i64, error_info: String) -> PspError {
+    rejected(error_code, error_info, failure_for_refund_cancel_error)
+}
+
+/// MSP refusing to cancel an order or an authorisation: the payment stays as MSP has it.
+fn cancel_refused(error_code: i64, error_info: String) -> PspError {
+    rejected(error_code, error_info, failure_for_cancel_error)
+}
+
+/// A refusal whatever the code, with the failure `failure_for` makes of it.
+fn rejected(
+    error_code: i64,
+    error_info: String,
+    failure_for: fn(i64, &str) -> Failure,
+) -> PspError {
     PspError::Rejected {
         error_code,
-        failure: failure_for_refund_cancel_error(error_code, &error_info),
+        failure: failure_for(error_code, &error_info),
         error_info,
     }
 }
@@ -778,12 +818,19 @@ mod tests {
         server
     }
 
+    /// `call` made on a server that gives `answer` to exactly one request (within 300 ms, or
+    /// it timed out).
+    async fn answered<T>(
+        answer: ResponseTemplate,
+        call: impl AsyncFnOnce(&MultiSafepayClient) -> Result<T, PspError>,
+    ) -> Result<T, PspError> {
+        let server = answering_once(answer).await;
+        call(&client(&server, Duration::from_millis(300))).await
+    }
+
     /// A refund of 500 that MSP answers with `answer` (within 300 ms, or it timed out).
     async fn refund_answered(answer: ResponseTemplate) -> Result<RefundAccepted, PspError> {
-        let server = answering_once(answer).await;
-        client(&server, Duration::from_millis(300))
-            .refund(&refund_of(500))
-            .await
+        answered(answer, async |c| c.refund(&refund_of(500)).await).await
     }
 
     /// MSP's code, words and the failure of a `Rejected` error.
@@ -801,10 +848,30 @@ mod tests {
 
     /// MSP cancelling refund 4051900 of the order, answering with `answer` (within 300 ms).
     async fn cancel_answered(answer: ResponseTemplate) -> Result<(), PspError> {
-        let server = answering_once(answer).await;
-        client(&server, Duration::from_millis(300))
-            .cancel_refund(ID, "4051900")
-            .await
+        answered(answer, async |c| c.cancel_refund(ID, "4051900").await).await
+    }
+
+    /// Expects exactly one `verb` of `at` with the key in its header (never in the query) and
+    /// exactly `body`, and answers it with MSP's yes and `data`.
+    async fn expect_one(
+        server: &MockServer,
+        verb: &str,
+        at: &str,
+        body: serde_json::Value,
+        data: serde_json::Value,
+    ) {
+        Mock::given(method(verb))
+            .and(path(at))
+            .and(header("api_key", KEY))
+            .and(header("content-type", "application/json"))
+            .and(query_param_is_missing("api_key"))
+            .and(body_json(body))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": data})),
+            )
+            .expect(1)
+            .mount(server)
+            .await;
     }
 
     #[tokio::test]
@@ -847,7 +914,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refund_calls_follow_the_envelope_rules() {
+    async fn calls_after_the_payment_follow_the_envelope_rules() {
         let envelope = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
         let accepted = envelope(json!({"success": true, "data": {"refund_id": 1}}));
         let cases = [
@@ -879,10 +946,20 @@ mod tests {
         ];
         for (answer, outcome, detail) in cases {
             let started = Instant::now();
-            let refunded = refund_answered(answer.clone()).await.map(drop);
-            let canceled = cancel_answered(answer).await;
+            let (refunded, refund_canceled, order_canceled, authorization_canceled) = tokio::join!(
+                refund_answered(answer.clone()),
+                cancel_answered(answer.clone()),
+                answered(answer.clone(), async |c| c.cancel_order(ID).await),
+                answered(answer, async |c| c.cancel_authorization(ID, None).await),
+            );
             assert!(started.elapsed() < Duration::from_secs(2), "{detail}");
-            for result in [refunded, canceled] {
+            let results = [
+                refunded.map(drop),
+                refund_canceled,
+                order_canceled,
+                authorization_canceled,
+            ];
+            for result in results {
                 assert_eq!(outcome_label(&result), outcome, "{detail}: {result:?}");
                 assert!(
                     result.is_err_and(|e| e.to_string().contains(detail)),
@@ -895,29 +972,79 @@ mod tests {
     #[tokio::test]
     async fn cancel_refund_patches_the_refund_to_void() {
         let server = MockServer::start().await;
-        Mock::given(method("PATCH"))
-            .and(path(format!("/v1/json/orders/{ID}/refunds/4051900")))
-            .and(header("api_key", KEY))
-            .and(header("content-type", "application/json"))
-            .and(query_param_is_missing("api_key"))
-            .and(body_json(json!({"status": "void"})))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": {}})),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("PATCH"))
-            .and(path("/v1/json/orders/a%2Fb/refunds/9%3Fx"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": []})),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
+        let void = || json!({"status": "void"});
+        let refund = format!("/v1/json/orders/{ID}/refunds/4051900");
+        expect_one(&server, "PATCH", &refund, void(), json!({})).await;
+        let odd = "/v1/json/orders/a%2Fb/refunds/9%3Fx";
+        expect_one(&server, "PATCH", odd, void(), json!([])).await;
         let client = client(&server, Duration::from_secs(5));
         client.cancel_refund(ID, "4051900").await.unwrap();
         client.cancel_refund("a/b", "9?x").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn cancel_order_patches_the_order_to_cancelled() {
+        let server = MockServer::start().await;
+        let cancel = || json!({"status": "cancelled", "exclude_order": true});
+        let order = format!("/v1/json/orders/{ID}");
+        expect_one(&server, "PATCH", &order, cancel(), json!({})).await;
+        // MSP's yes is enough, whatever its data.
+        let odd = "/v1/json/orders/a%2Fb%3Fc";
+        expect_one(&server, "PATCH", odd, cancel(), json!([])).await;
+        let client = client(&server, Duration::from_secs(5));
+        client.cancel_order(ID).await.unwrap();
+        client.cancel_order("a/b?c").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn cancel_authorization_patches_the_capture_with_its_reason() {
+        let server = MockServer::start().await;
+        let capture = format!("/v1/json/capture/{ID}");
+        let with_reason = json!({"status": "cancelled", "reason": "requested_by_customer"});
+        let data = json!({"transaction_id": 4051823, "order_id": ID, "success": true});
+        expect_one(&server, "PATCH", &capture, with_reason, data).await;
+        let without_reason = json!({"status": "cancelled"});
+        let odd = "/v1/json/capture/a%2Fb%3Fc";
+        expect_one(&server, "PATCH", odd, without_reason, json!(null)).await;
+        let client = client(&server, Duration::from_secs(5));
+        client
+            .cancel_authorization(ID, Some("requested_by_customer"))
+            .await
+            .unwrap();
+        client.cancel_authorization("a/b?c", None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_cancel_msp_refuses_is_rejected_with_its_reason() {
+        let refusal = |status| {
+            ResponseTemplate::new(status).set_body_json(json!({
+                "success": false, "data": {}, "error_code": 1000,
+                "error_info": "Transaction cannot be cancelled"
+            }))
+        };
+        let (order, authorization) = tokio::join!(
+            answered(refusal(200), async |c| c.cancel_order(ID).await),
+            answered(refusal(410), async |c| {
+                c.cancel_authorization(ID, Some("other")).await
+            }),
+        );
+        for result in [order, authorization] {
+            let (error_code, error_info, failure) = rejected(result.unwrap_err());
+            assert_eq!(
+                (error_code, error_info.as_str()),
+                (1000, "Transaction cannot be cancelled")
+            );
+            assert_eq!(failure.code, "checkout_not_cancelable");
+            assert_eq!(failure.psp_reason_code, "1000");
+            assert!(
+                failure
+                    .message
+                    .starts_with("MultiSafepay refused to cancel")
+                    && failure.message.contains("Transaction cannot be cancelled"),
+                "{}",
+                failure.message
+            );
+        }
     }
 
     #[tokio::test]

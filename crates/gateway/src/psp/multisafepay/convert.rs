@@ -208,6 +208,22 @@ pub fn refund_void() -> wire::RefundUpdate {
     wire::RefundUpdate { status: "void" }
 }
 
+/// `PATCH /orders/{id}` that cancels an order that is not finished.
+pub fn order_cancel() -> wire::OrderCancel {
+    wire::OrderCancel {
+        status: "cancelled",
+        exclude_order: true,
+    }
+}
+
+/// `PATCH /capture/{id}` that cancels an authorisation not captured yet.
+pub fn authorization_cancel(reason: Option<&str>) -> wire::AuthorizationCancel<'_> {
+    wire::AuthorizationCancel {
+        status: "cancelled",
+        reason,
+    }
+}
+
 /// MSP's answer to an accepted refund.
 pub fn refund_accepted(created: wire::RefundCreated) -> RefundAccepted {
     RefundAccepted {

@@ -134,6 +134,17 @@ pub fn failure_for_refund_cancel_error(error_code: i64, error_info: &str) -> Fai
     )
 }
 
+/// Why MSP would not cancel a payment: it has moved on (completed, declined or expired
+/// meanwhile), MSP does not cancel it at this stage, or MSP does not know the order.
+pub fn failure_for_cancel_error(error_code: i64, error_info: &str) -> Failure {
+    failure(
+        "checkout_not_cancelable",
+        "MultiSafepay refused to cancel the payment: it has probably moved on meanwhile (completed, declined or expired), or MultiSafepay does not cancel it at this stage. Fetch the checkout to see its current status.",
+        error_info,
+        error_code.to_string(),
+    )
+}
+
 /// `message`, with MSP's own words appended when it gave any.
 fn failure(code: &str, message: &str, msp_words: &str, psp_reason_code: String) -> Failure {
     let mut message = message.to_owned();
@@ -262,14 +273,27 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_refund_cancel_keeps_msp_code() {
-        let f = failure_for_refund_cancel_error(1000, "Not found");
-        assert_eq!(f.code, "refund_not_cancelable");
-        assert_eq!(f.psp_reason_code, "1000");
-        assert!(
-            f.message.ends_with("(MultiSafepay: Not found)"),
-            "{}",
-            f.message
-        );
+    fn refusals_keep_msp_code_and_words() {
+        let rows = [
+            (
+                failure_for_refund_cancel_error(1000, "Not found"),
+                "refund_not_cancelable",
+                "MultiSafepay would not cancel the refund",
+            ),
+            (
+                failure_for_cancel_error(1000, "Not found"),
+                "checkout_not_cancelable",
+                "MultiSafepay refused to cancel the payment",
+            ),
+        ];
+        for (f, code, opening) in rows {
+            assert_eq!(f.code, code);
+            assert_eq!(f.psp_reason_code, "1000");
+            assert!(
+                f.message.starts_with(opening) && f.message.ends_with("(MultiSafepay: Not found)"),
+                "{}",
+                f.message
+            );
+        }
     }
 }

@@ -242,6 +242,25 @@ pub struct RefundUpdate {
 }
 
 // ---------------------------------------------------------------------------------------------
+// PATCH /orders/{id}, PATCH /capture/{id}
+
+/// The body of `PATCH /orders/{id}` that cancels an order.
+#[derive(Debug, Serialize)]
+pub struct OrderCancel {
+    pub status: &'static str,
+    /// Cancel the order's payment session along with it (reference §6.2).
+    pub exclude_order: bool,
+}
+
+/// The body of `PATCH /capture/{id}` that cancels an authorisation.
+#[derive(Debug, Serialize)]
+pub struct AuthorizationCancel<'a> {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers
 
 /// Every MSP answer: `{success, data}` or `{success: false, data, error_code, error_info}`.
