@@ -8,12 +8,14 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::status::{
-    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_cancel_error, failure_for_error,
-    failure_for_refund_cancel_error, failure_for_refund_error,
+    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_cancel_error, failure_for_capture_error,
+    failure_for_error, failure_for_refund_cancel_error, failure_for_refund_error,
 };
 use super::{convert, wire};
 use crate::domain::checkout::Failure;
-use crate::psp::{CreateOrder, PspError, PspOrder, RefundAccepted, RefundRequest};
+use crate::psp::{
+    CaptureAccepted, CaptureRequest, CreateOrder, PspError, PspOrder, RefundAccepted, RefundRequest,
+};
 
 /// The MSP JSON API over reqwest (rustls), with connect and total timeouts on every call.
 #[derive(Clone)]
@@ -97,14 +99,9 @@ impl MultiSafepayClient {
         fields(order_id = %refund.order_id, refund_order_id = %refund.refund_order_id)
     )]
     pub async fn refund(&self, refund: &RefundRequest<'_>) -> Result<RefundAccepted, PspError> {
-        let body = convert::refund_request(refund).inspect_err(
-            |e| tracing::error!(error.message = %e, "refund not sent to MultiSafepay"),
-        )?;
-        let request = self
-            .http
-            .post(self.url(&["orders", refund.order_id, "refunds"]))
-            .json(&body);
-        self.call("refund", request, refund_refused).await
+        let body = convert::refund_request(refund);
+        let at = ["orders", refund.order_id, "refunds"];
+        self.post("refund", &at, body, refund_refused).await
     }
 
     /// `PATCH /orders/{order_id}/refunds/{refund_id}` `{"status": "void"}`: cancels a refund
@@ -152,6 +149,18 @@ impl MultiSafepayClient {
             .await
     }
 
+    /// `POST /orders/{order_id}/capture` `{"amount", "new_order_id", "new_order_status":
+    /// "completed"}`: collects `amount` of an authorisation. `Rejected`
+    /// (`checkout_not_capturable`) when MSP will not (the authorisation expired, was cancelled
+    /// or captured, or the amount is more than it); `Unreachable` means MSP may have captured
+    /// it: read the order before capturing again. An amount below 1 is never sent (`Unexpected`).
+    #[tracing::instrument(skip_all, fields(order_id = %req.order_id))]
+    pub async fn capture(&self, req: &CaptureRequest<'_>) -> Result<CaptureAccepted, PspError> {
+        let body = convert::capture_request(req);
+        let at = ["orders", req.order_id, "capture"];
+        self.post("capture", &at, body, capture_refused).await
+    }
+
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
     fn url(&self, segments: &[&str]) -> url::Url {
         let mut url = self.base_url.clone();
@@ -159,6 +168,22 @@ impl MultiSafepayClient {
             path.pop_if_empty().extend(segments);
         }
         url
+    }
+
+    /// POSTs `body` to `segments` through [`Self::call`]; a body that could not be made is
+    /// logged and returned, and nothing is sent.
+    async fn post<T: Answer>(
+        &self,
+        operation: &'static str,
+        segments: &[&str],
+        body: Result<impl serde::Serialize, PspError>,
+        refused: fn(i64, String) -> PspError,
+    ) -> Result<T, PspError> {
+        let body = body.inspect_err(|e| {
+            tracing::error!(error.message = %e, operation, "request not sent to MultiSafepay");
+        })?;
+        let request = self.http.post(self.url(segments)).json(&body);
+        self.call(operation, request, refused).await
     }
 
     /// Sends `request`, reads MSP's answer as `T` (a refusal through `refused`), and records
@@ -198,9 +223,13 @@ pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
 }
 
 /// What an operation makes of the `data` of a successful answer, and what it logs of it.
-trait Answer: Sized {
+trait Answer: Sized + std::fmt::Debug {
     fn read(data: Option<serde_json::Value>) -> Result<Self, PspError>;
-    fn log(&self);
+
+    /// By default the whole answer: the ids MSP gave.
+    fn log(&self) {
+        tracing::info!(psp.answer = ?self, "MultiSafepay agreed");
+    }
 }
 
 impl Answer for PspOrder {
@@ -223,20 +252,28 @@ impl Answer for PspOrder {
     }
 }
 
+/// `data` of a yes read as `T`: MSP said yes, so `data` that is no object (none, `[]`, `null`)
+/// does not undo that and reads as `T::default()`; an object that is not `T` is unusable.
+fn data_or_default<T>(data: Option<serde_json::Value>, what: &str) -> Result<T, PspError>
+where
+    T: serde::de::DeserializeOwned + Default,
+{
+    match data {
+        Some(data @ serde_json::Value::Object(_)) => {
+            serde_json::from_value(data).map_err(|e| PspError::Unexpected {
+                detail: format!("data is not {what}: {e}"),
+                source: Some(e),
+            })
+        }
+        _ => Ok(T::default()),
+    }
+}
+
 impl Answer for RefundAccepted {
-    /// MSP said yes: `data` that says less than documented does not undo that (the refund is
-    /// found under the order by its `refund_order_id` all the same).
+    /// Without a refund id the refund is found under the order by its `refund_order_id` all
+    /// the same.
     fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
-        let created = match data {
-            Some(data @ serde_json::Value::Object(_)) => {
-                serde_json::from_value(data).map_err(|e| PspError::Unexpected {
-                    detail: format!("data is not a refund answer: {e}"),
-                    source: Some(e),
-                })?
-            }
-            _ => wire::RefundCreated::default(),
-        };
-        Ok(convert::refund_accepted(created))
+        data_or_default(data, "a refund answer").map(convert::refund_accepted)
     }
 
     fn log(&self) {
@@ -244,6 +281,13 @@ impl Answer for RefundAccepted {
             psp.refund_id = self.transaction_id.as_deref().unwrap_or_default(),
             "MultiSafepay accepted the refund"
         );
+    }
+}
+
+impl Answer for CaptureAccepted {
+    /// MSP said yes: an answer without ids is a capture all the same.
+    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
+        data_or_default(data, "a capture answer").map(convert::capture_accepted)
     }
 }
 
@@ -334,6 +378,11 @@ fn refund_cancel_refused(error_code: i64, error_info: String) -> PspError {
 /// MSP refusing to cancel an order or an authorisation: the payment stays as MSP has it.
 fn cancel_refused(error_code: i64, error_info: String) -> PspError {
     rejected(error_code, error_info, failure_for_cancel_error)
+}
+
+/// MSP refusing a capture: the authorisation stays as MSP has it.
+fn capture_refused(error_code: i64, error_info: String) -> PspError {
+    rejected(error_code, error_info, failure_for_capture_error)
 }
 
 /// A refusal whatever the code, with the failure `failure_for` makes of it.
@@ -851,6 +900,15 @@ mod tests {
         answered(answer, async |c| c.cancel_refund(ID, "4051900").await).await
     }
 
+    /// A capture of `amount` of the order, into order `{ID}-c`.
+    fn capture_of(amount: i64) -> CaptureRequest<'static> {
+        CaptureRequest {
+            order_id: ID,
+            amount,
+            new_order_id: "chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b-c",
+        }
+    }
+
     /// Expects exactly one `verb` of `at` with the key in its header (never in the query) and
     /// exactly `body`, and answers it with MSP's yes and `data`.
     async fn expect_one(
@@ -946,18 +1004,22 @@ mod tests {
         ];
         for (answer, outcome, detail) in cases {
             let started = Instant::now();
-            let (refunded, refund_canceled, order_canceled, authorization_canceled) = tokio::join!(
+            let (refund, refund_cancel, order_cancel, authorization_cancel, capture) = tokio::join!(
                 refund_answered(answer.clone()),
                 cancel_answered(answer.clone()),
                 answered(answer.clone(), async |c| c.cancel_order(ID).await),
-                answered(answer, async |c| c.cancel_authorization(ID, None).await),
+                answered(answer.clone(), async |c| {
+                    c.cancel_authorization(ID, None).await
+                }),
+                answered(answer, async |c| c.capture(&capture_of(3000)).await),
             );
             assert!(started.elapsed() < Duration::from_secs(2), "{detail}");
             let results = [
-                refunded.map(drop),
-                refund_canceled,
-                order_canceled,
-                authorization_canceled,
+                refund.map(drop),
+                refund_cancel,
+                order_cancel,
+                authorization_cancel,
+                capture.map(drop),
             ];
             for result in results {
                 assert_eq!(outcome_label(&result), outcome, "{detail}: {result:?}");
@@ -1015,31 +1077,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cancel_msp_refuses_is_rejected_with_its_reason() {
+    async fn a_cancel_or_capture_msp_refuses_is_rejected_with_its_reason() {
         let refusal = |status| {
             ResponseTemplate::new(status).set_body_json(json!({
                 "success": false, "data": {}, "error_code": 1000,
                 "error_info": "Transaction cannot be cancelled"
             }))
         };
-        let (order, authorization) = tokio::join!(
+        let (order, authorization, capture) = tokio::join!(
             answered(refusal(200), async |c| c.cancel_order(ID).await),
             answered(refusal(410), async |c| {
                 c.cancel_authorization(ID, Some("other")).await
             }),
+            answered(refusal(400), async |c| c.capture(&capture_of(3000)).await),
         );
-        for result in [order, authorization] {
+        let results = [
+            (
+                order,
+                "checkout_not_cancelable",
+                "MultiSafepay refused to cancel",
+            ),
+            (
+                authorization,
+                "checkout_not_cancelable",
+                "MultiSafepay refused to cancel",
+            ),
+            (
+                capture.map(drop),
+                "checkout_not_capturable",
+                "MultiSafepay refused to capture",
+            ),
+        ];
+        for (result, code, opening) in results {
             let (error_code, error_info, failure) = rejected(result.unwrap_err());
             assert_eq!(
                 (error_code, error_info.as_str()),
                 (1000, "Transaction cannot be cancelled")
             );
-            assert_eq!(failure.code, "checkout_not_cancelable");
+            assert_eq!(failure.code, code);
             assert_eq!(failure.psp_reason_code, "1000");
             assert!(
-                failure
-                    .message
-                    .starts_with("MultiSafepay refused to cancel")
+                failure.message.starts_with(opening)
                     && failure.message.contains("Transaction cannot be cancelled"),
                 "{}",
                 failure.message
@@ -1061,7 +1139,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refund_of_nothing_is_never_sent() {
+    async fn a_refund_or_capture_of_nothing_is_never_sent() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(200))
@@ -1070,9 +1148,83 @@ mod tests {
             .await;
         let client = client(&server, Duration::from_secs(5));
         for amount in [0, -500] {
-            let err = client.refund(&refund_of(amount)).await.unwrap_err();
-            assert!(matches!(err, PspError::Unexpected { .. }), "{err:?}");
+            let refunded = client.refund(&refund_of(amount)).await.map(drop);
+            let captured = client.capture(&capture_of(amount)).await.map(drop);
+            for err in [refunded.unwrap_err(), captured.unwrap_err()] {
+                let PspError::Unexpected { ref detail, .. } = err else {
+                    panic!("sent: {err:?}");
+                };
+                assert!(
+                    detail.contains(&format!("of {amount} minor units")),
+                    "{detail}"
+                );
+            }
         }
+    }
+
+    #[tokio::test]
+    async fn capture_posts_the_amount_and_reads_the_new_order() {
+        let server = MockServer::start().await;
+        let new_order_id = "chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b-c";
+        let body = |amount| {
+            json!({
+                "amount": amount, "new_order_id": new_order_id, "new_order_status": "completed"
+            })
+        };
+        let capture = format!("/v1/json/orders/{ID}/capture");
+        let data = json!({"transaction_id": 4051950, "order_id": new_order_id});
+        expect_one(&server, "POST", &capture, body(3000), data).await;
+        let odd = "/v1/json/orders/a%2Fb%3Fc/capture";
+        let data = json!({"transaction_id": "4051951"});
+        expect_one(&server, "POST", odd, body(1), data).await;
+        let client = client(&server, Duration::from_secs(5));
+        let (accepted, logs) = logged(client.capture(&capture_of(3000))).await;
+        let accepted = accepted.unwrap();
+        assert!(logs.contains(ID) && logs.contains("4051950"), "{logs}");
+        assert_eq!(
+            accepted,
+            CaptureAccepted {
+                transaction_id: Some("4051950".into()),
+                order_id: Some(new_order_id.into()),
+            }
+        );
+        let odd_id = CaptureRequest {
+            order_id: "a/b?c",
+            ..capture_of(1)
+        };
+        let accepted = client.capture(&odd_id).await.unwrap();
+        assert_eq!(accepted.transaction_id.as_deref(), Some("4051951"));
+        assert_eq!(accepted.order_id, None);
+    }
+
+    #[tokio::test]
+    async fn a_capture_without_ids_is_still_accepted() {
+        let capture = async |data: serde_json::Value| {
+            let answer = json!({"success": true, "data": data});
+            let answer = ResponseTemplate::new(200).set_body_json(answer);
+            answered(answer, async |c| c.capture(&capture_of(3000)).await).await
+        };
+        for data in [
+            json!({}),
+            json!({"transaction_id": "", "order_id": null}),
+            json!([]),
+            json!(null),
+        ] {
+            let accepted = capture(data.clone()).await.unwrap();
+            assert_eq!(
+                (accepted.transaction_id, accepted.order_id),
+                (None, None),
+                "{data}"
+            );
+        }
+        // But an id that is no id is not a readable answer.
+        let err = capture(json!({"transaction_id": {"id": 1}}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, PspError::Unexpected { ref detail, .. } if detail.contains("capture answer")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::domain::checkout::CaptureMethod;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::tax::TaxRate;
 use crate::psp::{
-    CreateOrder, PaymentStatus, PspError, PspOrder, PspRefund, RefundAccepted, RefundRequest,
+    CaptureAccepted, CaptureRequest, CreateOrder, PaymentStatus, PspError, PspOrder, PspRefund,
+    RefundAccepted, RefundRequest,
 };
 
 /// The `merchant_item_id` MSP reserves for the shipping line.
@@ -189,15 +190,13 @@ pub fn unit_price_excl_vat(
 pub fn refund_request<'a>(
     refund: &'a RefundRequest<'a>,
 ) -> Result<wire::RefundRequest<'a>, PspError> {
-    if refund.amount < 1 {
-        return Err(PspError::unexpected(format!(
-            "a refund of {} minor units cannot be sent: MultiSafepay would refund the whole order",
-            refund.amount
-        )));
-    }
     Ok(wire::RefundRequest {
         currency: refund.currency,
-        amount: refund.amount,
+        amount: sendable_amount(
+            refund.amount,
+            "a refund",
+            ": MultiSafepay would refund the whole order",
+        )?,
         refund_order_id: refund.refund_order_id,
         description: refund.description,
     })
@@ -228,6 +227,41 @@ pub fn authorization_cancel(reason: Option<&str>) -> wire::AuthorizationCancel<'
 pub fn refund_accepted(created: wire::RefundCreated) -> RefundAccepted {
     RefundAccepted {
         transaction_id: created.refund_id.filter(|id| !id.is_empty()),
+    }
+}
+
+/// `POST /orders/{id}/capture` for a capture; the new order is `completed` at once. An amount
+/// below one minor unit is refused here and never sent.
+pub fn capture_request<'a>(
+    capture: &'a CaptureRequest<'a>,
+) -> Result<wire::CaptureRequest<'a>, PspError> {
+    Ok(wire::CaptureRequest {
+        amount: sendable_amount(
+            capture.amount,
+            "a capture",
+            ": MultiSafepay reads no amount as the whole authorisation",
+        )?,
+        new_order_id: capture.new_order_id,
+        new_order_status: "completed",
+    })
+}
+
+/// `amount` when it is one minor unit or more; less is refused, `what` (`a refund`) naming the
+/// request and `why` (appended) what it would have done.
+fn sendable_amount(amount: i64, what: &str, why: &str) -> Result<i64, PspError> {
+    if amount < 1 {
+        return Err(PspError::unexpected(format!(
+            "{what} of {amount} minor units cannot be sent{why}"
+        )));
+    }
+    Ok(amount)
+}
+
+/// MSP's answer to an accepted capture.
+pub fn capture_accepted(captured: wire::Captured) -> CaptureAccepted {
+    CaptureAccepted {
+        transaction_id: captured.transaction_id.filter(|id| !id.is_empty()),
+        order_id: captured.order_id.filter(|id| !id.is_empty()),
     }
 }
 

@@ -145,6 +145,17 @@ pub fn failure_for_cancel_error(error_code: i64, error_info: &str) -> Failure {
     )
 }
 
+/// Why MSP would not capture an authorisation: it expired, was cancelled or was captured
+/// already, or the amount is more than was authorised.
+pub fn failure_for_capture_error(error_code: i64, error_info: &str) -> Failure {
+    failure(
+        "checkout_not_capturable",
+        "MultiSafepay refused to capture the payment: the authorisation may have expired, been cancelled or been captured already, or the amount is more than was authorised. Fetch the checkout to see its current status.",
+        error_info,
+        error_code.to_string(),
+    )
+}
+
 /// `message`, with MSP's own words appended when it gave any.
 fn failure(code: &str, message: &str, msp_words: &str, psp_reason_code: String) -> Failure {
     let mut message = message.to_owned();
@@ -284,6 +295,11 @@ mod tests {
                 failure_for_cancel_error(1000, "Not found"),
                 "checkout_not_cancelable",
                 "MultiSafepay refused to cancel the payment",
+            ),
+            (
+                failure_for_capture_error(1000, "Not found"),
+                "checkout_not_capturable",
+                "MultiSafepay refused to capture the payment",
             ),
         ];
         for (f, code, opening) in rows {

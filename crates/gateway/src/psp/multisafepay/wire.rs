@@ -261,6 +261,19 @@ pub struct AuthorizationCancel<'a> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// POST /orders/{id}/capture
+
+/// The body of `POST /orders/{id}/capture`.
+#[derive(Debug, Serialize)]
+pub struct CaptureRequest<'a> {
+    /// Minor units, at least 1.
+    pub amount: i64,
+    /// The id of the order MSP makes for the captured money.
+    pub new_order_id: &'a str,
+    pub new_order_status: &'static str,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers
 
 /// Every MSP answer: `{success, data}` or `{success: false, data, error_code, error_info}`.
@@ -310,6 +323,17 @@ pub struct RefundCreated {
     /// The refund transaction's id.
     #[serde(default, deserialize_with = "loose_string")]
     pub refund_id: Option<String>,
+}
+
+/// `data` of a `POST /orders/{id}/capture` answer.
+#[derive(Debug, Default, Deserialize)]
+pub struct Captured {
+    /// The capture transaction's id.
+    #[serde(default, deserialize_with = "loose_string")]
+    pub transaction_id: Option<String>,
+    /// The order that holds the captured money (the request's `new_order_id`).
+    #[serde(default, deserialize_with = "loose_string")]
+    pub order_id: Option<String>,
 }
 
 /// One entry of `related_transactions`, by its `type`. Only the types the gateway acts on are
