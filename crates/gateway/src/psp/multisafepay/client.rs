@@ -8,11 +8,14 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::status::{
-    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_error, failure_for_refund_cancel_error,
-    failure_for_refund_error,
+    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_cancel_error, failure_for_capture_error,
+    failure_for_error, failure_for_refund_cancel_error, failure_for_refund_error,
 };
 use super::{convert, wire};
-use crate::psp::{CreateOrder, PspError, PspOrder, RefundAccepted, RefundRequest};
+use crate::domain::checkout::Failure;
+use crate::psp::{
+    CaptureAccepted, CaptureRequest, CreateOrder, PspError, PspOrder, RefundAccepted, RefundRequest,
+};
 
 /// The MSP JSON API over reqwest (rustls), with connect and total timeouts on every call.
 #[derive(Clone)]
@@ -96,14 +99,9 @@ impl MultiSafepayClient {
         fields(order_id = %refund.order_id, refund_order_id = %refund.refund_order_id)
     )]
     pub async fn refund(&self, refund: &RefundRequest<'_>) -> Result<RefundAccepted, PspError> {
-        let body = convert::refund_request(refund).inspect_err(
-            |e| tracing::error!(error.message = %e, "refund not sent to MultiSafepay"),
-        )?;
-        let request = self
-            .http
-            .post(self.url(&["orders", refund.order_id, "refunds"]))
-            .json(&body);
-        self.call("refund", request, refund_refused).await
+        let body = convert::refund_request(refund);
+        let at = ["orders", refund.order_id, "refunds"];
+        self.post("refund", &at, body, refund_refused).await
     }
 
     /// `PATCH /orders/{order_id}/refunds/{refund_id}` `{"status": "void"}`: cancels a refund
@@ -122,6 +120,47 @@ impl MultiSafepayClient {
             .await
     }
 
+    /// `PATCH /orders/{order_id}` `{"status": "cancelled", "exclude_order": true}`: cancels an
+    /// order that is not finished (3-D Secure pending, or held by MSP). `Rejected`
+    /// (`checkout_not_cancelable`) when MSP will not, typically because the order has moved on;
+    /// `Unreachable` means it may have been cancelled: read the order.
+    #[tracing::instrument(skip_all, fields(order_id = %order_id))]
+    pub async fn cancel_order(&self, order_id: &str) -> Result<(), PspError> {
+        let url = self.url(&["orders", order_id]);
+        let request = self.http.patch(url).json(&convert::order_cancel());
+        self.call("cancel_order", request, cancel_refused).await
+    }
+
+    /// `PATCH /capture/{order_id}` `{"status": "cancelled", "reason": …}`: releases an
+    /// authorisation that was not captured (a manual-capture order). Errors as
+    /// [`Self::cancel_order`].
+    #[tracing::instrument(skip_all, fields(order_id = %order_id))]
+    pub async fn cancel_authorization(
+        &self,
+        order_id: &str,
+        reason: Option<&str>,
+    ) -> Result<(), PspError> {
+        let url = self.url(&["capture", order_id]);
+        let request = self
+            .http
+            .patch(url)
+            .json(&convert::authorization_cancel(reason));
+        self.call("cancel_authorization", request, cancel_refused)
+            .await
+    }
+
+    /// `POST /orders/{order_id}/capture` `{"amount", "new_order_id", "new_order_status":
+    /// "completed"}`: collects `amount` of an authorisation. `Rejected`
+    /// (`checkout_not_capturable`) when MSP will not (the authorisation expired, was cancelled
+    /// or captured, or the amount is more than it); `Unreachable` means MSP may have captured
+    /// it: read the order before capturing again. An amount below 1 is never sent (`Unexpected`).
+    #[tracing::instrument(skip_all, fields(order_id = %req.order_id))]
+    pub async fn capture(&self, req: &CaptureRequest<'_>) -> Result<CaptureAccepted, PspError> {
+        let body = convert::capture_request(req);
+        let at = ["orders", req.order_id, "capture"];
+        self.post("capture", &at, body, capture_refused).await
+    }
+
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
     fn url(&self, segments: &[&str]) -> url::Url {
         let mut url = self.base_url.clone();
@@ -129,6 +168,22 @@ impl MultiSafepayClient {
             path.pop_if_empty().extend(segments);
         }
         url
+    }
+
+    /// POSTs `body` to `segments` through [`Self::call`]; a body that could not be made is
+    /// logged and returned, and nothing is sent.
+    async fn post<T: Answer>(
+        &self,
+        operation: &'static str,
+        segments: &[&str],
+        body: Result<impl serde::Serialize, PspError>,
+        refused: fn(i64, String) -> PspError,
+    ) -> Result<T, PspError> {
+        let body = body.inspect_err(|e| {
+            tracing::error!(error.message = %e, operation, "request not sent to MultiSafepay");
+        })?;
+        let request = self.http.post(self.url(segments)).json(&body);
+        self.call(operation, request, refused).await
     }
 
     /// Sends `request`, reads MSP's answer as `T` (a refusal through `refused`), and records
@@ -168,9 +223,13 @@ pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
 }
 
 /// What an operation makes of the `data` of a successful answer, and what it logs of it.
-trait Answer: Sized {
+trait Answer: Sized + std::fmt::Debug {
     fn read(data: Option<serde_json::Value>) -> Result<Self, PspError>;
-    fn log(&self);
+
+    /// By default the whole answer: the ids MSP gave.
+    fn log(&self) {
+        tracing::info!(psp.answer = ?self, "MultiSafepay agreed");
+    }
 }
 
 impl Answer for PspOrder {
@@ -193,20 +252,28 @@ impl Answer for PspOrder {
     }
 }
 
+/// `data` of a yes read as `T`: MSP said yes, so `data` that is no object (none, `[]`, `null`)
+/// does not undo that and reads as `T::default()`; an object that is not `T` is unusable.
+fn data_or_default<T>(data: Option<serde_json::Value>, what: &str) -> Result<T, PspError>
+where
+    T: serde::de::DeserializeOwned + Default,
+{
+    match data {
+        Some(data @ serde_json::Value::Object(_)) => {
+            serde_json::from_value(data).map_err(|e| PspError::Unexpected {
+                detail: format!("data is not {what}: {e}"),
+                source: Some(e),
+            })
+        }
+        _ => Ok(T::default()),
+    }
+}
+
 impl Answer for RefundAccepted {
-    /// MSP said yes: `data` that says less than documented does not undo that (the refund is
-    /// found under the order by its `refund_order_id` all the same).
+    /// Without a refund id the refund is found under the order by its `refund_order_id` all
+    /// the same.
     fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
-        let created = match data {
-            Some(data @ serde_json::Value::Object(_)) => {
-                serde_json::from_value(data).map_err(|e| PspError::Unexpected {
-                    detail: format!("data is not a refund answer: {e}"),
-                    source: Some(e),
-                })?
-            }
-            _ => wire::RefundCreated::default(),
-        };
-        Ok(convert::refund_accepted(created))
+        data_or_default(data, "a refund answer").map(convert::refund_accepted)
     }
 
     fn log(&self) {
@@ -214,6 +281,13 @@ impl Answer for RefundAccepted {
             psp.refund_id = self.transaction_id.as_deref().unwrap_or_default(),
             "MultiSafepay accepted the refund"
         );
+    }
+}
+
+impl Answer for CaptureAccepted {
+    /// MSP said yes: an answer without ids is a capture all the same.
+    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
+        data_or_default(data, "a capture answer").map(convert::capture_accepted)
     }
 }
 
@@ -293,18 +367,33 @@ fn lookup_refused(error_code: i64, error_info: String) -> PspError {
 
 /// MSP refusing a refund: whatever the code, the refund failed (design §10.1).
 fn refund_refused(error_code: i64, error_info: String) -> PspError {
-    PspError::Rejected {
-        error_code,
-        failure: failure_for_refund_error(error_code, &error_info),
-        error_info,
-    }
+    rejected(error_code, error_info, failure_for_refund_error)
 }
 
 /// MSP refusing to cancel a refund: the refund stays as MSP has it.
 fn refund_cancel_refused(error_code: i64, error_info: String) -> PspError {
+    rejected(error_code, error_info, failure_for_refund_cancel_error)
+}
+
+/// MSP refusing to cancel an order or an authorisation: the payment stays as MSP has it.
+fn cancel_refused(error_code: i64, error_info: String) -> PspError {
+    rejected(error_code, error_info, failure_for_cancel_error)
+}
+
+/// MSP refusing a capture: the authorisation stays as MSP has it.
+fn capture_refused(error_code: i64, error_info: String) -> PspError {
+    rejected(error_code, error_info, failure_for_capture_error)
+}
+
+/// A refusal whatever the code, with the failure `failure_for` makes of it.
+fn rejected(
+    error_code: i64,
+    error_info: String,
+    failure_for: fn(i64, &str) -> Failure,
+) -> PspError {
     PspError::Rejected {
         error_code,
-        failure: failure_for_refund_cancel_error(error_code, &error_info),
+        failure: failure_for(error_code, &error_info),
         error_info,
     }
 }
@@ -778,12 +867,19 @@ mod tests {
         server
     }
 
+    /// `call` made on a server that gives `answer` to exactly one request (within 300 ms, or
+    /// it timed out).
+    async fn answered<T>(
+        answer: ResponseTemplate,
+        call: impl AsyncFnOnce(&MultiSafepayClient) -> Result<T, PspError>,
+    ) -> Result<T, PspError> {
+        let server = answering_once(answer).await;
+        call(&client(&server, Duration::from_millis(300))).await
+    }
+
     /// A refund of 500 that MSP answers with `answer` (within 300 ms, or it timed out).
     async fn refund_answered(answer: ResponseTemplate) -> Result<RefundAccepted, PspError> {
-        let server = answering_once(answer).await;
-        client(&server, Duration::from_millis(300))
-            .refund(&refund_of(500))
-            .await
+        answered(answer, async |c| c.refund(&refund_of(500)).await).await
     }
 
     /// MSP's code, words and the failure of a `Rejected` error.
@@ -801,10 +897,39 @@ mod tests {
 
     /// MSP cancelling refund 4051900 of the order, answering with `answer` (within 300 ms).
     async fn cancel_answered(answer: ResponseTemplate) -> Result<(), PspError> {
-        let server = answering_once(answer).await;
-        client(&server, Duration::from_millis(300))
-            .cancel_refund(ID, "4051900")
-            .await
+        answered(answer, async |c| c.cancel_refund(ID, "4051900").await).await
+    }
+
+    /// A capture of `amount` of the order, into order `{ID}-c`.
+    fn capture_of(amount: i64) -> CaptureRequest<'static> {
+        CaptureRequest {
+            order_id: ID,
+            amount,
+            new_order_id: "chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b-c",
+        }
+    }
+
+    /// Expects exactly one `verb` of `at` with the key in its header (never in the query) and
+    /// exactly `body`, and answers it with MSP's yes and `data`.
+    async fn expect_one(
+        server: &MockServer,
+        verb: &str,
+        at: &str,
+        body: serde_json::Value,
+        data: serde_json::Value,
+    ) {
+        Mock::given(method(verb))
+            .and(path(at))
+            .and(header("api_key", KEY))
+            .and(header("content-type", "application/json"))
+            .and(query_param_is_missing("api_key"))
+            .and(body_json(body))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": data})),
+            )
+            .expect(1)
+            .mount(server)
+            .await;
     }
 
     #[tokio::test]
@@ -847,7 +972,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refund_calls_follow_the_envelope_rules() {
+    async fn calls_after_the_payment_follow_the_envelope_rules() {
         let envelope = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
         let accepted = envelope(json!({"success": true, "data": {"refund_id": 1}}));
         let cases = [
@@ -879,10 +1004,24 @@ mod tests {
         ];
         for (answer, outcome, detail) in cases {
             let started = Instant::now();
-            let refunded = refund_answered(answer.clone()).await.map(drop);
-            let canceled = cancel_answered(answer).await;
+            let (refund, refund_cancel, order_cancel, authorization_cancel, capture) = tokio::join!(
+                refund_answered(answer.clone()),
+                cancel_answered(answer.clone()),
+                answered(answer.clone(), async |c| c.cancel_order(ID).await),
+                answered(answer.clone(), async |c| {
+                    c.cancel_authorization(ID, None).await
+                }),
+                answered(answer, async |c| c.capture(&capture_of(3000)).await),
+            );
             assert!(started.elapsed() < Duration::from_secs(2), "{detail}");
-            for result in [refunded, canceled] {
+            let results = [
+                refund.map(drop),
+                refund_cancel,
+                order_cancel,
+                authorization_cancel,
+                capture.map(drop),
+            ];
+            for result in results {
                 assert_eq!(outcome_label(&result), outcome, "{detail}: {result:?}");
                 assert!(
                     result.is_err_and(|e| e.to_string().contains(detail)),
@@ -895,29 +1034,95 @@ mod tests {
     #[tokio::test]
     async fn cancel_refund_patches_the_refund_to_void() {
         let server = MockServer::start().await;
-        Mock::given(method("PATCH"))
-            .and(path(format!("/v1/json/orders/{ID}/refunds/4051900")))
-            .and(header("api_key", KEY))
-            .and(header("content-type", "application/json"))
-            .and(query_param_is_missing("api_key"))
-            .and(body_json(json!({"status": "void"})))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": {}})),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("PATCH"))
-            .and(path("/v1/json/orders/a%2Fb/refunds/9%3Fx"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": []})),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
+        let void = || json!({"status": "void"});
+        let refund = format!("/v1/json/orders/{ID}/refunds/4051900");
+        expect_one(&server, "PATCH", &refund, void(), json!({})).await;
+        let odd = "/v1/json/orders/a%2Fb/refunds/9%3Fx";
+        expect_one(&server, "PATCH", odd, void(), json!([])).await;
         let client = client(&server, Duration::from_secs(5));
         client.cancel_refund(ID, "4051900").await.unwrap();
         client.cancel_refund("a/b", "9?x").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn cancel_order_patches_the_order_to_cancelled() {
+        let server = MockServer::start().await;
+        let cancel = || json!({"status": "cancelled", "exclude_order": true});
+        let order = format!("/v1/json/orders/{ID}");
+        expect_one(&server, "PATCH", &order, cancel(), json!({})).await;
+        // MSP's yes is enough, whatever its data.
+        let odd = "/v1/json/orders/a%2Fb%3Fc";
+        expect_one(&server, "PATCH", odd, cancel(), json!([])).await;
+        let client = client(&server, Duration::from_secs(5));
+        client.cancel_order(ID).await.unwrap();
+        client.cancel_order("a/b?c").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn cancel_authorization_patches_the_capture_with_its_reason() {
+        let server = MockServer::start().await;
+        let capture = format!("/v1/json/capture/{ID}");
+        let with_reason = json!({"status": "cancelled", "reason": "requested_by_customer"});
+        let data = json!({"transaction_id": 4051823, "order_id": ID, "success": true});
+        expect_one(&server, "PATCH", &capture, with_reason, data).await;
+        let without_reason = json!({"status": "cancelled"});
+        let odd = "/v1/json/capture/a%2Fb%3Fc";
+        expect_one(&server, "PATCH", odd, without_reason, json!(null)).await;
+        let client = client(&server, Duration::from_secs(5));
+        client
+            .cancel_authorization(ID, Some("requested_by_customer"))
+            .await
+            .unwrap();
+        client.cancel_authorization("a/b?c", None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_cancel_or_capture_msp_refuses_is_rejected_with_its_reason() {
+        let refusal = |status| {
+            ResponseTemplate::new(status).set_body_json(json!({
+                "success": false, "data": {}, "error_code": 1000,
+                "error_info": "Transaction cannot be cancelled"
+            }))
+        };
+        let (order, authorization, capture) = tokio::join!(
+            answered(refusal(200), async |c| c.cancel_order(ID).await),
+            answered(refusal(410), async |c| {
+                c.cancel_authorization(ID, Some("other")).await
+            }),
+            answered(refusal(400), async |c| c.capture(&capture_of(3000)).await),
+        );
+        let results = [
+            (
+                order,
+                "checkout_not_cancelable",
+                "MultiSafepay refused to cancel",
+            ),
+            (
+                authorization,
+                "checkout_not_cancelable",
+                "MultiSafepay refused to cancel",
+            ),
+            (
+                capture.map(drop),
+                "checkout_not_capturable",
+                "MultiSafepay refused to capture",
+            ),
+        ];
+        for (result, code, opening) in results {
+            let (error_code, error_info, failure) = rejected(result.unwrap_err());
+            assert_eq!(
+                (error_code, error_info.as_str()),
+                (1000, "Transaction cannot be cancelled")
+            );
+            assert_eq!(failure.code, code);
+            assert_eq!(failure.psp_reason_code, "1000");
+            assert!(
+                failure.message.starts_with(opening)
+                    && failure.message.contains("Transaction cannot be cancelled"),
+                "{}",
+                failure.message
+            );
+        }
     }
 
     #[tokio::test]
@@ -934,7 +1139,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refund_of_nothing_is_never_sent() {
+    async fn a_refund_or_capture_of_nothing_is_never_sent() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(200))
@@ -943,9 +1148,83 @@ mod tests {
             .await;
         let client = client(&server, Duration::from_secs(5));
         for amount in [0, -500] {
-            let err = client.refund(&refund_of(amount)).await.unwrap_err();
-            assert!(matches!(err, PspError::Unexpected { .. }), "{err:?}");
+            let refunded = client.refund(&refund_of(amount)).await.map(drop);
+            let captured = client.capture(&capture_of(amount)).await.map(drop);
+            for err in [refunded.unwrap_err(), captured.unwrap_err()] {
+                let PspError::Unexpected { ref detail, .. } = err else {
+                    panic!("sent: {err:?}");
+                };
+                assert!(
+                    detail.contains(&format!("of {amount} minor units")),
+                    "{detail}"
+                );
+            }
         }
+    }
+
+    #[tokio::test]
+    async fn capture_posts_the_amount_and_reads_the_new_order() {
+        let server = MockServer::start().await;
+        let new_order_id = "chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b-c";
+        let body = |amount| {
+            json!({
+                "amount": amount, "new_order_id": new_order_id, "new_order_status": "completed"
+            })
+        };
+        let capture = format!("/v1/json/orders/{ID}/capture");
+        let data = json!({"transaction_id": 4051950, "order_id": new_order_id});
+        expect_one(&server, "POST", &capture, body(3000), data).await;
+        let odd = "/v1/json/orders/a%2Fb%3Fc/capture";
+        let data = json!({"transaction_id": "4051951"});
+        expect_one(&server, "POST", odd, body(1), data).await;
+        let client = client(&server, Duration::from_secs(5));
+        let (accepted, logs) = logged(client.capture(&capture_of(3000))).await;
+        let accepted = accepted.unwrap();
+        assert!(logs.contains(ID) && logs.contains("4051950"), "{logs}");
+        assert_eq!(
+            accepted,
+            CaptureAccepted {
+                transaction_id: Some("4051950".into()),
+                order_id: Some(new_order_id.into()),
+            }
+        );
+        let odd_id = CaptureRequest {
+            order_id: "a/b?c",
+            ..capture_of(1)
+        };
+        let accepted = client.capture(&odd_id).await.unwrap();
+        assert_eq!(accepted.transaction_id.as_deref(), Some("4051951"));
+        assert_eq!(accepted.order_id, None);
+    }
+
+    #[tokio::test]
+    async fn a_capture_without_ids_is_still_accepted() {
+        let capture = async |data: serde_json::Value| {
+            let answer = json!({"success": true, "data": data});
+            let answer = ResponseTemplate::new(200).set_body_json(answer);
+            answered(answer, async |c| c.capture(&capture_of(3000)).await).await
+        };
+        for data in [
+            json!({}),
+            json!({"transaction_id": "", "order_id": null}),
+            json!([]),
+            json!(null),
+        ] {
+            let accepted = capture(data.clone()).await.unwrap();
+            assert_eq!(
+                (accepted.transaction_id, accepted.order_id),
+                (None, None),
+                "{data}"
+            );
+        }
+        // But an id that is no id is not a readable answer.
+        let err = capture(json!({"transaction_id": {"id": 1}}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, PspError::Unexpected { ref detail, .. } if detail.contains("capture answer")),
+            "{err:?}"
+        );
     }
 
     #[test]

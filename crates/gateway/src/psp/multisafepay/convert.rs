@@ -4,10 +4,12 @@
 use std::collections::BTreeSet;
 
 use super::{status, wire};
+use crate::domain::checkout::CaptureMethod;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::tax::TaxRate;
 use crate::psp::{
-    CreateOrder, PaymentStatus, PspError, PspOrder, PspRefund, RefundAccepted, RefundRequest,
+    CaptureAccepted, CaptureRequest, CreateOrder, PaymentStatus, PspError, PspOrder, PspRefund,
+    RefundAccepted, RefundRequest,
 };
 
 /// The `merchant_item_id` MSP reserves for the shipping line.
@@ -136,6 +138,10 @@ pub fn order_request<'a>(order: &'a CreateOrder<'a>) -> wire::OrderRequest<'a> {
                 alternate,
             },
         },
+        capture: match checkout.capture_method() {
+            CaptureMethod::Automatic => None,
+            CaptureMethod::Manual => Some("manual"),
+        },
     }
 }
 
@@ -184,15 +190,13 @@ pub fn unit_price_excl_vat(
 pub fn refund_request<'a>(
     refund: &'a RefundRequest<'a>,
 ) -> Result<wire::RefundRequest<'a>, PspError> {
-    if refund.amount < 1 {
-        return Err(PspError::unexpected(format!(
-            "a refund of {} minor units cannot be sent: MultiSafepay would refund the whole order",
-            refund.amount
-        )));
-    }
     Ok(wire::RefundRequest {
         currency: refund.currency,
-        amount: refund.amount,
+        amount: sendable_amount(
+            refund.amount,
+            "a refund",
+            ": MultiSafepay would refund the whole order",
+        )?,
         refund_order_id: refund.refund_order_id,
         description: refund.description,
     })
@@ -203,10 +207,61 @@ pub fn refund_void() -> wire::RefundUpdate {
     wire::RefundUpdate { status: "void" }
 }
 
+/// `PATCH /orders/{id}` that cancels an order that is not finished.
+pub fn order_cancel() -> wire::OrderCancel {
+    wire::OrderCancel {
+        status: "cancelled",
+        exclude_order: true,
+    }
+}
+
+/// `PATCH /capture/{id}` that cancels an authorisation not captured yet.
+pub fn authorization_cancel(reason: Option<&str>) -> wire::AuthorizationCancel<'_> {
+    wire::AuthorizationCancel {
+        status: "cancelled",
+        reason,
+    }
+}
+
 /// MSP's answer to an accepted refund.
 pub fn refund_accepted(created: wire::RefundCreated) -> RefundAccepted {
     RefundAccepted {
         transaction_id: created.refund_id.filter(|id| !id.is_empty()),
+    }
+}
+
+/// `POST /orders/{id}/capture` for a capture; the new order is `completed` at once. An amount
+/// below one minor unit is refused here and never sent.
+pub fn capture_request<'a>(
+    capture: &'a CaptureRequest<'a>,
+) -> Result<wire::CaptureRequest<'a>, PspError> {
+    Ok(wire::CaptureRequest {
+        amount: sendable_amount(
+            capture.amount,
+            "a capture",
+            ": MultiSafepay reads no amount as the whole authorisation",
+        )?,
+        new_order_id: capture.new_order_id,
+        new_order_status: "completed",
+    })
+}
+
+/// `amount` when it is one minor unit or more; less is refused, `what` (`a refund`) naming the
+/// request and `why` (appended) what it would have done.
+fn sendable_amount(amount: i64, what: &str, why: &str) -> Result<i64, PspError> {
+    if amount < 1 {
+        return Err(PspError::unexpected(format!(
+            "{what} of {amount} minor units cannot be sent{why}"
+        )));
+    }
+    Ok(amount)
+}
+
+/// MSP's answer to an accepted capture.
+pub fn capture_accepted(captured: wire::Captured) -> CaptureAccepted {
+    CaptureAccepted {
+        transaction_id: captured.transaction_id.filter(|id| !id.is_empty()),
+        order_id: captured.order_id.filter(|id| !id.is_empty()),
     }
 }
 
@@ -218,6 +273,10 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         .ok_or_else(|| PspError::unexpected("the order object has no order_id"))?;
     let status_text = order.status.unwrap_or_default();
     let payment_status = status::payment_status(&status_text);
+    let authorized_only = status::authorized_only(
+        &status_text,
+        order.financial_status.as_deref().unwrap_or_default(),
+    );
     let reason_code = order.reason_code.unwrap_or_default();
     let failure = (payment_status == PaymentStatus::Declined).then(|| {
         status::failure_for_reason(&reason_code, order.reason.as_deref().unwrap_or_default())
@@ -255,7 +314,7 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         payment_url: order.payment_url.filter(|u| !u.trim().is_empty()),
         form_html,
         refunds,
-        authorized_only: false,
+        authorized_only,
         charged_back,
     })
 }
@@ -281,6 +340,7 @@ mod tests {
     use crate::configuration::NotificationMethod;
     use crate::domain::checkout::CheckoutId;
     use crate::domain::new_checkout::tests::{CVC, PAN, example};
+    use crate::domain::new_checkout::{NewCheckout, NewCheckoutParts};
     use crate::psp::RefundProgress;
 
     fn price(amount: i64, rate: &str, currency: &str) -> String {
@@ -369,10 +429,7 @@ mod tests {
         }
     }
 
-    fn create_order<'a>(
-        id: &'a CheckoutId,
-        checkout: &'a crate::domain::new_checkout::NewCheckout,
-    ) -> CreateOrder<'a> {
+    fn create_order<'a>(id: &'a CheckoutId, checkout: &'a NewCheckout) -> CreateOrder<'a> {
         CreateOrder {
             id,
             checkout,
@@ -432,9 +489,43 @@ mod tests {
         assert!(body["checkout_options"].get("validate_cart").is_none());
     }
 
+    /// `checkout` with its capture method replaced.
+    fn capturing(checkout: &NewCheckout, capture_method: CaptureMethod) -> NewCheckout {
+        NewCheckout::new(NewCheckoutParts {
+            reference: checkout.reference().map(str::to_owned),
+            currency: checkout.currency(),
+            items: checkout.items().to_vec(),
+            shipping_amount: checkout.shipping_amount(),
+            shipping_tax_rate: checkout.shipping_tax_rate(),
+            description: checkout.description().map(str::to_owned),
+            customer: checkout.customer().clone(),
+            card: checkout.card().clone(),
+            return_url: checkout.return_url().clone(),
+            cancel_url: checkout.cancel_url().clone(),
+            metadata: checkout.metadata().clone(),
+            capture_method,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_manual_capture_checkout_asks_msp_to_authorise_only() {
+        let id = CheckoutId::parse("chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b").unwrap();
+        let automatic = example();
+        let manual = capturing(&automatic, CaptureMethod::Manual);
+        let body = serde_json::to_value(order_request(&create_order(&id, &manual))).unwrap();
+        assert_eq!(body["capture"], "manual");
+        // Everything else is the same request.
+        let mut without = body.as_object().unwrap().clone();
+        without.remove("capture");
+        let automatic =
+            serde_json::to_value(order_request(&create_order(&id, &automatic))).unwrap();
+        assert_eq!(serde_json::Value::Object(without), automatic);
+        assert!(automatic.get("capture").is_none());
+    }
+
     #[test]
     fn description_falls_back_to_reference_then_id() {
-        use crate::domain::new_checkout::NewCheckout;
         // Rebuild the example without description (and then without reference) via the parser.
         let id = CheckoutId::parse("chk_0190f5a2c3d47e8f9a0b1c2d3e4f5a6b").unwrap();
         let base = serde_json::to_value(order_request(&create_order(&id, &example()))).unwrap();
@@ -518,6 +609,35 @@ mod tests {
 
         let no_id: wire::Order = serde_json::from_value(json!({"status": "completed"})).unwrap();
         assert!(matches!(psp_order(no_id), Err(PspError::Unexpected { .. })));
+    }
+
+    #[test]
+    fn an_authorised_payment_is_completed_with_its_money_still_initialized() {
+        let read = |fields: serde_json::Value| {
+            let mut order = json!({"order_id": "chk_1", "transaction_id": 4051823});
+            order
+                .as_object_mut()
+                .unwrap()
+                .extend(fields.as_object().unwrap().clone());
+            psp_order(serde_json::from_value(order).unwrap()).unwrap()
+        };
+        let authorised = read(json!({"status": "completed", "financial_status": "initialized"}));
+        assert!(authorised.authorized_only);
+        assert_eq!(
+            authorised.status,
+            PaymentStatus::Succeeded,
+            "MSP's status stays"
+        );
+        for fields in [
+            json!({"status": "completed", "financial_status": "completed"}),
+            json!({"status": "completed"}),
+            json!({"status": "completed", "financial_status": null}),
+            json!({"status": "initialized", "financial_status": "initialized"}),
+            json!({"status": "void", "financial_status": "initialized"}),
+            json!({"status": "Completed", "financial_status": "initialized"}),
+        ] {
+            assert!(!read(fields.clone()).authorized_only, "{fields}");
+        }
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub fn payment_status(status: &str) -> PaymentStatus {
     }
 }
 
+/// An authorised payment not collected yet: order `status` `completed` with `financial_status`
+/// `initialized` (reference §4.2, manual capture). MSP's docs show the same pair for an Amex
+/// payment collected through the merchant-number flow, so it means "waiting for a capture"
+/// only on an order that was sent with `capture: manual`.
+pub fn authorized_only(status: &str, financial_status: &str) -> bool {
+    status == "completed" && financial_status == "initialized"
+}
+
 /// The `status` of a refund in an order's `related_transactions` (reference §4.2, §6.1).
 pub fn refund_progress(status: &str) -> RefundProgress {
     use RefundProgress as R;
@@ -121,6 +129,28 @@ pub fn failure_for_refund_cancel_error(error_code: i64, error_info: &str) -> Fai
     failure(
         "refund_not_cancelable",
         "MultiSafepay would not cancel the refund: it is probably no longer waiting to be sent. Check the refund's status before doing anything else.",
+        error_info,
+        error_code.to_string(),
+    )
+}
+
+/// Why MSP would not cancel a payment: it has moved on (completed, declined or expired
+/// meanwhile), MSP does not cancel it at this stage, or MSP does not know the order.
+pub fn failure_for_cancel_error(error_code: i64, error_info: &str) -> Failure {
+    failure(
+        "checkout_not_cancelable",
+        "MultiSafepay refused to cancel the payment: it has probably moved on meanwhile (completed, declined or expired), or MultiSafepay does not cancel it at this stage. Fetch the checkout to see its current status.",
+        error_info,
+        error_code.to_string(),
+    )
+}
+
+/// Why MSP would not capture an authorisation: it expired, was cancelled or was captured
+/// already, or the amount is more than was authorised.
+pub fn failure_for_capture_error(error_code: i64, error_info: &str) -> Failure {
+    failure(
+        "checkout_not_capturable",
+        "MultiSafepay refused to capture the payment: the authorisation may have expired, been cancelled or been captured already, or the amount is more than was authorised. Fetch the checkout to see its current status.",
         error_info,
         error_code.to_string(),
     )
@@ -254,14 +284,32 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_refund_cancel_keeps_msp_code() {
-        let f = failure_for_refund_cancel_error(1000, "Not found");
-        assert_eq!(f.code, "refund_not_cancelable");
-        assert_eq!(f.psp_reason_code, "1000");
-        assert!(
-            f.message.ends_with("(MultiSafepay: Not found)"),
-            "{}",
-            f.message
-        );
+    fn refusals_keep_msp_code_and_words() {
+        let rows = [
+            (
+                failure_for_refund_cancel_error(1000, "Not found"),
+                "refund_not_cancelable",
+                "MultiSafepay would not cancel the refund",
+            ),
+            (
+                failure_for_cancel_error(1000, "Not found"),
+                "checkout_not_cancelable",
+                "MultiSafepay refused to cancel the payment",
+            ),
+            (
+                failure_for_capture_error(1000, "Not found"),
+                "checkout_not_capturable",
+                "MultiSafepay refused to capture the payment",
+            ),
+        ];
+        for (f, code, opening) in rows {
+            assert_eq!(f.code, code);
+            assert_eq!(f.psp_reason_code, "1000");
+            assert!(
+                f.message.starts_with(opening) && f.message.ends_with("(MultiSafepay: Not found)"),
+                "{}",
+                f.message
+            );
+        }
     }
 }

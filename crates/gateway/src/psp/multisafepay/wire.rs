@@ -28,6 +28,9 @@ pub struct OrderRequest<'a> {
     pub gateway_info: GatewayInfo<'a>,
     pub shopping_cart: ShoppingCart<'a>,
     pub checkout_options: CheckoutOptions,
+    /// `manual` to authorise only, collected by a later capture; absent to collect at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -239,6 +242,38 @@ pub struct RefundUpdate {
 }
 
 // ---------------------------------------------------------------------------------------------
+// PATCH /orders/{id}, PATCH /capture/{id}
+
+/// The body of `PATCH /orders/{id}` that cancels an order.
+#[derive(Debug, Serialize)]
+pub struct OrderCancel {
+    pub status: &'static str,
+    /// Cancel the order's payment session along with it (reference §6.2).
+    pub exclude_order: bool,
+}
+
+/// The body of `PATCH /capture/{id}` that cancels an authorisation.
+#[derive(Debug, Serialize)]
+pub struct AuthorizationCancel<'a> {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /orders/{id}/capture
+
+/// The body of `POST /orders/{id}/capture`.
+#[derive(Debug, Serialize)]
+pub struct CaptureRequest<'a> {
+    /// Minor units, at least 1.
+    pub amount: i64,
+    /// The id of the order MSP makes for the captured money.
+    pub new_order_id: &'a str,
+    pub new_order_status: &'static str,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers
 
 /// Every MSP answer: `{success, data}` or `{success: false, data, error_code, error_info}`.
@@ -288,6 +323,17 @@ pub struct RefundCreated {
     /// The refund transaction's id.
     #[serde(default, deserialize_with = "loose_string")]
     pub refund_id: Option<String>,
+}
+
+/// `data` of a `POST /orders/{id}/capture` answer.
+#[derive(Debug, Default, Deserialize)]
+pub struct Captured {
+    /// The capture transaction's id.
+    #[serde(default, deserialize_with = "loose_string")]
+    pub transaction_id: Option<String>,
+    /// The order that holds the captured money (the request's `new_order_id`).
+    #[serde(default, deserialize_with = "loose_string")]
+    pub order_id: Option<String>,
 }
 
 /// One entry of `related_transactions`, by its `type`. Only the types the gateway acts on are
