@@ -80,6 +80,10 @@ error_codes! {
     AmountTooLarge           => "amount_too_large",          BAD_REQUEST,            InvalidRequestError, false;
     /// The checkout's status allows no refund (only succeeded and partially refunded do).
     CheckoutNotRefundable    => "checkout_not_refundable",   CONFLICT,               InvalidRequestError, false;
+    /// Only requires_action, processing and requires_capture checkouts can be canceled.
+    CheckoutNotCancelable    => "checkout_not_cancelable",   CONFLICT,               InvalidRequestError, false;
+    /// Only a requires_capture checkout can be captured.
+    CheckoutNotCapturable    => "checkout_not_capturable",   CONFLICT,               InvalidRequestError, false;
     /// Only a pending refund can be canceled.
     RefundNotCancelable      => "refund_not_cancelable",     CONFLICT,               InvalidRequestError, false;
     /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
@@ -444,6 +448,8 @@ mod tests {
         (ErrorCode::AmountTooLarge,        "amount_too_large",        400, "invalid_request_error", false),
         (ErrorCode::CheckoutNotRefundable, "checkout_not_refundable", 409, "invalid_request_error", false),
         (ErrorCode::RefundNotCancelable,   "refund_not_cancelable",   409, "invalid_request_error", false),
+        (ErrorCode::CheckoutNotCancelable, "checkout_not_cancelable", 409, "invalid_request_error", false),
+        (ErrorCode::CheckoutNotCapturable, "checkout_not_capturable", 409, "invalid_request_error", false),
         (ErrorCode::InvalidType,           "invalid_type",            400, "invalid_request_error", false),
         (ErrorCode::DuplicateField,        "duplicate_field",         400, "invalid_request_error", false),
         (ErrorCode::IdempotencyKeyReused,  "idempotency_key_reused",  400, "idempotency_error",     false),

@@ -9,6 +9,7 @@
 //! ```text
 //!  storefront ──/v1/checkouts──▶ api ──────────▶ flows::create ──┐
 //!             ──/v1/…/refunds──▶ api ──────────▶ flows::refund ──┤
+//!             ──/cancel /capture▶ api ─────────▶ flows::cancel ──┤
 //!  browser ──/return /cancel──▶ browser ────────▶ flows::sync ───┤   flows::transition
 //!          ──/pay─────────────▶ browser ──▶ store (reads only)   ├─▶ (news → status, failure,
 //!  MSP ──POST /notifications──▶ notifications ──────────────────┤    event)

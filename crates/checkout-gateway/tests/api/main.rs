@@ -13,6 +13,7 @@ mod demo;
 mod errors;
 mod flows;
 mod health;
+mod lifecycle;
 mod notifications;
 mod reconcile;
 mod refunds;

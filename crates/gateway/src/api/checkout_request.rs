@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::strict_json::Shape;
-use crate::domain::card::{CardExpiry, CardNumber, Cvc, ExpiryError};
+use crate::domain::card::{CardBrand, CardExpiry, CardNumber, Cvc, ExpiryError};
 use crate::domain::checkout::CaptureMethod;
 use crate::domain::customer::{Address, BrowserInfo, Country, Customer, Email, Locale};
 use crate::domain::money::{Currency, MinorUnits};
@@ -38,6 +38,7 @@ pub struct CheckoutRequest {
     pub return_url: Option<String>,
     pub cancel_url: Option<String>,
     pub metadata: Option<serde_json::Value>,
+    pub capture_method: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +114,7 @@ pub static SHAPE: Shape = Shape::Object(&[
     ("return_url", Shape::String),
     ("cancel_url", Shape::String),
     ("metadata", Shape::FreeObject),
+    ("capture_method", Shape::String),
 ]);
 
 static ITEM_SHAPE: Shape = Shape::Object(&[
@@ -253,6 +255,7 @@ pub fn parse(
         None => return_url.clone(),
     };
     let metadata = parse_metadata(req.metadata)?;
+    let capture_method = parse_capture_method(req.capture_method, &card)?;
 
     NewCheckout::new(NewCheckoutParts {
         reference,
@@ -266,7 +269,7 @@ pub fn parse(
         return_url,
         cancel_url,
         metadata,
-        capture_method: CaptureMethod::Automatic,
+        capture_method,
     })
     // Already summed above with the same arithmetic; kept as an error rather than a panic.
     .map_err(|_| {
@@ -347,6 +350,35 @@ pub(crate) fn parse_metadata(
         })?;
     }
     Ok(map)
+}
+
+/// `automatic` (default) or `manual`; MSP captures manually for Visa, Mastercard and Maestro only.
+fn parse_capture_method(
+    value: Option<String>,
+    card: &CardDetails,
+) -> Result<CaptureMethod, FieldError> {
+    match value.as_deref() {
+        None | Some("automatic") => Ok(CaptureMethod::Automatic),
+        Some("manual") => {
+            if matches!(
+                card.number.brand(),
+                CardBrand::Visa | CardBrand::Mastercard | CardBrand::Maestro
+            ) {
+                Ok(CaptureMethod::Manual)
+            } else {
+                Err(FieldError::new(
+                    "capture_method",
+                    ErrorCode::InvalidParameter,
+                    "`manual` capture works for Visa, Mastercard and Maestro cards only: use `automatic` for this card",
+                ))
+            }
+        }
+        Some(_) => Err(FieldError::new(
+            "capture_method",
+            ErrorCode::InvalidParameter,
+            "`capture_method` is `automatic` (the default) or `manual`",
+        )),
+    }
 }
 
 fn parse_currency(currency: Option<String>) -> Result<Currency, FieldError> {

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod checkout_request;
 pub mod checkouts;
 pub mod idempotency;
+pub mod lifecycle;
 pub mod refunds;
 pub mod strict_json;
 pub mod view;
@@ -37,6 +38,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(refunds::create))
             .route(web::get().to(refunds::list))
             .default_service(errors::method_not_allowed("GET, POST")),
+    )
+    .service(
+        web::resource("/v1/checkouts/{id}/cancel")
+            .route(web::post().to(lifecycle::cancel))
+            .default_service(errors::method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/checkouts/{id}/capture")
+            .route(web::post().to(lifecycle::capture))
+            .default_service(errors::method_not_allowed("POST")),
     )
     .service(
         web::resource("/v1/refunds/{id}")

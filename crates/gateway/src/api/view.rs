@@ -5,7 +5,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::domain::card::CardSummary;
-use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutStatus, Failure};
+use crate::domain::checkout::{CaptureMethod, Checkout, CheckoutEvent, CheckoutStatus, Failure};
+use crate::domain::money::MinorUnits;
 use crate::domain::refund::{Refund, RefundReason, RefundStatus};
 
 #[derive(Debug, Serialize)]
@@ -22,6 +23,11 @@ pub struct CheckoutView<'a> {
     pub psp: PspView<'a>,
     /// What completed refunds gave back, in minor units (design §10.1).
     pub amount_refunded: i64,
+    pub capture_method: CaptureMethod,
+    /// What was captured of a manual-capture authorisation (design §10.3).
+    pub amount_captured: Option<i64>,
+    /// Until when MSP keeps the authorisation (RFC 3339), for a `requires_capture` checkout.
+    pub capture_before: Option<String>,
     pub metadata: &'a serde_json::Map<String, serde_json::Value>,
     pub return_url: &'a str,
     pub cancel_url: &'a str,
@@ -90,6 +96,9 @@ impl<'a> CheckoutView<'a> {
                 reason_code: &c.psp.reason_code,
             },
             amount_refunded: c.refunded().value(),
+            capture_method: c.capture_method,
+            amount_captured: c.amount_captured.map(MinorUnits::value),
+            capture_before: c.capture_before.as_ref().map(timestamp),
             metadata: &c.metadata,
             return_url: &c.return_url,
             cancel_url: &c.cancel_url,

@@ -217,6 +217,9 @@ pub struct PspState {
     /// MSP's order `status`, as spelt by MSP.
     pub status: Option<String>,
     pub reason_code: String,
+    /// The MSP order that holds captured money, when MSP made a new one for the capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_order_id: Option<String>,
 }
 
 /// The pending 3-D Secure session: what the pay page serves. It lives under the pay token's own

@@ -133,7 +133,13 @@ pub enum RefundRefusal {
 }
 
 impl Checkout {
-    /// What is left to refund: the amount minus every refund not `failed` or `canceled`.
+    /// The money collected: what was captured of a manual-capture authorisation, else the amount.
+    pub fn collected(&self) -> MinorUnits {
+        self.amount_captured.unwrap_or(self.amount)
+    }
+
+    /// What is left to refund: the money collected minus every refund not `failed` or
+    /// `canceled`.
     pub fn refundable(&self) -> MinorUnits {
         let held: i64 = self
             .refunds
@@ -141,7 +147,7 @@ impl Checkout {
             .filter(|r| r.status.holds_amount())
             .map(|r| r.amount.value())
             .sum();
-        MinorUnits::new(self.amount.value() - held).unwrap_or(MinorUnits::ZERO)
+        MinorUnits::new(self.collected().value() - held).unwrap_or(MinorUnits::ZERO)
     }
 
     /// Completed refunds: what the shopper has had back.

@@ -5,6 +5,7 @@
 //! - [`transition`]: what a caller learned ([`transition::News`]) becomes the next status, its
 //!   failure and its event; the only place that chooses a status.
 //! - [`apply`]: writes a transition with one compare-and-set (re-deciding on a lost race).
+//! - [`cancel`]: cancel a checkout, capture an authorisation (design §10.2, §10.3): MSP first.
 //! - [`refund`]: reserve a refund, ask MSP, cancel one; MSP's news settles them (design §10.1).
 //! - [`reconcile`]: the background task that resolves checkouts whose news never came, and
 //!   refunds whose answer was lost.
@@ -23,6 +24,7 @@ use crate::psp::multisafepay::MultiSafepayClient;
 use crate::store::CheckoutStore;
 
 pub mod apply;
+pub mod cancel;
 pub mod create;
 pub mod reconcile;
 pub mod refund;

@@ -6,12 +6,14 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::checkout::{
-    Checkout, CheckoutEvent, CheckoutStatus, Decision, EventSource, Failure,
+    CaptureMethod, Checkout, CheckoutEvent, CheckoutStatus, Decision, EventSource, Failure,
 };
 use crate::domain::money::MinorUnits;
 use crate::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
 use crate::metrics::ANOMALIES;
-use crate::psp::{PaymentStatus, PspOrder, PspRefund, RefundAccepted, RefundProgress};
+use crate::psp::{
+    CaptureAccepted, PaymentStatus, PspOrder, PspRefund, RefundAccepted, RefundProgress,
+};
 
 /// What a caller learned about a checkout.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +49,13 @@ pub enum News<'a> {
     },
     /// MSP voided pending refund `id` at the merchant's request.
     RefundCanceled(&'a RefundId),
+    /// MSP agreed to cancel the order (or void the authorisation) at the merchant's request.
+    CanceledAtMsp,
+    /// MSP captured `amount` of the authorisation at the merchant's request.
+    Captured {
+        amount: MinorUnits,
+        accepted: &'a CaptureAccepted,
+    },
 }
 
 /// What MSP answered to a refund request.
@@ -84,6 +93,8 @@ impl<'a> News<'a> {
             Self::RefundRequested(_) | Self::RefundAnswered { .. } | Self::RefundCanceled(_) => {
                 None
             }
+            Self::CanceledAtMsp => Some(S::Canceled),
+            Self::Captured { .. } => Some(S::Succeeded),
         }
     }
 
@@ -155,6 +166,13 @@ pub fn transition(
     }
     apply_refund_news(&mut next, news, now);
     let mut target = news.target(next.shopper_returned);
+    // A manual-capture order that MSP authorised waits for the merchant's capture.
+    if target == Some(CheckoutStatus::Succeeded)
+        && next.capture_method == CaptureMethod::Manual
+        && order.is_some_and(|o| o.authorized_only)
+    {
+        target = Some(CheckoutStatus::RequiresCapture);
+    }
     if let Some(order) = order {
         for psp_refund in &order.refunds {
             settle_refund(&mut next, psp_refund, now);
@@ -187,6 +205,13 @@ pub fn transition(
             if to == CheckoutStatus::Failed {
                 next.failure = Some(news.failure());
             }
+            if to == CheckoutStatus::RequiresCapture {
+                next.capture_before = Some(now + authorisation_lifetime(&next.card.brand));
+            }
+            if let News::Captured { amount, accepted } = news {
+                next.amount_captured = Some(amount);
+                next.psp.capture_order_id = accepted.order_id.clone();
+            }
             event = Some(CheckoutEvent {
                 at: now,
                 from: Some(current.status),
@@ -197,6 +222,17 @@ pub fn transition(
         }
         Some(Decision::Anomaly) => {
             let to = target.map(CheckoutStatus::as_str).unwrap_or("?");
+            if current.status == CheckoutStatus::Canceled
+                && matches!(
+                    target,
+                    Some(CheckoutStatus::Succeeded | CheckoutStatus::RequiresCapture)
+                )
+            {
+                tracing::error!(
+                    to,
+                    "MultiSafepay reports a payment on a checkout that was canceled: the checkout stays canceled; refund the payment at MultiSafepay"
+                );
+            }
             tracing::warn!(
                 from = current.status.as_str(),
                 to,
@@ -217,13 +253,23 @@ pub fn transition(
     Some((next, event))
 }
 
+/// How long MSP keeps an authorisation before it voids it (MSP's manual-capture docs): 7 days
+/// for Visa, 30 for Mastercard and Maestro.
+fn authorisation_lifetime(brand: &str) -> chrono::TimeDelta {
+    if brand == "visa" {
+        chrono::TimeDelta::days(7)
+    } else {
+        chrono::TimeDelta::days(30)
+    }
+}
+
 /// A collected payment's status by its completed refunds: `succeeded` until one completes, then
 /// `partially_refunded`, `refunded` once they add up to the whole amount.
 fn status_after_refunds(checkout: &Checkout) -> CheckoutStatus {
     let refunded = checkout.refunded();
     if refunded == MinorUnits::ZERO {
         CheckoutStatus::Succeeded
-    } else if refunded >= checkout.amount {
+    } else if refunded >= checkout.collected() {
         CheckoutStatus::Refunded
     } else {
         CheckoutStatus::PartiallyRefunded

@@ -1,0 +1,200 @@
+//! `POST /v1/checkouts/{id}/cancel` (design §10.2) and `POST /v1/checkouts/{id}/capture`
+//! (design §10.3). Both answer `200` with the checkout; both take an optional
+//! `Idempotency-Key`, scoped to the endpoint and the checkout.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::auth::Merchant;
+use super::checkouts::to_json;
+use super::idempotency::{self, IdempotencyKey};
+use super::strict_json::{self, Shape};
+use super::view::CheckoutView;
+use super::{read_body, respond};
+use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};
+use crate::domain::money::MinorUnits;
+use crate::domain::validation::FieldError;
+use crate::errors::{ApiError, ErrorCode};
+use crate::flows::cancel::{self as flow, ChangeError};
+use crate::startup::AppState;
+use crate::store::StoredResponse;
+
+static CANCEL_SHAPE: Shape = Shape::Object(&[("reason", Shape::String)]);
+static CAPTURE_SHAPE: Shape = Shape::Object(&[("amount", Shape::Integer)]);
+
+/// Why a merchant cancels (design §10.2).
+const CANCEL_REASONS: [&str; 4] = ["abandoned", "requested_by_customer", "duplicate", "other"];
+
+#[derive(Debug, Default, Deserialize)]
+struct CancelRequest {
+    reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CaptureRequest {
+    amount: Option<i64>,
+}
+
+/// Which of the two operations a request is.
+#[derive(Clone, Copy)]
+enum Operation {
+    Cancel,
+    Capture,
+}
+
+impl Operation {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Capture => "capture",
+        }
+    }
+}
+
+pub async fn cancel(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    run(state, merchant, req, path, payload, Operation::Cancel).await
+}
+
+pub async fn capture(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    run(state, merchant, req, path, payload, Operation::Capture).await
+}
+
+/// What a parsed request asks for.
+enum Change {
+    Cancel { reason: Option<String> },
+    Capture { amount: Option<MinorUnits> },
+}
+
+async fn run(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    operation: Operation,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
+    let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
+    let key = IdempotencyKey::from_request(&req)?;
+    let shape = match operation {
+        Operation::Cancel => &CANCEL_SHAPE,
+        Operation::Capture => &CAPTURE_SHAPE,
+    };
+    let json = strict_json::parse_optional(&body, shape)?;
+    let canonical = serde_json::to_vec(&json).unwrap_or_default();
+    let change = match operation {
+        Operation::Cancel => parse_cancel(strict_json::into_request(json)?)?,
+        Operation::Capture => parse_capture(strict_json::into_request(json)?)?,
+    };
+    let work = || async {
+        let checkout = match &change {
+            Change::Cancel { reason } => {
+                flow::cancel_checkout(&state.flows, &id, reason.as_deref()).await
+            }
+            Change::Capture { amount } => flow::capture(&state.flows, &id, *amount).await,
+        }
+        .map_err(|e| change_error(e, operation))?;
+        Ok(checkout_response(&state, &checkout))
+    };
+    match key {
+        None => Ok(respond(work().await?)),
+        Some(key) => {
+            let key = key.scoped(&format!("POST /v1/checkouts/{id}/{}", operation.path()));
+            let fingerprint = idempotency::fingerprint(&state, &canonical);
+            idempotency::run_once(&state, &key, &fingerprint, work).await
+        }
+    }
+}
+
+fn parse_cancel(req: CancelRequest) -> Result<Change, FieldError> {
+    let reason = match req.reason {
+        Some(r) if !CANCEL_REASONS.contains(&r.as_str()) => {
+            return Err(FieldError::new(
+                "reason",
+                ErrorCode::InvalidParameter,
+                format!("`reason` is one of {}", CANCEL_REASONS.join(", ")),
+            ));
+        }
+        other => other,
+    };
+    Ok(Change::Cancel { reason })
+}
+
+fn parse_capture(req: CaptureRequest) -> Result<Change, FieldError> {
+    let amount = req
+        .amount
+        .map(|a| {
+            MinorUnits::new(a)
+                .ok()
+                .filter(|a| *a > MinorUnits::ZERO)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "amount",
+                        ErrorCode::InvalidAmount,
+                        "`amount` is a positive integer number of minor units, at most the authorised amount; leave it out to capture all of it",
+                    )
+                })
+        })
+        .transpose()?;
+    Ok(Change::Capture { amount })
+}
+
+fn checkout_response(state: &AppState, checkout: &Checkout) -> StoredResponse {
+    StoredResponse {
+        status: 200,
+        body: to_json(&CheckoutView::new(checkout, state.public_url())),
+    }
+}
+
+fn change_error(e: ChangeError, operation: Operation) -> ApiError {
+    let (code, allowed) = match operation {
+        Operation::Cancel => (
+            ErrorCode::CheckoutNotCancelable,
+            "only requires_action, processing and requires_capture checkouts can be canceled",
+        ),
+        Operation::Capture => (
+            ErrorCode::CheckoutNotCapturable,
+            "only a requires_capture checkout (an authorisation of capture_method manual) can be captured",
+        ),
+    };
+    match e {
+        ChangeError::NotFound => ApiError::checkout_not_found(),
+        ChangeError::NotAllowed(status) => {
+            ApiError::new(code, format!("The checkout is {status}: {allowed}."))
+        }
+        ChangeError::Refused { status, msp } => ApiError::new(
+            code,
+            format!(
+                "MultiSafepay refused ({msp}); the checkout is now {status}{}.",
+                if status == CheckoutStatus::Succeeded {
+                    ": the payment completed meanwhile, refund it instead"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        ChangeError::TooLarge { authorised } => ApiError::new(
+            ErrorCode::InvalidAmount,
+            format!("`amount` is more than the {authorised} minor units authorised: capture at most that."),
+        )
+        .with_param("amount"),
+        ChangeError::Psp(e) => ApiError::new(
+            ErrorCode::PspUnusableResponse,
+            "MultiSafepay could not be asked just now; the checkout is unchanged: try again in a minute.",
+        )
+        .with_source(e),
+        ChangeError::Store(e) => ApiError::store_unavailable(e),
+    }
+}
