@@ -39,12 +39,18 @@ async fn a_misspelt_or_unknown_field_is_refused_and_nothing_is_created() {
         "{error}"
     );
 
-    // A field of a later feature is not silently ignored either (it would capture the money).
+    // A misspelt `capture_method` is not silently ignored either (it would capture the money the
+    // merchant meant only to authorise).
     let mut body = CheckoutRequest::new("4111111111111111").body();
-    body["capture_method"] = json!("manual");
-    assert_eq!(
-        refused(&app, body.to_string()).await["param"],
-        "capture_method"
+    body["capture_mode"] = json!("manual");
+    let error = refused(&app, body.to_string()).await;
+    assert_eq!(error["param"], "capture_mode");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `capture_method`?"),
+        "{error}"
     );
     for (path, value) in [
         (

@@ -367,15 +367,22 @@ fn unknown_field(path: &Path, key: &str, known: &[(&str, Shape)]) -> FieldError 
     }
 }
 
-/// The known name closest to `key`, if it is close enough to be a slip of the keyboard (at most
-/// two edits, and fewer than a third of the name).
+/// The known name closest to `key`, if it is close enough to be a slip: at most two edits (and
+/// fewer than a third of the name), or the same beginning with another ending
+/// (`capture_mode` → `capture_method`, Jaro-Winkler similarity of 0.9 or more).
 fn closest<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let key = key.to_ascii_lowercase();
     known
-        .map(|name| (strsim::damerau_levenshtein(&key, name), name))
-        .filter(|(distance, name)| *distance <= 2 && *distance * 3 <= name.len().max(3))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, name)| name)
+        .map(|name| {
+            let edits = strsim::damerau_levenshtein(&key, name);
+            let similar = strsim::jaro_winkler(&key, name);
+            (edits, similar, name)
+        })
+        .filter(|(edits, similar, name)| {
+            (*edits <= 2 && *edits * 3 <= name.len().max(3)) || *similar >= 0.9
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(_, _, name)| name)
 }
 
 #[cfg(test)]
@@ -434,6 +441,15 @@ mod tests {
         );
         let e = error(r#"{"card": {"number": "4111111111111111", "pin": "1234"}}"#);
         assert_eq!(e.param, "card.pin");
+        assert_eq!(
+            closest("shipping_amout", ["shipping_amount", "amount"].into_iter()),
+            Some("shipping_amount")
+        );
+        assert_eq!(
+            closest("capture_mode", ["capture_method", "currency"].into_iter()),
+            Some("capture_method")
+        );
+        assert_eq!(closest("zzz", ["reference", "currency"].into_iter()), None);
     }
 
     #[test]

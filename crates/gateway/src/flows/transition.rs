@@ -165,6 +165,14 @@ pub fn transition(
         next.psp.transaction_id = Some(tx.clone());
     }
     apply_refund_news(&mut next, news, now);
+    // What was captured is bookkeeping, whatever the order of the news: MSP's notification of
+    // the capture often arrives before the capture call's own answer.
+    if let News::Captured { amount, accepted } = news {
+        if next.amount_captured.is_none() && !current.status.is_final() {
+            next.amount_captured = Some(amount);
+            next.psp.capture_order_id = accepted.order_id.clone();
+        }
+    }
     let mut target = news.target(next.shopper_returned);
     // A manual-capture order that MSP authorised waits for the merchant's capture.
     if target == Some(CheckoutStatus::Succeeded)
@@ -208,10 +216,7 @@ pub fn transition(
             if to == CheckoutStatus::RequiresCapture {
                 next.capture_before = Some(now + authorisation_lifetime(&next.card.brand));
             }
-            if let News::Captured { amount, accepted } = news {
-                next.amount_captured = Some(amount);
-                next.psp.capture_order_id = accepted.order_id.clone();
-            }
+
             event = Some(CheckoutEvent {
                 at: now,
                 from: Some(current.status),
@@ -819,5 +824,72 @@ mod tests {
             (c.status, event.unwrap().to),
             (S::ChargedBack, S::ChargedBack)
         );
+    }
+
+    #[test]
+    fn a_capture_is_recorded_whether_its_answer_or_msps_notification_comes_first() {
+        let mut authorised = checkout(S::RequiresCapture, false);
+        authorised.capture_method = CaptureMethod::Manual;
+        let accepted = CaptureAccepted {
+            transaction_id: Some("9".into()),
+            order_id: None,
+        };
+        let captured = News::Captured {
+            amount: MinorUnits::new(3000).unwrap(),
+            accepted: &accepted,
+        };
+        // The answer first.
+        let (c, event) = transition(&authorised, captured, EventSource::Api, at()).unwrap();
+        assert_eq!(
+            (c.status, c.amount_captured.map(|a| a.value())),
+            (S::Succeeded, Some(3000))
+        );
+        assert_eq!(event.unwrap().source, EventSource::Api);
+        // The notification first: the answer still records the amount, with no second event.
+        let collected = order("completed");
+        let (after_notification, _) = transition(
+            &authorised,
+            News::Order(&collected),
+            EventSource::Notification,
+            at(),
+        )
+        .unwrap();
+        assert_eq!(after_notification.status, S::Succeeded);
+        let (c, event) = transition(&after_notification, captured, EventSource::Api, at()).unwrap();
+        assert_eq!(
+            (c.status, c.amount_captured.map(|a| a.value())),
+            (S::Succeeded, Some(3000))
+        );
+        assert!(event.is_none());
+        assert_eq!(
+            c.refundable().value(),
+            3000,
+            "refunds count against the capture"
+        );
+        // An authorisation MSP reports as authorised waits for the capture.
+        let authorised_order = PspOrder {
+            authorized_only: true,
+            ..order("completed")
+        };
+        let mut fresh = checkout(S::RequiresAction, false);
+        fresh.capture_method = CaptureMethod::Manual;
+        let (c, _) = transition(
+            &fresh,
+            News::Order(&authorised_order),
+            EventSource::Notification,
+            at(),
+        )
+        .unwrap();
+        assert_eq!(c.status, S::RequiresCapture);
+        assert!(c.capture_before.is_some());
+        // ... but only on a manual-capture checkout (an Amex collected through the merchant-number flow).
+        let (c, _) = transition(
+            &checkout(S::RequiresAction, false),
+            News::Order(&authorised_order),
+            EventSource::Notification,
+            at(),
+        )
+        .unwrap();
+        assert_eq!(c.status, S::Succeeded);
     }
 }
