@@ -8,10 +8,13 @@
 //! - `POST /demo/refund`: `POST /v1/checkouts/{id}/refunds`, then 303 back to the result page;
 //!   a refusal is shown on the result page, in plain words.
 //! - `POST /demo/refund/cancel`: `POST /v1/refunds/{id}/cancel`, likewise.
+//! - `POST /demo/capture`: `POST /v1/checkouts/{id}/capture` (a pay-later authorisation),
+//!   likewise.
+//! - `POST /demo/cancel`: `POST /v1/checkouts/{id}/cancel`, likewise.
 //!
-//! The refund forms post to the result page's own origin and answer with a relative 303, so
+//! The result page's forms post to the result page's own origin and answer with a relative 303, so
 //! the result page's CSP (`form-action 'self'`, what the security middleware sets) covers them
-//! and their redirect. Both refuse a request that the browser says came from another site
+//! and their redirect. All of them refuse a request that the browser says came from another site
 //! (design §4).
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -27,8 +30,8 @@ use serde_json::Value;
 
 use super::SandboxInfo;
 use super::demo::{
-    self, DemoCheckoutForm, DemoCheckoutPage, DemoRefundCancelForm, DemoRefundForm, DemoResultPage,
-    RefusalContext,
+    self, DemoCancelForm, DemoCaptureForm, DemoCheckoutForm, DemoCheckoutPage,
+    DemoRefundCancelForm, DemoRefundForm, DemoResultPage, RefusalContext,
 };
 use gateway::browser::respond::error_response;
 use gateway::browser::security::{browser_security_headers, gateway_page_csp_with_form_targets};
@@ -68,6 +71,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
                 .wrap(from_fn(refuse_cross_site))
                 .wrap(from_fn(browser_security_headers))
                 .route(web::post().to(cancel_refund)),
+        )
+        .service(
+            web::resource("/demo/capture")
+                .app_data(form_config())
+                .wrap(from_fn(refuse_cross_site))
+                .wrap(from_fn(browser_security_headers))
+                .route(web::post().to(capture)),
+        )
+        .service(
+            web::resource("/demo/cancel")
+                .app_data(form_config())
+                .wrap(from_fn(refuse_cross_site))
+                .wrap(from_fn(browser_security_headers))
+                .route(web::post().to(cancel)),
         );
 }
 
@@ -196,6 +213,9 @@ async fn load_result(
     );
     page.refund_delay = Some(info.refund_delay);
     page.refund_form.idempotency_key = uuid::Uuid::new_v4().to_string();
+    page.now = Some(state.flows.clock.now());
+    page.payment_form.capture_key = uuid::Uuid::new_v4().to_string();
+    page.payment_form.cancel_key = uuid::Uuid::new_v4().to_string();
     Some(page)
 }
 
@@ -222,6 +242,14 @@ fn unknown_checkout() -> HttpResponse {
 fn back_to_refunds(id: &CheckoutId) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("{}#refunds", result_path(id))))
+        .finish()
+}
+
+/// Back to the top of the result page after a capture or a cancel: its status says what
+/// happened.
+fn back_to_result(id: &CheckoutId) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, result_path(id)))
         .finish()
 }
 
@@ -377,6 +405,136 @@ async fn cancel_refund(
     render_result(page, status)
 }
 
+/// What the demo says when the gateway's answer to a capture never came.
+const NO_CAPTURE_ANSWER: &str = "The payment service did not answer in time, so this payment may \
+    or may not have been captured. Refresh status shows where it stands: sending this form again \
+    will not capture twice.";
+
+/// What the demo says when the gateway's answer to a payment cancel never came.
+const NO_PAYMENT_CANCEL_ANSWER: &str = "The payment service did not answer in time, so the \
+    payment may or may not have been canceled. Refresh status shows where it stands.";
+
+async fn capture(
+    state: web::Data<AppState>,
+    info: web::Data<SandboxInfo>,
+    form: web::Form<DemoCaptureForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let Ok(id) = CheckoutId::parse(&form.checkout_id) else {
+        return unknown_checkout();
+    };
+    let Some(mut page) = load_result(&state, &info, &id).await else {
+        return unknown_checkout();
+    };
+    let amount = match demo::parse_amount(&form.amount, &page.currency) {
+        Ok(amount) => amount,
+        Err(e) => {
+            let message = demo::capture_amount_error_message(e, &page.currency, page.amount);
+            page.payment_form.error = Some(message);
+            page.payment_form.amount = form.amount;
+            return render_result(page, StatusCode::BAD_REQUEST);
+        }
+    };
+    let body = match amount {
+        Some(amount) => serde_json::json!({ "amount": amount }),
+        None => serde_json::json!({}),
+    };
+    let request = info
+        .http
+        .post(format!("{}/v1/checkouts/{id}/capture", state.public_url()))
+        .bearer_auth(info.merchant_key.expose_secret())
+        .json(&body);
+    let key = form.idempotency_key.trim();
+    let answer = send(with_idempotency_key(request, key)).await;
+    if matches!(answer, Some((200, _))) {
+        return back_to_result(&id);
+    }
+    let Some(mut page) = load_result(&state, &info, &id).await else {
+        return unknown_checkout();
+    };
+    page.payment_form.amount = form.amount;
+    let status = refused(&mut page, answer, key, false, NO_CAPTURE_ANSWER);
+    render_result(page, status)
+}
+
+async fn cancel(
+    state: web::Data<AppState>,
+    info: web::Data<SandboxInfo>,
+    form: web::Form<DemoCancelForm>,
+) -> HttpResponse {
+    let Ok(id) = CheckoutId::parse(&form.checkout_id) else {
+        return unknown_checkout();
+    };
+    let request = info
+        .http
+        .post(format!("{}/v1/checkouts/{id}/cancel", state.public_url()))
+        .bearer_auth(info.merchant_key.expose_secret())
+        .json(&serde_json::json!({}));
+    let key = form.idempotency_key.trim();
+    let answer = send(with_idempotency_key(request, key)).await;
+    if matches!(answer, Some((200, _))) {
+        return back_to_result(&id);
+    }
+    let Some(mut page) = load_result(&state, &info, &id).await else {
+        return unknown_checkout();
+    };
+    let status = refused(&mut page, answer, key, true, NO_PAYMENT_CANCEL_ANSWER);
+    render_result(page, status)
+}
+
+/// `request` with the form's `Idempotency-Key`, when it is one the demo's pages mint.
+fn with_idempotency_key(request: reqwest::RequestBuilder, key: &str) -> reqwest::RequestBuilder {
+    if is_idempotency_key(key) {
+        request.header("Idempotency-Key", key)
+    } else {
+        request
+    }
+}
+
+/// Puts why a capture (`cancel` false) or a cancel was not done on `page`, which shows the
+/// checkout as it is now, and answers the status to render it with. Under a key the gateway
+/// may still be working on, or may have used, the form keeps that key: sent again, it gets
+/// the first answer rather than a second capture.
+fn refused(
+    page: &mut DemoResultPage,
+    answer: Option<(u16, Value)>,
+    key: &str,
+    cancel: bool,
+    no_answer: &str,
+) -> StatusCode {
+    let keep_key = |page: &mut DemoResultPage| {
+        if is_idempotency_key(key) {
+            let key = key.to_owned();
+            if cancel {
+                page.payment_form.cancel_key = key;
+            } else {
+                page.payment_form.capture_key = key;
+            }
+        }
+    };
+    match answer {
+        Some((status, body)) => {
+            page.payment_form.error = Some(demo::payment_refusal_message(
+                status,
+                &body,
+                cancel,
+                &page.status,
+                &page.currency,
+                page.amount,
+            ));
+            if status == 409 && body["error"]["type"] == "idempotency_error" {
+                keep_key(page);
+            }
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY)
+        }
+        None => {
+            page.payment_form.error = Some(no_answer.to_owned());
+            keep_key(page);
+            StatusCode::BAD_GATEWAY
+        }
+    }
+}
+
 /// A form body the demo's pages would not send (a field missing): an error page, not actix's
 /// plain-text 400.
 fn form_config() -> web::FormConfig {
@@ -391,7 +549,7 @@ fn form_config() -> web::FormConfig {
     })
 }
 
-/// Middleware for the demo's refund POSTs (design §4): a request the browser says came from
+/// Middleware for the demo's result-page POSTs (design §4): a request the browser says came from
 /// another site is answered 403 with an error page, before its form is read.
 async fn refuse_cross_site(
     req: ServiceRequest,

@@ -32,6 +32,17 @@ pub struct DemoCheckoutForm {
     pub holder_name: String,
     #[serde(default)]
     pub email: String,
+    /// Which button paid: `later` authorises now and leaves the capture to the shop
+    /// (`capture_method: manual`); anything else, or nothing, pays now.
+    #[serde(default)]
+    pub capture: String,
+}
+
+impl DemoCheckoutForm {
+    /// Whether the shopper chose "Pay later": authorise now, capture when the shop ships.
+    pub fn pays_later(&self) -> bool {
+        self.capture.trim() == "later"
+    }
 }
 
 /// The `POST /v1/checkouts` body (design §3) for the demo cart and the posted card.
@@ -74,7 +85,7 @@ pub fn to_checkout_request_json(
         .collect();
     // Unique enough to tell demo orders apart in MSP's or the simulator's records.
     let reference = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    json!({
+    let mut body = json!({
         "reference": reference,
         "currency": DEMO_CURRENCY,
         "items": items,
@@ -97,7 +108,11 @@ pub fn to_checkout_request_json(
         "card": card,
         "return_url": return_url,
         "metadata": {"source": "sandbox-demo"}
-    })
+    });
+    if form.pays_later() {
+        body["capture_method"] = json!("manual");
+    }
+    body
 }
 
 fn number_or_text(s: &str) -> Value {
@@ -117,10 +132,19 @@ pub fn next_location(created: &Value, result_url: &str) -> String {
     gateway::browser::security::append_query(result_url, &[("checkout_id", id), ("status", status)])
 }
 
+/// What the checkout page says when the gateway refuses "Pay later" for the card: MultiSafepay
+/// captures manually for Visa, Mastercard and Maestro only.
+const PAY_LATER_REFUSED: &str = "Pay later is only possible with a Visa, Mastercard or Maestro \
+    card. Pay now with this card, or pay later with one of those.";
+
 /// The message to show above the demo form when the gateway refused the checkout: its error
-/// body's message, naming the field (design §3's `{"error": {…, "message", "param"}}`).
+/// body's message, naming the field (design §3's `{"error": {…, "message", "param"}}`); a
+/// refused "Pay later" in plain words.
 pub fn api_error_message(status: u16, body: &Value) -> String {
     let error = &body["error"];
+    if error["param"] == "capture_method" {
+        return PAY_LATER_REFUSED.to_owned();
+    }
     match (error["message"].as_str(), error["param"].as_str()) {
         (Some(message), Some(param)) if !param.is_empty() => format!("{param}: {message}"),
         (Some(message), _) => message.to_owned(),
@@ -303,6 +327,38 @@ mod tests {
         assert_eq!(body["card"]["holder_name"], "Jo Tester");
         assert_eq!(body["return_url"], "http://127.0.0.1:8080/demo/result");
         assert!(body["reference"].as_str().unwrap().starts_with("demo-"));
+    }
+
+    #[test]
+    fn pay_later_asks_for_a_manual_capture() {
+        let now =
+            to_checkout_request_json(&form("4111 1111 1111 1111", "123"), "http://x/r", "::1");
+        assert!(now.get("capture_method").is_none(), "{now}");
+        let mut later = form("4111 1111 1111 1111", "123");
+        later.capture = "later".into();
+        let body = to_checkout_request_json(&later, "http://x/r", "::1");
+        assert_eq!(body["capture_method"], "manual");
+
+        let page = page();
+        let form = first_form(&page);
+        assert!(form.contains("name=\"capture\" value=\"now\""), "{form}");
+        assert!(form.contains("name=\"capture\" value=\"later\""), "{form}");
+        assert!(
+            form.find("value=\"now\"") < form.find("value=\"later\""),
+            "Enter pays now: the first button is the form's default"
+        );
+    }
+
+    #[test]
+    fn a_refused_pay_later_is_said_in_plain_words() {
+        let body = json!({"error": {"type": "invalid_request_error", "code": "invalid_parameter",
+            "message": "`manual` capture works for Visa, Mastercard and Maestro cards only: use `automatic` for this card",
+            "param": "capture_method"}});
+        let message = api_error_message(400, &body);
+        assert!(message.contains("Visa, Mastercard or Maestro"), "{message}");
+        for jargon in ["capture_method", "manual", "automatic", "`", "400"] {
+            assert!(!message.contains(jargon), "{jargon} in {message}");
+        }
     }
 
     #[test]

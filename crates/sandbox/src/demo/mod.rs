@@ -8,7 +8,9 @@
 //! - [`DemoCheckoutForm`] + [`to_checkout_request_json`]: the form's fields to the
 //!   `POST /v1/checkouts` body of design §3.
 //! - [`result_page`]: where the shop's return URL lands: the final status, the refunds with a
-//!   refund form and a cancel button for pending ones, and the events.
+//!   refund form and a cancel button for pending ones, and the events; for an authorisation
+//!   waiting to be captured, a capture form and a cancel button (a cancel button alone while
+//!   the payment is still under way).
 //! - [`parse_amount`] + [`refusal_message`]: the refund form's amount (major units, as typed) to
 //!   minor units, and the gateway's refusals in plain words.
 //!
@@ -19,13 +21,19 @@
 //! The files: this one holds the catalogue (the fixed cart, the test cards) and the money
 //! formatting both pages use, so the page shown and the request sent cannot disagree;
 //! `checkout.rs` holds the checkout page and its form; `result.rs` the result page; `refund.rs`
-//! the refund form's parsing and wording. Everything public is re-exported here, so callers
+//! the refund form's parsing and wording; `capture.rs` the capture and cancel forms' wording.
+//! Everything public is re-exported here, so callers
 //! name `sandbox::demo::…` whatever file it lives in.
 
+mod capture;
 mod checkout;
 mod refund;
 mod result;
 
+pub use capture::{
+    DemoCancelForm, DemoCaptureForm, capture_amount_error_message, describe_deadline,
+    payment_refusal_message,
+};
 pub use checkout::{
     DemoCheckoutForm, DemoCheckoutPage, api_error_message, checkout_page, next_location,
     to_checkout_request_json,
@@ -34,7 +42,7 @@ pub use refund::{
     AmountError, DemoRefund, DemoRefundCancelForm, DemoRefundForm, RefusalContext,
     amount_error_message, parse_amount, refusal_message,
 };
-pub use result::{DemoEvent, DemoResultPage, RefundFormState, result_page};
+pub use result::{DemoEvent, DemoResultPage, PaymentFormState, RefundFormState, result_page};
 
 use gateway::domain::money::Currency;
 

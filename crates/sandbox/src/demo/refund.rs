@@ -261,15 +261,8 @@ pub fn refusal_message(status: u16, body: &Value, ctx: &RefusalContext<'_>) -> S
             "This form was sent before with another amount. Type the amount again and send it."
                 .to_owned()
         }
-        (Some("rate_limit_error"), _) => {
-            "Too many requests at once. Wait a moment, then try again.".to_owned()
-        }
-        (Some("psp_error"), _) => {
-            "MultiSafepay could not be reached just now. Nothing changed: try again in a minute."
-                .to_owned()
-        }
-        (Some("authentication_error"), _) => {
-            "The shop's API key was refused. Restart the sandbox and try again.".to_owned()
+        (Some(kind), _) if general_refusal(kind).is_some() => {
+            general_refusal(kind).unwrap_or_default()
         }
         _ if status == 503 => {
             "The payment service is briefly unavailable. Nothing changed: try again in a moment."
@@ -279,6 +272,21 @@ pub fn refusal_message(status: u16, body: &Value, ctx: &RefusalContext<'_>) -> S
               failing, the sandbox's log says why."
             .to_owned(),
     }
+}
+
+/// The refusals that read the same whatever was asked, by the error's `type`.
+pub(super) fn general_refusal(kind: &str) -> Option<String> {
+    let message = match kind {
+        "rate_limit_error" => "Too many requests at once. Wait a moment, then try again.",
+        "psp_error" => {
+            "MultiSafepay could not be reached just now. Nothing changed: try again in a minute."
+        }
+        "authentication_error" => {
+            "The shop's API key was refused. Restart the sandbox and try again."
+        }
+        _ => return None,
+    };
+    Some(message.to_owned())
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use askama::Template;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::capture::describe_deadline;
 use super::refund::{DemoRefund, describe_refund, format_date};
 use super::{DEMO_CURRENCY, format_major_units, format_money};
 
@@ -39,6 +41,12 @@ pub struct DemoResultPage {
     pub failure_code: Option<String>,
     /// What completed refunds gave back (`amount_refunded`), minor units.
     pub amount_refunded: i64,
+    /// What was captured of a pay-later authorisation (`amount_captured`), minor units.
+    pub amount_captured: Option<i64>,
+    /// Until when an authorisation can be captured (`capture_before`, RFC 3339).
+    pub capture_before: Option<String>,
+    /// The time now, to say how long is left until `capture_before`.
+    pub now: Option<DateTime<Utc>>,
     /// `GET /v1/checkouts/{id}/refunds`, oldest first.
     pub refunds: Vec<DemoRefund>,
     pub events: Vec<DemoEvent>,
@@ -48,6 +56,23 @@ pub struct DemoResultPage {
     pub refund_form: RefundFormState,
     /// How long the simulator keeps a refund pending, when the page should say so.
     pub refund_delay: Option<Duration>,
+    /// The capture and cancel forms' state.
+    pub payment_form: PaymentFormState,
+}
+
+/// The capture form and the cancel button as the page shows them: blank, or after the gateway
+/// (or the demo) refused what was sent, with the reason and the amount as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFormState {
+    /// Why the last capture or cancel did not happen, in plain words: shown with the forms
+    /// (at the top of the page when they are gone).
+    pub error: Option<String>,
+    /// The capture amount field's value, as the person typed it.
+    pub amount: String,
+    /// The capture form's `Idempotency-Key` for the gateway.
+    pub capture_key: String,
+    /// The cancel button's `Idempotency-Key` for the gateway.
+    pub cancel_key: String,
 }
 
 /// The refund form as the page shows it: blank, or after the gateway (or the demo) refused
@@ -83,6 +108,9 @@ impl DemoResultPage {
             failure_message: text(&failure["message"]),
             failure_code: text(&failure["code"]),
             amount_refunded: checkout["amount_refunded"].as_i64().unwrap_or(0),
+            amount_captured: checkout["amount_captured"].as_i64(),
+            capture_before: text(&checkout["capture_before"]),
+            now: None,
             refunds: DemoRefund::list_from_api(refunds),
             events: events
                 .as_array()
@@ -101,11 +129,32 @@ impl DemoResultPage {
             refresh_url: refresh_url.to_owned(),
             refund_form: RefundFormState::default(),
             refund_delay: None,
+            payment_form: PaymentFormState::default(),
         }
     }
 
-    /// What can still be refunded: the amount minus every refund pending or paid out (what
-    /// the gateway checks a new refund against).
+    /// What the payment charged: what was captured of a pay-later authorisation, else the
+    /// amount.
+    pub fn amount_charged(&self) -> i64 {
+        self.amount_captured.unwrap_or(self.amount)
+    }
+
+    /// Whether the page offers a capture: an authorisation waiting for it.
+    pub fn capturable(&self) -> bool {
+        self.status == "requires_capture"
+    }
+
+    /// Whether the page offers "Cancel payment": the gateway cancels a payment still under way
+    /// and an authorisation not captured yet.
+    pub fn cancelable(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "requires_action" | "processing" | "requires_capture"
+        )
+    }
+
+    /// What can still be refunded: the amount charged minus every refund pending or paid out
+    /// (what the gateway checks a new refund against).
     pub fn left_to_refund(&self) -> i64 {
         let held: i64 = self
             .refunds
@@ -113,7 +162,7 @@ impl DemoResultPage {
             .filter(|r| r.holds_amount())
             .map(|r| r.amount)
             .sum();
-        (self.amount - held).max(0)
+        (self.amount_charged() - held).max(0)
     }
 
     /// Whether the page offers a refund: the gateway refunds succeeded and partially refunded
@@ -187,7 +236,7 @@ pub fn result_page(ctx: &DemoResultPage) -> String {
         tone,
         headline,
         note,
-        reloads: tone == "wait",
+        reloads: tone == "wait" && !ctx.capturable(),
         amount: format_money(ctx.amount, &ctx.currency),
         card,
         failure_message: ctx.failure_message.as_deref(),
@@ -215,6 +264,29 @@ pub fn result_page(ctx: &DemoResultPage) -> String {
         refund_amount: &ctx.refund_form.amount,
         refund_key: &ctx.refund_form.idempotency_key,
         refund_delay: ctx.refund_delay.map(describe_delay),
+        captured: ctx
+            .amount_captured
+            .map(|captured| format_money(captured, &ctx.currency)),
+        capture_before: ctx
+            .capture_before
+            .as_deref()
+            .map(|before| describe_deadline(before, ctx.now)),
+        capturable: ctx.capturable(),
+        cancelable: ctx.cancelable(),
+        amount_major: format_major_units(ctx.amount.unsigned_abs(), &ctx.currency),
+        payment_alert: ctx
+            .payment_form
+            .error
+            .as_deref()
+            .filter(|_| ctx.cancelable()),
+        top_alert: ctx
+            .payment_form
+            .error
+            .as_deref()
+            .filter(|_| !ctx.cancelable()),
+        capture_amount: &ctx.payment_form.amount,
+        capture_key: &ctx.payment_form.capture_key,
+        cancel_key: &ctx.payment_form.cancel_key,
     }
     .render()
     .unwrap_or_else(|e| format!("result page could not be rendered: {e}"))
@@ -238,6 +310,12 @@ fn describe_status(status: &str) -> (&'static str, &'static str, &'static str) {
             "Payment processing",
             "The outcome is not known yet. This page refreshes itself and will show the final \
              status as soon as MultiSafepay reports it.",
+        ),
+        "requires_capture" => (
+            "wait",
+            "Payment authorised",
+            "The amount is reserved on the card but not charged yet. Capture it when the order \
+             ships, or cancel the payment to release it.",
         ),
         "canceled" => ("neutral", "Payment canceled", "Nothing was charged."),
         "expired" => (
@@ -339,6 +417,21 @@ struct ResultTemplate<'a> {
     refund_amount: &'a str,
     refund_key: &'a str,
     refund_delay: Option<String>,
+    /// `amount_captured`, formatted, once a pay-later payment was captured.
+    captured: Option<String>,
+    /// `capture_before`, in words.
+    capture_before: Option<String>,
+    capturable: bool,
+    cancelable: bool,
+    /// The amount as the capture field takes it, for its placeholder.
+    amount_major: String,
+    /// Shown with the capture and cancel forms.
+    payment_alert: Option<&'a str>,
+    /// Shown at the top of the page, when those forms are gone.
+    top_alert: Option<&'a str>,
+    capture_amount: &'a str,
+    capture_key: &'a str,
+    cancel_key: &'a str,
 }
 
 #[cfg(test)]
@@ -366,12 +459,20 @@ mod tests {
             }],
             refresh_url: "/demo/result?checkout_id=chk_1&refresh=true".into(),
             amount_refunded: 0,
+            amount_captured: None,
+            capture_before: None,
+            now: None,
             refunds: Vec::new(),
             refund_form: RefundFormState {
                 idempotency_key: "k-1".into(),
                 ..RefundFormState::default()
             },
             refund_delay: Some(Duration::from_secs(20)),
+            payment_form: PaymentFormState {
+                capture_key: "k-2".into(),
+                cancel_key: "k-3".into(),
+                ..PaymentFormState::default()
+            },
         }
     }
 
@@ -615,5 +716,82 @@ mod tests {
         let page = result_page(&ctx);
         assert!(!page.contains("id=\"new-refund\""));
         assert!(page.contains("role=\"alert\">Everything was refunded already."));
+    }
+
+    #[test]
+    fn an_authorisation_offers_capture_and_cancel_with_its_deadline() {
+        let mut ctx = result("requires_capture");
+        ctx.capture_before = Some("2026-12-01T10:00:00Z".into());
+        ctx.now = Some(
+            DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        );
+        let page = result_page(&ctx);
+        assert!(page.contains("Payment authorised"), "{page}");
+        assert!(page.contains("Authorised</dt><dd>€47.45"), "{page}");
+        assert!(
+            page.contains("Capture by</dt><dd>1 Dec 2026, 10:00 UTC (in 7 days)"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("http-equiv=\"refresh\""),
+            "it waits for the shop"
+        );
+        let capture = form(&page, "/demo/capture").expect("a capture form");
+        assert!(capture.contains("name=\"idempotency_key\" value=\"k-2\""));
+        assert!(
+            capture.contains("name=\"amount\" value=\"\" placeholder=\"47.45\""),
+            "{capture}"
+        );
+        let cancel = form(&page, "/demo/cancel").expect("a cancel form");
+        assert!(cancel.contains("name=\"idempotency_key\" value=\"k-3\""));
+        assert!(cancel.contains("Cancel payment"));
+        assert!(!page.contains("id=\"refunds\""), "nothing charged yet");
+    }
+
+    #[test]
+    fn a_payment_under_way_offers_cancel_only_and_a_paid_one_neither() {
+        for status in ["requires_action", "processing"] {
+            let page = result_page(&result(status));
+            assert!(form(&page, "/demo/cancel").is_some(), "{status}");
+            assert!(form(&page, "/demo/capture").is_none(), "{status}");
+        }
+        for status in ["succeeded", "canceled", "failed", "refunded"] {
+            let page = result_page(&result(status));
+            assert!(form(&page, "/demo/cancel").is_none(), "{status}");
+            assert!(form(&page, "/demo/capture").is_none(), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_captured_payment_refunds_what_was_captured() {
+        let mut ctx = result("succeeded");
+        ctx.amount_captured = Some(1000);
+        let page = result_page(&ctx);
+        assert!(page.contains("Captured</dt><dd>€10.00"), "{page}");
+        assert!(page.contains("Left to refund</dt><dd>€10.00"), "{page}");
+        assert_eq!(ctx.left_to_refund(), 1000);
+    }
+
+    #[test]
+    fn a_refused_capture_shows_why_with_the_forms_or_at_the_top() {
+        let mut ctx = result("requires_capture");
+        ctx.payment_form.error = Some("That is more than the card was authorised for.".into());
+        ctx.payment_form.amount = "99".into();
+        let page = result_page(&ctx);
+        let alert = page.find("role=\"alert\"").unwrap();
+        assert!(alert > page.find("id=\"capture\"").unwrap(), "{page}");
+        assert!(
+            form(&page, "/demo/capture")
+                .unwrap()
+                .contains("value=\"99\"")
+        );
+
+        let mut ctx = result("succeeded");
+        ctx.payment_form.error = Some("This payment has been captured already.".into());
+        let page = result_page(&ctx);
+        let alert = page.find("role=\"alert\"").unwrap();
+        assert!(alert < page.find("summary-title").unwrap(), "{page}");
     }
 }
