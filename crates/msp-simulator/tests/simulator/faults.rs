@@ -157,7 +157,7 @@ async fn dropped_notifications_are_never_sent() {
     );
     // Had it not been dropped, the first notification would have gone out before the control
     // case's; a retry interval more leaves it time to arrive.
-    sim.wait_retry_intervals(&notify, 1).await;
+    sim.wait_retry_intervals(1).await;
     assert!(received_for(&notify, &dropped).await.is_empty());
     assert!(sim.attempts(&dropped).await.is_empty());
     sim.handle.stop().await;
@@ -172,7 +172,7 @@ async fn duplicated_notifications_arrive_twice() {
     let id = posted(&sim, &notify, "374500000000015").await;
     sim.wait_attempts(&id, 2, Duration::from_secs(5)).await;
     // A third copy would follow the second at once, a retry one interval after the first.
-    sim.wait_retry_intervals(&notify, 1).await;
+    sim.wait_retry_intervals(1).await;
     let got = received_for(&notify, &id).await;
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].body, got[1].body, "the same notification twice");

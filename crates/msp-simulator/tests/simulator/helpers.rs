@@ -163,18 +163,25 @@ impl TestSim {
     }
 
     /// Waits until `intervals` (1 to 3) retry intervals have passed on the simulator's own retry
-    /// timer since this call: a fresh order notified to `receiver`'s `/fail` is retried on that
-    /// timer, so once its attempt `intervals + 1` is logged, they have. This is how a test knows
-    /// that something which would have been due by then (a retry that must not happen, a
+    /// timer since this call: a fresh order whose notifications cannot be delivered is retried
+    /// on that timer, so once its attempt `intervals + 1` is logged, they have. This is how a test
+    /// knows that something which would have been due by then (a retry that must not happen, a
     /// notification that must not be sent) had its chance, without guessing a sleep. Needs
     /// notifications sent as they happen: no `drop_notifications`, `notification_delay_ms` or
     /// `reorder_notifications`.
-    pub async fn wait_retry_intervals(&self, receiver: &wiremock::MockServer, intervals: u32) {
+    pub async fn wait_retry_intervals(&self, intervals: u32) {
         assert!((1..=3).contains(&intervals), "an order has 3 retries");
         let id = order_id();
-        let url = format!("{}/fail", receiver.uri());
+        // Nothing listens on the discard port: every attempt fails at once, and none reaches a
+        // receiver of this test or, through wiremock's pool, of another one.
+        let nowhere = "http://127.0.0.1:9/notify";
         let (status, body) = self
-            .create(&notified_order(&id, "374500000000015", &url, Some("POST")))
+            .create(&notified_order(
+                &id,
+                "374500000000015",
+                nowhere,
+                Some("POST"),
+            ))
             .await;
         assert_eq!(status, 200, "{body}");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

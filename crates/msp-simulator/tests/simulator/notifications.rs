@@ -160,7 +160,7 @@ async fn a_notification_answered_500_is_retried_exactly_3_times_on_time_and_resi
     .await;
     let attempts = sim.wait_attempts(&id, 4, Duration::from_secs(10)).await;
     // A fifth attempt would be due one interval after the fourth: give it two.
-    sim.wait_retry_intervals(&notify, 2).await;
+    sim.wait_retry_intervals(2).await;
     let attempts_after = sim.attempts(&id).await;
     assert_eq!(
         attempts_after.len(),
@@ -240,7 +240,7 @@ async fn only_a_200_with_ok_in_the_first_100_characters_acknowledges() {
     }
     // Every retry that could still come (a second attempt for an acknowledged order, a fifth
     // for the others) was due within one interval of an attempt seen by now: give it two.
-    sim.wait_retry_intervals(&notify, 2).await;
+    sim.wait_retry_intervals(2).await;
     for (id, p, acked) in orders {
         let attempts = sim.attempts(&id).await;
         let expected = if acked { 1 } else { 4 };
