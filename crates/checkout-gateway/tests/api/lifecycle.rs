@@ -292,3 +292,42 @@ async fn cancel_racing_the_shoppers_answer_ends_where_msp_ends() {
     }
     app.stop().await;
 }
+
+/// No final status is ever overwritten: MultiSafepay reporting a completed payment (or a sync)
+/// after a cancel changes nothing, and the anomaly is counted.
+#[tokio::test]
+async fn a_late_completed_notification_after_a_cancel_changes_nothing() {
+    let app = spawn_app().await;
+    let checkout = app.create("4111111111111111").await;
+    let id = checkout["id"].as_str().unwrap();
+    let (status, _) = app
+        .post_json(&format!("/v1/checkouts/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, text) = app.signed_notify(id, "completed").await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, "OK"),
+        "acknowledged"
+    );
+    let res = app
+        .authed(Method::GET, &format!("/v1/checkouts/{id}?refresh=true"))
+        .send()
+        .await
+        .unwrap();
+    let refreshed: Value = res.json().await.unwrap();
+    assert_eq!(refreshed["status"], "canceled");
+    assert_eq!(
+        app.event_trail(id).await,
+        ["created", "requires_action", "canceled"]
+    );
+    let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gateway_transition_anomalies_total")
+                && l.contains("from=\"canceled\"")),
+        "the anomaly is counted: {metrics}"
+    );
+    app.stop().await;
+}

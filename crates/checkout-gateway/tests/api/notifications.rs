@@ -49,7 +49,7 @@ impl TestApp {
         (res.status(), res.text().await.unwrap())
     }
 
-    async fn signed_notify(&self, id: &str, status: &str) -> (StatusCode, String) {
+    pub(crate) async fn signed_notify(&self, id: &str, status: &str) -> (StatusCode, String) {
         let body = order_body(id, status);
         self.notify(
             id,
