@@ -133,21 +133,10 @@ fn parse_cancel(req: CancelRequest) -> Result<Change, FieldError> {
 }
 
 fn parse_capture(req: CaptureRequest) -> Result<Change, FieldError> {
-    let amount = req
-        .amount
-        .map(|a| {
-            MinorUnits::new(a)
-                .ok()
-                .filter(|a| *a > MinorUnits::ZERO)
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "amount",
-                        ErrorCode::InvalidAmount,
-                        "`amount` is a positive integer number of minor units, at most the authorised amount; leave it out to capture all of it",
-                    )
-                })
-        })
-        .transpose()?;
+    let amount = super::optional_positive_amount(
+        req.amount,
+        "at most the authorised amount; leave it out to capture all of it",
+    )?;
     Ok(Change::Capture { amount })
 }
 

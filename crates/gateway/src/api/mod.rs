@@ -5,6 +5,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
 
+use crate::domain::money::MinorUnits;
+use crate::domain::validation::FieldError;
 use crate::errors::{self, ApiError, ErrorCode};
 use crate::store::StoredResponse;
 
@@ -59,6 +61,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(refunds::cancel))
             .default_service(errors::method_not_allowed("POST")),
     );
+}
+
+/// An optional `amount` field that, when given, is a positive number of minor units; `rest` ends
+/// the message (what the amount is bounded by, what leaving it out means).
+pub(crate) fn optional_positive_amount(
+    amount: Option<i64>,
+    rest: &str,
+) -> Result<Option<MinorUnits>, FieldError> {
+    amount
+        .map(|a| {
+            MinorUnits::new(a)
+                .ok()
+                .filter(|a| *a > MinorUnits::ZERO)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "amount",
+                        ErrorCode::InvalidAmount,
+                        format!("`amount` is a positive integer number of minor units (EUR 5.00 = 500); {rest}"),
+                    )
+                })
+        })
+        .transpose()
 }
 
 /// Reads the raw body up to `limit` bytes (413 in the API's shape beyond). The create handler

@@ -15,7 +15,6 @@ use super::strict_json::{self, Shape};
 use super::view::RefundView;
 use super::{read_body, respond};
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};
-use crate::domain::money::MinorUnits;
 use crate::domain::refund::{RefundId, RefundReason};
 use crate::domain::validation::FieldError;
 use crate::errors::{ApiError, ErrorCode};
@@ -73,21 +72,10 @@ async fn run(
 }
 
 fn parse(req: CreateRefundRequest) -> Result<NewRefund, FieldError> {
-    let amount = req
-        .amount
-        .map(|a| {
-            MinorUnits::new(a)
-                .ok()
-                .filter(|a| *a > MinorUnits::ZERO)
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "amount",
-                        ErrorCode::InvalidAmount,
-                        "`amount` is a positive integer number of minor units (EUR 5.00 = 500); leave it out to refund everything that is left",
-                    )
-                })
-        })
-        .transpose()?;
+    let amount = super::optional_positive_amount(
+        req.amount,
+        "leave it out to refund everything that is left",
+    )?;
     let reason = req
         .reason
         .map(|r| {
