@@ -50,7 +50,8 @@
 //! - [`startup`]: builds the app (`Application::build`, the route table `app()`), with
 //!   [`startup::Plugins`] through which a caller adds its clock and its own routes (the sandbox's
 //!   demo storefront).
-//! - [`configuration`], [`telemetry`], [`metrics`], [`errors`]: plumbing.
+//! - [`error_code`] (the table of API error codes, which domain field errors name) and
+//!   [`errors`] (the one rendering path), [`configuration`], [`telemetry`], [`metrics`]: plumbing.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -58,6 +59,7 @@ pub mod browser;
 pub mod clock;
 pub mod configuration;
 pub mod domain;
+pub mod error_code;
 pub mod errors;
 pub mod flows;
 pub mod health;

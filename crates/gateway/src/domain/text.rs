@@ -11,7 +11,7 @@
 
 use super::card::luhn_valid;
 use super::validation::FieldError;
-use crate::errors::ErrorCode;
+use crate::error_code::ErrorCode;
 
 /// `value` as given, or `None` when it is absent or blank (storefronts often send `""` for "not
 /// given"); an error naming `param` when it is longer than `max` characters or breaks the

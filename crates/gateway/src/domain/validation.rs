@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::errors::ErrorCode;
+use crate::error_code::ErrorCode;
 
 /// A field of the request that is missing or invalid.
 #[derive(Clone, Debug, PartialEq, Eq)]
