@@ -8,6 +8,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::failure::Failure;
+use super::refund::{Refund, RefundId, RefundStatus};
+
 use super::card::CardSummary;
 use super::money::{Currency, MinorUnits};
 
@@ -198,17 +201,6 @@ pub struct CheckoutEvent {
     pub psp_status: Option<String>,
 }
 
-/// Why a checkout failed (design §3 `failure`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    /// One of `card_declined`, `authentication_failed`, `insufficient_funds`, `expired_card`,
-    /// `authentication_required`, `processing_error`.
-    pub code: String,
-    pub message: String,
-    /// MSP's own reason or error code, `""` when MSP gave none.
-    pub psp_reason_code: String,
-}
-
 /// What the gateway last heard from MSP about the order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PspState {
@@ -269,11 +261,82 @@ pub struct Checkout {
     pub capture_before: Option<DateTime<Utc>>,
     /// Its refunds, oldest first (design §10.1); see [`super::refund`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub refunds: Vec<super::refund::Refund>,
+    pub refunds: Vec<Refund>,
 }
 
 impl Checkout {
     pub const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Why a refund cannot be reserved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundRefusal {
+    /// Only `succeeded` and `partially_refunded` checkouts can be refunded.
+    NotRefundable(CheckoutStatus),
+    /// More than what is left: the checkout's amount minus every refund that holds its amount.
+    TooLarge { left: MinorUnits },
+}
+
+impl Checkout {
+    /// The money collected: what was captured of a manual-capture authorisation, else the amount.
+    pub fn collected(&self) -> MinorUnits {
+        self.amount_captured.unwrap_or(self.amount)
+    }
+
+    /// What is left to refund: the money collected minus every refund not `failed` or
+    /// `canceled`.
+    pub fn refundable(&self) -> MinorUnits {
+        let held: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.status.holds_amount())
+            .map(|r| r.amount.value())
+            .sum();
+        MinorUnits::new(self.collected().value() - held).unwrap_or(MinorUnits::ZERO)
+    }
+
+    /// Completed refunds: what the shopper has had back.
+    pub fn refunded(&self) -> MinorUnits {
+        let done: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Succeeded)
+            .map(|r| r.amount.value())
+            .sum();
+        MinorUnits::new(done).unwrap_or(MinorUnits::ZERO)
+    }
+
+    /// Whether the reconciler still has something to do: a refund not settled at MSP.
+    pub fn has_pending_refunds(&self) -> bool {
+        self.refunds
+            .iter()
+            .any(|r| r.status == RefundStatus::Pending)
+    }
+
+    /// Nothing more will happen by itself: settled, with no refund pending.
+    pub fn is_at_rest(&self) -> bool {
+        self.status.is_settled() && !self.has_pending_refunds()
+    }
+
+    pub fn refund(&self, id: &RefundId) -> Option<&Refund> {
+        self.refunds.iter().find(|r| r.id == *id)
+    }
+
+    /// Whether `amount` may be refunded now (`None`: everything left).
+    pub fn check_refund(&self, amount: Option<MinorUnits>) -> Result<MinorUnits, RefundRefusal> {
+        if !matches!(
+            self.status,
+            CheckoutStatus::Succeeded | CheckoutStatus::PartiallyRefunded
+        ) {
+            return Err(RefundRefusal::NotRefundable(self.status));
+        }
+        let left = self.refundable();
+        let amount = amount.unwrap_or(left);
+        if amount > left || amount == MinorUnits::ZERO {
+            return Err(RefundRefusal::TooLarge { left });
+        }
+        Ok(amount)
+    }
 }
 
 #[cfg(test)]

@@ -6,14 +6,15 @@
 //! status (`partially_refunded`, `refunded`) can never disagree.
 //!
 //! The refund id is also MSP's `refund_order_id`, so a refund is recognisable at MSP whatever
-//! happened to the answer of the call that made it.
+//! happened to the answer of the call that made it. What is left to refund, and whether a refund
+//! fits, are the checkout's to say (`Checkout::refundable`, `Checkout::check_refund`).
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::checkout::{Checkout, CheckoutStatus, Failure};
+use super::failure::Failure;
 use super::money::MinorUnits;
 
 super::id::prefixed_id!(
@@ -121,75 +122,4 @@ pub struct Refund {
     pub psp: RefundPsp,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// Why a refund cannot be reserved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefundRefusal {
-    /// Only `succeeded` and `partially_refunded` checkouts can be refunded.
-    NotRefundable(CheckoutStatus),
-    /// More than what is left: the checkout's amount minus every refund that holds its amount.
-    TooLarge { left: MinorUnits },
-}
-
-impl Checkout {
-    /// The money collected: what was captured of a manual-capture authorisation, else the amount.
-    pub fn collected(&self) -> MinorUnits {
-        self.amount_captured.unwrap_or(self.amount)
-    }
-
-    /// What is left to refund: the money collected minus every refund not `failed` or
-    /// `canceled`.
-    pub fn refundable(&self) -> MinorUnits {
-        let held: i64 = self
-            .refunds
-            .iter()
-            .filter(|r| r.status.holds_amount())
-            .map(|r| r.amount.value())
-            .sum();
-        MinorUnits::new(self.collected().value() - held).unwrap_or(MinorUnits::ZERO)
-    }
-
-    /// Completed refunds: what the shopper has had back.
-    pub fn refunded(&self) -> MinorUnits {
-        let done: i64 = self
-            .refunds
-            .iter()
-            .filter(|r| r.status == RefundStatus::Succeeded)
-            .map(|r| r.amount.value())
-            .sum();
-        MinorUnits::new(done).unwrap_or(MinorUnits::ZERO)
-    }
-
-    /// Whether the reconciler still has something to do: a refund not settled at MSP.
-    pub fn has_pending_refunds(&self) -> bool {
-        self.refunds
-            .iter()
-            .any(|r| r.status == RefundStatus::Pending)
-    }
-
-    /// Nothing more will happen by itself: settled, with no refund pending.
-    pub fn is_at_rest(&self) -> bool {
-        self.status.is_settled() && !self.has_pending_refunds()
-    }
-
-    pub fn refund(&self, id: &RefundId) -> Option<&Refund> {
-        self.refunds.iter().find(|r| r.id == *id)
-    }
-
-    /// Whether `amount` may be refunded now (`None`: everything left).
-    pub fn check_refund(&self, amount: Option<MinorUnits>) -> Result<MinorUnits, RefundRefusal> {
-        if !matches!(
-            self.status,
-            CheckoutStatus::Succeeded | CheckoutStatus::PartiallyRefunded
-        ) {
-            return Err(RefundRefusal::NotRefundable(self.status));
-        }
-        let left = self.refundable();
-        let amount = amount.unwrap_or(left);
-        if amount > left || amount == MinorUnits::ZERO {
-            return Err(RefundRefusal::TooLarge { left });
-        }
-        Ok(amount)
-    }
 }

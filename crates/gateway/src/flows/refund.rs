@@ -20,11 +20,9 @@ use chrono::{DateTime, Utc};
 use super::Context;
 use super::apply::{ApplyError, apply};
 use super::transition::{News, RefundAnswer};
-use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus, EventSource};
+use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus, EventSource, RefundRefusal};
 use crate::domain::money::MinorUnits;
-use crate::domain::refund::{
-    Refund, RefundId, RefundPsp, RefundReason, RefundRefusal, RefundStatus,
-};
+use crate::domain::refund::{Refund, RefundId, RefundPsp, RefundReason, RefundStatus};
 use crate::psp::{PspError, RefundRequest};
 use crate::store::StoreError;
 
