@@ -18,7 +18,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Context;
-use super::apply::{ApplyError, apply};
+use super::apply::{ApplyError, apply, apply_from};
 use super::transition::{News, RefundAnswer};
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus, EventSource, RefundRefusal};
 use crate::domain::money::MinorUnits;
@@ -100,7 +100,14 @@ pub async fn create_refund(
     };
     tracing::Span::current().record("refund_id", tracing::field::display(&refund.id));
     ctx.store.index_refund(&refund.id, id).await?;
-    let reserved = apply(ctx, id, EventSource::Api, News::RefundRequested(&refund)).await?;
+    // From the state just read: a racer's write makes the compare-and-set re-read and re-decide.
+    let reserved = apply_from(
+        ctx,
+        stored,
+        EventSource::Api,
+        News::RefundRequested(&refund),
+    )
+    .await?;
     if reserved.refund(&refund.id).is_none() {
         // The compare-and-set decided on a fresher state than ours: it says why.
         return Err(reserved.check_refund(Some(amount)).err().map_or(

@@ -68,7 +68,7 @@ pub enum RefundAnswer<'a> {
 
 impl<'a> News<'a> {
     /// MSP's order, when the news carries one.
-    pub fn order(self) -> Option<&'a PspOrder> {
+    fn order(self) -> Option<&'a PspOrder> {
         match self {
             Self::Order(order) | Self::Created { order, .. } => Some(order),
             Self::ShopperReturned { order } => order,
