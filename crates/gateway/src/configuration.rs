@@ -35,6 +35,8 @@ pub struct Settings {
     pub checkout: CheckoutSettings,
     #[serde(default)]
     pub reconcile: ReconcileSettings,
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -201,6 +203,33 @@ impl Default for ReconcileSettings {
     }
 }
 
+/// Where and how events are delivered to the storefront (design §12).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// The storefront's endpoint for events; no webhooks when unset.
+    #[serde(deserialize_with = "empty_as_none")]
+    pub url: Option<String>,
+    /// Signing secrets; every delivery carries one `v1=` signature per secret (rotation).
+    #[serde(deserialize_with = "secret_list")]
+    pub secrets: Vec<SecretString>,
+    /// Retry a delivery for up to this long after the event.
+    pub max_age_s: u64,
+    /// Per delivery attempt.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            secrets: Vec::new(),
+            max_age_s: 259_200,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
 /// A configuration error that names the failing key and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration key `{key}`: {message}")]
@@ -312,6 +341,7 @@ impl Settings {
                 ));
             }
         }
+        self.validate_webhooks()?;
         for key in &self.auth.api_keys {
             if key.expose_secret().len() < 16 {
                 return Err(ConfigError::new(
@@ -337,6 +367,30 @@ impl Settings {
                 return Err(ConfigError::new(
                     "auth.api_keys",
                     "is required by `serve`: set GATEWAY__AUTH__API_KEYS to one or more comma-separated merchant keys",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
+        let w = &self.webhooks;
+        positive("webhooks.max_age_s", w.max_age_s)?;
+        positive("webhooks.timeout_ms", w.timeout_ms)?;
+        if let Some(url) = &w.url {
+            check_http_url("webhooks.url", url)?;
+            if w.secrets.is_empty() {
+                return Err(ConfigError::new(
+                    "webhooks.secrets",
+                    "is required with webhooks.url: set GATEWAY__WEBHOOKS__SECRETS to one or more comma-separated signing secrets (e.g. `openssl rand -hex 32`)",
+                ));
+            }
+        }
+        for secret in &w.secrets {
+            if secret.expose_secret().len() < 16 {
+                return Err(ConfigError::new(
+                    "webhooks.secrets",
+                    "every signing secret must be at least 16 characters; generate one with `openssl rand -hex 32`",
                 ));
             }
         }

@@ -74,6 +74,7 @@ error_codes! {
     CheckoutNotCapturable    => "checkout_not_capturable",   CONFLICT,               InvalidRequestError, false;
     /// Only a pending refund can be canceled.
     RefundNotCancelable      => "refund_not_cancelable",     CONFLICT,               InvalidRequestError, false;
+    WebhooksNotConfigured    => "webhooks_not_configured",   CONFLICT,               InvalidRequestError, false;
     /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
     UnknownField             => "unknown_field",             BAD_REQUEST,            InvalidRequestError, false;
     /// A value of another JSON type than the field takes.

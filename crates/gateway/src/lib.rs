@@ -69,3 +69,4 @@ pub mod psp;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

@@ -30,6 +30,13 @@ pub const STORE_ERRORS: &str = "gateway_store_errors_total";
 /// Reconciler passes and the checkouts they synced. Labels: `result`.
 pub const RECONCILER_RUNS: &str = "gateway_reconciler_runs_total";
 pub const RECONCILER_CHECKOUTS: &str = "gateway_reconciler_checkouts_total";
+/// Webhook delivery attempts. Labels: `outcome` (`delivered`, `retry`, `failed`: gave up).
+pub const WEBHOOK_DELIVERIES: &str = "gateway_webhook_deliveries_total";
+/// Checkouts with undelivered events (the outbox index's size).
+pub const WEBHOOK_OUTBOX_DEPTH: &str = "gateway_webhook_outbox_depth";
+/// How long the most overdue undelivered event has been due, in seconds (0 when none is):
+/// grows without bound when deliveries are stuck, stays near 0 while they keep to schedule.
+pub const WEBHOOK_OUTBOX_OVERDUE: &str = "gateway_webhook_outbox_overdue_seconds";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,

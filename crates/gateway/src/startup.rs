@@ -13,16 +13,18 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing_actix_web::TracingLogger;
 
 use crate::api::auth::MerchantKeys;
 use crate::api::idempotency::FingerprintKey;
 use crate::clock::{SharedClock, SystemClock};
 use crate::configuration::Settings;
-use crate::flows::{Context, FlowSettings};
+use crate::domain::checkout::CheckoutId;
+use crate::flows::{Context, FlowSettings, OutboxBell};
 use crate::psp::multisafepay::MultiSafepayClient;
 use crate::store::CheckoutStore;
+use crate::webhooks::Deliverer;
 
 /// What every handler can reach, as one `web::Data<AppState>`: the flows' context plus what
 /// only the web layer needs.
@@ -32,6 +34,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub merchant_keys: MerchantKeys,
     pub fingerprint_key: FingerprintKey,
+    /// This instance's webhook deliverer, when `webhooks.url` is set.
+    pub deliverer: Option<Arc<Deliverer>>,
 }
 
 impl AppState {
@@ -48,6 +52,10 @@ pub struct Plugins {
     /// The system clock when `None`.
     pub clock: Option<SharedClock>,
     pub routes: Option<ExtraRoutes>,
+    /// A listener the caller bound already (it needed the port before the app was built: the
+    /// sandbox points the webhooks at its own demo storefront); `server.host:server.port` is
+    /// bound when `None`.
+    pub listener: Option<TcpListener>,
 }
 
 /// Routes added to the app from outside the gateway (the sandbox's demo storefront). The gateway
@@ -58,6 +66,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// What the webhook deliverer listens on (taken when it starts).
+    bell: Option<mpsc::Receiver<CheckoutId>>,
 }
 
 impl Application {
@@ -73,10 +83,15 @@ impl Application {
         store: Arc<dyn CheckoutStore>,
         plugins: Plugins,
     ) -> anyhow::Result<Self> {
-        let Plugins { clock, routes } = plugins;
-        let address = (settings.server.host.as_str(), settings.server.port);
-        let listener = TcpListener::bind(address)
-            .with_context(|| format!("could not bind {}:{}", address.0, address.1))?;
+        let Plugins {
+            clock,
+            routes,
+            listener,
+        } = plugins;
+        let listener = match listener {
+            Some(listener) => listener,
+            None => bind(&settings)?,
+        };
         let port = listener.local_addr()?.port();
         let public_url = settings.public_base_url(port);
 
@@ -92,14 +107,25 @@ impl Application {
             settings.msp_timeout(),
         )
         .map_err(|e| anyhow::anyhow!("could not build the MultiSafepay client: {e}"))?;
-        let flows = Context {
+        let (outbox, bell) = if settings.webhooks.url.is_some() {
+            let (outbox, bell) = OutboxBell::new(1024);
+            (outbox, Some(bell))
+        } else {
+            (OutboxBell::default(), None)
+        };
+        let flows = Arc::new(Context {
             store,
             psp,
             clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
             settings: FlowSettings::new(&settings, public_url),
-        };
+            outbox,
+        });
+        let deliverer = Deliverer::new(flows.clone(), &settings.webhooks)?
+            .zip(bell)
+            .map(|(deliverer, bell)| (Arc::new(deliverer), bell));
         let state = web::Data::new(AppState {
-            flows: Arc::new(flows),
+            flows,
+            deliverer: deliverer.as_ref().map(|(d, _)| d.clone()),
             merchant_keys: MerchantKeys::new(
                 &settings.auth.api_keys,
                 settings.auth.rate_limit_per_s,
@@ -120,6 +146,7 @@ impl Application {
             port,
             server,
             state,
+            bell: deliverer.map(|(_, bell)| bell),
         })
     }
 
@@ -148,12 +175,25 @@ impl Application {
         let reconciler = self.state.settings.reconcile.enabled.then(|| {
             tokio::spawn(crate::flows::reconcile::run(
                 self.state.flows.clone(),
-                stop_rx,
+                stop_rx.clone(),
             ))
         });
+        let deliverer = self
+            .state
+            .deliverer
+            .clone()
+            .zip(self.bell)
+            .map(|(d, bell)| tokio::spawn(d.run(bell, stop_rx.clone())));
         let served = self.server.await;
         tracing::info!("server stopped; stopping background tasks");
         let _ = stop_tx.send(true);
+        if let Some(task) = deliverer
+            && tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the webhook deliverer did not stop within 30 s");
+        }
         if let Some(task) = reconciler {
             if tokio::time::timeout(Duration::from_secs(30), task)
                 .await
@@ -164,6 +204,13 @@ impl Application {
         }
         served.context("the HTTP server failed")
     }
+}
+
+/// Binds `server.host:server.port` (port 0: a free one).
+pub fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
+    let address = (settings.server.host.as_str(), settings.server.port);
+    TcpListener::bind(address)
+        .with_context(|| format!("could not bind {}:{}", address.0, address.1))
 }
 
 /// The route table, shared by `serve`, `sandbox` and the tests.

@@ -6,6 +6,8 @@
 //! - [`browser`]: headless Chromium through chromedriver.
 //! - [`checkout`]: the merchant's checkout request, built from design §3's example.
 //! - [`msp`]: MultiSafepay's notification signature, and the PHP SDK's signed notification.
+//! - [`webhook`]: a storefront's webhook receiver on loopback that verifies signatures with its
+//!   own code and answers as a test tells it to.
 //!
 //! Nothing here depends on the gateway or the simulator: the tests hold both against what is
 //! written here from the design and MultiSafepay's documentation.
@@ -17,3 +19,4 @@ pub mod msp;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod redis_tls;
+pub mod webhook;

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::common::checkout::CheckoutRequest;
 
-fn gateway() -> Command {
+pub(crate) fn gateway() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_checkout-gateway"));
     // Only what each test sets: no GATEWAY__ variable of the developer's shell leaks in.
     for (key, _) in std::env::vars() {

@@ -82,7 +82,33 @@ pub struct Options {
     pub timeout_ms: u64,
     pub rate_limit_per_s: u32,
     pub body_limit_bytes: usize,
+    /// Deliver events to this receiver (design §12).
+    pub webhooks: Option<Webhooks>,
+    /// Share another app's key prefix (two instances on one Redis).
+    pub prefix: Option<String>,
 }
+
+/// Where a test's gateway delivers its events.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub url: String,
+    pub secrets: Vec<String>,
+    pub timeout_ms: u64,
+    pub max_age_s: u64,
+}
+
+impl Webhooks {
+    pub fn to(url: String) -> Self {
+        Self {
+            url,
+            secrets: vec![WEBHOOK_SECRET.to_owned()],
+            timeout_ms: 2_000,
+            max_age_s: 259_200,
+        }
+    }
+}
+
+pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
 
 impl Default for Options {
     fn default() -> Self {
@@ -94,6 +120,8 @@ impl Default for Options {
             timeout_ms: 5_000,
             rate_limit_per_s: 0,
             body_limit_bytes: 65_536,
+            webhooks: None,
+            prefix: None,
         }
     }
 }
@@ -114,7 +142,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .redis_url
         .clone()
         .unwrap_or_else(|| REDIS.url().to_owned());
-    let prefix = unique_prefix();
+    let prefix = opts.prefix.clone().unwrap_or_else(unique_prefix);
     let mut settings = Settings::default();
     settings.server.port = 0;
     settings.server.body_limit_bytes = opts.body_limit_bytes;
@@ -132,6 +160,12 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.checkout.return_url_hosts = vec!["shop.example".into()];
     // Tests drive the reconciler's passes themselves.
     settings.reconcile.enabled = false;
+    if let Some(w) = &opts.webhooks {
+        settings.webhooks.url = Some(w.url.clone());
+        settings.webhooks.secrets = w.secrets.iter().cloned().map(SecretString::from).collect();
+        settings.webhooks.timeout_ms = w.timeout_ms;
+        settings.webhooks.max_age_s = w.max_age_s;
+    }
 
     let store: Arc<dyn CheckoutStore> = Arc::new(
         RedisStore::connect(settings.redis_connect())
@@ -360,6 +394,62 @@ impl TestApp {
     pub async fn pass_after(&self, by: chrono::TimeDelta) -> Result<usize, StoreError> {
         self.clock.advance(by);
         gateway::flows::reconcile::pass(&self.state.flows).await
+    }
+
+    /// Moves the gateway's clock forward by `by`, then runs one webhook delivery pass; returns
+    /// how many events the pass tried (the background deliverer may have taken some first).
+    pub async fn deliver_after(&self, by: chrono::TimeDelta) -> usize {
+        self.clock.advance(by);
+        self.state
+            .deliverer
+            .as_ref()
+            .expect("the app has webhooks")
+            .pass()
+            .await
+            .unwrap()
+    }
+
+    /// The checkout's merchant events (design §12), newest first.
+    pub async fn merchant_events(&self, checkout_id: &str) -> Vec<Value> {
+        let res = self
+            .authed(
+                reqwest::Method::GET,
+                &format!("/v1/events?checkout_id={checkout_id}&limit=100"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        page["data"].as_array().unwrap().clone()
+    }
+
+    /// `GET /v1/events/{id}`: the event with its delivery.
+    pub async fn event(&self, id: &str) -> Value {
+        let res = self
+            .authed(reqwest::Method::GET, &format!("/v1/events/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "GET /v1/events/{id}");
+        res.json().await.unwrap()
+    }
+
+    /// Polls `GET /v1/events/{id}` until its delivery has `n` attempts; answers it.
+    pub async fn wait_for_attempts(&self, id: &str, n: usize) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let event = self.event(id).await;
+            let attempts = event["delivery"]["attempts"].as_array().map_or(0, Vec::len);
+            if attempts >= n {
+                return event;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "event {id} has {attempts} attempts, expected {n}: {event:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// A 3DS checkout whose shopper authenticates at MSP and closes the tab, with MSP's

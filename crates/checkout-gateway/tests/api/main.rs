@@ -18,3 +18,4 @@ mod notifications;
 mod reconcile;
 mod refunds;
 mod strict_input;
+mod webhooks;

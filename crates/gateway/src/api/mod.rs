@@ -13,6 +13,7 @@ use crate::store::StoredResponse;
 pub mod auth;
 pub mod checkout_request;
 pub mod checkouts;
+pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod refunds;
@@ -55,6 +56,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/refunds/{id}")
             .route(web::get().to(refunds::get))
             .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/events")
+            .route(web::get().to(events::list))
+            .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/events/{id}")
+            .route(web::get().to(events::get))
+            .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/events/{id}/redeliver")
+            .route(web::post().to(events::redeliver))
+            .default_service(errors::method_not_allowed("POST")),
     )
     .service(
         web::resource("/v1/refunds/{id}/cancel")

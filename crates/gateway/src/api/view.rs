@@ -6,8 +6,10 @@ use serde::Serialize;
 
 use crate::domain::card::CardSummary;
 use crate::domain::checkout::{CaptureMethod, Checkout, CheckoutEvent, CheckoutStatus, Failure};
+use crate::domain::event::{DeliveryStatus, Event};
 use crate::domain::money::MinorUnits;
 use crate::domain::refund::{Refund, RefundReason, RefundStatus};
+use crate::store::StoredEvent;
 
 #[derive(Debug, Serialize)]
 pub struct CheckoutView<'a> {
@@ -171,6 +173,93 @@ impl<'a> From<&'a CheckoutEvent> for EventView<'a> {
             to: e.to,
             source: e.source.as_str(),
             psp_status: e.psp_status.as_deref(),
+        }
+    }
+}
+
+/// A merchant event as the API and the webhook show it (design §12): the object is the checkout
+/// or the refund as it was right after the change, rendered as `GET` shows it.
+#[derive(Debug, Serialize)]
+pub struct MerchantEventView<'a> {
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+    pub previous_status: Option<&'a str>,
+    pub data: EventData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventData<'a> {
+    pub object: EventObject<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EventObject<'a> {
+    Checkout(Box<CheckoutView<'a>>),
+    Refund(RefundView<'a>),
+}
+
+impl<'a> MerchantEventView<'a> {
+    pub fn new(e: &'a Event, public_url: &str) -> Self {
+        let refund = e.refund.as_ref().and_then(|id| e.checkout.refund(id));
+        let object = match refund {
+            Some(r) => EventObject::Refund(RefundView::new(&e.checkout, r)),
+            None => EventObject::Checkout(Box::new(CheckoutView::new(&e.checkout, public_url))),
+        };
+        Self {
+            id: e.id.as_str(),
+            kind: e.kind.to_string(),
+            created_at: timestamp(&e.created_at),
+            previous_status: e.previous_status.as_deref(),
+            data: EventData { object },
+        }
+    }
+}
+
+/// An event with its delivery, for `GET /v1/events/{id}`.
+#[derive(Debug, Serialize)]
+pub struct StoredEventView<'a> {
+    #[serde(flatten)]
+    pub event: MerchantEventView<'a>,
+    /// `null` when no webhook URL was configured when the event happened.
+    pub delivery: Option<DeliveryView<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeliveryView<'a> {
+    pub status: DeliveryStatus,
+    pub attempts: Vec<AttemptView<'a>>,
+    pub next_attempt_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptView<'a> {
+    pub at: String,
+    pub http_status: Option<u16>,
+    pub error: Option<&'a str>,
+    pub duration_ms: u64,
+}
+
+impl<'a> StoredEventView<'a> {
+    pub fn new(e: &'a StoredEvent, public_url: &str) -> Self {
+        Self {
+            event: MerchantEventView::new(&e.event, public_url),
+            delivery: e.delivery.as_ref().map(|d| DeliveryView {
+                status: d.status,
+                attempts: d
+                    .attempts
+                    .iter()
+                    .map(|a| AttemptView {
+                        at: timestamp(&a.at),
+                        http_status: a.http_status,
+                        error: a.error.as_deref(),
+                        duration_ms: a.duration_ms,
+                    })
+                    .collect(),
+                next_attempt_at: d.next_attempt_at.as_ref().map(timestamp),
+            }),
         }
     }
 }

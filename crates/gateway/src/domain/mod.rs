@@ -4,6 +4,7 @@
 pub mod card;
 pub mod checkout;
 pub mod customer;
+pub mod event;
 pub mod failure;
 mod id;
 pub mod money;

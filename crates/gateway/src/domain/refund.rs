@@ -39,6 +39,9 @@ pub enum RefundStatus {
 }
 
 impl RefundStatus {
+    pub const ALL: [RefundStatus; 4] =
+        [Self::Pending, Self::Succeeded, Self::Failed, Self::Canceled];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

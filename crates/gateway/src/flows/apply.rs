@@ -10,8 +10,9 @@
 use super::Context;
 use super::transition::{News, transition};
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, EventSource};
+use crate::domain::event::events_between;
 use crate::metrics::TRANSITIONS;
-use crate::store::{CasReply, StoreError, Versioned};
+use crate::store::{CasReply, Outbox, StoreError, Versioned};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -46,16 +47,42 @@ pub async fn apply_from(
     let id = stored.checkout.id.clone();
     loop {
         let current = stored.checkout;
-        let Some((next, event)) = transition(&current, news, source, ctx.clock.now()) else {
+        let now = ctx.clock.now();
+        let Some((next, event)) = transition(&current, news, source, now) else {
             return Ok(current);
         };
-        match store
-            .compare_and_set(stored.version, &next, event.as_ref())
-            .await?
-        {
+        // The merchant's events of this change, written with it (design §12).
+        let events = events_between(&current, &next, stored.version + 1, now);
+        let deliver = ctx.settings.deliver_webhooks && !events.is_empty();
+        let outbox = Outbox {
+            events: &events,
+            deliver_at: deliver.then_some(now),
+        };
+        // The events are announced (listed, and found by any instance once the grace is over
+        // should this one die before delivering them) by a command sent just before the
+        // compare-and-set, on the same connection: no round trip of its own.
+        let announce = async {
+            if events.is_empty() {
+                return Ok(());
+            }
+            let due = deliver.then(|| now + ctx.settings.outbox_grace);
+            store.announce_events(&id, &events, due).await
+        };
+        let (announced, written) = futures_util::future::join(
+            announce,
+            store.compare_and_set(stored.version, &next, event.as_ref(), outbox),
+        )
+        .await;
+        if let Err(e) = announced {
+            tracing::warn!(error = %e, "could not announce the transition's events: this instance delivers them, and they are listed under their checkout only");
+        }
+        match written? {
             CasReply::Applied { .. } => {
                 if let Some(e) = &event {
                     record_transition(e, current.status);
+                }
+                if deliver {
+                    ctx.outbox.ring(&id);
                 }
                 if next.is_at_rest() {
                     // The due-time index is only a hint (design §6): a failure here is logged,

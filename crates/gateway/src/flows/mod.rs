@@ -20,6 +20,7 @@ use chrono::TimeDelta;
 
 use crate::clock::{SharedClock, seconds};
 use crate::configuration::{NotificationMethod, Settings};
+use crate::domain::checkout::CheckoutId;
 use crate::psp::multisafepay::MultiSafepayClient;
 use crate::store::CheckoutStore;
 
@@ -37,6 +38,30 @@ pub struct Context {
     pub psp: MultiSafepayClient,
     pub clock: SharedClock,
     pub settings: FlowSettings,
+    /// Tells this instance's webhook deliverer of new events (silent without webhooks).
+    pub outbox: OutboxBell,
+}
+
+/// Tells this instance's webhook deliverer that a checkout's outbox has new events, so that
+/// they leave at once. Best effort: when the deliverer is busy the bell stays silent, and the
+/// events leave when their announced time comes (design §12).
+#[derive(Clone, Debug, Default)]
+pub struct OutboxBell(Option<tokio::sync::mpsc::Sender<CheckoutId>>);
+
+impl OutboxBell {
+    /// A bell and the receiver the deliverer listens on.
+    pub fn new(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<CheckoutId>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        (Self(Some(tx)), rx)
+    }
+
+    pub fn ring(&self, id: &CheckoutId) {
+        if let Some(tx) = &self.0
+            && tx.try_send(id.clone()).is_err()
+        {
+            tracing::debug!(checkout_id = %id, "deliverer busy; the events leave at their announced time");
+        }
+    }
 }
 
 /// The settings the flows read, in the units they use.
@@ -58,6 +83,11 @@ pub struct FlowSettings {
     /// The longest one MSP call can take (connect plus total timeout): a refund whose call is
     /// older than this and that MSP does not list never reached MSP.
     pub psp_call_deadline: TimeDelta,
+    /// Whether events are queued for delivery (`webhooks.url` is set).
+    pub deliver_webhooks: bool,
+    /// How long after a transition another instance may deliver its events, should the one
+    /// that wrote them not have (it died): the announced time of design §12's outbox index.
+    pub outbox_grace: TimeDelta,
 }
 
 impl FlowSettings {
@@ -78,6 +108,8 @@ impl FlowSettings {
                 )
                 .unwrap_or(i64::MAX / 2),
             ),
+            deliver_webhooks: settings.webhooks.url.is_some(),
+            outbox_grace: TimeDelta::seconds(30),
         }
     }
 }

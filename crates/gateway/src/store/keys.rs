@@ -6,6 +6,12 @@
 //! {prefix}:{chk_…}:checkout   HASH  data = JSON checkout, version       TTL retention
 //! {prefix}:{chk_…}:events     LIST  JSON events, oldest first           TTL retention
 //! {prefix}:{chk_…}:lock       STR   owner token                         TTL the lock's
+//! {prefix}:{chk_…}:evt        HASH  event id → JSON merchant event      TTL retention
+//! {prefix}:{chk_…}:dlv        HASH  event id → JSON delivery            TTL retention
+//! {prefix}:{chk_…}:outbox     ZSET  undelivered event id by due ms      TTL retention
+//! {prefix}:outbox-due         ZSET  checkout id by due ms (a hint)      TTL retention
+//! {prefix}:events:{day}       ZSET  event id by created ms, one UTC day expires retention after the day
+//! {prefix}:events:{type}:{day} ZSET the same, of one event type        expires likewise
 //! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
 //! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency
 //! {prefix}:sync-due           ZSET  checkout id scored by due unix time TTL retention
@@ -14,7 +20,10 @@
 //! The braces around the checkout id are literal: they are Redis Cluster's hash tag, so the
 //! checkout, its events and its lock hash to one slot and one Lua script may touch them together.
 
+use chrono::NaiveDate;
+
 use crate::domain::checkout::CheckoutId;
+use crate::domain::event::EventType;
 use crate::domain::refund::RefundId;
 
 #[derive(Clone, Debug)]
@@ -35,6 +44,40 @@ impl Keys {
 
     pub fn events(&self, id: &CheckoutId) -> String {
         format!("{}:{{{}}}:events", self.prefix, id.as_str())
+    }
+
+    /// The checkout's merchant events (design §12), by event id.
+    pub fn event_records(&self, id: &CheckoutId) -> String {
+        format!("{}:{{{}}}:evt", self.prefix, id.as_str())
+    }
+
+    /// The delivery state of each of the checkout's events, by event id.
+    pub fn deliveries(&self, id: &CheckoutId) -> String {
+        format!("{}:{{{}}}:dlv", self.prefix, id.as_str())
+    }
+
+    /// The checkout's undelivered events, scored by when their next attempt is due (ms): the
+    /// outbox, written in the same script as the transition that made the events.
+    pub fn outbox(&self, id: &CheckoutId) -> String {
+        format!("{}:{{{}}}:outbox", self.prefix, id.as_str())
+    }
+
+    /// Checkouts whose outbox may hold due events, scored by when (ms). One key for all
+    /// checkouts, so it cannot share their hash tags: a hint, announced before the transition
+    /// that fills an outbox and settled after each delivery pass.
+    pub fn outbox_due(&self) -> String {
+        format!("{}:outbox-due", self.prefix)
+    }
+
+    /// The events created on one UTC day (of one type, when given), for listing newest first:
+    /// one key per day, so that no key grows without bound, each expiring as a whole once its
+    /// day has passed out of retention.
+    pub fn events_of_day(&self, day: NaiveDate, kind: Option<EventType>) -> String {
+        let day = day.format("%Y%m%d");
+        match kind {
+            Some(kind) => format!("{}:events:{kind}:{day}", self.prefix),
+            None => format!("{}:events:{day}", self.prefix),
+        }
     }
 
     pub fn lock(&self, id: &CheckoutId) -> String {
@@ -101,7 +144,14 @@ mod tests {
             keys.lock(&id),
             "cgw:{chk_0193a1b2c3d4e5f60718293a4b5c6d7e}:lock"
         );
-        for key in [keys.checkout(&id), keys.events(&id), keys.lock(&id)] {
+        for key in [
+            keys.checkout(&id),
+            keys.events(&id),
+            keys.lock(&id),
+            keys.event_records(&id),
+            keys.deliveries(&id),
+            keys.outbox(&id),
+        ] {
             assert_eq!(hash_tag(&key), id.as_str(), "{key}");
         }
     }
@@ -117,6 +167,8 @@ mod tests {
             keys.pay("tok"),
             keys.idempotency("k"),
             keys.sync_due(),
+            keys.outbox_due(),
+            keys.event_records(&id),
         ] {
             assert!(key.starts_with("test:abc:"), "{key}");
         }

@@ -5,7 +5,7 @@
 //! one `std::sync::Mutex`, never held across an `.await`: every method locks, works and unlocks
 //! without yielding.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 // tokio's `Instant` is std's, except that a test runtime can pause and advance it: the store's
@@ -15,11 +15,14 @@ use tokio::time::Instant;
 use async_trait::async_trait;
 use rand::RngCore;
 
+use chrono::{DateTime, Utc};
+
 use super::{
-    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
-    Ttls, Versioned,
+    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
+    StoreError, StoredEvent, StoredResponse, Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
+use crate::domain::event::{Delivery, Event, EventId, EventType};
 use crate::domain::refund::RefundId;
 
 /// How often a write also sweeps expired entries.
@@ -58,6 +61,16 @@ impl<T> Expiring<T> {
 struct Record {
     versioned: Versioned,
     events: Vec<CheckoutEvent>,
+    /// Merchant events with their deliveries (design §12), by id (so oldest first).
+    merchant_events: BTreeMap<EventId, StoredEvent>,
+    /// Undelivered event ids by due time (ms): the outbox.
+    outbox: HashMap<EventId, i64>,
+}
+
+impl Record {
+    fn earliest_outbox(&self) -> Option<i64> {
+        self.outbox.values().min().copied()
+    }
 }
 
 enum Idempotency {
@@ -82,6 +95,10 @@ struct State {
     due_of: HashMap<CheckoutId, i64>,
     /// The whole index expires like the Redis ZSET does: `retention` after its last ZADD.
     due_expires_at: Option<Instant>,
+    /// The outbox index: checkout → due ms (a hint, as in Redis).
+    outbox_due: HashMap<CheckoutId, i64>,
+    /// Every event by (created ms, id), for listing newest first.
+    event_index: BTreeSet<(i64, EventId)>,
     last_sweep: Instant,
 }
 
@@ -97,6 +114,8 @@ impl State {
         self.idempotency.retain(|_, e| e.live(now));
         self.locks.retain(|_, e| e.live(now));
         self.expire_due_index(now);
+        let checkouts = &self.checkouts;
+        self.outbox_due.retain(|id, _| checkouts.contains_key(id));
     }
 
     fn expire_due_index(&mut self, now: Instant) {
@@ -136,6 +155,8 @@ impl MemoryStore {
                 due: BTreeSet::new(),
                 due_of: HashMap::new(),
                 due_expires_at: None,
+                outbox_due: HashMap::new(),
+                event_index: BTreeSet::new(),
                 last_sweep: now,
             }),
         }
@@ -180,6 +201,8 @@ impl CheckoutStore for MemoryStore {
                 version: 1,
             },
             events: vec![event.clone()],
+            merchant_events: BTreeMap::new(),
+            outbox: HashMap::new(),
         };
         state.checkouts.insert(
             checkout.id.clone(),
@@ -201,6 +224,7 @@ impl CheckoutStore for MemoryStore {
         expected_version: u64,
         next: &Checkout,
         event: Option<&CheckoutEvent>,
+        outbox: Outbox<'_>,
     ) -> Result<CasReply, StoreError> {
         let now = Instant::now();
         let retention = self.ttls.retention;
@@ -218,6 +242,22 @@ impl CheckoutStore for MemoryStore {
         };
         if let Some(event) = event {
             entry.value.events.push(event.clone());
+        }
+        for e in outbox.events {
+            let delivery = outbox.deliver_at.map(Delivery::due_now);
+            if let Some(at) = outbox.deliver_at {
+                entry
+                    .value
+                    .outbox
+                    .insert(e.id.clone(), at.timestamp_millis());
+            }
+            entry.value.merchant_events.insert(
+                e.id.clone(),
+                StoredEvent {
+                    event: e.clone(),
+                    delivery,
+                },
+            );
         }
         entry.expires_at = deadline(now, retention);
         Ok(CasReply::Applied { version })
@@ -397,6 +437,208 @@ impl CheckoutStore for MemoryStore {
             .take(limit)
             .map(|(_, id)| id.clone())
             .collect())
+    }
+
+    async fn announce_events(
+        &self,
+        id: &CheckoutId,
+        events: &[Event],
+        deliver_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        for e in events {
+            state
+                .event_index
+                .insert((e.created_at.timestamp_millis(), e.id.clone()));
+        }
+        if let Some(due) = deliver_due {
+            state.outbox_due.insert(id.clone(), due.timestamp_millis());
+        }
+        Ok(())
+    }
+
+    async fn recent_events(
+        &self,
+        kind: Option<EventType>,
+        before: Option<(DateTime<Utc>, &EventId)>,
+        (oldest, _newest): (DateTime<Utc>, DateTime<Utc>),
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let instant = Instant::now();
+        let mut state = self.state();
+        let oldest = oldest.timestamp_millis();
+        state.event_index.retain(|(at, _)| *at >= oldest);
+        let candidates: Vec<EventId> = state
+            .event_index
+            .iter()
+            .rev()
+            .filter(|(at, id)| {
+                before.is_none_or(|(b_at, b_id)| (*at, id) < (b_at.timestamp_millis(), b_id))
+            })
+            .map(|(_, id)| id.clone())
+            .collect();
+        let mut events = Vec::new();
+        for id in candidates {
+            let Some(entry) = state.live_checkout(&id.checkout_id(), instant) else {
+                continue;
+            };
+            if let Some(e) = entry.value.merchant_events.get(&id)
+                && kind.is_none_or(|k| e.event.kind == k)
+            {
+                events.push(e.clone());
+                if events.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    async fn due_outboxes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let now = now.timestamp_millis();
+        let state = self.state();
+        let mut due: Vec<OutboxEntry> = state
+            .outbox_due
+            .iter()
+            .filter(|(_, due)| **due <= now)
+            .map(|(id, due)| OutboxEntry {
+                checkout: id.clone(),
+                due_ms: *due,
+            })
+            .collect();
+        due.sort_by(|a, b| (a.due_ms, &a.checkout).cmp(&(b.due_ms, &b.checkout)));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn lease_due_events(
+        &self,
+        id: &CheckoutId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
+        let instant = Instant::now();
+        let mut state = self.state();
+        let Some(entry) = state.live_checkout(id, instant) else {
+            return Ok((Vec::new(), None));
+        };
+        let record = &mut entry.value;
+        let mut due: Vec<(i64, EventId)> = record
+            .outbox
+            .iter()
+            .filter(|(_, at)| **at <= now.timestamp_millis())
+            .map(|(id, at)| (*at, id.clone()))
+            .collect();
+        due.sort();
+        due.truncate(limit);
+        let mut leased = Vec::with_capacity(due.len());
+        for (_, event_id) in due {
+            record
+                .outbox
+                .insert(event_id.clone(), lease_until.timestamp_millis());
+            if let Some(stored) = record.merchant_events.get(&event_id) {
+                leased.push(stored.clone());
+            }
+        }
+        Ok((leased, record.earliest_outbox()))
+    }
+
+    async fn save_delivery(
+        &self,
+        id: &EventId,
+        delivery: &Delivery,
+    ) -> Result<Option<i64>, StoreError> {
+        let instant = Instant::now();
+        let mut state = self.state();
+        let Some(entry) = state.live_checkout(&id.checkout_id(), instant) else {
+            return Ok(None);
+        };
+        let record = &mut entry.value;
+        if let Some(stored) = record.merchant_events.get_mut(id) {
+            stored.delivery = Some(delivery.clone());
+        }
+        match delivery.next_attempt_at {
+            Some(at) => record.outbox.insert(id.clone(), at.timestamp_millis()),
+            None => record.outbox.remove(id),
+        };
+        Ok(record.earliest_outbox())
+    }
+
+    async fn settle_outbox(
+        &self,
+        id: &CheckoutId,
+        seen: Option<i64>,
+        next_due: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let current = state.outbox_due.get(id).copied();
+        match (seen, next_due) {
+            (Some(seen), _) if current != Some(seen) => {}
+            (Some(_), None) => {
+                state.outbox_due.remove(id);
+            }
+            (None, None) => {}
+            (None, Some(next)) if current.is_some_and(|c| c <= next) => {}
+            (_, Some(next)) => {
+                state.outbox_due.insert(id.clone(), next);
+            }
+        }
+        Ok(())
+    }
+
+    async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        let instant = Instant::now();
+        let mut state = self.state();
+        Ok(state
+            .live_checkout(&id.checkout_id(), instant)
+            .and_then(|e| e.value.merchant_events.get(id).cloned()))
+    }
+
+    async fn checkout_events(&self, id: &CheckoutId) -> Result<Vec<StoredEvent>, StoreError> {
+        let instant = Instant::now();
+        let mut state = self.state();
+        Ok(state
+            .live_checkout(id, instant)
+            .map(|e| e.value.merchant_events.values().rev().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn redeliver(
+        &self,
+        id: &EventId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let instant = Instant::now();
+        let checkout = id.checkout_id();
+        let mut state = self.state();
+        let Some(entry) = state.live_checkout(&checkout, instant) else {
+            return Ok(None);
+        };
+        let record = &mut entry.value;
+        let Some(stored) = record.merchant_events.get_mut(id) else {
+            return Ok(None);
+        };
+        let delivery = stored
+            .delivery
+            .get_or_insert_with(|| Delivery::due_now(now));
+        delivery.redeliver(now);
+        let delivery = delivery.clone();
+        record.outbox.insert(id.clone(), now.timestamp_millis());
+        state.outbox_due.insert(checkout, now.timestamp_millis());
+        Ok(Some(delivery))
+    }
+
+    async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
+        let state = self.state();
+        Ok((
+            state.outbox_due.len() as u64,
+            state.outbox_due.values().min().copied(),
+        ))
     }
 
     async fn try_lock(

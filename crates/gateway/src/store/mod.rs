@@ -13,7 +13,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
+use crate::domain::event::{Delivery, Event, EventId, EventType};
 use crate::domain::refund::RefundId;
 
 pub mod keys;
@@ -123,6 +126,40 @@ pub enum IdempotencyBegin {
     },
 }
 
+/// What one compare-and-set adds to its checkout's events and outbox (design §12), in the same
+/// atomic step as the record.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outbox<'a> {
+    /// The merchant events of this change; kept as long as the checkout.
+    pub events: &'a [Event],
+    /// Queue them for delivery, due at this time (a webhook URL is configured); `None` keeps
+    /// them for the events API only.
+    pub deliver_at: Option<DateTime<Utc>>,
+}
+
+impl Outbox<'_> {
+    /// No events.
+    pub const NONE: Outbox<'static> = Outbox {
+        events: &[],
+        deliver_at: None,
+    };
+}
+
+/// An entry of the outbox index: a checkout whose outbox may have events due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub checkout: CheckoutId,
+    /// The entry's score as read (ms since the epoch); settling compares against it.
+    pub due_ms: i64,
+}
+
+/// An event with its delivery (none when the event was never queued for delivery).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub event: Event,
+    pub delivery: Option<Delivery>,
+}
+
 /// A short lock, held by whoever knows the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LockToken(pub String);
@@ -153,12 +190,14 @@ pub trait CheckoutStore: Send + Sync + 'static {
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError>;
 
     /// Replaces the checkout if its stored version is still `expected_version`, appending `event`
-    /// when given, atomically (one Lua script: record, events and their TTLs).
+    /// to its history when given and `outbox`'s merchant events to its events (and outbox),
+    /// atomically (one Lua script: record, history, events, outbox and their TTLs).
     async fn compare_and_set(
         &self,
         expected_version: u64,
         next: &Checkout,
         event: Option<&CheckoutEvent>,
+        outbox: Outbox<'_>,
     ) -> Result<CasReply, StoreError>;
 
     /// The checkout's events, oldest first. Empty when the checkout is unknown.
@@ -214,6 +253,86 @@ pub trait CheckoutStore: Send + Sync + 'static {
         now_unix: i64,
         limit: usize,
     ) -> Result<Vec<CheckoutId>, StoreError>;
+
+    /// Called before the compare-and-set that will write `events` (all of checkout `id`): lists
+    /// them in the events index (for `GET /v1/events`), and when `deliver_due` is given
+    /// announces the checkout in the outbox index at that time (ZADD: it replaces the entry's
+    /// time), a little ahead, so that should the writer die before delivering them, any
+    /// instance finds them then. Both are hints (an entry whose event was never written, the
+    /// compare-and-set having lost, is skipped by readers).
+    async fn announce_events(
+        &self,
+        id: &CheckoutId,
+        events: &[Event],
+        deliver_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// Events of every checkout, newest first, of type `kind` when given, strictly older than
+    /// the event `before` (its creation time and id) when given, at most `limit`, created
+    /// within `window` (oldest, newest: now and now less the retention).
+    async fn recent_events(
+        &self,
+        kind: Option<EventType>,
+        before: Option<(DateTime<Utc>, &EventId)>,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Outbox index entries due at or before `now`, earliest first, at most `limit`.
+    async fn due_outboxes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Leases the checkout's events due at or before `now` (at most `limit`) until
+    /// `lease_until`: another instance takes them only once the lease is over. Answers them
+    /// with their deliveries, and the checkout's earliest outbox time afterwards (ms).
+    async fn lease_due_events(
+        &self,
+        id: &CheckoutId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError>;
+
+    /// Stores an event's delivery after an attempt: queued again at its `next_attempt_at`, or
+    /// out of the outbox when delivered or failed. Answers the checkout's earliest outbox time
+    /// afterwards (ms), `None` when its outbox is empty.
+    async fn save_delivery(
+        &self,
+        id: &EventId,
+        delivery: &Delivery,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Settles checkout `id`'s outbox index entry after a delivery pass: with `seen` (the score
+    /// the pass read), only if nobody changed the entry since; `next_due` (ms) is the
+    /// checkout's earliest outbox time, `None` when the outbox is empty (the entry goes).
+    /// Without `seen` (a pass the writer started itself), an earlier entry is kept.
+    async fn settle_outbox(
+        &self,
+        id: &CheckoutId,
+        seen: Option<i64>,
+        next_due: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// One event with its delivery.
+    async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// The checkout's events, newest first.
+    async fn checkout_events(&self, id: &CheckoutId) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Queues the event for a new attempt at `now`, whatever its delivery's status; `None`
+    /// when there is no such event.
+    async fn redeliver(
+        &self,
+        id: &EventId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError>;
+
+    /// The outbox index's size (checkouts with undelivered events) and its earliest due time
+    /// (ms), for the operators' metrics.
+    async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError>;
 
     /// `SET NX EX` with a fresh owner token; `None` when someone else holds it.
     async fn try_lock(

@@ -4,6 +4,7 @@
 //! instead of hanging a request; the connection recovers by itself once Redis is back.
 
 mod connection;
+mod outbox;
 mod records;
 mod scripts;
 
@@ -19,10 +20,11 @@ use self::records::IdempotencyRecord;
 use self::scripts::Scripts;
 use super::keys::Keys;
 use super::{
-    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
-    Ttls, Versioned,
+    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
+    StoreError, StoredEvent, StoredResponse, Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
+use crate::domain::event::{Delivery, EventId};
 use crate::domain::refund::RefundId;
 
 /// How to reach Redis (design §2 `redis.*`).
@@ -44,6 +46,7 @@ pub struct RedisStore {
     ttls: Ttls,
     timeout: Duration,
     scripts: Scripts,
+    outbox_scripts: outbox::OutboxScripts,
 }
 
 impl RedisStore {
@@ -66,6 +69,7 @@ impl RedisStore {
             ttls: settings.ttls,
             timeout,
             scripts: Scripts::new(),
+            outbox_scripts: outbox::OutboxScripts::new(),
         };
         store.ping().await?;
         Ok(store)
@@ -196,20 +200,39 @@ impl CheckoutStore for RedisStore {
         expected_version: u64,
         next: &Checkout,
         event: Option<&CheckoutEvent>,
+        outbox: Outbox<'_>,
     ) -> Result<CasReply, StoreError> {
         let data = to_json("checkout", next)?;
-        let event = event.map(|e| to_json("event", e)).transpose()?;
+        let history = event.map(|e| to_json("event", e)).transpose()?;
+        let (due, delivery) = match outbox.deliver_at {
+            Some(at) if !outbox.events.is_empty() => (
+                at.timestamp_millis().to_string(),
+                to_json("delivery", &Delivery::due_now(at))?,
+            ),
+            _ => (String::new(), String::new()),
+        };
+        let events = outbox
+            .events
+            .iter()
+            .map(|e| Ok((e.id.as_str(), to_json("merchant event", e)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let mut conn = self.conn();
         let outcome: i64 = self
             .run("compare_and_set", async {
                 let mut call = self.scripts.compare_and_set.prepare_invoke();
                 call.key(self.keys.checkout(&next.id))
                     .key(self.keys.events(&next.id))
+                    .key(self.keys.event_records(&next.id))
+                    .key(self.keys.deliveries(&next.id))
+                    .key(self.keys.outbox(&next.id))
                     .arg(expected_version)
                     .arg(data)
-                    .arg(millis(self.ttls.retention));
-                if let Some(event) = event {
-                    call.arg(event);
+                    .arg(millis(self.ttls.retention))
+                    .arg(history.unwrap_or_default())
+                    .arg(due)
+                    .arg(delivery);
+                for (id, json) in events {
+                    call.arg(id).arg(json);
                 }
                 call.invoke_async(&mut conn).await
             })
@@ -469,6 +492,80 @@ impl CheckoutStore for RedisStore {
             .await?;
         }
         Ok(due)
+    }
+
+    async fn announce_events(
+        &self,
+        id: &CheckoutId,
+        events: &[crate::domain::event::Event],
+        deliver_due: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), StoreError> {
+        self.events_announce(id, events, deliver_due).await
+    }
+
+    async fn recent_events(
+        &self,
+        kind: Option<crate::domain::event::EventType>,
+        before: Option<(chrono::DateTime<chrono::Utc>, &EventId)>,
+        window: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events_recent(kind, before, window, limit).await
+    }
+
+    async fn due_outboxes(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_due_entries(now, limit).await
+    }
+
+    async fn lease_due_events(
+        &self,
+        id: &CheckoutId,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
+        self.outbox_lease(id, now, lease_until, limit).await
+    }
+
+    async fn save_delivery(
+        &self,
+        id: &EventId,
+        delivery: &Delivery,
+    ) -> Result<Option<i64>, StoreError> {
+        self.outbox_save_delivery(id, delivery).await
+    }
+
+    async fn settle_outbox(
+        &self,
+        id: &CheckoutId,
+        seen: Option<i64>,
+        next_due: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.outbox_settle(id, seen, next_due).await
+    }
+
+    async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        self.stored_event(id).await
+    }
+
+    async fn checkout_events(&self, id: &CheckoutId) -> Result<Vec<StoredEvent>, StoreError> {
+        self.stored_events_of(id).await
+    }
+
+    async fn redeliver(
+        &self,
+        id: &EventId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.outbox_redeliver(id, now).await
+    }
+
+    async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
+        self.outbox_size().await
     }
 
     #[tracing::instrument(skip_all, fields(checkout_id = %id))]

@@ -86,12 +86,18 @@ pub async fn compare_and_set_applies_on_the_expected_version_only(make: impl Fac
 
     let v2 = moved(&v1, S::RequiresAction);
     assert_eq!(
-        store.compare_and_set(1, &v2, None).await.unwrap(),
+        store
+            .compare_and_set(1, &v2, None, gateway::store::Outbox::NONE)
+            .await
+            .unwrap(),
         CasReply::Applied { version: 2 }
     );
     let v3 = moved(&v2, S::Processing);
     assert_eq!(
-        store.compare_and_set(2, &v3, None).await.unwrap(),
+        store
+            .compare_and_set(2, &v3, None, gateway::store::Outbox::NONE)
+            .await
+            .unwrap(),
         CasReply::Applied { version: 3 }
     );
 
@@ -101,7 +107,12 @@ pub async fn compare_and_set_applies_on_the_expected_version_only(make: impl Fac
     for expected in [1, 2, 4] {
         assert_eq!(
             store
-                .compare_and_set(expected, &stale, Some(&stale_event))
+                .compare_and_set(
+                    expected,
+                    &stale,
+                    Some(&stale_event),
+                    gateway::store::Outbox::NONE
+                )
                 .await
                 .unwrap(),
             CasReply::Conflict,
@@ -120,7 +131,10 @@ pub async fn compare_and_set_on_an_unknown_checkout_is_not_found(make: impl Fact
     let chk = checkout(&id);
     let ev = event(S::Created, S::Processing, "uncleared");
     assert_eq!(
-        store.compare_and_set(1, &chk, Some(&ev)).await.unwrap(),
+        store
+            .compare_and_set(1, &chk, Some(&ev), gateway::store::Outbox::NONE)
+            .await
+            .unwrap(),
         CasReply::NotFound
     );
     assert_eq!(store.get(&id).await.unwrap(), None, "CAS must not create");
@@ -137,11 +151,20 @@ pub async fn events_are_kept_oldest_first_and_only_when_given(make: impl Factory
     let e3 = event(S::RequiresAction, S::Succeeded, "completed");
     let c2 = moved(&c1, S::RequiresAction);
     let c3 = moved(&c2, S::Succeeded);
-    store.compare_and_set(1, &c2, Some(&e2)).await.unwrap();
+    store
+        .compare_and_set(1, &c2, Some(&e2), gateway::store::Outbox::NONE)
+        .await
+        .unwrap();
     // A write without a transition (say, a new PSP transaction id) records no event.
     let c2b = moved(&c2, S::RequiresAction);
-    store.compare_and_set(2, &c2b, None).await.unwrap();
-    store.compare_and_set(3, &c3, Some(&e3)).await.unwrap();
+    store
+        .compare_and_set(2, &c2b, None, gateway::store::Outbox::NONE)
+        .await
+        .unwrap();
+    store
+        .compare_and_set(3, &c3, Some(&e3), gateway::store::Outbox::NONE)
+        .await
+        .unwrap();
 
     assert_eq!(
         store.events(&id).await.unwrap(),
@@ -168,7 +191,10 @@ pub async fn concurrent_racers_win_exactly_once_per_version(make: impl Factory) 
         let next = moved(&base, S::Processing);
         tasks.push(tokio::spawn(async move {
             let ev = event(S::Created, S::Processing, &format!("racer-{i}"));
-            store.compare_and_set(1, &next, Some(&ev)).await.unwrap()
+            store
+                .compare_and_set(1, &next, Some(&ev), gateway::store::Outbox::NONE)
+                .await
+                .unwrap()
         }));
     }
     let mut applied = 0;
@@ -197,7 +223,12 @@ pub async fn concurrent_racers_win_exactly_once_per_version(make: impl Factory) 
                 let next = moved(&current.checkout, S::Processing);
                 let ev = event(S::Processing, S::Processing, &format!("retry-{i}"));
                 match store
-                    .compare_and_set(current.version, &next, Some(&ev))
+                    .compare_and_set(
+                        current.version,
+                        &next,
+                        Some(&ev),
+                        gateway::store::Outbox::NONE,
+                    )
                     .await
                     .unwrap()
                 {
@@ -537,7 +568,10 @@ pub async fn compare_and_set_refreshes_the_retention(make: impl ExpiryFactory) {
     lifetimes.pass(retention * 2 / 3, &record).await;
     let c2 = moved(&c1, S::Processing);
     assert_eq!(
-        store.compare_and_set(1, &c2, None).await.unwrap(),
+        store
+            .compare_and_set(1, &c2, None, gateway::store::Outbox::NONE)
+            .await
+            .unwrap(),
         CasReply::Applied { version: 2 }
     );
     lifetimes.assert_ttls(&refreshed).await;
@@ -550,3 +584,6 @@ pub async fn compare_and_set_refreshes_the_retention(make: impl ExpiryFactory) {
         "the events' TTL is refreshed with the record"
     );
 }
+
+// The events and outbox part of the contract lives in its own file.
+pub use crate::outbox::*;

@@ -9,6 +9,7 @@ use test_support as common;
 mod contract;
 mod fixtures;
 mod lifetimes;
+mod outbox;
 mod redis_only;
 mod tls;
 
@@ -168,7 +169,12 @@ against_both_stores!(
     idempotency_owner_mismatch_changes_nothing,
     idempotency_abort_frees_the_key_for_a_retry,
     sync_index_orders_by_due_time_and_limits,
-    locks_exclude_until_unlocked_by_their_owner;
+    locks_exclude_until_unlocked_by_their_owner,
+    an_event_whose_writer_died_is_found_after_the_grace_and_leased_once,
+    a_lost_compare_and_set_writes_no_event,
+    settling_never_takes_away_an_entry_announced_meanwhile,
+    events_list_newest_first_across_days_by_type,
+    redelivery_queues_a_delivered_event_again;
     expiry:
     locks_expire_after_their_ttl,
     records_expire_after_their_ttls,

@@ -60,6 +60,7 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
             1,
             &moved(&c1, S::RequiresAction),
             Some(&event(S::Created, S::RequiresAction, "initialized")),
+            gateway::store::Outbox::NONE,
         )
         .await
         .unwrap();

@@ -22,8 +22,12 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 "#;
 
-/// KEYS: checkout, events. ARGV: expected version, checkout JSON, retention in ms, [event JSON].
-/// Returns the new version when applied, 0 on a version conflict, -1 when there is no checkout.
+/// KEYS: checkout, history, events, deliveries, outbox.
+/// ARGV: expected version, checkout JSON, retention in ms, history entry JSON or '', delivery due
+/// time in ms or '' (not queued), the new delivery's JSON (or ''), then pairs of event id and
+/// event JSON. Returns the new version when applied, 0 on a version conflict, -1 when there is no
+/// checkout. The record, its history, its merchant events and its outbox change together or not
+/// at all: no crash between a transition and its event can lose the event (design §12).
 const COMPARE_AND_SET: &str = r#"
 local current = redis.call('HGET', KEYS[1], 'version')
 if not current then
@@ -34,12 +38,21 @@ if current ~= ARGV[1] then
 end
 local next_version = tonumber(current) + 1
 redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', next_version)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if #ARGV >= 4 then
+if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[2], ARGV[4])
 end
--- Refresh the events' TTL even without a new event, so that history lives as long as the record.
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+for i = 7, #ARGV, 2 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  if ARGV[5] ~= '' then
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[6])
+    redis.call('ZADD', KEYS[5], ARGV[5], ARGV[i])
+  end
+end
+-- Refresh every TTL even without a new event, so that history, events and their deliveries
+-- live exactly as long as the record (PEXPIRE on a key that does not exist does nothing).
+for k = 1, 5 do
+  redis.call('PEXPIRE', KEYS[k], ARGV[3])
+end
 return next_version
 "#;
 

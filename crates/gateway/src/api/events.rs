@@ -1,0 +1,227 @@
+//! `GET /v1/events`, `GET /v1/events/{id}`, `POST /v1/events/{id}/redeliver` (design §12).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::auth::Merchant;
+use super::checkouts::to_json;
+use super::strict_json::{self, Shape};
+use super::view::{MerchantEventView, StoredEventView};
+use super::{read_body, respond};
+use crate::domain::checkout::CheckoutId;
+use crate::domain::event::{EventId, EventType};
+use crate::domain::validation::FieldError;
+use crate::errors::{ApiError, ErrorCode};
+use crate::startup::AppState;
+use crate::store::{StoredEvent, StoredResponse};
+
+static REDELIVER_SHAPE: Shape = Shape::Object(&[]);
+
+/// The page size when `limit` is not given, and the largest one.
+const DEFAULT_LIMIT: usize = 10;
+const MAX_LIMIT: usize = 100;
+
+/// `GET /v1/events?type=&checkout_id=&limit=&starting_after=`, newest first.
+#[derive(Debug)]
+pub struct EventQuery {
+    pub kind: Option<EventType>,
+    pub checkout: Option<CheckoutId>,
+    pub limit: usize,
+    pub starting_after: Option<EventId>,
+}
+
+impl EventQuery {
+    fn parse(query: &str) -> Result<Self, FieldError> {
+        strict_json::check_query(query, &["type", "checkout_id", "limit", "starting_after"])?;
+        let mut parsed = EventQuery {
+            kind: None,
+            checkout: None,
+            limit: DEFAULT_LIMIT,
+            starting_after: None,
+        };
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "type" => {
+                    parsed.kind = Some(EventType::parse(&value).ok_or_else(|| {
+                        FieldError::new(
+                            "type",
+                            ErrorCode::InvalidParameter,
+                            "`type` is an event type such as `checkout.succeeded` or `refund.pending`: `checkout.` or `refund.` followed by one of that object's statuses",
+                        )
+                    })?)
+                }
+                "checkout_id" => {
+                    parsed.checkout = Some(CheckoutId::parse(&value).map_err(|_| {
+                        FieldError::new(
+                            "checkout_id",
+                            ErrorCode::InvalidParameter,
+                            "`checkout_id` is a checkout id: `chk_` followed by 32 hex digits",
+                        )
+                    })?)
+                }
+                "limit" => {
+                    parsed.limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|l| (1..=MAX_LIMIT).contains(l))
+                        .ok_or_else(|| {
+                            FieldError::new(
+                                "limit",
+                                ErrorCode::InvalidParameter,
+                                format!("`limit` is a whole number from 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),
+                            )
+                        })?
+                }
+                "starting_after" => {
+                    parsed.starting_after = Some(EventId::parse(&value).map_err(|_| {
+                        FieldError::new(
+                            "starting_after",
+                            ErrorCode::InvalidParameter,
+                            "`starting_after` is the id of the last event of the previous page (`evt_…`)",
+                        )
+                    })?)
+                }
+                _ => {}
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Page<'a> {
+    data: Vec<MerchantEventView<'a>>,
+    has_more: bool,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = EventQuery::parse(req.query_string())?;
+    let (events, has_more) = page(&state, &query).await?;
+    let body = to_json(&Page {
+        data: events
+            .iter()
+            .map(|e| MerchantEventView::new(&e.event, state.public_url()))
+            .collect(),
+        has_more,
+    });
+    Ok(respond(StoredResponse { status: 200, body }))
+}
+
+/// One page of events, newest first, and whether there are more after it.
+async fn page(state: &AppState, query: &EventQuery) -> Result<(Vec<StoredEvent>, bool), ApiError> {
+    let store = &state.flows.store;
+    let cursor = match &query.starting_after {
+        None => None,
+        Some(id) => {
+            let stored = store
+                .event(id)
+                .await
+                .map_err(ApiError::store_unavailable)?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidParameter,
+                        "`starting_after` names no stored event: pass the id of the last event of the page you have",
+                    )
+                    .with_param("starting_after")
+                })?;
+            Some((stored.event.created_at, id))
+        }
+    };
+    let mut events = match &query.checkout {
+        Some(id) => store
+            .checkout_events(id)
+            .await
+            .map_err(ApiError::store_unavailable)?,
+        None => {
+            let now = state.flows.clock.now();
+            let retention = crate::clock::seconds(state.settings.checkout.retention_s);
+            store
+                .recent_events(query.kind, cursor, (now - retention, now), query.limit + 1)
+                .await
+                .map_err(ApiError::store_unavailable)?
+        }
+    };
+    events.retain(|e| {
+        query.kind.is_none_or(|k| e.event.kind == k)
+            && query
+                .starting_after
+                .as_ref()
+                .is_none_or(|after| newer_first(&e.event, after))
+    });
+    let has_more = events.len() > query.limit;
+    events.truncate(query.limit);
+    Ok((events, has_more))
+}
+
+/// Whether `e` comes after the event `cursor` in a newest-first list.
+fn newer_first(e: &crate::domain::event::Event, cursor: &EventId) -> bool {
+    e.id < *cursor
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    strict_json::check_query(req.query_string(), &[])?;
+    let id = EventId::parse(&path).map_err(|_| event_not_found())?;
+    let stored = state
+        .flows
+        .store
+        .event(&id)
+        .await
+        .map_err(ApiError::store_unavailable)?
+        .ok_or_else(event_not_found)?;
+    Ok(respond(StoredResponse {
+        status: 200,
+        body: to_json(&StoredEventView::new(&stored, state.public_url())),
+    }))
+}
+
+pub async fn redeliver(
+    state: web::Data<AppState>,
+    _merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    strict_json::check_query(req.query_string(), &[])?;
+    let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
+    strict_json::parse_optional(&body, &REDELIVER_SHAPE)?;
+    let id = EventId::parse(&path).map_err(|_| event_not_found())?;
+    if state.deliverer.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::WebhooksNotConfigured,
+            "No webhook URL is configured, so there is nowhere to deliver to: set webhooks.url and webhooks.secrets and restart the gateway.",
+        ));
+    }
+    let store = &state.flows.store;
+    store
+        .redeliver(&id, state.flows.clock.now())
+        .await
+        .map_err(ApiError::store_unavailable)?
+        .ok_or_else(event_not_found)?;
+    state.flows.outbox.ring(&id.checkout_id());
+    let stored = store
+        .event(&id)
+        .await
+        .map_err(ApiError::store_unavailable)?
+        .ok_or_else(event_not_found)?;
+    Ok(respond(StoredResponse {
+        status: StatusCode::ACCEPTED.as_u16(),
+        body: to_json(&StoredEventView::new(&stored, state.public_url())),
+    }))
+}
+
+fn event_not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::ResourceMissing,
+        "No such event: check the id (`evt_` followed by 42 hex digits) from GET /v1/events or the webhook's `Gateway-Event-Id`.",
+    )
+    .with_param("id")
+}

@@ -1,0 +1,380 @@
+//! Events for the merchant (design §12): every change of a checkout's status (except into
+//! `created`) and every change of a refund's (its creation included), with the object as it
+//! was right after the change, and the state of its delivery to the merchant's webhook.
+//!
+//! Events are derived, not reported: [`events_between`] compares the checkout before and after
+//! one compare-and-set, so no transition can forget to announce itself. The event id names its
+//! checkout and the version that compare-and-set wrote (`evt_` + the checkout's 32 hex digits +
+//! 8 of version + 2 of position), so that an event is found without an index, two writers
+//! racing for one version can never mint two different events under one id, and a checkout's
+//! events sort by id in the order they happened.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::checkout::{Checkout, CheckoutId, CheckoutStatus};
+use super::refund::{RefundId, RefundStatus};
+
+/// `evt_`, the checkout's 32 hex digits, the version (8 hex), the position in that version (2).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventId(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("an event id is `evt_` followed by 42 lowercase hex digits")]
+pub struct InvalidEventId;
+
+impl EventId {
+    pub const PREFIX: &'static str = "evt_";
+    const HEX_LEN: usize = 32 + 8 + 2;
+
+    pub fn new(checkout: &CheckoutId, version: u64, position: u8) -> Self {
+        let hex = &checkout.as_str()[CheckoutId::PREFIX.len()..];
+        // Versions past 2^32 would take a checkout 4 billion writes: the id keeps the low bits.
+        let version = version & 0xffff_ffff;
+        Self(format!("{}{hex}{version:08x}{position:02x}", Self::PREFIX))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidEventId> {
+        let hex = s.strip_prefix(Self::PREFIX).ok_or(InvalidEventId)?;
+        let well_formed = hex.len() == Self::HEX_LEN
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if well_formed {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidEventId)
+        }
+    }
+
+    /// The checkout whose record holds this event.
+    pub fn checkout_id(&self) -> CheckoutId {
+        let hex = &self.0[Self::PREFIX.len()..Self::PREFIX.len() + 32];
+        // A parsed id always holds 32 lowercase hex digits here, so this cannot fail; should it
+        // ever, the id names no checkout that exists.
+        CheckoutId::parse(&format!("{}{hex}", CheckoutId::PREFIX))
+            .unwrap_or_else(|_| CheckoutId::generate())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EventId {
+    type Error = InvalidEventId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<EventId> for String {
+    fn from(id: EventId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `checkout.<new status>` or `refund.<new status>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Checkout(CheckoutStatus),
+    Refund(RefundStatus),
+}
+
+impl EventType {
+    /// Every type there is, for validating a `type` filter and for documentation.
+    pub fn all() -> impl Iterator<Item = EventType> {
+        CheckoutStatus::ALL
+            .into_iter()
+            .filter(|s| *s != CheckoutStatus::Created)
+            .map(EventType::Checkout)
+            .chain(RefundStatus::ALL.into_iter().map(EventType::Refund))
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        Self::all().find(|t| t.to_string() == s)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Checkout(s) => write!(f, "checkout.{}", s.as_str()),
+            Self::Refund(s) => write!(f, "refund.{}", s.as_str()),
+        }
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EventType::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event type {s:?}")))
+    }
+}
+
+/// One event, as stored next to its checkout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub created_at: DateTime<Utc>,
+    /// The status before the change; `None` for a refund's creation.
+    pub previous_status: Option<String>,
+    /// The checkout right after the change (a refund event shows the refund inside it).
+    pub checkout: Box<Checkout>,
+    /// For `refund.*` events: which of the checkout's refunds changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundId>,
+}
+
+/// The events one compare-and-set from `before` to `after` (written as `version`) makes, in a
+/// fixed order: the checkout's status first, then its refunds oldest first.
+pub fn events_between(
+    before: &Checkout,
+    after: &Checkout,
+    version: u64,
+    at: DateTime<Utc>,
+) -> Vec<Event> {
+    let mut kinds: Vec<(EventType, Option<String>, Option<RefundId>)> = Vec::new();
+    if before.status != after.status && after.status != CheckoutStatus::Created {
+        kinds.push((
+            EventType::Checkout(after.status),
+            Some(before.status.as_str().to_owned()),
+            None,
+        ));
+    }
+    for refund in &after.refunds {
+        let previous = before.refund(&refund.id).map(|r| r.status);
+        if previous != Some(refund.status) {
+            kinds.push((
+                EventType::Refund(refund.status),
+                previous.map(|s| s.as_str().to_owned()),
+                Some(refund.id.clone()),
+            ));
+        }
+    }
+    kinds
+        .into_iter()
+        .zip(0u8..)
+        .map(|((kind, previous_status, refund), position)| Event {
+            id: EventId::new(&after.id, version, position),
+            kind,
+            created_at: at,
+            previous_status,
+            checkout: Box::new(after.clone()),
+            refund,
+        })
+        .collect()
+}
+
+/// Where a delivery to the merchant's webhook stands (design §12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One try to deliver an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, when it answered.
+    pub http_status: Option<u16>,
+    /// Why the attempt did not count as delivered, in words for the merchant's engineers.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// An event's delivery: stored beside the event, changed by every attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub status: DeliveryStatus,
+    pub attempts: Vec<Attempt>,
+    /// When the next attempt is due; `None` once delivered or failed.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// At most this many attempts are kept per event (the newest); a redelivered event that keeps
+/// failing for months must not grow its record without bound.
+pub const MAX_ATTEMPTS_KEPT: usize = 50;
+
+impl Delivery {
+    /// A new event's delivery: due now.
+    pub fn due_now(now: DateTime<Utc>) -> Self {
+        Self {
+            status: DeliveryStatus::Pending,
+            attempts: Vec::new(),
+            next_attempt_at: Some(now),
+        }
+    }
+
+    /// Records `attempt` and decides what comes next: delivered on success; otherwise the next
+    /// try of the schedule, or `failed` when that would be later than `max_age` after the
+    /// event was created.
+    pub fn record(
+        &mut self,
+        attempt: Attempt,
+        delivered: bool,
+        event_created: DateTime<Utc>,
+        max_age: TimeDelta,
+    ) {
+        let now = attempt.at;
+        self.attempts.push(attempt);
+        if self.attempts.len() > MAX_ATTEMPTS_KEPT {
+            let excess = self.attempts.len() - MAX_ATTEMPTS_KEPT;
+            self.attempts.drain(..excess);
+        }
+        if delivered {
+            self.status = DeliveryStatus::Delivered;
+            self.next_attempt_at = None;
+            return;
+        }
+        let failures = self
+            .attempts
+            .iter()
+            .rev()
+            .take_while(|a| a.http_status.is_none_or(|s| !(200..300).contains(&s)))
+            .count();
+        let next = now + retry_after(failures);
+        if next > event_created + max_age {
+            self.status = DeliveryStatus::Failed;
+            self.next_attempt_at = None;
+        } else {
+            self.status = DeliveryStatus::Pending;
+            self.next_attempt_at = Some(next);
+        }
+    }
+
+    /// A new attempt now, whatever the status (`POST /v1/events/{id}/redeliver`).
+    pub fn redeliver(&mut self, now: DateTime<Utc>) {
+        self.status = DeliveryStatus::Pending;
+        self.next_attempt_at = Some(now);
+    }
+}
+
+/// The wait after the `failures`-th failed attempt in a row (design §12): about 1 min, 5 min,
+/// 30 min, 2 h, 5 h, 10 h, then every 12 h.
+pub fn retry_after(failures: usize) -> TimeDelta {
+    match failures {
+        0 | 1 => TimeDelta::minutes(1),
+        2 => TimeDelta::minutes(5),
+        3 => TimeDelta::minutes(30),
+        4 => TimeDelta::hours(2),
+        5 => TimeDelta::hours(5),
+        6 => TimeDelta::hours(10),
+        _ => TimeDelta::hours(12),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkout_id() -> CheckoutId {
+        CheckoutId::parse("chk_0193a1b2c3d4e5f60718293a4b5c6d7e").unwrap()
+    }
+
+    #[test]
+    fn an_event_id_names_its_checkout_and_sorts_by_version() {
+        let id = EventId::new(&checkout_id(), 3, 1);
+        assert_eq!(
+            id.as_str(),
+            "evt_0193a1b2c3d4e5f60718293a4b5c6d7e0000000301"
+        );
+        assert_eq!(EventId::parse(id.as_str()).unwrap(), id);
+        assert_eq!(id.checkout_id(), checkout_id());
+        assert!(EventId::new(&checkout_id(), 2, 5) < EventId::new(&checkout_id(), 10, 0));
+        for bad in [
+            "",
+            "evt_",
+            "evt_0193A1B2C3D4E5F60718293A4B5C6D7E0000000301",
+            "chk_0193a1b2c3d4e5f60718293a4b5c6d7e0000000301",
+            "evt_0193a1b2c3d4e5f60718293a4b5c6d7e00000003",
+        ] {
+            assert!(EventId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn event_types_read_as_their_names() {
+        assert_eq!(
+            EventType::Checkout(CheckoutStatus::Succeeded).to_string(),
+            "checkout.succeeded"
+        );
+        assert_eq!(
+            EventType::parse("refund.pending"),
+            Some(EventType::Refund(RefundStatus::Pending))
+        );
+        assert_eq!(EventType::parse("checkout.created"), None);
+        assert_eq!(EventType::parse("checkout.nonsense"), None);
+        let json = serde_json::to_string(&EventType::Checkout(CheckoutStatus::Failed)).unwrap();
+        assert_eq!(json, "\"checkout.failed\"");
+    }
+
+    #[test]
+    fn the_retry_schedule_is_the_documented_one_then_gives_up_at_max_age() {
+        let created = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut delivery = Delivery::due_now(created);
+        let mut now = created;
+        let mut waits = Vec::new();
+        while delivery.status == DeliveryStatus::Pending {
+            let attempt = Attempt {
+                at: now,
+                http_status: Some(500),
+                error: Some("answered 500".into()),
+                duration_ms: 3,
+            };
+            delivery.record(attempt, false, created, TimeDelta::days(3));
+            if let Some(next) = delivery.next_attempt_at {
+                waits.push((next - now).num_minutes());
+                now = next;
+            }
+        }
+        assert_eq!(
+            waits,
+            [1, 5, 30, 120, 300, 600, 720, 720, 720, 720]
+                .into_iter()
+                .collect::<Vec<i64>>()
+        );
+        assert_eq!(delivery.status, DeliveryStatus::Failed);
+        assert!(now - created <= TimeDelta::days(3));
+
+        delivery.redeliver(now);
+        assert_eq!(delivery.status, DeliveryStatus::Pending);
+        assert_eq!(delivery.next_attempt_at, Some(now));
+        let ok = Attempt {
+            at: now,
+            http_status: Some(204),
+            error: None,
+            duration_ms: 1,
+        };
+        delivery.record(ok, true, created, TimeDelta::days(3));
+        assert_eq!(delivery.status, DeliveryStatus::Delivered);
+        assert_eq!(delivery.next_attempt_at, None);
+    }
+}

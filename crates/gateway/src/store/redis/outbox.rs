@@ -1,0 +1,554 @@
+//! The merchant events and their outbox in Redis (design §12).
+//!
+//! The transition's compare-and-set writes a checkout's events, their deliveries and its outbox
+//! (`{chk_…}:evt`, `:dlv`, `:outbox`) in one script. Finding outboxes with due events needs one
+//! key for all checkouts (`outbox-due`), which cannot share their hash tags; like the
+//! reconciler's index it is a hint: announced before the transition with a time a little ahead
+//! (so a writer that dies before delivering leaves its events findable), settled after each
+//! delivery pass with a compare on the score the pass read (so that a pass never takes away an
+//! entry a writer announced meanwhile).
+
+use ::redis::{AsyncCommands, Script};
+use chrono::{DateTime, Days, TimeDelta, Utc};
+
+use super::{RedisStore, from_json, millis, to_json};
+use crate::domain::checkout::CheckoutId;
+use crate::domain::event::{Delivery, Event, EventId, EventType};
+use crate::store::{OutboxEntry, StoreError, StoredEvent};
+
+/// KEYS: outbox, events, deliveries. ARGV: now ms, lease-until ms, limit.
+/// Leases the due events and answers `{earliest outbox time or false, id, event, delivery, …}`.
+/// An outbox member whose event is gone (it cannot outlive it, but if it did) is dropped.
+const LEASE: &str = r#"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {false}
+for _, id in ipairs(ids) do
+  local event = redis.call('HGET', KEYS[2], id)
+  if event then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    table.insert(out, id)
+    table.insert(out, event)
+    table.insert(out, redis.call('HGET', KEYS[3], id) or '')
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[2] then
+  out[1] = first[2]
+end
+return out
+"#;
+
+/// KEYS: outbox, deliveries. ARGV: event id, delivery JSON, next due ms or '' (out of the
+/// outbox). Keeps the deliveries' TTL (the checkout's) and gives the outbox the same one.
+/// Answers the earliest outbox time afterwards, or false when the outbox is empty; -1 when the
+/// deliveries are gone (the checkout expired).
+const SAVE_DELIVERY: &str = r#"
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < 0 then
+  return -1
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return first[2] or false
+"#;
+
+/// KEYS: outbox-due. ARGV: checkout id, seen score or '', next due ms or '', ttl ms.
+/// With a seen score, nothing changes unless the entry still has it. Without one (the writer's
+/// own pass), an entry that is due earlier than `next` is kept.
+const SETTLE: &str = r#"
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then
+  if not current or tonumber(current) ~= tonumber(ARGV[2]) then
+    return 0
+  end
+  if ARGV[3] == '' then
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    return 1
+  end
+elseif ARGV[3] == '' or (current and tonumber(current) <= tonumber(ARGV[3])) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"#;
+
+/// KEYS: events, deliveries, outbox. ARGV: event id, expected delivery JSON or '', new delivery
+/// JSON, due ms. Answers 1 when queued, 0 when there is no such event, -1 when the delivery
+/// changed since it was read (read again and retry).
+const REDELIVER: &str = r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+if (redis.call('HGET', KEYS[2], ARGV[1]) or '') ~= ARGV[2] then
+  return -1
+end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+return 1
+"#;
+
+/// KEYS: outbox-due. ARGV: score, member, ttl in ms.
+const ANNOUNCE: &str = r#"
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"#;
+
+/// KEYS: a day's events index. ARGV: score, member, expire-at in ms since the epoch.
+const INDEX_EVENT: &str = r#"
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+"#;
+
+/// How many members with the cursor's own creation time a page may have to skip: the events of
+/// one compare-and-set share it (a status change and a few refunds).
+const SAME_TIME_MARGIN: usize = 16;
+
+pub(super) struct OutboxScripts {
+    lease: Script,
+    save_delivery: Script,
+    settle: Script,
+    redeliver: Script,
+    announce: Script,
+    index_event: Script,
+}
+
+impl OutboxScripts {
+    pub fn new() -> Self {
+        Self {
+            lease: Script::new(LEASE),
+            save_delivery: Script::new(SAVE_DELIVERY),
+            settle: Script::new(SETTLE),
+            redeliver: Script::new(REDELIVER),
+            announce: Script::new(ANNOUNCE),
+            index_event: Script::new(INDEX_EVENT),
+        }
+    }
+}
+
+/// A Redis score (sent as a string, possibly with a fraction) as whole milliseconds.
+fn score_ms(raw: &str) -> Result<i64, StoreError> {
+    raw.parse::<f64>()
+        .map(|f| f as i64)
+        .map_err(|_| StoreError::corrupt(format!("outbox score {raw:?} is not a number")))
+}
+
+fn stored_event(event: &str, delivery: &str) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        event: from_json::<Event>("merchant event", event)?,
+        delivery: if delivery.is_empty() {
+            None
+        } else {
+            Some(from_json("delivery", delivery)?)
+        },
+    })
+}
+
+impl RedisStore {
+    pub(super) async fn events_announce(
+        &self,
+        id: &CheckoutId,
+        events: &[Event],
+        deliver_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let retention = TimeDelta::from_std(self.ttls.retention).unwrap_or(TimeDelta::MAX);
+        let mut writes = Vec::new();
+        for event in events {
+            let day = event.created_at.date_naive();
+            // The day's key lives until its last possible member is out of retention.
+            let expire_at = day
+                .checked_add_days(Days::new(1))
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc() + retention)
+                .map(|t| t.timestamp_millis())
+                .unwrap_or(i64::MAX);
+            for kind in [None, Some(event.kind)] {
+                let key = self.keys.events_of_day(day, kind);
+                let member = event.id.as_str().to_owned();
+                let score = event.created_at.timestamp_millis();
+                writes.push(async move {
+                    let mut conn = self.conn();
+                    self.run("announce_events", async {
+                        self.outbox_scripts
+                            .index_event
+                            .key(key)
+                            .arg(score)
+                            .arg(member)
+                            .arg(expire_at)
+                            .invoke_async::<i64>(&mut conn)
+                            .await
+                    })
+                    .await
+                    .map(drop)
+                });
+            }
+        }
+        // Sent together over the multiplexed connection: one round trip's wait, and each key
+        // on its own node in a cluster.
+        let announce = async {
+            match deliver_due {
+                Some(due) => self.outbox_announce(id, due).await,
+                None => Ok(()),
+            }
+        };
+        let (indexed, announced) =
+            futures_util::future::join(futures_util::future::join_all(writes), announce).await;
+        indexed.into_iter().collect::<Result<(), _>>()?;
+        announced
+    }
+
+    pub(super) async fn events_recent(
+        &self,
+        kind: Option<EventType>,
+        before: Option<(DateTime<Utc>, &EventId)>,
+        (oldest, newest): (DateTime<Utc>, DateTime<Utc>),
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut ids: Vec<EventId> = Vec::new();
+        let (mut day, max_score) = match before {
+            Some((at, _)) => (at.date_naive(), at.timestamp_millis().to_string()),
+            None => (newest.date_naive(), "+inf".to_owned()),
+        };
+        let oldest_day = oldest.date_naive();
+        // Days after the cursor's (or today) cannot hold older events; look back day by day.
+        while ids.len() < limit && day >= oldest_day {
+            let key = self.keys.events_of_day(day, kind);
+            let mut conn = self.conn();
+            let max = max_score.clone();
+            let want = limit - ids.len() + SAME_TIME_MARGIN;
+            let members: Vec<String> = self
+                .run("recent_events", async move {
+                    ::redis::cmd("ZREVRANGEBYSCORE")
+                        .arg(&key)
+                        .arg(max)
+                        .arg("-inf")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(want)
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await?;
+            for member in members {
+                let Ok(id) = EventId::parse(&member) else {
+                    continue;
+                };
+                if before.is_some_and(|(_, cursor)| id >= *cursor) {
+                    continue;
+                }
+                ids.push(id);
+                if ids.len() == limit {
+                    break;
+                }
+            }
+            day = match day.pred_opt() {
+                Some(d) => d,
+                None => break,
+            };
+        }
+        let reads = ids.iter().map(|id| self.stored_event(id));
+        let found = futures_util::future::join_all(reads).await;
+        let mut events = Vec::with_capacity(found.len());
+        for event in found {
+            // An entry whose event was never written (its compare-and-set lost) is skipped.
+            if let Some(e) = event? {
+                events.push(e);
+            }
+        }
+        Ok(events)
+    }
+
+    pub(super) async fn outbox_announce(
+        &self,
+        id: &CheckoutId,
+        due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let _: i64 = self
+            .run("announce_outbox", async {
+                self.outbox_scripts
+                    .announce
+                    .key(self.keys.outbox_due())
+                    .arg(due.timestamp_millis())
+                    .arg(id.as_str())
+                    .arg(millis(self.ttls.retention))
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn outbox_due_entries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn();
+        let key = self.keys.outbox_due();
+        let raw: Vec<(String, String)> = self
+            .run("due_outboxes", {
+                let mut conn = conn.clone();
+                let key = key.clone();
+                async move {
+                    ::redis::cmd("ZRANGEBYSCORE")
+                        .arg(&key)
+                        .arg("-inf")
+                        .arg(now.timestamp_millis())
+                        .arg("WITHSCORES")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(limit)
+                        .query_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        let mut due = Vec::with_capacity(raw.len());
+        let mut junk = Vec::new();
+        for (member, score) in raw {
+            match (CheckoutId::parse(&member), score_ms(&score)) {
+                (Ok(checkout), Ok(due_ms)) => due.push(OutboxEntry { checkout, due_ms }),
+                _ => junk.push(member),
+            }
+        }
+        if !junk.is_empty() {
+            tracing::warn!(
+                count = junk.len(),
+                "removing malformed members of the outbox index"
+            );
+            self.run("due_outboxes", async move {
+                conn.zrem::<_, _, ()>(&key, junk).await
+            })
+            .await?;
+        }
+        Ok(due)
+    }
+
+    pub(super) async fn outbox_lease(
+        &self,
+        id: &CheckoutId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
+        let mut conn = self.conn();
+        let raw: Vec<Option<String>> = self
+            .run("lease_due_events", async {
+                self.outbox_scripts
+                    .lease
+                    .key(self.keys.outbox(id))
+                    .key(self.keys.event_records(id))
+                    .key(self.keys.deliveries(id))
+                    .arg(now.timestamp_millis())
+                    .arg(lease_until.timestamp_millis())
+                    .arg(limit)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let mut raw = raw.into_iter();
+        let earliest = raw.next().flatten().map(|s| score_ms(&s)).transpose()?;
+        let rest: Vec<String> = raw.map(Option::unwrap_or_default).collect();
+        let leased = rest
+            .chunks_exact(3)
+            .map(|c| stored_event(&c[1], &c[2]))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((leased, earliest))
+    }
+
+    pub(super) async fn outbox_save_delivery(
+        &self,
+        id: &EventId,
+        delivery: &Delivery,
+    ) -> Result<Option<i64>, StoreError> {
+        let checkout = id.checkout_id();
+        let json = to_json("delivery", delivery)?;
+        let due = delivery
+            .next_attempt_at
+            .map(|t| t.timestamp_millis().to_string())
+            .unwrap_or_default();
+        let mut conn = self.conn();
+        let earliest: Option<String> = self
+            .run("save_delivery", async {
+                self.outbox_scripts
+                    .save_delivery
+                    .key(self.keys.outbox(&checkout))
+                    .key(self.keys.deliveries(&checkout))
+                    .arg(id.as_str())
+                    .arg(json)
+                    .arg(due)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        match earliest.as_deref() {
+            None | Some("-1") => Ok(None),
+            Some(score) => score_ms(score).map(Some),
+        }
+    }
+
+    pub(super) async fn outbox_settle(
+        &self,
+        id: &CheckoutId,
+        seen: Option<i64>,
+        next_due: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let _: i64 = self
+            .run("settle_outbox", async {
+                self.outbox_scripts
+                    .settle
+                    .key(self.keys.outbox_due())
+                    .arg(id.as_str())
+                    .arg(seen.map(|s| s.to_string()).unwrap_or_default())
+                    .arg(next_due.map(|s| s.to_string()).unwrap_or_default())
+                    .arg(millis(self.ttls.retention))
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn stored_event(
+        &self,
+        id: &EventId,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let checkout = id.checkout_id();
+        let mut conn = self.conn();
+        let (events, deliveries) = (
+            self.keys.event_records(&checkout),
+            self.keys.deliveries(&checkout),
+        );
+        let (event, delivery): (Option<String>, Option<String>) = self
+            .run("event", async move {
+                ::redis::pipe()
+                    .hget(&events, id.as_str())
+                    .hget(&deliveries, id.as_str())
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        event
+            .map(|e| stored_event(&e, delivery.as_deref().unwrap_or_default()))
+            .transpose()
+    }
+
+    pub(super) async fn stored_events_of(
+        &self,
+        id: &CheckoutId,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut conn = self.conn();
+        let (events, deliveries) = (self.keys.event_records(id), self.keys.deliveries(id));
+        let (events, mut deliveries): (
+            std::collections::HashMap<String, String>,
+            std::collections::HashMap<String, String>,
+        ) = self
+            .run("checkout_events", async move {
+                ::redis::pipe()
+                    .hgetall(&events)
+                    .hgetall(&deliveries)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let mut out = events
+            .into_iter()
+            .map(|(id, event)| {
+                let delivery = deliveries.remove(&id).unwrap_or_default();
+                stored_event(&event, &delivery)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| b.event.id.cmp(&a.event.id));
+        Ok(out)
+    }
+
+    pub(super) async fn outbox_redeliver(
+        &self,
+        id: &EventId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        // A delivery attempt may save its result between our read and our write: the script
+        // compares, and we read again (a few times at most: attempts are seconds apart).
+        for _ in 0..5 {
+            let Some(stored) = self.stored_event(id).await? else {
+                return Ok(None);
+            };
+            let before = stored
+                .delivery
+                .as_ref()
+                .map(|d| to_json("delivery", d))
+                .transpose()?
+                .unwrap_or_default();
+            let mut delivery = stored.delivery.unwrap_or_else(|| Delivery::due_now(now));
+            delivery.redeliver(now);
+            let after = to_json("delivery", &delivery)?;
+            let checkout = id.checkout_id();
+            let mut conn = self.conn();
+            let outcome: i64 = self
+                .run("redeliver", async {
+                    self.outbox_scripts
+                        .redeliver
+                        .key(self.keys.event_records(&checkout))
+                        .key(self.keys.deliveries(&checkout))
+                        .key(self.keys.outbox(&checkout))
+                        .arg(id.as_str())
+                        .arg(before)
+                        .arg(after)
+                        .arg(now.timestamp_millis())
+                        .invoke_async(&mut conn)
+                        .await
+                })
+                .await?;
+            match outcome {
+                1 => {
+                    self.outbox_announce(&checkout, now).await?;
+                    return Ok(Some(delivery));
+                }
+                0 => return Ok(None),
+                _ => continue,
+            }
+        }
+        Err(StoreError::unavailable(
+            "redeliver: the event's delivery kept changing; try again in a few seconds",
+        ))
+    }
+
+    pub(super) async fn outbox_size(&self) -> Result<(u64, Option<i64>), StoreError> {
+        let mut conn = self.conn();
+        let key = self.keys.outbox_due();
+        let (size, first): (u64, Vec<(String, String)>) = self
+            .run("outbox_backlog", async move {
+                ::redis::pipe()
+                    .zcard(&key)
+                    .zrange_withscores(&key, 0, 0)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let earliest = first
+            .first()
+            .map(|(_, score)| score_ms(score))
+            .transpose()?;
+        Ok((size, earliest))
+    }
+}

@@ -1,0 +1,307 @@
+//! The events and outbox contract (design §12), for every store: events are written by the
+//! compare-and-set that makes them or not at all, a leased event is taken by one deliverer at a
+//! time until its lease runs out, the outbox index is never settled away under a writer, and
+//! events list newest first across days.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
+use gateway::domain::event::{Attempt, Delivery, DeliveryStatus, Event, EventType, events_between};
+use gateway::store::{CasReply, CheckoutStore, Outbox, Ttls};
+
+use crate::LONG;
+use crate::fixtures::{checkout, created_event, moved};
+
+/// Five days ago, to the second: the events index keeps a day's events for the retention after
+/// that day, so the tests' days must be recent ones.
+fn t0() -> DateTime<Utc> {
+    let now = Utc::now() - TimeDelta::days(5);
+    Utc.timestamp_opt(now.timestamp(), 0).unwrap()
+}
+
+/// A month's retention: long enough for every day the tests use.
+const MONTH: Ttls = Ttls {
+    retention: std::time::Duration::from_secs(30 * 24 * 3600),
+    ..LONG
+};
+
+/// Inserts a checkout and moves it to `status` at `at`, with its event queued for delivery at
+/// `at` and announced `grace` ahead, as `flows::apply` does. Answers the event.
+async fn transition(
+    store: &dyn CheckoutStore,
+    id: &CheckoutId,
+    status: S,
+    at: DateTime<Utc>,
+    grace: TimeDelta,
+) -> Event {
+    let before = checkout(id);
+    store.insert(&before, &created_event()).await.unwrap();
+    let after = moved(&before, status);
+    let events = events_between(&before, &after, 2, at);
+    assert_eq!(events.len(), 1);
+    store
+        .announce_events(id, &events, Some(at + grace))
+        .await
+        .unwrap();
+    let outbox = Outbox {
+        events: &events,
+        deliver_at: Some(at),
+    };
+    assert_eq!(
+        store
+            .compare_and_set(1, &after, None, outbox)
+            .await
+            .unwrap(),
+        CasReply::Applied { version: 2 }
+    );
+    events.into_iter().next().unwrap()
+}
+
+fn delivered_at(at: DateTime<Utc>) -> Delivery {
+    let mut d = Delivery::due_now(at);
+    d.record(
+        Attempt {
+            at,
+            http_status: Some(200),
+            error: None,
+            duration_ms: 4,
+        },
+        true,
+        at,
+        TimeDelta::days(3),
+    );
+    d
+}
+
+pub async fn an_event_whose_writer_died_is_found_after_the_grace_and_leased_once<F, Fut>(make: F)
+where
+    F: Fn(Ttls) -> Fut,
+    Fut: Future<Output = Arc<dyn CheckoutStore>>,
+{
+    let store = make(MONTH).await;
+    let id = CheckoutId::generate();
+    let grace = TimeDelta::seconds(30);
+    // The writer dies right after its compare-and-set: nobody delivered anything.
+    let event = transition(store.as_ref(), &id, S::Succeeded, t0(), grace).await;
+    assert_eq!(event.kind, EventType::Checkout(S::Succeeded));
+    assert_eq!(event.previous_status.as_deref(), Some("created"));
+
+    let stored = store.event(&event.id).await.unwrap().unwrap();
+    assert_eq!(stored.event, event);
+    assert_eq!(stored.delivery.unwrap().status, DeliveryStatus::Pending);
+
+    // Announced ahead: not before the grace, found after it.
+    assert!(store.due_outboxes(t0(), 10).await.unwrap().is_empty());
+    let due = store.due_outboxes(t0() + grace, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].checkout, id);
+
+    // One deliverer leases it; another finds nothing until the lease runs out.
+    let now = t0() + grace;
+    let lease = TimeDelta::seconds(40);
+    let (first, earliest) = store
+        .lease_due_events(&id, now, now + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].event.id, event.id);
+    assert_eq!(earliest, Some((now + lease).timestamp_millis()));
+    let (second, _) = store
+        .lease_due_events(&id, now + TimeDelta::seconds(39), now + lease * 2, 10)
+        .await
+        .unwrap();
+    assert!(second.is_empty(), "leased twice");
+    let (taken_over, _) = store
+        .lease_due_events(&id, now + lease, now + lease * 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken_over.len(), 1, "a lease that ran out is taken over");
+
+    // Delivered: out of the outbox, and the index entry settles away.
+    let earliest = store
+        .save_delivery(&event.id, &delivered_at(now + lease))
+        .await
+        .unwrap();
+    assert_eq!(earliest, None);
+    store
+        .settle_outbox(&id, Some(due[0].due_ms), earliest)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_outboxes(now + TimeDelta::days(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let stored = store.event(&event.id).await.unwrap().unwrap();
+    assert_eq!(stored.delivery.unwrap().status, DeliveryStatus::Delivered);
+}
+
+pub async fn a_lost_compare_and_set_writes_no_event<F, Fut>(make: F)
+where
+    F: Fn(Ttls) -> Fut,
+    Fut: Future<Output = Arc<dyn CheckoutStore>>,
+{
+    let store = make(MONTH).await;
+    let id = CheckoutId::generate();
+    let before = checkout(&id);
+    store.insert(&before, &created_event()).await.unwrap();
+    let after = moved(&before, S::Failed);
+    let events = events_between(&before, &after, 7, t0());
+    store
+        .announce_events(&id, &events, Some(t0()))
+        .await
+        .unwrap();
+    let outbox = Outbox {
+        events: &events,
+        deliver_at: Some(t0()),
+    };
+    assert_eq!(
+        store
+            .compare_and_set(6, &after, None, outbox)
+            .await
+            .unwrap(),
+        CasReply::Conflict
+    );
+    assert!(store.event(&events[0].id).await.unwrap().is_none());
+    assert!(store.checkout_events(&id).await.unwrap().is_empty());
+    // The announced entry names an event that does not exist: listing skips it.
+    let listed = store
+        .recent_events(None, None, (t0() - TimeDelta::days(1), t0()), 10)
+        .await
+        .unwrap();
+    assert!(listed.iter().all(|e| e.event.id != events[0].id));
+    let (leased, _) = store
+        .lease_due_events(&id, t0(), t0() + TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    assert!(leased.is_empty());
+}
+
+pub async fn settling_never_takes_away_an_entry_announced_meanwhile<F, Fut>(make: F)
+where
+    F: Fn(Ttls) -> Fut,
+    Fut: Future<Output = Arc<dyn CheckoutStore>>,
+{
+    let store = make(MONTH).await;
+    let id = CheckoutId::generate();
+    let event = transition(store.as_ref(), &id, S::Succeeded, t0(), TimeDelta::zero()).await;
+    let seen = store.due_outboxes(t0(), 10).await.unwrap();
+    assert_eq!(seen.len(), 1);
+    // A pass delivers the event...
+    store
+        .lease_due_events(&id, t0(), t0() + TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    let earliest = store
+        .save_delivery(&event.id, &delivered_at(t0()))
+        .await
+        .unwrap();
+    // ...while a writer announces the checkout's next events.
+    let later = t0() + TimeDelta::seconds(30);
+    store.announce_events(&id, &[], Some(later)).await.unwrap();
+    store
+        .settle_outbox(&id, Some(seen[0].due_ms), earliest)
+        .await
+        .unwrap();
+    let due = store.due_outboxes(later, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "the writer's announcement was settled away");
+
+    // Without a seen score (the writer's own pass), an earlier entry is kept, a later one set.
+    store
+        .settle_outbox(
+            &id,
+            None,
+            Some((later + TimeDelta::hours(1)).timestamp_millis()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.due_outboxes(later, 10).await.unwrap()[0].due_ms,
+        later.timestamp_millis()
+    );
+}
+
+pub async fn events_list_newest_first_across_days_by_type<F, Fut>(make: F)
+where
+    F: Fn(Ttls) -> Fut,
+    Fut: Future<Output = Arc<dyn CheckoutStore>>,
+{
+    let store = make(MONTH).await;
+    let mut made = Vec::new();
+    // Five checkouts a day apart, alternately succeeded and failed.
+    for day in 0..5 {
+        let id = CheckoutId::generate();
+        let status = if day % 2 == 0 {
+            S::Succeeded
+        } else {
+            S::Failed
+        };
+        let at = t0() + TimeDelta::days(day);
+        made.push(transition(store.as_ref(), &id, status, at, TimeDelta::zero()).await);
+    }
+    let window = (t0() - TimeDelta::days(1), t0() + TimeDelta::days(5));
+    let all = store.recent_events(None, None, window, 10).await.unwrap();
+    let ids: Vec<_> = all.iter().map(|e| e.event.id.clone()).collect();
+    let expected: Vec<_> = made.iter().rev().map(|e| e.id.clone()).collect();
+    assert_eq!(ids, expected);
+
+    let page = store.recent_events(None, None, window, 2).await.unwrap();
+    assert_eq!(page.len(), 2);
+    let last = &page[1].event;
+    let rest = store
+        .recent_events(None, Some((last.created_at, &last.id)), window, 10)
+        .await
+        .unwrap();
+    let rest_ids: Vec<_> = rest.iter().map(|e| e.event.id.clone()).collect();
+    assert_eq!(rest_ids, expected[2..].to_vec());
+
+    let failed = store
+        .recent_events(Some(EventType::Checkout(S::Failed)), None, window, 10)
+        .await
+        .unwrap();
+    let failed_ids: Vec<_> = failed.iter().map(|e| e.event.id.clone()).collect();
+    assert_eq!(failed_ids, vec![made[3].id.clone(), made[1].id.clone()]);
+
+    // Nothing older than the window.
+    let recent_only = store
+        .recent_events(None, None, (t0() + TimeDelta::days(3), window.1), 10)
+        .await
+        .unwrap();
+    assert_eq!(recent_only.len(), 2);
+}
+
+pub async fn redelivery_queues_a_delivered_event_again<F, Fut>(make: F)
+where
+    F: Fn(Ttls) -> Fut,
+    Fut: Future<Output = Arc<dyn CheckoutStore>>,
+{
+    let store = make(MONTH).await;
+    let id = CheckoutId::generate();
+    let event = transition(store.as_ref(), &id, S::Succeeded, t0(), TimeDelta::zero()).await;
+    store
+        .lease_due_events(&id, t0(), t0() + TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    store
+        .save_delivery(&event.id, &delivered_at(t0()))
+        .await
+        .unwrap();
+    let later = t0() + TimeDelta::hours(1);
+    let queued = store.redeliver(&event.id, later).await.unwrap().unwrap();
+    assert_eq!(queued.status, DeliveryStatus::Pending);
+    assert_eq!(queued.attempts.len(), 1, "the attempts so far are kept");
+    assert_eq!(store.due_outboxes(later, 10).await.unwrap().len(), 1);
+    let (leased, _) = store
+        .lease_due_events(&id, later, later + TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+
+    let unknown = gateway::domain::event::EventId::new(&CheckoutId::generate(), 2, 0);
+    assert!(store.redeliver(&unknown, later).await.unwrap().is_none());
+}
