@@ -34,6 +34,8 @@ pub struct SandboxInfo {
     pub http: reqwest::Client,
     /// How long the simulator keeps a refund pending: the result page says so.
     pub refund_delay: Duration,
+    /// The shop's webhook receiver: what the gateway delivered to `/demo/webhooks`.
+    pub inbox: demo::Inbox,
 }
 
 /// The sandbox's notification retry interval: short, so a demo shows retries in seconds.
@@ -82,6 +84,22 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         }
     }
 
+    // Bound before the app is built: the webhooks go to our own demo storefront, whose address
+    // needs the port.
+    let listener = gateway::startup::bind(&settings)?;
+    let port = listener.local_addr()?.port();
+    let webhook_secret = match settings.webhooks.secrets.first() {
+        Some(secret) => secret.clone(),
+        None => {
+            let secret = SecretString::from(random_key("whsec_"));
+            settings.webhooks.secrets.push(secret.clone());
+            secret
+        }
+    };
+    if settings.webhooks.url.is_none() {
+        settings.webhooks.url = Some(format!("{}/demo/webhooks", settings.public_base_url(port)));
+    }
+
     let store: Arc<dyn CheckoutStore> =
         if settings.redis.url.is_some() || !settings.redis.cluster_urls.is_empty() {
             Arc::new(RedisStore::connect(settings.redis_connect()).await?)
@@ -97,11 +115,13 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         simulator_origin: sim.base_url(),
         http,
         refund_delay: REFUND_DELAY,
+        inbox: demo::Inbox::new(webhook_secret),
     };
     let info = actix_web::web::Data::new(info);
     let demo: ExtraRoutes = Arc::new(move |cfg| routes::configure(cfg, info.clone()));
     let plugins = Plugins {
         routes: Some(demo),
+        listener: Some(listener),
         ..Plugins::default()
     };
     let app = Application::build_with(settings, store, plugins)?;
@@ -110,6 +130,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     // next go to stderr, so that stdout stays the banner plus JSON logs.
     println!("merchant API key: {}", merchant_key.expose_secret());
     eprintln!("demo storefront: {}/demo", app.public_url());
+    eprintln!("webhooks it received: {}/demo/webhooks", app.public_url());
     eprintln!("simulator (MultiSafepay API): {}", sim.api_url());
 
     let result = app.run_until_stopped().await;

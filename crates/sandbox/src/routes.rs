@@ -11,6 +11,8 @@
 //! - `POST /demo/capture`: `POST /v1/checkouts/{id}/capture` (a pay-later authorisation),
 //!   likewise.
 //! - `POST /demo/cancel`: `POST /v1/checkouts/{id}/cancel`, likewise.
+//! - `POST /demo/webhooks`: the shop's webhook endpoint (the gateway delivers its events here);
+//!   `GET /demo/webhooks`: what it received, newest first.
 //!
 //! The result page's forms post to the result page's own origin and answer with a relative 303, so
 //! the result page's CSP (`form-action 'self'`, what the security middleware sets) covers them
@@ -85,7 +87,39 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
                 .wrap(from_fn(refuse_cross_site))
                 .wrap(from_fn(browser_security_headers))
                 .route(web::post().to(cancel)),
+        )
+        // Server to server: the gateway posts its events; no browser, so no cross-site check.
+        .service(
+            web::resource("/demo/webhooks")
+                .wrap(from_fn(browser_security_headers))
+                .route(web::get().to(webhooks_page))
+                .route(web::post().to(receive_webhook)),
         );
+}
+
+async fn receive_webhook(
+    info: web::Data<SandboxInfo>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let signature = req
+        .headers()
+        .get("gateway-signature")
+        .and_then(|v| v.to_str().ok());
+    // The shop's own clock: a signature's timestamp is checked against the real time.
+    if info.inbox.receive(signature, &body, chrono::Utc::now()) {
+        HttpResponse::NoContent().finish()
+    } else {
+        HttpResponse::BadRequest()
+            .content_type("text/plain; charset=utf-8")
+            .body("signature not verified")
+    }
+}
+
+async fn webhooks_page(info: web::Data<SandboxInfo>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(demo::webhooks_page(&info.inbox.newest_first()))
 }
 
 async fn checkout_page(state: web::Data<AppState>, info: web::Data<SandboxInfo>) -> HttpResponse {

@@ -11,6 +11,8 @@
 //!   refund form and a cancel button for pending ones, and the events; for an authorisation
 //!   waiting to be captured, a capture form and a cancel button (a cancel button alone while
 //!   the payment is still under way).
+//! - [`Inbox`] + [`webhooks_page`]: the shop's webhook receiver (signature checked with its
+//!   own code) and `/demo/webhooks`, what it received, newest first.
 //! - [`parse_amount`] + [`refusal_message`]: the refund form's amount (major units, as typed) to
 //!   minor units, and the gateway's refusals in plain words.
 //!
@@ -20,7 +22,8 @@
 //!
 //! The files: this one holds the catalogue (the fixed cart, the test cards) and the money
 //! formatting both pages use, so the page shown and the request sent cannot disagree;
-//! `checkout.rs` holds the checkout page and its form; `result.rs` the result page; `refund.rs`
+//! `checkout.rs` holds the checkout page and its form; `result.rs` the result page; `webhooks.rs`
+//! the webhook receiver and its page; `refund.rs`
 //! the refund form's parsing and wording; `capture.rs` the capture and cancel forms' wording.
 //! Everything public is re-exported here, so callers
 //! name `sandbox::demo::…` whatever file it lives in.
@@ -29,6 +32,7 @@ mod capture;
 mod checkout;
 mod refund;
 mod result;
+mod webhooks;
 
 pub use capture::{
     DemoCancelForm, DemoCaptureForm, capture_amount_error_message, describe_deadline,
@@ -43,6 +47,7 @@ pub use refund::{
     amount_error_message, parse_amount, refusal_message,
 };
 pub use result::{DemoEvent, DemoResultPage, PaymentFormState, RefundFormState, result_page};
+pub use webhooks::{Inbox, Received, verify_signature, webhooks_page};
 
 use gateway::domain::money::Currency;
 
