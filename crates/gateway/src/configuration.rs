@@ -624,6 +624,19 @@ mod tests {
                 "checkout.return_url_hosts",
             ),
             ("[auth]\napi_keys = \"short\"", "auth.api_keys"),
+            (
+                "[webhooks]\nurl = \"ftp://shop.example/hooks\"\nsecrets = \"whsec_0123456789abcdef\"",
+                "webhooks.url",
+            ),
+            (
+                "[webhooks]\nurl = \"https://shop.example/hooks\"",
+                "webhooks.secrets",
+            ),
+            (
+                "[webhooks]\nurl = \"https://shop.example/hooks\"\nsecrets = \"short\"",
+                "webhooks.secrets",
+            ),
+            ("[webhooks]\ntimeout_ms = 0", "webhooks.timeout_ms"),
         ];
         for (toml, key) in cases {
             let err = from_toml(toml)
@@ -648,6 +661,8 @@ mod tests {
         assert!(s.validate(Mode::Sandbox).is_ok());
         assert_eq!(s.server.port, 8080);
         assert_eq!(s.auth.rate_limit_per_s, 100);
+        assert_eq!(s.webhooks.max_age_s, 259_200);
+        assert_eq!(s.webhooks.timeout_ms, 10_000);
         assert_eq!(s.validate(Mode::Serve).unwrap_err().key, "redis.url");
     }
 

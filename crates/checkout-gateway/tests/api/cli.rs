@@ -80,6 +80,69 @@ async fn sandbox_starts_with_nothing_but_rust_and_takes_a_checkout() {
     assert_eq!(checkout["status"], "succeeded");
 }
 
+#[tokio::test]
+async fn the_sandbox_delivers_its_events_to_the_demo_shop_which_verifies_them() {
+    let sandbox = Sandbox::start(&[]);
+    let client = reqwest::Client::new();
+    let body = CheckoutRequest::new("374500000000015")
+        .return_url(format!("{}/demo/result", sandbox.base))
+        .without_cancel_url()
+        .body();
+    let res = client
+        .post(format!("{}/v1/checkouts", sandbox.base))
+        .bearer_auth(&sandbox.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let checkout: Value = res.json().await.unwrap();
+    let id = checkout["id"].as_str().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let page = loop {
+        let page = client
+            .get(format!("{}/demo/webhooks", sandbox.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains(id) {
+            break page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery for {id} on /demo/webhooks: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(page.contains("checkout.succeeded"), "{page}");
+    assert!(page.contains(">verified<"), "{page}");
+    assert!(!page.contains(">rejected<"), "{page}");
+    // The gateway recorded the demo shop's acknowledgement.
+    let events: Value = client
+        .get(format!("{}/v1/events?checkout_id={id}", sandbox.base))
+        .bearer_auth(&sandbox.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event_id = events["data"][0]["id"].as_str().unwrap();
+    let event: Value = client
+        .get(format!("{}/v1/events/{event_id}", sandbox.base))
+        .bearer_auth(&sandbox.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(event["delivery"]["status"], "delivered", "{event}");
+    assert_eq!(event["delivery"]["attempts"][0]["http_status"], 204);
+}
+
 /// `checkout-gateway sandbox` as README starts it (on a free port), stopped on drop.
 pub struct Sandbox {
     child: Child,
