@@ -64,6 +64,8 @@ pub struct Received {
     pub event_id: String,
     pub kind: String,
     pub object_id: String,
+    /// The checkout a refund belongs to.
+    pub checkout_id: Option<String>,
     /// Why the signature was refused; `None` when it was verified.
     pub rejection: Option<&'static str>,
     /// The body, pretty-printed.
@@ -98,6 +100,9 @@ impl Inbox {
             event_id: text(&json["id"]),
             kind: text(&json["type"]),
             object_id: text(&json["data"]["object"]["id"]),
+            checkout_id: json["data"]["object"]["checkout_id"]
+                .as_str()
+                .map(str::to_owned),
             rejection,
             body: serde_json::to_string_pretty(&json)
                 .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned()),
@@ -129,6 +134,7 @@ struct Row<'a> {
     tone: &'static str,
     repeat: bool,
     object_id: &'a str,
+    is_refund: bool,
     link: Option<String>,
     verified: bool,
     rejection: &'static str,
@@ -154,19 +160,22 @@ pub fn webhooks_page(received: &[Received]) -> String {
                 "canceled" => "neutral",
                 _ => "wait",
             };
-            // A checkout's page is the result page; a refund's object carries its checkout.
-            let link = r
-                .object_id
-                .starts_with("chk_")
-                .then(|| format!("/demo/result?checkout_id={}", r.object_id));
+            // A checkout's page is the result page, which also shows its refunds.
+            let checkout = if r.object_id.starts_with("chk_") {
+                Some(r.object_id.clone())
+            } else {
+                r.checkout_id.clone()
+            };
+            let link = checkout.map(|id| format!("/demo/result?checkout_id={id}"));
             Row {
-                received_at: r.received_at.format("%H:%M:%S").to_string(),
+                received_at: r.received_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
                 event_id: &r.event_id,
                 kind: &r.kind,
                 tone,
                 // At least once: the same event may come again (a redelivery, a retry).
                 repeat: received[i + 1..].iter().any(|o| o.event_id == r.event_id),
                 object_id: &r.object_id,
+                is_refund: r.object_id.starts_with("re_"),
                 link,
                 verified: r.rejection.is_none(),
                 rejection: r.rejection.unwrap_or_default(),
@@ -226,7 +235,7 @@ mod tests {
         let requires_action = page.find("checkout.requires_action").unwrap();
         assert!(succeeded < requires_action, "newest first");
         assert!(page.contains("rejected"));
-        assert!(page.contains("(again)"));
+        assert!(page.contains("(received again)"));
         assert!(page.contains("/demo/result?checkout_id=chk_1"));
     }
 }
