@@ -60,6 +60,8 @@ pub static REDIS: LazyLock<&TestRedis> = LazyLock::new(TestRedis::shared);
 
 pub struct TestApp {
     pub address: String,
+    /// The operators' listener (`server.ops_port`), when the test asked for one.
+    pub ops_address: Option<String>,
     pub client: reqwest::Client,
     pub sim: SimulatorHandle,
     pub prefix: String,
@@ -82,6 +84,9 @@ pub struct Options {
     pub timeout_ms: u64,
     pub rate_limit_per_s: u32,
     pub body_limit_bytes: usize,
+    pub body_timeout_ms: u64,
+    /// `server.ops_port`: `Some(0)` gives health and metrics a free port of their own.
+    pub ops_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -94,6 +99,8 @@ impl Default for Options {
             timeout_ms: 5_000,
             rate_limit_per_s: 0,
             body_limit_bytes: 65_536,
+            body_timeout_ms: 10_000,
+            ops_port: None,
         }
     }
 }
@@ -118,6 +125,8 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let mut settings = Settings::default();
     settings.server.port = 0;
     settings.server.body_limit_bytes = opts.body_limit_bytes;
+    settings.server.body_timeout_ms = opts.body_timeout_ms;
+    settings.server.ops_port = opts.ops_port;
     settings.redis.url = Some(SecretString::from(redis_url.clone()));
     settings.redis.key_prefix = prefix.clone();
     settings.redis.command_timeout_ms = 500;
@@ -145,6 +154,9 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     };
     let app = Application::build_with(settings, store, plugins).expect("app builds");
     let address = app.public_url().to_owned();
+    let ops_address = app
+        .ops_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let handle = app.handle();
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
@@ -156,6 +168,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .unwrap();
     TestApp {
         address,
+        ops_address,
         client,
         sim,
         prefix,
