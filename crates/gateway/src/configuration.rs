@@ -49,6 +49,13 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_s: u64,
+    /// A request whose body has not fully arrived this long after its headers gets 408 and its
+    /// connection is closed (actix's own `client_request_timeout` covers the headers only).
+    pub body_timeout_ms: u64,
+    /// When set, `/health/*` and `/metrics` are served on this port only, not on the public
+    /// listener; `0` picks a free one (tests).
+    #[serde(deserialize_with = "optional_port")]
+    pub ops_port: Option<u16>,
 }
 
 impl Default for ServerSettings {
@@ -58,6 +65,8 @@ impl Default for ServerSettings {
             port: 8080,
             body_limit_bytes: 65_536,
             shutdown_timeout_s: 30,
+            body_timeout_ms: 10_000,
+            ops_port: None,
         }
     }
 }
@@ -323,6 +332,16 @@ impl Settings {
         )?;
         positive("multisafepay.timeout_ms", self.multisafepay.timeout_ms)?;
         positive("redis.command_timeout_ms", self.redis.command_timeout_ms)?;
+        positive("server.body_timeout_ms", self.server.body_timeout_ms)?;
+        if let Some(ops) = self.server.ops_port
+            && ops != 0
+            && ops == self.server.port
+        {
+            return Err(ConfigError::new(
+                "server.ops_port",
+                "must differ from server.port: health and metrics get a listener of their own (leave it unset to serve them on server.port)",
+            ));
+        }
         positive("checkout.session_ttl_s", self.checkout.session_ttl_s)?;
         positive("checkout.retention_s", self.checkout.retention_s)?;
         positive("reconcile.interval_s", self.reconcile.interval_s)?;
@@ -507,6 +526,26 @@ fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::
         .collect())
 }
 
+/// An optional port: absent or empty is `None`; numbers come as strings from the environment.
+fn optional_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum PortValue {
+        Number(u16),
+        Text(String),
+    }
+    match Option::<PortValue>::deserialize(d)? {
+        None => Ok(None),
+        Some(PortValue::Number(n)) => Ok(Some(n)),
+        Some(PortValue::Text(t)) if t.trim().is_empty() => Ok(None),
+        Some(PortValue::Text(t)) => {
+            t.trim().parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("`{t}` is not a port number (0-65535)"))
+            })
+        }
+    }
+}
+
 fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<String>::deserialize(d)?;
     Ok(v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
@@ -553,6 +592,8 @@ mod tests {
         assert_eq!(s.server.host, "127.0.0.1");
         assert_eq!(s.server.port, 8080);
         assert_eq!(s.server.body_limit_bytes, 65_536);
+        assert_eq!(s.server.body_timeout_ms, 10_000);
+        assert_eq!(s.server.ops_port, None);
         assert_eq!(s.redis.key_prefix, "cgw");
         assert_eq!(s.multisafepay.base_url, DEFAULT_MSP_BASE_URL);
         assert_eq!(s.multisafepay.notification_method, NotificationMethod::Post);
@@ -637,6 +678,9 @@ mod tests {
                 "webhooks.secrets",
             ),
             ("[webhooks]\ntimeout_ms = 0", "webhooks.timeout_ms"),
+            ("[server]\nbody_timeout_ms = 0", "server.body_timeout_ms"),
+            ("[server]\nops_port = \"metrics\"", "server.ops_port"),
+            ("[server]\nport = 9000\nops_port = 9000", "server.ops_port"),
         ];
         for (toml, key) in cases {
             let err = from_toml(toml)
@@ -644,6 +688,16 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.key, key, "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn the_ops_port_comes_as_a_number_or_as_the_string_of_one() {
+        let s = from_toml("[server]\nops_port = 9090").unwrap();
+        assert_eq!(s.server.ops_port, Some(9090));
+        let s = from_toml("[server]\nops_port = \"9091\"").unwrap();
+        assert_eq!(s.server.ops_port, Some(9091));
+        let s = from_toml("[server]\nops_port = \"\"").unwrap();
+        assert_eq!(s.server.ops_port, None);
     }
 
     #[test]

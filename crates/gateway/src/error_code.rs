@@ -118,6 +118,8 @@ error_codes! {
     /// A request with the same Idempotency-Key is still running.
     IdempotencyKeyInUse      => "idempotency_key_in_use",    CONFLICT,               IdempotencyError,    true;
     BodyTooLarge             => "body_too_large",            PAYLOAD_TOO_LARGE,      InvalidRequestError, false;
+    /// The body did not arrive within `server.body_timeout_ms`; the connection is closed.
+    RequestTimeout           => "request_timeout",           REQUEST_TIMEOUT,        InvalidRequestError, true;
     UnsupportedMediaType     => "unsupported_media_type",    UNSUPPORTED_MEDIA_TYPE, InvalidRequestError, false;
     RateLimited              => "rate_limited",              TOO_MANY_REQUESTS,      RateLimitError,      true;
     InternalError            => "internal_error",            INTERNAL_SERVER_ERROR,  ApiError,            false;

@@ -306,6 +306,7 @@ mod tests {
         (ErrorCode::MethodNotAllowed,      "method_not_allowed",      405, "invalid_request_error", false),
         (ErrorCode::IdempotencyKeyInUse,   "idempotency_key_in_use",  409, "idempotency_error",     true),
         (ErrorCode::BodyTooLarge,          "body_too_large",          413, "invalid_request_error", false),
+        (ErrorCode::RequestTimeout,        "request_timeout",         408, "invalid_request_error", true),
         (ErrorCode::UnsupportedMediaType,  "unsupported_media_type",  415, "invalid_request_error", false),
         (ErrorCode::RateLimited,           "rate_limited",            429, "rate_limit_error",      true),
         (ErrorCode::InternalError,         "internal_error",          500, "api_error",             false),
@@ -370,6 +371,7 @@ mod tests {
         ];
         let http = [
             (405, T::InvalidRequestError),
+            (408, T::InvalidRequestError),
             (415, T::InvalidRequestError),
             (500, T::ApiError),
         ];
@@ -388,7 +390,7 @@ mod tests {
     fn only_transient_refusals_are_retry_safe() {
         for code in ErrorCode::ALL.iter().filter(|c| c.retry_safe()) {
             assert!(
-                matches!(code.status().as_u16(), 409 | 429 | 503),
+                matches!(code.status().as_u16(), 408 | 409 | 429 | 503),
                 "{code} is retry-safe but answers {}",
                 code.status()
             );

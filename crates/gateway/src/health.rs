@@ -4,10 +4,36 @@
 
 use std::time::{Duration, Instant};
 
-use actix_web::{HttpResponse, http::header, web};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse, http::header, web};
 use serde_json::json;
 
-use crate::startup::AppState;
+use crate::startup::{AppState, OpsPort};
+
+/// Whether `path` is one of the operators' (`/health/*`, `/metrics`).
+fn is_ops_path(path: &str) -> bool {
+    path == "/metrics" || path.starts_with("/health/")
+}
+
+/// Middleware for `server.ops_port` (design §2): when the app has an [`OpsPort`], the operators'
+/// routes answer on that listener only and nothing else does; the other side gets the usual 404.
+/// Probes and scraping then need no route through the public listener, and the public listener
+/// shows no metrics to the Internet.
+pub async fn ops_listener_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    if let Some(OpsPort(ops)) = req.app_data::<OpsPort>().copied() {
+        let on_ops_listener = req.app_config().local_addr().port() == ops;
+        if on_ops_listener != is_ops_path(req.path()) {
+            let res = crate::errors::not_found().await;
+            return Ok(req.into_response(res));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
 
 const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -38,10 +64,21 @@ async fn live() -> HttpResponse {
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
+    // The body names the failing check in words of our own: Redis's error text (addresses,
+    // "broken pipe", its replies) goes to the log, not to whoever can reach this endpoint.
     let redis = match tokio::time::timeout(READY_TIMEOUT, state.flows.store.ping()).await {
         Ok(Ok(())) => Ok(started.elapsed()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} ms", READY_TIMEOUT.as_millis())),
+        Ok(Err(e)) => {
+            tracing::warn!(error.message = %e, "readiness check failed: redis");
+            Err("Redis did not answer the readiness check".to_owned())
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: redis did not answer in time");
+            Err(format!(
+                "Redis did not answer within {} ms",
+                READY_TIMEOUT.as_millis()
+            ))
+        }
     };
     match redis {
         Ok(latency) => HttpResponse::Ok()
@@ -51,12 +88,12 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
                 "checks": {"redis": {"status": "ok", "latency_ms": latency.as_millis() as u64}}
             })),
         Err(error) => {
-            tracing::warn!(%error, "readiness check failed: redis");
             HttpResponse::ServiceUnavailable()
                 .insert_header((header::RETRY_AFTER, "5"))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(json!({
                     "status": "unavailable",
+                    "failing": ["redis"],
                     "checks": {"redis": {"status": "error", "latency_ms": started.elapsed().as_millis() as u64, "error": error}}
                 }))
         }

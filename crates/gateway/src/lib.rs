@@ -51,10 +51,12 @@
 //!   [`startup::Plugins`] through which a caller adds its clock and its own routes (the sandbox's
 //!   demo storefront).
 //! - [`error_code`] (the table of API error codes, which domain field errors name) and
-//!   [`errors`] (the one rendering path), [`configuration`], [`telemetry`], [`metrics`]: plumbing.
+//!   [`errors`] (the one rendering path), [`configuration`], [`telemetry`], [`metrics`],
+//!   [`body_timeout`] (408 for a body that trickles in): plumbing.
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod body_timeout;
 pub mod browser;
 pub mod clock;
 pub mod configuration;

@@ -64,6 +64,8 @@ pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
 pub struct Application {
     port: u16,
+    /// The port of the operators' listener (`server.ops_port`), when there is one.
+    ops_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
     /// What the webhook deliverer listens on (taken when it starts).
@@ -88,11 +90,29 @@ impl Application {
             routes,
             listener,
         } = plugins;
+        let address = (settings.server.host.as_str(), settings.server.port);
         let listener = match listener {
             Some(listener) => listener,
             None => bind(&settings)?,
         };
         let port = listener.local_addr()?.port();
+        let ops_listener = match settings.server.ops_port {
+            Some(ops_port) => {
+                Some(TcpListener::bind((address.0, ops_port)).with_context(|| {
+                    format!(
+                        "could not bind the operators' port {}:{ops_port}; if another process is \
+                         using it, choose another with GATEWAY__SERVER__OPS_PORT \
+                         (server.ops_port), or 0 for a free one",
+                        address.0
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let ops_port = match &ops_listener {
+            Some(l) => Some(l.local_addr()?.port()),
+            None => None,
+        };
         let public_url = settings.public_base_url(port);
 
         let msp_key = settings
@@ -137,13 +157,18 @@ impl Application {
 
         let shutdown_timeout = state.settings.server.shutdown_timeout_s;
         let factory_state = state.clone();
-        let server = HttpServer::new(move || app(factory_state.clone(), routes.clone()))
-            .listen(listener)?
-            .shutdown_timeout(shutdown_timeout)
-            .run();
-        tracing::info!(port, public_url = %state.public_url(), "listening");
+        let mut server = HttpServer::new(move || {
+            app(factory_state.clone(), routes.clone(), ops_port.map(OpsPort))
+        })
+        .listen(listener)?;
+        if let Some(ops) = ops_listener {
+            server = server.listen(ops)?;
+        }
+        let server = server.shutdown_timeout(shutdown_timeout).run();
+        tracing::info!(port, ops_port, public_url = %state.public_url(), "listening");
         Ok(Self {
             port,
+            ops_port,
             server,
             state,
             bell: deliverer.map(|(_, bell)| bell),
@@ -156,6 +181,11 @@ impl Application {
 
     pub fn public_url(&self) -> &str {
         self.state.public_url()
+    }
+
+    /// The bound port of the operators' listener, when `server.ops_port` is set.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops_port
     }
 
     /// The shared state, for tests that drive background passes (the reconciler) themselves.
@@ -209,14 +239,26 @@ impl Application {
 /// Binds `server.host:server.port` (port 0: a free one).
 pub fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
     let address = (settings.server.host.as_str(), settings.server.port);
-    TcpListener::bind(address)
-        .with_context(|| format!("could not bind {}:{}", address.0, address.1))
+    TcpListener::bind(address).with_context(|| {
+        format!(
+            "could not bind {}:{}; if another process is using the port, choose another \
+             with GATEWAY__SERVER__PORT (server.port), or 0 for a free one",
+            address.0, address.1
+        )
+    })
 }
 
-/// The route table, shared by `serve`, `sandbox` and the tests.
+/// The bound port of the operators' listener (`server.ops_port`): health and metrics are
+/// served there only, and nothing else is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpsPort(pub u16);
+
+/// The route table, shared by `serve`, `sandbox` and the tests. With `ops`, the operators'
+/// routes answer on that listener only, and only they do.
 pub fn app(
     state: web::Data<AppState>,
     extra: Option<ExtraRoutes>,
+    ops: Option<OpsPort>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -227,12 +269,22 @@ pub fn app(
     >,
 > {
     let limit = state.settings.server.body_limit_bytes;
-    App::new()
-        .app_data(state)
+    let body_timeout = crate::body_timeout::BodyTimeout(Duration::from_millis(
+        state.settings.server.body_timeout_ms,
+    ));
+    let mut app = App::new();
+    if let Some(ops) = ops {
+        app = app.app_data(ops);
+    }
+    app.app_data(state)
+        .app_data(body_timeout)
         .app_data(crate::errors::json_config(limit))
         .app_data(web::PayloadConfig::new(limit))
         .app_data(crate::errors::path_config())
         .app_data(crate::errors::query_config())
+        // Innermost of the three: the deadline covers the body's reading by any extractor.
+        .wrap(from_fn(crate::body_timeout::cut_slow_bodies))
+        .wrap(from_fn(crate::health::ops_listener_only))
         .wrap(from_fn(crate::metrics::track_requests))
         // `tracing-actix-web` without its `emit_event_on_error` feature, with our slim request
         // span: every line carries the request id; `track_requests` writes the one access line.
@@ -246,5 +298,5 @@ pub fn app(
                 extra(cfg);
             }
         })
-        .default_service(web::to(crate::errors::not_found))
+        .default_service(web::to(crate::browser::respond::not_found))
 }

@@ -30,26 +30,66 @@ struct VerificationForm<'a> {
     session: &'a str,
 }
 
+/// The look of the simulator's bank pages: a bank's verification page, readable on a phone
+/// (the viewport meta tag) and on a desktop. Inline, so the page needs nothing else.
+const BANK_STYLE: &str = "\
+:root{--ink:#14213d;--muted:#5a6478;--line:#dfe4ec;--bank:#0b5e4a;--bank-dark:#084536;--bg:#eef2f5}\
+*{box-sizing:border-box}\
+html{-webkit-text-size-adjust:100%}\
+body{margin:0;background:var(--bg);color:var(--ink);font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif}\
+main{max-width:440px;margin:0 auto;padding:32px 16px 48px}\
+.bank{display:flex;align-items:center;gap:10px;font-weight:700;font-size:17px;color:var(--bank);margin-bottom:16px}\
+.bank .mark{width:30px;height:30px;border-radius:8px;background:var(--bank);color:#fff;display:flex;align-items:center;justify-content:center;font-size:16px}\
+.card{background:#fff;border:1px solid var(--line);border-radius:14px;padding:24px 22px;box-shadow:0 2px 6px rgba(16,24,40,.06)}\
+h1{font-size:22px;line-height:1.3;margin:0 0 8px}\
+p{margin:0 0 14px}\
+.muted{color:var(--muted)}\
+.small{font-size:14px}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px;margin:18px 0 22px;padding:14px 16px;background:#f6f8fa;border-radius:10px}\
+dt{color:var(--muted)}\
+dd{margin:0;font-weight:600;text-align:right;font-variant-numeric:tabular-nums}\
+dd.amount{font-size:20px}\
+form{display:flex;flex-direction:column;gap:10px}\
+button{font:inherit;font-weight:600;font-size:17px;border-radius:10px;padding:14px 18px;cursor:pointer;border:1px solid transparent;width:100%}\
+button.confirm{background:var(--bank);color:#fff}\
+button.confirm:hover{background:var(--bank-dark)}\
+button.reject{background:#fff;color:#a4262c;border-color:#e7b8ba}\
+button.reject:hover{background:#fdf1f1}\
+button.cancel{background:transparent;color:var(--muted);text-decoration:underline;font-weight:500;font-size:15px;padding:8px}\
+.note{margin-top:18px;font-size:13px;color:var(--muted);text-align:center}\
+";
+
 #[derive(Template)]
 #[template(
     ext = "html",
     source = r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>3-D Secure challenge (simulated)</title></head>
-<body>
-<h1>3-D Secure challenge</h1>
-<p>MultiSafepay simulator. Order {{ order_id }}: {{ amount }} (minor units) {{ currency }}, card ending {{ last4 }}.</p>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Confirm your payment</title>
+<style>{{ style|safe }}</style></head>
+<body><main>
+<div class="bank"><span class="mark" aria-hidden="true">&#10003;</span>Test Bank · Secure verification</div>
+<div class="card">
+<h1>Confirm your payment</h1>
+<p class="muted">Your bank wants to make sure it is really you paying with this card.</p>
+<dl>
+<dt>Amount</dt><dd class="amount">{{ amount }}</dd>
+<dt>Card</dt><dd>•••• {{ last4 }}</dd>
+</dl>
 <form method="post" action="{{ action }}">
-<button type="submit" name="result" value="Y">Authenticate (Y)</button>
-<button type="submit" name="result" value="N">Fail authentication (N)</button>
-<button type="submit" name="result" value="cancel">Cancel</button>
+<button type="submit" name="result" value="Y" class="confirm">Confirm payment</button>
+<button type="submit" name="result" value="N" class="reject">Reject payment</button>
+<button type="submit" name="result" value="cancel" class="cancel">Cancel and return to the shop</button>
 </form>
-</body></html>"#
+</div>
+<p class="note">Simulated bank for testing: Confirm passes 3-D Secure, Reject fails it. No real card is charged.</p>
+</main></body></html>"#
 )]
 struct ChallengePage<'a> {
+    style: &'a str,
     action: &'a str,
-    order_id: &'a str,
-    amount: u64,
-    currency: &'a str,
+    /// The order's amount as money: `€47.45`.
+    amount: String,
     last4: &'a str,
 }
 
@@ -57,12 +97,46 @@ struct ChallengePage<'a> {
 #[template(
     ext = "html",
     source = r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head>
-<body><h1>{{ title }}</h1><p>{{ message }}</p></body></html>"#
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>{{ style|safe }}</style></head>
+<body><main>
+<div class="bank"><span class="mark" aria-hidden="true">&#10003;</span>Test Bank · Secure verification</div>
+<div class="card"><h1>{{ title }}</h1><p class="muted">{{ message }}</p></div>
+</main></body></html>"#
 )]
 struct MessagePage<'a> {
+    style: &'a str,
     title: &'a str,
     message: &'a str,
+}
+
+/// Minor units as money, the way a bank shows an amount: `€47.45`, `$1.00`, `JPY 500`,
+/// `KWD 1.250` (ISO 4217 exponents; unknown codes get two decimals).
+fn format_money(minor: u64, currency: &str) -> String {
+    let exponent: u32 = match currency {
+        "JPY" | "KRW" | "ISK" | "CLP" | "VND" | "UGX" | "XAF" | "XOF" | "PYG" | "RWF" => 0,
+        "BHD" | "JOD" | "KWD" | "OMR" | "TND" | "IQD" | "LYD" => 3,
+        _ => 2,
+    };
+    let digits = if exponent == 0 {
+        minor.to_string()
+    } else {
+        let scale = 10u64.pow(exponent);
+        format!(
+            "{}.{:0width$}",
+            minor / scale,
+            minor % scale,
+            width = exponent as usize
+        )
+    };
+    match currency {
+        "EUR" => format!("€{digits}"),
+        "USD" => format!("${digits}"),
+        "GBP" => format!("£{digits}"),
+        other => format!("{other} {digits}"),
+    }
 }
 
 fn html(status: actix_web::http::StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
@@ -80,7 +154,15 @@ fn html(status: actix_web::http::StatusCode, body: Result<String, askama::Error>
 }
 
 fn message(status: actix_web::http::StatusCode, title: &str, message: &str) -> HttpResponse {
-    html(status, MessagePage { title, message }.render())
+    html(
+        status,
+        MessagePage {
+            style: BANK_STYLE,
+            title,
+            message,
+        }
+        .render(),
+    )
 }
 
 fn see_other(location: &str) -> HttpResponse {
@@ -124,8 +206,8 @@ pub(crate) async fn start(sim: web::Data<Sim>, form: web::Form<StartForm>) -> Ht
 fn unknown_session() -> HttpResponse {
     message(
         actix_web::http::StatusCode::NOT_FOUND,
-        "Unknown 3-D Secure session",
-        "This challenge does not exist on this simulator. Start the payment again.",
+        "Verification not found",
+        "We could not find this payment verification. Go back to the shop and start the payment again.",
     )
 }
 
@@ -141,17 +223,17 @@ pub(crate) async fn page(sim: web::Data<Sim>, path: web::Path<String>) -> HttpRe
         return unknown_session();
     };
     if order.status != Status::Initialized {
-        let text = format!(
-            "This challenge is over: the order is {}.",
-            order.status.as_str()
+        return message(
+            actix_web::http::StatusCode::OK,
+            "Verification finished",
+            "This payment has already been confirmed, rejected or cancelled. Go back to the shop \
+             to see how it went.",
         );
-        return message(actix_web::http::StatusCode::OK, "3-D Secure", &text);
     }
     let page = ChallengePage {
+        style: BANK_STYLE,
         action: &action,
-        order_id: &order.order_id,
-        amount: order.amount,
-        currency: &order.currency,
+        amount: format_money(order.amount, &order.currency),
         last4: &order.card.last4,
     }
     .render();
@@ -177,8 +259,8 @@ pub(crate) async fn answer(
         _ => {
             return message(
                 actix_web::http::StatusCode::BAD_REQUEST,
-                "Unknown answer",
-                "Answer Y, N or cancel.",
+                "Please choose an answer",
+                "Go back and press Confirm payment, Reject payment or Cancel.",
             );
         }
     };
@@ -207,14 +289,26 @@ pub(crate) async fn answer(
     });
     match target {
         Some((Some(url), _)) => see_other(&url),
-        Some((None, status)) => message(
+        Some((None, _)) => message(
             actix_web::http::StatusCode::OK,
-            "3-D Secure",
-            &format!(
-                "The order is {}. The merchant gave no URL to return to.",
-                status.as_str()
-            ),
+            "Verification finished",
+            "Your answer was sent to the shop. You can close this page and go back to the shop.",
         ),
         None => unknown_session(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_shown_as_money() {
+        assert_eq!(format_money(4745, "EUR"), "€47.45");
+        assert_eq!(format_money(5, "EUR"), "€0.05");
+        assert_eq!(format_money(100, "USD"), "$1.00");
+        assert_eq!(format_money(500, "JPY"), "JPY 500");
+        assert_eq!(format_money(1250, "KWD"), "KWD 1.250");
+        assert_eq!(format_money(1999, "SEK"), "SEK 19.99");
     }
 }

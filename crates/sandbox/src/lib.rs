@@ -48,6 +48,18 @@ const UNCLEARED_DELAY: Duration = Duration::from_secs(30);
 const REFUND_DELAY: Duration = Duration::from_secs(20);
 
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    let merchant_key = match settings.auth.api_keys.first() {
+        Some(key) => key.clone(),
+        None => {
+            let key = SecretString::from(random_key("sk_sandbox_"));
+            settings.auth.api_keys.push(key.clone());
+            key
+        }
+    };
+    // The one banner line on stdout (design §1), not a log line, and the first line there (before
+    // any JSON log line), so that `head -1` finds it as README says. The addresses a person wants
+    // next go to stderr once the listeners are bound.
+    println!("merchant API key: {}", merchant_key.expose_secret());
     let site_key = random_key("sim_");
     let sim = msp_simulator::spawn(SimulatorConfig {
         host: settings.server.host.clone(),
@@ -63,14 +75,6 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     settings.multisafepay.base_url = sim.api_url();
     settings.multisafepay.api_key = Some(SecretString::from(site_key));
 
-    let merchant_key = match settings.auth.api_keys.first() {
-        Some(key) => key.clone(),
-        None => {
-            let key = SecretString::from(random_key("sk_sandbox_"));
-            settings.auth.api_keys.push(key.clone());
-            key
-        }
-    };
     // The demo's result page is served over http by us: allow our own host as a return URL.
     let own_host = match &settings.public_url {
         Some(url) => url::Url::parse(url)
@@ -126,9 +130,6 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     };
     let app = Application::build_with(settings, store, plugins)?;
 
-    // The one banner line on stdout (design §1), not a log line; the addresses a person wants
-    // next go to stderr, so that stdout stays the banner plus JSON logs.
-    println!("merchant API key: {}", merchant_key.expose_secret());
     eprintln!("demo storefront: {}/demo", app.public_url());
     eprintln!("webhooks it received: {}/demo/webhooks", app.public_url());
     eprintln!("simulator (MultiSafepay API): {}", sim.api_url());

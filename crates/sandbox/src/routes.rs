@@ -1,10 +1,15 @@
 //! The demo storefront's routes. The demo is a shop like any other: its server side calls the
 //! gateway's public API over HTTP with the merchant key, and sends the browser to `next_action`.
 //!
+//! - `GET /`: 303 to `/demo`.
 //! - `GET /demo`: the cart and a plain card form (works without JavaScript and cookies).
-//! - `POST /demo/checkout`: `POST /v1/checkouts`, then 303 to the pay link or the result page.
-//! - `GET /demo/result?checkout_id=…&status=…`: where the gateway sends the browser back;
-//!   shows the final status, the checkout's refunds and its events.
+//! - `POST /demo/checkout`: `POST /v1/checkouts`, then 303 to the pay link or the result page;
+//!   a refusal shows the form again in the shopper's words, with what they typed (but the card
+//!   number and CVC, which are asked for again).
+//! - `GET /demo/result?checkout_id=…&status=…`: where the gateway sends the browser back (the
+//!   checkout's `cancel_url` is the same page with `via_cancel=1`, so that a shopper who stopped
+//!   at 3-D Secure reads "Payment cancelled"); shows the outcome in the shopper's words, then
+//!   the shop's view: the checkout, its refunds and its events.
 //! - `POST /demo/refund`: `POST /v1/checkouts/{id}/refunds`, then 303 back to the result page;
 //!   a refusal is shown on the result page, in plain words.
 //! - `POST /demo/refund/cancel`: `POST /v1/refunds/{id}/cancel`, likewise.
@@ -16,8 +21,9 @@
 //!
 //! The result page's forms post to the result page's own origin and answer with a relative 303, so
 //! the result page's CSP (`form-action 'self'`, what the security middleware sets) covers them
-//! and their redirect. All of them refuse a request that the browser says came from another site
-//! (design §4).
+//! and their redirect. Every form POST, the checkout's included, refuses a request that the
+//! browser says came from another site (design §4). Every answer under `/demo` is a page with
+//! the browser security headers, near misses and wrong methods included: never JSON.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -27,15 +33,14 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Datelike;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::SandboxInfo;
 use super::demo::{
     self, DemoCancelForm, DemoCaptureForm, DemoCheckoutForm, DemoCheckoutPage,
-    DemoRefundCancelForm, DemoRefundForm, DemoResultPage, RefusalContext,
+    DemoRefundCancelForm, DemoRefundForm, DemoResultPage, RefusalContext, TypedFields,
 };
-use gateway::browser::respond::error_response;
+use gateway::browser::respond::error_response_with_link;
 use gateway::browser::security::{browser_security_headers, gateway_page_csp_with_form_targets};
 use gateway::domain::checkout::CheckoutId;
 use gateway::domain::refund::RefundId;
@@ -44,20 +49,32 @@ use gateway::startup::AppState;
 /// Mounts the demo's routes, with `info` as their app data.
 pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
     cfg.app_data(info)
+        // The sandbox's front door leads to the shop.
+        .service(
+            web::resource("/")
+                .wrap(from_fn(browser_security_headers))
+                .route(web::get().to(to_the_shop))
+                .route(web::head().to(to_the_shop)),
+        )
         .service(
             web::resource("/demo")
                 .wrap(from_fn(browser_security_headers))
-                .route(web::get().to(checkout_page)),
+                .route(web::get().to(checkout_page))
+                .default_service(web::to(method_not_allowed::<GET>)),
         )
         .service(
             web::resource("/demo/checkout")
+                .app_data(form_config())
+                .wrap(from_fn(refuse_cross_site))
                 .wrap(from_fn(browser_security_headers))
-                .route(web::post().to(submit)),
+                .route(web::post().to(submit))
+                .default_service(web::to(method_not_allowed::<POST>)),
         )
         .service(
             web::resource("/demo/result")
                 .wrap(from_fn(browser_security_headers))
-                .route(web::get().to(result)),
+                .route(web::get().to(result))
+                .default_service(web::to(method_not_allowed::<GET>)),
         )
         // The security headers wrap the cross-site refusal, so that its 403 carries them too.
         .service(
@@ -65,28 +82,32 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
                 .app_data(form_config())
                 .wrap(from_fn(refuse_cross_site))
                 .wrap(from_fn(browser_security_headers))
-                .route(web::post().to(refund)),
+                .route(web::post().to(refund))
+                .default_service(web::to(method_not_allowed::<POST>)),
         )
         .service(
             web::resource("/demo/refund/cancel")
                 .app_data(form_config())
                 .wrap(from_fn(refuse_cross_site))
                 .wrap(from_fn(browser_security_headers))
-                .route(web::post().to(cancel_refund)),
+                .route(web::post().to(cancel_refund))
+                .default_service(web::to(method_not_allowed::<POST>)),
         )
         .service(
             web::resource("/demo/capture")
                 .app_data(form_config())
                 .wrap(from_fn(refuse_cross_site))
                 .wrap(from_fn(browser_security_headers))
-                .route(web::post().to(capture)),
+                .route(web::post().to(capture))
+                .default_service(web::to(method_not_allowed::<POST>)),
         )
         .service(
             web::resource("/demo/cancel")
                 .app_data(form_config())
                 .wrap(from_fn(refuse_cross_site))
                 .wrap(from_fn(browser_security_headers))
-                .route(web::post().to(cancel)),
+                .route(web::post().to(cancel))
+                .default_service(web::to(method_not_allowed::<POST>)),
         )
         // Server to server: the gateway posts its events; no browser, so no cross-site check.
         .service(
@@ -94,6 +115,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
                 .wrap(from_fn(browser_security_headers))
                 .route(web::get().to(webhooks_page))
                 .route(web::post().to(receive_webhook)),
+        )
+        // Near misses (`/demo/`, `/demo/resutl`), after every route above: a page leading back
+        // to the shop, not the gateway's API 404.
+        .service(
+            web::resource("/demo/{tail:.*}")
+                .wrap(from_fn(browser_security_headers))
+                .default_service(web::to(page_not_found)),
         );
 }
 
@@ -122,8 +150,41 @@ async fn webhooks_page(info: web::Data<SandboxInfo>) -> HttpResponse {
         .body(demo::webhooks_page(&info.inbox.newest_first()))
 }
 
+async fn page_not_found() -> HttpResponse {
+    error_response_with_link(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "This page does not exist in the shop. Go back to the shop and try again from there.",
+        ("/demo", "Back to the shop"),
+    )
+}
+
+/// `GET /`: the sandbox has no page of its own there; the demo shop is what a person wants.
+async fn to_the_shop() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/demo"))
+        .finish()
+}
+
+const GET: bool = false;
+const POST: bool = true;
+
+/// 405 as a page (the demo's paths are a browser's), with the `Allow` header.
+async fn method_not_allowed<const POST_ONLY: bool>() -> HttpResponse {
+    let allow = if POST_ONLY { "POST" } else { "GET" };
+    let mut res = error_response_with_link(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not allowed",
+        "This page cannot be opened that way. Go back to the shop and try again from there.",
+        ("/demo", "Back to the shop"),
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    res
+}
+
 async fn checkout_page(state: web::Data<AppState>, info: web::Data<SandboxInfo>) -> HttpResponse {
-    render_checkout(&state, &info, StatusCode::OK, None)
+    render_checkout(&state, &info, StatusCode::OK, None, None)
 }
 
 /// The checkout page. Its `form-action` lists the simulator too: Chrome applies `form-action`
@@ -133,7 +194,12 @@ fn render_checkout(
     info: &SandboxInfo,
     status: StatusCode,
     error: Option<String>,
+    refused: Option<(Option<&'static str>, TypedFields)>,
 ) -> HttpResponse {
+    let (invalid_field, typed) = match refused {
+        Some((field, typed)) => (field, Some(typed)),
+        None => (None, None),
+    };
     let exp_year = state.flows.clock.now().year() + 4;
     let origins = [info.simulator_origin.as_str()];
     HttpResponse::build(status)
@@ -142,7 +208,12 @@ fn render_checkout(
             header::CONTENT_SECURITY_POLICY,
             gateway_page_csp_with_form_targets(&origins),
         ))
-        .body(demo::checkout_page(&DemoCheckoutPage { exp_year, error }))
+        .body(demo::checkout_page(&DemoCheckoutPage {
+            exp_year,
+            error,
+            invalid_field,
+            typed,
+        }))
 }
 
 async fn submit(
@@ -152,11 +223,14 @@ async fn submit(
     form: web::Form<DemoCheckoutForm>,
 ) -> HttpResponse {
     let result_url = format!("{}/demo/result", state.public_url());
+    let cancel_url = format!("{result_url}?{VIA_CANCEL_URL}=1");
     let shopper_ip = req
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "127.0.0.1".into());
-    let body = demo::to_checkout_request_json(&form, &result_url, &shopper_ip);
+    let body = demo::to_checkout_request_json(&form, &result_url, &cancel_url, &shopper_ip);
+    // What the form shows again if this is refused: not the card number, not the CVC.
+    let typed = form.typed();
     drop(form); // the card data is in `body` now, and leaves with the request below
     let answer = info
         .http
@@ -173,8 +247,14 @@ async fn submit(
         }
         Err(e) => {
             tracing::warn!(error = %e, "the demo could not reach the gateway's API");
-            let message = "The gateway's API did not answer. Try again in a moment.".to_owned();
-            return render_checkout(&state, &info, StatusCode::BAD_GATEWAY, Some(message));
+            let message = demo::api_error_message(502, &Value::Null);
+            return render_checkout(
+                &state,
+                &info,
+                StatusCode::BAD_GATEWAY,
+                Some(message),
+                Some((None, typed)),
+            );
         }
     };
     if status == 201 {
@@ -188,26 +268,39 @@ async fn submit(
             &info,
             code,
             Some(demo::api_error_message(status, &created)),
+            Some((demo::invalid_field(&created), typed)),
         )
     }
 }
 
-#[derive(Deserialize)]
-struct ResultQuery {
-    checkout_id: String,
-}
+/// The query parameter that marks the demo's `cancel_url`: the result page reached through it.
+const VIA_CANCEL_URL: &str = "via_cancel";
 
 async fn result(
     state: web::Data<AppState>,
     info: web::Data<SandboxInfo>,
-    query: web::Query<ResultQuery>,
+    req: HttpRequest,
 ) -> HttpResponse {
+    // Read by hand rather than with `web::Query`, whose refusals (a missing `checkout_id`, a
+    // repeated one) the gateway answers as API JSON: this is a page.
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let value = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
     // Only our own ids go into the URLs the demo calls.
-    let Ok(id) = CheckoutId::parse(&query.checkout_id) else {
+    let Some(Ok(id)) = value("checkout_id").map(CheckoutId::parse) else {
         return unknown_checkout();
     };
     match load_result(&state, &info, &id).await {
-        Some(page) => render_result(page, StatusCode::OK),
+        Some(mut page) => {
+            page.via_cancel_url = value(VIA_CANCEL_URL).is_some();
+            render_result(page, StatusCode::OK)
+        }
         None => unknown_checkout(),
     }
 }
@@ -264,10 +357,11 @@ fn render_result(page: DemoResultPage, status: StatusCode) -> HttpResponse {
 }
 
 fn unknown_checkout() -> HttpResponse {
-    error_response(
+    error_response_with_link(
         StatusCode::NOT_FOUND,
-        "Unknown checkout",
-        "This demo checkout could not be loaded. Start a new one from /demo.",
+        "Payment not found",
+        "We could not find this payment. Go back to the shop to start a new one.",
+        ("/demo", "Back to the shop"),
     )
 }
 
@@ -573,18 +667,19 @@ fn refused(
 /// plain-text 400.
 fn form_config() -> web::FormConfig {
     web::FormConfig::default().error_handler(|err, _req| {
-        let page = error_response(
+        let page = error_response_with_link(
             StatusCode::BAD_REQUEST,
-            "Bad request",
-            "This form was not sent the way the demo's pages send it. Go back to the demo shop \
-             and try again.",
+            "Something was missing",
+            "This form did not arrive complete. Go back to the shop and try again.",
+            ("/demo", "Back to the shop"),
         );
         actix_web::error::InternalError::from_response(err, page).into()
     })
 }
 
-/// Middleware for the demo's result-page POSTs (design §4): a request the browser says came from
-/// another site is answered 403 with an error page, before its form is read.
+/// Middleware for the demo's form POSTs, the checkout's and the result page's (design §4): a
+/// request the browser says came from another site is answered 403 with an error page, before
+/// its form is read.
 async fn refuse_cross_site(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -599,11 +694,12 @@ async fn refuse_cross_site(
         header("host"),
         public_url.as_deref(),
     ) {
-        let page = error_response(
+        let page = error_response_with_link(
             StatusCode::FORBIDDEN,
             "Request refused",
-            "This form can only be sent from the demo shop's own pages. Open the shop's result \
-             page and try again from there.",
+            "This form was sent from another website, and the shop only accepts it from its own \
+             pages. Nothing was charged or changed. Go back to the shop and try again from there.",
+            ("/demo", "Back to the shop"),
         );
         return Ok(req.into_response(page));
     }

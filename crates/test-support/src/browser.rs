@@ -89,11 +89,11 @@ impl Browser {
         panic!("the browser never reached {prefix}; it is on {last:?}");
     }
 
-    /// A PNG of the page, written to `target/screenshots/NAME.png` for a person to look at.
+    /// A PNG of the page, written to `screenshots/NAME.png` under the cargo target directory in
+    /// use ([`crate::artefacts`]) for a person to look at.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::artefacts::artefact_dir("screenshots");
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 

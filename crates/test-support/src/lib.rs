@@ -4,6 +4,8 @@
 //!   (a single server, a three-master cluster, a TLS server with its own CA) that the tests start
 //!   and stop themselves; no test touches a Redis it did not start.
 //! - [`browser`]: headless Chromium through chromedriver.
+//! - [`artefacts`]: where tests write screenshots and the Python venv (the target directory in
+//!   use).
 //! - [`checkout`]: the merchant's checkout request, built from design §3's example.
 //! - [`msp`]: MultiSafepay's notification signature, and the PHP SDK's signed notification.
 //! - [`webhook`]: a storefront's webhook receiver on loopback that verifies signatures with its
@@ -13,6 +15,7 @@
 //! written here from the design and MultiSafepay's documentation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod artefacts;
 pub mod browser;
 pub mod checkout;
 pub mod msp;

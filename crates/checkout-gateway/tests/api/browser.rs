@@ -123,3 +123,68 @@ async fn a_return_while_msp_is_unreachable_marks_processing_and_still_redirects(
     assert_eq!(last["source"], "browser_return");
     app.stop().await;
 }
+
+/// Near misses of the shopper's paths (a trailing slash, a missing token, another method) are
+/// pages with the security headers, never the API's JSON.
+#[tokio::test]
+async fn near_misses_of_browser_paths_are_html_pages_with_the_security_headers() {
+    let app = spawn_app().await;
+    let checkout = app.create("4111111111111111").await;
+    let pay_url = pay_link(&checkout);
+    for (what, method, url, status) in [
+        ("/pay", "GET", app.url("/pay"), StatusCode::NOT_FOUND),
+        ("/pay/", "GET", app.url("/pay/"), StatusCode::NOT_FOUND),
+        (
+            "/pay/{token}/",
+            "GET",
+            format!("{pay_url}/"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/return/",
+            "GET",
+            app.url("/return/"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/cancel/",
+            "GET",
+            app.url("/cancel/"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/return/a/b",
+            "GET",
+            app.url("/return/a/b"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST /pay/{token}",
+            "POST",
+            pay_url.clone(),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ] {
+        let res = app
+            .client
+            .request(method.parse().unwrap(), &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{what}");
+        assert_security_headers(&res, what);
+        let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{what}: {content_type}"
+        );
+        let page = res.text().await.unwrap();
+        assert!(!page.trim_start().starts_with('{'), "{what}: {page}");
+        assert!(page.contains("go back to the shop"), "{what}: {page}");
+    }
+    // The API's own misses stay JSON.
+    let res = app.get(&app.url("/v1/nope")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    app.stop().await;
+}

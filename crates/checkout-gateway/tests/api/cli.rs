@@ -143,11 +143,53 @@ async fn the_sandbox_delivers_its_events_to_the_demo_shop_which_verifies_them() 
     assert_eq!(event["delivery"]["attempts"][0]["http_status"], 204);
 }
 
+/// README tells a person where to find the merchant key: the first line on stdout. With the
+/// default log level (JSON info lines on stdout too) that must hold.
+#[test]
+fn the_merchant_key_is_on_the_stdout_line_readme_names() {
+    let readme = include_str!("../../../../README.md")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        readme.contains("The first line on stdout is the merchant API key"),
+        "README no longer says where the key is: update this test with it"
+    );
+    let sandbox = Sandbox::start(&[("RUST_LOG", "info")]);
+    assert!(
+        sandbox
+            .first_stdout_line
+            .starts_with("merchant API key: sk_sandbox_"),
+        "first stdout line: {}",
+        sandbox.first_stdout_line
+    );
+}
+
+/// A port that is taken: the error says which variable moves the gateway elsewhere.
+#[test]
+fn a_busy_port_names_the_variable_that_changes_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = gateway()
+        .arg("sandbox")
+        .env("GATEWAY__SERVER__PORT", &port)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("GATEWAY__SERVER__PORT"), "{stderr}");
+    drop(taken);
+}
+
 /// `checkout-gateway sandbox` as README starts it (on a free port), stopped on drop.
 pub struct Sandbox {
     child: Child,
     pub base: String,
     pub key: String,
+    /// The first line the sandbox wrote to stdout.
+    pub first_stdout_line: String,
 }
 
 impl Sandbox {
@@ -176,11 +218,15 @@ impl Sandbox {
             });
         }
         let (mut key, mut base) = (None, None);
+        let mut first_stdout_line = None;
         let mut stdout_banners = 0;
         while key.is_none() || base.is_none() {
             let (pipe, line) = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("banner within 30 s");
+            if pipe == "stdout" && first_stdout_line.is_none() {
+                first_stdout_line = Some(line.clone());
+            }
             if pipe == "stdout" && !line.starts_with('{') {
                 stdout_banners += 1;
             }
@@ -197,6 +243,7 @@ impl Sandbox {
             child,
             base: base.unwrap(),
             key: key.unwrap(),
+            first_stdout_line: first_stdout_line.unwrap(),
         }
     }
 }

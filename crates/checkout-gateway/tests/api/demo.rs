@@ -348,7 +348,10 @@ async fn a_shop_owner_refunds_through_the_demo() {
         .await
         .unwrap();
     let page = wait_for_text(&browser, false, |t| t.contains("Request refused")).await;
-    assert!(page.contains("demo shop's own pages"), "{page}");
+    assert!(
+        page.contains("only accepts it from its own pages"),
+        "{page}"
+    );
     for (name, value) in [
         ("origin", "https://evil.example"),
         ("sec-fetch-site", "cross-site"),
@@ -552,7 +555,7 @@ async fn a_shop_owner_captures_or_cancels_a_pay_later_payment_through_the_demo()
     let checkout = api_checkout(&sandbox, &other).await;
     assert_eq!(checkout["status"], "canceled", "{checkout}");
     let html = result_html(&sandbox, &other).await;
-    assert!(html.contains("Payment canceled"), "{html}");
+    assert!(html.contains("Payment cancelled"), "{html}");
 
     // Pay later with an Amex: the checkout page says why, in plain words.
     let res = pay_later(&sandbox, "3745 000000 00015", "1234").await;
@@ -594,5 +597,293 @@ async fn a_shop_owner_captures_or_cancels_a_pay_later_payment_through_the_demo()
     wait_for_text(&browser, false, |t| t.contains("Capture by")).await;
     screenshot_at(&browser, 1280, "demo-capture-desktop").await;
     screenshot_at(&browser, 390, "demo-capture-phone").await;
+    browser.close().await;
+}
+
+/// The security headers of design §4, on a demo answer.
+fn assert_browser_headers(res: &reqwest::Response, what: &str) {
+    let h = res.headers();
+    assert_eq!(h["cache-control"], "no-store", "{what}");
+    assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+}
+
+#[tokio::test]
+async fn the_sandbox_front_door_leads_to_the_shop_and_its_misses_are_pages() {
+    let sandbox = Sandbox::start(&[]);
+    let client = no_redirects();
+    let res = client
+        .get(format!("{}/", sandbox.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/demo");
+    assert_browser_headers(&res, "/");
+
+    for (what, method, path, status) in [
+        ("result without checkout_id", "GET", "/demo/result", 404),
+        (
+            "result of an unknown checkout",
+            "GET",
+            "/demo/result?checkout_id=chk_0123456789abcdef0123456789abcdef",
+            404,
+        ),
+        ("/demo/", "GET", "/demo/", 404),
+        ("/demo/nothing", "GET", "/demo/nothing", 404),
+        ("POST /demo", "POST", "/demo", 405),
+        ("GET /demo/checkout", "GET", "/demo/checkout", 405),
+        ("an incomplete form", "POST", "/demo/checkout", 400),
+    ] {
+        let res = client
+            .request(method.parse().unwrap(), format!("{}{path}", sandbox.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("email=a%40b.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{what}");
+        assert_browser_headers(&res, what);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{what}"
+        );
+        let page = res.text().await.unwrap();
+        assert!(!page.trim_start().starts_with('{'), "{what}: {page}");
+        assert!(
+            page.contains("href=\"/demo\""),
+            "a way back to the shop: {what}: {page}"
+        );
+    }
+}
+
+/// The checkout form as a shopper sends it: an Amex with a 3-digit security code.
+fn amex_with_a_short_cvc() -> [(&'static str, &'static str); 7] {
+    [
+        ("card_number", "3745 000000 00015"),
+        ("exp_month", "07"),
+        ("exp_year", "2034"),
+        ("cvc", "123"),
+        ("holder_name", "Sam Shopper"),
+        ("email", "sam@example.org"),
+        ("capture", "now"),
+    ]
+}
+
+#[tokio::test]
+async fn a_refused_checkout_says_what_to_fix_and_keeps_what_was_typed_but_the_card() {
+    let sandbox = Sandbox::start(&[]);
+    let res = no_redirects()
+        .post(format!("{}/demo/checkout", sandbox.base))
+        .form(&amex_with_a_short_cvc())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Check the security code (CVC)"), "{html}");
+    for jargon in ["card.cvc", "shopper typed", "amex card", "invalid_cvc"] {
+        assert!(!html.contains(jargon), "{jargon}: {html}");
+    }
+    for (name, value) in [
+        ("exp_month", "07"),
+        ("exp_year", "2034"),
+        ("holder_name", "Sam Shopper"),
+        ("email", "sam@example.org"),
+        ("card_number", ""),
+        ("cvc", ""),
+    ] {
+        let at = html.find(&format!("name=\"{name}\"")).unwrap();
+        let tag = &html[at..at + html[at..].find('>').unwrap()];
+        assert!(
+            tag.contains(&format!("value=\"{value}\"")),
+            "{name} should be `{value}`: {tag}"
+        );
+    }
+    let form = &html[html.find("<form").unwrap()..html.find("</form>").unwrap()];
+    assert!(
+        !form.contains("3745"),
+        "the card number is not echoed: {form}"
+    );
+}
+
+#[tokio::test]
+async fn the_checkout_form_refuses_posts_from_other_sites() {
+    let sandbox = Sandbox::start(&[]);
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let res = no_redirects()
+            .post(format!("{}/demo/checkout", sandbox.base))
+            .header(name, value)
+            .form(&amex_with_a_short_cvc())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{name}");
+        assert_browser_headers(&res, name);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Request refused"), "{html}");
+        assert!(html.contains("another website"), "{html}");
+        assert!(
+            !html.contains("security code"),
+            "refused before the form was read or sent on: {html}"
+        );
+    }
+    // The shop's own page posting it is let through (and gets the gateway's answer).
+    let res = no_redirects()
+        .post(format!("{}/demo/checkout", sandbox.base))
+        .header("origin", sandbox.base.as_str())
+        .header("sec-fetch-site", "same-origin")
+        .form(&amex_with_a_short_cvc())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+/// Types `value` into the checkout form's field `name`, replacing what is there.
+async fn type_into(browser: &Browser, name: &str, value: &str) {
+    let field = browser
+        .client
+        .find(Locator::Css(&format!("input[name='{name}']")))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+/// Presses the checkout form's "Pay" button.
+async fn press_pay(browser: &Browser) {
+    browser
+        .client
+        .find(Locator::Css("form button[value='now']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits for the simulator's 3-D Secure page; its text.
+async fn wait_for_the_bank(browser: &Browser) -> String {
+    wait_for_text(browser, false, |t| t.contains("Confirm your payment")).await
+}
+
+/// Presses the bank page's button with `value` (`Y`, `N`, `cancel`).
+async fn answer_the_bank(browser: &Browser, value: &str) {
+    browser
+        .client
+        .find(Locator::Css(&format!("button[value='{value}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// A shopper's paths through the demo, at a desktop's width and at a phone's (390 CSS pixels),
+/// with a screenshot of each page: the checkout, a typo refused, the bank's 3-D Secure page,
+/// the cancelled page after pressing Cancel there, a declined card, and a paid order.
+#[tokio::test]
+async fn a_shopper_pays_cancels_and_fixes_a_typo_on_a_desktop_and_a_phone() {
+    let sandbox = Sandbox::start(&[]);
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    for (width, device) in [(1280, "desktop"), (390, "phone")] {
+        c.set_window_size(width, 900).await.unwrap();
+        let shot = |page: &str| format!("shopper-{device}-{page}");
+
+        // The checkout page, and a typo: an Amex's security code is 4 digits.
+        c.goto(&format!("{}/demo", sandbox.base)).await.unwrap();
+        screenshot_at(&browser, width, &shot("1-checkout")).await;
+        type_into(&browser, "card_number", "3745 000000 00015").await;
+        type_into(&browser, "cvc", "123").await;
+        type_into(&browser, "email", "sam@example.org").await;
+        press_pay(&browser).await;
+        let page = wait_for_text(&browser, false, |t| t.contains("Check the security code")).await;
+        assert!(
+            page.contains("enter the card number and security code again"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("card.cvc") && !page.contains("shopper"),
+            "{page}"
+        );
+        let kept = |name: &'static str| async move {
+            c.find(Locator::Css(&format!("input[name='{name}']")))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+        };
+        assert_eq!(kept("email").await, "sam@example.org");
+        assert_eq!(kept("card_number").await, "");
+        assert_eq!(kept("cvc").await, "");
+        screenshot_at(&browser, width, &shot("2-error")).await;
+
+        // A 3-D Secure card; at the bank the shopper presses Cancel.
+        type_into(&browser, "card_number", "4111 1111 1111 1111").await;
+        type_into(&browser, "cvc", "123").await;
+        press_pay(&browser).await;
+        let bank = wait_for_the_bank(&browser).await;
+        assert!(bank.contains("€47.45"), "{bank}");
+        screenshot_at(&browser, width, &shot("3-bank")).await;
+        answer_the_bank(&browser, "cancel").await;
+        browser
+            .wait_for_url(&format!("{}/demo/result", sandbox.base))
+            .await;
+        let page = wait_for_text(&browser, false, |t| t.contains("Payment cancelled")).await;
+        assert!(!page.contains("Payment failed"), "{page}");
+        assert!(page.contains("nothing was charged"), "{page}");
+        screenshot_at(&browser, width, &shot("4-cancelled")).await;
+
+        // Try again with a card whose bank declines it after 3-D Secure.
+        c.find(Locator::LinkText("Try again"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_text(&browser, false, |t| t.contains("Card payment")).await;
+        type_into(&browser, "card_number", "4012 0010 3848 8884").await;
+        press_pay(&browser).await;
+        wait_for_the_bank(&browser).await;
+        answer_the_bank(&browser, "Y").await;
+        let page = wait_for_text(&browser, false, |t| t.contains("Payment failed")).await;
+        assert!(
+            page.contains("not enough money available. Try another card."),
+            "{page}"
+        );
+        for merchant_words in ["Ask the shopper", "(insufficient_funds)", "MultiSafepay:"] {
+            assert!(!page.contains(merchant_words), "{merchant_words}: {page}");
+        }
+        screenshot_at(&browser, width, &shot("5-declined")).await;
+
+        // And pays.
+        c.goto(&format!("{}/demo", sandbox.base)).await.unwrap();
+        press_pay(&browser).await;
+        wait_for_the_bank(&browser).await;
+        answer_the_bank(&browser, "Y").await;
+        let page = wait_for_text(&browser, false, |t| t.contains("Payment succeeded")).await;
+        assert!(page.contains("Thank you"), "{page}");
+        screenshot_at(&browser, width, &shot("6-paid")).await;
+
+        // The gateway's own page for a pay link it does not know (a mistyped link).
+        c.goto(&format!("{}/pay/not-a-link", sandbox.base))
+            .await
+            .unwrap();
+        let page = wait_for_text(&browser, false, |t| t.contains("payment link")).await;
+        assert!(page.contains("start the checkout again"), "{page}");
+        screenshot_at(&browser, width, &shot("7-unknown-link")).await;
+    }
     browser.close().await;
 }

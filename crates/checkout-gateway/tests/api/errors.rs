@@ -362,3 +362,81 @@ async fn idempotency_replays_refuses_a_changed_body_and_409s_while_in_flight() {
     error_of(b, StatusCode::CONFLICT, "idempotency_error").await;
     app.stop().await;
 }
+
+/// Sends `head` (request line and headers, announcing a 1000-byte body) and then the body one
+/// byte every 100 ms, as a slow-loris client does; returns everything the gateway answered until
+/// it closed the connection.
+async fn trickle(address: &str, head: &str) -> String {
+    use std::io::{Read, Write};
+    let host = address.trim_start_matches("http://").to_owned();
+    let head = head.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        // Without the body timeout the gateway would wait for the rest of the body for as long
+        // as it keeps coming: this read would then fail the test after 10 s.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..1000 {
+                if writer.write_all(b" ").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+                // The trickle's next byte after the close may draw a reset: the connection is
+                // closed either way.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !answer.is_empty() => {
+                    break;
+                }
+                Err(e) => panic!("the gateway did not close the connection: {e}"),
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_cut_with_408_and_a_closed_connection() {
+    let app = spawn_app_with(Options {
+        body_timeout_ms: 500,
+        ..Options::default()
+    })
+    .await;
+    let merchant = format!(
+        "POST /v1/checkouts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MERCHANT_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    let answer = trickle(&app.address, &merchant).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.to_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+
+    // A keyless endpoint, which reads its body before anything else: the same.
+    let notification = "POST /notifications/multisafepay?transactionid=x&timestamp=1 HTTP/1.1\r\n\
+         Host: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+    let answer = trickle(&app.address, notification).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.to_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+
+    // A body that arrives in time is served as usual.
+    app.create("374500000000015").await;
+    app.stop().await;
+}

@@ -65,3 +65,71 @@ async fn every_log_line_of_a_request_carries_its_request_id() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn with_an_ops_port_health_and_metrics_are_served_there_only() {
+    let app = spawn_app_with(Options {
+        ops_port: Some(0),
+        ..Options::default()
+    })
+    .await;
+    let ops = app.ops_address.clone().expect("an ops listener");
+    assert_ne!(ops, app.address);
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        let on_ops = app.get(&format!("{ops}{path}")).await;
+        assert_eq!(on_ops.status(), StatusCode::OK, "{path} on the ops port");
+        let public = app.get(&app.url(path)).await;
+        assert_eq!(
+            public.status(),
+            StatusCode::NOT_FOUND,
+            "{path} on the public port"
+        );
+    }
+    // The ops listener serves nothing else: not the API, not the shopper's pages.
+    for path in ["/v1/checkouts", "/pay/x"] {
+        let res = app.get(&format!("{ops}{path}")).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::NOT_FOUND,
+            "{path} on the ops port"
+        );
+    }
+    // And the public one still serves the API.
+    app.create("374500000000015").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_names_the_failing_check_without_redis_error_text() {
+    let redis = crate::common::redis_server::TestRedis::start();
+    let app = spawn_app_with(Options {
+        redis_url: Some(redis.url().to_owned()),
+        ..Options::default()
+    })
+    .await;
+    let ready = app.get(&app.url("/health/ready")).await;
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    redis.stop();
+    let res = app.get(&app.url("/health/ready")).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["redis"]), "{body}");
+    assert_eq!(body["checks"]["redis"]["status"], "error", "{body}");
+    let error = body["checks"]["redis"]["error"].as_str().unwrap();
+    assert!(error.starts_with("Redis did not answer"), "{body}");
+    let text = body.to_string().to_lowercase();
+    for raw in [
+        "refused",
+        "broken pipe",
+        "os error",
+        "io error",
+        "connection",
+        "127.0.0.1",
+    ] {
+        assert!(!text.contains(raw), "`{raw}` in {body}");
+    }
+    app.stop().await;
+}

@@ -60,6 +60,8 @@ pub static REDIS: LazyLock<&TestRedis> = LazyLock::new(TestRedis::shared);
 
 pub struct TestApp {
     pub address: String,
+    /// The operators' listener (`server.ops_port`), when the test asked for one.
+    pub ops_address: Option<String>,
     pub client: reqwest::Client,
     pub sim: SimulatorHandle,
     pub prefix: String,
@@ -86,6 +88,9 @@ pub struct Options {
     pub webhooks: Option<Webhooks>,
     /// Share another app's key prefix (two instances on one Redis).
     pub prefix: Option<String>,
+    pub body_timeout_ms: u64,
+    /// `server.ops_port`: `Some(0)` gives health and metrics a free port of their own.
+    pub ops_port: Option<u16>,
 }
 
 /// Where a test's gateway delivers its events.
@@ -122,6 +127,8 @@ impl Default for Options {
             body_limit_bytes: 65_536,
             webhooks: None,
             prefix: None,
+            body_timeout_ms: 10_000,
+            ops_port: None,
         }
     }
 }
@@ -146,6 +153,8 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let mut settings = Settings::default();
     settings.server.port = 0;
     settings.server.body_limit_bytes = opts.body_limit_bytes;
+    settings.server.body_timeout_ms = opts.body_timeout_ms;
+    settings.server.ops_port = opts.ops_port;
     settings.redis.url = Some(SecretString::from(redis_url.clone()));
     settings.redis.key_prefix = prefix.clone();
     settings.redis.command_timeout_ms = 500;
@@ -179,6 +188,9 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     };
     let app = Application::build_with(settings, store, plugins).expect("app builds");
     let address = app.public_url().to_owned();
+    let ops_address = app
+        .ops_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let handle = app.handle();
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
@@ -190,6 +202,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .unwrap();
     TestApp {
         address,
+        ops_address,
         client,
         sim,
         prefix,

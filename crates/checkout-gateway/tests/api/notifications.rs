@@ -83,7 +83,7 @@ async fn a_signed_notification_is_applied_and_acknowledged_with_ok() {
 }
 
 #[tokio::test]
-async fn bad_missing_or_stale_signatures_are_401_and_change_nothing() {
+async fn bad_missing_stale_or_future_signatures_are_401_and_change_nothing() {
     let app = spawn_app().await;
     let id = waiting_checkout(&app).await;
     let body = order_body(&id, "completed");
@@ -96,6 +96,10 @@ async fn bad_missing_or_stale_signatures_are_401_and_change_nothing() {
         (
             "stale",
             Some(sign_notification(MSP_KEY, now() - 3_600, &body)),
+        ),
+        (
+            "an hour in the future",
+            Some(sign_notification(MSP_KEY, now() + 3_600, &body)),
         ),
         ("garbage", Some("bm90IGEgc2lnbmF0dXJl".to_owned())),
         (

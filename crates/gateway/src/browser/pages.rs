@@ -18,14 +18,27 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// A button to where the reader can go next: `(href, label)`.
+    link: Option<(&'a str, &'a str)>,
 }
 
 /// An HTML error page. `title` and `message` are escaped, so they may carry any text.
 pub fn error_page(status: u16, title: &str, message: &str) -> String {
+    error_page_with_link(status, title, message, None)
+}
+
+/// [`error_page`] with a button to `link` (`(href, label)`, both escaped).
+pub fn error_page_with_link(
+    status: u16,
+    title: &str,
+    message: &str,
+    link: Option<(&str, &str)>,
+) -> String {
     ErrorPage {
         status,
         title,
         message,
+        link,
     }
     .render()
     // Rendering writes into a String, which cannot fail; a `Display` of ours failing would be

@@ -79,7 +79,8 @@ fn to_three_ds(mode: ThreeDsMode, session: &PaySession) -> HttpResponse {
         None => error_response(
             StatusCode::BAD_GATEWAY,
             "Payment page unavailable",
-            "The card issuer's verification page cannot be shown. Please go back to the shop and try again.",
+            "Your bank's verification page cannot be shown right now, and nothing was charged. \
+             Please go back to the shop and try again.",
         ),
     }
 }

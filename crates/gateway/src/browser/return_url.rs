@@ -51,7 +51,7 @@ async fn come_back(state: &AppState, id: &str, cancelled: bool) -> HttpResponse 
 fn unknown_checkout() -> HttpResponse {
     error_response(
         StatusCode::NOT_FOUND,
-        "Unknown payment",
-        "We do not know this payment. Please go back to the shop.",
+        "Payment not found",
+        "We could not find this payment. Please go back to the shop and check your order there.",
     )
 }

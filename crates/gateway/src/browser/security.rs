@@ -31,7 +31,7 @@ pub const GATEWAY_STYLESHEET: &str = include_str!("templates/gateway.css");
 /// stylesheet changes and this is not updated.
 macro_rules! gateway_style_hash {
     () => {
-        "'sha256-/MiRILcO8EvkmFKlHasny+ksooczP3JB9mgwNY5VEww='"
+        "'sha256-s/yF1ZxiBbbLC+Ur7aZVRMya/0wH1pJWh4CJKsXPeso='"
     };
 }
 const GATEWAY_STYLE_HASH: &str = gateway_style_hash!();

@@ -19,10 +19,14 @@ pub enum SignatureError {
     Mismatch,
     #[error("the signature's timestamp is older than the tolerance")]
     Stale,
+    #[error("the signature's timestamp is further in the future than the tolerance")]
+    FromTheFuture,
 }
 
-/// Checks `auth` (the header's value) against `body`. `tolerance_s == 0` disables the age check,
-/// as in MSP's SDKs; like them, a timestamp in the future is not refused.
+/// Checks `auth` (the header's value) against `body`. `tolerance_s == 0` disables the time
+/// check, as in MSP's SDKs. Unlike them, a timestamp further than the tolerance in the future is
+/// refused too (design §5): a signature minted for later would otherwise stay replayable for
+/// however long its maker chose.
 pub fn verify(
     auth: Option<&[u8]>,
     body: &[u8],
@@ -53,6 +57,9 @@ pub fn verify(
     let tolerance = i64::try_from(tolerance_s).unwrap_or(i64::MAX);
     if tolerance > 0 && issued.saturating_add(tolerance) < now_unix {
         return Err(SignatureError::Stale);
+    }
+    if tolerance > 0 && issued > now_unix.saturating_add(tolerance) {
+        return Err(SignatureError::FromTheFuture);
     }
     Ok(())
 }
@@ -108,14 +115,23 @@ mod tests {
     }
 
     #[test]
-    fn stale_timestamps_are_refused_and_future_ones_accepted_like_the_sdks() {
+    fn timestamps_further_than_the_tolerance_either_way_are_refused() {
         let auth = sign_notification(KEY, 1_700_000_000, BODY);
         assert_eq!(check(Some(&auth), BODY, 1_700_000_600), Ok(()));
         assert_eq!(
             check(Some(&auth), BODY, 1_700_000_601),
             Err(SignatureError::Stale)
         );
-        assert_eq!(check(Some(&auth), BODY, 1_600_000_000), Ok(()));
+        // Signed 600 s ahead of our clock: within the tolerance (clocks drift); 601 s: refused.
+        assert_eq!(check(Some(&auth), BODY, 1_699_999_400), Ok(()));
+        assert_eq!(
+            check(Some(&auth), BODY, 1_699_999_399),
+            Err(SignatureError::FromTheFuture)
+        );
+        assert_eq!(
+            check(Some(&auth), BODY, 1_600_000_000),
+            Err(SignatureError::FromTheFuture)
+        );
         // Tolerance 0 disables the check.
         let key = SecretString::from(KEY);
         assert_eq!(

@@ -59,7 +59,7 @@ async fn the_verification_html_served_from_another_origin_reaches_the_challenge(
     client.goto(&format!("{shop}/pay")).await.unwrap();
     browser.wait_for_url(&payment_url).await;
     let source = client.source().await.unwrap();
-    assert!(source.contains("3-D Secure challenge"), "{source}");
+    assert!(source.contains("Confirm your payment"), "{source}");
 
     client
         .find(Locator::Css("button[value='Y']"))

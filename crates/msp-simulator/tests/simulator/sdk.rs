@@ -129,11 +129,11 @@ async fn notification_bodies_are_compact_with_slashes_and_unicode_unescaped() {
     sim.handle.stop().await;
 }
 
-/// A venv with the official Python SDK, made once under `target/` (needs `python3` and PyPI).
+/// A venv with the official Python SDK, made once under the cargo target directory in use
+/// (needs `python3` and PyPI).
 fn python_sdk() -> std::path::PathBuf {
     use std::process::Command;
-    let venv =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/python-sdk-venv");
+    let venv = test_support::artefacts::target_dir().join("python-sdk-venv");
     let python = venv.join("bin/python");
     let ready = venv.join("multisafepay-requests-3.1.0.ok");
     if !ready.exists() {

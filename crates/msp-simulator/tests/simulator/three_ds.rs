@@ -59,15 +59,67 @@ async fn the_challenge_page_is_one_form_with_three_buttons_posting_to_an_absolut
     let html = page.text().await.unwrap();
     assert_eq!(html.matches("<form").count(), 1, "{html}");
     assert!(html.contains("<form method=\"post\""), "{html}");
-    let action = &attrs(&html, "action")[0];
+    let form = &html[html.find("<form").unwrap()..html.find("</form>").unwrap()];
+    let action = &attrs(form, "action")[0];
     assert_eq!(
         action,
         d["payment_url"].as_str().unwrap(),
         "action must be absolute on the simulator"
     );
     assert_eq!(html.matches("<button").count(), 3);
-    assert_eq!(attrs(&html, "name"), vec!["result"; 3]);
-    assert_eq!(attrs(&html, "value"), vec!["Y", "N", "cancel"]);
+    assert_eq!(attrs(form, "name"), vec!["result"; 3]);
+    assert_eq!(attrs(form, "value"), vec!["Y", "N", "cancel"]);
+    sim.handle.stop().await;
+}
+
+/// What a shopper sees: a bank's page that fits a phone, the amount as money, the card's last
+/// digits, three buttons that say what they do; no simulator jargon, no internal ids.
+#[tokio::test]
+async fn the_challenge_page_reads_like_a_banks_verification_page() {
+    let sim = spawn().await;
+    let (id, d) = challenged(&sim).await;
+    let html = sim
+        .http
+        .get(d["payment_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"),
+        "{html}"
+    );
+    assert!(html.contains("<style>"), "styled: {html}");
+    assert!(
+        html.contains("€10.00"),
+        "the order's 1000 EUR cents as money: {html}"
+    );
+    assert!(html.contains("•••• 1111"), "{html}");
+    for label in ["Confirm payment", "Reject payment", "Cancel"] {
+        assert!(html.contains(label), "{label}: {html}");
+    }
+    let session = d["payment_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let text_outside_the_form_action = html.replace(d["payment_url"].as_str().unwrap(), "");
+    for internal in [
+        id.as_str(),
+        session,
+        "minor units",
+        "(Y)",
+        "(N)",
+        "simulator",
+    ] {
+        assert!(
+            !text_outside_the_form_action.contains(internal),
+            "{internal} on the page: {html}"
+        );
+    }
     sim.handle.stop().await;
 }
 

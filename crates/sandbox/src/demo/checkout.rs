@@ -16,8 +16,35 @@ use super::{
 pub struct DemoCheckoutPage {
     /// Pre-filled expiry year: must be in the future, so the route passes e.g. this year + 3.
     pub exp_year: i32,
-    /// Shown above the form when the gateway refused the last submission (its error message).
+    /// Shown above the form when the last submission was refused, in the shopper's words.
     pub error: Option<String>,
+    /// The form field the error is about (`card_number`, `cvc`, `exp_month`, …): marked.
+    pub invalid_field: Option<&'static str>,
+    /// What the shopper typed last time, when the form comes back after an error: kept, except
+    /// the card number and the security code, which are asked for again (they are never echoed
+    /// into a page).
+    pub typed: Option<TypedFields>,
+}
+
+/// The fields of a refused submission that the form shows again as they were typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypedFields {
+    pub exp_month: String,
+    pub exp_year: String,
+    pub holder_name: String,
+    pub email: String,
+}
+
+impl DemoCheckoutForm {
+    /// What the form shows again after an error: everything but the card number and the CVC.
+    pub fn typed(&self) -> TypedFields {
+        TypedFields {
+            exp_month: self.exp_month.clone(),
+            exp_year: self.exp_year.clone(),
+            holder_name: self.holder_name.clone(),
+            email: self.email.clone(),
+        }
+    }
 }
 
 /// The demo checkout form as posted (`web::Form<DemoCheckoutForm>`). The card number and the CVC
@@ -50,9 +77,14 @@ impl DemoCheckoutForm {
 /// The card number loses the spaces and dashes people type; expiry fields become numbers when
 /// they are numbers and are otherwise passed on as typed, so that the gateway's own validation
 /// answers (400 with `param`) and the demo shows what a merchant would see.
+///
+/// `cancel_url` is where MSP sends a shopper who did not complete 3-D Secure (pressed Cancel,
+/// or the bank did not verify them): the result page, marked so that it can say "cancelled"
+/// rather than "failed".
 pub fn to_checkout_request_json(
     form: &DemoCheckoutForm,
     return_url: &str,
+    cancel_url: &str,
     shopper_ip: &str,
 ) -> Value {
     let number: String = form
@@ -107,6 +139,7 @@ pub fn to_checkout_request_json(
         },
         "card": card,
         "return_url": return_url,
+        "cancel_url": cancel_url,
         "metadata": {"source": "sandbox-demo"}
     });
     if form.pays_later() {
@@ -137,19 +170,62 @@ pub fn next_location(created: &Value, result_url: &str) -> String {
 const PAY_LATER_REFUSED: &str = "Pay later is only possible with a Visa, Mastercard or Maestro \
     card. Pay now with this card, or pay later with one of those.";
 
-/// The message to show above the demo form when the gateway refused the checkout: its error
-/// body's message, naming the field (design §3's `{"error": {…, "message", "param"}}`); a
-/// refused "Pay later" in plain words.
+/// What the shopper reads above the form when a submission could not be sent on: which field
+/// to look at again and how, never the gateway's wording for merchants (field paths, codes,
+/// "the shopper"), which goes to the log instead.
+const CHECK_CARD_NUMBER: &str = "Check the card number: it does not look like a valid card number. Type it again as it is on the card.";
+const CHECK_CVC: &str = "Check the security code (CVC): it is the 3 digits on the back of the \
+    card, or the 4 digits on the front of an American Express card.";
+const CHECK_EXPIRY: &str = "Check the expiry date: type the month (1 to 12) and the year as they \
+    are on the card. An expired card cannot be used.";
+const CHECK_NAME: &str = "Check the name on the card: use letters, spaces, dots and hyphens only.";
+const CHECK_EMAIL: &str = "Check your email address: it should look like name@example.com.";
+const TRY_AGAIN_LATER: &str = "We could not take your payment just now, and nothing was charged. Please try again in a moment.";
+
+/// The demo form's field a refusal of the gateway is about, to mark it (design §3's `param`).
+pub fn invalid_field(body: &Value) -> Option<&'static str> {
+    let error = &body["error"];
+    match (
+        error["param"].as_str()?,
+        error["code"].as_str().unwrap_or_default(),
+    ) {
+        ("card.number", _) | (_, "invalid_card_number") => Some("card_number"),
+        ("card.cvc", _) | (_, "invalid_cvc") => Some("cvc"),
+        ("card.exp_month", _) => Some("exp_month"),
+        ("card.exp_year", _) | (_, "invalid_expiry") => Some("exp_year"),
+        ("card.holder_name", _) => Some("holder_name"),
+        ("customer.email", _) | (_, "invalid_email") => Some("email"),
+        _ => None,
+    }
+}
+
+/// The message to show above the demo form when the gateway refused the checkout (design §3's
+/// `{"error": {…, "code", "param"}}`), in the shopper's words: what to check, or to try again.
 pub fn api_error_message(status: u16, body: &Value) -> String {
     let error = &body["error"];
-    if error["param"] == "capture_method" {
+    let param = error["param"].as_str().unwrap_or_default();
+    let code = error["code"].as_str().unwrap_or_default();
+    if param == "capture_method" {
         return PAY_LATER_REFUSED.to_owned();
     }
-    match (error["message"].as_str(), error["param"].as_str()) {
-        (Some(message), Some(param)) if !param.is_empty() => format!("{param}: {message}"),
-        (Some(message), _) => message.to_owned(),
-        _ => format!("The gateway answered HTTP {status}; see its log for the reason."),
+    let message = match (param, code) {
+        ("card.number", _) | (_, "invalid_card_number") => CHECK_CARD_NUMBER,
+        ("card.cvc", _) | (_, "invalid_cvc") => CHECK_CVC,
+        ("card.exp_month" | "card.exp_year", _) | (_, "invalid_expiry") => CHECK_EXPIRY,
+        ("card.holder_name", _) => CHECK_NAME,
+        ("customer.email", _) | (_, "invalid_email") => CHECK_EMAIL,
+        _ => TRY_AGAIN_LATER,
+    };
+    if message == TRY_AGAIN_LATER {
+        // Not something the shopper can fix: the shop's developer needs the gateway's words.
+        tracing::warn!(
+            status,
+            code,
+            param,
+            "the gateway refused the demo's checkout"
+        );
     }
+    message.to_owned()
 }
 
 /// Renders the demo checkout page.
@@ -171,12 +247,22 @@ pub fn checkout_page(ctx: &DemoCheckoutPage) -> String {
             outcome: c.outcome,
         })
         .collect();
+    let typed = ctx.typed.as_ref();
+    let exp_year = ctx.exp_year.to_string();
     CheckoutTemplate {
+        // The test card the page suggests, until the shopper has typed something of their own.
+        card_number: if typed.is_some() { "" } else { SUGGESTED_CARD },
+        cvc: if typed.is_some() { "" } else { SUGGESTED_CVC },
+        exp_month: typed.map_or("12", |t| t.exp_month.as_str()),
+        exp_year: typed.map_or(exp_year.as_str(), |t| t.exp_year.as_str()),
+        holder_name: typed.map_or(SUGGESTED_NAME, |t| t.holder_name.as_str()),
+        email: typed.map_or(SUGGESTED_EMAIL, |t| t.email.as_str()),
+        ask_again: typed.is_some(),
+        invalid: ctx.invalid_field.unwrap_or_default(),
         lines,
         shipping: format_money(DEMO_SHIPPING, DEMO_CURRENCY),
         total: format_money(demo_total(), DEMO_CURRENCY),
         vat: format_money(vat_included(demo_total()), DEMO_CURRENCY),
-        exp_year: ctx.exp_year,
         error: ctx.error.as_deref(),
         cards,
     }
@@ -184,6 +270,11 @@ pub fn checkout_page(ctx: &DemoCheckoutPage) -> String {
     // Rendering into a String only fails if a Display impl does; ours do not.
     .unwrap_or_else(|e| format!("demo page could not be rendered: {e}"))
 }
+
+const SUGGESTED_CARD: &str = "4111 1111 1111 1111";
+const SUGGESTED_CVC: &str = "123";
+const SUGGESTED_NAME: &str = "Jo Tester";
+const SUGGESTED_EMAIL: &str = "shopper@example.com";
 
 struct CartLine {
     name: &'static str,
@@ -201,11 +292,20 @@ struct CardRow {
 #[derive(Template)]
 #[template(path = "demo_checkout.html")]
 struct CheckoutTemplate<'a> {
+    card_number: &'a str,
+    cvc: &'a str,
+    exp_month: &'a str,
+    exp_year: &'a str,
+    holder_name: &'a str,
+    email: &'a str,
+    /// The form came back after an error: the card number and CVC are asked for again.
+    ask_again: bool,
+    /// The name of the field the error is about, or `""`.
+    invalid: &'a str,
     lines: Vec<CartLine>,
     shipping: String,
     total: String,
     vat: String,
-    exp_year: i32,
     error: Option<&'a str>,
     cards: Vec<CardRow>,
 }
@@ -242,6 +342,8 @@ mod tests {
         checkout_page(&DemoCheckoutPage {
             exp_year: 2031,
             error: None,
+            invalid_field: None,
+            typed: None,
         })
     }
 
@@ -284,7 +386,7 @@ mod tests {
             );
         }
         assert!(page.contains("3745 000000 00015"));
-        assert!(page.contains("Declined: insufficient funds"));
+        assert!(page.contains("Confirmed, then declined: not enough money"));
     }
 
     #[test]
@@ -292,6 +394,8 @@ mod tests {
         let page = checkout_page(&DemoCheckoutPage {
             exp_year: 2031,
             error: Some("<script>alert('x')</script> bad card".into()),
+            invalid_field: None,
+            typed: None,
         });
         assert!(!page.contains("<script>"), "{page}");
         assert!(page.contains("&#60;script&#62;"));
@@ -303,6 +407,7 @@ mod tests {
         let body = to_checkout_request_json(
             &form("4111 1111 1111 1111", "123"),
             "http://127.0.0.1:8080/demo/result",
+            "http://127.0.0.1:8080/demo/result?from=cancel",
             "203.0.113.7",
         );
         assert_eq!(body["currency"], "EUR");
@@ -326,17 +431,25 @@ mod tests {
         assert_eq!(body["card"]["cvc"], "123");
         assert_eq!(body["card"]["holder_name"], "Jo Tester");
         assert_eq!(body["return_url"], "http://127.0.0.1:8080/demo/result");
+        assert_eq!(
+            body["cancel_url"],
+            "http://127.0.0.1:8080/demo/result?from=cancel"
+        );
         assert!(body["reference"].as_str().unwrap().starts_with("demo-"));
     }
 
     #[test]
     fn pay_later_asks_for_a_manual_capture() {
-        let now =
-            to_checkout_request_json(&form("4111 1111 1111 1111", "123"), "http://x/r", "::1");
+        let now = to_checkout_request_json(
+            &form("4111 1111 1111 1111", "123"),
+            "http://x/r",
+            "http://x/c",
+            "::1",
+        );
         assert!(now.get("capture_method").is_none(), "{now}");
         let mut later = form("4111 1111 1111 1111", "123");
         later.capture = "later".into();
-        let body = to_checkout_request_json(&later, "http://x/r", "::1");
+        let body = to_checkout_request_json(&later, "http://x/r", "http://x/c", "::1");
         assert_eq!(body["capture_method"], "manual");
 
         let page = page();
@@ -365,7 +478,7 @@ mod tests {
     fn unparsable_expiry_is_passed_on_for_the_gateway_to_reject() {
         let mut f = form("4111-1111-1111-1111", "123");
         f.exp_month = "dec".into();
-        let body = to_checkout_request_json(&f, "http://x/r", "127.0.0.1");
+        let body = to_checkout_request_json(&f, "http://x/r", "http://x/c", "127.0.0.1");
         assert_eq!(body["card"]["exp_month"], "dec");
         assert_eq!(body["card"]["number"], "4111111111111111");
     }
@@ -394,15 +507,103 @@ mod tests {
     }
 
     #[test]
-    fn api_errors_name_the_field() {
-        let body = json!({"error": {"type": "invalid_request_error", "code": "invalid_card_number",
-            "message": "the card number fails the Luhn check", "param": "card.number"}});
+    fn refusals_say_what_to_check_in_the_shoppers_words() {
+        let refusal = |code: &str, param: &str, message: &str| json!({"error": {"type": "invalid_request_error", "code": code, "message": message, "param": param}});
+        let cases = [
+            (
+                refusal(
+                    "invalid_card_number",
+                    "card.number",
+                    "the card number fails the Luhn check",
+                ),
+                "card number",
+            ),
+            (
+                refusal(
+                    "invalid_cvc",
+                    "card.cvc",
+                    "the security code (CVC) of a amex card is 4 digits: check what the shopper typed",
+                ),
+                "security code",
+            ),
+            (
+                refusal("invalid_expiry", "card.exp_year", "the card has expired"),
+                "expiry date",
+            ),
+            (
+                refusal("invalid_email", "customer.email", "not an email address"),
+                "email address",
+            ),
+        ];
+        for (body, says) in cases {
+            let message = api_error_message(400, &body);
+            assert!(message.contains(says), "{says}: {message}");
+            for jargon in [
+                "card.number",
+                "card.cvc",
+                "card.exp_",
+                "customer.email",
+                "invalid_",
+                "shopper",
+                "Luhn",
+                "`",
+                "400",
+                "amex",
+            ] {
+                assert!(!message.contains(jargon), "{jargon} in {message}");
+            }
+        }
+        for (status, body) in [
+            (
+                503,
+                json!({"error": {"type": "api_error", "code": "service_unavailable", "message": "retry after the `Retry-After` seconds", "param": null}}),
+            ),
+            (502, json!("junk")),
+            (
+                401,
+                json!({"error": {"type": "authentication_error", "code": "invalid_api_key", "message": "Missing or unknown API key", "param": null}}),
+            ),
+        ] {
+            let message = api_error_message(status, &body);
+            assert!(message.contains("try again"), "{message}");
+            assert!(message.contains("nothing was charged"), "{message}");
+            for jargon in ["Retry-After", "API key", "HTTP", "gateway", "log"] {
+                assert!(!message.contains(jargon), "{jargon} in {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn after_an_error_the_form_keeps_what_was_typed_but_the_card_number_and_cvc() {
+        let typed = TypedFields {
+            exp_month: "07".into(),
+            exp_year: "2033".into(),
+            holder_name: "Sam <Smith>".into(),
+            email: "sam@example.org".into(),
+        };
+        let page = checkout_page(&DemoCheckoutPage {
+            exp_year: 2031,
+            error: Some(CHECK_CVC.into()),
+            invalid_field: Some("cvc"),
+            typed: Some(typed),
+        });
+        let form = first_form(&page);
+        assert_eq!(input_value(form, "card_number"), Some(""));
+        assert_eq!(input_value(form, "cvc"), Some(""));
+        assert_eq!(input_value(form, "exp_month"), Some("07"));
+        assert_eq!(input_value(form, "exp_year"), Some("2033"));
         assert_eq!(
-            api_error_message(400, &body),
-            "card.number: the card number fails the Luhn check"
+            input_value(form, "holder_name"),
+            Some("Sam &#60;Smith&#62;")
         );
-        let no_param = json!({"error": {"message": "try again", "param": null}});
-        assert_eq!(api_error_message(503, &no_param), "try again");
-        assert!(api_error_message(502, &json!("junk")).contains("HTTP 502"));
+        assert_eq!(input_value(form, "email"), Some("sam@example.org"));
+        assert!(
+            page.contains("enter the card number and security code again"),
+            "{page}"
+        );
+        let cvc = &form[form.find("name=\"cvc\"").unwrap()..];
+        let cvc = &cvc[..cvc.find('>').unwrap()];
+        assert!(cvc.contains("aria-invalid=\"true\""), "{cvc}");
+        assert_eq!(form.matches("aria-invalid").count(), 1, "{form}");
     }
 }

@@ -39,8 +39,8 @@ pub use capture::{
     payment_refusal_message,
 };
 pub use checkout::{
-    DemoCheckoutForm, DemoCheckoutPage, api_error_message, checkout_page, next_location,
-    to_checkout_request_json,
+    DemoCheckoutForm, DemoCheckoutPage, TypedFields, api_error_message, checkout_page,
+    invalid_field, next_location, to_checkout_request_json,
 };
 pub use refund::{
     AmountError, DemoRefund, DemoRefundCancelForm, DemoRefundForm, RefusalContext,
@@ -103,57 +103,57 @@ pub const TEST_CARDS: &[TestCard] = &[
     TestCard {
         number: "4111111111111111",
         brand: "Visa",
-        outcome: "3-D Secure challenge, then completed",
+        outcome: "Your bank asks you to confirm, then it is paid",
     },
     TestCard {
         number: "4761340000000019",
         brand: "Visa",
-        outcome: "3-D Secure challenge, then completed",
+        outcome: "Your bank asks you to confirm, then it is paid",
     },
     TestCard {
         number: "5500000000000004",
         brand: "Mastercard",
-        outcome: "3-D Secure challenge, then completed",
+        outcome: "Your bank asks you to confirm, then it is paid",
     },
     TestCard {
         number: "374500000000015",
         brand: "Amex",
-        outcome: "Frictionless, completed at once",
+        outcome: "Paid at once, no bank check",
     },
     TestCard {
         number: "4012001038443335",
         brand: "Visa",
-        outcome: "Not enrolled in 3-D Secure, completed",
+        outcome: "Paid at once (the card has no bank check)",
     },
     TestCard {
         number: "4917300000000008",
         brand: "Visa",
-        outcome: "Uncleared (processing), voided later",
+        outcome: "Under review for a while, then refused",
     },
     TestCard {
         number: "4462000000000003",
         brand: "Visa",
-        outcome: "Uncleared (processing), completed later",
+        outcome: "Under review for a while, then paid",
     },
     TestCard {
         number: "4012001037461114",
         brand: "Visa",
-        outcome: "3-D Secure fails, declined",
+        outcome: "Your bank cannot confirm it: declined",
     },
     TestCard {
         number: "374200000000004",
         brand: "Amex",
-        outcome: "3-D Secure fails, declined",
+        outcome: "Your bank cannot confirm it: declined",
     },
     TestCard {
         number: "4012001038488884",
         brand: "Visa",
-        outcome: "Declined: insufficient funds",
+        outcome: "Confirmed, then declined: not enough money",
     },
     TestCard {
         number: "4242424242424242",
         brand: "Visa",
-        outcome: "Declined when the order is created",
+        outcome: "Declined by the bank straight away",
     },
 ];
 

@@ -58,6 +58,9 @@ pub struct DemoResultPage {
     pub refund_delay: Option<Duration>,
     /// The capture and cancel forms' state.
     pub payment_form: PaymentFormState,
+    /// The shopper came back through the shop's `cancel_url`: MSP sends them there when they
+    /// did not complete 3-D Secure (pressed Cancel, or the bank did not verify them).
+    pub via_cancel_url: bool,
 }
 
 /// The capture form and the cancel button as the page shows them: blank, or after the gateway
@@ -130,7 +133,16 @@ impl DemoResultPage {
             refund_form: RefundFormState::default(),
             refund_delay: None,
             payment_form: PaymentFormState::default(),
+            via_cancel_url: false,
         }
+    }
+
+    /// Whether the shopper stopped at 3-D Secure: back through the cancel URL, and the payment
+    /// failed at that step (not, say, for lack of funds after it).
+    pub fn stopped_at_3ds(&self) -> bool {
+        self.via_cancel_url
+            && self.status == "failed"
+            && self.failure_code.as_deref() == Some("authentication_failed")
     }
 
     /// What the payment charged: what was captured of a pay-later authorisation, else the
@@ -183,7 +195,14 @@ impl DemoResultPage {
 
 /// Renders the demo result page.
 pub fn result_page(ctx: &DemoResultPage) -> String {
-    let (tone, headline, note) = describe_status(&ctx.status);
+    let (tone, headline, note) = if ctx.stopped_at_3ds() {
+        STOPPED_AT_3DS
+    } else {
+        describe_status(&ctx.status)
+    };
+    let reason = (ctx.status == "failed" && !ctx.stopped_at_3ds())
+        .then(|| failure_reason(ctx.failure_code.as_deref()));
+    let try_again = matches!(ctx.status.as_str(), "failed" | "expired" | "canceled");
     let card = match (&ctx.card_brand, &ctx.card_last4) {
         (Some(brand), Some(last4)) => Some(format!("{} •••• {last4}", brand_label(brand))),
         (None, Some(last4)) => Some(format!("•••• {last4}")),
@@ -239,8 +258,9 @@ pub fn result_page(ctx: &DemoResultPage) -> String {
         reloads: tone == "wait" && !ctx.capturable(),
         amount: format_money(ctx.amount, &ctx.currency),
         card,
-        failure_message: ctx.failure_message.as_deref(),
-        failure_code: ctx.failure_code.as_deref(),
+        reason,
+        try_again,
+        paid_with: matches!(ctx.status.as_str(), "succeeded" | "requires_capture"),
         events,
         refresh_url: &ctx.refresh_url,
         show_refunds,
@@ -292,53 +312,87 @@ pub fn result_page(ctx: &DemoResultPage) -> String {
     .unwrap_or_else(|e| format!("result page could not be rendered: {e}"))
 }
 
-/// (CSS tone, headline, explanation) for a design §3 status.
+/// The headline for a shopper who stopped at 3-D Secure: neutral, since nothing went wrong
+/// that they need to worry about.
+const STOPPED_AT_3DS: (&str, &str, &str) = (
+    "neutral",
+    "Payment cancelled",
+    "The payment was stopped at your bank's verification step, so nothing was charged. You can \
+     try again with the same card or another one.",
+);
+
+/// (CSS tone, headline, explanation) for a design §3 status, in the shopper's words: what
+/// happened to their money and what they can do.
 fn describe_status(status: &str) -> (&'static str, &'static str, &'static str) {
     match status {
         "succeeded" => (
             "ok",
             "Payment succeeded",
-            "The card was charged; the shop can ship the order.",
+            "Thank you! Your payment was received and your order is confirmed.",
         ),
-        "failed" => (
-            "bad",
-            "Payment failed",
-            "Nothing was charged. Try again with another card.",
-        ),
+        "failed" => ("bad", "Payment failed", "Nothing was charged."),
         "processing" | "requires_action" | "created" => (
             "wait",
             "Payment processing",
-            "The outcome is not known yet. This page refreshes itself and will show the final \
-             status as soon as MultiSafepay reports it.",
+            "We are waiting for your bank to confirm the payment. This page updates itself and \
+             will show the result in a moment; there is no need to pay again.",
         ),
         "requires_capture" => (
             "wait",
             "Payment authorised",
-            "The amount is reserved on the card but not charged yet. Capture it when the order \
-             ships, or cancel the payment to release it.",
+            "The amount is reserved on your card. You are charged when your order ships.",
         ),
-        "canceled" => ("neutral", "Payment canceled", "Nothing was charged."),
+        "canceled" => (
+            "neutral",
+            "Payment cancelled",
+            "The payment was cancelled and nothing was charged.",
+        ),
         "expired" => (
             "neutral",
             "Payment expired",
-            "The payment was not completed in time; nothing was charged.",
+            "The payment was not completed in time, so nothing was charged. You can start again.",
         ),
         "partially_refunded" => (
             "neutral",
             "Partially refunded",
-            "Part of the payment was refunded.",
+            "Part of your payment was refunded to your card.",
         ),
-        "refunded" => ("neutral", "Refunded", "The payment was refunded."),
+        "refunded" => (
+            "neutral",
+            "Refunded",
+            "Your payment was refunded to your card.",
+        ),
         "charged_back" => (
             "bad",
             "Charged back",
-            "The cardholder disputed the payment.",
+            "The payment was disputed with the card's bank and returned to the card.",
         ),
         _ => (
             "neutral",
             "Payment status",
-            "The gateway reported this status.",
+            "We could not tell how this payment stands. Refresh the page in a moment.",
         ),
+    }
+}
+
+/// Why a payment failed and what the shopper can do, from the gateway's `failure.code`
+/// (design §3); the gateway's `failure.message` is written for the merchant and not shown.
+fn failure_reason(code: Option<&str>) -> &'static str {
+    match code {
+        Some("card_declined") => {
+            "Your bank declined the card. Try another card, or contact your bank."
+        }
+        Some("insufficient_funds") => {
+            "Your bank declined the card: there is not enough money available. Try another card."
+        }
+        Some("expired_card") => "The card has expired. Try another card.",
+        Some("authentication_failed") => {
+            "Your bank could not verify the payment. Try again, or use another card."
+        }
+        Some("authentication_required") => {
+            "Your bank needs to verify this payment. Please start again to confirm it with your bank."
+        }
+        _ => "The payment could not be completed. Try again in a moment, or use another card.",
     }
 }
 
@@ -395,8 +449,12 @@ struct ResultTemplate<'a> {
     reloads: bool,
     amount: String,
     card: Option<String>,
-    failure_message: Option<&'a str>,
-    failure_code: Option<&'a str>,
+    /// Why the payment failed and what to do, in the shopper's words.
+    reason: Option<&'static str>,
+    /// The page offers to start a new checkout at the top: the payment did not go through.
+    try_again: bool,
+    /// The status block says what was paid (or reserved) and with which card.
+    paid_with: bool,
     events: Vec<EventRow<'a>>,
     refresh_url: &'a str,
     show_refunds: bool,
@@ -473,6 +531,7 @@ mod tests {
                 cancel_key: "k-3".into(),
                 ..PaymentFormState::default()
             },
+            via_cancel_url: false,
         }
     }
 
@@ -506,22 +565,54 @@ mod tests {
     }
 
     #[test]
-    fn failed_result_shows_the_failure_and_pending_result_refreshes() {
+    fn failed_result_says_why_in_the_shoppers_words_and_pending_result_refreshes() {
         let mut failed = result("failed");
-        failed.failure_message = Some("The card has insufficient funds.".into());
+        failed.failure_message =
+            Some("The card has insufficient funds. Ask the shopper to use another card.".into());
         failed.failure_code = Some("insufficient_funds".into());
         let page = result_page(&failed);
         assert!(page.contains("Payment failed"));
-        assert!(page.contains("The card has insufficient funds."));
-        assert!(page.contains("insufficient_funds"));
+        assert!(
+            page.contains("not enough money available. Try another card."),
+            "{page}"
+        );
+        assert!(!page.contains("Ask the shopper"), "{page}");
+        assert!(!page.contains("(insufficient_funds)"), "{page}");
+        assert!(page.contains("href=\"/demo\">Try again"), "{page}");
+
+        failed.failure_code = Some("card_declined".into());
+        let page = result_page(&failed);
+        assert!(
+            page.contains("Your bank declined the card. Try another card"),
+            "{page}"
+        );
 
         let page = result_page(&result("processing"));
         assert!(page.contains("Payment processing"));
-        assert!(page.contains("will show the final status"));
+        assert!(page.contains("will show the result in a moment"));
+        assert!(!page.contains("MultiSafepay reports"));
         assert!(page.contains(
             "http-equiv=\"refresh\" content=\"5;url=/demo/result?checkout_id=chk_1&#38;refresh=true\""
         ));
         assert!(page.contains("Refresh status"));
+    }
+
+    #[test]
+    fn a_shopper_who_stopped_at_3ds_sees_a_neutral_cancelled_page() {
+        let mut ctx = result("failed");
+        ctx.failure_code = Some("authentication_failed".into());
+        ctx.via_cancel_url = true;
+        let page = result_page(&ctx);
+        assert!(page.contains("Payment cancelled"), "{page}");
+        assert!(page.contains("status neutral"), "{page}");
+        assert!(!page.contains("Payment failed"), "{page}");
+        assert!(page.contains("nothing was charged"), "{page}");
+
+        // Through the cancel URL for another reason (funds, after 3-D Secure passed): failed.
+        ctx.failure_code = Some("insufficient_funds".into());
+        let page = result_page(&ctx);
+        assert!(page.contains("Payment failed"), "{page}");
+        assert!(!page.contains("Payment cancelled"), "{page}");
     }
 
     #[test]
