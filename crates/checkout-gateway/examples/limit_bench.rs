@@ -1,0 +1,682 @@
+//! How close the gateway gets to the least work a checkout allows (issue "Close to the limit"):
+//! Redis, the simulator, the gateway and `limit-baseline` (../shared/bench) as **separate
+//! processes**, driven by `wrk`, side by side in one run.
+//!
+//! ```text
+//! cargo run --release --example limit_bench -- [--duration-s 10] [--connections 32] [--smoke]
+//! ```
+//!
+//! It builds the release binary and limit-baseline, starts its own `redis-server` (no
+//! persistence), `checkout-gateway simulator`, `checkout-gateway serve` (logs at `info` to a file,
+//! as in production; the simulator's signed notification for every order goes to it) and
+//! limit-baseline on the same simulator, then measures, each after a warm-up:
+//!
+//! - throughput at `--connections` of the gateway and of limit-baseline (frictionless card), and
+//!   their ratio;
+//! - median latency at 1 connection of the simulator alone (`POST /v1/json/orders`), the gateway
+//!   and limit-baseline, and what each adds over the simulator;
+//! - Redis commands clients sent (round trips, or fewer when sent together) per operation,
+//!   counted with `MONITOR` (commands run inside Lua scripts are not round trips and not
+//!   counted): frictionless create, 3-D Secure create, a notification that changes the status, a
+//!   duplicate one, the pay page;
+//! - Redis memory per pending 3-D Secure checkout (`MEMORY USAGE` of all its keys, less MSP's
+//!   form HTML) and the gateway's idle resident memory.
+//!
+//! `--smoke` runs everything for a second with tiny batches: a check that the harness works, not
+//! figures. Requires `wrk` and `redis-server` (Debian packages).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+use test_support::checkout::CheckoutRequest;
+use test_support::msp::sign_notification;
+use test_support::redis_server::TestRedis;
+
+const MSP_KEY: &str = "bench-site-api-key-0001";
+const MERCHANT_KEY: &str = "bench-merchant-key-0123456789";
+const FRICTIONLESS: &str = "374500000000015";
+const THREE_DS: &str = "4111111111111111";
+
+#[derive(Parser, Debug)]
+#[command(about = "The gateway next to limit-baseline, as separate processes, under wrk")]
+struct Args {
+    /// Measured seconds per wrk run.
+    #[arg(long, default_value_t = 10)]
+    duration_s: u64,
+    /// Unmeasured seconds before each measured run.
+    #[arg(long, default_value_t = 2)]
+    warmup_s: u64,
+    /// Connections for the throughput runs.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// A one-second run of everything with tiny batches: checks the harness, not the figures.
+    #[arg(long)]
+    smoke: bool,
+}
+
+/// A child process killed when dropped.
+struct Proc {
+    child: Child,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn build() -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+    let status = Command::new(cargo())
+        .args(["build", "--release", "--bin", "checkout-gateway"])
+        .current_dir(workspace_root())
+        .status()?;
+    if !status.success() {
+        bail!("building checkout-gateway failed");
+    }
+    let gateway = target_dir().join("release/checkout-gateway");
+    let manifest = workspace_root().join("../shared/bench/limit-baseline/Cargo.toml");
+    if !manifest.exists() {
+        eprintln!(
+            "limit-baseline not found at {}: its runs are skipped",
+            manifest.display()
+        );
+        return Ok((gateway, None));
+    }
+    let baseline_target = target_dir().join("limit-baseline");
+    let status = Command::new(cargo())
+        .arg("build")
+        .arg("--release")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&baseline_target)
+        .status()?;
+    if !status.success() {
+        bail!("building limit-baseline failed");
+    }
+    Ok((
+        gateway,
+        Some(baseline_target.join("release/limit-baseline")),
+    ))
+}
+
+/// Polls `url` until it answers at all.
+async fn wait_up(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(url).send().await.is_err() {
+        if Instant::now() > deadline {
+            bail!("{url} did not come up within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// What one wrk run reported.
+#[derive(Debug, Clone, Copy)]
+struct WrkRun {
+    requests_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn millis(text: &str) -> Option<f64> {
+    let (number, unit) = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| text.split_at(i))?;
+    let n: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn wrk(
+    script: &Path,
+    url: &str,
+    connections: u32,
+    seconds: u64,
+    run_id: &str,
+) -> anyhow::Result<WrkRun> {
+    let threads = connections.clamp(1, 2);
+    let out = Command::new("wrk")
+        .arg(format!("-t{threads}"))
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("--latency")
+        .arg("-s")
+        .arg(script)
+        .arg(url)
+        .arg("--")
+        .arg(run_id)
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let find = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix).map(|r| r.trim().to_owned()))
+    };
+    let requests_per_s = find("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("wrk printed no Requests/sec:\n{text}"))?;
+    let p50_ms = find("50%").and_then(|v| millis(&v)).unwrap_or(f64::NAN);
+    let p99_ms = find("99%").and_then(|v| millis(&v)).unwrap_or(f64::NAN);
+    let non_2xx = find("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(WrkRun {
+        requests_per_s,
+        p50_ms,
+        p99_ms,
+        non_2xx,
+    })
+}
+
+/// wrk scripts: the merchant's checkout POST (the same body for the gateway and the baseline:
+/// each makes its own order id) and the simulator's order POST (the order id must be unique:
+/// run id, wrk thread and a counter, never `math.random`).
+fn write_scripts(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let body = CheckoutRequest::new(FRICTIONLESS).body().to_string();
+    let checkout = dir.join("checkout.lua");
+    std::fs::write(
+        &checkout,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = [==[{body}]==]\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {MERCHANT_KEY}\"\n"
+        ),
+    )?;
+    let order = json!({
+        "type": "direct", "gateway": "CREDITCARD", "order_id": "ORDER_ID", "currency": "EUR",
+        "amount": 3495, "description": "Benchmark order",
+        "payment_options": {"notification_url": "http://127.0.0.1:9/n", "notification_method": "POST",
+            "redirect_url": "https://shop.example/ok", "cancel_url": "https://shop.example/c"},
+        "customer": {"locale": "nl_NL", "ip_address": "203.0.113.7", "email": "jo@example.com", "country": "NL"},
+        "gateway_info": {"card_number": FRICTIONLESS, "card_holder_name": "Jo Doe",
+            "card_expiry_date": "3012", "card_cvc": "1234"}
+    })
+    .to_string()
+    .replace("ORDER_ID", "%s-%d-%d");
+    let orders = dir.join("orders.lua");
+    std::fs::write(
+        &orders,
+        format!(
+            r#"local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  run = args[1]
+  n = 0
+end
+local template = [==[{order}]==]
+function request()
+  n = n + 1
+  local body = string.format(template, run, tid, n)
+  return wrk.format("POST", nil, {{["Content-Type"] = "application/json", ["api_key"] = "{MSP_KEY}"}}, body)
+end
+"#
+        ),
+    )?;
+    Ok((checkout, orders))
+}
+
+/// Counts the commands clients send to Redis while `work` runs (`MONITOR`; lines from Lua are
+/// inside a script, not round trips).
+async fn client_commands<F, Fut, T>(redis_url: &str, work: F) -> anyhow::Result<((u64, u64), T)>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let port = url::Url::parse(redis_url)?
+        .port()
+        .context("redis url without port")?;
+    let mut monitor = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "monitor"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("redis-cli monitor")?;
+    let stdout = monitor.stdout.take().context("monitor stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // MONITOR answers OK first; wait for it so that nothing before is counted.
+    let first = rx.recv_timeout(Duration::from_secs(5))?;
+    if first != "OK" {
+        bail!("redis-cli monitor said {first}");
+    }
+    let result = work().await?;
+    // Background work triggered by the requests (an unschedule after the answer) settles.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    // A MONITOR line: `1700000000.123456 [0 127.0.0.1:53124] "EVALSHA" …`. Commands a client
+    // sent together (a pipeline, or concurrent commands on one multiplexed connection) arrive
+    // within microseconds of each other and share one round trip's wait.
+    let mut commands = 0u64;
+    let mut round_trips = 0u64;
+    let mut last: Option<(String, f64)> = None;
+    for line in rx.try_iter() {
+        if line.contains("[0 lua]") || line.contains("\"PING\"") {
+            continue;
+        }
+        let mut parts = line.splitn(3, ' ');
+        let (Some(ts), Some(_db), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let client = rest.split(']').next().unwrap_or_default().to_owned();
+        let at: f64 = ts.parse().unwrap_or_default();
+        commands += 1;
+        let together = last
+            .as_ref()
+            .is_some_and(|(c, t)| *c == client && (at - t).abs() < 0.000_02);
+        if !together {
+            round_trips += 1;
+        }
+        last = Some((client, at));
+    }
+    let count = (commands, round_trips);
+    Ok((count, result))
+}
+
+struct Fixture {
+    client: reqwest::Client,
+    gateway: String,
+    redis_url: String,
+}
+
+impl Fixture {
+    async fn create(&self, card: &str) -> anyhow::Result<Value> {
+        let res = self
+            .client
+            .post(format!("{}/v1/checkouts", self.gateway))
+            .bearer_auth(MERCHANT_KEY)
+            .json(&CheckoutRequest::new(card).body())
+            .send()
+            .await?;
+        if res.status() != 201 {
+            bail!("create answered {}", res.status());
+        }
+        Ok(res.json().await?)
+    }
+
+    async fn notify(&self, order: &Value) -> anyhow::Result<()> {
+        let body = serde_json::to_vec(order)?;
+        let now = chrono::Utc::now().timestamp();
+        let res = self
+            .client
+            .post(format!(
+                "{}/notifications/multisafepay?transactionid={}",
+                self.gateway,
+                order["order_id"].as_str().unwrap_or_default()
+            ))
+            .header("Auth", sign_notification(MSP_KEY, now, &body))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        if res.status() != 200 {
+            bail!("notification answered {}", res.status());
+        }
+        Ok(())
+    }
+
+    /// Mean client commands and round trips per call of `op` over `n` calls.
+    async fn per_op<F, Fut>(&self, n: u32, op: F) -> anyhow::Result<(f64, f64)>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let ((commands, round_trips), ()) = client_commands(&self.redis_url, || async {
+            for _ in 0..n {
+                op().await?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok((
+            commands as f64 / f64::from(n),
+            round_trips as f64 / f64::from(n),
+        ))
+    }
+}
+
+/// A completed MSP order for checkout `id`, as MSP's notification body carries it.
+fn completed_order(id: &str) -> Value {
+    json!({
+        "order_id": id, "transaction_id": 4242, "status": "completed",
+        "financial_status": "completed", "amount": 3495, "currency": "EUR",
+        "payment_details": {"type": "VISA", "last4": "1111"}
+    })
+}
+
+async fn redis_memory(redis_url: &str, pattern: &str) -> anyhow::Result<(u64, u64)> {
+    let client = redis::Client::open(redis_url)?;
+    let mut con = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut con)
+        .await?;
+    let mut total = 0u64;
+    for key in &keys {
+        let bytes: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut con)
+            .await?;
+        total += bytes.unwrap_or(0);
+    }
+    Ok((keys.len() as u64, total))
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (seconds, warmup, batch) = if args.smoke {
+        (1, 1, 5)
+    } else {
+        (args.duration_s, args.warmup_s, 100)
+    };
+    let (gateway_bin, baseline_bin) = build()?;
+    let scratch = target_dir().join("limit-bench");
+    let (checkout_lua, orders_lua) = write_scripts(&scratch)?;
+
+    let redis = TestRedis::start();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+
+    let sim_port = free_port()?;
+    let sim_url = format!("http://127.0.0.1:{sim_port}");
+    let _sim = Proc {
+        child: Command::new(&gateway_bin)
+            .args([
+                "simulator",
+                "--port",
+                &sim_port.to_string(),
+                "--api-key",
+                MSP_KEY,
+            ])
+            // Notifications that fail (the baseline's go nowhere) are retried an hour later.
+            .args(["--notification-retry-interval-ms", "3600000"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    };
+    wait_up(&client, &sim_url).await?;
+
+    let gw_port = free_port()?;
+    let gateway = format!("http://127.0.0.1:{gw_port}");
+    let log_path = scratch.join("gateway.log");
+    let gw = Proc {
+        child: Command::new(&gateway_bin)
+            .arg("serve")
+            .env("RUST_LOG", "info")
+            .env("GATEWAY__SERVER__PORT", gw_port.to_string())
+            .env("GATEWAY__REDIS__URL", redis.url())
+            .env(
+                "GATEWAY__MULTISAFEPAY__BASE_URL",
+                format!("{sim_url}/v1/json"),
+            )
+            .env("GATEWAY__MULTISAFEPAY__API_KEY", MSP_KEY)
+            .env("GATEWAY__AUTH__API_KEYS", MERCHANT_KEY)
+            .env("GATEWAY__AUTH__RATE_LIMIT_PER_S", "0")
+            .env("GATEWAY__CHECKOUT__RETURN_URL_HOSTS", "shop.example")
+            .stdout(std::fs::File::create(&log_path)?)
+            .stderr(Stdio::null())
+            .spawn()?,
+    };
+    wait_up(&client, &format!("{gateway}/health/live")).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = rss_kib(gw.pid());
+
+    let base_port = free_port()?;
+    let baseline = format!("http://127.0.0.1:{base_port}");
+    let _base = match &baseline_bin {
+        Some(bin) => {
+            let p = Proc {
+                child: Command::new(bin)
+                    .arg(base_port.to_string())
+                    .arg(redis.url())
+                    .arg(format!("{sim_url}/v1/json/orders"))
+                    .arg(MSP_KEY)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            };
+            wait_up(&client, &baseline).await?;
+            Some(p)
+        }
+        None => None,
+    };
+
+    let run_id = format!("b{}", chrono::Utc::now().timestamp_millis());
+    let measure = |script: &Path, url: String, conns: u32, label: &'static str| {
+        let script = script.to_owned();
+        let run_id = format!("{run_id}-{label}");
+        move || -> anyhow::Result<WrkRun> {
+            wrk(&script, &url, conns, warmup, &format!("{run_id}-w"))?;
+            wrk(&script, &url, conns, seconds, &run_id)
+        }
+    };
+    let orders_url = format!("{sim_url}/v1/json/orders");
+    let checkouts = |base: &str| format!("{base}/v1/checkouts");
+
+    println!(
+        "# limit_bench ({} s per run, {} s warm-up)",
+        seconds, warmup
+    );
+    let sim_1 = measure(&orders_lua, orders_url.clone(), 1, "sim1")()?;
+    let gw_1 = measure(&checkout_lua, checkouts(&gateway), 1, "gw1")()?;
+    let base_1 = match baseline_bin {
+        Some(_) => Some(measure(&checkout_lua, checkouts(&baseline), 1, "base1")()?),
+        None => None,
+    };
+    let gw_n = measure(&checkout_lua, checkouts(&gateway), args.connections, "gwn")()?;
+    let base_n = match baseline_bin {
+        Some(_) => Some(measure(
+            &checkout_lua,
+            checkouts(&baseline),
+            args.connections,
+            "basen",
+        )()?),
+        None => None,
+    };
+
+    let line = |name: &str, r: &WrkRun| {
+        println!(
+            "{name:<28} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   non-2xx {}",
+            r.requests_per_s, r.p50_ms, r.p99_ms, r.non_2xx
+        )
+    };
+    line("simulator alone, 1 conn", &sim_1);
+    line("gateway, 1 conn", &gw_1);
+    if let Some(b) = &base_1 {
+        line("limit-baseline, 1 conn", b);
+    }
+    line(&format!("gateway, {} conns", args.connections), &gw_n);
+    if let Some(b) = &base_n {
+        line(&format!("limit-baseline, {} conns", args.connections), b);
+    }
+    println!();
+    if let Some(b) = &base_n {
+        println!(
+            "throughput gateway / limit-baseline at {} conns: {:.2}x   (target >= 0.8x)",
+            args.connections,
+            gw_n.requests_per_s / b.requests_per_s
+        );
+    }
+    println!(
+        "median latency added over the simulator at 1 conn: gateway {:.2} ms (target <= 0.5){}",
+        gw_1.p50_ms - sim_1.p50_ms,
+        base_1
+            .map(|b| format!(", limit-baseline {:.2} ms", b.p50_ms - sim_1.p50_ms))
+            .unwrap_or_default()
+    );
+
+    // Round trips, one operation at a time, nothing else running.
+    let fx = Fixture {
+        client: client.clone(),
+        gateway: gateway.clone(),
+        redis_url: redis.url().to_owned(),
+    };
+    let create_frictionless = fx
+        .per_op(batch, || async { fx.create(FRICTIONLESS).await.map(drop) })
+        .await?;
+    let create_3ds = fx
+        .per_op(batch, || async { fx.create(THREE_DS).await.map(drop) })
+        .await?;
+    // Pending 3DS checkouts for the notification, pay page and memory figures.
+    let mut pending = Vec::new();
+    for _ in 0..batch {
+        pending.push(fx.create(THREE_DS).await?);
+    }
+    let pay_links: Vec<String> = pending
+        .iter()
+        .filter_map(|c| c["next_action"]["redirect_to_url"]["url"].as_str())
+        .map(str::to_owned)
+        .collect();
+    let pay_index = std::sync::atomic::AtomicUsize::new(0);
+    let pay_page = fx
+        .per_op(batch, || async {
+            let i = pay_index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let res = fx
+                .client
+                .get(&pay_links[i % pay_links.len()])
+                .send()
+                .await?;
+            if !res.status().is_redirection() && !res.status().is_success() {
+                bail!("pay page answered {}", res.status());
+            }
+            Ok(())
+        })
+        .await?;
+    let (keys, bytes) = redis_memory(redis.url(), "cgw:*").await?;
+    let before_all = (keys, bytes);
+    let ids: Vec<String> = pending
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .map(str::to_owned)
+        .collect();
+    let mut per_checkout = 0u64;
+    for id in &ids {
+        let (_, b) = redis_memory(redis.url(), &format!("cgw:{{{id}}}:*")).await?;
+        per_checkout += b;
+    }
+    let mut pay_sessions = 0u64;
+    // The pay session holds MSP's answer; in redirect mode no form HTML is stored.
+    for link in &pay_links {
+        let token = link.rsplit('/').next().unwrap_or_default();
+        let (_, b) = redis_memory(redis.url(), &format!("cgw:pay:{token}")).await?;
+        pay_sessions += b;
+    }
+    let n = ids.len().max(1) as u64;
+    let notify_index = std::sync::atomic::AtomicUsize::new(0);
+    let notify_change = fx
+        .per_op(batch, || async {
+            let i = notify_index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            fx.notify(&completed_order(&ids[i % ids.len()])).await
+        })
+        .await?;
+    let dup_index = std::sync::atomic::AtomicUsize::new(0);
+    let notify_duplicate = fx
+        .per_op(batch, || async {
+            let i = dup_index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            fx.notify(&completed_order(&ids[i % ids.len()])).await
+        })
+        .await?;
+
+    println!();
+    println!(
+        "Redis per operation: round trips (commands sent together counted once) / commands sent"
+    );
+    println!(
+        "(MONITOR, one operation at a time; commands run inside Lua scripts are not counted):"
+    );
+    for (name, (commands, trips), target) in [
+        ("frictionless create", create_frictionless, "<= 2"),
+        ("3-D Secure create", create_3ds, "<= 3"),
+        ("notification changing status", notify_change, "<= 2"),
+        ("duplicate notification", notify_duplicate, "1"),
+        ("pay page", pay_page, "1"),
+    ] {
+        println!("  {name:<30} {trips:>5.2} / {commands:>5.2}   (target {target})");
+    }
+    println!();
+    println!(
+        "Redis memory per pending 3-D Secure checkout: {:.0} B record keys + {:.0} B pay session = {:.2} KiB (target <= 2.5 KiB); {} keys / {} B in all",
+        per_checkout as f64 / n as f64,
+        pay_sessions as f64 / n as f64,
+        (per_checkout + pay_sessions) as f64 / n as f64 / 1024.0,
+        before_all.0,
+        before_all.1
+    );
+    if let Some(rss) = idle_rss {
+        println!(
+            "gateway idle RSS: {:.1} MiB (target <= 16 MiB)",
+            rss as f64 / 1024.0
+        );
+    }
+    let log_lines = std::fs::read_to_string(&log_path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
+    println!(
+        "gateway log lines at info: {log_lines} (in {})",
+        log_path.display()
+    );
+    drop(gw);
+    Ok(())
+}
