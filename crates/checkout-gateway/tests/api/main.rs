@@ -17,4 +17,5 @@ mod lifecycle;
 mod notifications;
 mod reconcile;
 mod refunds;
+mod resilience;
 mod strict_input;
