@@ -5,13 +5,19 @@
 //! what they learned as [`News`]; [`apply`] reads the stored checkout, lets
 //! [`transition`](super::transition::transition) turn the news into the next state and its
 //! event, and writes both with one compare-and-set. When another writer got there first the loop
-//! re-reads and decides again, so racers end in the same state whatever their order (design §6).
+//! re-reads and decides again, so racers end in the same state whatever their order (design §6);
+//! after [`MAX_CAS_ATTEMPTS`] lost races in a row it gives up with a 503-class error.
 
 use super::Context;
 use super::transition::{News, transition};
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, EventSource};
 use crate::metrics::TRANSITIONS;
 use crate::store::{CasReply, StoreError, Versioned};
+
+/// How many compare-and-sets one change may lose before it gives up. Each loss means another
+/// writer changed the checkout in between; a handful in a row means something keeps writing it
+/// (a bug, or a storm of duplicates), and looping on would hold the caller forever.
+pub const MAX_CAS_ATTEMPTS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -44,7 +50,7 @@ pub async fn apply_from(
 ) -> Result<Checkout, ApplyError> {
     let store = ctx.store.as_ref();
     let id = stored.checkout.id.clone();
-    loop {
+    for _ in 0..MAX_CAS_ATTEMPTS {
         let current = stored.checkout;
         let Some((next, event)) = transition(&current, news, source, ctx.clock.now()) else {
             return Ok(current);
@@ -73,6 +79,14 @@ pub async fn apply_from(
             CasReply::NotFound => return Err(ApplyError::NotFound),
         }
     }
+    // A 503-class error: nothing of this change was written, and a retry decides afresh.
+    tracing::warn!(
+        attempts = MAX_CAS_ATTEMPTS,
+        "gave up a change: the checkout kept changing under it"
+    );
+    Err(ApplyError::Store(StoreError::unavailable(format!(
+        "checkout {id} kept changing while this change was written ({MAX_CAS_ATTEMPTS} compare-and-sets lost in a row); nothing was changed, retry in a moment"
+    ))))
 }
 
 fn record_transition(e: &CheckoutEvent, from: CheckoutStatus) {

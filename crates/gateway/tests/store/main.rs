@@ -6,6 +6,7 @@
 
 use test_support as common;
 
+mod apply_bound;
 mod contract;
 mod fixtures;
 mod lifetimes;
