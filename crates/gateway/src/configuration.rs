@@ -47,6 +47,10 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_s: u64,
+    /// Requests per second per client address on the endpoints that need no key (`/pay`,
+    /// `/return`, `/cancel`, notifications that fail verification, GET notifications); a
+    /// burst of twice that; `0` disables the limit.
+    pub keyless_rate_limit_per_s: u32,
 }
 
 impl Default for ServerSettings {
@@ -56,6 +60,7 @@ impl Default for ServerSettings {
             port: 8080,
             body_limit_bytes: 65_536,
             shutdown_timeout_s: 30,
+            keyless_rate_limit_per_s: 20,
         }
     }
 }

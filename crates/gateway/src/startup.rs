@@ -18,6 +18,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api::auth::MerchantKeys;
 use crate::api::idempotency::FingerprintKey;
+use crate::browser::keyless::KeylessLimit;
 use crate::clock::{SharedClock, SystemClock};
 use crate::configuration::Settings;
 use crate::flows::{Context, FlowSettings};
@@ -32,6 +33,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub merchant_keys: MerchantKeys,
     pub fingerprint_key: FingerprintKey,
+    /// The per-client-address limit of the endpoints that need no key (design §4).
+    pub keyless_limit: KeylessLimit,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl Application {
             psp,
             clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
             settings: FlowSettings::new(&settings, public_url),
+            syncs: Default::default(),
         };
         let state = web::Data::new(AppState {
             flows: Arc::new(flows),
@@ -105,6 +109,7 @@ impl Application {
                 settings.auth.rate_limit_per_s,
             ),
             fingerprint_key: FingerprintKey::derive(&msp_key),
+            keyless_limit: KeylessLimit::new(settings.server.keyless_rate_limit_per_s),
             metrics: crate::metrics::handle(),
             settings,
         });

@@ -5,6 +5,7 @@
 
 use test_support as common;
 mod helpers;
+mod keyless;
 
 mod browser;
 mod card_data;

@@ -214,12 +214,14 @@ mod tests {
             .unwrap(),
             clock: Arc::new(SystemClock),
             settings: FlowSettings::new(&settings, "http://gateway.test".into()),
+            syncs: Default::default(),
         };
         AppState {
             flows: Arc::new(flows),
             metrics: crate::metrics::handle(),
             merchant_keys: MerchantKeys::new(&[], 1),
             fingerprint_key: FingerprintKey::derive(&secret),
+            keyless_limit: crate::browser::keyless::KeylessLimit::new(0),
             settings,
         }
     }

@@ -124,6 +124,7 @@ async fn a_change_that_keeps_losing_its_compare_and_set_gives_up_with_a_retryabl
         .unwrap(),
         clock: Arc::new(SystemClock),
         settings: FlowSettings::new(&settings, "http://gateway.test".into()),
+        syncs: Default::default(),
     };
 
     let err = apply(&ctx, &id, EventSource::Reconcile, News::NeverReceived)
