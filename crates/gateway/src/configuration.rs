@@ -35,6 +35,8 @@ pub struct Settings {
     pub checkout: CheckoutSettings,
     #[serde(default)]
     pub reconcile: ReconcileSettings,
+    #[serde(default)]
+    pub idempotency: IdempotencySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +208,23 @@ impl Default for ReconcileSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// How long a claimed `Idempotency-Key` counts as in flight (409) if its request never
+    /// finishes (a crash); after that a retry with the key resumes the interrupted request.
+    /// Longer than one MSP call can take, so a request still running is never taken over.
+    pub in_flight_ttl_s: u64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        Self {
+            in_flight_ttl_s: 60,
+        }
+    }
+}
+
 /// A configuration error that names the failing key and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration key `{key}`: {message}")]
@@ -303,6 +322,23 @@ impl Settings {
         positive("checkout.retention_s", self.checkout.retention_s)?;
         positive("reconcile.interval_s", self.reconcile.interval_s)?;
         positive("reconcile.max_age_s", self.reconcile.max_age_s)?;
+        // Strictly longer than the longest MSP call plus a second: a request still waiting for
+        // MSP must never be taken over by its retry.
+        let msp_call_ms = self
+            .multisafepay
+            .connect_timeout_ms
+            .saturating_add(self.multisafepay.timeout_ms);
+        if self.idempotency.in_flight_ttl_s.saturating_mul(1_000)
+            <= msp_call_ms.saturating_add(1_000)
+        {
+            return Err(ConfigError::new(
+                "idempotency.in_flight_ttl_s",
+                format!(
+                    "must be greater than (multisafepay.connect_timeout_ms + multisafepay.timeout_ms) / 1000 + 1 = {}s, so that a request still waiting for MultiSafepay is never taken over by its retry; raise it (default 60) or lower the MSP timeouts",
+                    msp_call_ms as f64 / 1000.0 + 1.0
+                ),
+            ));
+        }
         if self.checkout.retention_s < self.checkout.session_ttl_s {
             return Err(ConfigError::new(
                 "checkout.retention_s",
@@ -557,6 +593,14 @@ mod tests {
     }
 
     #[test]
+    fn the_in_flight_time_of_an_idempotency_key_outlasts_an_msp_call() {
+        let s = from_toml("").unwrap();
+        assert_eq!(s.idempotency.in_flight_ttl_s, 60);
+        let s = from_toml("[idempotency]\nin_flight_ttl_s = 19").unwrap();
+        assert!(s.validate(Mode::Sandbox).is_ok());
+    }
+
+    #[test]
     fn invalid_values_name_their_key() {
         let cases = [
             ("[server]\nport = 70000", "server.port"),
@@ -575,6 +619,15 @@ mod tests {
                 "checkout.return_url_hosts",
             ),
             ("[auth]\napi_keys = \"short\"", "auth.api_keys"),
+            // Not longer than the longest MSP call (2 s + 15 s) plus a second.
+            (
+                "[idempotency]\nin_flight_ttl_s = 18",
+                "idempotency.in_flight_ttl_s",
+            ),
+            (
+                "[multisafepay]\ntimeout_ms = 60000",
+                "idempotency.in_flight_ttl_s",
+            ),
         ];
         for (toml, key) in cases {
             let err = from_toml(toml)

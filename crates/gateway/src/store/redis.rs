@@ -19,8 +19,8 @@ use self::records::IdempotencyRecord;
 use self::scripts::Scripts;
 use super::keys::Keys;
 use super::{
-    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
-    Ttls, Versioned,
+    CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, StoreError,
+    StoredResponse, Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::refund::RefundId;
@@ -371,16 +371,14 @@ impl CheckoutStore for RedisStore {
         .transpose()
     }
 
-    async fn idempotency_begin(
+    async fn idempotency_claim(
         &self,
         key: &str,
-        fingerprint: &str,
+        claim: &Claim<'_>,
     ) -> Result<IdempotencyBegin, StoreError> {
         let owner = fresh_token();
-        let record = &to_json(
-            "idempotency record",
-            &IdempotencyRecord::processing(fingerprint, &owner),
-        )?;
+        let ours = IdempotencyRecord::processing(claim, &owner);
+        let record = &to_json("idempotency record", &ours)?;
         let redis_key = &self.keys.idempotency(key);
         let ((claimed, current), _): ((i64, Option<String>), Resent) = self
             .run_resending("idempotency_begin", || {
@@ -396,8 +394,13 @@ impl CheckoutStore for RedisStore {
                 }
             })
             .await?;
+        let started = |record: IdempotencyRecord, resumed| IdempotencyBegin::Started {
+            owner: owner.clone(),
+            resource: record.resource,
+            resumed,
+        };
         if claimed == 1 {
-            return Ok(IdempotencyBegin::Started { owner });
+            return Ok(started(ours, false));
         }
         let current = current.ok_or_else(|| {
             StoreError::corrupt("idempotency claim answered neither claimed nor a record")
@@ -405,10 +408,53 @@ impl CheckoutStore for RedisStore {
         // Sent twice, the key may hold our own first run's claim: the owner token is fresh,
         // so only that run can have written exactly these bytes.
         if &current == record {
-            return Ok(IdempotencyBegin::Started { owner });
+            return Ok(started(ours, false));
         }
-        let record: IdempotencyRecord = from_json("idempotency record", &current)?;
-        Ok(record.into_begin())
+        let theirs: IdempotencyRecord = from_json("idempotency record", &current)?;
+        let Some(taken) = theirs.take_over(claim, &owner) else {
+            return Ok(theirs.into_begin());
+        };
+        // The request that claimed the key never finished: take its claim over, on the exact
+        // bytes read (a racer taking it over too, or the original completing late, wins).
+        let (current, taken_json) = (&current, &to_json("idempotency record", &taken)?);
+        let (replaced, resent): (i64, Resent) = self
+            .run_resending("idempotency_begin", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .replace_if_equal
+                        .key(redis_key)
+                        .arg(current)
+                        .arg(taken_json)
+                        .arg(millis(self.ttls.idempotency))
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        let ours_now = replaced == 1
+            || (resent == Resent::Yes
+                && self
+                    .get_string("idempotency_begin", redis_key)
+                    .await?
+                    .as_ref()
+                    == Some(taken_json));
+        if ours_now {
+            tracing::warn!(
+                resource = taken.resource.as_deref(),
+                "took over an idempotency key whose request never finished; resuming it"
+            );
+            return Ok(started(taken, true));
+        }
+        let now: Option<String> = self.get_string("idempotency_begin", redis_key).await?;
+        match now {
+            Some(raw) => {
+                Ok(from_json::<IdempotencyRecord>("idempotency record", &raw)?.into_begin())
+            }
+            None => Err(StoreError::unavailable(
+                "an idempotency key changed while it was taken over; retry",
+            )),
+        }
     }
 
     async fn idempotency_complete(

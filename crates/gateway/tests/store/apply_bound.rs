@@ -17,8 +17,8 @@ use gateway::flows::transition::News;
 use gateway::flows::{Context, FlowSettings};
 use gateway::psp::multisafepay::MultiSafepayClient;
 use gateway::store::{
-    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
-    Versioned,
+    CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, StoreError,
+    StoredResponse, Versioned,
 };
 
 use crate::fixtures::{checkout, created_event};
@@ -65,8 +65,12 @@ impl CheckoutStore for AlwaysLosing {
     async fn checkout_of_refund(&self, r: &RefundId) -> Result<Option<CheckoutId>, StoreError> {
         self.inner.checkout_of_refund(r).await
     }
-    async fn idempotency_begin(&self, k: &str, f: &str) -> Result<IdempotencyBegin, StoreError> {
-        self.inner.idempotency_begin(k, f).await
+    async fn idempotency_claim(
+        &self,
+        k: &str,
+        c: &Claim<'_>,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        self.inner.idempotency_claim(k, c).await
     }
     async fn idempotency_complete(
         &self,

@@ -168,6 +168,7 @@ against_both_stores!(
     idempotency_claim_in_flight_complete_and_replay,
     idempotency_owner_mismatch_changes_nothing,
     idempotency_abort_frees_the_key_for_a_retry,
+    an_in_flight_claim_is_taken_over_with_its_resource_once_its_time_is_over,
     sync_index_orders_by_due_time_and_limits,
     locks_exclude_until_unlocked_by_their_owner;
     expiry:
