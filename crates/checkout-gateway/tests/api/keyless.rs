@@ -136,14 +136,18 @@ async fn get_notifications_share_one_msp_call_and_over_the_limit_get_503_not_429
     let checkout = app.create("4111111111111111").await;
     let id = checkout["id"].as_str().unwrap().to_owned();
 
-    // A burst of 20 (the limit's burst) at once: all acknowledged, at most two MSP calls (one
-    // that was running when the others arrived would not do for them; the next one does).
+    // A burst of 20 (the limit's burst) while MSP takes a second to answer: all acknowledged,
+    // two MSP calls at most (the first one was already running when the others arrived, so it
+    // would not do for them; the next one, started after they all arrived, does).
+    app.set_faults(serde_json::json!({"latency_ms": 1000}))
+        .await;
     let burst = (0..20).map(|_| get_notification(&app, &id));
     let answers = futures_util::future::join_all(burst).await;
     for res in answers {
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.text().await.unwrap(), "OK");
     }
+    app.set_faults(serde_json::json!({"latency_ms": 0})).await;
     let calls = app.msp_status_calls(&id).await;
     assert!(
         (1..=2).contains(&calls),

@@ -15,9 +15,10 @@ use crate::metrics::TRANSITIONS;
 use crate::store::{CasReply, StoreError, Versioned};
 
 /// How many compare-and-sets one change may lose before it gives up. Each loss means another
-/// writer changed the checkout in between; a handful in a row means something keeps writing it
-/// (a bug, or a storm of duplicates), and looping on would hold the caller forever.
-pub const MAX_CAS_ATTEMPTS: usize = 5;
+/// writer won in between; legitimate racers lose a few times at most (ten concurrent refunds of
+/// one checkout: nine), so sixteen in a row, with a short random pause after each, means
+/// something keeps writing the checkout, and looping on would hold the caller forever.
+pub const MAX_CAS_ATTEMPTS: u32 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -50,7 +51,7 @@ pub async fn apply_from(
 ) -> Result<Checkout, ApplyError> {
     let store = ctx.store.as_ref();
     let id = stored.checkout.id.clone();
-    for _ in 0..MAX_CAS_ATTEMPTS {
+    for attempt in 1..=MAX_CAS_ATTEMPTS {
         let current = stored.checkout;
         let Some((next, event)) = transition(&current, news, source, ctx.clock.now()) else {
             return Ok(current);
@@ -74,6 +75,10 @@ pub async fn apply_from(
             }
             CasReply::Conflict => {
                 tracing::debug!("lost a compare-and-set race; deciding again on the fresh state");
+                // A random pause of up to `attempt` ms spreads out racers that would otherwise
+                // collide again at once.
+                let pause_us = rand::random_range(0..=u64::from(attempt) * 1_000);
+                tokio::time::sleep(std::time::Duration::from_micros(pause_us)).await;
                 stored = store.get(&id).await?.ok_or(ApplyError::NotFound)?;
             }
             CasReply::NotFound => return Err(ApplyError::NotFound),

@@ -134,7 +134,10 @@ async fn a_change_that_keeps_losing_its_compare_and_set_gives_up_with_a_retryabl
     let err = apply(&ctx, &id, EventSource::Reconcile, News::NeverReceived)
         .await
         .unwrap_err();
-    assert_eq!(store.attempts.load(Ordering::SeqCst), MAX_CAS_ATTEMPTS);
+    assert_eq!(
+        store.attempts.load(Ordering::SeqCst),
+        MAX_CAS_ATTEMPTS as usize
+    );
     let ApplyError::Store(e @ StoreError::Unavailable { .. }) = err else {
         panic!("expected a 503-class store error, got {err:?}");
     };
