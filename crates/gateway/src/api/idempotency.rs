@@ -143,6 +143,11 @@ where
             let result = work(Begun { resource, resumed }).await;
             let stored = match result {
                 Ok(stored) => stored,
+                // A resumed request keeps its claim even so: the claim holds the interrupted
+                // request's resource, which may have reached MSP, and freeing the key would let
+                // the next retry start another. It lapses again after its in-flight time, and
+                // the retry after that resumes the same resource.
+                Err(e) if e.code().retry_safe() && resumed => return Err(e),
                 // Nothing was done (nothing reached MSP): free the key so that the retry the
                 // answer asks for can run.
                 Err(e) if e.code().retry_safe() => {
@@ -288,6 +293,45 @@ mod tests {
         assert_eq!(res.status(), StatusCode::CREATED);
         assert!(res.headers().get(REPLAYED).is_none());
         assert_eq!(body_of(res).await, created().body);
+    }
+
+    #[actix_web::test]
+    async fn a_resumed_request_that_fails_keeps_the_claim_and_its_resource() {
+        let state = state();
+        let key = IdempotencyKey::parse("k-3").unwrap();
+        // A request that claimed the key long ago and never finished.
+        let lapsed = Claim {
+            fingerprint: "fp",
+            resource: Some("chk-first"),
+            now_ms: 0,
+            in_flight_ms: Some(1),
+        };
+        state
+            .flows
+            .store
+            .idempotency_claim(key.as_str(), &lapsed)
+            .await
+            .unwrap();
+        let err = run_once(&state, &key, "fp", Some("chk-second"), |begun| async move {
+            assert_eq!(
+                begun,
+                Begun {
+                    resource: Some("chk-first".into()),
+                    resumed: true
+                }
+            );
+            Err(ApiError::store_unavailable(anyhow::anyhow!("down")))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ServiceUnavailable);
+        // Not freed: a retry now must not start another checkout under a new id.
+        let again = run_once(&state, &key, "fp", Some("chk-third"), |_| async {
+            panic!("the key is still claimed")
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(again.code(), ErrorCode::IdempotencyKeyInUse);
     }
 
     #[actix_web::test]
