@@ -106,10 +106,38 @@ async fn resume(
         Err(SyncError::Store(e)) => return Err(ApiError::store_unavailable(e)),
         Err(SyncError::NotFound) => return Err(ApiError::checkout_not_found()),
     };
+    let checkout = cancel_if_unpayable(state, checkout).await;
     Ok(StoredResponse {
         status: StatusCode::CREATED.as_u16(),
         body: to_json(&CheckoutView::new(&checkout, state.public_url())),
     })
+}
+
+/// A resumed checkout that waits for 3-D Secure but has no pay link: MSP hands out the
+/// challenge's `payment_url` only in its answer to the create call, which the interrupted
+/// request never passed on, so nobody can ever finish it. It is cancelled at MSP (nothing was
+/// paid: the order is `initialized`), so that the merchant gets a final answer now and starts a
+/// new checkout, instead of one that waits an hour and a half to expire. If MSP refuses or
+/// cannot be asked, the checkout is answered as it is and the reconciler expires it.
+async fn cancel_if_unpayable(
+    state: &AppState,
+    checkout: crate::domain::checkout::Checkout,
+) -> crate::domain::checkout::Checkout {
+    use crate::domain::checkout::CheckoutStatus;
+    if checkout.status != CheckoutStatus::RequiresAction || checkout.pay_token.is_some() {
+        return checkout;
+    }
+    match crate::flows::cancel::cancel_checkout(&state.flows, &checkout.id, Some("abandoned")).await
+    {
+        Ok(canceled) => {
+            tracing::warn!(checkout_id = %canceled.id, "a resumed checkout had no pay link (its create answer was lost); cancelled it at MultiSafepay");
+            canceled
+        }
+        Err(e) => {
+            tracing::warn!(checkout_id = %checkout.id, error = %e, "could not cancel a resumed checkout without a pay link; it expires when its 3-D Secure window ends");
+            checkout
+        }
+    }
 }
 
 /// Runs the create flow and renders its outcome as the response to store and send.
