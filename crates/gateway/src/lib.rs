@@ -51,8 +51,8 @@
 //!   [`startup::Plugins`] through which a caller adds its clock and its own routes (the sandbox's
 //!   demo storefront).
 //! - [`error_code`] (the table of API error codes, which domain field errors name) and
-//!   [`errors`] (the one rendering path), [`configuration`], [`telemetry`], [`metrics`], [`rate_limit`] (token buckets per API key
-//!   and per client address): plumbing.
+//!   [`errors`] (the one rendering path), [`configuration`], [`telemetry`], [`metrics`],
+//!   [`rate_limit`] (token buckets per API key and per client address): plumbing.
 #![forbid(unsafe_code)]
 
 pub mod api;

@@ -104,13 +104,17 @@ async fn skip(
         StoreError::Corrupt { .. } => MAX_BACKOFF.max(ctx.settings.sync_interval),
         StoreError::Unavailable { .. } => ctx.settings.sync_interval,
     };
+    // Put back first: if that fails the store is down, and that, not this record, is the news.
+    ctx.store
+        .schedule_sync(id, (now + delay).timestamp())
+        .await?;
     tracing::error!(
         checkout_id = %id,
         error = %error,
         retry_in_s = delay.num_seconds(),
         "reconciler skipped a checkout it could not read or change; check the record, it is looked at again later"
     );
-    ctx.store.schedule_sync(id, (now + delay).timestamp()).await
+    Ok(())
 }
 
 enum Verdict {
