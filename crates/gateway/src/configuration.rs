@@ -37,6 +37,8 @@ pub struct Settings {
     pub reconcile: ReconcileSettings,
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    #[serde(default)]
+    pub idempotency: IdempotencySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +58,10 @@ pub struct ServerSettings {
     /// listener; `0` picks a free one (tests).
     #[serde(deserialize_with = "optional_port")]
     pub ops_port: Option<u16>,
+    /// Requests per second per client address on the endpoints that need no key (`/pay`,
+    /// `/return`, `/cancel`, notifications that fail verification, GET notifications); a
+    /// burst of twice that; `0` disables the limit.
+    pub keyless_rate_limit_per_s: u32,
 }
 
 impl Default for ServerSettings {
@@ -67,6 +73,7 @@ impl Default for ServerSettings {
             shutdown_timeout_s: 30,
             body_timeout_ms: 10_000,
             ops_port: None,
+            keyless_rate_limit_per_s: 20,
         }
     }
 }
@@ -239,6 +246,23 @@ impl Default for WebhookSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// How long a claimed `Idempotency-Key` counts as in flight (409) if its request never
+    /// finishes (a crash); after that a retry with the key resumes the interrupted request.
+    /// Longer than one MSP call can take, so a request still running is never taken over.
+    pub in_flight_ttl_s: u64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        Self {
+            in_flight_ttl_s: 60,
+        }
+    }
+}
+
 /// A configuration error that names the failing key and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration key `{key}`: {message}")]
@@ -346,6 +370,23 @@ impl Settings {
         positive("checkout.retention_s", self.checkout.retention_s)?;
         positive("reconcile.interval_s", self.reconcile.interval_s)?;
         positive("reconcile.max_age_s", self.reconcile.max_age_s)?;
+        // Strictly longer than the longest MSP call plus a second: a request still waiting for
+        // MSP must never be taken over by its retry.
+        let msp_call_ms = self
+            .multisafepay
+            .connect_timeout_ms
+            .saturating_add(self.multisafepay.timeout_ms);
+        if self.idempotency.in_flight_ttl_s.saturating_mul(1_000)
+            <= msp_call_ms.saturating_add(1_000)
+        {
+            return Err(ConfigError::new(
+                "idempotency.in_flight_ttl_s",
+                format!(
+                    "must be greater than (multisafepay.connect_timeout_ms + multisafepay.timeout_ms) / 1000 + 1 = {}s, so that a request still waiting for MultiSafepay is never taken over by its retry; raise it (default 60) or lower the MSP timeouts",
+                    msp_call_ms as f64 / 1000.0 + 1.0
+                ),
+            ));
+        }
         if self.checkout.retention_s < self.checkout.session_ttl_s {
             return Err(ConfigError::new(
                 "checkout.retention_s",
@@ -647,6 +688,14 @@ mod tests {
     }
 
     #[test]
+    fn the_in_flight_time_of_an_idempotency_key_outlasts_an_msp_call() {
+        let s = from_toml("").unwrap();
+        assert_eq!(s.idempotency.in_flight_ttl_s, 60);
+        let s = from_toml("[idempotency]\nin_flight_ttl_s = 19").unwrap();
+        assert!(s.validate(Mode::Sandbox).is_ok());
+    }
+
+    #[test]
     fn invalid_values_name_their_key() {
         let cases = [
             ("[server]\nport = 70000", "server.port"),
@@ -681,6 +730,15 @@ mod tests {
             ("[server]\nbody_timeout_ms = 0", "server.body_timeout_ms"),
             ("[server]\nops_port = \"metrics\"", "server.ops_port"),
             ("[server]\nport = 9000\nops_port = 9000", "server.ops_port"),
+            // Not longer than the longest MSP call (2 s + 15 s) plus a second.
+            (
+                "[idempotency]\nin_flight_ttl_s = 18",
+                "idempotency.in_flight_ttl_s",
+            ),
+            (
+                "[multisafepay]\ntimeout_ms = 60000",
+                "idempotency.in_flight_ttl_s",
+            ),
         ];
         for (toml, key) in cases {
             let err = from_toml(toml)

@@ -52,7 +52,8 @@
 //!   demo storefront).
 //! - [`error_code`] (the table of API error codes, which domain field errors name) and
 //!   [`errors`] (the one rendering path), [`configuration`], [`telemetry`], [`metrics`],
-//!   [`body_timeout`] (408 for a body that trickles in): plumbing.
+//!   [`body_timeout`] (408 for a body that trickles in),
+//!   [`rate_limit`] (token buckets per API key and per client address): plumbing.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -68,6 +69,7 @@ pub mod health;
 pub mod metrics;
 pub mod notifications;
 pub mod psp;
+pub mod rate_limit;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

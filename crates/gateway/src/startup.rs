@@ -18,6 +18,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api::auth::MerchantKeys;
 use crate::api::idempotency::FingerprintKey;
+use crate::browser::keyless::KeylessLimit;
 use crate::clock::{SharedClock, SystemClock};
 use crate::configuration::Settings;
 use crate::domain::checkout::CheckoutId;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub fingerprint_key: FingerprintKey,
     /// This instance's webhook deliverer, when `webhooks.url` is set.
     pub deliverer: Option<Arc<Deliverer>>,
+    /// The per-client-address limit of the endpoints that need no key (design §4).
+    pub keyless_limit: KeylessLimit,
 }
 
 impl AppState {
@@ -139,6 +142,7 @@ impl Application {
             clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
             settings: FlowSettings::new(&settings, public_url),
             outbox,
+            syncs: Default::default(),
         });
         let deliverer = Deliverer::new(flows.clone(), &settings.webhooks)?
             .zip(bell)
@@ -151,6 +155,7 @@ impl Application {
                 settings.auth.rate_limit_per_s,
             ),
             fingerprint_key: FingerprintKey::derive(&msp_key),
+            keyless_limit: KeylessLimit::new(settings.server.keyless_rate_limit_per_s),
             metrics: crate::metrics::handle(),
             settings,
         });

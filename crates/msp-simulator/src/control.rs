@@ -167,6 +167,58 @@ pub(crate) async fn notifications(
     HttpResponse::Ok().json(attempts)
 }
 
+/// Middleware on `/v1/json`: remembers every API call for `GET /sim/requests`.
+pub(crate) async fn record_api_call(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if let Some(sim) = req.app_data::<web::Data<Sim>>() {
+        let path = req.path().to_owned();
+        let order_id = path
+            .strip_prefix("/v1/json/")
+            .and_then(|rest| {
+                let mut parts = rest.split('/');
+                match (parts.next(), parts.next()) {
+                    (Some("orders" | "capture"), Some(id)) if !id.is_empty() => Some(id),
+                    _ => None,
+                }
+            })
+            .map(str::to_owned);
+        let call = crate::state::ApiCall {
+            method: req.method().to_string(),
+            path,
+            order_id,
+            at_ms: sim.clock.now().timestamp_millis(),
+        };
+        let mut calls = sim
+            .api_calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if calls.len() >= crate::state::MAX_API_CALLS {
+            calls.pop_front();
+        }
+        calls.push_back(call);
+    }
+    next.call(req).await
+}
+
+/// `GET /sim/requests[?order_id=…]`: the calls made to the MSP API, oldest first (the last
+/// 10,000): method, path, the path's order id, `at_ms`.
+pub(crate) async fn requests(
+    sim: web::Data<Sim>,
+    query: web::Query<NotificationsQuery>,
+) -> HttpResponse {
+    let calls = sim
+        .api_calls
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter(|c| query.order_id.is_none() || c.order_id == query.order_id)
+        .cloned()
+        .collect::<Vec<_>>();
+    HttpResponse::Ok().json(calls)
+}
+
 /// `GET /sim/health`
 pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("OK")

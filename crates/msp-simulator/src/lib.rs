@@ -32,7 +32,7 @@
 //!   after a change (notifications, timers).
 //! - `clock`: the simulator's time and the timers' waits.
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
-//! - `faults`, `control`: `/sim/faults`, `/sim/clock`, `/sim/notifications`,
+//! - `faults`, `control`: `/sim/faults`, `/sim/clock`, `/sim/notifications`, `/sim/requests`,
 //!   `/sim/orders/{id}/chargeback`.
 
 mod api;
@@ -209,6 +209,7 @@ pub(crate) fn with_transaction_id(mut url: url::Url, order_id: &str) -> String {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1/json")
+            .wrap(actix_web::middleware::from_fn(control::record_api_call))
             .route("/orders", web::post().to(api::create))
             .route("/orders/{order_id}", web::get().to(api::get))
             .route("/orders/{order_id}", web::patch().to(api::update))
@@ -234,6 +235,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route("/clock", web::get().to(control::get_clock))
             .route("/clock", web::put().to(control::put_clock))
             .route("/notifications", web::get().to(control::notifications))
+            .route("/requests", web::get().to(control::requests))
             .route(
                 "/orders/{order_id}/chargeback",
                 web::post().to(control::chargeback),
@@ -300,6 +302,7 @@ fn build(
         runtime: tokio::runtime::Handle::try_current()
             .context("the simulator must be started inside a tokio runtime")?,
         shutdown: shutdown_rx,
+        api_calls: std::sync::Mutex::new(std::collections::VecDeque::new()),
     });
     let mut server = HttpServer::new(move || App::new().app_data(sim.clone()).configure(routes))
         .listen(listener)

@@ -36,6 +36,22 @@ pub(crate) struct Sim {
     /// not on the server's worker threads, so it outlives no request and no worker.
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) shutdown: watch::Receiver<bool>,
+    /// The last [`MAX_API_CALLS`] calls to the MSP API (`/v1/json/…`), oldest first, for
+    /// `GET /sim/requests`: tests count how often a client called.
+    pub(crate) api_calls: std::sync::Mutex<std::collections::VecDeque<ApiCall>>,
+}
+
+/// How many API calls `GET /sim/requests` remembers (a benchmark must not grow memory).
+pub(crate) const MAX_API_CALLS: usize = 10_000;
+
+/// One call to the MSP API, as `GET /sim/requests` lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct ApiCall {
+    pub method: String,
+    pub path: String,
+    /// The `{order_id}` of the path, when it has one.
+    pub order_id: Option<String>,
+    pub at_ms: i64,
 }
 
 impl Sim {

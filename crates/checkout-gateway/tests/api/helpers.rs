@@ -83,6 +83,9 @@ pub struct Options {
     pub redis_url: Option<String>,
     pub timeout_ms: u64,
     pub rate_limit_per_s: u32,
+    /// `server.keyless_rate_limit_per_s`; off unless a test is about it (every test's requests
+    /// come from 127.0.0.1, and the gateway's clock stands still).
+    pub keyless_rate_limit_per_s: u32,
     pub body_limit_bytes: usize,
     /// Deliver events to this receiver (design §12).
     pub webhooks: Option<Webhooks>,
@@ -124,6 +127,7 @@ impl Default for Options {
             redis_url: None,
             timeout_ms: 5_000,
             rate_limit_per_s: 0,
+            keyless_rate_limit_per_s: 0,
             body_limit_bytes: 65_536,
             webhooks: None,
             prefix: None,
@@ -155,6 +159,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.server.body_limit_bytes = opts.body_limit_bytes;
     settings.server.body_timeout_ms = opts.body_timeout_ms;
     settings.server.ops_port = opts.ops_port;
+    settings.server.keyless_rate_limit_per_s = opts.keyless_rate_limit_per_s;
     settings.redis.url = Some(SecretString::from(redis_url.clone()));
     settings.redis.key_prefix = prefix.clone();
     settings.redis.command_timeout_ms = 500;
@@ -329,6 +334,21 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// How many times the gateway asked MSP for order `id` (`GET /orders/{id}`), by the
+    /// simulator's record of the calls it got (`GET /sim/requests`).
+    pub async fn msp_status_calls(&self, id: &str) -> usize {
+        let res = self
+            .client
+            .get(format!("{}/sim/requests", self.sim.base_url()))
+            .query(&[("order_id", id)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "simulator requests");
+        let calls: Vec<Value> = res.json().await.unwrap();
+        calls.iter().filter(|c| c["method"] == "GET").count()
     }
 
     /// GET a URL without following redirects.

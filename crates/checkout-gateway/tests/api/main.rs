@@ -5,6 +5,7 @@
 
 use test_support as common;
 mod helpers;
+mod keyless;
 
 mod browser;
 mod card_data;
@@ -17,5 +18,6 @@ mod lifecycle;
 mod notifications;
 mod reconcile;
 mod refunds;
+mod resilience;
 mod strict_input;
 mod webhooks;

@@ -60,3 +60,52 @@ async fn refresh_true_syncs_on_demand() {
     assert_eq!(app.events(id).await.pop().unwrap()["source"], "refresh");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_record_that_does_not_decode_is_skipped_and_later_checkouts_are_still_reconciled() {
+    use gateway::clock::Clock;
+    use gateway::domain::checkout::CheckoutId;
+    use gateway::store::keys::Keys;
+
+    let app = spawn_app().await;
+    let id = &app.authenticated_but_unheard("4111111111111111").await;
+    // A record that does not decode, first in the reconciler's line (due at the epoch).
+    let broken = CheckoutId::parse("chk_00000000000000000000000000000001").unwrap();
+    let keys = Keys::new(app.prefix.clone());
+    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    redis::pipe()
+        .cmd("HSET")
+        .arg(keys.checkout(&broken))
+        .arg("data")
+        .arg("{not json")
+        .arg("version")
+        .arg(1)
+        .cmd("PEXPIRE")
+        .arg(keys.checkout(&broken))
+        .arg(600_000)
+        .cmd("ZADD")
+        .arg(keys.sync_due())
+        .arg(0)
+        .arg(broken.as_str())
+        .exec_async(&mut con)
+        .await
+        .unwrap();
+
+    let looked = app.pass_after(TimeDelta::minutes(2)).await.unwrap();
+    assert_eq!(looked, 2, "the broken record and the real checkout");
+    assert_eq!(app.get_checkout(id).await["status"], "succeeded");
+
+    // The broken record is back in the index, an hour on, not dropped and not first forever.
+    let due: f64 = redis::cmd("ZSCORE")
+        .arg(keys.sync_due())
+        .arg(broken.as_str())
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let now = app.clock.now().timestamp() as f64;
+    assert!(due >= now + 3_000.0, "due at {due}, now {now}");
+    assert_eq!(app.pass_after(TimeDelta::minutes(5)).await.unwrap(), 0);
+    assert_eq!(app.pass_after(TimeDelta::hours(1)).await.unwrap(), 1);
+    app.stop().await;
+}

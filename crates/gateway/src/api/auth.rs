@@ -1,8 +1,9 @@
 //! Merchant authentication: `Authorization: Bearer <key>` against `auth.api_keys`, compared in
-//! constant time, then a per-key token bucket (429 with `Retry-After` when empty).
+//! constant time, then a per-key token bucket ([`crate::rate_limit`]; 429 with `Retry-After` when
+//! empty).
 
 use std::future::{Ready, ready};
-use std::sync::Mutex;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
@@ -47,42 +48,18 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// One token bucket per key: `rate` tokens a second, holding at most twice that.
-struct RateLimiter {
-    rate: f64,
-    buckets: Mutex<Vec<(f64, Instant)>>,
-}
+/// One token bucket per configured key (by its index), on a monotonic clock.
+struct RateLimiter(crate::rate_limit::RateLimiter<usize>);
 
 impl RateLimiter {
-    fn new(keys: usize, rate_per_s: u32) -> Self {
-        let rate = f64::from(rate_per_s);
-        Self {
-            rate,
-            buckets: Mutex::new(vec![(rate * 2.0, Instant::now()); keys]),
-        }
+    fn new(_keys: usize, rate_per_s: u32) -> Self {
+        Self(crate::rate_limit::RateLimiter::new(rate_per_s))
     }
 
     /// `Ok` to go ahead, or `Err(seconds to wait)`.
     fn take(&self, key: usize) -> Result<(), u64> {
-        if self.rate <= 0.0 {
-            return Ok(());
-        }
-        // A poisoned lock only means another request panicked mid-update: the numbers are
-        // still usable.
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let Some((tokens, last)) = buckets.get_mut(key) else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        *tokens =
-            (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.rate * 2.0);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / self.rate).ceil() as u64)
-        }
+        static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+        self.0.take(&key, START.elapsed().as_secs_f64())
     }
 }
 

@@ -14,8 +14,10 @@ use super::strict_json;
 use super::view::{CheckoutView, EventView};
 use crate::domain::checkout::{CheckoutId, EventSource};
 use crate::errors::{ApiError, ErrorCode};
-use crate::flows::create::{CreateError, create_checkout};
+use crate::flows::apply::{ApplyError, apply};
+use crate::flows::create::{CreateError, create_checkout_as};
 use crate::flows::sync::{SyncError, sync};
+use crate::flows::transition::News;
 use crate::startup::AppState;
 use crate::store::StoredResponse;
 
@@ -36,20 +38,115 @@ pub async fn create(
     let today = state.flows.clock.now().date_naive();
     let new = parse(dto, &state.settings.checkout.return_url_hosts, today)?;
 
+    let id = CheckoutId::generate();
     let Some(key) = key else {
-        return Ok(respond(run(&state, &new).await?));
+        return Ok(respond(run(&state, id, &new).await?));
     };
     let fingerprint = idempotency::fingerprint(&state, &canonical);
     drop(canonical); // it held the card number; the fingerprint is all the replay check needs
-    idempotency::run_once(&state, &key, &fingerprint, || run(&state, &new)).await
+    // The claim records the checkout id before MSP hears of it: a retry after a crash resumes
+    // that checkout instead of ordering again.
+    let (state, new) = (&state, &new);
+    idempotency::run_once(
+        state,
+        &key,
+        &fingerprint,
+        Some(id.as_str()),
+        |begun| async move {
+            let recorded = begun.resource.as_deref().map(CheckoutId::parse);
+            match recorded {
+                Some(Ok(recorded)) if begun.resumed => resume(state, recorded, new).await,
+                Some(Ok(recorded)) => run(state, recorded, new).await,
+                Some(Err(_)) | None => Err(ApiError::internal(anyhow::anyhow!(
+                    "an idempotency claim recorded no usable checkout id"
+                ))),
+            }
+        },
+    )
+    .await
+}
+
+/// The retry of a keyed create whose first request never finished (the gateway stopped):
+/// answers the checkout that request stored, synced with MSP first, or creates it under the
+/// recorded id if nothing was stored (then nothing reached MSP either: the record is stored
+/// before MSP is called). Never a second MSP order: the id is MSP's order id.
+async fn resume(
+    state: &AppState,
+    id: CheckoutId,
+    new: &crate::domain::new_checkout::NewCheckout,
+) -> Result<StoredResponse, ApiError> {
+    let flows = &state.flows;
+    let stored = flows
+        .store
+        .get(&id)
+        .await
+        .map_err(ApiError::store_unavailable)?;
+    let Some(stored) = stored else {
+        tracing::warn!(checkout_id = %id, "resuming a keyed create that stored nothing: creating it now");
+        return run(state, id, new).await;
+    };
+    tracing::warn!(checkout_id = %id, status = stored.checkout.status.as_str(), "resuming a keyed create that was interrupted: answering its checkout");
+    let checkout = match sync(flows, &id, EventSource::Refresh).await {
+        Ok(checkout) => checkout,
+        // MSP never got the order (the gateway stopped before the call arrived): nothing was
+        // charged; the checkout fails with a message saying so, as the reconciler would do.
+        Err(SyncError::Psp(crate::psp::PspError::NotFound)) => {
+            apply(flows, &id, EventSource::Refresh, News::NeverReceived)
+                .await
+                .map_err(|e| match e {
+                    ApplyError::Store(e) => ApiError::store_unavailable(e),
+                    ApplyError::NotFound => ApiError::checkout_not_found(),
+                })?
+        }
+        // MSP cannot be asked now: answer what is stored; the reconciler resolves it.
+        Err(SyncError::Psp(e)) => {
+            tracing::warn!(error = %e, "MultiSafepay could not be asked while resuming; answering the stored checkout");
+            stored.checkout
+        }
+        Err(SyncError::Store(e)) => return Err(ApiError::store_unavailable(e)),
+        Err(SyncError::NotFound) => return Err(ApiError::checkout_not_found()),
+    };
+    let checkout = cancel_if_unpayable(state, checkout).await;
+    Ok(StoredResponse {
+        status: StatusCode::CREATED.as_u16(),
+        body: to_json(&CheckoutView::new(&checkout, state.public_url())),
+    })
+}
+
+/// A resumed checkout that waits for 3-D Secure but has no pay link: MSP hands out the
+/// challenge's `payment_url` only in its answer to the create call, which the interrupted
+/// request never passed on, so nobody can ever finish it. It is cancelled at MSP (nothing was
+/// paid: the order is `initialized`), so that the merchant gets a final answer now and starts a
+/// new checkout, instead of one that waits an hour and a half to expire. If MSP refuses or
+/// cannot be asked, the checkout is answered as it is and the reconciler expires it.
+async fn cancel_if_unpayable(
+    state: &AppState,
+    checkout: crate::domain::checkout::Checkout,
+) -> crate::domain::checkout::Checkout {
+    use crate::domain::checkout::CheckoutStatus;
+    if checkout.status != CheckoutStatus::RequiresAction || checkout.pay_token.is_some() {
+        return checkout;
+    }
+    match crate::flows::cancel::cancel_checkout(&state.flows, &checkout.id, Some("abandoned")).await
+    {
+        Ok(canceled) => {
+            tracing::warn!(checkout_id = %canceled.id, "a resumed checkout had no pay link (its create answer was lost); cancelled it at MultiSafepay");
+            canceled
+        }
+        Err(e) => {
+            tracing::warn!(checkout_id = %checkout.id, error = %e, "could not cancel a resumed checkout without a pay link; it expires when its 3-D Secure window ends");
+            checkout
+        }
+    }
 }
 
 /// Runs the create flow and renders its outcome as the response to store and send.
 async fn run(
     state: &AppState,
+    id: CheckoutId,
     new: &crate::domain::new_checkout::NewCheckout,
 ) -> Result<StoredResponse, ApiError> {
-    match create_checkout(&state.flows, new).await {
+    match create_checkout_as(&state.flows, id, new).await {
         Ok(checkout) => Ok(StoredResponse {
             status: StatusCode::CREATED.as_u16(),
             body: to_json(&CheckoutView::new(&checkout, state.public_url())),

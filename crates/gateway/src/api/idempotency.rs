@@ -16,7 +16,7 @@ use sha2::Sha256;
 use super::respond;
 use crate::errors::{ApiError, ErrorCode};
 use crate::startup::AppState;
-use crate::store::{IdempotencyBegin, StoredResponse};
+use crate::store::{Claim, IdempotencyBegin, StoredResponse};
 
 pub const HEADER: &str = "Idempotency-Key";
 /// `Idempotent-Replayed` (a `HeaderName` is kept in lower case; header names are case-insensitive).
@@ -89,27 +89,65 @@ pub fn fingerprint(state: &AppState, body: &[u8]) -> String {
     hmac_sha256_hex(state.fingerprint_key.0.expose_secret().as_bytes(), body)
 }
 
+/// What the request that owns a key works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Begun {
+    /// The resource recorded with the claim: the caller's own, or, when `resumed`, the one the
+    /// interrupted request had recorded.
+    pub resource: Option<String>,
+    /// The key was taken over from a request that never finished (a crash): what it began
+    /// may be stored already, and must be resumed, not started again.
+    pub resumed: bool,
+}
+
 /// Runs `work` at most once per key and body, storing its response for replays.
+///
+/// With a `resource` (the id of what the request creates), the claim records it before `work`
+/// runs, and stays "in flight" (409) only `idempotency.in_flight_ttl_s`: a request that never
+/// finishes (the gateway crashed) no longer blocks its key for 24 hours. Its retry takes the
+/// key over and gets [`Begun::resumed`] with the interrupted request's resource, which `work`
+/// must resume rather than start again. Without a `resource` (work that cannot tell whether it
+/// ran, such as a refund whose id is made inside the flow) the claim stays in flight until the
+/// key expires, as before.
 pub async fn run_once<F, Fut>(
     state: &AppState,
     key: &IdempotencyKey,
     fingerprint: &str,
+    resource: Option<&str>,
     work: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Begun) -> Fut,
     Fut: Future<Output = Result<StoredResponse, ApiError>>,
 {
     let store = state.flows.store.as_ref();
+    let in_flight_ms = i64::try_from(state.settings.idempotency.in_flight_ttl_s)
+        .unwrap_or(i64::MAX / 1_000)
+        .saturating_mul(1_000);
+    let claim = Claim {
+        fingerprint,
+        resource,
+        now_ms: state.flows.clock.now().timestamp_millis(),
+        in_flight_ms: resource.is_some().then_some(in_flight_ms),
+    };
     let begun = store
-        .idempotency_begin(key.as_str(), fingerprint)
+        .idempotency_claim(key.as_str(), &claim)
         .await
         .map_err(ApiError::store_unavailable)?;
     match begun {
-        IdempotencyBegin::Started { owner } => {
-            let result = work().await;
+        IdempotencyBegin::Started {
+            owner,
+            resource,
+            resumed,
+        } => {
+            let result = work(Begun { resource, resumed }).await;
             let stored = match result {
                 Ok(stored) => stored,
+                // A resumed request keeps its claim even so: the claim holds the interrupted
+                // request's resource, which may have reached MSP, and freeing the key would let
+                // the next retry start another. It lapses again after its in-flight time, and
+                // the retry after that resumes the same resource.
+                Err(e) if e.code().retry_safe() && resumed => return Err(e),
                 // Nothing was done (nothing reached MSP): free the key so that the retry the
                 // answer asks for can run.
                 Err(e) if e.code().retry_safe() => {
@@ -215,6 +253,7 @@ mod tests {
             clock: Arc::new(SystemClock),
             settings: FlowSettings::new(&settings, "http://gateway.test".into()),
             outbox: Default::default(),
+            syncs: Default::default(),
         };
         AppState {
             flows: Arc::new(flows),
@@ -222,6 +261,7 @@ mod tests {
             merchant_keys: MerchantKeys::new(&[], 1),
             fingerprint_key: FingerprintKey::derive(&secret),
             deliverer: None,
+            keyless_limit: crate::browser::keyless::KeylessLimit::new(0),
             settings,
         }
     }
@@ -242,14 +282,14 @@ mod tests {
     async fn a_retry_safe_failure_frees_the_key_for_the_retry() {
         let state = state();
         let key = IdempotencyKey::parse("k-1").unwrap();
-        let err = run_once(&state, &key, "fp", || async {
+        let err = run_once(&state, &key, "fp", None, |_| async {
             Err(ApiError::store_unavailable(anyhow::anyhow!("down")))
         })
         .await
         .unwrap_err();
         assert_eq!(err.code(), ErrorCode::ServiceUnavailable);
 
-        let res = run_once(&state, &key, "fp", || async { Ok(created()) })
+        let res = run_once(&state, &key, "fp", None, |_| async { Ok(created()) })
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
@@ -258,17 +298,56 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn a_resumed_request_that_fails_keeps_the_claim_and_its_resource() {
+        let state = state();
+        let key = IdempotencyKey::parse("k-3").unwrap();
+        // A request that claimed the key long ago and never finished.
+        let lapsed = Claim {
+            fingerprint: "fp",
+            resource: Some("chk-first"),
+            now_ms: 0,
+            in_flight_ms: Some(1),
+        };
+        state
+            .flows
+            .store
+            .idempotency_claim(key.as_str(), &lapsed)
+            .await
+            .unwrap();
+        let err = run_once(&state, &key, "fp", Some("chk-second"), |begun| async move {
+            assert_eq!(
+                begun,
+                Begun {
+                    resource: Some("chk-first".into()),
+                    resumed: true
+                }
+            );
+            Err(ApiError::store_unavailable(anyhow::anyhow!("down")))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ServiceUnavailable);
+        // Not freed: a retry now must not start another checkout under a new id.
+        let again = run_once(&state, &key, "fp", Some("chk-third"), |_| async {
+            panic!("the key is still claimed")
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(again.code(), ErrorCode::IdempotencyKeyInUse);
+    }
+
+    #[actix_web::test]
     async fn a_final_failure_is_replayed_without_running_again() {
         let state = state();
         let key = IdempotencyKey::parse("k-2").unwrap();
-        let err = run_once(&state, &key, "fp", || async {
+        let err = run_once(&state, &key, "fp", None, |_| async {
             Err(ApiError::new(ErrorCode::PspRejected, "refused"))
         })
         .await
         .unwrap_err();
         assert!(!err.code().retry_safe());
 
-        let res = run_once(&state, &key, "fp", || async {
+        let res = run_once(&state, &key, "fp", None, |_| async {
             panic!("a replay must not run the request again")
         })
         .await

@@ -113,7 +113,9 @@ async fn run(
         Some(key) => {
             let key = key.scoped(&format!("POST /v1/checkouts/{id}/{}", operation.path()));
             let fingerprint = idempotency::fingerprint(&state, &canonical);
-            idempotency::run_once(&state, &key, &fingerprint, work).await
+            // Cancel and capture are safe to run again after a crash: the checkout's status
+            // and MSP refuse a second one, so the retry resumes by running it again.
+            idempotency::run_once(&state, &key, &fingerprint, Some(id.as_str()), |_| work()).await
         }
     }
 }

@@ -57,7 +57,9 @@ pub async fn create(
     };
     let key = key.scoped(&format!("POST /v1/checkouts/{id}/refunds"));
     let fingerprint = idempotency::fingerprint(&state, &canonical);
-    idempotency::run_once(&state, &key, &fingerprint, || run(&state, &id, new)).await
+    // No resource: the refund id is made inside the flow, so a retry after a crash could not
+    // tell whether the refund reached MSP; the claim stays until the key expires.
+    idempotency::run_once(&state, &key, &fingerprint, None, |_| run(&state, &id, new)).await
 }
 
 async fn run(
@@ -157,7 +159,7 @@ pub async fn cancel(
         Some(key) => {
             let key = key.scoped(&format!("POST /v1/refunds/{id}/cancel"));
             let fingerprint = idempotency::fingerprint(&state, b"");
-            idempotency::run_once(&state, &key, &fingerprint, run).await
+            idempotency::run_once(&state, &key, &fingerprint, None, |_| run()).await
         }
     }
 }

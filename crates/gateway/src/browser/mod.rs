@@ -3,12 +3,14 @@
 //! Answers are 303 redirects and HTML pages, never JSON. Every response here, redirects and error
 //! pages included, carries `Cache-Control: no-store`, `Referrer-Policy: no-referrer`,
 //! `X-Content-Type-Options: nosniff` and a restrictive CSP with `frame-ancestors 'none'`
-//! ([`security::browser_security_headers`]).
+//! ([`security::browser_security_headers`]). Every path here is rate-limited per client address
+//! ([`keyless`]): an HTML 429 page with `Retry-After` beyond `server.keyless_rate_limit_per_s`.
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
 mod html_scan;
+pub mod keyless;
 pub mod pages;
 pub mod pay;
 pub mod respond;
@@ -33,18 +35,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let not_allowed = || web::to(respond::method_not_allowed);
     cfg.service(
         web::resource("/pay/{token}")
+            .wrap(from_fn(keyless::limit_browser))
             .wrap(from_fn(security::browser_security_headers))
             .route(web::get().to(pay::pay))
             .default_service(not_allowed()),
     )
     .service(
         web::resource("/return/{checkout_id}")
+            .wrap(from_fn(keyless::limit_browser))
             .wrap(from_fn(security::browser_security_headers))
             .route(web::get().to(return_url::back_from_msp))
             .default_service(not_allowed()),
     )
     .service(
         web::resource("/cancel/{checkout_id}")
+            .wrap(from_fn(keyless::limit_browser))
             .wrap(from_fn(security::browser_security_headers))
             .route(web::get().to(return_url::canceled_at_msp))
             .default_service(not_allowed()),

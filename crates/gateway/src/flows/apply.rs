@@ -5,7 +5,8 @@
 //! what they learned as [`News`]; [`apply`] reads the stored checkout, lets
 //! [`transition`](super::transition::transition) turn the news into the next state and its
 //! event, and writes both with one compare-and-set. When another writer got there first the loop
-//! re-reads and decides again, so racers end in the same state whatever their order (design §6).
+//! re-reads and decides again, so racers end in the same state whatever their order (design §6);
+//! after [`MAX_CAS_ATTEMPTS`] lost races in a row it gives up with a 503-class error.
 
 use super::Context;
 use super::transition::{News, transition};
@@ -13,6 +14,12 @@ use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatu
 use crate::domain::event::events_between;
 use crate::metrics::TRANSITIONS;
 use crate::store::{CasReply, Outbox, StoreError, Versioned};
+
+/// How many compare-and-sets one change may lose before it gives up. Each loss means another
+/// writer won in between; legitimate racers lose a few times at most (ten concurrent refunds of
+/// one checkout: nine), so sixteen in a row, with a short random pause after each, means
+/// something keeps writing the checkout, and looping on would hold the caller forever.
+pub const MAX_CAS_ATTEMPTS: u32 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -45,7 +52,7 @@ pub async fn apply_from(
 ) -> Result<Checkout, ApplyError> {
     let store = ctx.store.as_ref();
     let id = stored.checkout.id.clone();
-    loop {
+    for attempt in 1..=MAX_CAS_ATTEMPTS {
         let current = stored.checkout;
         let now = ctx.clock.now();
         let Some((next, event)) = transition(&current, news, source, now) else {
@@ -95,11 +102,23 @@ pub async fn apply_from(
             }
             CasReply::Conflict => {
                 tracing::debug!("lost a compare-and-set race; deciding again on the fresh state");
+                // A random pause of up to `attempt` ms spreads out racers that would otherwise
+                // collide again at once.
+                let pause_us = rand::random_range(0..=u64::from(attempt) * 1_000);
+                tokio::time::sleep(std::time::Duration::from_micros(pause_us)).await;
                 stored = store.get(&id).await?.ok_or(ApplyError::NotFound)?;
             }
             CasReply::NotFound => return Err(ApplyError::NotFound),
         }
     }
+    // A 503-class error: nothing of this change was written, and a retry decides afresh.
+    tracing::warn!(
+        attempts = MAX_CAS_ATTEMPTS,
+        "gave up a change: the checkout kept changing under it"
+    );
+    Err(ApplyError::Store(StoreError::unavailable(format!(
+        "checkout {id} kept changing while this change was written ({MAX_CAS_ATTEMPTS} compare-and-sets lost in a row); nothing was changed, retry in a moment"
+    ))))
 }
 
 fn record_transition(e: &CheckoutEvent, from: CheckoutStatus) {

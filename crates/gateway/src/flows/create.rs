@@ -48,10 +48,18 @@ pub enum CreateError {
 }
 
 /// Runs the create flow for an already-validated checkout request.
-#[tracing::instrument(name = "create_checkout", skip_all, fields(checkout_id = tracing::field::Empty))]
 pub async fn create_checkout(ctx: &Context, new: &NewCheckout) -> Result<Checkout, CreateError> {
-    let id = CheckoutId::generate();
-    tracing::Span::current().record("checkout_id", tracing::field::display(&id));
+    create_checkout_as(ctx, CheckoutId::generate(), new).await
+}
+
+/// As [`create_checkout`], under an id chosen beforehand (recorded with an idempotency claim
+/// before anything reached MSP, so that a retry after a crash uses the same one).
+#[tracing::instrument(name = "create_checkout", skip_all, fields(checkout_id = %id))]
+pub async fn create_checkout_as(
+    ctx: &Context,
+    id: CheckoutId,
+    new: &NewCheckout,
+) -> Result<Checkout, CreateError> {
     let record = initial_record(ctx, &id, new);
     store_before_calling_msp(ctx, &record).await?;
 

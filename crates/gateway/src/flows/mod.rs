@@ -2,6 +2,7 @@
 //!
 //! - [`create`]: store → MSP direct order → apply the answer.
 //! - [`sync`]: ask MSP (`GET /orders/{id}`) and apply; the browser return.
+//! - [`coalesce`]: keyless syncs of one checkout share one MSP call, a few seconds at most.
 //! - [`transition`]: what a caller learned ([`transition::News`]) becomes the next status, its
 //!   failure and its event; the only place that chooses a status.
 //! - [`apply`]: writes a transition with one compare-and-set (re-deciding on a lost race).
@@ -26,6 +27,7 @@ use crate::store::CheckoutStore;
 
 pub mod apply;
 pub mod cancel;
+pub mod coalesce;
 pub mod create;
 pub mod reconcile;
 pub mod refund;
@@ -40,6 +42,8 @@ pub struct Context {
     pub settings: FlowSettings,
     /// Tells this instance's webhook deliverer of new events (silent without webhooks).
     pub outbox: OutboxBell,
+    /// Shares MSP calls between concurrent keyless syncs of one checkout (design §4).
+    pub syncs: coalesce::SyncGate,
 }
 
 /// Tells this instance's webhook deliverer that a checkout's outbox has new events, so that

@@ -59,6 +59,12 @@ pub async fn run(ctx: std::sync::Arc<Context>, mut shutdown: watch::Receiver<boo
 }
 
 /// One pass over the checkouts due by the context's clock; returns how many it looked at.
+///
+/// A checkout that cannot be read or changed (a record that does not decode, a compare-and-set
+/// that keeps losing) is skipped: counted (`result="skipped"`), logged once, and put back in the
+/// index with back-off, and the pass carries on with the next one. Otherwise one bad record,
+/// first in line, would stop every later pass. Only the store itself failing (the index cannot
+/// be read, the skipped checkout cannot be put back) ends the pass early.
 pub async fn pass(ctx: &Context) -> Result<usize, StoreError> {
     let now = ctx.clock.now();
     let due = ctx.store.due_for_sync(now.timestamp(), BATCH).await?;
@@ -75,12 +81,40 @@ pub async fn pass(ctx: &Context) -> Result<usize, StoreError> {
             Ok(Verdict::Pending) => "pending",
             Ok(Verdict::GaveUp) => "gave_up",
             Ok(Verdict::Gone) => "gone",
-            Err(_) => "error",
+            Err(_) => "skipped",
         };
         metrics::counter!(RECONCILER_CHECKOUTS, "result" => label).increment(1);
-        result?;
+        if let Err(e) = result {
+            skip(ctx, id, now, &e).await?;
+        }
     }
     Ok(due.len())
+}
+
+/// Puts a checkout the pass could not handle back in the index, later: an hour for a record
+/// that does not decode (it will not heal before someone fixes it), the usual interval for
+/// anything else. If even that write fails, the store is down and the pass stops.
+async fn skip(
+    ctx: &Context,
+    id: &CheckoutId,
+    now: DateTime<Utc>,
+    error: &StoreError,
+) -> Result<(), StoreError> {
+    let delay = match error {
+        StoreError::Corrupt { .. } => MAX_BACKOFF.max(ctx.settings.sync_interval),
+        StoreError::Unavailable { .. } => ctx.settings.sync_interval,
+    };
+    // Put back first: if that fails the store is down, and that, not this record, is the news.
+    ctx.store
+        .schedule_sync(id, (now + delay).timestamp())
+        .await?;
+    tracing::error!(
+        checkout_id = %id,
+        error = %error,
+        retry_in_s = delay.num_seconds(),
+        "reconciler skipped a checkout it could not read or change; check the record, it is looked at again later"
+    );
+    Ok(())
 }
 
 enum Verdict {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::signature::{SignatureError, verify};
 use crate::domain::checkout::{CheckoutId, EventSource};
 use crate::flows::apply::{ApplyError, apply};
-use crate::flows::sync::{SyncError, sync};
+use crate::flows::sync::{SyncError, sync_notified};
 use crate::flows::transition::News;
 use crate::metrics::NOTIFICATIONS;
 use crate::psp::multisafepay::parse_notification;
@@ -41,6 +41,14 @@ enum Disposition {
     Unreadable,
     StoreUnavailable,
     PspUnavailable,
+    /// A notification that failed verification, from an address over the keyless limit.
+    RateLimited {
+        retry_after_s: u64,
+    },
+    /// A GET notification from an address over the keyless limit: 503, so MSP sends it again.
+    Throttled {
+        retry_after_s: u64,
+    },
 }
 
 impl Disposition {
@@ -54,10 +62,13 @@ impl Disposition {
             Self::Unreadable => "unreadable",
             Self::StoreUnavailable => "store_unavailable",
             Self::PspUnavailable => "psp_unavailable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Throttled { .. } => "throttled",
         }
     }
 
     fn response(self) -> HttpResponse {
+        let retry_later;
         let (status, body, retry_after_s) = match self {
             // Acknowledged: either done, or nothing a retry could change.
             Self::Applied | Self::NoTimestamp | Self::NotOurs | Self::OrderMismatch => {
@@ -75,6 +86,22 @@ impl Disposition {
                 "temporarily unavailable, send again",
                 Some("60"),
             ),
+            Self::RateLimited { retry_after_s } => {
+                retry_later = retry_after_s.max(1).to_string();
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many requests from this address, slow down",
+                    Some(retry_later.as_str()),
+                )
+            }
+            Self::Throttled { retry_after_s } => {
+                retry_later = retry_after_s.max(1).to_string();
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many requests from this address, send again later",
+                    Some(retry_later.as_str()),
+                )
+            }
         };
         let mut res = HttpResponse::build(status);
         if let Some(seconds) = retry_after_s {
@@ -133,6 +160,11 @@ async fn handle_post(
         now,
     ) {
         log_bad_signature(e, query.transactionid.as_deref());
+        // Only what fails verification counts against the address: a signed notification is
+        // MSP's and is never refused for its rate.
+        if let Err(retry_after_s) = state.keyless_limit.check_request(state, req) {
+            return Disposition::RateLimited { retry_after_s };
+        }
         return Disposition::BadSignature;
     }
     let Some(id) = our_checkout(query) else {
@@ -173,13 +205,22 @@ async fn handle_post(
 }
 
 #[tracing::instrument(name = "notification", skip_all, fields(method = "GET", transactionid = tracing::field::Empty))]
-async fn get(state: web::Data<AppState>, query: web::Query<NotificationQuery>) -> HttpResponse {
-    finish("GET", handle_get(&state, &query).await)
+async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<NotificationQuery>,
+) -> HttpResponse {
+    finish("GET", handle_get(&state, &req, &query).await)
 }
 
-async fn handle_get(state: &AppState, query: &NotificationQuery) -> Disposition {
+async fn handle_get(state: &AppState, req: &HttpRequest, query: &NotificationQuery) -> Disposition {
     if query.timestamp.is_none() {
         return Disposition::NoTimestamp;
+    }
+    // Anyone can send a GET (it carries nothing to verify): over the address's limit it is
+    // answered 503, never 429, so that a real one from MSP is sent again rather than dropped.
+    if let Err(retry_after_s) = state.keyless_limit.check_request(state, req) {
+        return Disposition::Throttled { retry_after_s };
     }
     let Some(id) = our_checkout(query) else {
         return Disposition::NotOurs;
@@ -200,7 +241,8 @@ async fn handle_get(state: &AppState, query: &NotificationQuery) -> Disposition 
             return Disposition::StoreUnavailable;
         }
     }
-    match sync(&state.flows, &id, EventSource::Notification).await {
+    // Concurrent GET notifications for one checkout share one MSP call.
+    match sync_notified(&state.flows, &id).await {
         Ok(_) => Disposition::Applied,
         Err(SyncError::NotFound) => Disposition::NotOurs,
         Err(SyncError::Store(e)) => {

@@ -18,7 +18,7 @@ use rand::RngCore;
 use chrono::{DateTime, Utc};
 
 use super::{
-    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
+    CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
     StoreError, StoredEvent, StoredResponse, Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
@@ -77,6 +77,8 @@ enum Idempotency {
     Processing {
         fingerprint: String,
         owner: String,
+        resource: Option<String>,
+        in_flight_until_ms: Option<i64>,
     },
     Completed {
         fingerprint: String,
@@ -321,40 +323,63 @@ impl CheckoutStore for MemoryStore {
             .map(|e| e.value.clone()))
     }
 
-    async fn idempotency_begin(
+    async fn idempotency_claim(
         &self,
         key: &str,
-        fingerprint: &str,
+        claim: &Claim<'_>,
     ) -> Result<IdempotencyBegin, StoreError> {
         let now = Instant::now();
         let mut state = self.state();
         state.sweep_if_due(now);
+        let owner = fresh_token();
+        let mut resource = claim.resource.map(str::to_owned);
+        let mut resumed = false;
         if let Some(entry) = state.live_idempotency(key, now) {
-            return Ok(match &entry.value {
-                Idempotency::Processing { fingerprint, .. } => IdempotencyBegin::InFlight {
-                    fingerprint: fingerprint.clone(),
-                },
+            match &entry.value {
+                // The request that claimed the key never finished: take its claim over (with
+                // its resource), as the Redis store does.
+                Idempotency::Processing {
+                    fingerprint,
+                    resource: theirs,
+                    in_flight_until_ms: Some(until),
+                    ..
+                } if *until <= claim.now_ms && fingerprint == claim.fingerprint => {
+                    resource = theirs.clone().or(resource);
+                    resumed = true;
+                }
+                Idempotency::Processing { fingerprint, .. } => {
+                    return Ok(IdempotencyBegin::InFlight {
+                        fingerprint: fingerprint.clone(),
+                    });
+                }
                 Idempotency::Completed {
                     fingerprint,
                     response,
-                } => IdempotencyBegin::Completed {
-                    fingerprint: fingerprint.clone(),
-                    response: response.clone(),
-                },
-            });
+                } => {
+                    return Ok(IdempotencyBegin::Completed {
+                        fingerprint: fingerprint.clone(),
+                        response: response.clone(),
+                    });
+                }
+            }
         }
-        let owner = fresh_token();
         state.idempotency.insert(
             key.to_owned(),
             Expiring::new(
                 Idempotency::Processing {
-                    fingerprint: fingerprint.to_owned(),
+                    fingerprint: claim.fingerprint.to_owned(),
                     owner: owner.clone(),
+                    resource: resource.clone(),
+                    in_flight_until_ms: claim.in_flight_until_ms(),
                 },
                 self.ttls.idempotency,
             ),
         );
-        Ok(IdempotencyBegin::Started { owner })
+        Ok(IdempotencyBegin::Started {
+            owner,
+            resource,
+            resumed,
+        })
     }
 
     async fn idempotency_complete(
@@ -374,6 +399,7 @@ impl CheckoutStore for MemoryStore {
             Idempotency::Processing {
                 fingerprint,
                 owner: current,
+                ..
             } if current == owner => fingerprint.clone(),
             _ => {
                 tracing::warn!("idempotency key is no longer owned by this request");

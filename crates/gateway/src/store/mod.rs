@@ -116,7 +116,15 @@ pub struct StoredResponse {
 pub enum IdempotencyBegin {
     /// This request owns the key now; finish with `idempotency_complete` or `idempotency_abort`
     /// using the owner token.
-    Started { owner: String },
+    Started {
+        owner: String,
+        /// The resource the claim records: this request's own, or, when `resumed`, the one the
+        /// interrupted request had recorded (work with that one).
+        resource: Option<String>,
+        /// The key was taken over from a request whose claim outlived its in-flight time (it
+        /// crashed): the work may have begun already.
+        resumed: bool,
+    },
     /// Another request with this key is still running.
     InFlight { fingerprint: String },
     /// A request with this key has finished; its fingerprint and response.
@@ -158,6 +166,39 @@ pub struct OutboxEntry {
 pub struct StoredEvent {
     pub event: Event,
     pub delivery: Option<Delivery>,
+}
+
+/// A request claiming an idempotency key.
+#[derive(Clone, Copy, Debug)]
+pub struct Claim<'a> {
+    /// The keyed HMAC of the request.
+    pub fingerprint: &'a str,
+    /// What the request will create (the checkout id), recorded with the claim before anything
+    /// reaches MSP, so that a retry after a crash resumes it instead of starting another.
+    pub resource: Option<&'a str>,
+    /// Now, by the gateway's clock, in Unix milliseconds.
+    pub now_ms: i64,
+    /// How long the claim counts as in flight (`idempotency.in_flight_ttl_s`). After that, a
+    /// request with the same key and fingerprint takes the claim over (with its recorded
+    /// resource). `None`: in flight until the key expires.
+    pub in_flight_ms: Option<i64>,
+}
+
+impl<'a> Claim<'a> {
+    /// A claim that stays in flight until the key expires, recording nothing.
+    pub fn until_expiry(fingerprint: &'a str) -> Self {
+        Self {
+            fingerprint,
+            resource: None,
+            now_ms: 0,
+            in_flight_ms: None,
+        }
+    }
+
+    /// When the claim stops counting as in flight.
+    pub fn in_flight_until_ms(&self) -> Option<i64> {
+        self.in_flight_ms.map(|ms| self.now_ms.saturating_add(ms))
+    }
 }
 
 /// A short lock, held by whoever knows the token.
@@ -227,6 +268,18 @@ pub trait CheckoutStore: Send + Sync + 'static {
         &self,
         key: &str,
         fingerprint: &str,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        self.idempotency_claim(key, &Claim::until_expiry(fingerprint))
+            .await
+    }
+
+    /// As [`idempotency_begin`](Self::idempotency_begin), recording the claim's resource and
+    /// in-flight deadline; a processing claim with the same fingerprint whose deadline has
+    /// passed is taken over (`Started { resumed: true, .. }`, with its resource).
+    async fn idempotency_claim(
+        &self,
+        key: &str,
+        claim: &Claim<'_>,
     ) -> Result<IdempotencyBegin, StoreError>;
 
     /// Stores the final response under the key, if `owner` still owns it.

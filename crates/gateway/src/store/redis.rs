@@ -20,7 +20,7 @@ use self::records::IdempotencyRecord;
 use self::scripts::Scripts;
 use super::keys::Keys;
 use super::{
-    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
+    CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
     StoreError, StoredEvent, StoredResponse, Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
@@ -79,25 +79,94 @@ impl RedisStore {
         self.connection.clone()
     }
 
-    /// Runs one operation under the command timeout and sorts its error.
-    async fn run<T>(
+    /// Runs one operation under the command timeout and sorts its error. The operation must be
+    /// safe to run twice (a read, or a write whose second run changes nothing more): it is sent
+    /// again once when its connection turns out to have been broken (see [`broken_connection`]).
+    async fn run<T, F, Fut>(&self, op: &'static str, make: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        self.run_resending(op, make).await.map(|(value, _)| value)
+    }
+
+    /// As [`run`](Self::run), and says whether the operation was sent a second time. For a
+    /// write that is not safe to repeat blindly (a compare-and-set, a claim, `SET NX`): its
+    /// caller checks whether a "not applied" answer of the second run is in fact its own first
+    /// run's effect (the stored value is exactly what it wrote), and only then reports success.
+    async fn run_resending<T, F, Fut>(
         &self,
         op: &'static str,
-        fut: impl Future<Output = RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        let result = match tokio::time::timeout(self.timeout, fut).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => classify(op, e),
-            Err(elapsed) => StoreError::unavailable(format!(
-                "{op}: Redis did not answer within {:?}",
-                self.timeout
-            ))
-            .caused_by(elapsed),
+        mut make: F,
+    ) -> Result<(T, Resent), StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let mut resent = Resent::No;
+        let error = loop {
+            let error = match tokio::time::timeout(self.timeout, make()).await {
+                Ok(Ok(value)) => return Ok((value, resent)),
+                Ok(Err(e)) => e,
+                // A timeout after sending: Redis may have run it, or may still run it. Never
+                // sent again here; the caller gets `Unavailable` and retries at its own level.
+                Err(elapsed) => {
+                    break StoreError::unavailable(format!(
+                        "{op}: Redis did not answer within {:?}",
+                        self.timeout
+                    ))
+                    .caused_by(elapsed);
+                }
+            };
+            if resent == Resent::No && broken_connection(&error) {
+                // The connection manager has started a fresh connection on seeing this error;
+                // the second attempt waits for it (bounded by the timeout).
+                tracing::info!(operation = op, error.message = %error, "redis connection was broken; sending once more on a fresh one");
+                resent = Resent::Yes;
+                continue;
+            }
+            break classify(op, error);
         };
-        tracing::warn!(operation = op, error.message = %result, "redis operation failed");
+        tracing::warn!(operation = op, error.message = %error, "redis operation failed");
         metrics::counter!(crate::metrics::STORE_ERRORS, "operation" => op).increment(1);
-        Err(result)
+        Err(error)
     }
+}
+
+/// Whether an operation was sent to Redis a second time after a broken connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resent {
+    No,
+    Yes,
+}
+
+/// When a failed command is sent once more, on a fresh connection.
+///
+/// After Redis restarts, every connection to the old process is dead. An instance that was busy
+/// noticed (its commands failed during the outage and the connection manager reconnected); an
+/// idle one holds a connection whose socket is closed and finds out only with its next command,
+/// which fails with "broken pipe" (the multiplexer's task had ended, so the command was never
+/// written) or "connection reset" / EOF (it was written into a socket the old server had
+/// closed). Sending it again on the fresh connection the manager opens makes that instance's
+/// next request succeed instead of answering 503.
+///
+/// redis-rs does not say whether a command reached Redis before the connection broke: a command
+/// in flight when the server closed its end fails with the same "broken pipe" as one that was
+/// never written. So the rule is on the kind of failure *and* the kind of operation:
+/// - only a dropped connection counts (broken pipe, reset, aborted, refused, not connected, EOF:
+///   [`RedisError::is_connection_dropped`]); a timeout never does (Redis may be running the
+///   command right now), nor does any answer from Redis itself (`LOADING`, `READONLY`, `OOM`,
+///   a script error): those are `Unavailable` and the caller's client retries later;
+/// - it is sent again at most once;
+/// - reads and writes whose second run changes nothing go through [`RedisStore::run`]; a write
+///   that could have run (a compare-and-set, an insert, a claim, a lock) goes through
+///   [`RedisStore::run_resending`], and its caller recognises its own first run's effect rather
+///   than report a conflict it caused itself (and never applies anything twice).
+///
+/// The cluster client reconnects and retries by itself (`retries(2)`); this adds nothing there
+/// but the same one resend.
+fn broken_connection(e: &::redis::RedisError) -> bool {
+    e.is_connection_dropped() && !e.is_timeout()
 }
 
 /// A TTL in milliseconds for `PX`/`PEXPIRE`: at least 1 (0 would delete the key at once, or be
@@ -131,9 +200,9 @@ fn fresh_token() -> String {
 #[async_trait]
 impl CheckoutStore for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        self.run("ping", async move {
-            ::redis::cmd("PING").query_async::<String>(&mut conn).await
+        self.run("ping", || {
+            let mut conn = self.conn();
+            async move { ::redis::cmd("PING").query_async::<String>(&mut conn).await }
         })
         .await
         .map(drop)
@@ -147,42 +216,39 @@ impl CheckoutStore for RedisStore {
     ) -> Result<InsertReply, StoreError> {
         let data = to_json("checkout", checkout)?;
         let event = to_json("event", event)?;
-        let mut conn = self.conn();
-        let inserted: i64 = self
-            .run("insert", async {
-                self.scripts
-                    .insert
-                    .key(self.keys.checkout(&checkout.id))
-                    .key(self.keys.events(&checkout.id))
-                    .arg(data)
-                    .arg(event)
-                    .arg(millis(self.ttls.retention))
-                    .invoke_async(&mut conn)
-                    .await
+        let (data, event) = (&data, &event);
+        let (inserted, resent): (i64, Resent) = self
+            .run_resending("insert", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .insert
+                        .key(self.keys.checkout(&checkout.id))
+                        .key(self.keys.events(&checkout.id))
+                        .arg(data)
+                        .arg(event)
+                        .arg(millis(self.ttls.retention))
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
-        Ok(if inserted == 1 {
-            InsertReply::Inserted
-        } else {
-            InsertReply::AlreadyExists
-        })
+        if inserted == 1 {
+            return Ok(InsertReply::Inserted);
+        }
+        // Sent twice: "exists already" may be our own first run. It was if the record is
+        // exactly ours at version 1.
+        if resent == Resent::Yes
+            && self.stored_raw(&checkout.id).await? == (Some(data.clone()), Some(1))
+        {
+            return Ok(InsertReply::Inserted);
+        }
+        Ok(InsertReply::AlreadyExists)
     }
 
     #[tracing::instrument(skip_all, fields(checkout_id = %id))]
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError> {
-        let mut conn = self.conn();
-        let key = self.keys.checkout(id);
-        let (data, version): (Option<String>, Option<u64>) = self
-            .run("get", async move {
-                ::redis::cmd("HMGET")
-                    .arg(&key)
-                    .arg("data")
-                    .arg("version")
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        match (data, version) {
+        match self.stored_raw(id).await? {
             (None, None) => Ok(None),
             (Some(data), Some(version)) => Ok(Some(Versioned {
                 checkout: from_json("checkout", &data)?,
@@ -216,30 +282,47 @@ impl CheckoutStore for RedisStore {
             .iter()
             .map(|e| Ok((e.id.as_str(), to_json("merchant event", e)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut conn = self.conn();
-        let outcome: i64 = self
-            .run("compare_and_set", async {
-                let mut call = self.scripts.compare_and_set.prepare_invoke();
-                call.key(self.keys.checkout(&next.id))
-                    .key(self.keys.events(&next.id))
-                    .key(self.keys.event_records(&next.id))
-                    .key(self.keys.deliveries(&next.id))
-                    .key(self.keys.outbox(&next.id))
-                    .arg(expected_version)
-                    .arg(data)
-                    .arg(millis(self.ttls.retention))
-                    .arg(history.unwrap_or_default())
-                    .arg(due)
-                    .arg(delivery);
-                for (id, json) in events {
-                    call.arg(id).arg(json);
+        let (data_ref, history, due, delivery, events) =
+            (&data, &history, &due, &delivery, &events);
+        let (outcome, resent): (i64, Resent) = self
+            .run_resending("compare_and_set", || {
+                let mut conn = self.conn();
+                async move {
+                    let mut call = self.scripts.compare_and_set.prepare_invoke();
+                    call.key(self.keys.checkout(&next.id))
+                        .key(self.keys.events(&next.id))
+                        .key(self.keys.event_records(&next.id))
+                        .key(self.keys.deliveries(&next.id))
+                        .key(self.keys.outbox(&next.id))
+                        .arg(expected_version)
+                        .arg(data_ref)
+                        .arg(millis(self.ttls.retention))
+                        .arg(history.as_deref().unwrap_or_default())
+                        .arg(due)
+                        .arg(delivery);
+                    for (id, json) in events {
+                        call.arg(*id).arg(json);
+                    }
+                    call.invoke_async(&mut conn).await
                 }
-                call.invoke_async(&mut conn).await
             })
             .await?;
         match outcome {
             -1 => Ok(CasReply::NotFound),
-            0 => Ok(CasReply::Conflict),
+            0 => {
+                // Sent twice: the conflict may be our own first run. It was if the record is
+                // exactly what we wrote, one version up (the event went in with it, once).
+                let ours = Some(expected_version + 1);
+                if resent == Resent::Yes {
+                    let (stored, version) = self.stored_raw(&next.id).await?;
+                    if stored.as_ref() == Some(&data) && version == ours {
+                        return Ok(CasReply::Applied {
+                            version: expected_version + 1,
+                        });
+                    }
+                }
+                Ok(CasReply::Conflict)
+            }
             v => u64::try_from(v)
                 .map(|version| CasReply::Applied { version })
                 .map_err(|_| StoreError::corrupt(format!("compare-and-set answered {v}"))),
@@ -248,30 +331,34 @@ impl CheckoutStore for RedisStore {
 
     #[tracing::instrument(skip_all, fields(checkout_id = %id))]
     async fn events(&self, id: &CheckoutId) -> Result<Vec<CheckoutEvent>, StoreError> {
-        let mut conn = self.conn();
-        let key = self.keys.events(id);
+        let key = &self.keys.events(id);
         let raw: Vec<String> = self
-            .run("events", async move { conn.lrange(&key, 0, -1).await })
+            .run("events", || {
+                let mut conn = self.conn();
+                async move { conn.lrange(key, 0, -1).await }
+            })
             .await?;
         raw.iter().map(|e| from_json("event", e)).collect()
     }
 
     async fn put_pay_session(&self, token: &str, session: &PaySession) -> Result<(), StoreError> {
-        let data = to_json("pay session", session)?;
-        let mut conn = self.conn();
-        let key = self.keys.pay(token);
+        let data = &to_json("pay session", session)?;
+        let key = &self.keys.pay(token);
         let ttl = millis(self.ttls.session);
-        self.run("put_pay_session", async move {
-            conn.pset_ex::<_, _, ()>(&key, data, ttl).await
+        self.run("put_pay_session", || {
+            let mut conn = self.conn();
+            async move { conn.pset_ex::<_, _, ()>(key, data, ttl).await }
         })
         .await
     }
 
     async fn get_pay_session(&self, token: &str) -> Result<Option<PaySession>, StoreError> {
-        let mut conn = self.conn();
-        let key = self.keys.pay(token);
+        let key = &self.keys.pay(token);
         let raw: Option<String> = self
-            .run("get_pay_session", async move { conn.get(&key).await })
+            .run("get_pay_session", || {
+                let mut conn = self.conn();
+                async move { conn.get(key).await }
+            })
             .await?;
         raw.map(|r| from_json("pay session", &r)).transpose()
     }
@@ -281,12 +368,12 @@ impl CheckoutStore for RedisStore {
         refund: &RefundId,
         checkout: &CheckoutId,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let key = self.keys.refund(refund);
-        let value = checkout.as_str().to_owned();
+        let key = &self.keys.refund(refund);
+        let value = checkout.as_str();
         let ttl = millis(self.ttls.retention);
-        self.run("index_refund", async move {
-            conn.pset_ex::<_, _, ()>(&key, value, ttl).await
+        self.run("index_refund", || {
+            let mut conn = self.conn();
+            async move { conn.pset_ex::<_, _, ()>(key, value, ttl).await }
         })
         .await
     }
@@ -295,10 +382,12 @@ impl CheckoutStore for RedisStore {
         &self,
         refund: &RefundId,
     ) -> Result<Option<CheckoutId>, StoreError> {
-        let mut conn = self.conn();
-        let key = self.keys.refund(refund);
+        let key = &self.keys.refund(refund);
         let raw: Option<String> = self
-            .run("checkout_of_refund", async move { conn.get(&key).await })
+            .run("checkout_of_refund", || {
+                let mut conn = self.conn();
+                async move { conn.get(key).await }
+            })
             .await?;
         raw.map(|r| {
             CheckoutId::parse(&r).map_err(|e| StoreError::corrupt(format!("refund index: {e}")))
@@ -306,36 +395,90 @@ impl CheckoutStore for RedisStore {
         .transpose()
     }
 
-    async fn idempotency_begin(
+    async fn idempotency_claim(
         &self,
         key: &str,
-        fingerprint: &str,
+        claim: &Claim<'_>,
     ) -> Result<IdempotencyBegin, StoreError> {
         let owner = fresh_token();
-        let record = to_json(
-            "idempotency record",
-            &IdempotencyRecord::processing(fingerprint, &owner),
-        )?;
-        let mut conn = self.conn();
-        let (claimed, current): (i64, Option<String>) = self
-            .run("idempotency_begin", async {
-                self.scripts
-                    .claim
-                    .key(self.keys.idempotency(key))
-                    .arg(record)
-                    .arg(millis(self.ttls.idempotency))
-                    .invoke_async(&mut conn)
-                    .await
+        let ours = IdempotencyRecord::processing(claim, &owner);
+        let record = &to_json("idempotency record", &ours)?;
+        let redis_key = &self.keys.idempotency(key);
+        let ((claimed, current), _): ((i64, Option<String>), Resent) = self
+            .run_resending("idempotency_begin", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .claim
+                        .key(redis_key)
+                        .arg(record)
+                        .arg(millis(self.ttls.idempotency))
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
+        let started = |record: IdempotencyRecord, resumed| IdempotencyBegin::Started {
+            owner: owner.clone(),
+            resource: record.resource,
+            resumed,
+        };
         if claimed == 1 {
-            return Ok(IdempotencyBegin::Started { owner });
+            return Ok(started(ours, false));
         }
         let current = current.ok_or_else(|| {
             StoreError::corrupt("idempotency claim answered neither claimed nor a record")
         })?;
-        let record: IdempotencyRecord = from_json("idempotency record", &current)?;
-        Ok(record.into_begin())
+        // Sent twice, the key may hold our own first run's claim: the owner token is fresh,
+        // so only that run can have written exactly these bytes.
+        if &current == record {
+            return Ok(started(ours, false));
+        }
+        let theirs: IdempotencyRecord = from_json("idempotency record", &current)?;
+        let Some(taken) = theirs.take_over(claim, &owner) else {
+            return Ok(theirs.into_begin());
+        };
+        // The request that claimed the key never finished: take its claim over, on the exact
+        // bytes read (a racer taking it over too, or the original completing late, wins).
+        let (current, taken_json) = (&current, &to_json("idempotency record", &taken)?);
+        let (replaced, resent): (i64, Resent) = self
+            .run_resending("idempotency_begin", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .replace_if_equal
+                        .key(redis_key)
+                        .arg(current)
+                        .arg(taken_json)
+                        .arg(millis(self.ttls.idempotency))
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        let ours_now = replaced == 1
+            || (resent == Resent::Yes
+                && self
+                    .get_string("idempotency_begin", redis_key)
+                    .await?
+                    .as_ref()
+                    == Some(taken_json));
+        if ours_now {
+            tracing::warn!(
+                resource = taken.resource.as_deref(),
+                "took over an idempotency key whose request never finished; resuming it"
+            );
+            return Ok(started(taken, true));
+        }
+        let now: Option<String> = self.get_string("idempotency_begin", redis_key).await?;
+        match now {
+            Some(raw) => {
+                Ok(from_json::<IdempotencyRecord>("idempotency record", &raw)?.into_begin())
+            }
+            None => Err(StoreError::unavailable(
+                "an idempotency key changed while it was taken over; retry",
+            )),
+        }
     }
 
     async fn idempotency_complete(
@@ -344,16 +487,8 @@ impl CheckoutStore for RedisStore {
         owner: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        let redis_key = self.keys.idempotency(key);
-        let mut conn = self.conn();
-        let current: Option<String> = self
-            .run("idempotency_complete", {
-                let mut conn = conn.clone();
-                let redis_key = redis_key.clone();
-                async move { conn.get(&redis_key).await }
-            })
-            .await?;
-        let Some(current) = current else {
+        let redis_key = &self.keys.idempotency(key);
+        let Some(current) = self.get_string("idempotency_complete", redis_key).await? else {
             tracing::warn!("idempotency key expired before its request completed");
             return Ok(());
         };
@@ -367,35 +502,31 @@ impl CheckoutStore for RedisStore {
         let completed = to_json("idempotency record", &completed)?;
         // Compare on the exact bytes read above: if the record changed in between (aborted,
         // expired and claimed again), this request no longer owns it and writes nothing.
-        let replaced: i64 = self
-            .run("idempotency_complete", async {
-                self.scripts
-                    .replace_if_equal
-                    .key(&redis_key)
-                    .arg(current)
-                    .arg(completed)
-                    .arg(millis(self.ttls.idempotency))
-                    .invoke_async(&mut conn)
-                    .await
+        let (current, completed) = (&current, &completed);
+        let (replaced, resent): (i64, Resent) = self
+            .run_resending("idempotency_complete", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .replace_if_equal
+                        .key(redis_key)
+                        .arg(current)
+                        .arg(completed)
+                        .arg(millis(self.ttls.idempotency))
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
-        if replaced == 0 {
+        if replaced == 0 && resent == Resent::No {
             tracing::warn!("idempotency key changed owner while completing; response not stored");
         }
         Ok(())
     }
 
     async fn idempotency_abort(&self, key: &str, owner: &str) -> Result<(), StoreError> {
-        let redis_key = self.keys.idempotency(key);
-        let mut conn = self.conn();
-        let current: Option<String> = self
-            .run("idempotency_abort", {
-                let mut conn = conn.clone();
-                let redis_key = redis_key.clone();
-                async move { conn.get(&redis_key).await }
-            })
-            .await?;
-        let Some(current) = current else {
+        let redis_key = &self.keys.idempotency(key);
+        let Some(current) = self.get_string("idempotency_abort", redis_key).await? else {
             return Ok(());
         };
         let record: IdempotencyRecord = from_json("idempotency record", &current)?;
@@ -403,41 +534,47 @@ impl CheckoutStore for RedisStore {
             // Completed, or someone else's claim: a late abort must not erase either.
             return Ok(());
         }
+        let current = &current;
         let _deleted: i64 = self
-            .run("idempotency_abort", async {
-                self.scripts
-                    .delete_if_equal
-                    .key(&redis_key)
-                    .arg(current)
-                    .invoke_async(&mut conn)
-                    .await
+            .run("idempotency_abort", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .delete_if_equal
+                        .key(redis_key)
+                        .arg(current)
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         Ok(())
     }
 
     async fn schedule_sync(&self, id: &CheckoutId, due_unix: i64) -> Result<(), StoreError> {
-        let mut conn = self.conn();
         let _: i64 = self
-            .run("schedule_sync", async {
-                self.scripts
-                    .schedule
-                    .key(self.keys.sync_due())
-                    .arg(due_unix)
-                    .arg(id.as_str())
-                    .arg(millis(self.ttls.retention))
-                    .invoke_async(&mut conn)
-                    .await
+            .run("schedule_sync", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .schedule
+                        .key(self.keys.sync_due())
+                        .arg(due_unix)
+                        .arg(id.as_str())
+                        .arg(millis(self.ttls.retention))
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         Ok(())
     }
 
     async fn unschedule_sync(&self, id: &CheckoutId) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let key = self.keys.sync_due();
-        self.run("unschedule_sync", async move {
-            conn.zrem::<_, _, ()>(&key, id.as_str()).await
+        let key = &self.keys.sync_due();
+        self.run("unschedule_sync", || {
+            let mut conn = self.conn();
+            async move { conn.zrem::<_, _, ()>(key, id.as_str()).await }
         })
         .await
     }
@@ -450,17 +587,15 @@ impl CheckoutStore for RedisStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn();
-        let key = self.keys.sync_due();
+        let key = &self.keys.sync_due();
         let members: Vec<String> = self
-            .run("due_for_sync", {
-                let mut conn = conn.clone();
-                let key = key.clone();
+            .run("due_for_sync", || {
+                let mut conn = self.conn();
                 async move {
                     // ZRANGEBYSCORE rather than `ZRANGE … BYSCORE`: the same answer, and it
                     // also works on servers older than Redis 6.2.
                     ::redis::cmd("ZRANGEBYSCORE")
-                        .arg(&key)
+                        .arg(key)
                         .arg("-inf")
                         .arg(now_unix)
                         .arg("LIMIT")
@@ -486,8 +621,10 @@ impl CheckoutStore for RedisStore {
                 count = junk.len(),
                 "removing malformed members of the sync-due index"
             );
-            self.run("due_for_sync", async move {
-                conn.zrem::<_, _, ()>(&key, junk).await
+            let junk = &junk;
+            self.run("due_for_sync", || {
+                let mut conn = self.conn();
+                async move { conn.zrem::<_, _, ()>(key, junk).await }
             })
             .await?;
         }
@@ -575,15 +712,15 @@ impl CheckoutStore for RedisStore {
         ttl: Duration,
     ) -> Result<Option<LockToken>, StoreError> {
         let token = fresh_token();
-        let mut conn = self.conn();
-        let key = self.keys.lock(id);
-        let acquired: Option<String> = self
-            .run("try_lock", {
-                let token = token.clone();
+        let key = &self.keys.lock(id);
+        let token_ref = &token;
+        let (acquired, resent): (Option<String>, Resent) = self
+            .run_resending("try_lock", || {
+                let mut conn = self.conn();
                 async move {
                     ::redis::cmd("SET")
-                        .arg(&key)
-                        .arg(token)
+                        .arg(key)
+                        .arg(token_ref)
                         .arg("NX")
                         .arg("PX")
                         .arg(millis(ttl))
@@ -592,23 +729,64 @@ impl CheckoutStore for RedisStore {
                 }
             })
             .await?;
-        Ok(acquired.map(|_| LockToken(token)))
+        if acquired.is_some() {
+            return Ok(Some(LockToken(token)));
+        }
+        // Sent twice: the lock may be held by our own first run (the token is fresh).
+        if resent == Resent::Yes && self.get_string("try_lock", key).await?.as_ref() == Some(&token)
+        {
+            return Ok(Some(LockToken(token)));
+        }
+        Ok(None)
     }
 
     #[tracing::instrument(skip_all, fields(checkout_id = %id))]
     async fn unlock(&self, id: &CheckoutId, token: &LockToken) -> Result<(), StoreError> {
-        let mut conn = self.conn();
+        let key = &self.keys.lock(id);
         let _: i64 = self
-            .run("unlock", async {
-                self.scripts
-                    .delete_if_equal
-                    .key(self.keys.lock(id))
-                    .arg(&token.0)
-                    .invoke_async(&mut conn)
-                    .await
+            .run("unlock", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .delete_if_equal
+                        .key(key)
+                        .arg(&token.0)
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         Ok(())
+    }
+}
+
+impl RedisStore {
+    /// The checkout's raw `data` and `version` fields (a read: safe to send twice).
+    async fn stored_raw(
+        &self,
+        id: &CheckoutId,
+    ) -> Result<(Option<String>, Option<u64>), StoreError> {
+        let key = &self.keys.checkout(id);
+        self.run("get", || {
+            let mut conn = self.conn();
+            async move {
+                ::redis::cmd("HMGET")
+                    .arg(key)
+                    .arg("data")
+                    .arg("version")
+                    .query_async(&mut conn)
+                    .await
+            }
+        })
+        .await
+    }
+
+    async fn get_string(&self, op: &'static str, key: &str) -> Result<Option<String>, StoreError> {
+        self.run(op, || {
+            let mut conn = self.conn();
+            async move { conn.get(key).await }
+        })
+        .await
     }
 }
 

@@ -282,7 +282,7 @@ fn response() -> StoredResponse {
 
 fn started(begin: IdempotencyBegin) -> String {
     match begin {
-        IdempotencyBegin::Started { owner } => owner,
+        IdempotencyBegin::Started { owner, .. } => owner,
         other => panic!("expected Started, got {other:?}"),
     }
 }
@@ -583,6 +583,78 @@ pub async fn compare_and_set_refreshes_the_retention(make: impl ExpiryFactory) {
         vec![created_event()],
         "the events' TTL is refreshed with the record"
     );
+}
+
+pub async fn an_in_flight_claim_is_taken_over_with_its_resource_once_its_time_is_over(
+    make: impl Factory,
+) {
+    use gateway::store::Claim;
+    let store = make(LONG).await;
+    let claim = |fingerprint, resource, now_ms| Claim {
+        fingerprint,
+        resource: Some(resource),
+        now_ms,
+        in_flight_ms: Some(60_000),
+    };
+    let IdempotencyBegin::Started {
+        owner: first,
+        resource,
+        resumed: false,
+    } = store
+        .idempotency_claim("k", &claim("fp", "chk-a", 1_000))
+        .await
+        .unwrap()
+    else {
+        panic!("a free key is claimed");
+    };
+    assert_eq!(resource.as_deref(), Some("chk-a"));
+    // Still in flight (even a millisecond before its end), and never for another body.
+    for (fingerprint, now_ms) in [("fp", 60_999), ("other", 100_000)] {
+        assert!(matches!(
+            store
+                .idempotency_claim("k", &claim(fingerprint, "chk-b", now_ms))
+                .await
+                .unwrap(),
+            IdempotencyBegin::InFlight { .. }
+        ));
+    }
+    // Over: taken over once, with the interrupted request's resource.
+    let IdempotencyBegin::Started {
+        owner: second,
+        resource,
+        resumed: true,
+    } = store
+        .idempotency_claim("k", &claim("fp", "chk-b", 61_000))
+        .await
+        .unwrap()
+    else {
+        panic!("a lapsed claim is taken over");
+    };
+    assert_ne!(first, second);
+    assert_eq!(resource.as_deref(), Some("chk-a"));
+    assert!(matches!(
+        store
+            .idempotency_claim("k", &claim("fp", "chk-c", 61_000))
+            .await
+            .unwrap(),
+        IdempotencyBegin::InFlight { .. }
+    ));
+    // The interrupted request's late completion is refused; the new owner's is kept.
+    store
+        .idempotency_complete("k", &first, &response())
+        .await
+        .unwrap();
+    store
+        .idempotency_complete("k", &second, &response())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .idempotency_claim("k", &claim("fp", "chk-d", 10_000_000))
+            .await
+            .unwrap(),
+        IdempotencyBegin::Completed { .. }
+    ));
 }
 
 // The events and outbox part of the contract lives in its own file.

@@ -6,6 +6,7 @@
 
 use test_support as common;
 
+mod apply_bound;
 mod contract;
 mod fixtures;
 mod lifetimes;
@@ -168,6 +169,7 @@ against_both_stores!(
     idempotency_claim_in_flight_complete_and_replay,
     idempotency_owner_mismatch_changes_nothing,
     idempotency_abort_frees_the_key_for_a_retry,
+    an_in_flight_claim_is_taken_over_with_its_resource_once_its_time_is_over,
     sync_index_orders_by_due_time_and_limits,
     locks_exclude_until_unlocked_by_their_owner,
     an_event_whose_writer_died_is_found_after_the_grace_and_leased_once,

@@ -68,7 +68,8 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
         .put_pay_session("tok", &pay_session(&id))
         .await
         .unwrap();
-    let IdempotencyBegin::Started { owner } = store.idempotency_begin("done", "fp").await.unwrap()
+    let IdempotencyBegin::Started { owner, .. } =
+        store.idempotency_begin("done", "fp").await.unwrap()
     else {
         panic!("fresh key")
     };

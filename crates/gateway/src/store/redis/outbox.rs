@@ -182,16 +182,19 @@ impl RedisStore {
                 let member = event.id.as_str().to_owned();
                 let score = event.created_at.timestamp_millis();
                 writes.push(async move {
-                    let mut conn = self.conn();
-                    self.run("announce_events", async {
-                        self.outbox_scripts
-                            .index_event
-                            .key(key)
-                            .arg(score)
-                            .arg(member)
-                            .arg(expire_at)
-                            .invoke_async::<i64>(&mut conn)
-                            .await
+                    let (key, member) = (&key, &member);
+                    self.run("announce_events", || {
+                        let mut conn = self.conn();
+                        async move {
+                            self.outbox_scripts
+                                .index_event
+                                .key(key)
+                                .arg(score)
+                                .arg(member)
+                                .arg(expire_at)
+                                .invoke_async::<i64>(&mut conn)
+                                .await
+                        }
                     })
                     .await
                     .map(drop)
@@ -227,21 +230,23 @@ impl RedisStore {
         let oldest_day = oldest.date_naive();
         // Days after the cursor's (or today) cannot hold older events; look back day by day.
         while ids.len() < limit && day >= oldest_day {
-            let key = self.keys.events_of_day(day, kind);
-            let mut conn = self.conn();
-            let max = max_score.clone();
+            let key = &self.keys.events_of_day(day, kind);
+            let max = &max_score;
             let want = limit - ids.len() + SAME_TIME_MARGIN;
             let members: Vec<String> = self
-                .run("recent_events", async move {
-                    ::redis::cmd("ZREVRANGEBYSCORE")
-                        .arg(&key)
-                        .arg(max)
-                        .arg("-inf")
-                        .arg("LIMIT")
-                        .arg(0)
-                        .arg(want)
-                        .query_async(&mut conn)
-                        .await
+                .run("recent_events", || {
+                    let mut conn = self.conn();
+                    async move {
+                        ::redis::cmd("ZREVRANGEBYSCORE")
+                            .arg(key)
+                            .arg(max)
+                            .arg("-inf")
+                            .arg("LIMIT")
+                            .arg(0)
+                            .arg(want)
+                            .query_async(&mut conn)
+                            .await
+                    }
                 })
                 .await?;
             for member in members {
@@ -278,17 +283,19 @@ impl RedisStore {
         id: &CheckoutId,
         due: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
         let _: i64 = self
-            .run("announce_outbox", async {
-                self.outbox_scripts
-                    .announce
-                    .key(self.keys.outbox_due())
-                    .arg(due.timestamp_millis())
-                    .arg(id.as_str())
-                    .arg(millis(self.ttls.retention))
-                    .invoke_async(&mut conn)
-                    .await
+            .run("announce_outbox", || {
+                let mut conn = self.conn();
+                async move {
+                    self.outbox_scripts
+                        .announce
+                        .key(self.keys.outbox_due())
+                        .arg(due.timestamp_millis())
+                        .arg(id.as_str())
+                        .arg(millis(self.ttls.retention))
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         Ok(())
@@ -302,15 +309,13 @@ impl RedisStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn();
-        let key = self.keys.outbox_due();
+        let key = &self.keys.outbox_due();
         let raw: Vec<(String, String)> = self
-            .run("due_outboxes", {
-                let mut conn = conn.clone();
-                let key = key.clone();
+            .run("due_outboxes", || {
+                let mut conn = self.conn();
                 async move {
                     ::redis::cmd("ZRANGEBYSCORE")
-                        .arg(&key)
+                        .arg(key)
                         .arg("-inf")
                         .arg(now.timestamp_millis())
                         .arg("WITHSCORES")
@@ -335,8 +340,10 @@ impl RedisStore {
                 count = junk.len(),
                 "removing malformed members of the outbox index"
             );
-            self.run("due_outboxes", async move {
-                conn.zrem::<_, _, ()>(&key, junk).await
+            let junk = &junk;
+            self.run("due_outboxes", || {
+                let mut conn = self.conn();
+                async move { conn.zrem::<_, _, ()>(key, junk).await }
             })
             .await?;
         }
@@ -350,19 +357,23 @@ impl RedisStore {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
-        let mut conn = self.conn();
+        // Sent again after a broken connection, a first run that did lease leaves its events
+        // leased: they go out when the lease is over, later but never twice.
         let raw: Vec<Option<String>> = self
-            .run("lease_due_events", async {
-                self.outbox_scripts
-                    .lease
-                    .key(self.keys.outbox(id))
-                    .key(self.keys.event_records(id))
-                    .key(self.keys.deliveries(id))
-                    .arg(now.timestamp_millis())
-                    .arg(lease_until.timestamp_millis())
-                    .arg(limit)
-                    .invoke_async(&mut conn)
-                    .await
+            .run("lease_due_events", || {
+                let mut conn = self.conn();
+                async move {
+                    self.outbox_scripts
+                        .lease
+                        .key(self.keys.outbox(id))
+                        .key(self.keys.event_records(id))
+                        .key(self.keys.deliveries(id))
+                        .arg(now.timestamp_millis())
+                        .arg(lease_until.timestamp_millis())
+                        .arg(limit)
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         let mut raw = raw.into_iter();
@@ -380,24 +391,26 @@ impl RedisStore {
         id: &EventId,
         delivery: &Delivery,
     ) -> Result<Option<i64>, StoreError> {
-        let checkout = id.checkout_id();
-        let json = to_json("delivery", delivery)?;
-        let due = delivery
+        let checkout = &id.checkout_id();
+        let json = &to_json("delivery", delivery)?;
+        let due = &delivery
             .next_attempt_at
             .map(|t| t.timestamp_millis().to_string())
             .unwrap_or_default();
-        let mut conn = self.conn();
         let earliest: Option<String> = self
-            .run("save_delivery", async {
-                self.outbox_scripts
-                    .save_delivery
-                    .key(self.keys.outbox(&checkout))
-                    .key(self.keys.deliveries(&checkout))
-                    .arg(id.as_str())
-                    .arg(json)
-                    .arg(due)
-                    .invoke_async(&mut conn)
-                    .await
+            .run("save_delivery", || {
+                let mut conn = self.conn();
+                async move {
+                    self.outbox_scripts
+                        .save_delivery
+                        .key(self.keys.outbox(checkout))
+                        .key(self.keys.deliveries(checkout))
+                        .arg(id.as_str())
+                        .arg(json)
+                        .arg(due)
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         match earliest.as_deref() {
@@ -412,18 +425,20 @@ impl RedisStore {
         seen: Option<i64>,
         next_due: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
         let _: i64 = self
-            .run("settle_outbox", async {
-                self.outbox_scripts
-                    .settle
-                    .key(self.keys.outbox_due())
-                    .arg(id.as_str())
-                    .arg(seen.map(|s| s.to_string()).unwrap_or_default())
-                    .arg(next_due.map(|s| s.to_string()).unwrap_or_default())
-                    .arg(millis(self.ttls.retention))
-                    .invoke_async(&mut conn)
-                    .await
+            .run("settle_outbox", || {
+                let mut conn = self.conn();
+                async move {
+                    self.outbox_scripts
+                        .settle
+                        .key(self.keys.outbox_due())
+                        .arg(id.as_str())
+                        .arg(seen.map(|s| s.to_string()).unwrap_or_default())
+                        .arg(next_due.map(|s| s.to_string()).unwrap_or_default())
+                        .arg(millis(self.ttls.retention))
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         Ok(())
@@ -434,18 +449,20 @@ impl RedisStore {
         id: &EventId,
     ) -> Result<Option<StoredEvent>, StoreError> {
         let checkout = id.checkout_id();
-        let mut conn = self.conn();
         let (events, deliveries) = (
-            self.keys.event_records(&checkout),
-            self.keys.deliveries(&checkout),
+            &self.keys.event_records(&checkout),
+            &self.keys.deliveries(&checkout),
         );
         let (event, delivery): (Option<String>, Option<String>) = self
-            .run("event", async move {
-                ::redis::pipe()
-                    .hget(&events, id.as_str())
-                    .hget(&deliveries, id.as_str())
-                    .query_async(&mut conn)
-                    .await
+            .run("event", || {
+                let mut conn = self.conn();
+                async move {
+                    ::redis::pipe()
+                        .hget(events, id.as_str())
+                        .hget(deliveries, id.as_str())
+                        .query_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         event
@@ -457,18 +474,20 @@ impl RedisStore {
         &self,
         id: &CheckoutId,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut conn = self.conn();
-        let (events, deliveries) = (self.keys.event_records(id), self.keys.deliveries(id));
+        let (events, deliveries) = (&self.keys.event_records(id), &self.keys.deliveries(id));
         let (events, mut deliveries): (
             std::collections::HashMap<String, String>,
             std::collections::HashMap<String, String>,
         ) = self
-            .run("checkout_events", async move {
-                ::redis::pipe()
-                    .hgetall(&events)
-                    .hgetall(&deliveries)
-                    .query_async(&mut conn)
-                    .await
+            .run("checkout_events", || {
+                let mut conn = self.conn();
+                async move {
+                    ::redis::pipe()
+                        .hgetall(events)
+                        .hgetall(deliveries)
+                        .query_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         let mut out = events
@@ -493,7 +512,7 @@ impl RedisStore {
             let Some(stored) = self.stored_event(id).await? else {
                 return Ok(None);
             };
-            let before = stored
+            let before = &stored
                 .delivery
                 .as_ref()
                 .map(|d| to_json("delivery", d))
@@ -501,27 +520,29 @@ impl RedisStore {
                 .unwrap_or_default();
             let mut delivery = stored.delivery.unwrap_or_else(|| Delivery::due_now(now));
             delivery.redeliver(now);
-            let after = to_json("delivery", &delivery)?;
-            let checkout = id.checkout_id();
-            let mut conn = self.conn();
+            let after = &to_json("delivery", &delivery)?;
+            let checkout = &id.checkout_id();
             let outcome: i64 = self
-                .run("redeliver", async {
-                    self.outbox_scripts
-                        .redeliver
-                        .key(self.keys.event_records(&checkout))
-                        .key(self.keys.deliveries(&checkout))
-                        .key(self.keys.outbox(&checkout))
-                        .arg(id.as_str())
-                        .arg(before)
-                        .arg(after)
-                        .arg(now.timestamp_millis())
-                        .invoke_async(&mut conn)
-                        .await
+                .run("redeliver", || {
+                    let mut conn = self.conn();
+                    async move {
+                        self.outbox_scripts
+                            .redeliver
+                            .key(self.keys.event_records(checkout))
+                            .key(self.keys.deliveries(checkout))
+                            .key(self.keys.outbox(checkout))
+                            .arg(id.as_str())
+                            .arg(before)
+                            .arg(after)
+                            .arg(now.timestamp_millis())
+                            .invoke_async(&mut conn)
+                            .await
+                    }
                 })
                 .await?;
             match outcome {
                 1 => {
-                    self.outbox_announce(&checkout, now).await?;
+                    self.outbox_announce(checkout, now).await?;
                     return Ok(Some(delivery));
                 }
                 0 => return Ok(None),
@@ -534,15 +555,17 @@ impl RedisStore {
     }
 
     pub(super) async fn outbox_size(&self) -> Result<(u64, Option<i64>), StoreError> {
-        let mut conn = self.conn();
-        let key = self.keys.outbox_due();
+        let key = &self.keys.outbox_due();
         let (size, first): (u64, Vec<(String, String)>) = self
-            .run("outbox_backlog", async move {
-                ::redis::pipe()
-                    .zcard(&key)
-                    .zrange_withscores(&key, 0, 0)
-                    .query_async(&mut conn)
-                    .await
+            .run("outbox_backlog", || {
+                let mut conn = self.conn();
+                async move {
+                    ::redis::pipe()
+                        .zcard(key)
+                        .zrange_withscores(key, 0, 0)
+                        .query_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         let earliest = first

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{IdempotencyBegin, StoredResponse};
+use crate::store::{Claim, IdempotencyBegin, StoredResponse};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,19 +21,49 @@ pub(super) struct IdempotencyRecord {
     /// The claim's owner token: only its holder may complete or abort.
     pub owner: String,
     pub response: Option<StoredResponse>,
+    /// What the request creates (the checkout id), recorded before MSP hears of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// Until when (Unix ms, the gateway's clock) a processing claim counts as in flight; after
+    /// that a retry takes it over. Absent: until the key expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_until_ms: Option<i64>,
 }
 
 impl IdempotencyRecord {
     pub const SCHEMA_VERSION: u32 = 1;
 
-    pub fn processing(fingerprint: &str, owner: &str) -> Self {
+    pub fn processing(claim: &Claim<'_>, owner: &str) -> Self {
         Self {
             schema_version: Self::SCHEMA_VERSION,
             state: IdempotencyState::Processing,
-            fingerprint: fingerprint.to_owned(),
+            fingerprint: claim.fingerprint.to_owned(),
             owner: owner.to_owned(),
             response: None,
+            resource: claim.resource.map(str::to_owned),
+            in_flight_until_ms: claim.in_flight_until_ms(),
         }
+    }
+
+    /// The claim of a request that never finished, taken over by `claim` under `owner`: it
+    /// keeps the interrupted request's resource. `None` unless this record is a processing
+    /// claim for the same fingerprint whose in-flight time is over.
+    pub fn take_over(&self, claim: &Claim<'_>, owner: &str) -> Option<Self> {
+        let lapsed = self
+            .in_flight_until_ms
+            .is_some_and(|until| until <= claim.now_ms);
+        (self.state == IdempotencyState::Processing
+            && lapsed
+            && self.fingerprint == claim.fingerprint)
+            .then(|| Self {
+                owner: owner.to_owned(),
+                in_flight_until_ms: claim.in_flight_until_ms(),
+                resource: self
+                    .resource
+                    .clone()
+                    .or_else(|| claim.resource.map(str::to_owned)),
+                ..self.clone()
+            })
     }
 
     pub fn is_processing_by(&self, owner: &str) -> bool {

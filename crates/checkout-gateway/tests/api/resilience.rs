@@ -1,0 +1,308 @@
+//! Surviving what happens to the processes around the gateway (issue 8): Redis restarting under
+//! busy and idle instances, and a gateway killed in the middle of a keyed request.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::checkout::CheckoutRequest;
+use crate::common::redis_server::TestRedis;
+use crate::helpers::*;
+
+async fn keyed_create(app: &TestApp, key: &str) -> reqwest::Response {
+    app.authed(reqwest::Method::POST, "/v1/checkouts")
+        .header("Idempotency-Key", key)
+        .json(&CheckoutRequest::new("4111111111111111").body())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn after_redis_restarts_busy_and_idle_instances_answer_their_next_requests() {
+    let redis = TestRedis::start();
+    let options = Options {
+        redis_url: Some(redis.url().to_owned()),
+        ..Options::default()
+    };
+    let busy = spawn_app_with(options.clone()).await;
+    let idle = spawn_app_with(options).await;
+    // Both have a working connection to the first Redis process.
+    for app in [&busy, &idle] {
+        assert_eq!(
+            app.get(&app.url("/health/ready")).await.status(),
+            StatusCode::OK
+        );
+        app.create("4111111111111111").await;
+    }
+
+    redis.stop();
+    // The busy instance keeps being asked during the outage; the idle one is not.
+    let res = busy
+        .post_checkout(&CheckoutRequest::new("4111111111111111").body())
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    redis.restart();
+
+    // The very next request of each succeeds: a keyed create (a claim script, an insert, a
+    // compare-and-set), then a read and readiness.
+    for (name, app) in [("idle", &idle), ("busy", &busy)] {
+        let res = keyed_create(app, &format!("after-restart-{name}")).await;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{name} instance: {body}");
+        let id = body["id"].as_str().unwrap();
+        assert_eq!(app.get_checkout(id).await["status"], "requires_action");
+        let ready = app.get(&app.url("/health/ready")).await;
+        assert_eq!(ready.status(), StatusCode::OK, "{name} instance readiness");
+    }
+    busy.stop().await;
+    idle.stop().await;
+}
+
+/// The fingerprint the gateway takes of this create body (as `POST /v1/checkouts` does).
+fn create_fingerprint(app: &TestApp, body: &Value) -> String {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let json =
+        gateway::api::strict_json::parse(&bytes, &gateway::api::checkout_request::SHAPE).unwrap();
+    let canonical = serde_json::to_vec(&json).unwrap();
+    gateway::api::idempotency::fingerprint(&app.state, &canonical)
+}
+
+/// How many orders the gateway sent MSP (`POST /orders`), by the simulator's record.
+async fn msp_orders_created(sim_base_url: &str) -> usize {
+    let calls: Vec<Value> = reqwest::get(format!("{sim_base_url}/sim/requests"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    calls
+        .iter()
+        .filter(|c| c["method"] == "POST" && c["path"] == "/v1/json/orders")
+        .count()
+}
+
+#[tokio::test]
+async fn a_key_whose_request_never_finished_is_resumed_once_its_in_flight_time_is_over() {
+    use gateway::clock::Clock;
+    use gateway::domain::checkout::CheckoutId;
+    use gateway::store::Claim;
+
+    let app = spawn_app().await;
+    let body = CheckoutRequest::new("4111111111111111").body();
+    // A request claimed the key, recorded its checkout id, and the gateway died before it
+    // stored anything (so nothing reached MSP either).
+    let id = CheckoutId::generate();
+    let fingerprint = create_fingerprint(&app, &body);
+    let claim = Claim {
+        fingerprint: &fingerprint,
+        resource: Some(id.as_str()),
+        now_ms: app.clock.now().timestamp_millis(),
+        in_flight_ms: Some(60_000),
+    };
+    let store = &app.state.flows.store;
+    store.idempotency_claim("crashed-1", &claim).await.unwrap();
+    let retry = || async {
+        app.authed(reqwest::Method::POST, "/v1/checkouts")
+            .header("Idempotency-Key", "crashed-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+
+    // Within its in-flight time the key answers 409, as for a request still running.
+    assert_eq!(retry().await.status(), StatusCode::CONFLICT);
+    app.clock.advance(chrono::TimeDelta::seconds(59));
+    assert_eq!(retry().await.status(), StatusCode::CONFLICT);
+
+    // Then the retry takes it over and creates the checkout, under the recorded id.
+    app.clock.advance(chrono::TimeDelta::seconds(1));
+    let res = retry().await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["id"], id.as_str());
+    assert_eq!(created["status"], "requires_action");
+    assert_eq!(msp_orders_created(&app.sim.base_url()).await, 1);
+
+    // From now on the finished response is replayed, with no further order.
+    app.clock.advance(chrono::TimeDelta::hours(23));
+    let res = retry().await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let replayed: Value = res.json().await.unwrap();
+    assert_eq!(replayed["id"], id.as_str());
+    assert_eq!(msp_orders_created(&app.sim.base_url()).await, 1);
+    app.stop().await;
+}
+
+/// `checkout-gateway serve` as a process of its own, killed with SIGKILL by the test.
+struct Served {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Served {
+    fn start(env: &[(&str, String)]) -> Served {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_checkout-gateway"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("GATEWAY") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
+            .arg("serve")
+            .env("GATEWAY__SERVER__PORT", port.to_string())
+            .env("RUST_LOG", "error")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Served {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn wait_until_live(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while reqwest::get(format!("{}/health/live", self.base))
+            .await
+            .map_or(true, |r| !r.status().is_success())
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "serve did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL: no graceful shutdown, nothing finishes
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_killed_while_msp_is_slow_is_resumed_by_the_retry_on_a_fresh_instance() {
+    let mut sim_config = msp_simulator::SimulatorConfig::for_tests(MSP_KEY);
+    sim_config.notification_retry_interval = std::time::Duration::from_millis(300);
+    let sim = msp_simulator::spawn(sim_config).await.unwrap();
+    let client = reqwest::Client::new();
+    // MSP takes 2 s to answer an order.
+    client
+        .put(format!("{}/sim/faults", sim.base_url()))
+        .json(&serde_json::json!({"latency_ms": 2000}))
+        .send()
+        .await
+        .unwrap();
+    let env = [
+        ("GATEWAY__REDIS__URL", REDIS.url().to_owned()),
+        (
+            "GATEWAY__REDIS__KEY_PREFIX",
+            crate::common::redis_server::unique_prefix(),
+        ),
+        ("GATEWAY__MULTISAFEPAY__BASE_URL", sim.api_url()),
+        ("GATEWAY__MULTISAFEPAY__API_KEY", MSP_KEY.to_owned()),
+        (
+            "GATEWAY__MULTISAFEPAY__CONNECT_TIMEOUT_MS",
+            "500".to_owned(),
+        ),
+        ("GATEWAY__MULTISAFEPAY__TIMEOUT_MS", "2500".to_owned()),
+        // Longer than an MSP call (0.5 s + 2.5 s) plus a second.
+        ("GATEWAY__IDEMPOTENCY__IN_FLIGHT_TTL_S", "5".to_owned()),
+        ("GATEWAY__AUTH__API_KEYS", MERCHANT_KEY.to_owned()),
+        ("GATEWAY__RECONCILE__ENABLED", "false".to_owned()),
+    ];
+    let body = CheckoutRequest::new("4111111111111111").body();
+    let post = |base: String| {
+        let (client, body) = (client.clone(), body.clone());
+        async move {
+            client
+                .post(format!("{base}/v1/checkouts"))
+                .bearer_auth(MERCHANT_KEY)
+                .header("Idempotency-Key", "killed-1")
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+
+    let mut first = Served::start(&env);
+    first.wait_until_live().await;
+    let interrupted = tokio::spawn(post(first.base.clone()));
+    // Kill the gateway while MSP is still working on its order.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while msp_orders_created(&sim.base_url()).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the order never reached MSP"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    first.kill();
+    assert!(
+        interrupted.await.unwrap().is_err(),
+        "the first request got no answer"
+    );
+
+    let second = Served::start(&env);
+    second.wait_until_live().await;
+    // While the claim is in flight the retry is told to wait...
+    let res = post(second.base.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    // ...and once its in-flight time is over (real time: this is another process), it resumes.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let resumed = loop {
+        let res = post(second.base.clone()).await.unwrap();
+        if res.status() != StatusCode::CONFLICT {
+            break res;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still 409");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(resumed.status(), StatusCode::CREATED);
+    let checkout: Value = resumed.json().await.unwrap();
+    // The checkout the killed request began. MSP has its order waiting for 3-D Secure, but
+    // the challenge's URL was in the answer the killed request never passed on: nobody can pay
+    // it, so the resumed request cancels it at MSP and says so (start a new checkout).
+    assert_eq!(checkout["status"], "canceled", "{checkout}");
+    assert!(checkout["next_action"].is_null(), "{checkout}");
+    let msp_order: Value = client
+        .get(format!(
+            "{}/orders/{}",
+            sim.api_url(),
+            checkout["id"].as_str().unwrap()
+        ))
+        .header("api_key", MSP_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(msp_order["data"]["status"], "void", "{msp_order}");
+    // Never a second MSP order.
+    assert_eq!(msp_orders_created(&sim.base_url()).await, 1);
+    let again = post(second.base.clone()).await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let replayed: Value = again.json().await.unwrap();
+    assert_eq!(replayed["id"], checkout["id"]);
+    drop(second);
+    sim.stop().await;
+}

@@ -1,0 +1,74 @@
+//! The per-client-address rate limit of the endpoints that need no key (design §4): the browser
+//! paths (`/pay`, `/return`, `/cancel`), notifications that fail verification, and GET
+//! notifications. `server.keyless_rate_limit_per_s` a second per address, a burst of twice that,
+//! `0` disables it.
+//!
+//! The address is the TCP peer's: behind a reverse proxy that is the proxy's, so set the limit
+//! there (or high enough here for the proxy's traffic). Forwarding headers are not trusted, since
+//! a client could write any address into them.
+//!
+//! Over the limit, a browser gets an HTML 429 page with `Retry-After` (with the browser security
+//! headers, which the route's outer middleware adds); the notification endpoint answers 429
+//! for a notification that failed verification and 503 for a GET notification, which MSP then
+//! sends again (a real notification is never dropped).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, web};
+
+use super::respond::error_response;
+use crate::clock::SharedClock;
+use crate::rate_limit::RateLimiter;
+use crate::startup::AppState;
+
+pub struct KeylessLimit(RateLimiter<IpAddr>);
+
+impl KeylessLimit {
+    pub fn new(rate_per_s: u32) -> Self {
+        Self(RateLimiter::new(rate_per_s))
+    }
+
+    /// `Ok` to go ahead, or `Err(seconds to wait)`, for a request from `peer` (by the flows'
+    /// clock, so that tests move time instead of sleeping).
+    pub fn check(&self, peer: Option<IpAddr>, clock: &SharedClock) -> Result<(), u64> {
+        // No peer address (a Unix socket, a test request): one shared bucket.
+        let peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        #[allow(clippy::cast_precision_loss)] // microseconds since 1970 fit an f64's 52 bits
+        let now_s = clock.now().timestamp_micros() as f64 / 1e6;
+        self.0.take(&peer, now_s)
+    }
+
+    /// As [`check`](Self::check), for a request the handler holds.
+    pub fn check_request(&self, state: &AppState, req: &HttpRequest) -> Result<(), u64> {
+        self.check(req.peer_addr().map(|a| a.ip()), &state.flows.clock)
+    }
+}
+
+/// Middleware for the browser paths: over the limit, an HTML 429 page with `Retry-After`.
+pub async fn limit_browser(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let verdict = req.app_data::<web::Data<AppState>>().map(|state| {
+        state
+            .keyless_limit
+            .check(req.peer_addr().map(|a| a.ip()), &state.flows.clock)
+    });
+    if let Some(Err(wait_s)) = verdict {
+        let mut res = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Please wait a moment",
+            "Too many requests came from your connection. Wait a few seconds, then reload this page.",
+        );
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(wait_s.max(1)),
+        );
+        return Ok(req.into_response(res));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}

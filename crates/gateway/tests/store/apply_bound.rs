@@ -1,0 +1,209 @@
+//! `flows::apply` does not loop forever: a change that keeps losing its compare-and-set gives up
+//! after a handful of attempts with a 503-class error that says to retry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+use chrono::{DateTime, Utc};
+use gateway::clock::SystemClock;
+use gateway::configuration::Settings;
+use gateway::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, EventSource, PaySession};
+use gateway::domain::event::{Delivery, Event, EventId, EventType};
+use gateway::domain::refund::RefundId;
+use gateway::flows::apply::{ApplyError, MAX_CAS_ATTEMPTS, apply};
+use gateway::flows::transition::News;
+use gateway::flows::{Context, FlowSettings};
+use gateway::psp::multisafepay::MultiSafepayClient;
+use gateway::store::{
+    CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
+    StoreError, StoredEvent, StoredResponse, Versioned,
+};
+
+use crate::fixtures::{checkout, created_event};
+use crate::{LONG, memory_store};
+
+/// A store whose every compare-and-set loses (someone else always wrote first).
+struct AlwaysLosing {
+    inner: Arc<dyn CheckoutStore>,
+    attempts: AtomicUsize,
+}
+
+#[async_trait]
+impl CheckoutStore for AlwaysLosing {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn insert(&self, c: &Checkout, e: &CheckoutEvent) -> Result<InsertReply, StoreError> {
+        self.inner.insert(c, e).await
+    }
+    async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn compare_and_set(
+        &self,
+        _: u64,
+        _: &Checkout,
+        _: Option<&CheckoutEvent>,
+        _: Outbox<'_>,
+    ) -> Result<CasReply, StoreError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        Ok(CasReply::Conflict)
+    }
+    async fn events(&self, id: &CheckoutId) -> Result<Vec<CheckoutEvent>, StoreError> {
+        self.inner.events(id).await
+    }
+    async fn put_pay_session(&self, t: &str, s: &PaySession) -> Result<(), StoreError> {
+        self.inner.put_pay_session(t, s).await
+    }
+    async fn get_pay_session(&self, t: &str) -> Result<Option<PaySession>, StoreError> {
+        self.inner.get_pay_session(t).await
+    }
+    async fn index_refund(&self, r: &RefundId, c: &CheckoutId) -> Result<(), StoreError> {
+        self.inner.index_refund(r, c).await
+    }
+    async fn checkout_of_refund(&self, r: &RefundId) -> Result<Option<CheckoutId>, StoreError> {
+        self.inner.checkout_of_refund(r).await
+    }
+    async fn idempotency_claim(
+        &self,
+        k: &str,
+        c: &Claim<'_>,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        self.inner.idempotency_claim(k, c).await
+    }
+    async fn idempotency_complete(
+        &self,
+        k: &str,
+        o: &str,
+        r: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        self.inner.idempotency_complete(k, o, r).await
+    }
+    async fn idempotency_abort(&self, k: &str, o: &str) -> Result<(), StoreError> {
+        self.inner.idempotency_abort(k, o).await
+    }
+    async fn schedule_sync(&self, id: &CheckoutId, due: i64) -> Result<(), StoreError> {
+        self.inner.schedule_sync(id, due).await
+    }
+    async fn unschedule_sync(&self, id: &CheckoutId) -> Result<(), StoreError> {
+        self.inner.unschedule_sync(id).await
+    }
+    async fn due_for_sync(&self, now: i64, limit: usize) -> Result<Vec<CheckoutId>, StoreError> {
+        self.inner.due_for_sync(now, limit).await
+    }
+    async fn try_lock(
+        &self,
+        id: &CheckoutId,
+        ttl: Duration,
+    ) -> Result<Option<LockToken>, StoreError> {
+        self.inner.try_lock(id, ttl).await
+    }
+    async fn unlock(&self, id: &CheckoutId, token: &LockToken) -> Result<(), StoreError> {
+        self.inner.unlock(id, token).await
+    }
+    async fn announce_events(
+        &self,
+        id: &CheckoutId,
+        events: &[Event],
+        due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.inner.announce_events(id, events, due).await
+    }
+    async fn recent_events(
+        &self,
+        kind: Option<EventType>,
+        before: Option<(DateTime<Utc>, &EventId)>,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.recent_events(kind, before, window, limit).await
+    }
+    async fn due_outboxes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.due_outboxes(now, limit).await
+    }
+    async fn lease_due_events(
+        &self,
+        id: &CheckoutId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
+        self.inner.lease_due_events(id, now, until, limit).await
+    }
+    async fn save_delivery(&self, id: &EventId, d: &Delivery) -> Result<Option<i64>, StoreError> {
+        self.inner.save_delivery(id, d).await
+    }
+    async fn settle_outbox(
+        &self,
+        id: &CheckoutId,
+        seen: Option<i64>,
+        next: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.inner.settle_outbox(id, seen, next).await
+    }
+    async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        self.inner.event(id).await
+    }
+    async fn checkout_events(&self, id: &CheckoutId) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.checkout_events(id).await
+    }
+    async fn redeliver(
+        &self,
+        id: &EventId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.inner.redeliver(id, now).await
+    }
+    async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
+        self.inner.outbox_backlog().await
+    }
+}
+
+#[tokio::test]
+async fn a_change_that_keeps_losing_its_compare_and_set_gives_up_with_a_retryable_error() {
+    let inner = memory_store(LONG).await;
+    let id = CheckoutId::generate();
+    inner
+        .insert(&checkout(&id), &created_event())
+        .await
+        .unwrap();
+    let store = Arc::new(AlwaysLosing {
+        inner,
+        attempts: AtomicUsize::new(0),
+    });
+    let settings = Settings::default();
+    let ctx = Context {
+        store: store.clone(),
+        psp: MultiSafepayClient::new(
+            "http://127.0.0.1:9",
+            SecretString::from("k"),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+        .unwrap(),
+        clock: Arc::new(SystemClock),
+        settings: FlowSettings::new(&settings, "http://gateway.test".into()),
+        outbox: Default::default(),
+        syncs: Default::default(),
+    };
+
+    let err = apply(&ctx, &id, EventSource::Reconcile, News::NeverReceived)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        store.attempts.load(Ordering::SeqCst),
+        MAX_CAS_ATTEMPTS as usize
+    );
+    let ApplyError::Store(e @ StoreError::Unavailable { .. }) = err else {
+        panic!("expected a 503-class store error, got {err:?}");
+    };
+    assert!(e.to_string().contains("retry"), "{e}");
+}
