@@ -286,8 +286,9 @@ async fn redis_down_is_503_with_retry_after_and_nothing_sent_to_msp() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(ready.headers().contains_key("retry-after"));
     let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+    // The create flow's first Redis write is its listing entries (design §11), then the insert.
     assert!(
-        metrics.contains("gateway_store_errors_total{operation=\"insert\"}"),
+        metrics.contains("gateway_store_errors_total{operation=\"index_for_listing\"}"),
         "Redis errors are counted"
     );
     redis.restart();

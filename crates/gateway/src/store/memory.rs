@@ -5,6 +5,8 @@
 //! one `std::sync::Mutex`, never held across an `.await`: every method locks, works and unlocks
 //! without yielding.
 
+mod listing;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,11 +17,13 @@ use tokio::time::Instant;
 use async_trait::async_trait;
 use rand::RngCore;
 
+use super::listing::{ListQuery, ListReply};
+use super::timeline::MemoryTimeline;
 use super::{
     CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
     Ttls, Versioned,
 };
-use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
+use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, PaySession};
 use crate::domain::refund::RefundId;
 
 /// How often a write also sweeps expired entries.
@@ -83,6 +87,8 @@ struct State {
     /// The whole index expires like the Redis ZSET does: `retention` after its last ZADD.
     due_expires_at: Option<Instant>,
     last_sweep: Instant,
+    /// The listing indexes (design §11), trimmed by retention as entries are added.
+    timeline: MemoryTimeline,
 }
 
 impl State {
@@ -137,6 +143,9 @@ impl MemoryStore {
                 due_of: HashMap::new(),
                 due_expires_at: None,
                 last_sweep: now,
+                timeline: MemoryTimeline::new(
+                    ttls.retention.saturating_add(Duration::from_secs(86_400)),
+                ),
             }),
         }
     }
@@ -194,6 +203,25 @@ impl CheckoutStore for MemoryStore {
         Ok(state
             .live_checkout(id, now)
             .map(|e| e.value.versioned.clone()))
+    }
+
+    // Listing (design §11): in `memory/listing.rs`.
+    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
+        self.index_for_listing_impl(checkout);
+        Ok(())
+    }
+
+    async fn reindex_status(
+        &self,
+        checkout: &Checkout,
+        previous: CheckoutStatus,
+    ) -> Result<(), StoreError> {
+        self.reindex_status_impl(checkout, previous);
+        Ok(())
+    }
+
+    async fn list_checkouts(&self, query: &ListQuery) -> Result<ListReply, StoreError> {
+        self.list_checkouts_impl(query).await
     }
 
     async fn compare_and_set(

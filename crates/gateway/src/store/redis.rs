@@ -4,8 +4,10 @@
 //! instead of hanging a request; the connection recovers by itself once Redis is back.
 
 mod connection;
+mod listing;
 mod records;
 mod scripts;
+mod timeline;
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,8 +24,9 @@ use super::{
     CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
     Ttls, Versioned,
 };
-use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
+use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, PaySession};
 use crate::domain::refund::RefundId;
+use crate::store::listing::{ListQuery, ListReply};
 
 /// How to reach Redis (design §2 `redis.*`).
 #[derive(Clone, Debug)]
@@ -188,6 +191,23 @@ impl CheckoutStore for RedisStore {
                 "checkout {id} has only one of `data` and `version`"
             ))),
         }
+    }
+
+    // Listing (design §11): in `listing.rs`.
+    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
+        self.index_for_listing_impl(checkout).await
+    }
+
+    async fn reindex_status(
+        &self,
+        checkout: &Checkout,
+        previous: CheckoutStatus,
+    ) -> Result<(), StoreError> {
+        self.reindex_status_impl(checkout, previous).await
+    }
+
+    async fn list_checkouts(&self, query: &ListQuery) -> Result<ListReply, StoreError> {
+        self.list_checkouts_impl(query).await
     }
 
     #[tracing::instrument(skip_all, fields(checkout_id = %next.id, expected_version))]

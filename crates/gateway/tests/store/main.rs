@@ -9,6 +9,7 @@ use test_support as common;
 mod contract;
 mod fixtures;
 mod lifetimes;
+mod listing;
 mod redis_only;
 mod tls;
 
