@@ -152,7 +152,7 @@ async fn unknown_checkouts_routes_and_methods_are_404_and_405_in_the_same_shape(
         .unwrap();
     assert_eq!(
         res.headers()["allow"],
-        "POST",
+        "GET, POST",
         "RFC 9110: a 405 lists the allowed methods"
     );
     error_of(res, StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error").await;

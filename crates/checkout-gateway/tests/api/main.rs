@@ -14,6 +14,7 @@ mod errors;
 mod flows;
 mod health;
 mod lifecycle;
+mod listing;
 mod notifications;
 mod reconcile;
 mod refunds;

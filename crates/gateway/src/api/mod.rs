@@ -15,6 +15,7 @@ pub mod checkout_request;
 pub mod checkouts;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod listing;
 pub mod refunds;
 pub mod strict_json;
 pub mod view;
@@ -23,7 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/v1/checkouts")
             .route(web::post().to(checkouts::create))
-            .default_service(errors::method_not_allowed("POST")),
+            .route(web::get().to(listing::list))
+            .default_service(errors::method_not_allowed("GET, POST")),
     )
     .service(
         web::resource("/v1/checkouts/{id}")
