@@ -24,7 +24,7 @@
 //! day_of(at_ms) -> String                 the bucket (yyyymmdd, UTC) an entry lives in
 //!
 //! Redis (store::redis::timeline, crate-private):
-//!   RedisTimeline::add(&Family, &Entry) -> Vec<Cmd>      ZADD + PEXPIRE keep, for a pipeline
+//!   RedisTimeline::add(&Family, &Entry) -> Vec<Cmd>      ZADD + PEXPIRE keep, for one MULTI
 //!   RedisTimeline::remove(&Family, &Entry) -> Vec<Cmd>   ZREM
 //!   RedisTimeline::page(&mut conn, &PageRequest) -> Vec<Entry>   one EVALSHA per 64 days
 //! Memory (sandbox):

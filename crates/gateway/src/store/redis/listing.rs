@@ -1,8 +1,8 @@
 //! The Redis store's listing (design §11): the indexes of [`crate::store::listing`] on
 //! [`RedisTimeline`], and the records they point at.
 //!
-//! Round trips: writing a new checkout's entries is one (a pipeline; on a cluster one pipeline
-//! per family, sent together), a status move one, and a page two (walk, then the records in one
+//! Round trips: writing a new checkout's entries is one (a `MULTI`/`EXEC` pipeline; on a
+//! cluster one per family, sent together), a status move one, and a page two (walk, then the records in one
 //! pipeline), plus one to read the cursor's record when there is a cursor. A page asks again
 //! only when some of what it read was stale (a record gone, a status hint behind).
 

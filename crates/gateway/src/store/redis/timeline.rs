@@ -86,8 +86,8 @@ impl<'a> RedisTimeline<'a> {
         }
     }
 
-    /// ZADD the entry to its day's key and refresh that key's TTL: commands for one pipeline
-    /// (they share the family's hash slot).
+    /// ZADD the entry to its day's key and refresh that key's TTL: commands for one
+    /// transaction (they share the family's hash slot; see `run_grouped`).
     pub(crate) fn add(&self, family: &Family, entry: &Entry) -> Vec<Cmd> {
         let key = self.keys.timeline(family, &day_of(entry.at_ms));
         let mut zadd = ::redis::cmd("ZADD");
@@ -161,12 +161,14 @@ fn parse_score(raw: &str) -> RedisResult<i64> {
         })
 }
 
-/// Runs groups of commands, each group within one hash slot: one pipeline on a single node,
-/// one pipeline per group (sent together) on a cluster, where a pipeline must not cross slots.
+/// Runs groups of commands, each group within one hash slot, each as a transaction (`MULTI`/
+/// `EXEC`: a ZADD never lands without the PEXPIRE that gives its key a TTL): one transaction on
+/// a single node, one per group (sent together) on a cluster, where one must not cross slots.
 pub(super) async fn run_grouped(conn: &Connection, groups: Vec<Vec<Cmd>>) -> RedisResult<()> {
     match conn {
         Connection::Single(_) => {
             let mut pipe = Pipeline::new();
+            pipe.atomic();
             for cmd in groups.into_iter().flatten() {
                 pipe.add_command(cmd).ignore();
             }
@@ -177,6 +179,7 @@ pub(super) async fn run_grouped(conn: &Connection, groups: Vec<Vec<Cmd>>) -> Red
                 let mut conn = conn.clone();
                 async move {
                     let mut pipe = Pipeline::new();
+                    pipe.atomic();
                     for cmd in group {
                         pipe.add_command(cmd).ignore();
                     }
