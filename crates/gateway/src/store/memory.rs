@@ -17,13 +17,12 @@ use tokio::time::Instant;
 use async_trait::async_trait;
 use rand::RngCore;
 
-use super::listing::{ListQuery, ListReply};
 use super::timeline::MemoryTimeline;
 use super::{
     CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
     Ttls, Versioned,
 };
-use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, PaySession};
+use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::refund::RefundId;
 
 /// How often a write also sweeps expired entries.
@@ -214,13 +213,16 @@ impl CheckoutStore for MemoryStore {
     async fn reindex_status(
         &self,
         checkout: &Checkout,
-        previous: CheckoutStatus,
+        previous: crate::domain::checkout::CheckoutStatus,
     ) -> Result<(), StoreError> {
         self.reindex_status_impl(checkout, previous);
         Ok(())
     }
 
-    async fn list_checkouts(&self, query: &ListQuery) -> Result<ListReply, StoreError> {
+    async fn list_checkouts(
+        &self,
+        query: &super::listing::ListQuery,
+    ) -> Result<super::listing::ListReply, StoreError> {
         self.list_checkouts_impl(query).await
     }
 

@@ -13,9 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, PaySession};
+use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::refund::RefundId;
-use listing::{ListQuery, ListReply};
 
 pub mod keys;
 pub mod listing;
@@ -166,12 +165,15 @@ pub trait CheckoutStore: Send + Sync + 'static {
     async fn reindex_status(
         &self,
         checkout: &Checkout,
-        previous: CheckoutStatus,
+        previous: crate::domain::checkout::CheckoutStatus,
     ) -> Result<(), StoreError>;
 
     /// One page of checkouts, newest first (`GET /v1/checkouts`), from the indexes: its cost
     /// does not grow with the number of checkouts stored.
-    async fn list_checkouts(&self, query: &ListQuery) -> Result<ListReply, StoreError>;
+    async fn list_checkouts(
+        &self,
+        query: &listing::ListQuery,
+    ) -> Result<listing::ListReply, StoreError>;
 
     /// Replaces the checkout if its stored version is still `expected_version`, appending `event`
     /// when given, atomically (one Lua script: record, events and their TTLs).

@@ -24,9 +24,8 @@ use super::{
     CasReply, CheckoutStore, IdempotencyBegin, InsertReply, LockToken, StoreError, StoredResponse,
     Ttls, Versioned,
 };
-use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, PaySession};
+use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::refund::RefundId;
-use crate::store::listing::{ListQuery, ListReply};
 
 /// How to reach Redis (design §2 `redis.*`).
 #[derive(Clone, Debug)]
@@ -201,12 +200,15 @@ impl CheckoutStore for RedisStore {
     async fn reindex_status(
         &self,
         checkout: &Checkout,
-        previous: CheckoutStatus,
+        previous: crate::domain::checkout::CheckoutStatus,
     ) -> Result<(), StoreError> {
         self.reindex_status_impl(checkout, previous).await
     }
 
-    async fn list_checkouts(&self, query: &ListQuery) -> Result<ListReply, StoreError> {
+    async fn list_checkouts(
+        &self,
+        query: &crate::store::listing::ListQuery,
+    ) -> Result<crate::store::listing::ListReply, StoreError> {
         self.list_checkouts_impl(query).await
     }
 
