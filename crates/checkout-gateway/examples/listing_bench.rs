@@ -93,8 +93,11 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
+    // Filling sends pipelines of tens of thousands of commands: give them time on a busy machine.
+    let fill_config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(120)));
     let mut raw = redis::Client::open(redis.url())?
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&fill_config)
         .await?;
 
     let now = Utc::now();
@@ -118,18 +121,19 @@ async fn main() -> anyhow::Result<()> {
             client: &client,
             store: store.as_ref(),
             requests: args.requests,
+            redis: raw.clone(),
         };
         rows.extend(probe.run_all().await?);
     }
     println!();
     println!(
-        "| stored | scenario | HTTP p50 | HTTP p99 | store p50 | store p99 | checkouts/page |"
+        "| stored | scenario | HTTP p50 | HTTP p99 | store p50 | store p99 | checkouts/page | Redis commands/page |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
-            r.size, r.scenario, r.http.0, r.http.1, r.store.0, r.store.1, r.page_len
+            "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |",
+            r.size, r.scenario, r.http.0, r.http.1, r.store.0, r.store.1, r.page_len, r.commands
         );
     }
     handle.stop(true).await;
@@ -293,6 +297,7 @@ struct Probe<'a> {
     client: &'a reqwest::Client,
     store: &'a dyn CheckoutStore,
     requests: usize,
+    redis: redis::aio::MultiplexedConnection,
 }
 
 struct Row {
@@ -302,6 +307,8 @@ struct Row {
     http: (f64, f64),
     store: (f64, f64),
     page_len: usize,
+    /// Redis commands per page on the store path, those inside scripts included.
+    commands: String,
 }
 
 impl Probe<'_> {
@@ -434,6 +441,7 @@ impl Probe<'_> {
                 }
             }
             let mut direct = Vec::with_capacity(self.requests);
+            let before = command_counts(&mut self.redis.clone()).await?;
             for n in 0..warmup + self.requests {
                 let (_, query) = make(n);
                 let started = Instant::now();
@@ -446,27 +454,76 @@ impl Probe<'_> {
                     direct.push(took);
                 }
             }
+            let after = command_counts(&mut self.redis.clone()).await?;
             let row = Row {
                 size: self.size,
                 scenario: (*name).to_owned(),
                 http: percentiles(&mut http),
                 store: percentiles(&mut direct),
                 page_len,
+                commands: per_request(&before, &after, warmup + self.requests),
             };
             eprintln!(
-                "{:>8} | {:<48} | HTTP p50 {:.2} ms p99 {:.2} ms | store p50 {:.2} ms p99 {:.2} ms | {} per page",
+                "{:>8} | {:<48} | HTTP p50 {:.2} ms p99 {:.2} ms | store p50 {:.2} ms p99 {:.2} ms | {} per page | {}",
                 row.size,
                 row.scenario,
                 row.http.0,
                 row.http.1,
                 row.store.0,
                 row.store.1,
-                row.page_len
+                row.page_len,
+                row.commands
             );
             rows.push(row);
         }
         Ok(rows)
     }
+}
+
+/// Calls per command from `INFO commandstats` (commands run inside scripts included).
+async fn command_counts(
+    conn: &mut redis::aio::MultiplexedConnection,
+) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await?;
+    Ok(info
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect())
+}
+
+/// `evalsha 1.0, hget 11.0, …`: what one page cost Redis, `INFO` itself left out.
+fn per_request(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+    requests: usize,
+) -> String {
+    let mut counts: Vec<(String, f64)> = after
+        .iter()
+        .filter(|(name, _)| name.as_str() != "info")
+        .map(|(name, n)| {
+            let delta = n - before.get(name).copied().unwrap_or(0);
+            (name.clone(), delta as f64 / requests as f64)
+        })
+        .filter(|(_, per)| *per >= 0.05)
+        .collect();
+    counts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    counts
+        .iter()
+        .map(|(name, per)| format!("{name} {per:.1}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// (p50, p99) in milliseconds.
