@@ -23,12 +23,20 @@
 //! PageRequest::days() -> Vec<String>      the day buckets a page walks, in walk order
 //! day_of(at_ms) -> String                 the bucket (yyyymmdd, UTC) an entry lives in
 //!
-//! Redis (store::redis::timeline, crate-private):
+//! Redis (store::redis::timeline, visible inside store::redis):
+//!   RedisTimeline::new(&Keys, keep: Duration)
 //!   RedisTimeline::add(&Family, &Entry) -> Vec<Cmd>      ZADD + PEXPIRE keep, for one MULTI
 //!   RedisTimeline::remove(&Family, &Entry) -> Vec<Cmd>   ZREM
-//!   RedisTimeline::page(&mut conn, &PageRequest) -> Vec<Entry>   one EVALSHA per 64 days
+//!   run_grouped(&Connection, Vec<Vec<Cmd>>)              one MULTI/EXEC per family (slot);
+//!                                                        one pipeline on a single node
+//!   RedisTimeline::page(&mut conn, &PageRequest) -> RedisResult<Vec<Entry>>
+//!                                                        one EVALSHA per 64 days walked
 //! Memory (sandbox):
-//!   MemoryTimeline::new(keep) / add / remove / page      the same semantics, in a BTreeSet
+//!   MemoryTimeline::new(keep) / add(&Family, Entry) / remove(&Family, &Entry)
+//!   / page(&PageRequest) -> Vec<Entry>                   the same pages, in a BTreeSet
+//!
+//! The paging loop over a timeline (load the records, drop what is gone or stale, walk on
+//! from the last entry until `limit + 1` are found) is `store::listing::list` for checkouts.
 //! ```
 //!
 //! Rules the callers keep (see `store::listing` for the checkouts'):
