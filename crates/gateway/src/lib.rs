@@ -46,6 +46,8 @@
 //!   conversion to and from the domain.
 //! - [`store`]: the `CheckoutStore` trait with a Redis implementation (production, tests) and an
 //!   in-memory one (the `sandbox` command only); every state change is one compare-and-set.
+//!   `GET /v1/checkouts` ([`api::listing`]) pages through time-bucketed indexes
+//!   ([`store::timeline`], reusable for anything listed newest first; [`store::listing`]).
 //! - [`clock`]: the one source of "now"; tests hold a [`clock::ManualClock`] and move it.
 //! - [`startup`]: builds the app (`Application::build`, the route table `app()`), with
 //!   [`startup::Plugins`] through which a caller adds its clock and its own routes (the sandbox's

@@ -152,7 +152,7 @@ async fn unknown_checkouts_routes_and_methods_are_404_and_405_in_the_same_shape(
         .unwrap();
     assert_eq!(
         res.headers()["allow"],
-        "POST",
+        "GET, POST",
         "RFC 9110: a 405 lists the allowed methods"
     );
     error_of(res, StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error").await;
@@ -286,8 +286,9 @@ async fn redis_down_is_503_with_retry_after_and_nothing_sent_to_msp() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(ready.headers().contains_key("retry-after"));
     let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+    // The create flow's first Redis write is its listing entries (design §11), then the insert.
     assert!(
-        metrics.contains("gateway_store_errors_total{operation=\"insert\"}"),
+        metrics.contains("gateway_store_errors_total{operation=\"index_for_listing\"}"),
         "Redis errors are counted"
     );
     redis.restart();

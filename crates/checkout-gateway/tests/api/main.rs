@@ -15,6 +15,7 @@ mod errors;
 mod flows;
 mod health;
 mod lifecycle;
+mod listing;
 mod notifications;
 mod reconcile;
 mod refunds;

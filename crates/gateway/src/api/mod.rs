@@ -16,6 +16,7 @@ pub mod checkouts;
 pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod listing;
 pub mod refunds;
 pub mod strict_json;
 pub mod view;
@@ -24,7 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/v1/checkouts")
             .route(web::post().to(checkouts::create))
-            .default_service(errors::method_not_allowed("POST")),
+            .route(web::get().to(listing::list))
+            .default_service(errors::method_not_allowed("GET, POST")),
     )
     .service(
         web::resource("/v1/checkouts/{id}")

@@ -91,6 +91,12 @@ pub async fn apply_from(
                 if deliver {
                     ctx.outbox.ring(&id);
                 }
+                if next.status != current.status {
+                    // The listing's status index is a hint too (design §11): readers re-check.
+                    if let Err(e) = store.reindex_status(&next, current.status).await {
+                        tracing::warn!(error = %e, "could not move the checkout in the listing's status index");
+                    }
+                }
                 if next.is_at_rest() {
                     // The due-time index is only a hint (design §6): a failure here is logged,
                     // and the reconciler drops settled checkouts it finds there anyway.

@@ -90,7 +90,8 @@ pub async fn create_checkout_as(
     }
 }
 
-/// Step 1: the record and its place in the reconciler's index, before MSP hears of it.
+/// Step 1: the record, its listing entries and its place in the reconciler's index, before MSP
+/// hears of it.
 async fn store_before_calling_msp(ctx: &Context, record: &Checkout) -> Result<(), CreateError> {
     let created = CheckoutEvent {
         at: record.created_at,
@@ -99,6 +100,12 @@ async fn store_before_calling_msp(ctx: &Context, record: &Checkout) -> Result<()
         source: EventSource::Create,
         psp_status: None,
     };
+    // The listing indexes first (design §11): an entry without its record is skipped when
+    // listing, a record without its entries could never be listed.
+    ctx.store
+        .index_for_listing(record)
+        .await
+        .map_err(CreateError::StoreUnavailable)?;
     match ctx.store.insert(record, &created).await {
         Ok(InsertReply::Inserted) => {}
         // A UUID v7 collision: treat it as the store misbehaving rather than overwrite anything.

@@ -15,16 +15,44 @@
 //! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
 //! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency
 //! {prefix}:sync-due           ZSET  checkout id scored by due unix time TTL retention
+//! {prefix}:{tl:<family>}:<yyyymmdd>
+//!                             ZSET  listing index: id scored by creation TTL retention + 1 day
+//!                                   ms, one key per family and UTC day   (from the last write)
 //! ```
 //!
 //! The braces around the checkout id are literal: they are Redis Cluster's hash tag, so the
 //! checkout, its events and its lock hash to one slot and one Lua script may touch them together.
+//! The listing indexes (design §11, [`super::timeline`]) are hash-tagged by family, so that one
+//! script walks a family's days; their families are:
+//!
+//! ```text
+//! chk                      every checkout
+//! chk:status:<status>      the checkouts of one status (a hint, re-checked by the reader)
+//! chk:ref:<hex(reference)> the checkouts of one shop reference
+//! ```
 
 use chrono::NaiveDate;
 
-use crate::domain::checkout::CheckoutId;
+use super::timeline::Family;
+use crate::domain::checkout::{CheckoutId, CheckoutStatus};
 use crate::domain::event::EventType;
 use crate::domain::refund::RefundId;
+
+/// The listing family of every checkout.
+pub fn all_checkouts() -> Family {
+    Family::new("chk")
+}
+
+/// The listing family of the checkouts of one status.
+pub fn checkouts_with_status(status: CheckoutStatus) -> Family {
+    Family::new(format!("chk:status:{}", status.as_str()))
+}
+
+/// The listing family of one shop reference, hex-encoded like idempotency keys (any
+/// characters the merchant chose can then neither move the hash slot nor collide).
+pub fn checkouts_with_reference(reference: &str) -> Family {
+    Family::new(format!("chk:ref:{}", hex::encode(reference.as_bytes())))
+}
 
 #[derive(Clone, Debug)]
 pub struct Keys {
@@ -106,6 +134,11 @@ impl Keys {
     pub fn sync_due(&self) -> String {
         format!("{}:sync-due", self.prefix)
     }
+
+    /// One day (`yyyymmdd`, UTC) of one listing family; the family is the hash tag.
+    pub fn timeline(&self, family: &Family, day: &str) -> String {
+        format!("{}:{{tl:{}}}:{}", self.prefix, family.as_str(), day)
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +202,7 @@ mod tests {
             keys.sync_due(),
             keys.outbox_due(),
             keys.event_records(&id),
+            keys.timeline(&all_checkouts(), "20261124"),
         ] {
             assert!(key.starts_with("test:abc:"), "{key}");
         }
@@ -182,6 +216,24 @@ mod tests {
         assert!(!key["cgw:idem:".len()..].contains(['{', '}', ':', ' ']));
         // Distinct merchant keys never share a Redis key.
         assert_ne!(keys.idempotency("ab"), keys.idempotency("AB"));
+    }
+
+    #[test]
+    fn a_listing_family_is_the_hash_tag_of_all_its_days() {
+        let keys = Keys::new("cgw");
+        let family = checkouts_with_status(CheckoutStatus::Succeeded);
+        let (a, b) = (
+            keys.timeline(&family, "20261124"),
+            keys.timeline(&family, "20261125"),
+        );
+        assert_eq!(a, "cgw:{tl:chk:status:succeeded}:20261124");
+        assert_eq!(hash_tag(&a), hash_tag(&b));
+        // A reference cannot inject a brace or a separator.
+        let r = keys.timeline(&checkouts_with_reference("a{b}:c"), "20261124");
+        assert_eq!(
+            hash_tag(&r),
+            format!("tl:chk:ref:{}", hex::encode("a{b}:c"))
+        );
     }
 
     #[test]

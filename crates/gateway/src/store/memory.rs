@@ -5,6 +5,8 @@
 //! one `std::sync::Mutex`, never held across an `.await`: every method locks, works and unlocks
 //! without yielding.
 
+mod listing;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,6 +19,7 @@ use rand::RngCore;
 
 use chrono::{DateTime, Utc};
 
+use super::timeline::MemoryTimeline;
 use super::{
     CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
     StoreError, StoredEvent, StoredResponse, Ttls, Versioned,
@@ -102,6 +105,8 @@ struct State {
     /// Every event by (created ms, id), for listing newest first.
     event_index: BTreeSet<(i64, EventId)>,
     last_sweep: Instant,
+    /// The listing indexes (design §11), trimmed by retention as entries are added.
+    timeline: MemoryTimeline,
 }
 
 impl State {
@@ -160,6 +165,9 @@ impl MemoryStore {
                 outbox_due: HashMap::new(),
                 event_index: BTreeSet::new(),
                 last_sweep: now,
+                timeline: MemoryTimeline::new(
+                    ttls.retention.saturating_add(Duration::from_secs(86_400)),
+                ),
             }),
         }
     }
@@ -219,6 +227,28 @@ impl CheckoutStore for MemoryStore {
         Ok(state
             .live_checkout(id, now)
             .map(|e| e.value.versioned.clone()))
+    }
+
+    // Listing (design §11): in `memory/listing.rs`.
+    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
+        self.index_for_listing_impl(checkout);
+        Ok(())
+    }
+
+    async fn reindex_status(
+        &self,
+        checkout: &Checkout,
+        previous: crate::domain::checkout::CheckoutStatus,
+    ) -> Result<(), StoreError> {
+        self.reindex_status_impl(checkout, previous);
+        Ok(())
+    }
+
+    async fn list_checkouts(
+        &self,
+        query: &super::listing::ListQuery,
+    ) -> Result<super::listing::ListReply, StoreError> {
+        self.list_checkouts_impl(query).await
     }
 
     async fn compare_and_set(

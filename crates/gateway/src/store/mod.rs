@@ -20,8 +20,10 @@ use crate::domain::event::{Delivery, Event, EventId, EventType};
 use crate::domain::refund::RefundId;
 
 pub mod keys;
+pub mod listing;
 pub mod memory;
 pub mod redis;
+pub mod timeline;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -229,6 +231,27 @@ pub trait CheckoutStore: Send + Sync + 'static {
     ) -> Result<InsertReply, StoreError>;
 
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError>;
+
+    /// Enters a new checkout in the listing indexes (design §11: all, its status, its
+    /// reference). Called *before* [`insert`](Self::insert): an entry whose record is missing is
+    /// skipped by the reader, a record without its entries could never be listed.
+    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError>;
+
+    /// Moves `checkout` from the status index of `previous` to its own. Called after the
+    /// compare-and-set that changed the status; idempotent, and only a hint (the reader
+    /// re-checks every record's status).
+    async fn reindex_status(
+        &self,
+        checkout: &Checkout,
+        previous: crate::domain::checkout::CheckoutStatus,
+    ) -> Result<(), StoreError>;
+
+    /// One page of checkouts, newest first (`GET /v1/checkouts`), from the indexes: its cost
+    /// does not grow with the number of checkouts stored.
+    async fn list_checkouts(
+        &self,
+        query: &listing::ListQuery,
+    ) -> Result<listing::ListReply, StoreError>;
 
     /// Replaces the checkout if its stored version is still `expected_version`, appending `event`
     /// to its history when given and `outbox`'s merchant events to its events (and outbox),

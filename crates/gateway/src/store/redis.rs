@@ -4,9 +4,11 @@
 //! instead of hanging a request; the connection recovers by itself once Redis is back.
 
 mod connection;
+mod listing;
 mod outbox;
 mod records;
 mod scripts;
+mod timeline;
 
 use std::future::Future;
 use std::time::Duration;
@@ -258,6 +260,26 @@ impl CheckoutStore for RedisStore {
                 "checkout {id} has only one of `data` and `version`"
             ))),
         }
+    }
+
+    // Listing (design §11): in `listing.rs`.
+    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
+        self.index_for_listing_impl(checkout).await
+    }
+
+    async fn reindex_status(
+        &self,
+        checkout: &Checkout,
+        previous: crate::domain::checkout::CheckoutStatus,
+    ) -> Result<(), StoreError> {
+        self.reindex_status_impl(checkout, previous).await
+    }
+
+    async fn list_checkouts(
+        &self,
+        query: &crate::store::listing::ListQuery,
+    ) -> Result<crate::store::listing::ListReply, StoreError> {
+        self.list_checkouts_impl(query).await
     }
 
     #[tracing::instrument(skip_all, fields(checkout_id = %next.id, expected_version))]

@@ -165,6 +165,22 @@ impl CheckoutStore for AlwaysLosing {
     async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
         self.inner.outbox_backlog().await
     }
+    async fn index_for_listing(&self, c: &Checkout) -> Result<(), StoreError> {
+        self.inner.index_for_listing(c).await
+    }
+    async fn reindex_status(
+        &self,
+        c: &Checkout,
+        previous: gateway::domain::checkout::CheckoutStatus,
+    ) -> Result<(), StoreError> {
+        self.inner.reindex_status(c, previous).await
+    }
+    async fn list_checkouts(
+        &self,
+        q: &gateway::store::listing::ListQuery,
+    ) -> Result<gateway::store::listing::ListReply, StoreError> {
+        self.inner.list_checkouts(q).await
+    }
 }
 
 #[tokio::test]

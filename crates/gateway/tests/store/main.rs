@@ -10,6 +10,7 @@ mod apply_bound;
 mod contract;
 mod fixtures;
 mod lifetimes;
+mod listing;
 mod outbox;
 mod redis_only;
 mod tls;

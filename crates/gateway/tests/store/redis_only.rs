@@ -54,6 +54,7 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
     let c1 = checkout(&id);
 
     // Every kind of write the store makes.
+    store.index_for_listing(&c1).await.unwrap();
     store.insert(&c1, &created_event()).await.unwrap();
     store
         .compare_and_set(
@@ -62,6 +63,10 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
             Some(&event(S::Created, S::RequiresAction, "initialized")),
             gateway::store::Outbox::NONE,
         )
+        .await
+        .unwrap();
+    store
+        .reindex_status(&moved(&c1, S::RequiresAction), S::Created)
         .await
         .unwrap();
     store
@@ -99,6 +104,13 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
         format!("{prefix}:idem:{}", hex::encode("done")),
         format!("{prefix}:idem:{}", hex::encode("running")),
         format!("{prefix}:sync-due"),
+        // The listing indexes (design §11): the checkout's day, under each of its families.
+        format!("{prefix}:{{tl:chk}}:20261124"),
+        format!("{prefix}:{{tl:chk:status:requires_action}}:20261124"),
+        format!(
+            "{prefix}:{{tl:chk:ref:{}}}:20261124",
+            hex::encode("order-1001")
+        ),
     ];
     expected.sort();
     assert_eq!(keys, expected);
@@ -125,6 +137,7 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
             idempotency,
         ),
         (format!("{prefix}:{{{id}}}:lock"), 30),
+        (format!("{prefix}:{{tl:chk}}:20261124"), retention + 86_400),
     ] {
         let got = ttl_s(key.clone()).await;
         assert!(
