@@ -10,8 +10,6 @@
 //! {prefix}:{chk_…}:dlv        HASH  event id → JSON delivery            TTL retention
 //! {prefix}:{chk_…}:outbox     ZSET  undelivered event id by due ms      TTL retention
 //! {prefix}:outbox-due         ZSET  checkout id by due ms (a hint)      TTL retention
-//! {prefix}:events:{day}       ZSET  event id by created ms, one UTC day expires retention after the day
-//! {prefix}:events:{type}:{day} ZSET the same, of one event type        expires likewise
 //! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
 //! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency
 //! {prefix}:sync-due           ZSET  checkout id scored by due unix time TTL retention
@@ -29,9 +27,9 @@
 //! chk                      every checkout
 //! chk:status:<status>      the checkouts of one status (a hint, re-checked by the reader)
 //! chk:ref:<hex(reference)> the checkouts of one shop reference
+//! evt                      every merchant event (design §12)
+//! evt:type:<type>          the events of one type (`checkout.succeeded`, …)
 //! ```
-
-use chrono::NaiveDate;
 
 use super::timeline::Family;
 use crate::domain::checkout::{CheckoutId, CheckoutStatus};
@@ -52,6 +50,16 @@ pub fn checkouts_with_status(status: CheckoutStatus) -> Family {
 /// characters the merchant chose can then neither move the hash slot nor collide).
 pub fn checkouts_with_reference(reference: &str) -> Family {
     Family::new(format!("chk:ref:{}", hex::encode(reference.as_bytes())))
+}
+
+/// The listing family of every merchant event.
+pub fn all_events() -> Family {
+    Family::new("evt")
+}
+
+/// The listing family of the events of one type.
+pub fn events_of_type(kind: EventType) -> Family {
+    Family::new(format!("evt:type:{kind}"))
 }
 
 #[derive(Clone, Debug)]
@@ -95,17 +103,6 @@ impl Keys {
     /// that fills an outbox and settled after each delivery pass.
     pub fn outbox_due(&self) -> String {
         format!("{}:outbox-due", self.prefix)
-    }
-
-    /// The events created on one UTC day (of one type, when given), for listing newest first:
-    /// one key per day, so that no key grows without bound, each expiring as a whole once its
-    /// day has passed out of retention.
-    pub fn events_of_day(&self, day: NaiveDate, kind: Option<EventType>) -> String {
-        let day = day.format("%Y%m%d");
-        match kind {
-            Some(kind) => format!("{}:events:{kind}:{day}", self.prefix),
-            None => format!("{}:events:{day}", self.prefix),
-        }
     }
 
     pub fn lock(&self, id: &CheckoutId) -> String {

@@ -19,7 +19,8 @@ use rand::RngCore;
 
 use chrono::{DateTime, Utc};
 
-use super::timeline::MemoryTimeline;
+use super::keys;
+use super::timeline::{Direction, Entry, MemoryTimeline, PageRequest};
 use super::{
     CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
     StoreError, StoredEvent, StoredResponse, Ttls, Versioned,
@@ -102,8 +103,6 @@ struct State {
     due_expires_at: Option<Instant>,
     /// The outbox index: checkout → due ms (a hint, as in Redis).
     outbox_due: HashMap<CheckoutId, i64>,
-    /// Every event by (created ms, id), for listing newest first.
-    event_index: BTreeSet<(i64, EventId)>,
     last_sweep: Instant,
     /// The listing indexes (design §11), trimmed by retention as entries are added.
     timeline: MemoryTimeline,
@@ -163,7 +162,6 @@ impl MemoryStore {
                 due_of: HashMap::new(),
                 due_expires_at: None,
                 outbox_due: HashMap::new(),
-                event_index: BTreeSet::new(),
                 last_sweep: now,
                 timeline: MemoryTimeline::new(
                     ttls.retention.saturating_add(Duration::from_secs(86_400)),
@@ -503,9 +501,13 @@ impl CheckoutStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.state();
         for e in events {
-            state
-                .event_index
-                .insert((e.created_at.timestamp_millis(), e.id.clone()));
+            let entry = Entry {
+                at_ms: e.created_at.timestamp_millis(),
+                member: e.id.as_str().to_owned(),
+            };
+            for family in [keys::all_events(), keys::events_of_type(e.kind)] {
+                state.timeline.add(&family, entry.clone());
+            }
         }
         if let Some(due) = deliver_due {
             state.outbox_due.insert(id.clone(), due.timestamp_millis());
@@ -517,30 +519,35 @@ impl CheckoutStore for MemoryStore {
         &self,
         kind: Option<EventType>,
         before: Option<(DateTime<Utc>, &EventId)>,
-        (oldest, _newest): (DateTime<Utc>, DateTime<Utc>),
+        (oldest, newest): (DateTime<Utc>, DateTime<Utc>),
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let instant = Instant::now();
+        let family = kind.map_or_else(keys::all_events, keys::events_of_type);
+        let after = before.map(|(at, id)| Entry {
+            at_ms: at.timestamp_millis(),
+            member: id.as_str().to_owned(),
+        });
         let mut state = self.state();
-        let oldest = oldest.timestamp_millis();
-        state.event_index.retain(|(at, _)| *at >= oldest);
-        let candidates: Vec<EventId> = state
-            .event_index
-            .iter()
-            .rev()
-            .filter(|(at, id)| {
-                before.is_none_or(|(b_at, b_id)| (*at, id) < (b_at.timestamp_millis(), b_id))
-            })
-            .map(|(_, id)| id.clone())
-            .collect();
+        // Every entry of the window at once: the sandbox holds little, and entries whose event
+        // is gone are skipped without a second walk.
+        let entries = state.timeline.page(&PageRequest {
+            family: &family,
+            from_ms: oldest.timestamp_millis(),
+            until_ms: newest.timestamp_millis() + 86_400_000,
+            after: after.as_ref(),
+            direction: Direction::Older,
+            limit: usize::MAX,
+        });
         let mut events = Vec::new();
-        for id in candidates {
-            let Some(entry) = state.live_checkout(&id.checkout_id(), instant) else {
+        for entry in entries {
+            let Ok(id) = EventId::parse(&entry.member) else {
                 continue;
             };
-            if let Some(e) = entry.value.merchant_events.get(&id)
-                && kind.is_none_or(|k| e.event.kind == k)
-            {
+            let Some(record) = state.live_checkout(&id.checkout_id(), instant) else {
+                continue;
+            };
+            if let Some(e) = record.value.merchant_events.get(&id) {
                 events.push(e.clone());
                 if events.len() == limit {
                     break;

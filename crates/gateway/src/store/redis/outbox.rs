@@ -7,13 +7,23 @@
 //! (so a writer that dies before delivering leaves its events findable), settled after each
 //! delivery pass with a compare on the score the pass read (so that a pass never takes away an
 //! entry a writer announced meanwhile).
+//!
+//! `GET /v1/events` pages the events through the same time-bucketed index as the checkouts'
+//! listing ([`crate::store::timeline`]: families `evt` and `evt:type:<type>`), whose entries are
+//! written by the announcement, sent together with the transition's compare-and-set; an entry
+//! whose event was never written (the compare-and-set lost) is skipped by the reader.
 
-use ::redis::{AsyncCommands, Script};
-use chrono::{DateTime, Days, TimeDelta, Utc};
+use std::time::Duration;
 
+use ::redis::{AsyncCommands, Cmd, Script};
+use chrono::{DateTime, Utc};
+
+use super::timeline::{RedisTimeline, run_grouped};
 use super::{RedisStore, from_json, millis, to_json};
 use crate::domain::checkout::CheckoutId;
 use crate::domain::event::{Delivery, Event, EventId, EventType};
+use crate::store::keys;
+use crate::store::timeline::{Direction, Entry, PageRequest};
 use crate::store::{OutboxEntry, StoreError, StoredEvent};
 
 /// KEYS: outbox, events, deliveries. ARGV: now ms, lease-until ms, limit.
@@ -108,24 +118,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 "#;
 
-/// KEYS: a day's events index. ARGV: score, member, expire-at in ms since the epoch.
-const INDEX_EVENT: &str = r#"
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-return 1
-"#;
-
-/// How many members with the cursor's own creation time a page may have to skip: the events of
-/// one compare-and-set share it (a status change and a few refunds).
-const SAME_TIME_MARGIN: usize = 16;
-
 pub(super) struct OutboxScripts {
     lease: Script,
     save_delivery: Script,
     settle: Script,
     redeliver: Script,
     announce: Script,
-    index_event: Script,
 }
 
 impl OutboxScripts {
@@ -136,7 +134,6 @@ impl OutboxScripts {
             settle: Script::new(SETTLE),
             redeliver: Script::new(REDELIVER),
             announce: Script::new(ANNOUNCE),
-            index_event: Script::new(INDEX_EVENT),
         }
     }
 }
@@ -160,47 +157,45 @@ fn stored_event(event: &str, delivery: &str) -> Result<StoredEvent, StoreError> 
 }
 
 impl RedisStore {
+    /// The events index's families (design §12 listing), kept like the checkouts' listing.
+    fn events_timeline(&self) -> RedisTimeline<'_> {
+        RedisTimeline::new(
+            &self.keys,
+            self.ttls
+                .retention
+                .saturating_add(Duration::from_secs(86_400)),
+        )
+    }
+
     pub(super) async fn events_announce(
         &self,
         id: &CheckoutId,
         events: &[Event],
         deliver_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let retention = TimeDelta::from_std(self.ttls.retention).unwrap_or(TimeDelta::MAX);
-        let mut writes = Vec::new();
-        for event in events {
-            let day = event.created_at.date_naive();
-            // The day's key lives until its last possible member is out of retention.
-            let expire_at = day
-                .checked_add_days(Days::new(1))
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc() + retention)
-                .map(|t| t.timestamp_millis())
-                .unwrap_or(i64::MAX);
-            for kind in [None, Some(event.kind)] {
-                let key = self.keys.events_of_day(day, kind);
-                let member = event.id.as_str().to_owned();
-                let score = event.created_at.timestamp_millis();
-                writes.push(async move {
-                    let (key, member) = (&key, &member);
-                    self.run("announce_events", || {
-                        let mut conn = self.conn();
-                        async move {
-                            self.outbox_scripts
-                                .index_event
-                                .key(key)
-                                .arg(score)
-                                .arg(member)
-                                .arg(expire_at)
-                                .invoke_async::<i64>(&mut conn)
-                                .await
-                        }
-                    })
-                    .await
-                    .map(drop)
-                });
+        let timeline = self.events_timeline();
+        let groups: Vec<Vec<Cmd>> = events
+            .iter()
+            .flat_map(|e| {
+                let entry = Entry {
+                    at_ms: e.created_at.timestamp_millis(),
+                    member: e.id.as_str().to_owned(),
+                };
+                [keys::all_events(), keys::events_of_type(e.kind)]
+                    .map(|family| timeline.add(&family, &entry))
+            })
+            .collect();
+        let groups = &groups;
+        let index = async {
+            if groups.is_empty() {
+                return Ok(());
             }
-        }
+            self.run("announce_events", || {
+                let conn = self.conn();
+                async move { run_grouped(&conn, groups).await }
+            })
+            .await
+        };
         // Sent together over the multiplexed connection: one round trip's wait, and each key
         // on its own node in a cluster.
         let announce = async {
@@ -209,9 +204,8 @@ impl RedisStore {
                 None => Ok(()),
             }
         };
-        let (indexed, announced) =
-            futures_util::future::join(futures_util::future::join_all(writes), announce).await;
-        indexed.into_iter().collect::<Result<(), _>>()?;
+        let (indexed, announced) = futures_util::future::join(index, announce).await;
+        indexed?;
         announced
     }
 
@@ -222,60 +216,48 @@ impl RedisStore {
         (oldest, newest): (DateTime<Utc>, DateTime<Utc>),
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut ids: Vec<EventId> = Vec::new();
-        let (mut day, max_score) = match before {
-            Some((at, _)) => (at.date_naive(), at.timestamp_millis().to_string()),
-            None => (newest.date_naive(), "+inf".to_owned()),
-        };
-        let oldest_day = oldest.date_naive();
-        // Days after the cursor's (or today) cannot hold older events; look back day by day.
-        while ids.len() < limit && day >= oldest_day {
-            let key = &self.keys.events_of_day(day, kind);
-            let max = &max_score;
-            let want = limit - ids.len() + SAME_TIME_MARGIN;
-            let members: Vec<String> = self
+        let family = kind.map_or_else(keys::all_events, keys::events_of_type);
+        let timeline = &self.events_timeline();
+        let mut after = before.map(|(at, id)| Entry {
+            at_ms: at.timestamp_millis(),
+            member: id.as_str().to_owned(),
+        });
+        let mut found: Vec<StoredEvent> = Vec::new();
+        while found.len() < limit {
+            let want = limit - found.len();
+            let req = &PageRequest {
+                family: &family,
+                from_ms: oldest.timestamp_millis(),
+                // A day past now: another instance's clock may run a little ahead.
+                until_ms: newest.timestamp_millis() + 86_400_000,
+                after: after.as_ref(),
+                direction: Direction::Older,
+                limit: want,
+            };
+            let entries = self
                 .run("recent_events", || {
                     let mut conn = self.conn();
-                    async move {
-                        ::redis::cmd("ZREVRANGEBYSCORE")
-                            .arg(key)
-                            .arg(max)
-                            .arg("-inf")
-                            .arg("LIMIT")
-                            .arg(0)
-                            .arg(want)
-                            .query_async(&mut conn)
-                            .await
-                    }
+                    async move { timeline.page(&mut conn, req).await }
                 })
                 .await?;
-            for member in members {
-                let Ok(id) = EventId::parse(&member) else {
-                    continue;
-                };
-                if before.is_some_and(|(_, cursor)| id >= *cursor) {
-                    continue;
-                }
-                ids.push(id);
-                if ids.len() == limit {
-                    break;
+            let ids: Vec<EventId> = entries
+                .iter()
+                .filter_map(|e| EventId::parse(&e.member).ok())
+                .collect();
+            let reads = ids.iter().map(|id| self.stored_event(id));
+            for event in futures_util::future::join_all(reads).await {
+                // An entry whose event was never written (its compare-and-set lost) is skipped.
+                if let Some(e) = event? {
+                    found.push(e);
                 }
             }
-            day = match day.pred_opt() {
-                Some(d) => d,
-                None => break,
-            };
-        }
-        let reads = ids.iter().map(|id| self.stored_event(id));
-        let found = futures_util::future::join_all(reads).await;
-        let mut events = Vec::with_capacity(found.len());
-        for event in found {
-            // An entry whose event was never written (its compare-and-set lost) is skipped.
-            if let Some(e) = event? {
-                events.push(e);
+            if entries.len() < want {
+                break;
             }
+            after = entries.last().cloned();
         }
-        Ok(events)
+        found.truncate(limit);
+        Ok(found)
     }
 
     pub(super) async fn outbox_announce(
