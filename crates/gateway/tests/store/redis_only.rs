@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ::redis::AsyncCommands;
+use chrono::TimeZone;
 use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
 use gateway::store::redis::RedisStore;
 use gateway::store::{Cause, CheckoutStore, IdempotencyBegin, StoreError, StoredResponse};
@@ -56,15 +57,44 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
     // Every kind of write the store makes.
     store.index_for_listing(&c1).await.unwrap();
     store.insert(&c1, &created_event()).await.unwrap();
+    // A transition with its merchant event queued for delivery (design §12), as flows::apply
+    // writes it: announced, then the compare-and-set with the outbox; then one delivery pass.
+    let at = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 24, 10, 1, 0)
+        .unwrap();
+    let events = gateway::domain::event::events_between(&c1, &moved(&c1, S::RequiresAction), 2, at);
+    store.announce_events(&id, &events, Some(at)).await.unwrap();
     store
         .compare_and_set(
             1,
             &moved(&c1, S::RequiresAction),
             Some(&event(S::Created, S::RequiresAction, "initialized")),
-            gateway::store::Outbox::NONE,
+            gateway::store::Outbox {
+                events: &events,
+                deliver_at: Some(at),
+            },
         )
         .await
         .unwrap();
+    let (leased, _) = store
+        .lease_due_events(&id, at, at + chrono::TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    let mut retry = gateway::domain::event::Delivery::due_now(at);
+    retry.record(
+        gateway::domain::event::Attempt {
+            at,
+            http_status: Some(500),
+            error: Some("answered 500".into()),
+            duration_ms: 1,
+        },
+        false,
+        at,
+        chrono::TimeDelta::days(3),
+    );
+    let next = store.save_delivery(&events[0].id, &retry).await.unwrap();
+    store.settle_outbox(&id, None, next).await.unwrap();
     store
         .reindex_status(&moved(&c1, S::RequiresAction), S::Created)
         .await
@@ -100,6 +130,12 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
         format!("{prefix}:{{{id}}}:checkout"),
         format!("{prefix}:{{{id}}}:events"),
         format!("{prefix}:{{{id}}}:lock"),
+        format!("{prefix}:{{{id}}}:evt"),
+        format!("{prefix}:{{{id}}}:dlv"),
+        format!("{prefix}:{{{id}}}:outbox"),
+        format!("{prefix}:outbox-due"),
+        format!("{prefix}:{{tl:evt}}:20261124"),
+        format!("{prefix}:{{tl:evt:type:checkout.requires_action}}:20261124"),
         format!("{prefix}:pay:tok"),
         format!("{prefix}:idem:{}", hex::encode("done")),
         format!("{prefix}:idem:{}", hex::encode("running")),
@@ -130,6 +166,11 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
     for (key, want) in [
         (format!("{prefix}:{{{id}}}:checkout"), retention),
         (format!("{prefix}:{{{id}}}:events"), retention),
+        (format!("{prefix}:{{{id}}}:evt"), retention),
+        (format!("{prefix}:{{{id}}}:dlv"), retention),
+        (format!("{prefix}:{{{id}}}:outbox"), retention),
+        (format!("{prefix}:outbox-due"), retention),
+        (format!("{prefix}:{{tl:evt}}:20261124"), retention + 86_400),
         (format!("{prefix}:sync-due"), retention),
         (format!("{prefix}:pay:tok"), session),
         (
