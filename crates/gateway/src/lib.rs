@@ -15,8 +15,11 @@
 //!  MSP ──POST /notifications──▶ notifications ──────────────────┤    event)
 //!      ──GET  /notifications──▶ notifications ──▶ flows::sync ───┤        │
 //!  reconciler (flows::reconcile) ──▶ flows::sync ────────────────┘   flows::apply
-//!                                                                  (one compare-and-set)
+//!                                                                  (one compare-and-set: the
+//!                                                                   record, its events, outbox)
 //!  flows::create / flows::sync ──▶ psp::multisafepay ──▶ MSP       all state ──▶ store
+//!  webhooks::Deliverer (one per instance) ◀── store's outbox ──POST, signed──▶ storefront
+//!  storefront ──/v1/events, /v1/checkouts (list)──▶ api ──▶ store (indexes, reads only)
 //! ```
 //!
 //! Routes are split by **caller**, because each caller authenticates differently and expects a
@@ -39,6 +42,11 @@
 //!   as signed (`flows::apply`); a GET notification, `?refresh=true`, the browser return and the
 //!   reconciler ask MSP first (`flows::sync`). Refunds live inside their checkout's record
 //!   ([`domain::refund`]), so reserving one and every change of it is that same compare-and-set.
+//!   That compare-and-set also writes the change's merchant events ([`domain::event`], derived
+//!   by comparing the record before and after) into an outbox next to the record.
+//! - [`webhooks`]: the deliverer: takes due events out of the outbox, signs and POSTs them to
+//!   the storefront, retries on the documented schedule, leases each to one instance at a time;
+//!   `GET /v1/events` and redelivery are [`api::events`].
 //! - [`domain`]: parse-don't-validate types (money in minor units, card data that masks itself,
 //!   checkout ids, statuses and the legality of a move).
 //! - [`psp`]: PSP-neutral types the flows see; [`psp::multisafepay`] holds the client, MSP's wire

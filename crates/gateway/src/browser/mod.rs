@@ -22,7 +22,7 @@ pub mod security;
 /// `/pay/` or `/pay/{token}/`, a 408, a 405) is an HTML page with the browser headers, never JSON.
 const BROWSER_PREFIXES: [&str; 4] = ["/pay", "/return", "/cancel", "/demo"];
 
-/// Whether `path` is one of the shopper's (see [`BROWSER_PREFIXES`]): the prefix itself, or
+/// Whether `path` is one of the shopper's (see `BROWSER_PREFIXES`): the prefix itself, or
 /// anything under it.
 pub fn is_browser_path(path: &str) -> bool {
     BROWSER_PREFIXES.iter().any(|prefix| {

@@ -3,7 +3,7 @@
 //!
 //! Callers (the create flow, notifications, the browser return, refresh, the reconciler) report
 //! what they learned as [`News`]; [`apply`] reads the stored checkout, lets
-//! [`transition`](super::transition::transition) turn the news into the next state and its
+//! [`transition`] turn the news into the next state and its
 //! event, and writes both with one compare-and-set. When another writer got there first the loop
 //! re-reads and decides again, so racers end in the same state whatever their order (design §6);
 //! after [`MAX_CAS_ATTEMPTS`] lost races in a row it gives up with a 503-class error.
