@@ -10,12 +10,17 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, http::header, web};
 use serde_json::json;
 
-use crate::startup::{AppState, OpsPort};
+use crate::state::AppState;
 
 /// Whether `path` is one of the operators' (`/health/*`, `/metrics`).
 fn is_ops_path(path: &str) -> bool {
     path == "/metrics" || path.starts_with("/health/")
 }
+
+/// The bound port of the operators' listener (`server.ops_port`): health and metrics are
+/// served there only, and nothing else is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpsPort(pub u16);
 
 /// Middleware for `server.ops_port` (design §2): when the app has an [`OpsPort`], the operators'
 /// routes answer on that listener only and nothing else does; the other side gets the usual 404.

@@ -66,6 +66,7 @@
 //!   [`rate_limit`] (token buckets per API key and per client address): plumbing.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod body_timeout;
 pub mod browser;
@@ -81,6 +82,7 @@ pub mod notifications;
 pub mod psp;
 pub mod rate_limit;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod webhooks;

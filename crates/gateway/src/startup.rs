@@ -11,14 +11,11 @@ use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, Servi
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
 use tokio::sync::{mpsc, watch};
 use tracing_actix_web::TracingLogger;
 
-use crate::api::auth::MerchantKeys;
-use crate::api::idempotency::FingerprintKey;
-use crate::browser::keyless::KeylessLimit;
+use crate::access::{FingerprintKey, KeylessLimit, MerchantKeys};
 use crate::clock::{SharedClock, SystemClock};
 use crate::configuration::Settings;
 use crate::domain::checkout::CheckoutId;
@@ -27,26 +24,8 @@ use crate::psp::multisafepay::MultiSafepayClient;
 use crate::store::CheckoutStore;
 use crate::webhooks::Deliverer;
 
-/// What every handler can reach, as one `web::Data<AppState>`: the flows' context plus what
-/// only the web layer needs.
-pub struct AppState {
-    pub flows: Arc<Context>,
-    pub settings: Settings,
-    pub metrics: PrometheusHandle,
-    pub merchant_keys: MerchantKeys,
-    pub fingerprint_key: FingerprintKey,
-    /// This instance's webhook deliverer, when `webhooks.url` is set.
-    pub deliverer: Option<Arc<Deliverer>>,
-    /// The per-client-address limit of the endpoints that need no key (design §4).
-    pub keyless_limit: KeylessLimit,
-}
-
-impl AppState {
-    /// Base URL browsers and MSP use to reach us, without a trailing slash.
-    pub fn public_url(&self) -> &str {
-        &self.flows.settings.public_url
-    }
-}
+pub use crate::health::OpsPort;
+pub use crate::state::AppState;
 
 /// What a caller may plug into the app it builds: a clock of its own (tests move one) and
 /// routes of its own (the sandbox's demo storefront).
@@ -252,11 +231,6 @@ pub fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
         )
     })
 }
-
-/// The bound port of the operators' listener (`server.ops_port`): health and metrics are
-/// served there only, and nothing else is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OpsPort(pub u16);
 
 /// The route table, shared by `serve`, `sandbox` and the tests. With `ops`, the operators'
 /// routes answer on that listener only, and only they do.

@@ -207,10 +207,15 @@ async fn a_checkout_waiting_for_3ds_is_canceled_and_its_pay_link_goes_back_to_th
         .await;
     assert_eq!(status, StatusCode::OK, "{canceled}");
     assert_eq!(canceled["status"], "canceled");
-    let last = app.events(id).await.pop().unwrap();
-    assert_eq!(
-        (last["to"].as_str(), last["source"].as_str()),
-        (Some("canceled"), Some("api"))
+    // Canceled once. Whichever wrote it first, this request or MSP's notification of the void
+    // (they race), the other found it done.
+    let events = app.events(id).await;
+    let canceled: Vec<&Value> = events.iter().filter(|e| e["to"] == "canceled").collect();
+    assert_eq!(canceled.len(), 1, "{events:?}");
+    assert_eq!(canceled[0]["from"], "requires_action");
+    assert!(
+        ["api", "notification"].contains(&canceled[0]["source"].as_str().unwrap()),
+        "{events:?}"
     );
     let shop = location(&app.get(&pay_link(&checkout)).await);
     assert_eq!(query_value(&shop, "status").as_deref(), Some("canceled"));
@@ -264,10 +269,11 @@ async fn cancel_racing_the_shoppers_answer_ends_where_msp_ends() {
         let cancel = app.post_json(&cancel_path, json!({}));
         let answer = async {
             let html = app.get(&payment_url).await.text().await.unwrap();
-            let action = form_action(&html).unwrap();
+            // When the cancel reached MSP first, its page no longer offers the challenge.
+            let action = form_action(&html)?;
             let mut fields = hidden_fields(&html);
             fields.push(("result".into(), "Y".into()));
-            app.client.post(&action).form(&fields).send().await.unwrap()
+            Some(app.client.post(&action).form(&fields).send().await.unwrap())
         };
         let ((status, _), _) = tokio::join!(cancel, answer);
         assert!(

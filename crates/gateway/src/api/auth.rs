@@ -3,65 +3,11 @@
 //! empty).
 
 use std::future::{Ready, ready};
-use std::sync::LazyLock;
-use std::time::Instant;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::errors::ApiError;
-use crate::startup::AppState;
-
-/// The merchant keys, kept as SHA-256 digests: comparing fixed-length digests in constant time
-/// hides both the keys' contents and their lengths.
-pub struct MerchantKeys {
-    digests: Vec<[u8; 32]>,
-    limiter: RateLimiter,
-}
-
-impl MerchantKeys {
-    pub fn new(keys: &[SecretString], rate_limit_per_s: u32) -> Self {
-        let digests = keys
-            .iter()
-            .map(|k| digest(k.expose_secret()))
-            .collect::<Vec<_>>();
-        let limiter = RateLimiter::new(digests.len(), rate_limit_per_s);
-        Self { digests, limiter }
-    }
-
-    /// The index of the key `presented` matches, checking every key (no early exit).
-    fn find(&self, presented: &str) -> Option<usize> {
-        let presented = digest(presented);
-        let mut found = None;
-        for (i, d) in self.digests.iter().enumerate() {
-            if bool::from(d.ct_eq(&presented)) {
-                found = Some(i);
-            }
-        }
-        found
-    }
-}
-
-fn digest(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
-}
-
-/// One token bucket per configured key (by its index), on a monotonic clock.
-struct RateLimiter(crate::rate_limit::RateLimiter<usize>);
-
-impl RateLimiter {
-    fn new(_keys: usize, rate_per_s: u32) -> Self {
-        Self(crate::rate_limit::RateLimiter::new(rate_per_s))
-    }
-
-    /// `Ok` to go ahead, or `Err(seconds to wait)`.
-    fn take(&self, key: usize) -> Result<(), u64> {
-        static START: LazyLock<Instant> = LazyLock::new(Instant::now);
-        self.0.take(&key, START.elapsed().as_secs_f64())
-    }
-}
+use crate::state::AppState;
 
 /// Proof that the request carried a valid merchant key (and was within its rate limit).
 #[derive(Debug, Clone, Copy)]
@@ -105,15 +51,17 @@ fn authenticate(req: &HttpRequest) -> Result<Merchant, ApiError> {
         .ok_or_else(ApiError::unauthenticated)?;
     state
         .merchant_keys
-        .limiter
-        .take(key_index)
+        .admit(key_index)
         .map_err(ApiError::rate_limited)?;
     Ok(Merchant { key_index })
 }
 
 #[cfg(test)]
 mod tests {
+    use secrecy::SecretString;
+
     use super::*;
+    use crate::access::MerchantKeys;
 
     #[test]
     fn the_bearer_scheme_is_case_insensitive() {
@@ -148,18 +96,18 @@ mod tests {
     fn the_bucket_allows_a_burst_of_twice_the_rate_then_refuses() {
         let k = keys(2);
         for _ in 0..4 {
-            assert!(k.limiter.take(0).is_ok());
+            assert!(k.admit(0).is_ok());
         }
-        assert_eq!(k.limiter.take(0), Err(1));
+        assert_eq!(k.admit(0), Err(1));
         // The other key has its own bucket.
-        assert!(k.limiter.take(1).is_ok());
+        assert!(k.admit(1).is_ok());
     }
 
     #[test]
     fn a_zero_rate_disables_the_limit() {
         let k = keys(0);
         for _ in 0..10_000 {
-            assert!(k.limiter.take(0).is_ok());
+            assert!(k.admit(0).is_ok());
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::flows::apply::{ApplyError, apply};
 use crate::flows::create::{CreateError, create_checkout_as};
 use crate::flows::sync::{SyncError, sync};
 use crate::flows::transition::News;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoredResponse;
 
 pub async fn create(

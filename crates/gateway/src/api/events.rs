@@ -12,7 +12,7 @@ use crate::domain::checkout::CheckoutId;
 use crate::domain::event::{EventId, EventType};
 use crate::domain::validation::FieldError;
 use crate::errors::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{StoredEvent, StoredResponse};
 
 static REDELIVER_SHAPE: Shape = Shape::Object(&[]);

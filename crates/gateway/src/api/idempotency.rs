@@ -9,13 +9,10 @@ use std::future::Future;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
 
 use super::respond;
 use crate::errors::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Claim, IdempotencyBegin, StoredResponse};
 
 pub const HEADER: &str = "Idempotency-Key";
@@ -59,34 +56,8 @@ impl IdempotencyKey {
     }
 }
 
-/// The key that fingerprints request bodies, derived from a secret every instance shares.
-pub struct FingerprintKey(SecretString);
-
-impl FingerprintKey {
-    pub fn derive(secret: &SecretString) -> Self {
-        let derived = hmac_sha256_hex(
-            secret.expose_secret().as_bytes(),
-            b"checkout-gateway idempotency fingerprint v1",
-        );
-        Self(SecretString::from(derived))
-    }
-}
-
-fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
-    #[allow(clippy::expect_used)] // HMAC takes keys of any length: `new_from_slice` cannot fail
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-impl std::fmt::Debug for FingerprintKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FingerprintKey(..)")
-    }
-}
-
 pub fn fingerprint(state: &AppState, body: &[u8]) -> String {
-    hmac_sha256_hex(state.fingerprint_key.0.expose_secret().as_bytes(), body)
+    state.fingerprint_key.fingerprint(body)
 }
 
 /// What the request that owns a key works on.
@@ -231,7 +202,9 @@ mod tests {
     use actix_web::http::StatusCode;
 
     use super::*;
-    use crate::api::auth::MerchantKeys;
+    use secrecy::SecretString;
+
+    use crate::access::{FingerprintKey, MerchantKeys};
     use crate::clock::SystemClock;
     use crate::configuration::Settings;
     use crate::flows::{Context, FlowSettings};
@@ -261,7 +234,7 @@ mod tests {
             merchant_keys: MerchantKeys::new(&[], 1),
             fingerprint_key: FingerprintKey::derive(&secret),
             deliverer: None,
-            keyless_limit: crate::browser::keyless::KeylessLimit::new(0),
+            keyless_limit: crate::access::KeylessLimit::new(0),
             settings,
         }
     }

@@ -16,7 +16,7 @@ use crate::domain::money::MinorUnits;
 use crate::domain::validation::FieldError;
 use crate::errors::{ApiError, ErrorCode};
 use crate::flows::cancel::{self as flow, ChangeError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoredResponse;
 
 static CANCEL_SHAPE: Shape = Shape::Object(&[("reason", Shape::String)]);

@@ -17,7 +17,7 @@ use super::view::CheckoutView;
 use crate::domain::checkout::{CheckoutId, CheckoutStatus};
 use crate::domain::validation::FieldError;
 use crate::errors::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoredResponse;
 use crate::store::listing::{Cursor, ListQuery, ListReply};
 

@@ -19,7 +19,7 @@ use crate::domain::refund::{RefundId, RefundReason};
 use crate::domain::validation::FieldError;
 use crate::errors::{ApiError, ErrorCode};
 use crate::flows::refund::{self as flow, NewRefund, RefundError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoredResponse;
 
 /// The fields of a refund request; all optional, so an empty body is a full refund.

@@ -12,8 +12,6 @@
 //! for a notification that failed verification and 503 for a GET notification, which MSP then
 //! sends again (a real notification is never dropped).
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
@@ -21,31 +19,13 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 
 use super::respond::error_response;
-use crate::clock::SharedClock;
-use crate::rate_limit::RateLimiter;
-use crate::startup::AppState;
+use crate::state::AppState;
 
-pub struct KeylessLimit(RateLimiter<IpAddr>);
-
-impl KeylessLimit {
-    pub fn new(rate_per_s: u32) -> Self {
-        Self(RateLimiter::new(rate_per_s))
-    }
-
-    /// `Ok` to go ahead, or `Err(seconds to wait)`, for a request from `peer` (by the flows'
-    /// clock, so that tests move time instead of sleeping).
-    pub fn check(&self, peer: Option<IpAddr>, clock: &SharedClock) -> Result<(), u64> {
-        // No peer address (a Unix socket, a test request): one shared bucket.
-        let peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        #[allow(clippy::cast_precision_loss)] // microseconds since 1970 fit an f64's 52 bits
-        let now_s = clock.now().timestamp_micros() as f64 / 1e6;
-        self.0.take(&peer, now_s)
-    }
-
-    /// As [`check`](Self::check), for a request the handler holds.
-    pub fn check_request(&self, state: &AppState, req: &HttpRequest) -> Result<(), u64> {
-        self.check(req.peer_addr().map(|a| a.ip()), &state.flows.clock)
-    }
+/// As [`KeylessLimit::check`], for a request the handler holds.
+pub fn check_request(state: &AppState, req: &HttpRequest) -> Result<(), u64> {
+    state
+        .keyless_limit
+        .check(req.peer_addr().map(|a| a.ip()), &state.flows.clock)
 }
 
 /// Middleware for the browser paths: over the limit, an HTML 429 page with `Retry-After`.
@@ -53,11 +33,9 @@ pub async fn limit_browser(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let verdict = req.app_data::<web::Data<AppState>>().map(|state| {
-        state
-            .keyless_limit
-            .check(req.peer_addr().map(|a| a.ip()), &state.flows.clock)
-    });
+    let verdict = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| check_request(state, req.request()));
     if let Some(Err(wait_s)) = verdict {
         let mut res = error_response(
             StatusCode::TOO_MANY_REQUESTS,

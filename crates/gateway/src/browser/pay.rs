@@ -11,7 +11,7 @@ use super::respond::{error_response, see_other};
 use super::security::{append_query, csp_for_msp_form};
 use crate::configuration::ThreeDsMode;
 use crate::domain::checkout::{Checkout, CheckoutStatus, PaySession};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Our tokens are 32 random bytes in unpadded base64url.
 fn well_formed(token: &str) -> bool {

@@ -11,7 +11,7 @@ use super::pay::{back_to, unavailable};
 use super::respond::error_response;
 use crate::domain::checkout::CheckoutId;
 use crate::flows::sync::{SyncError, shopper_returned};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn back_from_msp(state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
     come_back(&state, &id, false).await

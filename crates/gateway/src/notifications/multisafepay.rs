@@ -22,7 +22,7 @@ use crate::flows::sync::{SyncError, sync_notified};
 use crate::flows::transition::News;
 use crate::metrics::NOTIFICATIONS;
 use crate::psp::multisafepay::parse_notification;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct NotificationQuery {
@@ -162,7 +162,7 @@ async fn handle_post(
         log_bad_signature(e, query.transactionid.as_deref());
         // Only what fails verification counts against the address: a signed notification is
         // MSP's and is never refused for its rate.
-        if let Err(retry_after_s) = state.keyless_limit.check_request(state, req) {
+        if let Err(retry_after_s) = crate::browser::keyless::check_request(state, req) {
             return Disposition::RateLimited { retry_after_s };
         }
         return Disposition::BadSignature;
@@ -219,7 +219,7 @@ async fn handle_get(state: &AppState, req: &HttpRequest, query: &NotificationQue
     }
     // Anyone can send a GET (it carries nothing to verify): over the address's limit it is
     // answered 503, never 429, so that a real one from MSP is sent again rather than dropped.
-    if let Err(retry_after_s) = state.keyless_limit.check_request(state, req) {
+    if let Err(retry_after_s) = crate::browser::keyless::check_request(state, req) {
         return Disposition::Throttled { retry_after_s };
     }
     let Some(id) = our_checkout(query) else {

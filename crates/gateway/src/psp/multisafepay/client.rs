@@ -446,7 +446,7 @@ mod tests {
         MultiSafepayClient::new(
             &format!("{}/v1/json", server.uri()),
             SecretString::from(KEY),
-            Duration::from_millis(500),
+            Duration::from_millis(2_000),
             timeout,
         )
         .unwrap()
@@ -874,10 +874,11 @@ mod tests {
         call: impl AsyncFnOnce(&MultiSafepayClient) -> Result<T, PspError>,
     ) -> Result<T, PspError> {
         let server = answering_once(answer).await;
-        call(&client(&server, Duration::from_millis(300))).await
+        // Generous for a loaded test machine; the answers that must time out wait 3 s.
+        call(&client(&server, Duration::from_millis(2_000))).await
     }
 
-    /// A refund of 500 that MSP answers with `answer` (within 300 ms, or it timed out).
+    /// A refund of 500 that MSP answers with `answer` (within 2 s, or it timed out).
     async fn refund_answered(answer: ResponseTemplate) -> Result<RefundAccepted, PspError> {
         answered(answer, async |c| c.refund(&refund_of(500)).await).await
     }
@@ -895,7 +896,7 @@ mod tests {
         (error_code, error_info, failure)
     }
 
-    /// MSP cancelling refund 4051900 of the order, answering with `answer` (within 300 ms).
+    /// MSP cancelling refund 4051900 of the order, answering with `answer` (within 2 s).
     async fn cancel_answered(answer: ResponseTemplate) -> Result<(), PspError> {
         answered(answer, async |c| c.cancel_refund(ID, "4051900").await).await
     }
@@ -1003,7 +1004,8 @@ mod tests {
             ),
         ];
         for (answer, outcome, detail) in cases {
-            let started = Instant::now();
+            // A slow answer is cut by the timeout: its error says "timed out" (no clock read:
+            // the test machine's load must not decide the outcome).
             let (refund, refund_cancel, order_cancel, authorization_cancel, capture) = tokio::join!(
                 refund_answered(answer.clone()),
                 cancel_answered(answer.clone()),
@@ -1013,7 +1015,6 @@ mod tests {
                 }),
                 answered(answer, async |c| c.capture(&capture_of(3000)).await),
             );
-            assert!(started.elapsed() < Duration::from_secs(2), "{detail}");
             let results = [
                 refund.map(drop),
                 refund_cancel,

@@ -1,0 +1,33 @@
+//! What every handler can reach: [`AppState`], the flows' context plus what only the web layer
+//! needs. Its own module, below the routes and [`crate::startup`], so that handlers depend on
+//! the state and `startup` on the handlers, never both ways.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::access::{FingerprintKey, KeylessLimit, MerchantKeys};
+use crate::configuration::Settings;
+use crate::flows::Context;
+use crate::webhooks::Deliverer;
+
+/// What every handler can reach, as one `web::Data<AppState>`: the flows' context plus what
+/// only the web layer needs.
+pub struct AppState {
+    pub flows: Arc<Context>,
+    pub settings: Settings,
+    pub metrics: PrometheusHandle,
+    pub merchant_keys: MerchantKeys,
+    pub fingerprint_key: FingerprintKey,
+    /// This instance's webhook deliverer, when `webhooks.url` is set.
+    pub deliverer: Option<Arc<Deliverer>>,
+    /// The per-client-address limit of the endpoints that need no key (design §4).
+    pub keyless_limit: KeylessLimit,
+}
+
+impl AppState {
+    /// Base URL browsers and MSP use to reach us, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.flows.settings.public_url
+    }
+}
