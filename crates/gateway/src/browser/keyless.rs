@@ -21,7 +21,7 @@ use actix_web::{HttpRequest, web};
 use super::respond::error_response;
 use crate::state::AppState;
 
-/// As [`KeylessLimit::check`], for a request the handler holds.
+/// As [`crate::access::KeylessLimit::check`], for a request the handler holds.
 pub fn check_request(state: &AppState, req: &HttpRequest) -> Result<(), u64> {
     state
         .keyless_limit
