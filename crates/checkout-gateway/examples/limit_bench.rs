@@ -506,7 +506,9 @@ async fn redis_memory(redis_url: &str) -> anyhow::Result<Memory> {
             None => memory.by_kind.push((kind, bytes)),
         }
     }
-    memory.by_kind.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+    memory
+        .by_kind
+        .sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
     Ok(memory)
 }
 
