@@ -12,7 +12,7 @@
 //! limit-baseline on the same simulator, then measures, each after a warm-up:
 //!
 //! - throughput at `--connections` of the gateway and of limit-baseline (frictionless card), and
-//!   their ratio;
+//!   their ratio; and of the gateway with logs at `warn` (what logging at `info` costs);
 //! - median latency at 1 connection of the simulator alone (`POST /v1/json/orders`), the gateway
 //!   and limit-baseline, and what each adds over the simulator;
 //! - Redis commands clients sent (round trips, or fewer when sent together) per operation,
@@ -131,7 +131,7 @@ fn build() -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
     ))
 }
 
-/// `checkout-gateway serve` on `port`, logging at info to `log`. With `public_url` set to an
+/// `checkout-gateway serve` on `port`, logging at `level` to `log`. With `public_url` set to an
 /// address where nothing listens, the simulator's notifications do not reach it.
 fn start_gateway(
     bin: &Path,
@@ -140,10 +140,11 @@ fn start_gateway(
     sim_url: &str,
     public_url: Option<&str>,
     log: &Path,
+    level: &str,
 ) -> anyhow::Result<Proc> {
     let mut cmd = Command::new(bin);
     cmd.arg("serve")
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", level)
         .env("GATEWAY__SERVER__PORT", port.to_string())
         .env("GATEWAY__REDIS__URL", redis_url)
         .env(
@@ -568,6 +569,7 @@ async fn main() -> anyhow::Result<()> {
         &sim_url,
         None,
         &log_path,
+        "info",
     )?;
     wait_up(&client, &format!("{gateway}/health/live")).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -616,6 +618,22 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let gw_n = measure(&checkout_lua, checkouts(&gateway), args.connections, "gwn")()?;
+    // The same at `warn` right after, on a gateway of its own on the same Redis and simulator:
+    // what logging at info costs.
+    let quiet_port = free_port()?;
+    let quiet = format!("http://127.0.0.1:{quiet_port}");
+    let quiet_gw = start_gateway(
+        &gateway_bin,
+        quiet_port,
+        redis.url(),
+        &sim_url,
+        None,
+        &scratch.join("gateway-warn.log"),
+        "warn",
+    )?;
+    wait_up(&client, &format!("{quiet}/health/live")).await?;
+    let quiet_n = measure(&checkout_lua, checkouts(&quiet), args.connections, "gwq")()?;
+    drop(quiet_gw);
     let base_n = match baseline_bin {
         Some(_) => Some(measure(
             &checkout_lua,
@@ -638,6 +656,10 @@ async fn main() -> anyhow::Result<()> {
         line("limit-baseline, 1 conn", b);
     }
     line(&format!("gateway, {} conns", args.connections), &gw_n);
+    line(
+        &format!("gateway at warn, {} conns", args.connections),
+        &quiet_n,
+    );
     if let Some(b) = &base_n {
         line(&format!("limit-baseline, {} conns", args.connections), b);
     }
@@ -649,6 +671,11 @@ async fn main() -> anyhow::Result<()> {
             gw_n.requests_per_s / b.requests_per_s
         );
     }
+    println!(
+        "logging at info costs {:.0} % of throughput at {} conns (info vs warn)   (target <= 10 %)",
+        (1.0 - gw_n.requests_per_s / quiet_n.requests_per_s) * 100.0,
+        args.connections
+    );
     println!(
         "median latency added over the simulator at 1 conn: gateway {:.2} ms (target <= 0.5){}",
         gw_1.p50_ms - sim_1.p50_ms,
@@ -679,6 +706,7 @@ async fn main() -> anyhow::Result<()> {
         &sim_url,
         Some("http://127.0.0.1:9"),
         &scratch.join("gateway-counting.log"),
+        "info",
     )?;
     wait_up(&client, &format!("{counting}/health/live")).await?;
     let fx = Fixture {
