@@ -286,9 +286,10 @@ async fn redis_down_is_503_with_retry_after_and_nothing_sent_to_msp() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(ready.headers().contains_key("retry-after"));
     let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
-    // The create flow's first Redis write is its listing entries (design §11), then the insert.
+    // On a single node the create flow's writes before MSP (listing entries, record,
+    // reconciler index) are one script.
     assert!(
-        metrics.contains("gateway_store_errors_total{operation=\"index_for_listing\"}"),
+        metrics.contains("gateway_store_errors_total{operation=\"insert_new\"}"),
         "Redis errors are counted"
     );
     redis.restart();

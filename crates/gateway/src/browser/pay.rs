@@ -26,16 +26,11 @@ pub async fn pay(state: web::Data<AppState>, token: web::Path<String>) -> HttpRe
     if !well_formed(&token) {
         return unknown_link();
     }
-    let session = match state.flows.store.get_pay_session(&token).await {
-        Ok(Some(s)) => s,
+    let (session, checkout) = match state.flows.store.pay_session_and_checkout(&token).await {
+        Ok(Some((session, Some(checkout)))) => (session, checkout.checkout),
         // Sessions live `checkout.session_ttl_s`; a well-formed token we no longer know is most
-        // likely one that expired.
-        Ok(None) => return expired_link(),
-        Err(e) => return unavailable(e),
-    };
-    let checkout = match state.flows.store.get(&session.checkout_id).await {
-        Ok(Some(v)) => v.checkout,
-        Ok(None) => return expired_link(),
+        // likely one that expired. A session whose checkout is gone has expired too.
+        Ok(Some((_, None)) | None) => return expired_link(),
         Err(e) => return unavailable(e),
     };
     tracing::Span::current().record("checkout_id", tracing::field::display(&checkout.id));

@@ -67,19 +67,27 @@ pub async fn apply_from(
         };
         // The events are announced (listed, and found by any instance once the grace is over
         // should this one die before delivering them) by a command sent just before the
-        // compare-and-set, on the same connection: no round trip of its own.
-        let announce = async {
+        // compare-and-set, on the same connection: no round trip of its own. The store sends it
+        // once the compare-and-set is ready to go, so that both leave together.
+        let announce = Box::pin(async {
             if events.is_empty() {
                 return Ok(());
             }
             let due = deliver.then(|| now + ctx.settings.outbox_grace);
             store.announce_events(&id, &events, due).await
-        };
-        let (announced, written) = futures_util::future::join(
-            announce,
-            store.compare_and_set(stored.version, &next, event.as_ref(), outbox),
-        )
-        .await;
+        });
+        // With the listing's status move and the reconciler's unschedule (hints), which a
+        // single Redis node writes in the compare-and-set's script.
+        let (announced, written) = store
+            .commit_transition(
+                stored.version,
+                current.status,
+                &next,
+                event.as_ref(),
+                outbox,
+                announce,
+            )
+            .await;
         if let Err(e) = announced {
             tracing::warn!(error = %e, "could not announce the transition's events: this instance delivers them, and they are listed under their checkout only");
         }
@@ -90,19 +98,6 @@ pub async fn apply_from(
                 }
                 if deliver {
                     ctx.outbox.ring(&id);
-                }
-                if next.status != current.status {
-                    // The listing's status index is a hint too (design §11): readers re-check.
-                    if let Err(e) = store.reindex_status(&next, current.status).await {
-                        tracing::warn!(error = %e, "could not move the checkout in the listing's status index");
-                    }
-                }
-                if next.is_at_rest() {
-                    // The due-time index is only a hint (design §6): a failure here is logged,
-                    // and the reconciler drops settled checkouts it finds there anyway.
-                    if let Err(e) = store.unschedule_sync(&id).await {
-                        tracing::warn!(error = %e, "could not take a settled checkout out of the reconciler index");
-                    }
                 }
                 return Ok(next);
             }

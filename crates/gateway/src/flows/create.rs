@@ -101,27 +101,17 @@ async fn store_before_calling_msp(ctx: &Context, record: &Checkout) -> Result<()
         psp_status: None,
     };
     // The listing indexes first (design §11): an entry without its record is skipped when
-    // listing, a record without its entries could never be listed.
-    ctx.store
-        .index_for_listing(record)
-        .await
-        .map_err(CreateError::StoreUnavailable)?;
-    match ctx.store.insert(record, &created).await {
-        Ok(InsertReply::Inserted) => {}
-        // A UUID v7 collision: treat it as the store misbehaving rather than overwrite anything.
-        Ok(InsertReply::AlreadyExists) => {
-            return Err(CreateError::StoreUnavailable(StoreError::corrupt(format!(
-                "checkout id {} exists already",
-                record.id
-            ))));
-        }
-        Err(e) => return Err(CreateError::StoreUnavailable(e)),
-    }
+    // listing, a record without its entries could never be listed. Then the record, then its
+    // place in the reconciler's index: one store call (one round trip on a single Redis node).
     let first_sync = (record.created_at + ctx.settings.first_sync_after).timestamp();
-    ctx.store
-        .schedule_sync(&record.id, first_sync)
-        .await
-        .map_err(CreateError::StoreUnavailable)
+    match ctx.store.insert_new(record, &created, first_sync).await {
+        Ok(InsertReply::Inserted) => Ok(()),
+        // A UUID v7 collision: treat it as the store misbehaving rather than overwrite anything.
+        Ok(InsertReply::AlreadyExists) => Err(CreateError::StoreUnavailable(StoreError::corrupt(
+            format!("checkout id {} exists already", record.id),
+        ))),
+        Err(e) => Err(CreateError::StoreUnavailable(e)),
+    }
 }
 
 fn order_for<'a>(ctx: &Context, id: &'a CheckoutId, new: &'a NewCheckout) -> CreateOrder<'a> {

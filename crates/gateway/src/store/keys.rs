@@ -78,6 +78,12 @@ impl Keys {
         format!("{}:{{{}}}:checkout", self.prefix, id.as_str())
     }
 
+    /// [`checkout`](Self::checkout)'s key as the text before and after the id, for a script
+    /// that learns the id from a stored value.
+    pub fn checkout_around_id(&self) -> (String, &'static str) {
+        (format!("{}:{{", self.prefix), "}:checkout")
+    }
+
     pub fn events(&self, id: &CheckoutId) -> String {
         format!("{}:{{{}}}:events", self.prefix, id.as_str())
     }

@@ -218,6 +218,11 @@ pub struct Ttls {
     pub idempotency: Duration,
 }
 
+/// The announcement of a change's events that [`CheckoutStore::commit_transition`] sends just
+/// before its compare-and-set.
+pub type Announcement<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
 #[async_trait]
 pub trait CheckoutStore: Send + Sync + 'static {
     /// One round trip, for `/health/ready`.
@@ -264,6 +269,53 @@ pub trait CheckoutStore: Send + Sync + 'static {
         outbox: Outbox<'_>,
     ) -> Result<CasReply, StoreError>;
 
+    /// The create flow's writes before MSP is called, in their order: the listing entries
+    /// ([`index_for_listing`](Self::index_for_listing)), the record with its first event
+    /// ([`insert`](Self::insert)), then, only when inserted, its place in the reconciler's
+    /// due-time index at `first_sync_unix` ([`schedule_sync`](Self::schedule_sync)). Any error
+    /// means MSP must not be called. The Redis store on a single node does all three in one
+    /// script (one round trip); the default, and Redis Cluster (whose keys live in different
+    /// slots), run them one after the other.
+    async fn insert_new(
+        &self,
+        checkout: &Checkout,
+        event: &CheckoutEvent,
+        first_sync_unix: i64,
+    ) -> Result<InsertReply, StoreError> {
+        insert_new_in_steps(self, checkout, event, first_sync_unix).await
+    }
+
+    /// `announce` (the caller's announcement of the change's events, which must reach the store
+    /// no later than the compare-and-set) sent together with
+    /// [`compare_and_set`](Self::compare_and_set), then, when applied, the indexes that are
+    /// hints: the listing's status index moves from `previous` when the status changed
+    /// ([`reindex_status`](Self::reindex_status)), and a checkout at rest leaves the
+    /// reconciler's due-time index ([`unschedule_sync`](Self::unschedule_sync)). A hint that
+    /// cannot be written is logged, never an error. Returns the announcement's and the
+    /// compare-and-set's outcomes. The Redis store on a single node writes the hints inside the
+    /// compare-and-set's script and sends the announcement only once the script's arguments are
+    /// ready, so that both leave together (one round trip); the default, and Redis Cluster, send
+    /// the hints after it.
+    async fn commit_transition(
+        &self,
+        expected_version: u64,
+        previous: crate::domain::checkout::CheckoutStatus,
+        next: &Checkout,
+        event: Option<&CheckoutEvent>,
+        outbox: Outbox<'_>,
+        announce: Announcement<'_>,
+    ) -> (Result<(), StoreError>, Result<CasReply, StoreError>) {
+        let (announced, written) = futures_util::future::join(
+            announce,
+            self.compare_and_set(expected_version, next, event, outbox),
+        )
+        .await;
+        if let Ok(CasReply::Applied { .. }) = written {
+            write_transition_hints(self, previous, next).await;
+        }
+        (announced, written)
+    }
+
     /// The checkout's events, oldest first. Empty when the checkout is unknown.
     async fn events(&self, id: &CheckoutId) -> Result<Vec<CheckoutEvent>, StoreError>;
 
@@ -271,6 +323,20 @@ pub trait CheckoutStore: Send + Sync + 'static {
     async fn put_pay_session(&self, token: &str, session: &PaySession) -> Result<(), StoreError>;
 
     async fn get_pay_session(&self, token: &str) -> Result<Option<PaySession>, StoreError>;
+
+    /// What the pay page needs: the session under `token` and, when there is one, its
+    /// checkout (`None` when that is gone). The Redis store on a single node reads both in one
+    /// script (one round trip); the default, and Redis Cluster, one after the other.
+    async fn pay_session_and_checkout(
+        &self,
+        token: &str,
+    ) -> Result<Option<(PaySession, Option<Versioned>)>, StoreError> {
+        let Some(session) = self.get_pay_session(token).await? else {
+            return Ok(None);
+        };
+        let checkout = self.get(&session.checkout_id).await?;
+        Ok(Some((session, checkout)))
+    }
 
     /// Remembers which checkout refund `refund` belongs to (the refund lives in the checkout's
     /// record), for the checkout's retention. Written before the refund is reserved, so that a
@@ -419,4 +485,41 @@ pub trait CheckoutStore: Send + Sync + 'static {
 
     /// Compare-and-delete: releases the lock only if `token` still owns it.
     async fn unlock(&self, id: &CheckoutId, token: &LockToken) -> Result<(), StoreError>;
+}
+
+/// [`CheckoutStore::insert_new`] as three steps, in its order.
+pub(crate) async fn insert_new_in_steps<S: CheckoutStore + ?Sized>(
+    store: &S,
+    checkout: &Checkout,
+    event: &CheckoutEvent,
+    first_sync_unix: i64,
+) -> Result<InsertReply, StoreError> {
+    store.index_for_listing(checkout).await?;
+    let reply = store.insert(checkout, event).await?;
+    if reply == InsertReply::Inserted {
+        store.schedule_sync(&checkout.id, first_sync_unix).await?;
+    }
+    Ok(reply)
+}
+
+/// The hints of [`CheckoutStore::commit_transition`] as separate steps, after an applied
+/// compare-and-set.
+pub(crate) async fn write_transition_hints<S: CheckoutStore + ?Sized>(
+    store: &S,
+    previous: crate::domain::checkout::CheckoutStatus,
+    next: &Checkout,
+) {
+    if next.status != previous {
+        // The listing's status index is a hint too (design §11): readers re-check.
+        if let Err(e) = store.reindex_status(next, previous).await {
+            tracing::warn!(error = %e, "could not move the checkout in the listing's status index");
+        }
+    }
+    if next.is_at_rest() {
+        // The due-time index is only a hint (design §6): a failure here is logged, and the
+        // reconciler drops settled checkouts it finds there anyway.
+        if let Err(e) = store.unschedule_sync(&next.id).await {
+            tracing::warn!(error = %e, "could not take a settled checkout out of the reconciler index");
+        }
+    }
 }

@@ -13,7 +13,7 @@ mod timeline;
 use std::future::Future;
 use std::time::Duration;
 
-use ::redis::{AsyncCommands, RedisResult};
+use ::redis::{AsyncCommands, Cmd, RedisResult};
 use async_trait::async_trait;
 use rand::RngCore;
 
@@ -210,45 +210,32 @@ impl CheckoutStore for RedisStore {
         .map(drop)
     }
 
-    #[tracing::instrument(skip_all, fields(checkout_id = %checkout.id))]
     async fn insert(
         &self,
         checkout: &Checkout,
         event: &CheckoutEvent,
     ) -> Result<InsertReply, StoreError> {
-        let data = to_json("checkout", checkout)?;
-        let event = to_json("event", event)?;
-        let (data, event) = (&data, &event);
-        let (inserted, resent): (i64, Resent) = self
-            .run_resending("insert", || {
-                let mut conn = self.conn();
-                async move {
-                    self.scripts
-                        .insert
-                        .key(self.keys.checkout(&checkout.id))
-                        .key(self.keys.events(&checkout.id))
-                        .arg(data)
-                        .arg(event)
-                        .arg(millis(self.ttls.retention))
-                        .invoke_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
-        if inserted == 1 {
-            return Ok(InsertReply::Inserted);
-        }
-        // Sent twice: "exists already" may be our own first run. It was if the record is
-        // exactly ours at version 1.
-        if resent == Resent::Yes
-            && self.stored_raw(&checkout.id).await? == (Some(data.clone()), Some(1))
-        {
-            return Ok(InsertReply::Inserted);
-        }
-        Ok(InsertReply::AlreadyExists)
+        self.insert_with("insert", checkout, event, &[], &[]).await
     }
 
-    #[tracing::instrument(skip_all, fields(checkout_id = %id))]
+    async fn insert_new(
+        &self,
+        checkout: &Checkout,
+        event: &CheckoutEvent,
+        first_sync_unix: i64,
+    ) -> Result<InsertReply, StoreError> {
+        if let Connection::Cluster(_) = self.connection {
+            // The listing's, the record's and the due-time index's keys are in different
+            // slots: three steps.
+            return super::insert_new_in_steps(self, checkout, event, first_sync_unix).await;
+        }
+        let listing = self.listing_commands(checkout);
+        let schedule = self.schedule_commands(&checkout.id, first_sync_unix);
+        self.insert_with("insert_new", checkout, event, &listing, &schedule)
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %id))]
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError> {
         match self.stored_raw(id).await? {
             (None, None) => Ok(None),
@@ -282,7 +269,6 @@ impl CheckoutStore for RedisStore {
         self.list_checkouts_impl(query).await
     }
 
-    #[tracing::instrument(skip_all, fields(checkout_id = %next.id, expected_version))]
     async fn compare_and_set(
         &self,
         expected_version: u64,
@@ -290,68 +276,40 @@ impl CheckoutStore for RedisStore {
         event: Option<&CheckoutEvent>,
         outbox: Outbox<'_>,
     ) -> Result<CasReply, StoreError> {
-        let data = to_json("checkout", next)?;
-        let history = event.map(|e| to_json("event", e)).transpose()?;
-        let (due, delivery) = match outbox.deliver_at {
-            Some(at) if !outbox.events.is_empty() => (
-                at.timestamp_millis().to_string(),
-                to_json("delivery", &Delivery::due_now(at))?,
-            ),
-            _ => (String::new(), String::new()),
-        };
-        let events = outbox
-            .events
-            .iter()
-            .map(|e| Ok((e.id.as_str(), to_json("merchant event", e)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let (data_ref, history, due, delivery, events) =
-            (&data, &history, &due, &delivery, &events);
-        let (outcome, resent): (i64, Resent) = self
-            .run_resending("compare_and_set", || {
-                let mut conn = self.conn();
-                async move {
-                    let mut call = self.scripts.compare_and_set.prepare_invoke();
-                    call.key(self.keys.checkout(&next.id))
-                        .key(self.keys.events(&next.id))
-                        .key(self.keys.event_records(&next.id))
-                        .key(self.keys.deliveries(&next.id))
-                        .key(self.keys.outbox(&next.id))
-                        .arg(expected_version)
-                        .arg(data_ref)
-                        .arg(millis(self.ttls.retention))
-                        .arg(history.as_deref().unwrap_or_default())
-                        .arg(due)
-                        .arg(delivery);
-                    for (id, json) in events {
-                        call.arg(*id).arg(json);
-                    }
-                    call.invoke_async(&mut conn).await
-                }
-            })
-            .await?;
-        match outcome {
-            -1 => Ok(CasReply::NotFound),
-            0 => {
-                // Sent twice: the conflict may be our own first run. It was if the record is
-                // exactly what we wrote, one version up (the event went in with it, once).
-                let ours = Some(expected_version + 1);
-                if resent == Resent::Yes {
-                    let (stored, version) = self.stored_raw(&next.id).await?;
-                    if stored.as_ref() == Some(&data) && version == ours {
-                        return Ok(CasReply::Applied {
-                            version: expected_version + 1,
-                        });
-                    }
-                }
-                Ok(CasReply::Conflict)
-            }
-            v => u64::try_from(v)
-                .map(|version| CasReply::Applied { version })
-                .map_err(|_| StoreError::corrupt(format!("compare-and-set answered {v}"))),
-        }
+        let nothing = Box::pin(async { Ok(()) });
+        self.compare_and_set_with(expected_version, next, event, outbox, &[], nothing)
+            .await
+            .1
     }
 
-    #[tracing::instrument(skip_all, fields(checkout_id = %id))]
+    async fn commit_transition(
+        &self,
+        expected_version: u64,
+        previous: crate::domain::checkout::CheckoutStatus,
+        next: &Checkout,
+        event: Option<&CheckoutEvent>,
+        outbox: Outbox<'_>,
+        announce: super::Announcement<'_>,
+    ) -> (Result<(), StoreError>, Result<CasReply, StoreError>) {
+        if let Connection::Cluster(_) = self.connection {
+            // The hints' keys are not in the checkout's slot: sent after the script.
+            let (announced, written) = self
+                .compare_and_set_with(expected_version, next, event, outbox, &[], announce)
+                .await;
+            if let Ok(CasReply::Applied { .. }) = written {
+                super::write_transition_hints(self, previous, next).await;
+            }
+            return (announced, written);
+        }
+        let mut hints = self.status_move_commands(next, previous);
+        if next.is_at_rest() {
+            hints.push(self.unschedule_command(&next.id));
+        }
+        self.compare_and_set_with(expected_version, next, event, outbox, &hints, announce)
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %id))]
     async fn events(&self, id: &CheckoutId) -> Result<Vec<CheckoutEvent>, StoreError> {
         let key = &self.keys.events(id);
         let raw: Vec<String> = self
@@ -383,6 +341,53 @@ impl CheckoutStore for RedisStore {
             })
             .await?;
         raw.map(|r| from_json("pay session", &r)).transpose()
+    }
+
+    async fn pay_session_and_checkout(
+        &self,
+        token: &str,
+    ) -> Result<Option<(PaySession, Option<Versioned>)>, StoreError> {
+        if let Connection::Cluster(_) = self.connection {
+            let Some(session) = self.get_pay_session(token).await? else {
+                return Ok(None);
+            };
+            let checkout = self.get(&session.checkout_id).await?;
+            return Ok(Some((session, checkout)));
+        }
+        let key = &self.keys.pay(token);
+        let (before, after) = &self.keys.checkout_around_id();
+        let raw: Option<(String, Option<String>, Option<u64>)> = self
+            .run("get_pay_session", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .pay_session_and_checkout
+                        .key(key)
+                        .arg(before)
+                        .arg(*after)
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        let Some((session, data, version)) = raw else {
+            return Ok(None);
+        };
+        let session: PaySession = from_json("pay session", &session)?;
+        let checkout = match (data, version) {
+            (None, None) => None,
+            (Some(data), Some(version)) => Some(Versioned {
+                checkout: from_json("checkout", &data)?,
+                version,
+            }),
+            _ => {
+                return Err(StoreError::corrupt(format!(
+                    "checkout {} has only one of `data` and `version`",
+                    session.checkout_id
+                )));
+            }
+        };
+        Ok(Some((session, checkout)))
     }
 
     async fn index_refund(
@@ -727,7 +732,7 @@ impl CheckoutStore for RedisStore {
         self.outbox_size().await
     }
 
-    #[tracing::instrument(skip_all, fields(checkout_id = %id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %id))]
     async fn try_lock(
         &self,
         id: &CheckoutId,
@@ -762,7 +767,7 @@ impl CheckoutStore for RedisStore {
         Ok(None)
     }
 
-    #[tracing::instrument(skip_all, fields(checkout_id = %id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %id))]
     async fn unlock(&self, id: &CheckoutId, token: &LockToken) -> Result<(), StoreError> {
         let key = &self.keys.lock(id);
         let _: i64 = self
@@ -783,6 +788,174 @@ impl CheckoutStore for RedisStore {
 }
 
 impl RedisStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %checkout.id))]
+    /// The insert script, running the packed `before` commands first and `after` once inserted
+    /// (a single node only: see `scripts::RUN_PACKED`).
+    async fn insert_with(
+        &self,
+        op: &'static str,
+        checkout: &Checkout,
+        event: &CheckoutEvent,
+        before: &[Cmd],
+        after: &[Cmd],
+    ) -> Result<InsertReply, StoreError> {
+        let data = to_json("checkout", checkout)?;
+        let event = to_json("event", event)?;
+        let (data, event) = (&data, &event);
+        let (inserted, resent): (i64, Resent) = self
+            .run_resending(op, || {
+                let mut conn = self.conn();
+                async move {
+                    let mut call = self.scripts.insert.prepare_invoke();
+                    call.key(self.keys.checkout(&checkout.id))
+                        .key(self.keys.events(&checkout.id))
+                        .arg(data)
+                        .arg(event)
+                        .arg(millis(self.ttls.retention))
+                        .arg(scripts::packed_len(before));
+                    scripts::pack_commands(&mut call, before);
+                    scripts::pack_commands(&mut call, after);
+                    call.invoke_async(&mut conn).await
+                }
+            })
+            .await?;
+        if inserted == 1 {
+            return Ok(InsertReply::Inserted);
+        }
+        // Sent twice: "exists already" may be our own first run. It was if the record is
+        // exactly ours at version 1.
+        if resent == Resent::Yes
+            && self.stored_raw(&checkout.id).await? == (Some(data.clone()), Some(1))
+        {
+            return Ok(InsertReply::Inserted);
+        }
+        Ok(InsertReply::AlreadyExists)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %next.id, expected_version))]
+    /// The compare-and-set script, running the packed `hints` once applied (a single node
+    /// only: see `scripts::RUN_PACKED`).
+    async fn compare_and_set_with(
+        &self,
+        expected_version: u64,
+        next: &Checkout,
+        event: Option<&CheckoutEvent>,
+        outbox: Outbox<'_>,
+        hints: &[Cmd],
+        announce: super::Announcement<'_>,
+    ) -> (Result<(), StoreError>, Result<CasReply, StoreError>) {
+        let written = self
+            .compare_and_set_script(expected_version, next, event, outbox, hints, announce)
+            .await;
+        match written {
+            Ok((announced, written)) => (announced, written),
+            // Nothing could be encoded: nothing was sent, not even the announcement.
+            Err(e) => (Ok(()), Err(e)),
+        }
+    }
+
+    async fn compare_and_set_script(
+        &self,
+        expected_version: u64,
+        next: &Checkout,
+        event: Option<&CheckoutEvent>,
+        outbox: Outbox<'_>,
+        hints: &[Cmd],
+        announce: super::Announcement<'_>,
+    ) -> Result<(Result<(), StoreError>, Result<CasReply, StoreError>), StoreError> {
+        let data = to_json("checkout", next)?;
+        let history = event.map(|e| to_json("event", e)).transpose()?;
+        let (due, delivery) = match outbox.deliver_at {
+            Some(at) if !outbox.events.is_empty() => (
+                at.timestamp_millis().to_string(),
+                to_json("delivery", &Delivery::due_now(at))?,
+            ),
+            _ => (String::new(), String::new()),
+        };
+        let events = outbox
+            .events
+            .iter()
+            .map(|e| Ok((e.id.as_str(), to_json("merchant event", e)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let (data_ref, history, due, delivery, events) =
+            (&data, &history, &due, &delivery, &events);
+        // Everything is encoded: now the announcement goes out, and the script right after it.
+        let send = self.run_resending("compare_and_set", || {
+            let mut conn = self.conn();
+            async move {
+                let mut call = self.scripts.compare_and_set.prepare_invoke();
+                call.key(self.keys.checkout(&next.id))
+                    .key(self.keys.events(&next.id))
+                    .key(self.keys.event_records(&next.id))
+                    .key(self.keys.deliveries(&next.id))
+                    .key(self.keys.outbox(&next.id))
+                    .arg(expected_version)
+                    .arg(data_ref)
+                    .arg(millis(self.ttls.retention))
+                    .arg(history.as_deref().unwrap_or_default())
+                    .arg(due)
+                    .arg(delivery)
+                    .arg(events.len());
+                for (id, json) in events {
+                    call.arg(*id).arg(json);
+                }
+                scripts::pack_commands(&mut call, hints);
+                call.invoke_async(&mut conn).await
+            }
+        });
+        let (announced, sent) = futures_util::future::join(announce, send).await;
+        let (outcome, resent): (i64, Resent) = match sent {
+            Ok(sent) => sent,
+            Err(e) => return Ok((announced, Err(e))),
+        };
+        let written = match outcome {
+            -1 => Ok(CasReply::NotFound),
+            0 => {
+                // Sent twice: the conflict may be our own first run. It was if the record is
+                // exactly what we wrote, one version up (the event went in with it, once).
+                let ours = Some(expected_version + 1);
+                if resent == Resent::Yes {
+                    match self.stored_raw(&next.id).await {
+                        Ok((stored, version))
+                            if stored.as_ref() == Some(&data) && version == ours =>
+                        {
+                            return Ok((
+                                announced,
+                                Ok(CasReply::Applied {
+                                    version: expected_version + 1,
+                                }),
+                            ));
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Ok((announced, Err(e))),
+                    }
+                }
+                Ok(CasReply::Conflict)
+            }
+            v => u64::try_from(v)
+                .map(|version| CasReply::Applied { version })
+                .map_err(|_| StoreError::corrupt(format!("compare-and-set answered {v}"))),
+        };
+        Ok((announced, written))
+    }
+
+    /// `schedule_sync`'s commands, for a script on a single node.
+    fn schedule_commands(&self, id: &CheckoutId, due_unix: i64) -> Vec<Cmd> {
+        let key = self.keys.sync_due();
+        let mut zadd = ::redis::cmd("ZADD");
+        zadd.arg(&key).arg(due_unix).arg(id.as_str());
+        let mut expire = ::redis::cmd("PEXPIRE");
+        expire.arg(&key).arg(millis(self.ttls.retention));
+        vec![zadd, expire]
+    }
+
+    /// `unschedule_sync`'s command, for a script on a single node.
+    fn unschedule_command(&self, id: &CheckoutId) -> Cmd {
+        let mut zrem = ::redis::cmd("ZREM");
+        zrem.arg(self.keys.sync_due()).arg(id.as_str());
+        zrem
+    }
+
     /// The checkout's raw `data` and `version` fields (a read: safe to send twice).
     async fn stored_raw(
         &self,

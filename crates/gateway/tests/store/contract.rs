@@ -659,3 +659,168 @@ pub async fn an_in_flight_claim_is_taken_over_with_its_resource_once_its_time_is
 
 // The events and outbox part of the contract lives in its own file.
 pub use crate::outbox::*;
+
+/// A checkout created now (the listing's window ends at the clock's now).
+fn fresh_checkout() -> gateway::domain::checkout::Checkout {
+    let now = chrono::Utc::now();
+    gateway::domain::checkout::Checkout {
+        created_at: now,
+        updated_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+        ..checkout(&CheckoutId::generate())
+    }
+}
+
+async fn listed_with_status(store: &Arc<dyn CheckoutStore>, status: S) -> Vec<CheckoutId> {
+    let query = gateway::store::listing::ListQuery {
+        status: Some(status),
+        ..gateway::store::listing::ListQuery::first(100, chrono::Utc::now())
+    };
+    match store.list_checkouts(&query).await.unwrap() {
+        gateway::store::listing::ListReply::Page(p) => p.data.into_iter().map(|c| c.id).collect(),
+        gateway::store::listing::ListReply::UnknownCursor => panic!("no cursor was given"),
+    }
+}
+
+fn no_announcement() -> gateway::store::Announcement<'static> {
+    Box::pin(async { Ok(()) })
+}
+
+pub async fn a_new_checkout_is_listed_stored_and_scheduled_by_one_call(make: impl Factory) {
+    let store = make(LONG).await;
+    let new = fresh_checkout();
+    assert_eq!(
+        store
+            .insert_new(&new, &created_event(), 1_700_000_100)
+            .await
+            .unwrap(),
+        InsertReply::Inserted
+    );
+    let stored = store.get(&new.id).await.unwrap().unwrap();
+    assert_eq!((stored.checkout, stored.version), (new.clone(), 1));
+    assert_eq!(store.events(&new.id).await.unwrap(), vec![created_event()]);
+    assert_eq!(
+        store.due_for_sync(1_700_000_100, 10).await.unwrap(),
+        vec![new.id.clone()]
+    );
+    assert_eq!(
+        listed_with_status(&store, S::Created).await,
+        vec![new.id.clone()]
+    );
+
+    // The same id again: nothing of it is written, and it is not scheduled a second time.
+    let again = moved(&new, S::Failed);
+    assert_eq!(
+        store
+            .insert_new(&again, &created_event(), 1_600_000_000)
+            .await
+            .unwrap(),
+        InsertReply::AlreadyExists
+    );
+    assert_eq!(store.get(&new.id).await.unwrap().unwrap().checkout, new);
+    assert_eq!(store.due_for_sync(1_650_000_000, 10).await.unwrap(), vec![]);
+}
+
+pub async fn a_committed_transition_moves_its_hints_and_a_lost_one_none(make: impl Factory) {
+    let store = make(LONG).await;
+    let new = fresh_checkout();
+    store
+        .insert_new(&new, &created_event(), 1_700_000_100)
+        .await
+        .unwrap();
+
+    // Not at rest: the status index moves, the reconciler keeps it.
+    let pending = moved(&new, S::RequiresAction);
+    let (announced, written) = store
+        .commit_transition(
+            1,
+            S::Created,
+            &pending,
+            None,
+            gateway::store::Outbox::NONE,
+            no_announcement(),
+        )
+        .await;
+    announced.unwrap();
+    assert_eq!(written.unwrap(), CasReply::Applied { version: 2 });
+    assert_eq!(
+        listed_with_status(&store, S::RequiresAction).await,
+        vec![new.id.clone()]
+    );
+    assert_eq!(listed_with_status(&store, S::Created).await, vec![]);
+    assert_eq!(
+        store.due_for_sync(1_700_000_100, 10).await.unwrap(),
+        vec![new.id.clone()]
+    );
+
+    // A writer that lost the race writes no hint either.
+    let (_, lost) = store
+        .commit_transition(
+            1,
+            S::Created,
+            &moved(&new, S::Succeeded),
+            None,
+            gateway::store::Outbox::NONE,
+            no_announcement(),
+        )
+        .await;
+    assert_eq!(lost.unwrap(), CasReply::Conflict);
+    assert_eq!(listed_with_status(&store, S::Succeeded).await, vec![]);
+    assert_eq!(
+        store.due_for_sync(1_700_000_100, 10).await.unwrap(),
+        vec![new.id.clone()]
+    );
+
+    // At rest: out of the reconciler's index, and the announcement was sent.
+    let done = moved(&pending, S::Succeeded);
+    let (announced, written) = store
+        .commit_transition(
+            2,
+            S::RequiresAction,
+            &done,
+            Some(&event(S::RequiresAction, S::Succeeded, "completed")),
+            gateway::store::Outbox::NONE,
+            Box::pin(async { Err(gateway::store::StoreError::unavailable("announcement")) }),
+        )
+        .await;
+    assert!(announced.is_err(), "the announcement's outcome is returned");
+    assert_eq!(written.unwrap(), CasReply::Applied { version: 3 });
+    assert_eq!(
+        listed_with_status(&store, S::Succeeded).await,
+        vec![new.id.clone()]
+    );
+    assert_eq!(listed_with_status(&store, S::RequiresAction).await, vec![]);
+    assert_eq!(store.due_for_sync(i64::MAX, 10).await.unwrap(), vec![]);
+    assert_eq!(
+        store.events(&new.id).await.unwrap(),
+        vec![
+            created_event(),
+            event(S::RequiresAction, S::Succeeded, "completed")
+        ]
+    );
+}
+
+pub async fn the_pay_page_reads_its_session_with_its_checkout(make: impl Factory) {
+    let store = make(LONG).await;
+    assert_eq!(store.pay_session_and_checkout("tok-1").await.unwrap(), None);
+
+    let new = fresh_checkout();
+    let session = pay_session(&new.id);
+    store.put_pay_session("tok-1", &session).await.unwrap();
+    // The session outlives nothing in practice, but a checkout gone is said so.
+    assert_eq!(
+        store.pay_session_and_checkout("tok-1").await.unwrap(),
+        Some((session.clone(), None))
+    );
+
+    store.insert(&new, &created_event()).await.unwrap();
+    let (read, checkout) = store
+        .pay_session_and_checkout("tok-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, session);
+    let checkout = checkout.unwrap();
+    assert_eq!((checkout.checkout, checkout.version), (new, 1));
+    assert_eq!(store.pay_session_and_checkout("tok-2").await.unwrap(), None);
+}

@@ -177,7 +177,10 @@ against_both_stores!(
     a_lost_compare_and_set_writes_no_event,
     settling_never_takes_away_an_entry_announced_meanwhile,
     events_list_newest_first_across_days_by_type,
-    redelivery_queues_a_delivered_event_again;
+    redelivery_queues_a_delivered_event_again,
+    a_new_checkout_is_listed_stored_and_scheduled_by_one_call,
+    a_committed_transition_moves_its_hints_and_a_lost_one_none,
+    the_pay_page_reads_its_session_with_its_checkout;
     expiry:
     locks_expire_after_their_ttl,
     records_expire_after_their_ttls,

@@ -243,8 +243,11 @@ impl Answer for PspOrder {
         convert::psp_order(order)
     }
 
+    /// At debug: every order answer is a create, a refresh or a reconciliation, whose outcome
+    /// the transition line (with MSP's status) or the access line says at info already (one
+    /// line per request and one per transition).
     fn log(&self) {
-        tracing::info!(
+        tracing::debug!(
             psp.status = %self.status_text,
             psp.reason_code = %self.reason_code,
             "MultiSafepay answered"

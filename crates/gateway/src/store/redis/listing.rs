@@ -49,6 +49,40 @@ impl RedisStore {
         .await
     }
 
+    /// The commands of [`index_for_listing_impl`](Self::index_for_listing_impl), for a script
+    /// on a single node.
+    pub(super) fn listing_commands(&self, checkout: &Checkout) -> Vec<Cmd> {
+        let entry = entry_of(checkout);
+        let timeline = self.timeline();
+        families_of(checkout)
+            .iter()
+            .flat_map(|family| timeline.add(family, &entry))
+            .collect()
+    }
+
+    /// The commands of [`reindex_status_impl`](Self::reindex_status_impl), for a script on a
+    /// single node; none when the status did not change.
+    pub(super) fn status_move_commands(
+        &self,
+        checkout: &Checkout,
+        previous: CheckoutStatus,
+    ) -> Vec<Cmd> {
+        if checkout.status == previous {
+            return Vec::new();
+        }
+        let entry = entry_of(checkout);
+        let timeline = self.timeline();
+        let (from, to) = (
+            keys::checkouts_with_status(previous),
+            keys::checkouts_with_status(checkout.status),
+        );
+        let mut commands = timeline.add(&to, &entry);
+        if from != to {
+            commands.extend(timeline.remove(&from, &entry));
+        }
+        commands
+    }
+
     pub(super) async fn reindex_status_impl(
         &self,
         checkout: &Checkout,

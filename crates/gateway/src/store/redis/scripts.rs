@@ -6,9 +6,31 @@
 
 use ::redis::Script;
 
-/// KEYS: checkout, events. ARGV: checkout JSON, first event JSON, retention in ms.
-/// Returns 1 when inserted, 0 when the checkout exists already (nothing written).
+/// Runs the commands packed in `ARGV[from..=to]`, each as its argument count then its arguments
+/// (see `pack_commands`), with `call` (`redis.call`: an error stops the script; `redis.pcall`:
+/// an error is ignored). Only a single node is given any: their keys are not the checkout's hash
+/// slot, which Redis Cluster refuses in one script; there the same writes go as their own
+/// commands.
+const RUN_PACKED: &str = r#"
+local function run_packed(call, from, to)
+  local i = from
+  while i <= to do
+    local argc = tonumber(ARGV[i])
+    call(unpack(ARGV, i + 1, i + argc))
+    i = i + 1 + argc
+  end
+end
+"#;
+
+/// KEYS: checkout, events. ARGV: checkout JSON, first event JSON, retention in ms, the length
+/// `n` of the packed commands to run first (the listing entries), those `n` arguments, then
+/// packed commands to run once inserted (the reconciler's index).
+/// Returns 1 when inserted, 0 when the checkout exists already (nothing of it written).
+/// The listing entries are written before the record (design §11); with everything in one
+/// script, nobody sees one without the other anyway.
 const INSERT: &str = r#"
+local before_end = 4 + tonumber(ARGV[4])
+run_packed(redis.call, 5, before_end)
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
@@ -19,13 +41,16 @@ redis.call('DEL', KEYS[2])
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+run_packed(redis.call, before_end + 1, #ARGV)
 return 1
 "#;
 
 /// KEYS: checkout, history, events, deliveries, outbox.
 /// ARGV: expected version, checkout JSON, retention in ms, history entry JSON or '', delivery due
-/// time in ms or '' (not queued), the new delivery's JSON (or ''), then pairs of event id and
-/// event JSON. Returns the new version when applied, 0 on a version conflict, -1 when there is no
+/// time in ms or '' (not queued), the new delivery's JSON (or ''), the number `n` of merchant
+/// events, `n` pairs of event id and event JSON, then packed commands to run once applied (the
+/// listing's status move and the reconciler's unschedule: hints, whose errors are ignored).
+/// Returns the new version when applied, 0 on a version conflict, -1 when there is no
 /// checkout. The record, its history, its merchant events and its outbox change together or not
 /// at all: no crash between a transition and its event can lose the event (design §12).
 const COMPARE_AND_SET: &str = r#"
@@ -41,7 +66,8 @@ redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', next_version)
 if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[2], ARGV[4])
 end
-for i = 7, #ARGV, 2 do
+local events_end = 7 + 2 * tonumber(ARGV[7])
+for i = 8, events_end, 2 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
   if ARGV[5] ~= '' then
     redis.call('HSET', KEYS[4], ARGV[i], ARGV[6])
@@ -53,7 +79,26 @@ end
 for k = 1, 5 do
   redis.call('PEXPIRE', KEYS[k], ARGV[3])
 end
+run_packed(redis.pcall, events_end + 1, #ARGV)
 return next_version
+"#;
+
+/// KEYS: a pay session. ARGV: the checkout key's text before and after the checkout id.
+/// Returns nil when there is no session, else `{session, data, version}` of its checkout
+/// (`data` and `version` nil when it is gone, or when the session names no checkout id). The
+/// checkout's key is not the session's slot: a single node only (Redis Cluster reads the two
+/// one after the other).
+const PAY_SESSION_AND_CHECKOUT: &str = r#"
+local session = redis.call('GET', KEYS[1])
+if not session then
+  return false
+end
+local ok, decoded = pcall(cjson.decode, session)
+if not ok or type(decoded) ~= 'table' or type(decoded.checkout_id) ~= 'string' then
+  return {session, false, false}
+end
+local record = redis.call('HMGET', ARGV[1] .. decoded.checkout_id .. ARGV[2], 'data', 'version')
+return {session, record[1], record[2]}
 "#;
 
 /// KEYS: key. ARGV: value, ttl in ms.
@@ -95,6 +140,24 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 "#;
 
+/// Appends `commands` to a script call as `RUN_PACKED` reads them: each command's argument
+/// count, then its name and arguments.
+pub(super) fn pack_commands(call: &mut ::redis::ScriptInvocation<'_>, commands: &[::redis::Cmd]) {
+    for cmd in commands {
+        call.arg(cmd.args_iter().len());
+        for arg in cmd.args_iter() {
+            if let ::redis::Arg::Simple(bytes) = arg {
+                call.arg(bytes);
+            }
+        }
+    }
+}
+
+/// How many script arguments [`pack_commands`] adds for `commands`.
+pub(super) fn packed_len(commands: &[::redis::Cmd]) -> usize {
+    commands.iter().map(|c| 1 + c.args_iter().len()).sum()
+}
+
 /// The scripts, hashed once; `invoke_async` loads a script on `NOSCRIPT` (a restarted or new node).
 pub(super) struct Scripts {
     pub insert: Script,
@@ -103,17 +166,19 @@ pub(super) struct Scripts {
     pub replace_if_equal: Script,
     pub delete_if_equal: Script,
     pub schedule: Script,
+    pub pay_session_and_checkout: Script,
 }
 
 impl Scripts {
     pub fn new() -> Self {
         Self {
-            insert: Script::new(INSERT),
-            compare_and_set: Script::new(COMPARE_AND_SET),
+            insert: Script::new(&format!("{RUN_PACKED}{INSERT}")),
+            compare_and_set: Script::new(&format!("{RUN_PACKED}{COMPARE_AND_SET}")),
             claim: Script::new(CLAIM),
             replace_if_equal: Script::new(REPLACE_IF_EQUAL),
             delete_if_equal: Script::new(DELETE_IF_EQUAL),
             schedule: Script::new(SCHEDULE),
+            pay_session_and_checkout: Script::new(PAY_SESSION_AND_CHECKOUT),
         }
     }
 }
