@@ -61,20 +61,22 @@ pub async fn apply_from(
         // The merchant's events of this change, written with it (design §12).
         let events = events_between(&current, &next, stored.version + 1, now);
         let deliver = ctx.settings.deliver_webhooks && !events.is_empty();
+        let announce_at = deliver.then(|| now + ctx.settings.outbox_grace);
         let outbox = Outbox {
             events: &events,
             deliver_at: deliver.then_some(now),
+            announce_at,
         };
         // The events are announced (listed, and found by any instance once the grace is over
         // should this one die before delivering them) by a command sent just before the
         // compare-and-set, on the same connection: no round trip of its own. The store sends it
         // once the compare-and-set is ready to go, so that both leave together.
+        // (A single Redis node writes it inside the compare-and-set's script instead.)
         let announce = Box::pin(async {
             if events.is_empty() {
                 return Ok(());
             }
-            let due = deliver.then(|| now + ctx.settings.outbox_grace);
-            store.announce_events(&id, &events, due).await
+            store.announce_events(&id, &events, announce_at).await
         });
         // With the listing's status move and the reconciler's unschedule (hints), which a
         // single Redis node writes in the compare-and-set's script.

@@ -145,6 +145,9 @@ pub struct Outbox<'a> {
     /// Queue them for delivery, due at this time (a webhook URL is configured); `None` keeps
     /// them for the events API only.
     pub deliver_at: Option<DateTime<Utc>>,
+    /// When queued, the time the outbox index announces them at (`deliver_at` plus a grace):
+    /// from then on any instance may deliver them, should this one not have.
+    pub announce_at: Option<DateTime<Utc>>,
 }
 
 impl Outbox<'_> {
@@ -152,6 +155,7 @@ impl Outbox<'_> {
     pub const NONE: Outbox<'static> = Outbox {
         events: &[],
         deliver_at: None,
+        announce_at: None,
     };
 }
 

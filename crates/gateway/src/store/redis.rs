@@ -301,11 +301,16 @@ impl CheckoutStore for RedisStore {
             }
             return (announced, written);
         }
-        let mut hints = self.status_move_commands(next, previous);
+        // On one node the script writes the events' announcement too, once it has applied: with
+        // the transition, atomically, instead of a command of its own just before it.
+        drop(announce);
+        let mut hints = self.announcement_commands(&next.id, outbox.events, outbox.announce_at);
+        hints.extend(self.status_move_commands(next, previous));
         if next.is_at_rest() {
             hints.push(self.unschedule_command(&next.id));
         }
-        self.compare_and_set_with(expected_version, next, event, outbox, &hints, announce)
+        let nothing: super::Announcement<'_> = Box::pin(async { Ok(()) });
+        self.compare_and_set_with(expected_version, next, event, outbox, &hints, nothing)
             .await
     }
 

@@ -49,6 +49,7 @@ async fn transition(
     let outbox = Outbox {
         events: &events,
         deliver_at: Some(at),
+        announce_at: Some(at + grace),
     };
     assert_eq!(
         store
@@ -159,6 +160,7 @@ where
     let outbox = Outbox {
         events: &events,
         deliver_at: Some(t0()),
+        announce_at: Some(t0()),
     };
     assert_eq!(
         store
@@ -304,4 +306,56 @@ where
 
     let unknown = gateway::domain::event::EventId::new(&CheckoutId::generate(), 2, 0);
     assert!(store.redeliver(&unknown, later).await.unwrap().is_none());
+}
+
+pub async fn a_committed_transition_announces_its_events<F, Fut>(make: F)
+where
+    F: Fn(Ttls) -> Fut,
+    Fut: Future<Output = Arc<dyn CheckoutStore>>,
+{
+    let store = make(MONTH).await;
+    let id = CheckoutId::generate();
+    let before = checkout(&id);
+    store.insert(&before, &created_event()).await.unwrap();
+    let after = moved(&before, S::Succeeded);
+    let at = t0();
+    let announce_at = at + TimeDelta::seconds(30);
+    let events = events_between(&before, &after, 2, at);
+    let outbox = Outbox {
+        events: &events,
+        deliver_at: Some(at),
+        announce_at: Some(announce_at),
+    };
+    // As flows::apply calls it: a single Redis node writes the announcement in the script and
+    // leaves this future unpolled; the other stores send it beside the compare-and-set.
+    let announce = store.announce_events(&id, &events, Some(announce_at));
+    let (announced, written) = store
+        .commit_transition(1, S::Created, &after, None, outbox, announce)
+        .await;
+    announced.unwrap();
+    assert_eq!(written.unwrap(), CasReply::Applied { version: 2 });
+    // Announced at its time, not before, and listed.
+    assert!(
+        store
+            .due_outboxes(announce_at - TimeDelta::seconds(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store.due_outboxes(announce_at, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].checkout, id);
+    let listed = store
+        .recent_events(
+            Some(EventType::Checkout(S::Succeeded)),
+            None,
+            (at - TimeDelta::days(1), at),
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(
+        listed.iter().any(|e| e.event.id == events[0].id),
+        "{listed:?}"
+    );
 }

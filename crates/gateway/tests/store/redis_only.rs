@@ -72,6 +72,7 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
             gateway::store::Outbox {
                 events: &events,
                 deliver_at: Some(at),
+                announce_at: Some(at),
             },
         )
         .await

@@ -157,6 +157,39 @@ fn stored_event(event: &str, delivery: &str) -> Result<StoredEvent, StoreError> 
 }
 
 impl RedisStore {
+    /// The commands that announce a transition's events (their listing entries and, when they
+    /// are queued for delivery, the outbox index entry at `announce_at`), for a single Redis
+    /// node to run inside the transition's own script, so that they are written with it.
+    pub(super) fn announcement_commands(
+        &self,
+        id: &CheckoutId,
+        events: &[Event],
+        announce_at: Option<DateTime<Utc>>,
+    ) -> Vec<Cmd> {
+        let timeline = self.events_timeline();
+        let mut commands: Vec<Cmd> = events
+            .iter()
+            .flat_map(|e| {
+                let entry = Entry {
+                    at_ms: e.created_at.timestamp_millis(),
+                    member: e.id.as_str().to_owned(),
+                };
+                [keys::all_events(), keys::events_of_type(e.kind)]
+                    .map(|family| timeline.add(&family, &entry))
+            })
+            .flatten()
+            .collect();
+        if let (Some(at), false) = (announce_at, events.is_empty()) {
+            let key = self.keys.outbox_due();
+            let mut zadd = ::redis::cmd("ZADD");
+            zadd.arg(&key).arg(at.timestamp_millis()).arg(id.as_str());
+            let mut expire = ::redis::cmd("PEXPIRE");
+            expire.arg(&key).arg(millis(self.ttls.retention));
+            commands.extend([zadd, expire]);
+        }
+        commands
+    }
+
     /// The events index's families (design §12 listing), kept like the checkouts' listing.
     fn events_timeline(&self) -> RedisTimeline<'_> {
         RedisTimeline::new(
