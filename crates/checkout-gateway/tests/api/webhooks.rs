@@ -579,6 +579,60 @@ async fn events_are_listed_newest_first_by_type_and_paged() {
     app.stop().await;
 }
 
+/// Pages run by the events' time, whatever their checkouts' age: a refund of an older checkout
+/// is newer than a younger checkout's payment, and paging past it reaches that payment.
+#[tokio::test]
+async fn paging_past_an_older_checkouts_newer_event_reaches_the_rest() {
+    let app = spawn_app().await;
+    let older = id_of(&app.create(FRICTIONLESS).await);
+    app.clock.advance(TimeDelta::seconds(1));
+    let younger = id_of(&app.create(FRICTIONLESS).await);
+    app.clock.advance(TimeDelta::seconds(1));
+    let res = app
+        .authed(Method::POST, &format!("/v1/checkouts/{older}/refunds"))
+        .json(&json!({"amount": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("/v1/events?limit=1&starting_after={c}"),
+            None => "/v1/events?limit=1".to_owned(),
+        };
+        let res = app.authed(Method::GET, &query).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= 1);
+        let Some(event) = data.first() else { break };
+        seen.push((
+            event["type"].as_str().unwrap().to_owned(),
+            event["data"]["object"]["checkout_id"]
+                .as_str()
+                .or(event["data"]["object"]["id"].as_str())
+                .unwrap()
+                .to_owned(),
+        ));
+        cursor = Some(id_of(event));
+        if page["has_more"] == false {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ("refund.pending".to_owned(), older.clone()),
+            ("checkout.succeeded".to_owned(), younger),
+            ("checkout.succeeded".to_owned(), older),
+        ]
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn operators_see_deliveries_and_the_outbox_in_metrics() {
     let mut receiver = Receiver::down(WEBHOOK_SECRET).await;

@@ -132,34 +132,35 @@ async fn page(state: &AppState, query: &EventQuery) -> Result<(Vec<StoredEvent>,
         }
     };
     let mut events = match &query.checkout {
-        Some(id) => store
-            .checkout_events(id)
-            .await
-            .map_err(ApiError::store_unavailable)?,
+        // One checkout's events, newest first (by version, which is by time), filtered here.
+        Some(id) => {
+            let mut events = store
+                .checkout_events(id)
+                .await
+                .map_err(ApiError::store_unavailable)?;
+            events.retain(|e| {
+                query.kind.is_none_or(|k| e.event.kind == k)
+                    && cursor
+                        .is_none_or(|(at, after)| (e.event.created_at, &e.event.id) < (at, after))
+            });
+            events
+        }
+        // Every checkout's: the store's index pages by (time, id) past the cursor; an entry's
+        // type is a hint the stored event confirms.
         None => {
             let now = state.flows.clock.now();
             let retention = crate::clock::seconds(state.settings.checkout.retention_s);
-            store
+            let mut events = store
                 .recent_events(query.kind, cursor, (now - retention, now), query.limit + 1)
                 .await
-                .map_err(ApiError::store_unavailable)?
+                .map_err(ApiError::store_unavailable)?;
+            events.retain(|e| query.kind.is_none_or(|k| e.event.kind == k));
+            events
         }
     };
-    events.retain(|e| {
-        query.kind.is_none_or(|k| e.event.kind == k)
-            && query
-                .starting_after
-                .as_ref()
-                .is_none_or(|after| newer_first(&e.event, after))
-    });
     let has_more = events.len() > query.limit;
     events.truncate(query.limit);
     Ok((events, has_more))
-}
-
-/// Whether `e` comes after the event `cursor` in a newest-first list.
-fn newer_first(e: &crate::domain::event::Event, cursor: &EventId) -> bool {
-    e.id < *cursor
 }
 
 pub async fn get(
