@@ -77,6 +77,29 @@ impl RedisStore {
         Ok(store)
     }
 
+    /// Takes the members of a due-time index (a hint) that name no checkout out of it, rather
+    /// than let them take a place in every batch forever.
+    async fn drop_malformed(
+        &self,
+        op: &'static str,
+        key: &str,
+        junk: &[String],
+    ) -> Result<(), StoreError> {
+        if junk.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            count = junk.len(),
+            index = key,
+            "removing malformed index members"
+        );
+        self.run(op, || {
+            let mut conn = self.conn();
+            async move { conn.zrem::<_, _, ()>(key, junk).await }
+        })
+        .await
+    }
+
     fn conn(&self) -> Connection {
         self.connection.clone()
     }
@@ -646,20 +669,7 @@ impl CheckoutStore for RedisStore {
                 Err(_) => junk.push(member),
             }
         }
-        if !junk.is_empty() {
-            // The index is only a hint: drop what is not a checkout id rather than let it take
-            // a place in every batch forever.
-            tracing::warn!(
-                count = junk.len(),
-                "removing malformed members of the sync-due index"
-            );
-            let junk = &junk;
-            self.run("due_for_sync", || {
-                let mut conn = self.conn();
-                async move { conn.zrem::<_, _, ()>(key, junk).await }
-            })
-            .await?;
-        }
+        self.drop_malformed("due_for_sync", key, &junk).await?;
         Ok(due)
     }
 

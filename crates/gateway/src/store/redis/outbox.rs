@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use ::redis::{AsyncCommands, Cmd, Script};
+use ::redis::{Cmd, Script};
 use chrono::{DateTime, Utc};
 
 use super::timeline::{RedisTimeline, run_grouped};
@@ -111,19 +111,11 @@ end
 return 1
 "#;
 
-/// KEYS: outbox-due. ARGV: score, member, ttl in ms.
-const ANNOUNCE: &str = r#"
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-"#;
-
 pub(super) struct OutboxScripts {
     lease: Script,
     save_delivery: Script,
     settle: Script,
     redeliver: Script,
-    announce: Script,
 }
 
 impl OutboxScripts {
@@ -133,7 +125,6 @@ impl OutboxScripts {
             save_delivery: Script::new(SAVE_DELIVERY),
             settle: Script::new(SETTLE),
             redeliver: Script::new(REDELIVER),
-            announce: Script::new(ANNOUNCE),
         }
     }
 }
@@ -166,19 +157,7 @@ impl RedisStore {
         events: &[Event],
         announce_at: Option<DateTime<Utc>>,
     ) -> Vec<Cmd> {
-        let timeline = self.events_timeline();
-        let mut commands: Vec<Cmd> = events
-            .iter()
-            .flat_map(|e| {
-                let entry = Entry {
-                    at_ms: e.created_at.timestamp_millis(),
-                    member: e.id.as_str().to_owned(),
-                };
-                [keys::all_events(), keys::events_of_type(e.kind)]
-                    .map(|family| timeline.add(&family, &entry))
-            })
-            .flatten()
-            .collect();
+        let mut commands: Vec<Cmd> = self.events_index_groups(events).concat();
         if let (Some(at), false) = (announce_at, events.is_empty()) {
             let key = self.keys.outbox_due();
             let mut zadd = ::redis::cmd("ZADD");
@@ -188,6 +167,23 @@ impl RedisStore {
             commands.extend([zadd, expire]);
         }
         commands
+    }
+
+    /// The events index entries of `events`: for each, in the family of every event and in its
+    /// type's, one group of commands per family (a family is one hash slot).
+    fn events_index_groups(&self, events: &[Event]) -> Vec<Vec<Cmd>> {
+        let timeline = self.events_timeline();
+        events
+            .iter()
+            .flat_map(|e| {
+                let entry = Entry {
+                    at_ms: e.created_at.timestamp_millis(),
+                    member: e.id.as_str().to_owned(),
+                };
+                [keys::all_events(), keys::events_of_type(e.kind)]
+                    .map(|family| timeline.add(&family, &entry))
+            })
+            .collect()
     }
 
     /// The events index's families (design §12 listing), kept like the checkouts' listing.
@@ -206,19 +202,7 @@ impl RedisStore {
         events: &[Event],
         deliver_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let timeline = self.events_timeline();
-        let groups: Vec<Vec<Cmd>> = events
-            .iter()
-            .flat_map(|e| {
-                let entry = Entry {
-                    at_ms: e.created_at.timestamp_millis(),
-                    member: e.id.as_str().to_owned(),
-                };
-                [keys::all_events(), keys::events_of_type(e.kind)]
-                    .map(|family| timeline.add(&family, &entry))
-            })
-            .collect();
-        let groups = &groups;
+        let groups = &self.events_index_groups(events);
         let index = async {
             if groups.is_empty() {
                 return Ok(());
@@ -302,8 +286,9 @@ impl RedisStore {
             .run("announce_outbox", || {
                 let mut conn = self.conn();
                 async move {
-                    self.outbox_scripts
-                        .announce
+                    // ZADD and its TTL together: the reconciler index's script, on this index.
+                    self.scripts
+                        .schedule
                         .key(self.keys.outbox_due())
                         .arg(due.timestamp_millis())
                         .arg(id.as_str())
@@ -350,18 +335,7 @@ impl RedisStore {
                 _ => junk.push(member),
             }
         }
-        if !junk.is_empty() {
-            tracing::warn!(
-                count = junk.len(),
-                "removing malformed members of the outbox index"
-            );
-            let junk = &junk;
-            self.run("due_outboxes", || {
-                let mut conn = self.conn();
-                async move { conn.zrem::<_, _, ()>(key, junk).await }
-            })
-            .await?;
-        }
+        self.drop_malformed("due_outboxes", key, &junk).await?;
         Ok(due)
     }
 
