@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::Merchant;
 use super::checkouts::to_json;
+use super::listing::{self, DEFAULT_LIMIT, Page};
 use super::strict_json::{self, Shape};
 use super::view::{MerchantEventView, StoredEventView};
 use super::{read_body, respond};
@@ -16,10 +17,6 @@ use crate::state::AppState;
 use crate::store::{StoredEvent, StoredResponse};
 
 static REDELIVER_SHAPE: Shape = Shape::Object(&[]);
-
-/// The page size when `limit` is not given, and the largest one.
-const DEFAULT_LIMIT: usize = 10;
-const MAX_LIMIT: usize = 100;
 
 /// `GET /v1/events?type=&checkout_id=&limit=&starting_after=`, newest first.
 #[derive(Debug)]
@@ -59,19 +56,7 @@ impl EventQuery {
                         )
                     })?)
                 }
-                "limit" => {
-                    parsed.limit = value
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|l| (1..=MAX_LIMIT).contains(l))
-                        .ok_or_else(|| {
-                            FieldError::new(
-                                "limit",
-                                ErrorCode::InvalidParameter,
-                                format!("`limit` is a whole number from 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),
-                            )
-                        })?
-                }
+                "limit" => parsed.limit = listing::limit(&value)?,
                 "starting_after" => {
                     parsed.starting_after = Some(EventId::parse(&value).map_err(|_| {
                         FieldError::new(
@@ -86,12 +71,6 @@ impl EventQuery {
         }
         Ok(parsed)
     }
-}
-
-#[derive(serde::Serialize)]
-struct Page<'a> {
-    data: Vec<MerchantEventView<'a>>,
-    has_more: bool,
 }
 
 pub async fn list(

@@ -36,10 +36,11 @@ pub const MAX_LIMIT: usize = 100;
 /// As long as a checkout's `reference` may be: a longer one matches nothing.
 const MAX_REFERENCE_CHARS: usize = 100;
 
+/// One page of a list (design §11): checkouts here, events in [`super::events`].
 #[derive(Serialize)]
-struct ListView<'a> {
-    data: Vec<CheckoutView<'a>>,
-    has_more: bool,
+pub(super) struct Page<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
 }
 
 pub async fn list(
@@ -72,7 +73,7 @@ pub async fn list(
         }
     };
     let public_url = state.public_url();
-    let view = ListView {
+    let view = Page {
         data: page
             .data
             .iter()
@@ -121,7 +122,8 @@ fn invalid(param: &str, message: impl Into<String>) -> FieldError {
     FieldError::new(param, ErrorCode::InvalidParameter, message)
 }
 
-fn limit(value: &str) -> Result<usize, FieldError> {
+/// `limit`: 1 to [`MAX_LIMIT`] (every list's rule).
+pub(super) fn limit(value: &str) -> Result<usize, FieldError> {
     value
         .parse::<usize>()
         .ok()
