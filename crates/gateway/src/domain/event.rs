@@ -31,10 +31,18 @@ impl EventId {
     const HEX_LEN: usize = 32 + 8 + 2;
 
     pub fn new(checkout: &CheckoutId, version: u64, position: u8) -> Self {
-        let hex = &checkout.as_str()[CheckoutId::PREFIX.len()..];
         // Versions past 2^32 would take a checkout 4 billion writes: the id keeps the low bits.
         let version = version & 0xffff_ffff;
-        Self(format!("{}{hex}{version:08x}{position:02x}", Self::PREFIX))
+        Self(format!(
+            "{}{version:08x}{position:02x}",
+            Self::checkout_prefix(checkout)
+        ))
+    }
+
+    /// What every id of `checkout`'s events starts with: `evt_` and its 32 hex digits.
+    pub fn checkout_prefix(checkout: &CheckoutId) -> String {
+        let hex = &checkout.as_str()[CheckoutId::PREFIX.len()..];
+        format!("{}{hex}", Self::PREFIX)
     }
 
     pub fn parse(s: &str) -> Result<Self, InvalidEventId> {
@@ -57,6 +65,13 @@ impl EventId {
         // ever, the id names no checkout that exists.
         CheckoutId::parse(&format!("{}{hex}", CheckoutId::PREFIX))
             .unwrap_or_else(|_| CheckoutId::generate())
+    }
+
+    /// The low 32 bits of the version of its checkout that the event was written with.
+    pub fn version_low_bits(&self) -> u32 {
+        let start = Self::PREFIX.len() + 32;
+        // A parsed id always holds 8 hex digits here.
+        u32::from_str_radix(&self.0[start..start + 8], 16).unwrap_or_default()
     }
 
     pub fn as_str(&self) -> &str {
@@ -308,6 +323,11 @@ mod tests {
         );
         assert_eq!(EventId::parse(id.as_str()).unwrap(), id);
         assert_eq!(id.checkout_id(), checkout_id());
+        assert_eq!(id.version_low_bits(), 3);
+        assert_eq!(
+            EventId::new(&checkout_id(), 0x1_0000_0007, 0).version_low_bits(),
+            7
+        );
         assert!(EventId::new(&checkout_id(), 2, 5) < EventId::new(&checkout_id(), 10, 0));
         for bad in [
             "",

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use rand::RngCore;
 
 use self::connection::{Connection, classify};
+use self::outbox::EventHead;
 use self::records::IdempotencyRecord;
 use self::scripts::Scripts;
 use super::keys::Keys;
@@ -890,8 +891,9 @@ impl RedisStore {
         let events = outbox
             .events
             .iter()
-            .map(|e| Ok((e.id.as_str(), to_json("merchant event", e)?)))
+            .map(|e| Ok((e.id.as_str(), to_json("merchant event", &EventHead::of(e))?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let events_prefix = &EventId::checkout_prefix(&next.id);
         let (data_ref, history, due, delivery, events) =
             (&data, &history, &due, &delivery, &events);
         // Everything is encoded: now the announcement goes out, and the script right after it.
@@ -910,6 +912,7 @@ impl RedisStore {
                     .arg(history.as_deref().unwrap_or_default())
                     .arg(due)
                     .arg(delivery)
+                    .arg(events_prefix)
                     .arg(events.len());
                 for (id, json) in events {
                     call.arg(*id).arg(json);

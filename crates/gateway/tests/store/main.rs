@@ -179,6 +179,7 @@ against_both_stores!(
     events_list_newest_first_across_days_by_type,
     redelivery_queues_a_delivered_event_again,
     a_committed_transition_announces_its_events,
+    an_event_keeps_its_checkout_as_it_was_after_later_changes,
     a_new_checkout_is_listed_stored_and_scheduled_by_one_call,
     a_committed_transition_moves_its_hints_and_a_lost_one_none,
     the_pay_page_reads_its_session_with_its_checkout;

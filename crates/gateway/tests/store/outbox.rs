@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
+use gateway::domain::checkout::{Checkout, CheckoutId, CheckoutStatus as S};
 use gateway::domain::event::{Attempt, Delivery, DeliveryStatus, Event, EventType, events_between};
 use gateway::store::{CasReply, CheckoutStore, Outbox, Ttls};
 
@@ -358,4 +358,71 @@ where
         listed.iter().any(|e| e.event.id == events[0].id),
         "{listed:?}"
     );
+}
+
+/// Moves `id`'s checkout from `before` (at `version`) to `status`, with its events queued.
+async fn move_on(
+    store: &dyn CheckoutStore,
+    before: &Checkout,
+    version: u64,
+    status: S,
+    at: DateTime<Utc>,
+) -> (Checkout, Vec<Event>) {
+    let after = moved(before, status);
+    let events = events_between(before, &after, version + 1, at);
+    let outbox = Outbox {
+        events: &events,
+        deliver_at: Some(at),
+        announce_at: Some(at + TimeDelta::seconds(30)),
+    };
+    assert_eq!(
+        store
+            .compare_and_set(version, &after, None, outbox)
+            .await
+            .unwrap(),
+        CasReply::Applied {
+            version: version + 1
+        }
+    );
+    (after, events)
+}
+
+pub async fn an_event_keeps_its_checkout_as_it_was_after_later_changes<F, Fut>(make: F)
+where
+    F: Fn(Ttls) -> Fut,
+    Fut: Future<Output = Arc<dyn CheckoutStore>>,
+{
+    let store = make(MONTH).await;
+    let id = CheckoutId::generate();
+    let created = checkout(&id);
+    store.insert(&created, &created_event()).await.unwrap();
+    let at = t0();
+    let (pending, first) = move_on(store.as_ref(), &created, 1, S::RequiresAction, at).await;
+    // While it is the newest, every read shows the checkout as it is.
+    let read = store.event(&first[0].id).await.unwrap().unwrap();
+    assert_eq!(read.event, first[0]);
+    assert_eq!(read.event.checkout.status, S::RequiresAction);
+
+    // Two more changes, the second without an event of its own (same status, newer time).
+    let later = at + TimeDelta::minutes(2);
+    let (succeeded, second) = move_on(store.as_ref(), &pending, 2, S::Succeeded, later).await;
+    let (_, none) = move_on(store.as_ref(), &succeeded, 3, S::Succeeded, later).await;
+    assert!(none.is_empty());
+
+    // By id, by checkout, and as leased for delivery: each event with its own checkout.
+    let read = store.event(&first[0].id).await.unwrap().unwrap();
+    assert_eq!(read.event, first[0], "the first event's checkout changed");
+    let read = store.event(&second[0].id).await.unwrap().unwrap();
+    assert_eq!(read.event, second[0]);
+    let all = store.checkout_events(&id).await.unwrap();
+    let all: Vec<&Event> = all.iter().map(|s| &s.event).collect();
+    assert_eq!(all, vec![&second[0], &first[0]], "newest first");
+    let (leased, _) = store
+        .lease_due_events(&id, later, later + TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    let mut leased: Vec<Event> = leased.into_iter().map(|s| s.event).collect();
+    leased.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(leased, vec![first[0].clone(), second[0].clone()]);
+    assert_eq!(pending.status, S::RequiresAction);
 }

@@ -375,3 +375,54 @@ async fn connecting_to_nothing_fails_quickly() {
         started.elapsed()
     );
 }
+
+/// Issue 12's memory target: the newest event does not store a second copy of the record; the
+/// change that moves the record on writes the old record into it.
+#[tokio::test]
+async fn the_newest_event_is_stored_without_a_copy_of_the_checkout() {
+    let server = TestRedis::shared();
+    let prefix = unique_prefix();
+    let store = RedisStore::connect(redis_settings(server.url(), &prefix, LONG))
+        .await
+        .unwrap();
+    let id = CheckoutId::generate();
+    let c1 = checkout(&id);
+    store.insert(&c1, &created_event()).await.unwrap();
+    let at = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 24, 10, 1, 0)
+        .unwrap();
+    let mut events = Vec::new();
+    let mut before = c1;
+    for (version, status) in (1..).zip([S::RequiresAction, S::Succeeded]) {
+        let after = moved(&before, status);
+        let made = gateway::domain::event::events_between(&before, &after, version + 1, at);
+        let outbox = gateway::store::Outbox {
+            events: &made,
+            deliver_at: None,
+            announce_at: None,
+        };
+        store
+            .compare_and_set(version, &after, None, outbox)
+            .await
+            .unwrap();
+        events.extend(made);
+        before = after;
+    }
+    let conn = raw(server.url()).await;
+    let key = format!("{prefix}:{{{}}}:evt", id.as_str());
+    let stored = |event: usize| {
+        let (key, id) = (key.clone(), events[event].id.to_string());
+        let mut conn = conn.clone();
+        async move { conn.hget::<_, _, String>(key, id).await.unwrap() }
+    };
+    let (first, newest) = (stored(0).await, stored(1).await);
+    assert!(
+        !newest.contains("\"checkout\":"),
+        "the newest event holds a copy of the record: {newest}"
+    );
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["checkout"]["status"], "requires_action");
+    // Read back whole, each with its own checkout.
+    let read = store.event(&events[1].id).await.unwrap().unwrap();
+    assert_eq!(read.event, events[1]);
+}

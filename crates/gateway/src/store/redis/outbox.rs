@@ -12,26 +12,37 @@
 //! listing ([`crate::store::timeline`]: families `evt` and `evt:type:<type>`), whose entries are
 //! written by the announcement, sent together with the transition's compare-and-set; an entry
 //! whose event was never written (the compare-and-set lost) is skipped by the reader.
+//!
+//! An event is stored without the checkout it shows while it is its checkout's newest: the
+//! record holds exactly that checkout then ([`EventHead`]). The compare-and-set that moves the
+//! record on splices the record it leaves into those events first (`scripts::COMPARE_AND_SET`),
+//! and every read of events is a script that answers the record with them, so a reader always
+//! sees each event with the checkout as it was right after its change. A pending checkout's
+//! event then costs a few hundred bytes, not a second copy of the record (issue 12's memory
+//! target).
 
 use std::time::Duration;
 
 use ::redis::{Cmd, Script};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::timeline::{RedisTimeline, run_grouped};
 use super::{RedisStore, from_json, millis, to_json};
-use crate::domain::checkout::CheckoutId;
+use crate::domain::checkout::{Checkout, CheckoutId};
 use crate::domain::event::{Delivery, Event, EventId, EventType};
+use crate::domain::refund::RefundId;
 use crate::store::keys;
 use crate::store::timeline::{Direction, Entry, PageRequest};
 use crate::store::{OutboxEntry, StoreError, StoredEvent};
 
-/// KEYS: outbox, events, deliveries. ARGV: now ms, lease-until ms, limit.
-/// Leases the due events and answers `{earliest outbox time or false, id, event, delivery, …}`.
-/// An outbox member whose event is gone (it cannot outlive it, but if it did) is dropped.
+/// KEYS: outbox, events, deliveries, checkout. ARGV: now ms, lease-until ms, limit.
+/// Leases the due events and answers `{earliest outbox time or false, checkout record, id,
+/// event, delivery, …}` (the record as [`READ`] answers it). An outbox member whose event is
+/// gone (it cannot outlive it, but if it did) is dropped.
 const LEASE: &str = r#"
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {false}
+local out = {false, ''}
 for _, id in ipairs(ids) do
   local event = redis.call('HGET', KEYS[2], id)
   if event then
@@ -39,6 +50,10 @@ for _, id in ipairs(ids) do
     table.insert(out, id)
     table.insert(out, event)
     table.insert(out, redis.call('HGET', KEYS[3], id) or '')
+    if out[2] == '' and not string.find(event, '"checkout":', 1, true) then
+      local record = redis.call('HMGET', KEYS[4], 'version', 'data')
+      out[2] = (record[1] or '') .. ' ' .. (record[2] or '')
+    end
   else
     redis.call('ZREM', KEYS[1], id)
   end
@@ -46,6 +61,37 @@ end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if first[2] then
   out[1] = first[2]
+end
+return out
+"#;
+
+/// KEYS: events, deliveries, checkout. ARGV: event ids, or none for all the checkout's events.
+/// Answers `{checkout record, id, event, delivery, …}`; the record is `version data` when an
+/// answered event is stored without its checkout (it is then the record's newest), else ''.
+/// One script, so that the record cannot move on between reading an event and the record.
+const READ: &str = r#"
+local out = {''}
+local function answer(id, event)
+  table.insert(out, id)
+  table.insert(out, event)
+  table.insert(out, redis.call('HGET', KEYS[2], id) or '')
+  if out[1] == '' and not string.find(event, '"checkout":', 1, true) then
+    local record = redis.call('HMGET', KEYS[3], 'version', 'data')
+    out[1] = (record[1] or '') .. ' ' .. (record[2] or '')
+  end
+end
+if #ARGV == 0 then
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    answer(all[i], all[i + 1])
+  end
+else
+  for _, id in ipairs(ARGV) do
+    local event = redis.call('HGET', KEYS[1], id)
+    if event then
+      answer(id, event)
+    end
+  end
 end
 return out
 "#;
@@ -113,6 +159,7 @@ return 1
 
 pub(super) struct OutboxScripts {
     lease: Script,
+    read: Script,
     save_delivery: Script,
     settle: Script,
     redeliver: Script,
@@ -122,6 +169,7 @@ impl OutboxScripts {
     pub fn new() -> Self {
         Self {
             lease: Script::new(LEASE),
+            read: Script::new(READ),
             save_delivery: Script::new(SAVE_DELIVERY),
             settle: Script::new(SETTLE),
             redeliver: Script::new(REDELIVER),
@@ -136,15 +184,92 @@ fn score_ms(raw: &str) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::corrupt(format!("outbox score {raw:?} is not a number")))
 }
 
-fn stored_event(event: &str, delivery: &str) -> Result<StoredEvent, StoreError> {
-    Ok(StoredEvent {
-        event: from_json::<Event>("merchant event", event)?,
-        delivery: if delivery.is_empty() {
-            None
-        } else {
-            Some(from_json("delivery", delivery)?)
-        },
-    })
+/// A merchant event as the compare-and-set writes it: without the checkout, which is the
+/// record written in the same script (see the module's doc).
+#[derive(Serialize)]
+pub(super) struct EventHead<'a> {
+    id: &'a EventId,
+    #[serde(rename = "type")]
+    kind: EventType,
+    created_at: DateTime<Utc>,
+    previous_status: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refund: &'a Option<RefundId>,
+}
+
+impl<'a> EventHead<'a> {
+    pub(super) fn of(event: &'a Event) -> Self {
+        Self {
+            id: &event.id,
+            kind: event.kind,
+            created_at: event.created_at,
+            previous_status: &event.previous_status,
+            refund: &event.refund,
+        }
+    }
+}
+
+/// A merchant event as read: with its checkout once a later compare-and-set has spliced it
+/// in (or when an older version of this code wrote it whole), without it while it is the
+/// newest.
+#[derive(Deserialize)]
+struct EventRead {
+    id: EventId,
+    #[serde(rename = "type")]
+    kind: EventType,
+    created_at: DateTime<Utc>,
+    previous_status: Option<String>,
+    checkout: Option<Box<Checkout>>,
+    #[serde(default)]
+    refund: Option<RefundId>,
+}
+
+/// The answer of [`READ`] or [`LEASE`] after its first `skip` items: the record (`version
+/// data`, or '' when no event needs it), then `id, event, delivery` triples.
+fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut raw = raw.into_iter().skip(skip).map(Option::unwrap_or_default);
+    let record = raw.next().unwrap_or_default();
+    let rest: Vec<String> = raw.collect();
+    // Parsed once, for the events stored without their checkout: the record is their checkout.
+    let mut newest: Option<(u32, Box<Checkout>)> = None;
+    if let Some((version, data)) = record.split_once(' ') {
+        let version: u64 = version.parse().map_err(|_| {
+            StoreError::corrupt(format!("checkout version {version:?} is not a number"))
+        })?;
+        newest = Some(((version & 0xffff_ffff) as u32, from_json("checkout", data)?));
+    }
+    rest.chunks_exact(3)
+        .map(|c| {
+            let read: EventRead = from_json("merchant event", &c[1])?;
+            let checkout = match (read.checkout, &newest) {
+                (Some(checkout), _) => checkout,
+                (None, Some((version, checkout))) if *version == read.id.version_low_bits() => {
+                    checkout.clone()
+                }
+                (None, _) => {
+                    return Err(StoreError::corrupt(format!(
+                        "merchant event {} has no checkout and is not its checkout's newest",
+                        read.id
+                    )));
+                }
+            };
+            Ok(StoredEvent {
+                event: Event {
+                    id: read.id,
+                    kind: read.kind,
+                    created_at: read.created_at,
+                    previous_status: read.previous_status,
+                    checkout,
+                    refund: read.refund,
+                },
+                delivery: if c[2].is_empty() {
+                    None
+                } else {
+                    Some(from_json("delivery", &c[2])?)
+                },
+            })
+        })
+        .collect()
 }
 
 impl RedisStore {
@@ -357,6 +482,7 @@ impl RedisStore {
                         .key(self.keys.outbox(id))
                         .key(self.keys.event_records(id))
                         .key(self.keys.deliveries(id))
+                        .key(self.keys.checkout(id))
                         .arg(now.timestamp_millis())
                         .arg(lease_until.timestamp_millis())
                         .arg(limit)
@@ -365,14 +491,13 @@ impl RedisStore {
                 }
             })
             .await?;
-        let mut raw = raw.into_iter();
-        let earliest = raw.next().flatten().map(|s| score_ms(&s)).transpose()?;
-        let rest: Vec<String> = raw.map(Option::unwrap_or_default).collect();
-        let leased = rest
-            .chunks_exact(3)
-            .map(|c| stored_event(&c[1], &c[2]))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((leased, earliest))
+        let earliest = raw
+            .first()
+            .cloned()
+            .flatten()
+            .map(|s| score_ms(&s))
+            .transpose()?;
+        Ok((stored_events(raw, 1)?, earliest))
     }
 
     pub(super) async fn outbox_save_delivery(
@@ -437,57 +562,44 @@ impl RedisStore {
         &self,
         id: &EventId,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        let checkout = id.checkout_id();
-        let (events, deliveries) = (
-            &self.keys.event_records(&checkout),
-            &self.keys.deliveries(&checkout),
-        );
-        let (event, delivery): (Option<String>, Option<String>) = self
-            .run("event", || {
-                let mut conn = self.conn();
-                async move {
-                    ::redis::pipe()
-                        .hget(events, id.as_str())
-                        .hget(deliveries, id.as_str())
-                        .query_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
-        event
-            .map(|e| stored_event(&e, delivery.as_deref().unwrap_or_default()))
-            .transpose()
+        Ok(self
+            .read_events(&id.checkout_id(), Some(id))
+            .await?
+            .into_iter()
+            .next())
     }
 
     pub(super) async fn stored_events_of(
         &self,
         id: &CheckoutId,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let (events, deliveries) = (&self.keys.event_records(id), &self.keys.deliveries(id));
-        let (events, mut deliveries): (
-            std::collections::HashMap<String, String>,
-            std::collections::HashMap<String, String>,
-        ) = self
-            .run("checkout_events", || {
+        let mut out = self.read_events(id, None).await?;
+        out.sort_by(|a, b| b.event.id.cmp(&a.event.id));
+        Ok(out)
+    }
+
+    /// One of `checkout`'s events, or all of them, with their deliveries ([`READ`]).
+    async fn read_events(
+        &self,
+        checkout: &CheckoutId,
+        one: Option<&EventId>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let raw: Vec<Option<String>> = self
+            .run("events_of_checkout", || {
                 let mut conn = self.conn();
                 async move {
-                    ::redis::pipe()
-                        .hgetall(events)
-                        .hgetall(deliveries)
-                        .query_async(&mut conn)
-                        .await
+                    let mut call = self.outbox_scripts.read.prepare_invoke();
+                    call.key(self.keys.event_records(checkout))
+                        .key(self.keys.deliveries(checkout))
+                        .key(self.keys.checkout(checkout));
+                    if let Some(id) = one {
+                        call.arg(id.as_str());
+                    }
+                    call.invoke_async(&mut conn).await
                 }
             })
             .await?;
-        let mut out = events
-            .into_iter()
-            .map(|(id, event)| {
-                let delivery = deliveries.remove(&id).unwrap_or_default();
-                stored_event(&event, &delivery)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| b.event.id.cmp(&a.event.id));
-        Ok(out)
+        stored_events(raw, 0)
     }
 
     pub(super) async fn outbox_redeliver(

@@ -47,12 +47,19 @@ return 1
 
 /// KEYS: checkout, history, events, deliveries, outbox.
 /// ARGV: expected version, checkout JSON, retention in ms, history entry JSON or '', delivery due
-/// time in ms or '' (not queued), the new delivery's JSON (or ''), the number `n` of merchant
-/// events, `n` pairs of event id and event JSON, then packed commands to run once applied (the
-/// listing's status move and the reconciler's unschedule: hints, whose errors are ignored).
+/// time in ms or '' (not queued), the new delivery's JSON (or ''), the checkout's event id
+/// prefix (`evt_` and its 32 hex digits), the number `n` of merchant events, `n` pairs of event
+/// id and event JSON, then packed commands to run once applied (the listing's status move and
+/// the reconciler's unschedule: hints, whose errors are ignored).
 /// Returns the new version when applied, 0 on a version conflict, -1 when there is no
 /// checkout. The record, its history, its merchant events and its outbox change together or not
 /// at all: no crash between a transition and its event can lose the event (design §12).
+///
+/// Merchant events are written without the checkout they show: it is the record this script
+/// writes. Before the record moves on, the events of the version it leaves (ids `prefix`,
+/// version, position 0, 1, …) get that record spliced in as their `checkout`, so that each
+/// event keeps the checkout as it was right after its change, stored once while it is the
+/// newest (see `outbox::EventHead`).
 const COMPARE_AND_SET: &str = r#"
 local current = redis.call('HGET', KEYS[1], 'version')
 if not current then
@@ -61,13 +68,26 @@ end
 if current ~= ARGV[1] then
   return 0
 end
+local leaving = ARGV[7] .. string.format('%08x', tonumber(current) % 4294967296)
+local old_data
+for position = 0, 255 do
+  local id = leaving .. string.format('%02x', position)
+  local event = redis.call('HGET', KEYS[3], id)
+  if not event then
+    break
+  end
+  if not string.find(event, '"checkout":', 1, true) and string.sub(event, -1) == '}' then
+    old_data = old_data or redis.call('HGET', KEYS[1], 'data')
+    redis.call('HSET', KEYS[3], id, string.sub(event, 1, -2) .. ',"checkout":' .. old_data .. '}')
+  end
+end
 local next_version = tonumber(current) + 1
 redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', next_version)
 if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[2], ARGV[4])
 end
-local events_end = 7 + 2 * tonumber(ARGV[7])
-for i = 8, events_end, 2 do
+local events_end = 8 + 2 * tonumber(ARGV[8])
+for i = 9, events_end, 2 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
   if ARGV[5] ~= '' then
     redis.call('HSET', KEYS[4], ARGV[i], ARGV[6])
