@@ -194,10 +194,12 @@ impl EventSource {
 pub struct CheckoutEvent {
     pub at: DateTime<Utc>,
     /// `None` for the event that records the checkout's creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<CheckoutStatus>,
     pub to: CheckoutStatus,
     pub source: EventSource,
     /// MSP's status that caused it, as MSP spelt it, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psp_status: Option<String>,
 }
 
@@ -205,8 +207,10 @@ pub struct CheckoutEvent {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PspState {
     /// MSP's `transaction_id` (its PSP id), kept as a string: MSP sends numbers and strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
     /// MSP's order `status`, as spelt by MSP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     pub reason_code: String,
     /// The MSP order that holds captured money, when MSP made a new one for the capture.
@@ -220,12 +224,16 @@ pub struct PspState {
 pub struct PaySession {
     pub checkout_id: CheckoutId,
     /// MSP's `payment_url` (redirect mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_url: Option<String>,
     /// MSP's `customer_verification.html` (form mode), served byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form_html: Option<String>,
 }
 
 /// The stored checkout. Never holds a full card number or a CVC: only [`CardSummary`].
+/// Options that are `None` are left out of the stored JSON: every byte of it is kept once per
+/// checkout and once per merchant event that shows it (issue 12's memory target).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkout {
     /// Bumped when the stored layout changes incompatibly.
@@ -234,15 +242,18 @@ pub struct Checkout {
     pub status: CheckoutStatus,
     pub amount: MinorUnits,
     pub currency: Currency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     pub description: String,
     pub card: CardSummary,
     pub return_url: String,
     pub cancel_url: String,
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     pub psp: PspState,
     /// The `/pay/{token}` token while a 3DS session exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pay_token: Option<String>,
     /// Set when the shopper's browser came back through `/return` or `/cancel`: from then on
     /// MSP's `initialized` means `processing`, not `requires_action` (design §3).

@@ -185,10 +185,10 @@ fn score_ms(raw: &str) -> Result<i64, StoreError> {
 }
 
 /// A merchant event as the compare-and-set writes it: without the checkout, which is the
-/// record written in the same script (see the module's doc).
+/// record written in the same script (see the module's doc), and without its id, which is its
+/// field's name.
 #[derive(Serialize)]
 pub(super) struct EventHead<'a> {
-    id: &'a EventId,
     #[serde(rename = "type")]
     kind: EventType,
     created_at: DateTime<Utc>,
@@ -200,7 +200,6 @@ pub(super) struct EventHead<'a> {
 impl<'a> EventHead<'a> {
     pub(super) fn of(event: &'a Event) -> Self {
         Self {
-            id: &event.id,
             kind: event.kind,
             created_at: event.created_at,
             previous_status: &event.previous_status,
@@ -214,7 +213,6 @@ impl<'a> EventHead<'a> {
 /// newest.
 #[derive(Deserialize)]
 struct EventRead {
-    id: EventId,
     #[serde(rename = "type")]
     kind: EventType,
     created_at: DateTime<Utc>,
@@ -240,22 +238,23 @@ fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEven
     }
     rest.chunks_exact(3)
         .map(|c| {
+            let id = EventId::parse(&c[0])
+                .map_err(|e| StoreError::corrupt(format!("stored event id {:?}: {e}", c[0])))?;
             let read: EventRead = from_json("merchant event", &c[1])?;
             let checkout = match (read.checkout, &newest) {
                 (Some(checkout), _) => checkout,
-                (None, Some((version, checkout))) if *version == read.id.version_low_bits() => {
+                (None, Some((version, checkout))) if *version == id.version_low_bits() => {
                     checkout.clone()
                 }
                 (None, _) => {
                     return Err(StoreError::corrupt(format!(
-                        "merchant event {} has no checkout and is not its checkout's newest",
-                        read.id
+                        "merchant event {id} has no checkout and is not its checkout's newest"
                     )));
                 }
             };
             Ok(StoredEvent {
                 event: Event {
-                    id: read.id,
+                    id,
                     kind: read.kind,
                     created_at: read.created_at,
                     previous_status: read.previous_status,
