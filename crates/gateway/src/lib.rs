@@ -65,7 +65,8 @@
 //!   demo storefront).
 //! - [`error_code`] (the table of API error codes, which domain field errors name) and
 //!   [`errors`] (the one rendering path), [`configuration`], [`telemetry`], [`metrics`],
-//!   [`body_timeout`] (408 for a body that trickles in),
+//!   [`body_timeout`] (408 for a body that trickles in), [`runtime`] (whether code runs on a web
+//!   worker, which gets Redis and MSP connections of its own),
 //!   [`rate_limit`] (token buckets per API key and per client address): plumbing.
 #![forbid(unsafe_code)]
 
@@ -84,6 +85,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod psp;
 pub mod rate_limit;
+pub mod runtime;
 pub mod startup;
 pub mod state;
 pub mod store;

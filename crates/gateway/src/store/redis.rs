@@ -102,7 +102,7 @@ impl RedisStore {
     }
 
     fn conn(&self) -> Connection {
-        self.connection.clone()
+        self.connection.local()
     }
 
     /// Runs one operation under the command timeout and sorts its error. The operation must be

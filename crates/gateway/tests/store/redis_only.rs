@@ -426,3 +426,48 @@ async fn the_newest_event_is_stored_without_a_copy_of_the_checkout() {
     let read = store.event(&events[1].id).await.unwrap().unwrap();
     assert_eq!(read.event, events[1]);
 }
+
+/// Each web worker (a thread with a runtime of its own) sends over a connection of its own,
+/// opened on first use; a thread that runs one runtime after another (as tests do) gets a
+/// working connection on each, not one whose driver died with the previous runtime.
+#[test]
+fn a_worker_thread_gets_its_own_connection_on_each_runtime_it_runs() {
+    let server = TestRedis::start();
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let settings = redis_settings(server.url(), &unique_prefix(), LONG);
+    let store = main.block_on(RedisStore::connect(settings)).unwrap();
+    let clients = || -> usize {
+        main.block_on(async {
+            let mut conn = raw(server.url()).await;
+            let list: String = ::redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            // Less the one asking.
+            list.lines().count() - 1
+        })
+    };
+    assert_eq!(clients(), 1, "the store's shared connection");
+    let id = CheckoutId::generate();
+    let worker = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = worker();
+    first
+        .block_on(store.insert(&checkout(&id), &created_event()))
+        .unwrap();
+    assert_eq!(clients(), 2, "the worker's own connection");
+    drop(first);
+    let second = worker();
+    let read = second.block_on(store.get(&id)).unwrap();
+    assert_eq!(read.unwrap().checkout.id, id);
+    assert_eq!(
+        clients(),
+        2,
+        "the first runtime's connection closed with it"
+    );
+}

@@ -2,6 +2,9 @@
 //! `error_code` rather than the HTTP status (MSP's statuses are inconsistent: reference §3.6),
 //! except that 5xx, timeouts and connection errors mean "outcome unknown".
 
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
@@ -20,10 +23,38 @@ use crate::psp::{
 /// The MSP JSON API over reqwest (rustls), with connect and total timeouts on every call.
 #[derive(Clone)]
 pub struct MultiSafepayClient {
+    /// The client of the background tasks; web workers use one of their own ([`Self::http`]).
     http: reqwest::Client,
+    recipe: Arc<Recipe>,
     /// e.g. `https://testapi.multisafepay.com/v1/json`; paths are appended as segments.
     base_url: url::Url,
 }
+
+/// How the HTTP client is made, so that each web worker can make its own.
+struct Recipe {
+    headers: HeaderMap,
+    connect_timeout: Duration,
+    timeout: Duration,
+    /// Tells this client's worker copies apart from another client's on the same thread.
+    id: u64,
+}
+
+impl Recipe {
+    fn build(&self) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .default_headers(self.headers.clone())
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .build()
+    }
+}
+
+thread_local! {
+    /// This thread's own HTTP clients, one per [`MultiSafepayClient`].
+    static WORKER_CLIENTS: RefCell<Vec<(u64, reqwest::Client)>> = const { RefCell::new(Vec::new()) };
+}
+
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl std::fmt::Debug for MultiSafepayClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,29 +95,60 @@ impl MultiSafepayClient {
         let mut headers = HeaderMap::new();
         headers.insert("api_key", key);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(connect_timeout)
-            .timeout(timeout)
+        let recipe = Recipe {
+            headers,
+            connect_timeout,
+            timeout,
+            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+        };
+        let http = recipe
             .build()
             .map_err(|e| PspError::unexpected(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http, base_url })
+        Ok(Self {
+            http,
+            recipe: Arc::new(recipe),
+            base_url,
+        })
+    }
+
+    /// The HTTP client to call MSP with from here: on a web worker, the worker's own.
+    ///
+    /// A pooled connection is driven by a task on the runtime that opened it; shared by the
+    /// workers, a request often goes out over another worker's connection, and every request
+    /// and answer then wakes that worker's thread as well (as with Redis: see
+    /// `store::redis::Connection::local`). A client per worker keeps each connection on the
+    /// thread that uses it.
+    fn http(&self) -> reqwest::Client {
+        if !crate::runtime::on_web_worker() {
+            return self.http.clone();
+        }
+        WORKER_CLIENTS.with_borrow_mut(|mine| {
+            if let Some((_, own)) = mine.iter().find(|(id, _)| *id == self.recipe.id) {
+                return own.clone();
+            }
+            // It was built once with this recipe; should building fail now, share.
+            let Ok(own) = self.recipe.build() else {
+                return self.http.clone();
+            };
+            mine.push((self.recipe.id, own.clone()));
+            own
+        })
     }
 
     /// `POST /orders`: a direct card order. `Declined` is error 1024; `Unreachable` means MSP
     /// may have created the order: sync it later, never report it failed.
-    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order.id))]
     pub async fn create_order(&self, order: &CreateOrder<'_>) -> Result<PspOrder, PspError> {
         let body = convert::order_request(order);
         // `.json()` sets `content-type: application/json`.
-        let request = self.http.post(self.url(&["orders"])).json(&body);
+        let request = self.http().post(self.url(&["orders"])).json(&body);
         self.call("create_order", request, order_refused).await
     }
 
     /// `GET /orders/{id}`: the order's current state. `NotFound` for error 1006.
-    #[tracing::instrument(skip_all, fields(order_id = %id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
     pub async fn get_order(&self, id: &str) -> Result<PspOrder, PspError> {
-        let request = self.http.get(self.url(&["orders", id]));
+        let request = self.http().get(self.url(&["orders", id]));
         self.call("get_order", request, lookup_refused).await
     }
 
@@ -95,6 +157,7 @@ impl MultiSafepayClient {
     /// `Unreachable` means MSP may have made the refund: look for its `refund_order_id` under
     /// the order before sending it again. An amount below 1 is never sent (`Unexpected`).
     #[tracing::instrument(
+        level = "debug",
         skip_all,
         fields(order_id = %refund.order_id, refund_order_id = %refund.refund_order_id)
     )]
@@ -108,14 +171,14 @@ impl MultiSafepayClient {
     /// MSP has not sent yet (`reserved`); `refund_transaction_id` is MSP's id of the refund
     /// transaction. `Rejected` carries MSP's code when it will not (the refund has moved on);
     /// `Unreachable` means it may have been canceled: read the order.
-    #[tracing::instrument(skip_all, fields(order_id = %order_id, refund_id = %refund_transaction_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id, refund_id = %refund_transaction_id))]
     pub async fn cancel_refund(
         &self,
         order_id: &str,
         refund_transaction_id: &str,
     ) -> Result<(), PspError> {
         let url = self.url(&["orders", order_id, "refunds", refund_transaction_id]);
-        let request = self.http.patch(url).json(&convert::refund_void());
+        let request = self.http().patch(url).json(&convert::refund_void());
         self.call("cancel_refund", request, refund_cancel_refused)
             .await
     }
@@ -124,17 +187,17 @@ impl MultiSafepayClient {
     /// order that is not finished (3-D Secure pending, or held by MSP). `Rejected`
     /// (`checkout_not_cancelable`) when MSP will not, typically because the order has moved on;
     /// `Unreachable` means it may have been cancelled: read the order.
-    #[tracing::instrument(skip_all, fields(order_id = %order_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
     pub async fn cancel_order(&self, order_id: &str) -> Result<(), PspError> {
         let url = self.url(&["orders", order_id]);
-        let request = self.http.patch(url).json(&convert::order_cancel());
+        let request = self.http().patch(url).json(&convert::order_cancel());
         self.call("cancel_order", request, cancel_refused).await
     }
 
     /// `PATCH /capture/{order_id}` `{"status": "cancelled", "reason": …}`: releases an
     /// authorisation that was not captured (a manual-capture order). Errors as
     /// [`Self::cancel_order`].
-    #[tracing::instrument(skip_all, fields(order_id = %order_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
     pub async fn cancel_authorization(
         &self,
         order_id: &str,
@@ -154,7 +217,7 @@ impl MultiSafepayClient {
     /// (`checkout_not_capturable`) when MSP will not (the authorisation expired, was cancelled
     /// or captured, or the amount is more than it); `Unreachable` means MSP may have captured
     /// it: read the order before capturing again. An amount below 1 is never sent (`Unexpected`).
-    #[tracing::instrument(skip_all, fields(order_id = %req.order_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %req.order_id))]
     pub async fn capture(&self, req: &CaptureRequest<'_>) -> Result<CaptureAccepted, PspError> {
         let body = convert::capture_request(req);
         let at = ["orders", req.order_id, "capture"];
@@ -182,7 +245,7 @@ impl MultiSafepayClient {
         let body = body.inspect_err(|e| {
             tracing::error!(error.message = %e, operation, "request not sent to MultiSafepay");
         })?;
-        let request = self.http.post(self.url(segments)).json(&body);
+        let request = self.http().post(self.url(segments)).json(&body);
         self.call(operation, request, refused).await
     }
 

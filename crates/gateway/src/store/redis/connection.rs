@@ -1,6 +1,9 @@
 //! One connection type for a single node and for Redis Cluster, so that every store method runs
 //! the same code on both.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -10,12 +13,80 @@ use ::redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, Value};
 
 use crate::store::StoreError;
 
-/// Cheap to clone: both variants are handles onto one multiplexed connection (per node).
+/// Cheap to clone: every variant is a handle onto one multiplexed connection (per node).
 #[derive(Clone)]
 pub(super) enum Connection {
-    Single(ConnectionManager),
+    Single(Arc<SingleNode>),
+    /// A single node through the current web worker's own connection ([`Connection::local`]).
+    Worker(Arc<WorkerConnection>),
     Cluster(ClusterConnection),
 }
+
+/// The shared connection to a single node, and what it takes to open another like it.
+pub(super) struct SingleNode {
+    manager: ConnectionManager,
+    client: ::redis::Client,
+    config: ConnectionManagerConfig,
+    timeout: Duration,
+    /// Tells this node's worker connections apart from another store's on the same thread.
+    id: u64,
+}
+
+/// A web worker's own connection, opened on the worker's runtime when it first sends a command.
+pub(super) struct WorkerConnection {
+    node: Arc<SingleNode>,
+    /// The connection, and a handle that dies with the runtime that drives it.
+    own: tokio::sync::OnceCell<(ConnectionManager, Weak<()>)>,
+}
+
+impl WorkerConnection {
+    /// The worker's connection; the shared one while its own cannot be opened (Redis is down:
+    /// the shared one then answers `Unavailable` as before, and the next command tries again).
+    async fn get(&self) -> ConnectionManager {
+        let opened = self
+            .own
+            .get_or_try_init(|| async {
+                let manager = tokio::time::timeout(
+                    self.node.timeout,
+                    ConnectionManager::new_with_config(
+                        self.node.client.clone(),
+                        self.node.config.clone(),
+                    ),
+                )
+                .await
+                .map_err(drop)?
+                .map_err(drop)?;
+                // A task that lives as long as this runtime: once it is gone, so is the task
+                // that drives the connection, and the next command opens another.
+                let alive = Arc::new(());
+                let runtime = Arc::downgrade(&alive);
+                tokio::spawn(async move {
+                    let _alive = alive;
+                    std::future::pending::<()>().await
+                });
+                Ok::<_, ()>((manager, runtime))
+            })
+            .await;
+        match opened {
+            Ok((own, _)) => own.clone(),
+            Err(()) => self.node.manager.clone(),
+        }
+    }
+
+    /// Opened on a runtime that has since stopped (a thread that ran one runtime after another).
+    fn stale(&self) -> bool {
+        self.own
+            .get()
+            .is_some_and(|(_, runtime)| runtime.strong_count() == 0)
+    }
+}
+
+thread_local! {
+    /// This thread's worker connections, one per single-node store.
+    static WORKER_CONNECTIONS: RefCell<Vec<Arc<WorkerConnection>>> = const { RefCell::new(Vec::new()) };
+}
+
+static NEXT_NODE_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Connection {
     /// A single node behind a `ConnectionManager`, which reconnects by itself after an outage.
@@ -38,7 +109,7 @@ impl Connection {
             .set_max_delay(Duration::from_millis(250));
         let manager = tokio::time::timeout(
             timeout * 3,
-            ConnectionManager::new_with_config(client, config),
+            ConnectionManager::new_with_config(client.clone(), config.clone()),
         )
         .await
         .map_err(|elapsed| {
@@ -54,7 +125,44 @@ impl Connection {
             ))
             .caused_by(e)
         })?;
-        Ok(Self::Single(manager))
+        Ok(Self::Single(Arc::new(SingleNode {
+            manager,
+            client,
+            config,
+            timeout,
+            id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed),
+        })))
+    }
+
+    /// The connection to send a command from here: on a single node, from a web worker (a
+    /// thread with a runtime of its own, as actix runs them), that worker's own connection.
+    ///
+    /// A multiplexed connection is driven by a task on the runtime that opened it. Shared by
+    /// all workers, each command would wake that task on another thread, and the answer wake
+    /// the worker again: two thread switches per round trip, on every request (issue 12's
+    /// profile: task switches 13 % of the gateway's time). A worker's own connection, opened
+    /// on first use from the worker, is driven where its commands are sent. Elsewhere (the
+    /// background tasks on the multi-threaded runtime, where tasks move between threads) and
+    /// on Redis Cluster the one shared connection is used.
+    pub(super) fn local(&self) -> Self {
+        let Self::Single(node) = self else {
+            return self.clone();
+        };
+        if !crate::runtime::on_web_worker() {
+            return self.clone();
+        }
+        WORKER_CONNECTIONS.with_borrow_mut(|mine| {
+            mine.retain(|c| !c.stale());
+            if let Some(c) = mine.iter().find(|c| c.node.id == node.id) {
+                return Self::Worker(c.clone());
+            }
+            let c = Arc::new(WorkerConnection {
+                node: node.clone(),
+                own: tokio::sync::OnceCell::new(),
+            });
+            mine.push(c.clone());
+            Self::Worker(c)
+        })
     }
 
     /// The cluster client: it discovers the slots from the seed nodes and follows MOVED/ASK.
@@ -94,7 +202,11 @@ impl Connection {
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Single(c) => {
+                let mut shared = c.manager.clone();
+                Box::pin(async move { shared.req_packed_command(cmd).await })
+            }
+            Self::Worker(w) => Box::pin(async move { w.get().await.req_packed_command(cmd).await }),
             Self::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -106,14 +218,21 @@ impl ConnectionLike for Connection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Single(c) => {
+                let mut shared = c.manager.clone();
+                Box::pin(async move { shared.req_packed_commands(cmd, offset, count).await })
+            }
+            Self::Worker(w) => {
+                Box::pin(async move { w.get().await.req_packed_commands(cmd, offset, count).await })
+            }
             Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Single(c) => c.get_db(),
+            Self::Single(c) => c.manager.get_db(),
+            Self::Worker(w) => w.node.manager.get_db(),
             Self::Cluster(c) => c.get_db(),
         }
     }

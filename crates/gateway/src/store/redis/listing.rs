@@ -155,7 +155,7 @@ impl Backend for RedisStore {
                 let conn = self.conn();
                 async move {
                     match &conn {
-                        Connection::Single(_) => {
+                        Connection::Single(_) | Connection::Worker(_) => {
                             let mut pipe = Pipeline::new();
                             for key in present {
                                 pipe.add_command(hget(key));

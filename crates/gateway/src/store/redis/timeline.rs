@@ -166,7 +166,7 @@ fn parse_score(raw: &str) -> RedisResult<i64> {
 /// a single node, one per group (sent together) on a cluster, where one must not cross slots.
 pub(super) async fn run_grouped(conn: &Connection, groups: &[Vec<Cmd>]) -> RedisResult<()> {
     match conn {
-        Connection::Single(_) => {
+        Connection::Single(_) | Connection::Worker(_) => {
             let mut pipe = Pipeline::new();
             pipe.atomic();
             for cmd in groups.iter().flatten() {
