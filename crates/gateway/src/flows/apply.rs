@@ -30,7 +30,7 @@ pub enum ApplyError {
 }
 
 /// Applies `news` to checkout `id` and returns the stored state afterwards (changed or not).
-#[tracing::instrument(name = "apply_change", skip_all, fields(checkout_id = %id, source = source.as_str()))]
+#[tracing::instrument(name = "apply_change", level = "debug", skip_all, fields(checkout_id = %id, source = source.as_str()))]
 pub async fn apply(
     ctx: &Context,
     id: &CheckoutId,
@@ -91,12 +91,12 @@ pub async fn apply_from(
             )
             .await;
         if let Err(e) = announced {
-            tracing::warn!(error = %e, "could not announce the transition's events: this instance delivers them, and they are listed under their checkout only");
+            tracing::warn!(checkout_id = %id, error = %e, "could not announce the transition's events: this instance delivers them, and they are listed under their checkout only");
         }
         match written? {
             CasReply::Applied { .. } => {
                 if let Some(e) = &event {
-                    record_transition(e, current.status);
+                    record_transition(&id, e, current.status);
                 }
                 if deliver {
                     ctx.outbox.ring(&id);
@@ -116,6 +116,7 @@ pub async fn apply_from(
     }
     // A 503-class error: nothing of this change was written, and a retry decides afresh.
     tracing::warn!(
+        checkout_id = %id,
         attempts = MAX_CAS_ATTEMPTS,
         "gave up a change: the checkout kept changing under it"
     );
@@ -124,8 +125,12 @@ pub async fn apply_from(
     ))))
 }
 
-fn record_transition(e: &CheckoutEvent, from: CheckoutStatus) {
+/// The transition's one log line. It names the checkout and the source itself: the
+/// `apply_change` span is at debug, so that a line at info costs one span fewer to write.
+fn record_transition(id: &CheckoutId, e: &CheckoutEvent, from: CheckoutStatus) {
     tracing::info!(
+        checkout_id = %id,
+        source = e.source.as_str(),
         from = from.as_str(),
         to = e.to.as_str(),
         psp_status = e.psp_status.as_deref(),
