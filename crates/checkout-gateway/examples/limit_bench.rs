@@ -12,7 +12,8 @@
 //! limit-baseline on the same simulator, then measures, each after a warm-up:
 //!
 //! - throughput at `--connections` of the gateway and of limit-baseline (frictionless card), and
-//!   their ratio; and of the gateway with logs at `warn` (what logging at `info` costs);
+//!   their ratio; and of the gateway with logs at `warn` (what logging at `info` costs); the
+//!   three are measured in turns, three rounds, and each figure is the mean of its rounds;
 //! - median latency at 1 connection of the simulator alone (`POST /v1/json/orders`), the gateway
 //!   and limit-baseline, and what each adds over the simulator;
 //! - Redis commands clients sent (round trips, or fewer when sent together) per operation,
@@ -186,6 +187,24 @@ struct WrkRun {
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
+}
+
+/// Throughput runs of each server, taken in turns with the others'.
+const ROUNDS: usize = 3;
+
+impl WrkRun {
+    /// The runs' mean rate and latencies; their requests and errors added up.
+    fn mean(runs: &[WrkRun]) -> WrkRun {
+        let n = runs.len().max(1) as f64;
+        let avg = |f: fn(&WrkRun) -> f64| runs.iter().map(f).sum::<f64>() / n;
+        WrkRun {
+            requests: runs.iter().map(|r| r.requests).sum(),
+            requests_per_s: avg(|r| r.requests_per_s),
+            p50_ms: avg(|r| r.p50_ms),
+            p99_ms: avg(|r| r.p99_ms),
+            non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+        }
+    }
 }
 
 fn millis(text: &str) -> Option<f64> {
@@ -596,7 +615,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let run_id = format!("b{}", chrono::Utc::now().timestamp_millis());
-    let measure = |script: &Path, url: String, conns: u32, label: &'static str| {
+    let measure = |script: &Path, url: String, conns: u32, label: &str| {
         let script = script.to_owned();
         let run_id = format!("{run_id}-{label}");
         move || -> anyhow::Result<WrkRun> {
@@ -617,9 +636,10 @@ async fn main() -> anyhow::Result<()> {
         Some(_) => Some(measure(&checkout_lua, checkouts(&baseline), 1, "base1")()?),
         None => None,
     };
-    let gw_n = measure(&checkout_lua, checkouts(&gateway), args.connections, "gwn")()?;
-    // The same at `warn` right after, on a gateway of its own on the same Redis and simulator:
-    // what logging at info costs.
+    // Throughput at `--connections`: the gateway at info, the same at `warn` (a gateway of its
+    // own on the same Redis and simulator: what logging at info costs) and limit-baseline,
+    // taken in turns, `ROUNDS` times, so that the shared machine's slow and fast moments fall
+    // on all three alike; each figure is the mean of its runs.
     let quiet_port = free_port()?;
     let quiet = format!("http://127.0.0.1:{quiet_port}");
     let quiet_gw = start_gateway(
@@ -632,17 +652,25 @@ async fn main() -> anyhow::Result<()> {
         "warn",
     )?;
     wait_up(&client, &format!("{quiet}/health/live")).await?;
-    let quiet_n = measure(&checkout_lua, checkouts(&quiet), args.connections, "gwq")()?;
-    drop(quiet_gw);
-    let base_n = match baseline_bin {
-        Some(_) => Some(measure(
-            &checkout_lua,
-            checkouts(&baseline),
+    let rounds = if args.smoke { 1 } else { ROUNDS };
+    let (mut gw_runs, mut quiet_runs, mut base_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (conns, gw, q, b) = (
             args.connections,
-            "basen",
-        )()?),
-        None => None,
-    };
+            format!("gwn{round}"),
+            format!("gwq{round}"),
+            format!("basen{round}"),
+        );
+        gw_runs.push(measure(&checkout_lua, checkouts(&gateway), conns, &gw)()?);
+        quiet_runs.push(measure(&checkout_lua, checkouts(&quiet), conns, &q)()?);
+        if baseline_bin.is_some() {
+            base_runs.push(measure(&checkout_lua, checkouts(&baseline), conns, &b)()?);
+        }
+    }
+    drop(quiet_gw);
+    let gw_n = WrkRun::mean(&gw_runs);
+    let quiet_n = WrkRun::mean(&quiet_runs);
+    let base_n = (!base_runs.is_empty()).then(|| WrkRun::mean(&base_runs));
 
     let line = |name: &str, r: &WrkRun| {
         println!(
