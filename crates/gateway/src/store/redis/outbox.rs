@@ -47,13 +47,7 @@ for _, id in ipairs(ids) do
   local event = redis.call('HGET', KEYS[2], id)
   if event then
     redis.call('ZADD', KEYS[1], ARGV[2], id)
-    table.insert(out, id)
-    table.insert(out, event)
-    table.insert(out, redis.call('HGET', KEYS[3], id) or '')
-    if out[2] == '' and not string.find(event, '"checkout":', 1, true) then
-      local record = redis.call('HMGET', KEYS[4], 'version', 'data')
-      out[2] = (record[1] or '') .. ' ' .. (record[2] or '')
-    end
+    answer_event(out, 2, KEYS[3], KEYS[4], id, event)
   else
     redis.call('ZREM', KEYS[1], id)
   end
@@ -71,29 +65,34 @@ return out
 /// One script, so that the record cannot move on between reading an event and the record.
 const READ: &str = r#"
 local out = {''}
-local function answer(id, event)
-  table.insert(out, id)
-  table.insert(out, event)
-  table.insert(out, redis.call('HGET', KEYS[2], id) or '')
-  if out[1] == '' and not string.find(event, '"checkout":', 1, true) then
-    local record = redis.call('HMGET', KEYS[3], 'version', 'data')
-    out[1] = (record[1] or '') .. ' ' .. (record[2] or '')
-  end
-end
 if #ARGV == 0 then
   local all = redis.call('HGETALL', KEYS[1])
   for i = 1, #all, 2 do
-    answer(all[i], all[i + 1])
+    answer_event(out, 1, KEYS[2], KEYS[3], all[i], all[i + 1])
   end
 else
   for _, id in ipairs(ARGV) do
     local event = redis.call('HGET', KEYS[1], id)
     if event then
-      answer(id, event)
+      answer_event(out, 1, KEYS[2], KEYS[3], id, event)
     end
   end
 end
 return out
+"#;
+
+/// Adds `id, event, delivery` to `out`, and the record (`version data`) at `out[at]` when the
+/// event is stored without its checkout and the record is not there yet ([`LEASE`], [`READ`]).
+const ANSWER_EVENT: &str = r#"
+local function answer_event(out, at, deliveries, checkout, id, event)
+  table.insert(out, id)
+  table.insert(out, event)
+  table.insert(out, redis.call('HGET', deliveries, id) or '')
+  if out[at] == '' and not string.find(event, '"checkout":', 1, true) then
+    local record = redis.call('HMGET', checkout, 'version', 'data')
+    out[at] = (record[1] or '') .. ' ' .. (record[2] or '')
+  end
+end
 "#;
 
 /// KEYS: outbox, deliveries. ARGV: event id, delivery JSON, next due ms or '' (out of the
@@ -168,8 +167,8 @@ pub(super) struct OutboxScripts {
 impl OutboxScripts {
     pub fn new() -> Self {
         Self {
-            lease: Script::new(LEASE),
-            read: Script::new(READ),
+            lease: Script::new(&format!("{ANSWER_EVENT}{LEASE}")),
+            read: Script::new(&format!("{ANSWER_EVENT}{READ}")),
             save_delivery: Script::new(SAVE_DELIVERY),
             settle: Script::new(SETTLE),
             redeliver: Script::new(REDELIVER),
