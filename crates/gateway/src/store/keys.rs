@@ -7,6 +7,8 @@
 //! {prefix}:{chk_…}:events     LIST  JSON events, oldest first           TTL retention
 //! {prefix}:{chk_…}:lock       STR   owner token                         TTL the lock's
 //! {prefix}:{chk_…}:evt        HASH  event id → JSON merchant event      TTL retention
+//!                                   (without its checkout while it is
+//!                                   the newest: see redis/outbox.rs)
 //! {prefix}:{chk_…}:dlv        HASH  event id → JSON delivery            TTL retention
 //! {prefix}:{chk_…}:outbox     ZSET  undelivered event id by due ms      TTL retention
 //! {prefix}:outbox-due         ZSET  checkout id by due ms (a hint)      TTL retention
