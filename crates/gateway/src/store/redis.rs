@@ -496,23 +496,11 @@ impl CheckoutStore for RedisStore {
         };
         // The request that claimed the key never finished: take its claim over, on the exact
         // bytes read (a racer taking it over too, or the original completing late, wins).
-        let (current, taken_json) = (&current, &to_json("idempotency record", &taken)?);
-        let (replaced, resent): (i64, Resent) = self
-            .run_resending("idempotency_begin", || {
-                let mut conn = self.conn();
-                async move {
-                    self.scripts
-                        .replace_if_equal
-                        .key(redis_key)
-                        .arg(current)
-                        .arg(taken_json)
-                        .arg(millis(self.ttls.idempotency))
-                        .invoke_async(&mut conn)
-                        .await
-                }
-            })
+        let taken_json = &to_json("idempotency record", &taken)?;
+        let (replaced, resent) = self
+            .replace_idempotency_record("idempotency_begin", redis_key, &current, taken_json)
             .await?;
-        let ours_now = replaced == 1
+        let ours_now = replaced
             || (resent == Resent::Yes
                 && self
                     .get_string("idempotency_begin", redis_key)
@@ -558,23 +546,10 @@ impl CheckoutStore for RedisStore {
         let completed = to_json("idempotency record", &completed)?;
         // Compare on the exact bytes read above: if the record changed in between (aborted,
         // expired and claimed again), this request no longer owns it and writes nothing.
-        let (current, completed) = (&current, &completed);
-        let (replaced, resent): (i64, Resent) = self
-            .run_resending("idempotency_complete", || {
-                let mut conn = self.conn();
-                async move {
-                    self.scripts
-                        .replace_if_equal
-                        .key(redis_key)
-                        .arg(current)
-                        .arg(completed)
-                        .arg(millis(self.ttls.idempotency))
-                        .invoke_async(&mut conn)
-                        .await
-                }
-            })
+        let (replaced, resent) = self
+            .replace_idempotency_record("idempotency_complete", redis_key, &current, &completed)
             .await?;
-        if replaced == 0 && resent == Resent::No {
+        if !replaced && resent == Resent::No {
             tracing::warn!("idempotency key changed owner while completing; response not stored");
         }
         Ok(())
@@ -804,6 +779,34 @@ impl CheckoutStore for RedisStore {
 }
 
 impl RedisStore {
+    /// Replaces an idempotency record only if it still holds exactly `current` (the bytes
+    /// read), with the idempotency TTL. Answers whether it replaced it, and whether it was sent
+    /// twice (a "no" after a resend may be the first run's own "yes": the caller checks).
+    async fn replace_idempotency_record(
+        &self,
+        op: &'static str,
+        key: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<(bool, Resent), StoreError> {
+        let (replaced, resent): (i64, Resent) = self
+            .run_resending(op, || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .replace_if_equal
+                        .key(key)
+                        .arg(current)
+                        .arg(new)
+                        .arg(millis(self.ttls.idempotency))
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        Ok((replaced == 1, resent))
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %checkout.id))]
     /// The insert script, running the packed `before` commands first and `after` once inserted
     /// (a single node only: see `scripts::RUN_PACKED`).
