@@ -12,6 +12,15 @@ use gateway::store::redis::RedisStore;
 use gateway::telemetry;
 use msp_simulator::SimulatorArgs;
 
+/// mimalloc rather than glibc's malloc (issue 12): a checkout makes a few thousand small
+/// allocations, and glibc's free lists were about a fifth of the gateway's instructions; A/B
+/// under `wrk` at 32 connections the gateway used 230–256 µs of CPU per checkout against
+/// 280–346 µs. Built without transparent huge pages (`no_thp`): with them each thread's first
+/// arena page is a resident 2 MiB and idle RSS doubled to 29 MiB; without, it is within 1 MiB of
+/// glibc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "checkout-gateway",
