@@ -268,10 +268,15 @@ pub fn app(
         // `tracing-actix-web` without its `emit_event_on_error` feature, with our slim request
         // span: every line carries the request id; `track_requests` writes the one access line.
         .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
+        // Routes are tried in this order, and the route label of the access line and metrics
+        // walks them again: MSP's notification, every order's second request, comes before the
+        // API's patterns, each of which costs a regex match (issue 12: 4 % of a checkout's
+        // instructions when it came last). No two routes overlap, so the order decides nothing
+        // else.
+        .configure(crate::notifications::configure)
         .configure(crate::health::configure)
         .configure(crate::api::configure)
         .configure(crate::browser::configure)
-        .configure(crate::notifications::configure)
         .configure(|cfg| {
             if let Some(extra) = &extra {
                 extra(cfg);
