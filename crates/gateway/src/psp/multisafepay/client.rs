@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::value::RawValue;
 
 use super::status::{
     ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_cancel_error, failure_for_capture_error,
@@ -287,7 +288,7 @@ pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
 
 /// What an operation makes of the `data` of a successful answer, and what it logs of it.
 trait Answer: Sized + std::fmt::Debug {
-    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError>;
+    fn read(data: Option<&RawValue>) -> Result<Self, PspError>;
 
     /// By default the whole answer: the ids MSP gave.
     fn log(&self) {
@@ -296,10 +297,10 @@ trait Answer: Sized + std::fmt::Debug {
 }
 
 impl Answer for PspOrder {
-    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
+    fn read(data: Option<&RawValue>) -> Result<Self, PspError> {
         let data = data.ok_or_else(|| PspError::unexpected("success without data"))?;
         let order: wire::Order =
-            serde_json::from_value(data).map_err(|e| PspError::Unexpected {
+            serde_json::from_str(data.get()).map_err(|e| PspError::Unexpected {
                 detail: format!("data is not an order object: {e}"),
                 source: Some(e),
             })?;
@@ -320,13 +321,14 @@ impl Answer for PspOrder {
 
 /// `data` of a yes read as `T`: MSP said yes, so `data` that is no object (none, `[]`, `null`)
 /// does not undo that and reads as `T::default()`; an object that is not `T` is unusable.
-fn data_or_default<T>(data: Option<serde_json::Value>, what: &str) -> Result<T, PspError>
+fn data_or_default<T>(data: Option<&RawValue>, what: &str) -> Result<T, PspError>
 where
     T: serde::de::DeserializeOwned + Default,
 {
     match data {
-        Some(data @ serde_json::Value::Object(_)) => {
-            serde_json::from_value(data).map_err(|e| PspError::Unexpected {
+        // A raw value holds exactly one JSON value, without surrounding whitespace.
+        Some(data) if data.get().starts_with('{') => {
+            serde_json::from_str(data.get()).map_err(|e| PspError::Unexpected {
                 detail: format!("data is not {what}: {e}"),
                 source: Some(e),
             })
@@ -338,7 +340,7 @@ where
 impl Answer for RefundAccepted {
     /// Without a refund id the refund is found under the order by its `refund_order_id` all
     /// the same.
-    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
+    fn read(data: Option<&RawValue>) -> Result<Self, PspError> {
         data_or_default(data, "a refund answer").map(convert::refund_accepted)
     }
 
@@ -352,14 +354,14 @@ impl Answer for RefundAccepted {
 
 impl Answer for CaptureAccepted {
     /// MSP said yes: an answer without ids is a capture all the same.
-    fn read(data: Option<serde_json::Value>) -> Result<Self, PspError> {
+    fn read(data: Option<&RawValue>) -> Result<Self, PspError> {
         data_or_default(data, "a capture answer").map(convert::capture_accepted)
     }
 }
 
 /// A plain yes (MSP answers `data: {}`).
 impl Answer for () {
-    fn read(_data: Option<serde_json::Value>) -> Result<Self, PspError> {
+    fn read(_data: Option<&RawValue>) -> Result<Self, PspError> {
         Ok(())
     }
 
@@ -393,7 +395,7 @@ async fn exchange<T: Answer>(
             source: Some(e),
         })?;
     if envelope.success {
-        return T::read(envelope.data);
+        return T::read(envelope.data.as_deref());
     }
     match envelope.error_code {
         Some(error_code) => Err(refused(error_code, envelope.error_info.unwrap_or_default())),

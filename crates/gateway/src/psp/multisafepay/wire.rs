@@ -280,8 +280,10 @@ pub struct CaptureRequest<'a> {
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
     pub success: bool,
+    /// Kept as its text and read once its type is known: building a `Value` of a whole order
+    /// answer first, most of which the gateway ignores, was half of the answer's parsing.
     #[serde(default)]
-    pub data: Option<serde_json::Value>,
+    pub data: Option<Box<serde_json::value::RawValue>>,
     #[serde(default, deserialize_with = "loose_i64")]
     pub error_code: Option<i64>,
     #[serde(default, deserialize_with = "loose_string")]
@@ -619,6 +621,15 @@ mod tests {
         .unwrap();
         assert_eq!((err.success, err.error_code), (false, Some(1024)));
         assert_eq!(err.error_info.as_deref(), Some("declined"));
+        // `data` is kept as its own text, without the whitespace around it.
+        let spaced: Envelope =
+            serde_json::from_str("{ \"success\": true, \"data\" :\n { \"a\": 1 } \n}").unwrap();
+        assert_eq!(
+            spaced.data.map(|d| d.get().to_owned()).as_deref(),
+            Some("{ \"a\": 1 }")
+        );
+        let null: Envelope = serde_json::from_str(r#"{"success":true,"data":null}"#).unwrap();
+        assert!(null.data.is_none());
     }
 
     #[test]
