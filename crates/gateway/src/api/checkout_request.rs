@@ -953,8 +953,7 @@ mod tests {
             // The real card's CVC is a secret too: it must not come back either.
             let body = with(with(example(), "card.cvc", Some(json!("737"))), path, Some(value));
             let bytes = serde_json::to_vec(&body).unwrap();
-            let parsed = crate::api::strict_json::parse(&bytes, &SHAPE)
-                .and_then(crate::api::strict_json::into_request::<CheckoutRequest>)
+            let parsed = crate::api::strict_json::parse::<CheckoutRequest>(&bytes, &SHAPE)
                 .and_then(|req| parse(req, &["shop.example".to_owned()], today()));
             if let Err(e) = parsed {
                 for secret in [leak, "737"] {

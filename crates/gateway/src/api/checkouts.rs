@@ -29,21 +29,17 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = super::read_body(payload, state.settings.server.body_limit_bytes).await?;
     let key = IdempotencyKey::from_request(&req)?;
-    let json = strict_json::parse(&body, &checkout_request::SHAPE)?;
-    // "The same body" means the same JSON, whatever its whitespace or key order: the fingerprint
-    // is taken over a canonical form (keys sorted, compact).
-    let canonical = serde_json::to_vec(&json).unwrap_or_default();
-    drop(body);
-    let dto: CheckoutRequest = strict_json::into_request(json)?;
+    let dto: CheckoutRequest = strict_json::parse(&body, &checkout_request::SHAPE)?;
     let today = state.flows.clock.now().date_naive();
     let new = parse(dto, &state.settings.checkout.return_url_hosts, today)?;
 
     let id = CheckoutId::generate();
     let Some(key) = key else {
+        drop(body);
         return Ok(respond(run(&state, id, &new).await?));
     };
-    let fingerprint = idempotency::fingerprint(&state, &canonical);
-    drop(canonical); // it held the card number; the fingerprint is all the replay check needs
+    let fingerprint = idempotency::fingerprint_json(&state, &body);
+    drop(body); // it held the card number; the fingerprint is all the replay check needs
     // The claim records the checkout id before MSP hears of it: a retry after a crash resumes
     // that checkout instead of ordering again.
     let (state, new) = (&state, &new);

@@ -172,7 +172,7 @@ pub async fn redeliver(
 ) -> Result<HttpResponse, ApiError> {
     strict_json::check_query(req.query_string(), &[])?;
     let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
-    strict_json::parse_optional(&body, &REDELIVER_SHAPE)?;
+    strict_json::check_optional(&body, &REDELIVER_SHAPE)?;
     let id = EventId::parse(&path).map_err(|_| event_not_found())?;
     if state.deliverer.is_none() {
         return Err(ApiError::new(

@@ -60,6 +60,12 @@ pub fn fingerprint(state: &AppState, body: &[u8]) -> String {
     state.fingerprint_key.fingerprint(body)
 }
 
+/// The fingerprint of a JSON body that `strict_json` accepted, taken over its canonical form:
+/// "the same body" means the same JSON, whatever its whitespace or key order.
+pub fn fingerprint_json(state: &AppState, body: &[u8]) -> String {
+    fingerprint(state, &super::strict_json::canonical(body))
+}
+
 /// What the request that owns a key works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Begun {

@@ -92,11 +92,9 @@ async fn run(
         Operation::Cancel => &CANCEL_SHAPE,
         Operation::Capture => &CAPTURE_SHAPE,
     };
-    let json = strict_json::parse_optional(&body, shape)?;
-    let canonical = serde_json::to_vec(&json).unwrap_or_default();
     let change = match operation {
-        Operation::Cancel => parse_cancel(strict_json::into_request(json)?)?,
-        Operation::Capture => parse_capture(strict_json::into_request(json)?)?,
+        Operation::Cancel => parse_cancel(strict_json::parse_optional(&body, shape)?)?,
+        Operation::Capture => parse_capture(strict_json::parse_optional(&body, shape)?)?,
     };
     let work = || async {
         let checkout = match &change {
@@ -112,7 +110,7 @@ async fn run(
         None => Ok(respond(work().await?)),
         Some(key) => {
             let key = key.scoped(&format!("POST /v1/checkouts/{id}/{}", operation.path()));
-            let fingerprint = idempotency::fingerprint(&state, &canonical);
+            let fingerprint = idempotency::fingerprint_json(&state, &body);
             // Cancel and capture are safe to run again after a crash: the checkout's status
             // and MSP refuse a second one, so the retry resumes by running it again.
             idempotency::run_once(&state, &key, &fingerprint, Some(id.as_str()), |_| work()).await

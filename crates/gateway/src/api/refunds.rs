@@ -49,14 +49,12 @@ pub async fn create(
     let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
     let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
     let key = IdempotencyKey::from_request(&req)?;
-    let json = strict_json::parse_optional(&body, &CREATE_SHAPE)?;
-    let canonical = serde_json::to_vec(&json).unwrap_or_default();
-    let new = parse(strict_json::into_request(json)?)?;
+    let new = parse(strict_json::parse_optional(&body, &CREATE_SHAPE)?)?;
     let Some(key) = key else {
         return Ok(respond(run(&state, &id, new).await?));
     };
     let key = key.scoped(&format!("POST /v1/checkouts/{id}/refunds"));
-    let fingerprint = idempotency::fingerprint(&state, &canonical);
+    let fingerprint = idempotency::fingerprint_json(&state, &body);
     // No resource: the refund id is made inside the flow, so a retry after a crash could not
     // tell whether the refund reached MSP; the claim stays until the key expires.
     idempotency::run_once(&state, &key, &fingerprint, None, |_| run(&state, &id, new)).await
@@ -145,7 +143,7 @@ pub async fn cancel(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
-    strict_json::parse_optional(&body, &CANCEL_SHAPE)?;
+    strict_json::check_optional(&body, &CANCEL_SHAPE)?;
     let id = RefundId::parse(&path).map_err(|_| refund_not_found())?;
     let key = IdempotencyKey::from_request(&req)?;
     let run = || async {
