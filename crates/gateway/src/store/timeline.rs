@@ -52,7 +52,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate};
+use chrono::{DateTime, Datelike, Days, NaiveDate};
 
 /// How many day buckets one Redis call walks at most (a page that finds fewer than it needs in
 /// them asks again for the next ones).
@@ -108,7 +108,24 @@ pub struct PageRequest<'a> {
 
 /// The day bucket (`yyyymmdd`, UTC) of a time in milliseconds.
 pub fn day_of(at_ms: i64) -> String {
-    date_of(at_ms).format("%Y%m%d").to_string()
+    bucket(date_of(at_ms))
+}
+
+/// `yyyymmdd`, written digit by digit: chrono's `format("%Y%m%d")` parses its pattern at every
+/// call, and a checkout names a bucket for each index entry it writes.
+fn bucket(day: NaiveDate) -> String {
+    let (y, m, d) = (day.year(), day.month(), day.day());
+    if !(0..=9999).contains(&y) {
+        return day.format("%Y%m%d").to_string();
+    }
+    let mut out = String::with_capacity(8);
+    for (value, width) in [(y as u32, 4), (m, 2), (d, 2)] {
+        for place in (0..width).rev() {
+            let digit = value / 10u32.pow(place) % 10;
+            out.push(char::from(b'0' + digit as u8));
+        }
+    }
+    out
 }
 
 fn date_of(at_ms: i64) -> NaiveDate {
@@ -152,7 +169,7 @@ impl PageRequest<'_> {
         let (mut day, last) = (date_of(first), date_of(last));
         let mut days = Vec::new();
         loop {
-            days.push(day.format("%Y%m%d").to_string());
+            days.push(bucket(day));
             if day == last {
                 break;
             }
@@ -290,6 +307,11 @@ mod tests {
     fn days_are_utc_buckets_walked_from_the_start() {
         assert_eq!(day_of(T0), "20261124");
         assert_eq!(day_of(T0 - 1), "20261123");
+        // Every digit in its place, as chrono spells the day.
+        for day in ["00010101", "19991231", "20000229", "20261009", "99991231"] {
+            let date = NaiveDate::parse_from_str(day, "%Y%m%d").unwrap();
+            assert_eq!(bucket(date), day);
+        }
         let f = Family::new("chk");
         assert_eq!(
             req(&f, None, Direction::Older, 5).days(),
