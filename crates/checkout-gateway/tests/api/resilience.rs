@@ -62,10 +62,8 @@ async fn after_redis_restarts_busy_and_idle_instances_answer_their_next_requests
 /// The fingerprint the gateway takes of this create body (as `POST /v1/checkouts` does).
 fn create_fingerprint(app: &TestApp, body: &Value) -> String {
     let bytes = serde_json::to_vec(body).unwrap();
-    let json =
-        gateway::api::strict_json::parse(&bytes, &gateway::api::checkout_request::SHAPE).unwrap();
-    let canonical = serde_json::to_vec(&json).unwrap();
-    gateway::api::idempotency::fingerprint(&app.state, &canonical)
+    gateway::api::strict_json::check(&bytes, &gateway::api::checkout_request::SHAPE).unwrap();
+    gateway::api::idempotency::fingerprint_json(&app.state, &bytes)
 }
 
 /// How many orders the gateway sent MSP (`POST /orders`), by the simulator's record.
