@@ -105,10 +105,14 @@ pub async fn apply_from(
             }
             CasReply::Conflict => {
                 tracing::debug!("lost a compare-and-set race; deciding again on the fresh state");
-                // A random pause of up to `attempt` ms spreads out racers that would otherwise
-                // collide again at once.
-                let pause_us = rand::random_range(0..=u64::from(attempt) * 1_000);
-                tokio::time::sleep(std::time::Duration::from_micros(pause_us)).await;
+                // The first lost race is nearly always to a change that is already written (MSP's
+                // notification of the order this create just made): read again at once. After
+                // that, a random pause of up to `attempt - 1` ms spreads out racers that would
+                // otherwise collide again at once.
+                if attempt > 1 {
+                    let pause_us = rand::random_range(0..=u64::from(attempt - 1) * 1_000);
+                    tokio::time::sleep(std::time::Duration::from_micros(pause_us)).await;
+                }
                 stored = store.get(&id).await?.ok_or(ApplyError::NotFound)?;
             }
             CasReply::NotFound => return Err(ApplyError::NotFound),
