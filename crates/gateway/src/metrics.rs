@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -75,7 +76,10 @@ pub async fn track_requests(
     let res = next.call(req).await?;
     let route = res
         .request()
-        .match_pattern()
+        .extensions()
+        .get::<crate::telemetry::Route>()
+        .map(|r| r.0.clone())
+        .or_else(|| res.request().match_pattern())
         .unwrap_or_else(|| "unmatched".into());
     let elapsed = started.elapsed();
     // One access-log line per request, inside the request's span (so it carries its id);

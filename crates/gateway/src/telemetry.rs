@@ -174,6 +174,11 @@ pub fn init_subscriber(subscriber: impl Subscriber + Send + Sync) {
 /// The filter the binary starts with: our crate at info, noisy dependencies at warn.
 pub const DEFAULT_FILTER: &str = "info,actix_server=warn,h2=warn,hyper=warn,reqwest=warn";
 
+/// The route pattern of a request (`/v1/checkouts/{id}`, or `unmatched`), found once, when its
+/// span starts.
+#[derive(Clone, Debug)]
+pub struct Route(pub String);
+
 /// The root span of every request: its `request_id`, the method and the route *pattern*.
 ///
 /// Slimmer than `tracing-actix-web`'s default span on purpose. That one repeats a dozen `http.*`
@@ -192,6 +197,8 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "unmatched".into());
+        // Kept for the access line and the metrics' label: finding it walks every route.
+        request.extensions_mut().insert(Route(route.clone()));
         tracing::info_span!("request", request_id = %request_id, method = %request.method(), route = %route)
     }
 
