@@ -532,6 +532,71 @@ async fn redis_memory(redis_url: &str) -> anyhow::Result<Memory> {
     Ok(memory)
 }
 
+/// CPU time (user + system) `pid` has used so far, in clock ticks (`/proc/PID/stat`, fields 14
+/// and 15, counted after the parenthesised command name, which may hold spaces).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    // After the name: state is field 3, utime 14, stime 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux almost everywhere).
+fn ticks_per_s() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The process id of the Redis server at `url` (`INFO server`).
+fn redis_pid(url: &str) -> Option<u32> {
+    let out = Command::new("redis-cli")
+        .args(["-u", url, "INFO", "server"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("process_id:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// CPU used per request of a measured run by each watched process, in µs, added up over the
+/// rounds.
+#[derive(Default)]
+struct CpuPerRequest {
+    ticks: Vec<u64>,
+    requests: u64,
+}
+
+impl CpuPerRequest {
+    fn add(&mut self, before: &[Option<u64>], after: &[Option<u64>], requests: u64) {
+        self.ticks.resize(before.len(), 0);
+        for (total, (b, a)) in self.ticks.iter_mut().zip(before.iter().zip(after)) {
+            *total += a.unwrap_or(0).saturating_sub(b.unwrap_or(0));
+        }
+        self.requests += requests;
+    }
+
+    fn line(&self, names: &[&str], tick_s: f64) -> String {
+        let per = |t: u64| t as f64 / tick_s * 1e6 / self.requests.max(1) as f64;
+        let parts: Vec<String> = names
+            .iter()
+            .zip(&self.ticks)
+            .map(|(n, t)| format!("{n} {:.0}", per(*t)))
+            .collect();
+        format!(
+            "{}, total {:.0}",
+            parts.join(", "),
+            per(self.ticks.iter().sum())
+        )
+    }
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -653,6 +718,29 @@ async fn main() -> anyhow::Result<()> {
     )?;
     wait_up(&client, &format!("{quiet}/health/live")).await?;
     let rounds = if args.smoke { 1 } else { ROUNDS };
+    // CPU per request of the gateway at info and of limit-baseline, with the simulator's and
+    // Redis' share, over the measured runs only (each after its own warm-up).
+    let (gw_pid, sim_pid, redis_proc) = (gw.pid(), _sim.pid(), redis_pid(redis.url()));
+    let base_pid = _base.as_ref().map(Proc::pid);
+    let watch = |pid: Option<u32>| [pid, Some(sim_pid), redis_proc];
+    let sample = |pids: &[Option<u32>]| -> Vec<Option<u64>> {
+        pids.iter().map(|p| p.and_then(cpu_ticks)).collect()
+    };
+    let measure_cpu = |script: &Path,
+                       url: String,
+                       conns: u32,
+                       label: &str,
+                       pids: &[Option<u32>],
+                       cpu: &mut CpuPerRequest|
+     -> anyhow::Result<WrkRun> {
+        let run_id = format!("{run_id}-{label}");
+        wrk(script, &url, conns, warmup, &format!("{run_id}-w"))?;
+        let before = sample(pids);
+        let run = wrk(script, &url, conns, seconds, &run_id)?;
+        cpu.add(&before, &sample(pids), run.requests);
+        Ok(run)
+    };
+    let (mut gw_cpu, mut base_cpu) = (CpuPerRequest::default(), CpuPerRequest::default());
     let (mut gw_runs, mut quiet_runs, mut base_runs) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let (conns, gw, q, b) = (
@@ -661,10 +749,24 @@ async fn main() -> anyhow::Result<()> {
             format!("gwq{round}"),
             format!("basen{round}"),
         );
-        gw_runs.push(measure(&checkout_lua, checkouts(&gateway), conns, &gw)()?);
+        gw_runs.push(measure_cpu(
+            &checkout_lua,
+            checkouts(&gateway),
+            conns,
+            &gw,
+            &watch(Some(gw_pid)),
+            &mut gw_cpu,
+        )?);
         quiet_runs.push(measure(&checkout_lua, checkouts(&quiet), conns, &q)()?);
         if baseline_bin.is_some() {
-            base_runs.push(measure(&checkout_lua, checkouts(&baseline), conns, &b)()?);
+            base_runs.push(measure_cpu(
+                &checkout_lua,
+                checkouts(&baseline),
+                conns,
+                &b,
+                &watch(base_pid),
+                &mut base_cpu,
+            )?);
         }
     }
     drop(quiet_gw);
@@ -697,6 +799,21 @@ async fn main() -> anyhow::Result<()> {
             "throughput gateway / limit-baseline at {} conns: {:.2}x   (target >= 0.8x)",
             args.connections,
             gw_n.requests_per_s / b.requests_per_s
+        );
+    }
+    let tick_s = ticks_per_s();
+    println!(
+        "CPU per checkout at {} conns, µs (user + system, /proc/PID/stat; wrk not counted):",
+        args.connections
+    );
+    println!(
+        "  gateway side:   {}",
+        gw_cpu.line(&["gateway", "simulator", "Redis"], tick_s)
+    );
+    if base_n.is_some() {
+        println!(
+            "  baseline side:  {}",
+            base_cpu.line(&["limit-baseline", "simulator", "Redis"], tick_s)
         );
     }
     println!(
