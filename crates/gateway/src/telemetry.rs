@@ -21,6 +21,14 @@ where
 {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    with_filter(filter, sink)
+}
+
+/// [`get_subscriber`] with its filter given.
+fn with_filter<Sink>(filter: EnvFilter, sink: Sink) -> impl Subscriber + Send + Sync
+where
+    Sink: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     // The whole span list on every line, so that it carries the request span's `request_id`
     // as well as the innermost span's fields (checkout id, order id).
     let json = tracing_subscriber::fmt::layer()
@@ -210,17 +218,16 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
     }
 }
 
+/// Reading what the gateway logs, in tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod capture {
     use std::sync::{Arc, Mutex};
-
-    use serde_json::{Value, json};
 
     use super::*;
 
-    /// A writer into a shared buffer.
+    /// Collects what a subscriber writes.
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -241,11 +248,30 @@ mod tests {
         }
     }
 
+    impl Captured {
+        /// The gateway's own subscriber, at every level, whatever `RUST_LOG` says, writing here.
+        pub(crate) fn subscriber(&self) -> impl Subscriber + Send + Sync {
+            with_filter(EnvFilter::new("trace"), self.clone())
+        }
+
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::capture::Captured;
+    use super::*;
+
     fn lines(log: impl FnOnce()) -> Vec<Value> {
         let sink = Captured::default();
         tracing::subscriber::with_default(get_subscriber("info", sink.clone()), log);
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-        text.lines()
+        sink.text()
+            .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect()
     }

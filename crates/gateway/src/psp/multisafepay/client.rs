@@ -585,34 +585,12 @@ mod tests {
         assert!(!requests[0].url.as_str().contains(KEY));
     }
 
-    /// Collects what the tracing subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// Runs `f` under a JSON subscriber at every level and returns what it logged.
+    /// Runs `f` under the gateway's own subscriber at every level and returns what it logged.
     async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
         use tracing::instrument::WithSubscriber;
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_list(true)
-            .with_writer(move || writer.clone())
-            .finish();
-        let output = f.with_subscriber(subscriber).await;
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        (output, logs)
+        let captured = crate::telemetry::capture::Captured::default();
+        let output = f.with_subscriber(captured.subscriber()).await;
+        (output, captured.text())
     }
 
     #[tokio::test]
