@@ -12,5 +12,6 @@ pub mod new_checkout;
 pub mod refund;
 pub mod tax;
 pub mod text;
+pub mod time;
 pub mod url;
 pub mod validation;
