@@ -48,7 +48,7 @@
 //!   the storefront, retries on the documented schedule, leases each to one instance at a time;
 //!   `GET /v1/events` and redelivery are [`api::events`].
 //! - [`domain`]: parse-don't-validate types (money in minor units, card data that masks itself,
-//!   checkout ids, statuses and the legality of a move).
+//!   checkout ids, statuses and the legality of a move, timestamps' JSON text).
 //! - [`psp`]: PSP-neutral types the flows see; [`psp::multisafepay`] holds the client, MSP's wire
 //!   types, its vocabulary (status strings, error and reason codes, the failure table) and the one
 //!   conversion to and from the domain.
