@@ -14,6 +14,9 @@
 //! - throughput at `--connections` of the gateway and of limit-baseline (frictionless card), and
 //!   their ratio; and of the gateway with logs at `warn` (what logging at `info` costs); the
 //!   three are measured in turns, three rounds, and each figure is the mean of its rounds;
+//! - the CPU each process used per checkout over those runs (`/proc/PID/stat`): the gateway,
+//!   the simulator and Redis against limit-baseline, the simulator and Redis, and the gateway
+//!   at `info` against `warn` (steadier than throughput on a shared machine);
 //! - median latency at 1 connection of the simulator alone (`POST /v1/json/orders`), the gateway
 //!   and limit-baseline, and what each adds over the simulator;
 //! - Redis commands clients sent (round trips, or fewer when sent together) per operation,
@@ -582,8 +585,17 @@ impl CpuPerRequest {
         self.requests += requests;
     }
 
+    /// The first watched process' µs per request.
+    fn first(&self, tick_s: f64) -> f64 {
+        self.per(self.ticks.first().copied().unwrap_or(0), tick_s)
+    }
+
+    fn per(&self, ticks: u64, tick_s: f64) -> f64 {
+        ticks as f64 / tick_s * 1e6 / self.requests.max(1) as f64
+    }
+
     fn line(&self, names: &[&str], tick_s: f64) -> String {
-        let per = |t: u64| t as f64 / tick_s * 1e6 / self.requests.max(1) as f64;
+        let per = |t: u64| self.per(t, tick_s);
         let parts: Vec<String> = names
             .iter()
             .zip(&self.ticks)
@@ -740,7 +752,9 @@ async fn main() -> anyhow::Result<()> {
         cpu.add(&before, &sample(pids), run.requests);
         Ok(run)
     };
-    let (mut gw_cpu, mut base_cpu) = (CpuPerRequest::default(), CpuPerRequest::default());
+    let (mut gw_cpu, mut quiet_cpu, mut base_cpu): (CpuPerRequest, CpuPerRequest, CpuPerRequest) =
+        Default::default();
+    let quiet_pid = quiet_gw.pid();
     let (mut gw_runs, mut quiet_runs, mut base_runs) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let (conns, gw, q, b) = (
@@ -757,7 +771,14 @@ async fn main() -> anyhow::Result<()> {
             &watch(Some(gw_pid)),
             &mut gw_cpu,
         )?);
-        quiet_runs.push(measure(&checkout_lua, checkouts(&quiet), conns, &q)()?);
+        quiet_runs.push(measure_cpu(
+            &checkout_lua,
+            checkouts(&quiet),
+            conns,
+            &q,
+            &watch(Some(quiet_pid)),
+            &mut quiet_cpu,
+        )?);
         if baseline_bin.is_some() {
             base_runs.push(measure_cpu(
                 &checkout_lua,
@@ -816,10 +837,17 @@ async fn main() -> anyhow::Result<()> {
             base_cpu.line(&["limit-baseline", "simulator", "Redis"], tick_s)
         );
     }
+    // Throughput moves with whatever else the shared machine runs; the gateway's own CPU per
+    // checkout moves much less, so both are shown.
+    let (info_us, warn_us) = (gw_cpu.first(tick_s), quiet_cpu.first(tick_s));
     println!(
         "logging at info costs {:.0} % of throughput at {} conns (info vs warn)   (target <= 10 %)",
         (1.0 - gw_n.requests_per_s / quiet_n.requests_per_s) * 100.0,
         args.connections
+    );
+    println!(
+        "  and {:.0} % of the gateway's CPU per checkout ({info_us:.0} µs at info, {warn_us:.0} at warn)",
+        (info_us / warn_us - 1.0) * 100.0
     );
     println!(
         "median latency added over the simulator at 1 conn: gateway {:.2} ms (target <= 0.5){}",
