@@ -2,9 +2,7 @@
 //! `error_code` rather than the HTTP status (MSP's statuses are inconsistent: reference §3.6),
 //! except that 5xx, timeouts and connection errors mean "outcome unknown".
 
-use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
@@ -36,7 +34,7 @@ struct Recipe {
     headers: HeaderMap,
     connect_timeout: Duration,
     timeout: Duration,
-    /// Tells this client's worker copies apart from another client's on the same thread.
+    /// Its key for [`crate::runtime::worker_own`].
     id: u64,
 }
 
@@ -49,13 +47,6 @@ impl Recipe {
             .build()
     }
 }
-
-thread_local! {
-    /// This thread's own HTTP clients, one per [`MultiSafepayClient`].
-    static WORKER_CLIENTS: RefCell<Vec<(u64, reqwest::Client)>> = const { RefCell::new(Vec::new()) };
-}
-
-static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl std::fmt::Debug for MultiSafepayClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,7 +91,7 @@ impl MultiSafepayClient {
             headers,
             connect_timeout,
             timeout,
-            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+            id: crate::runtime::owner_id(),
         };
         let http = recipe
             .build()
@@ -120,20 +111,9 @@ impl MultiSafepayClient {
     /// `store::redis::Connection::local`). A client per worker keeps each connection on the
     /// thread that uses it.
     fn http(&self) -> reqwest::Client {
-        if !crate::runtime::on_web_worker() {
-            return self.http.clone();
-        }
-        WORKER_CLIENTS.with_borrow_mut(|mine| {
-            if let Some((_, own)) = mine.iter().find(|(id, _)| *id == self.recipe.id) {
-                return own.clone();
-            }
-            // It was built once with this recipe; should building fail now, share.
-            let Ok(own) = self.recipe.build() else {
-                return self.http.clone();
-            };
-            mine.push((self.recipe.id, own.clone()));
-            own
-        })
+        // It was built once with this recipe; should building fail now, share.
+        crate::runtime::worker_own(self.recipe.id, || self.recipe.build().ok())
+            .unwrap_or_else(|| self.http.clone())
     }
 
     /// `POST /orders`: a direct card order. `Declined` is error 1024; `Unreachable` means MSP

@@ -1,9 +1,7 @@
 //! One connection type for a single node and for Redis Cluster, so that every store method runs
 //! the same code on both.
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -28,15 +26,14 @@ pub(super) struct SingleNode {
     client: ::redis::Client,
     config: ConnectionManagerConfig,
     timeout: Duration,
-    /// Tells this node's worker connections apart from another store's on the same thread.
+    /// Its key for [`crate::runtime::worker_own`].
     id: u64,
 }
 
 /// A web worker's own connection, opened on the worker's runtime when it first sends a command.
 pub(super) struct WorkerConnection {
     node: Arc<SingleNode>,
-    /// The connection, and a handle that dies with the runtime that drives it.
-    own: tokio::sync::OnceCell<(ConnectionManager, Weak<()>)>,
+    own: tokio::sync::OnceCell<ConnectionManager>,
 }
 
 impl WorkerConnection {
@@ -46,7 +43,7 @@ impl WorkerConnection {
         let opened = self
             .own
             .get_or_try_init(|| async {
-                let manager = tokio::time::timeout(
+                tokio::time::timeout(
                     self.node.timeout,
                     ConnectionManager::new_with_config(
                         self.node.client.clone(),
@@ -55,38 +52,15 @@ impl WorkerConnection {
                 )
                 .await
                 .map_err(drop)?
-                .map_err(drop)?;
-                // A task that lives as long as this runtime: once it is gone, so is the task
-                // that drives the connection, and the next command opens another.
-                let alive = Arc::new(());
-                let runtime = Arc::downgrade(&alive);
-                tokio::spawn(async move {
-                    let _alive = alive;
-                    std::future::pending::<()>().await
-                });
-                Ok::<_, ()>((manager, runtime))
+                .map_err(drop)
             })
             .await;
         match opened {
-            Ok((own, _)) => own.clone(),
+            Ok(own) => own.clone(),
             Err(()) => self.node.manager.clone(),
         }
     }
-
-    /// Opened on a runtime that has since stopped (a thread that ran one runtime after another).
-    fn stale(&self) -> bool {
-        self.own
-            .get()
-            .is_some_and(|(_, runtime)| runtime.strong_count() == 0)
-    }
 }
-
-thread_local! {
-    /// This thread's worker connections, one per single-node store.
-    static WORKER_CONNECTIONS: RefCell<Vec<Arc<WorkerConnection>>> = const { RefCell::new(Vec::new()) };
-}
-
-static NEXT_NODE_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Connection {
     /// A single node behind a `ConnectionManager`, which reconnects by itself after an outage.
@@ -130,7 +104,7 @@ impl Connection {
             client,
             config,
             timeout,
-            id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed),
+            id: crate::runtime::owner_id(),
         })))
     }
 
@@ -148,21 +122,13 @@ impl Connection {
         let Self::Single(node) = self else {
             return self.clone();
         };
-        if !crate::runtime::on_web_worker() {
-            return self.clone();
-        }
-        WORKER_CONNECTIONS.with_borrow_mut(|mine| {
-            mine.retain(|c| !c.stale());
-            if let Some(c) = mine.iter().find(|c| c.node.id == node.id) {
-                return Self::Worker(c.clone());
-            }
-            let c = Arc::new(WorkerConnection {
+        let own = crate::runtime::worker_own(node.id, || {
+            Some(Arc::new(WorkerConnection {
                 node: node.clone(),
                 own: tokio::sync::OnceCell::new(),
-            });
-            mine.push(c.clone());
-            Self::Worker(c)
-        })
+            }))
+        });
+        own.map_or_else(|| self.clone(), Self::Worker)
     }
 
     /// The cluster client: it discovers the slots from the seed nodes and follows MOVED/ASK.
