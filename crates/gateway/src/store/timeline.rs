@@ -111,21 +111,16 @@ pub fn day_of(at_ms: i64) -> String {
     bucket(date_of(at_ms))
 }
 
-/// `yyyymmdd`, written digit by digit: chrono's `format("%Y%m%d")` parses its pattern at every
-/// call, and a checkout names a bucket for each index entry it writes.
+/// `yyyymmdd`, formatted directly: chrono's `format("%Y%m%d")` parses its pattern at every
+/// call, and a checkout names a bucket for each index entry it writes. Years outside 0–9999,
+/// which chrono writes with a sign, go through chrono.
 fn bucket(day: NaiveDate) -> String {
     let (y, m, d) = (day.year(), day.month(), day.day());
-    if !(0..=9999).contains(&y) {
-        return day.format("%Y%m%d").to_string();
+    if (0..=9999).contains(&y) {
+        format!("{y:04}{m:02}{d:02}")
+    } else {
+        day.format("%Y%m%d").to_string()
     }
-    let mut out = String::with_capacity(8);
-    for (value, width) in [(y as u32, 4), (m, 2), (d, 2)] {
-        for place in (0..width).rev() {
-            let digit = value / 10u32.pow(place) % 10;
-            out.push(char::from(b'0' + digit as u8));
-        }
-    }
-    out
 }
 
 fn date_of(at_ms: i64) -> NaiveDate {
