@@ -4,7 +4,7 @@
 //! Nothing here knows about card data: card and secret types mask their own `Debug`, so logging
 //! `?value` cannot leak them.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use actix_web::HttpMessage;
 use tracing::field::{Field, Visit};
@@ -58,22 +58,24 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
-        let mut line = String::with_capacity(256);
-        line.push_str("{\"timestamp\":\"");
-        line.push_str(&chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-        line.push_str("\",\"level\":\"");
-        line.push_str(meta.level().as_str());
-        line.push('"');
+        let mut line = Vec::with_capacity(256);
+        line.extend_from_slice(b"{\"timestamp\":");
+        json(
+            &mut line,
+            &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        );
+        line.extend_from_slice(b",\"level\":");
+        json(&mut line, meta.level().as_str());
         event.record(&mut JsonVisitor(&mut line));
-        line.push_str(",\"target\":");
-        push_json_str(&mut line, meta.target());
+        line.extend_from_slice(b",\"target\":");
+        json(&mut line, meta.target());
         if let Some(scope) = ctx.event_scope() {
-            line.push_str(",\"spans\":[");
+            line.extend_from_slice(b",\"spans\":[");
             for (i, span) in scope.from_root().enumerate() {
                 if i > 0 {
-                    line.push(',');
+                    line.push(b',');
                 }
-                line.push('{');
+                line.push(b'{');
                 let extensions = span.extensions();
                 let fields = extensions
                     .get::<FormattedFields<N>>()
@@ -85,93 +87,63 @@ where
                     .and_then(|f| f.strip_suffix('}'))
                     .unwrap_or_default();
                 if !inside.is_empty() {
-                    line.push_str(inside);
-                    line.push(',');
+                    line.extend_from_slice(inside.as_bytes());
+                    line.push(b',');
                 }
-                line.push_str("\"name\":");
-                push_json_str(&mut line, span.name());
-                line.push('}');
+                line.extend_from_slice(b"\"name\":");
+                json(&mut line, span.name());
+                line.push(b'}');
             }
-            line.push(']');
+            line.push(b']');
         }
-        line.push_str("}\n");
-        writer.write_str(&line)
+        line.extend_from_slice(b"}\n");
+        writer.write_str(std::str::from_utf8(&line).map_err(|_| fmt::Error)?)
     }
 }
 
 /// Writes an event's fields as `,"name":value` pairs.
-struct JsonVisitor<'a>(&'a mut String);
+struct JsonVisitor<'a>(&'a mut Vec<u8>);
 
 impl JsonVisitor<'_> {
-    fn key(&mut self, field: &Field) {
-        self.0.push(',');
-        push_json_str(self.0, field.name());
-        self.0.push(':');
+    fn pair(&mut self, field: &Field, value: &(impl serde::Serialize + ?Sized)) {
+        self.0.push(b',');
+        json(self.0, field.name());
+        self.0.push(b':');
+        json(self.0, value);
     }
 }
 
 impl Visit for JsonVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        push_json_str(self.0, value);
+        self.pair(field, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.key(field);
-        push_json_str(self.0, &format!("{value:?}"));
+        self.pair(field, &format!("{value:?}"));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        let _ = write!(self.0, "{value}");
+        self.pair(field, &value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        let _ = write!(self.0, "{value}");
+        self.pair(field, &value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        self.0.push_str(if value { "true" } else { "false" });
+        self.pair(field, &value);
     }
 
+    /// Not finite: `null`, as serde_json writes it.
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        match serde_json::Number::from_f64(value) {
-            Some(n) => {
-                let _ = write!(self.0, "{n}");
-            }
-            None => self.0.push_str("null"),
-        }
+        self.pair(field, &value);
     }
 }
 
-/// `value` as a JSON string, quotes included: runs without anything to escape are copied whole.
-fn push_json_str(out: &mut String, value: &str) {
-    out.push('"');
-    let mut start = 0;
-    for (i, b) in value.bytes().enumerate() {
-        let escaped = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        // Only ASCII bytes end a run, so `start..i` is on character boundaries.
-        out.push_str(&value[start..i]);
-        if escaped.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(escaped);
-        }
-        start = i + 1;
-    }
-    out.push_str(&value[start..]);
-    out.push('"');
+/// `value` as JSON, escaped by serde_json. Writing to a `Vec` cannot fail, and these values
+/// (strings, numbers, booleans) always serialise.
+fn json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// Installs `subscriber` as the global default; a second call is ignored (tests start many apps).
