@@ -5,7 +5,7 @@
 //! what they learned as [`News`]; [`apply`] reads the stored checkout, lets
 //! [`transition`] turn the news into the next state and its
 //! event, and writes both with one compare-and-set. When another writer got there first the loop
-//! re-reads and decides again, so racers end in the same state whatever their order (design §6);
+//! decides again on the state the store answers with, so racers end in the same state whatever their order (design §6);
 //! after [`MAX_CAS_ATTEMPTS`] lost races in a row it gives up with a 503-class error.
 
 use super::Context;
@@ -103,17 +103,20 @@ pub async fn apply_from(
                 }
                 return Ok(next);
             }
-            CasReply::Conflict => {
+            CasReply::Conflict { current } => {
                 tracing::debug!("lost a compare-and-set race; deciding again on the fresh state");
                 // The first lost race is nearly always to a change that is already written (MSP's
-                // notification of the order this create just made): read again at once. After
-                // that, a random pause of up to `attempt - 1` ms spreads out racers that would
-                // otherwise collide again at once.
-                if attempt > 1 {
+                // notification of the order this create just made): decide again at once on the
+                // state the store answered with. After that, a random pause of up to
+                // `attempt - 1` ms spreads out racers that would otherwise collide again at
+                // once, and the state is read afresh after it.
+                if attempt == 1 {
+                    stored = *current;
+                } else {
                     let pause_us = rand::random_range(0..=u64::from(attempt - 1) * 1_000);
                     tokio::time::sleep(std::time::Duration::from_micros(pause_us)).await;
+                    stored = store.get(&id).await?.ok_or(ApplyError::NotFound)?;
                 }
-                stored = store.get(&id).await?.ok_or(ApplyError::NotFound)?;
             }
             CasReply::NotFound => return Err(ApplyError::NotFound),
         }

@@ -263,7 +263,9 @@ impl CheckoutStore for MemoryStore {
             return Ok(CasReply::NotFound);
         };
         if entry.value.versioned.version != expected_version {
-            return Ok(CasReply::Conflict);
+            return Ok(CasReply::Conflict {
+                current: Box::new(entry.value.versioned.clone()),
+            });
         }
         let version = expected_version + 1;
         entry.value.versioned = Versioned {

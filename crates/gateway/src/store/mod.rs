@@ -101,8 +101,9 @@ pub enum InsertReply {
 pub enum CasReply {
     /// Written; the new version.
     Applied { version: u64 },
-    /// Someone else wrote first; nothing was written. Re-read and decide again.
-    Conflict,
+    /// Someone else wrote first; nothing was written. Decide again on `current`, the
+    /// checkout as the winner left it.
+    Conflict { current: Box<Versioned> },
     /// No such checkout (expired or never existed).
     NotFound,
 }

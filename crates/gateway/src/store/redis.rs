@@ -216,6 +216,46 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, raw: &str) -> Result<T,
     })
 }
 
+/// What the compare-and-set script answered (see `scripts::COMPARE_AND_SET`).
+enum CasOutcome {
+    Applied(u64),
+    Conflict { version: u64, data: String },
+    NotFound,
+}
+
+fn cas_outcome(id: &CheckoutId, reply: ::redis::Value) -> Result<CasOutcome, StoreError> {
+    use ::redis::Value;
+    let odd = |reply: &Value| {
+        StoreError::corrupt(format!(
+            "compare-and-set of checkout {id} answered {reply:?}"
+        ))
+    };
+    match reply {
+        Value::Int(-1) => Ok(CasOutcome::NotFound),
+        Value::Int(v) => u64::try_from(v)
+            .ok()
+            .filter(|v| *v > 0)
+            .map(CasOutcome::Applied)
+            .ok_or_else(|| odd(&reply)),
+        Value::Array(ref parts) => match parts.as_slice() {
+            [Value::Int(version), Value::BulkString(data)] => {
+                match (u64::try_from(*version), std::str::from_utf8(data)) {
+                    (Ok(version), Ok(data)) => Ok(CasOutcome::Conflict {
+                        version,
+                        data: data.to_owned(),
+                    }),
+                    _ => Err(odd(&reply)),
+                }
+            }
+            [Value::Int(_), Value::Nil] => Err(StoreError::corrupt(format!(
+                "checkout {id} has a `version` but no `data`"
+            ))),
+            _ => Err(odd(&reply)),
+        },
+        _ => Err(odd(&reply)),
+    }
+}
+
 /// ≥128 random bits, hex: unguessable owner tokens for locks and idempotency claims.
 fn fresh_token() -> String {
     let mut bytes = [0u8; 16];
@@ -925,37 +965,28 @@ impl RedisStore {
             }
         });
         let (announced, sent) = futures_util::future::join(announce, send).await;
-        let (outcome, resent): (i64, Resent) = match sent {
+        let (outcome, resent): (::redis::Value, Resent) = match sent {
             Ok(sent) => sent,
             Err(e) => return Ok((announced, Err(e))),
         };
-        let written = match outcome {
-            -1 => Ok(CasReply::NotFound),
-            0 => {
-                // Sent twice: the conflict may be our own first run. It was if the record is
-                // exactly what we wrote, one version up (the event went in with it, once).
-                let ours = Some(expected_version + 1);
-                if resent == Resent::Yes {
-                    match self.stored_raw(&next.id).await {
-                        Ok((stored, version))
-                            if stored.as_ref() == Some(&data) && version == ours =>
-                        {
-                            return Ok((
-                                announced,
-                                Ok(CasReply::Applied {
-                                    version: expected_version + 1,
-                                }),
-                            ));
-                        }
-                        Ok(_) => {}
-                        Err(e) => return Ok((announced, Err(e))),
-                    }
-                }
-                Ok(CasReply::Conflict)
+        let written = match cas_outcome(&next.id, outcome) {
+            // Sent twice: the conflict may be our own first run. It was if the record is exactly
+            // what we wrote, one version up (the event went in with it, once).
+            Ok(CasOutcome::Conflict { version, data })
+                if resent == Resent::Yes
+                    && version == expected_version + 1
+                    && data == *data_ref =>
+            {
+                Ok(CasReply::Applied { version })
             }
-            v => u64::try_from(v)
-                .map(|version| CasReply::Applied { version })
-                .map_err(|_| StoreError::corrupt(format!("compare-and-set answered {v}"))),
+            Ok(CasOutcome::Conflict { version, data }) => {
+                from_json("checkout", &data).map(|checkout| CasReply::Conflict {
+                    current: Box::new(Versioned { checkout, version }),
+                })
+            }
+            Ok(CasOutcome::Applied(version)) => Ok(CasReply::Applied { version }),
+            Ok(CasOutcome::NotFound) => Ok(CasReply::NotFound),
+            Err(e) => Err(e),
         };
         Ok((announced, written))
     }

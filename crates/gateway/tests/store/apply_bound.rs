@@ -46,12 +46,19 @@ impl CheckoutStore for AlwaysLosing {
     async fn compare_and_set(
         &self,
         _: u64,
-        _: &Checkout,
+        next: &Checkout,
         _: Option<&CheckoutEvent>,
         _: Outbox<'_>,
     ) -> Result<CasReply, StoreError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
-        Ok(CasReply::Conflict)
+        let current = self
+            .inner
+            .get(&next.id)
+            .await?
+            .expect("the checkout exists");
+        Ok(CasReply::Conflict {
+            current: Box::new(current),
+        })
     }
     async fn events(&self, id: &CheckoutId) -> Result<Vec<CheckoutEvent>, StoreError> {
         self.inner.events(id).await

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
 use gateway::store::{
-    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, StoredResponse, Ttls,
+    CasReply, CheckoutStore, IdempotencyBegin, InsertReply, StoredResponse, Ttls, Versioned,
 };
 
 use crate::LONG;
@@ -115,8 +115,13 @@ pub async fn compare_and_set_applies_on_the_expected_version_only(make: impl Fac
                 )
                 .await
                 .unwrap(),
-            CasReply::Conflict,
-            "expected version {expected}"
+            CasReply::Conflict {
+                current: Box::new(Versioned {
+                    checkout: v3.clone(),
+                    version: 3
+                })
+            },
+            "expected version {expected}: the loser is told the state that won"
         );
     }
     let got = store.get(&id).await.unwrap().unwrap();
@@ -204,7 +209,7 @@ pub async fn concurrent_racers_win_exactly_once_per_version(make: impl Factory) 
                 assert_eq!(version, 2);
                 applied += 1;
             }
-            CasReply::Conflict => {}
+            CasReply::Conflict { current } => assert_eq!(current.version, 2),
             CasReply::NotFound => panic!("the checkout exists"),
         }
     }
@@ -233,7 +238,7 @@ pub async fn concurrent_racers_win_exactly_once_per_version(make: impl Factory) 
                     .unwrap()
                 {
                     CasReply::Applied { version } => return version,
-                    CasReply::Conflict => tokio::task::yield_now().await,
+                    CasReply::Conflict { .. } => tokio::task::yield_now().await,
                     CasReply::NotFound => panic!("the checkout exists"),
                 }
             }
@@ -764,7 +769,7 @@ pub async fn a_committed_transition_moves_its_hints_and_a_lost_one_none(make: im
             no_announcement(),
         )
         .await;
-    assert_eq!(lost.unwrap(), CasReply::Conflict);
+    assert!(matches!(lost.unwrap(), CasReply::Conflict { current } if current.version == 2));
     assert_eq!(listed_with_status(&store, S::Succeeded).await, vec![]);
     assert_eq!(
         store.due_for_sync(1_700_000_100, 10).await.unwrap(),

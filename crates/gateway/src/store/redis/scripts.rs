@@ -51,8 +51,9 @@ return 1
 /// prefix (`evt_` and its 32 hex digits), the number `n` of merchant events, `n` pairs of event
 /// id and event JSON, then packed commands to run once applied (the listing's status move and
 /// the reconciler's unschedule: hints, whose errors are ignored).
-/// Returns the new version when applied, 0 on a version conflict, -1 when there is no
-/// checkout. The record, its history, its merchant events and its outbox change together or not
+/// Returns the new version when applied, -1 when there is no checkout, and on a version
+/// conflict `{version, data}` of the checkout as it is: the state the caller decides again on,
+/// without a read of its own. The record, its history, its merchant events and its outbox change together or not
 /// at all: no crash between a transition and its event can lose the event (design §12).
 ///
 /// Merchant events are written without the checkout they show: it is the record this script
@@ -66,7 +67,7 @@ if not current then
   return -1
 end
 if current ~= ARGV[1] then
-  return 0
+  return {tonumber(current), redis.call('HGET', KEYS[1], 'data')}
 end
 local leaving = ARGV[7] .. string.format('%08x', tonumber(current) % 4294967296)
 local old_data
