@@ -5,7 +5,9 @@
 //! and `reason_code` arrive as numbers or strings, and any field may be `null`.
 
 use std::fmt;
+use std::marker::PhantomData;
 
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 // ---------------------------------------------------------------------------------------------
@@ -406,35 +408,109 @@ pub struct PaymentDetails {
     pub card_expiry_date: Option<String>,
 }
 
-/// A string, a number (kept as its JSON text) or `null`.
+/// A string, a number (kept as its JSON text) or `null`. Read by a visitor rather than through
+/// a `serde_json::Value`: every order MSP sends has a dozen of these.
 fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    use serde_json::Value;
-    Ok(match Value::deserialize(d)? {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        other => {
-            return Err(serde::de::Error::custom(format!(
-                "expected a string or a number, got {}",
-                kind_of(&other)
-            )));
-        }
-    })
+    d.deserialize_any(LooseString)
+}
+
+struct LooseString;
+
+impl<'de> Visitor<'de> for LooseString {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string or a number")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    /// As serde_json writes the number (`34.95`, `1e+20`), as the `Value` it replaced did.
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map(|n| n.to_string()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(de::Error::custom(
+            "expected a string or a number, got an array",
+        ))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(de::Error::custom(
+            "expected a string or a number, got an object",
+        ))
+    }
 }
 
 /// A nested object, or `None` for anything else: MSP's PHP side sends an empty object as `[]`,
-/// and a detail the gateway does not need must not make the whole answer unusable.
+/// and a detail the gateway does not need must not make the whole answer unusable. The object
+/// is read straight into `T`, without a `serde_json::Value` in between.
 fn object_or_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: serde::de::DeserializeOwned,
+    T: Deserialize<'de>,
 {
-    match serde_json::Value::deserialize(d)? {
-        v @ serde_json::Value::Object(_) => serde_json::from_value(v)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-        _ => Ok(None),
+    d.deserialize_any(ObjectOrNone(PhantomData))
+}
+
+struct ObjectOrNone<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOrNone<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
@@ -545,6 +621,49 @@ mod tests {
         assert_eq!(order.transaction_id.as_deref(), Some("4051823"));
         assert_eq!(order.reason_code.as_deref(), Some(""));
         assert_eq!(order.status, None);
+    }
+
+    /// Answers and notifications are read from MSP's bytes, not from a `Value`: the same loose
+    /// shapes through that path.
+    #[test]
+    fn loose_shapes_read_from_text() {
+        let order: Order = serde_json::from_str(
+            r#"{"order_id": "chk_1", "transaction_id": 4051823, "status": "completed",
+                "reason_code": 30.5, "reason": null, "financial_status": true,
+                "customer_verification": [1, {"html": "x"}],
+                "payment_details": {"type": "VISA", "last4": 1111, "card_expiry_date": "3012",
+                                    "extra": {"nested": [1, 2]}},
+                "unknown": {"a": [1]}}"#,
+        )
+        .unwrap();
+        assert_eq!(order.transaction_id.as_deref(), Some("4051823"));
+        assert_eq!(order.reason_code.as_deref(), Some("30.5"));
+        assert_eq!(order.financial_status.as_deref(), Some("true"));
+        assert_eq!(order.reason, None);
+        assert!(order.customer_verification.is_none());
+        let details = order.payment_details.unwrap();
+        assert_eq!(details.kind.as_deref(), Some("VISA"));
+        assert_eq!(details.last4.as_deref(), Some("1111"));
+        assert_eq!(details.card_expiry_date.as_deref(), Some("3012"));
+
+        let order: Order = serde_json::from_str(
+            r#"{"order_id": "chk_1", "transaction_id": 1e20, "payment_details": "",
+                "customer_verification": {"html": "<form></form>"}}"#,
+        )
+        .unwrap();
+        assert_eq!(order.transaction_id.as_deref(), Some("1e+20"));
+        assert!(order.payment_details.is_none());
+        assert_eq!(
+            order.customer_verification.unwrap().html.as_deref(),
+            Some("<form></form>")
+        );
+
+        let odd = serde_json::from_str::<Order>(r#"{"order_id": {"id": 1}}"#).unwrap_err();
+        assert!(
+            odd.to_string()
+                .contains("expected a string or a number, got an object"),
+            "{odd}"
+        );
     }
 
     #[test]
