@@ -111,15 +111,14 @@ pub fn day_of(at_ms: i64) -> String {
     bucket(date_of(at_ms))
 }
 
-/// `yyyymmdd`, formatted directly: chrono's `format("%Y%m%d")` parses its pattern at every
-/// call, and a checkout names a bucket for each index entry it writes. Years outside 0–9999,
-/// which chrono writes with a sign, go through chrono.
+/// `yyyymmdd` as the number it reads as: chrono's `format("%Y%m%d")` parses its pattern at
+/// every call, and a checkout names a bucket for each index entry it writes. Years of fewer or
+/// more than four digits, which would lose a leading zero or which chrono writes with a sign,
+/// go through chrono.
 fn bucket(day: NaiveDate) -> String {
-    let (y, m, d) = (day.year(), day.month(), day.day());
-    if (0..=9999).contains(&y) {
-        format!("{y:04}{m:02}{d:02}")
-    } else {
-        day.format("%Y%m%d").to_string()
+    match u32::try_from(day.year()) {
+        Ok(y @ 1000..=9999) => (y * 10_000 + day.month() * 100 + day.day()).to_string(),
+        _ => day.format("%Y%m%d").to_string(),
     }
 }
 
@@ -303,7 +302,9 @@ mod tests {
         assert_eq!(day_of(T0), "20261124");
         assert_eq!(day_of(T0 - 1), "20261123");
         // Every digit in its place, as chrono spells the day.
-        for day in ["00010101", "19991231", "20000229", "20261009", "99991231"] {
+        for day in [
+            "00010101", "09991231", "10000101", "19991231", "20000229", "20261009", "99991231",
+        ] {
             let date = NaiveDate::parse_from_str(day, "%Y%m%d").unwrap();
             assert_eq!(bucket(date), day);
         }
