@@ -9,7 +9,8 @@ use std::fmt;
 use actix_web::HttpMessage;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt};
@@ -32,7 +33,7 @@ where
     // The whole span list on every line, so that it carries the request span's `request_id`
     // as well as the innermost span's fields (checkout id, order id).
     let json = tracing_subscriber::fmt::layer()
-        .fmt_fields(JsonFields::new())
+        .fmt_fields(SpanFields)
         .event_format(JsonLines)
         .with_writer(sink);
     tracing_subscriber::registry().with(filter).with(json)
@@ -43,7 +44,7 @@ where
 /// fields and `name`. That is the shape of tracing-subscriber's own `json()` layer with
 /// `flatten_event` and `with_span_list`, which parses every span's stored fields back into a
 /// map on every line to write them again; here they are stored as JSON once, when the span is
-/// made, and pasted (issue 12: that parse was a third of what a line cost).
+/// made ([`SpanFields`]), and pasted (issue 12: that parse was a third of what a line cost).
 pub struct JsonLines;
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -77,17 +78,12 @@ where
                 }
                 line.push(b'{');
                 let extensions = span.extensions();
-                let fields = extensions
-                    .get::<FormattedFields<N>>()
-                    .map(|f| f.fields.as_str())
-                    .unwrap_or_default();
-                // `JsonFields` stores `{…}`; its inside goes before `name`.
-                let inside = fields
-                    .strip_prefix('{')
-                    .and_then(|f| f.strip_suffix('}'))
-                    .unwrap_or_default();
-                if !inside.is_empty() {
-                    line.extend_from_slice(inside.as_bytes());
+                // `SpanFields` stores `,"field":value` pairs: all but the first comma, then
+                // one before `name`.
+                if let Some(stored) = extensions.get::<FormattedFields<N>>()
+                    && let Some(pairs) = stored.fields.strip_prefix(',')
+                {
+                    line.extend_from_slice(pairs.as_bytes());
                     line.push(b',');
                 }
                 line.extend_from_slice(b"\"name\":");
@@ -98,6 +94,70 @@ where
         }
         line.extend_from_slice(b"}\n");
         writer.write_str(std::str::from_utf8(&line).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// How a span's fields are stored for [`JsonLines`]: as the `,"name":value` pairs it pastes into
+/// every line logged inside the span, written once by the same visitor as an event's fields.
+/// (tracing-subscriber's `JsonFields` builds a map of them first, and parses it back whenever a
+/// field is recorded later.)
+pub struct SpanFields;
+
+impl<'writer> FormatFields<'writer> for SpanFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut pairs = Vec::with_capacity(64);
+        fields.record(&mut JsonVisitor(&mut pairs));
+        writer.write_str(std::str::from_utf8(&pairs).map_err(|_| fmt::Error)?)
+    }
+
+    /// A field recorded after the span began (`Span::record`): appended, unless the span has
+    /// a value for it already, which it then replaces (rare: then the pairs are read back).
+    fn add_fields(
+        &self,
+        current: &mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let mut added = Vec::with_capacity(64);
+        fields.record(&mut JsonVisitor(&mut added));
+        let added = std::str::from_utf8(&added).map_err(|_| fmt::Error)?;
+        let mut names = Vec::new();
+        fields.record(&mut FieldNames(&mut names));
+        let seen = names.iter().any(|name| {
+            let key = serde_json::to_string(name).unwrap_or_default();
+            current.fields.contains(&format!(",{key}:"))
+        });
+        if !seen {
+            current.fields.push_str(added);
+            return Ok(());
+        }
+        let object = |pairs: &str| format!("{{{}}}", pairs.strip_prefix(',').unwrap_or_default());
+        let mut merged: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&object(&current.fields)).map_err(|_| fmt::Error)?;
+        let newer: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&object(added)).map_err(|_| fmt::Error)?;
+        merged.extend(newer);
+        let mut pairs = Vec::with_capacity(current.fields.len() + added.len());
+        for (name, value) in &merged {
+            pairs.push(b',');
+            json(&mut pairs, name);
+            pairs.push(b':');
+            json(&mut pairs, value);
+        }
+        current.fields = String::from_utf8(pairs).map_err(|_| fmt::Error)?;
+        Ok(())
+    }
+}
+
+/// The names of the fields a record has values for.
+struct FieldNames<'a>(&'a mut Vec<&'static str>);
+
+impl Visit for FieldNames<'_> {
+    fn record_debug(&mut self, field: &Field, _: &dyn fmt::Debug) {
+        self.0.push(field.name());
     }
 }
 
@@ -239,10 +299,14 @@ mod tests {
     use super::capture::Captured;
     use super::*;
 
-    fn lines(log: impl FnOnce()) -> Vec<Value> {
+    fn capture_text(log: impl FnOnce()) -> String {
         let sink = Captured::default();
         tracing::subscriber::with_default(get_subscriber("info", sink.clone()), log);
         sink.text()
+    }
+
+    fn lines(log: impl FnOnce()) -> Vec<Value> {
+        capture_text(log)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect()
@@ -288,6 +352,47 @@ mod tests {
             chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
             "{stamp}"
         );
+    }
+
+    /// A field recorded once the span has begun is on the lines logged after that, once; a
+    /// field recorded again says its newer value; a span without fields has only its name.
+    #[test]
+    fn fields_recorded_later_are_on_the_lines_after_them() {
+        let lines = lines(|| {
+            let span = tracing::info_span!(
+                "notification",
+                method = "POST",
+                transactionid = tracing::field::Empty
+            );
+            let _span = span.enter();
+            tracing::info!("before");
+            span.record("transactionid", "chk_1");
+            tracing::info!("after");
+            span.record("method", "GET");
+            tracing::info!("again");
+            let bare = tracing::info_span!("bare");
+            let _bare = bare.enter();
+            tracing::info!("inside");
+        });
+        let spans: Vec<&Value> = lines.iter().map(|l| &l["spans"][0]).collect();
+        assert_eq!(*spans[0], json!({"method": "POST", "name": "notification"}));
+        assert_eq!(
+            *spans[1],
+            json!({"method": "POST", "transactionid": "chk_1", "name": "notification"})
+        );
+        assert_eq!(
+            *spans[2],
+            json!({"method": "GET", "transactionid": "chk_1", "name": "notification"})
+        );
+        assert_eq!(lines[3]["spans"][1], json!({"name": "bare"}));
+        // Every line is one JSON object whose keys are each written once.
+        let raw = capture_text(|| {
+            let span = tracing::info_span!("s", a = 1);
+            let _span = span.enter();
+            span.record("a", 2);
+            tracing::info!("x");
+        });
+        assert_eq!(raw.matches("\"a\"").count(), 1, "{raw}");
     }
 
     #[test]
