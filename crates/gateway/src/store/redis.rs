@@ -13,7 +13,7 @@ mod timeline;
 use std::future::Future;
 use std::time::Duration;
 
-use ::redis::{AsyncCommands, Cmd, RedisResult};
+use ::redis::{AsyncCommands, RedisResult};
 use async_trait::async_trait;
 use rand::RngCore;
 
@@ -21,6 +21,7 @@ use self::connection::{Connection, classify};
 use self::outbox::EventHead;
 use self::records::IdempotencyRecord;
 use self::scripts::Scripts;
+use self::timeline::IndexWrite;
 use super::keys::Keys;
 use super::{
     CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
@@ -293,8 +294,8 @@ impl CheckoutStore for RedisStore {
             // slots: three steps.
             return super::insert_new_in_steps(self, checkout, event, first_sync_unix).await;
         }
-        let listing = self.listing_commands(checkout);
-        let schedule = self.schedule_commands(&checkout.id, first_sync_unix);
+        let listing = self.listing_writes(checkout);
+        let schedule = [self.schedule_write(&checkout.id, first_sync_unix)];
         self.insert_with("insert_new", checkout, event, &listing, &schedule)
             .await
     }
@@ -368,10 +369,10 @@ impl CheckoutStore for RedisStore {
         // On one node the script writes the events' announcement too, once it has applied: with
         // the transition, atomically, instead of a command of its own just before it.
         drop(announce);
-        let mut hints = self.announcement_commands(&next.id, outbox.events, outbox.announce_at);
-        hints.extend(self.status_move_commands(next, previous));
+        let mut hints = self.announcement_writes(&next.id, outbox.events, outbox.announce_at);
+        hints.extend(self.status_move_writes(next, previous));
         if next.is_at_rest() {
-            hints.push(self.unschedule_command(&next.id));
+            hints.push(self.unschedule_write(&next.id));
         }
         let nothing: super::Announcement<'_> = Box::pin(async { Ok(()) });
         self.compare_and_set_with(expected_version, next, event, outbox, &hints, nothing)
@@ -848,15 +849,15 @@ impl RedisStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %checkout.id))]
-    /// The insert script, running the packed `before` commands first and `after` once inserted
-    /// (a single node only: see `scripts::RUN_PACKED`).
+    /// The insert script, running the packed `before` writes first and `after` once inserted
+    /// (a single node only: see `scripts::RUN_WRITES`).
     async fn insert_with(
         &self,
         op: &'static str,
         checkout: &Checkout,
         event: &CheckoutEvent,
-        before: &[Cmd],
-        after: &[Cmd],
+        before: &[IndexWrite],
+        after: &[IndexWrite],
     ) -> Result<InsertReply, StoreError> {
         let data = to_json("checkout", checkout)?;
         let event = to_json("event", event)?;
@@ -872,8 +873,8 @@ impl RedisStore {
                         .arg(event)
                         .arg(millis(self.ttls.retention))
                         .arg(scripts::packed_len(before));
-                    scripts::pack_commands(&mut call, before);
-                    scripts::pack_commands(&mut call, after);
+                    scripts::pack(&mut call, before);
+                    scripts::pack(&mut call, after);
                     call.invoke_async(&mut conn).await
                 }
             })
@@ -893,14 +894,14 @@ impl RedisStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %next.id, expected_version))]
     /// The compare-and-set script, running the packed `hints` once applied (a single node
-    /// only: see `scripts::RUN_PACKED`).
+    /// only: see `scripts::RUN_WRITES`).
     async fn compare_and_set_with(
         &self,
         expected_version: u64,
         next: &Checkout,
         event: Option<&CheckoutEvent>,
         outbox: Outbox<'_>,
-        hints: &[Cmd],
+        hints: &[IndexWrite],
         announce: super::Announcement<'_>,
     ) -> (Result<(), StoreError>, Result<CasReply, StoreError>) {
         let written = self
@@ -919,7 +920,7 @@ impl RedisStore {
         next: &Checkout,
         event: Option<&CheckoutEvent>,
         outbox: Outbox<'_>,
-        hints: &[Cmd],
+        hints: &[IndexWrite],
         announce: super::Announcement<'_>,
     ) -> Result<(Result<(), StoreError>, Result<CasReply, StoreError>), StoreError> {
         let data = to_json("checkout", next)?;
@@ -960,7 +961,7 @@ impl RedisStore {
                 for (id, json) in events {
                     call.arg(*id).arg(json);
                 }
-                scripts::pack_commands(&mut call, hints);
+                scripts::pack(&mut call, hints);
                 call.invoke_async(&mut conn).await
             }
         });
@@ -991,21 +992,22 @@ impl RedisStore {
         Ok((announced, written))
     }
 
-    /// `schedule_sync`'s commands, for a script on a single node.
-    fn schedule_commands(&self, id: &CheckoutId, due_unix: i64) -> Vec<Cmd> {
-        let key = self.keys.sync_due();
-        let mut zadd = ::redis::cmd("ZADD");
-        zadd.arg(&key).arg(due_unix).arg(id.as_str());
-        let mut expire = ::redis::cmd("PEXPIRE");
-        expire.arg(&key).arg(millis(self.ttls.retention));
-        vec![zadd, expire]
+    /// `schedule_sync`'s write, for a script on a single node.
+    fn schedule_write(&self, id: &CheckoutId, due_unix: i64) -> IndexWrite {
+        IndexWrite::Add {
+            key: self.keys.sync_due(),
+            score: due_unix,
+            member: id.as_str().to_owned(),
+            ttl_ms: millis(self.ttls.retention),
+        }
     }
 
-    /// `unschedule_sync`'s command, for a script on a single node.
-    fn unschedule_command(&self, id: &CheckoutId) -> Cmd {
-        let mut zrem = ::redis::cmd("ZREM");
-        zrem.arg(self.keys.sync_due()).arg(id.as_str());
-        zrem
+    /// `unschedule_sync`'s write, for a script on a single node.
+    fn unschedule_write(&self, id: &CheckoutId) -> IndexWrite {
+        IndexWrite::Remove {
+            key: self.keys.sync_due(),
+            member: id.as_str().to_owned(),
+        }
     }
 
     /// The checkout's raw `data` and `version` fields (a read: safe to send twice).

@@ -25,10 +25,11 @@
 //!
 //! Redis (store::redis::timeline, visible inside store::redis):
 //!   RedisTimeline::new(&Keys, keep: Duration)
-//!   RedisTimeline::add(&Family, &Entry) -> Vec<Cmd>      ZADD + PEXPIRE keep, for one MULTI
-//!   RedisTimeline::remove(&Family, &Entry) -> Vec<Cmd>   ZREM
-//!   run_grouped(&Connection, Vec<Vec<Cmd>>)              one MULTI/EXEC per family (slot);
-//!                                                        one pipeline on a single node
+//!   RedisTimeline::add(&Family, &Entry) -> IndexWrite    ZADD + PEXPIRE keep, as one MULTI
+//!   RedisTimeline::remove(&Family, &Entry) -> IndexWrite ZREM
+//!   run_grouped(&Connection, &[IndexWrite])              one MULTI/EXEC per write (slot);
+//!                                                        one on a single node, or values
+//!                                                        in a checkout's script there
 //!   RedisTimeline::page(&mut conn, &PageRequest) -> RedisResult<Vec<Entry>>
 //!                                                        one EVALSHA per 64 days walked
 //! Memory (sandbox):

@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
-use ::redis::{Cmd, Pipeline};
+use ::redis::Pipeline;
 use async_trait::async_trait;
 
 use super::connection::Connection;
-use super::timeline::{RedisTimeline, run_grouped};
+use super::timeline::{IndexWrite, RedisTimeline, run_grouped};
 use super::{RedisStore, from_json};
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};
 use crate::store::StoreError;
@@ -37,7 +37,7 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let entry = entry_of(checkout);
         let timeline = self.timeline();
-        let groups: Vec<Vec<Cmd>> = families_of(checkout)
+        let groups: Vec<IndexWrite> = families_of(checkout)
             .iter()
             .map(|family| timeline.add(family, &entry))
             .collect();
@@ -51,22 +51,22 @@ impl RedisStore {
 
     /// The commands of [`index_for_listing_impl`](Self::index_for_listing_impl), for a script
     /// on a single node.
-    pub(super) fn listing_commands(&self, checkout: &Checkout) -> Vec<Cmd> {
+    pub(super) fn listing_writes(&self, checkout: &Checkout) -> Vec<IndexWrite> {
         let entry = entry_of(checkout);
         let timeline = self.timeline();
         families_of(checkout)
             .iter()
-            .flat_map(|family| timeline.add(family, &entry))
+            .map(|family| timeline.add(family, &entry))
             .collect()
     }
 
     /// The commands of [`reindex_status_impl`](Self::reindex_status_impl), for a script on a
     /// single node; none when the status did not change.
-    pub(super) fn status_move_commands(
+    pub(super) fn status_move_writes(
         &self,
         checkout: &Checkout,
         previous: CheckoutStatus,
-    ) -> Vec<Cmd> {
+    ) -> Vec<IndexWrite> {
         if checkout.status == previous {
             return Vec::new();
         }
@@ -76,11 +76,11 @@ impl RedisStore {
             keys::checkouts_with_status(previous),
             keys::checkouts_with_status(checkout.status),
         );
-        let mut commands = timeline.add(&to, &entry);
+        let mut writes = vec![timeline.add(&to, &entry)];
         if from != to {
-            commands.extend(timeline.remove(&from, &entry));
+            writes.push(timeline.remove(&from, &entry));
         }
-        commands
+        writes
     }
 
     pub(super) async fn reindex_status_impl(

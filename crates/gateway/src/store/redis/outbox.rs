@@ -23,11 +23,11 @@
 
 use std::time::Duration;
 
-use ::redis::{Cmd, Script};
+use ::redis::Script;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::timeline::{RedisTimeline, run_grouped};
+use super::timeline::{IndexWrite, RedisTimeline, run_grouped};
 use super::{RedisStore, from_json, millis, to_json};
 use crate::domain::checkout::{Checkout, CheckoutId};
 use crate::domain::event::{Delivery, Event, EventId, EventType};
@@ -272,30 +272,30 @@ fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEven
 }
 
 impl RedisStore {
-    /// The commands that announce a transition's events (their listing entries and, when they
+    /// The writes that announce a transition's events (their listing entries and, when they
     /// are queued for delivery, the outbox index entry at `announce_at`), for a single Redis
     /// node to run inside the transition's own script, so that they are written with it.
-    pub(super) fn announcement_commands(
+    pub(super) fn announcement_writes(
         &self,
         id: &CheckoutId,
         events: &[Event],
         announce_at: Option<DateTime<Utc>>,
-    ) -> Vec<Cmd> {
-        let mut commands: Vec<Cmd> = self.events_index_groups(events).concat();
+    ) -> Vec<IndexWrite> {
+        let mut writes = self.events_index_writes(events);
         if let (Some(at), false) = (announce_at, events.is_empty()) {
-            let key = self.keys.outbox_due();
-            let mut zadd = ::redis::cmd("ZADD");
-            zadd.arg(&key).arg(at.timestamp_millis()).arg(id.as_str());
-            let mut expire = ::redis::cmd("PEXPIRE");
-            expire.arg(&key).arg(millis(self.ttls.retention));
-            commands.extend([zadd, expire]);
+            writes.push(IndexWrite::Add {
+                key: self.keys.outbox_due(),
+                score: at.timestamp_millis(),
+                member: id.as_str().to_owned(),
+                ttl_ms: millis(self.ttls.retention),
+            });
         }
-        commands
+        writes
     }
 
     /// The events index entries of `events`: for each, in the family of every event and in its
-    /// type's, one group of commands per family (a family is one hash slot).
-    fn events_index_groups(&self, events: &[Event]) -> Vec<Vec<Cmd>> {
+    /// type's (a family is one hash slot).
+    fn events_index_writes(&self, events: &[Event]) -> Vec<IndexWrite> {
         let timeline = self.events_timeline();
         events
             .iter()
@@ -326,7 +326,7 @@ impl RedisStore {
         events: &[Event],
         deliver_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let groups = &self.events_index_groups(events);
+        let groups = &self.events_index_writes(events);
         let index = async {
             if groups.is_empty() {
                 return Ok(());

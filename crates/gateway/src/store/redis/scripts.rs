@@ -6,31 +6,39 @@
 
 use ::redis::Script;
 
-/// Runs the commands packed in `ARGV[from..=to]`, each as its argument count then its arguments
-/// (see `pack_commands`), with `call` (`redis.call`: an error stops the script; `redis.pcall`:
-/// an error is ignored). Only a single node is given any: their keys are not the checkout's hash
-/// slot, which Redis Cluster refuses in one script; there the same writes go as their own
-/// commands.
-const RUN_PACKED: &str = r#"
-local function run_packed(call, from, to)
+use super::timeline::IndexWrite;
+
+/// Runs the index writes packed in `ARGV[from..=to]` (see [`pack`]): `+ key score member ttl`
+/// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, with `call` (`redis.call`: an error
+/// stops the script; `redis.pcall`: an error is ignored). Values only: the command names are
+/// here, not in every call's arguments, each of which Redis turns into a Lua string. Only a
+/// single node is given any: their keys are not the checkout's hash slot, which Redis Cluster
+/// refuses in one script; there the same writes go as their own commands.
+const RUN_WRITES: &str = r#"
+local function run_writes(call, from, to)
   local i = from
   while i <= to do
-    local argc = tonumber(ARGV[i])
-    call(unpack(ARGV, i + 1, i + argc))
-    i = i + 1 + argc
+    if ARGV[i] == '+' then
+      call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+      call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
+      i = i + 5
+    else
+      call('ZREM', ARGV[i + 1], ARGV[i + 2])
+      i = i + 3
+    end
   end
 end
 "#;
 
 /// KEYS: checkout, events. ARGV: checkout JSON, first event JSON, retention in ms, the length
-/// `n` of the packed commands to run first (the listing entries), those `n` arguments, then
-/// packed commands to run once inserted (the reconciler's index).
+/// `n` of the packed writes to run first (the listing entries), those `n` arguments, then
+/// packed writes to run once inserted (the reconciler's index).
 /// Returns 1 when inserted, 0 when the checkout exists already (nothing of it written).
 /// The listing entries are written before the record (design §11); with everything in one
 /// script, nobody sees one without the other anyway.
 const INSERT: &str = r#"
 local before_end = 4 + tonumber(ARGV[4])
-run_packed(redis.call, 5, before_end)
+run_writes(redis.call, 5, before_end)
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
@@ -41,7 +49,7 @@ redis.call('DEL', KEYS[2])
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-run_packed(redis.call, before_end + 1, #ARGV)
+run_writes(redis.call, before_end + 1, #ARGV)
 return 1
 "#;
 
@@ -49,7 +57,7 @@ return 1
 /// ARGV: expected version, checkout JSON, retention in ms, history entry JSON or '', delivery due
 /// time in ms or '' (not queued), the new delivery's JSON (or ''), the checkout's event id
 /// prefix (`evt_` and its 32 hex digits), the number `n` of merchant events, `n` pairs of event
-/// id and event JSON, then packed commands to run once applied (the listing's status move and
+/// id and event JSON, then packed writes to run once applied (the listing's status move and
 /// the reconciler's unschedule: hints, whose errors are ignored).
 /// Returns the new version when applied, -1 when there is no checkout, and on a version
 /// conflict `{version, data}` of the checkout as it is: the state the caller decides again on,
@@ -100,7 +108,7 @@ end
 for k = 1, 5 do
   redis.call('PEXPIRE', KEYS[k], ARGV[3])
 end
-run_packed(redis.pcall, events_end + 1, #ARGV)
+run_writes(redis.pcall, events_end + 1, #ARGV)
 return next_version
 "#;
 
@@ -161,22 +169,30 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 "#;
 
-/// Appends `commands` to a script call as `RUN_PACKED` reads them: each command's argument
-/// count, then its name and arguments.
-pub(super) fn pack_commands(call: &mut ::redis::ScriptInvocation<'_>, commands: &[::redis::Cmd]) {
-    for cmd in commands {
-        call.arg(cmd.args_iter().len());
-        for arg in cmd.args_iter() {
-            if let ::redis::Arg::Simple(bytes) = arg {
-                call.arg(bytes);
-            }
-        }
+/// Appends `writes` to a script call as `RUN_WRITES` reads them.
+pub(super) fn pack(call: &mut ::redis::ScriptInvocation<'_>, writes: &[IndexWrite]) {
+    for write in writes {
+        match write {
+            IndexWrite::Add {
+                key,
+                score,
+                member,
+                ttl_ms,
+            } => call.arg("+").arg(key).arg(score).arg(member).arg(ttl_ms),
+            IndexWrite::Remove { key, member } => call.arg("-").arg(key).arg(member),
+        };
     }
 }
 
-/// How many script arguments [`pack_commands`] adds for `commands`.
-pub(super) fn packed_len(commands: &[::redis::Cmd]) -> usize {
-    commands.iter().map(|c| 1 + c.args_iter().len()).sum()
+/// How many script arguments [`pack`] adds for `writes`.
+pub(super) fn packed_len(writes: &[IndexWrite]) -> usize {
+    writes
+        .iter()
+        .map(|write| match write {
+            IndexWrite::Add { .. } => 5,
+            IndexWrite::Remove { .. } => 3,
+        })
+        .sum()
 }
 
 /// The scripts, hashed once; `invoke_async` loads a script on `NOSCRIPT` (a restarted or new node).
@@ -193,8 +209,8 @@ pub(super) struct Scripts {
 impl Scripts {
     pub fn new() -> Self {
         Self {
-            insert: Script::new(&format!("{RUN_PACKED}{INSERT}")),
-            compare_and_set: Script::new(&format!("{RUN_PACKED}{COMPARE_AND_SET}")),
+            insert: Script::new(&format!("{RUN_WRITES}{INSERT}")),
+            compare_and_set: Script::new(&format!("{RUN_WRITES}{COMPARE_AND_SET}")),
             claim: Script::new(CLAIM),
             replace_if_equal: Script::new(REPLACE_IF_EQUAL),
             delete_if_equal: Script::new(DELETE_IF_EQUAL),

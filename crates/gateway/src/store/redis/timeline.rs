@@ -86,23 +86,22 @@ impl<'a> RedisTimeline<'a> {
         }
     }
 
-    /// ZADD the entry to its day's key and refresh that key's TTL: commands for one
-    /// transaction (they share the family's hash slot; see `run_grouped`).
-    pub(crate) fn add(&self, family: &Family, entry: &Entry) -> Vec<Cmd> {
-        let key = self.keys.timeline(family, &day_of(entry.at_ms));
-        let mut zadd = ::redis::cmd("ZADD");
-        zadd.arg(&key).arg(entry.at_ms).arg(&entry.member);
-        let mut expire = ::redis::cmd("PEXPIRE");
-        expire.arg(&key).arg(self.keep_ms);
-        vec![zadd, expire]
+    /// ZADD the entry to its day's key and refresh that key's TTL.
+    pub(crate) fn add(&self, family: &Family, entry: &Entry) -> IndexWrite {
+        IndexWrite::Add {
+            key: self.keys.timeline(family, &day_of(entry.at_ms)),
+            score: entry.at_ms,
+            member: entry.member.clone(),
+            ttl_ms: self.keep_ms,
+        }
     }
 
     /// ZREM the entry from its day's key.
-    pub(crate) fn remove(&self, family: &Family, entry: &Entry) -> Vec<Cmd> {
-        let mut zrem = ::redis::cmd("ZREM");
-        zrem.arg(self.keys.timeline(family, &day_of(entry.at_ms)))
-            .arg(&entry.member);
-        vec![zrem]
+    pub(crate) fn remove(&self, family: &Family, entry: &Entry) -> IndexWrite {
+        IndexWrite::Remove {
+            key: self.keys.timeline(family, &day_of(entry.at_ms)),
+            member: entry.member.clone(),
+        }
     }
 
     /// One page: one script call per [`MAX_DAYS_PER_CALL`] days walked (one in the common
@@ -161,27 +160,69 @@ fn parse_score(raw: &str) -> RedisResult<i64> {
         })
 }
 
-/// Runs groups of commands, each group within one hash slot, each as a transaction (`MULTI`/
-/// `EXEC`: a ZADD never lands without the PEXPIRE that gives its key a TTL): one transaction on
-/// a single node, one per group (sent together) on a cluster, where one must not cross slots.
-pub(super) async fn run_grouped(conn: &Connection, groups: &[Vec<Cmd>]) -> RedisResult<()> {
+/// One write to an index whose key is not a checkout's hash slot (a listing day, `sync-due`,
+/// `outbox-due`). A single node runs it inside a checkout's script, where it goes as values only
+/// ([`super::scripts`]); elsewhere [`run_grouped`] sends its commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum IndexWrite {
+    /// `ZADD key score member`, then `PEXPIRE key ttl_ms`: a key never gains an entry without
+    /// its TTL being refreshed.
+    Add {
+        key: String,
+        score: i64,
+        member: String,
+        ttl_ms: u64,
+    },
+    /// `ZREM key member`.
+    Remove { key: String, member: String },
+}
+
+impl IndexWrite {
+    /// The write as commands, to be sent as one transaction (they share one key).
+    pub(super) fn commands(&self) -> Vec<Cmd> {
+        match self {
+            Self::Add {
+                key,
+                score,
+                member,
+                ttl_ms,
+            } => {
+                let mut zadd = ::redis::cmd("ZADD");
+                zadd.arg(key).arg(score).arg(member);
+                let mut expire = ::redis::cmd("PEXPIRE");
+                expire.arg(key).arg(ttl_ms);
+                vec![zadd, expire]
+            }
+            Self::Remove { key, member } => {
+                let mut zrem = ::redis::cmd("ZREM");
+                zrem.arg(key).arg(member);
+                vec![zrem]
+            }
+        }
+    }
+}
+
+/// Runs index writes, each as a transaction (`MULTI`/`EXEC`: a ZADD never lands without the
+/// PEXPIRE that gives its key a TTL): all in one transaction on a single node, one each (sent
+/// together) on a cluster, where one must not cross slots.
+pub(super) async fn run_grouped(conn: &Connection, writes: &[IndexWrite]) -> RedisResult<()> {
     match conn {
         Connection::Single(_) | Connection::Worker(_) => {
             let mut pipe = Pipeline::new();
             pipe.atomic();
-            for cmd in groups.iter().flatten() {
-                pipe.add_command(cmd.clone()).ignore();
+            for cmd in writes.iter().flat_map(IndexWrite::commands) {
+                pipe.add_command(cmd).ignore();
             }
             pipe.exec_async(&mut conn.clone()).await
         }
         Connection::Cluster(_) => {
-            let runs = groups.iter().map(|group| {
+            let runs = writes.iter().map(|write| {
                 let mut conn = conn.clone();
                 async move {
                     let mut pipe = Pipeline::new();
                     pipe.atomic();
-                    for cmd in group {
-                        pipe.add_command(cmd.clone()).ignore();
+                    for cmd in write.commands() {
+                        pipe.add_command(cmd).ignore();
                     }
                     pipe.exec_async(&mut conn).await
                 }
