@@ -226,9 +226,10 @@ enum CasOutcome {
 
 fn cas_outcome(id: &CheckoutId, reply: ::redis::Value) -> Result<CasOutcome, StoreError> {
     use ::redis::Value;
-    let odd = |reply: &Value| {
+    // Names the reply's shape only: a record in it is not for the logs.
+    let odd = || {
         StoreError::corrupt(format!(
-            "compare-and-set of checkout {id} answered {reply:?}"
+            "compare-and-set of checkout {id} answered neither a version, -1 nor {{version, data}}"
         ))
     };
     match reply {
@@ -237,7 +238,7 @@ fn cas_outcome(id: &CheckoutId, reply: ::redis::Value) -> Result<CasOutcome, Sto
             .ok()
             .filter(|v| *v > 0)
             .map(CasOutcome::Applied)
-            .ok_or_else(|| odd(&reply)),
+            .ok_or_else(odd),
         Value::Array(ref parts) => match parts.as_slice() {
             [Value::Int(version), Value::BulkString(data)] => {
                 match (u64::try_from(*version), std::str::from_utf8(data)) {
@@ -245,15 +246,15 @@ fn cas_outcome(id: &CheckoutId, reply: ::redis::Value) -> Result<CasOutcome, Sto
                         version,
                         data: data.to_owned(),
                     }),
-                    _ => Err(odd(&reply)),
+                    _ => Err(odd()),
                 }
             }
             [Value::Int(_), Value::Nil] => Err(StoreError::corrupt(format!(
                 "checkout {id} has a `version` but no `data`"
             ))),
-            _ => Err(odd(&reply)),
+            _ => Err(odd()),
         },
-        _ => Err(odd(&reply)),
+        _ => Err(odd()),
     }
 }
 
@@ -1045,6 +1046,41 @@ mod tests {
 
     use super::*;
     use crate::store::Cause;
+
+    #[test]
+    fn compare_and_set_answers_are_read_by_their_shape() {
+        use ::redis::Value;
+        let id = CheckoutId::generate();
+        assert!(matches!(
+            cas_outcome(&id, Value::Int(3)),
+            Ok(CasOutcome::Applied(3))
+        ));
+        assert!(matches!(
+            cas_outcome(&id, Value::Int(-1)),
+            Ok(CasOutcome::NotFound)
+        ));
+        let lost = Value::Array(vec![
+            Value::Int(2),
+            Value::BulkString(b"{\"a\":1}".to_vec()),
+        ]);
+        assert!(matches!(
+            cas_outcome(&id, lost),
+            Ok(CasOutcome::Conflict { version: 2, data }) if data == "{\"a\":1}"
+        ));
+        // A record that is gone mid-way, a zero, any other shape: corrupt, and the message
+        // never echoes what Redis sent.
+        for odd in [
+            Value::Int(0),
+            Value::Array(vec![Value::Int(2), Value::Nil]),
+            Value::Array(vec![Value::BulkString(b"secret".to_vec())]),
+            Value::BulkString(b"secret".to_vec()),
+        ] {
+            let Err(e) = cas_outcome(&id, odd) else {
+                panic!("read an odd answer");
+            };
+            assert!(!e.to_string().contains("secret"), "{e}");
+        }
+    }
 
     #[test]
     fn a_value_that_does_not_decode_is_corrupt_and_keeps_the_json_error() {
