@@ -5,8 +5,9 @@
 //! what they learned as [`News`]; [`apply`] reads the stored checkout, lets
 //! [`transition`] turn the news into the next state and its
 //! event, and writes both with one compare-and-set. When another writer got there first the loop
-//! decides again on the state the store answers with, so racers end in the same state whatever their order (design §6);
-//! after [`MAX_CAS_ATTEMPTS`] lost races in a row it gives up with a 503-class error.
+//! decides again on the state the store answers with, so racers end in the same state whatever
+//! their order (design §6); after [`MAX_CAS_ATTEMPTS`] lost races in a row it gives up with a
+//! 503-class error.
 
 use super::Context;
 use super::transition::{News, transition};

@@ -61,8 +61,9 @@ return 1
 /// the reconciler's unschedule: hints, whose errors are ignored).
 /// Returns the new version when applied, -1 when there is no checkout, and on a version
 /// conflict `{version, data}` of the checkout as it is: the state the caller decides again on,
-/// without a read of its own. The record, its history, its merchant events and its outbox change together or not
-/// at all: no crash between a transition and its event can lose the event (design §12).
+/// without a read of its own. The record, its history, its merchant events and its outbox
+/// change together or not at all: no crash between a transition and its event can lose the
+/// event (design §12).
 ///
 /// Merchant events are written without the checkout they show: it is the record this script
 /// writes. Before the record moves on, the events of the version it leaves (ids `prefix`,
