@@ -61,9 +61,10 @@ where
         let meta = event.metadata();
         let mut line = Vec::with_capacity(256);
         line.extend_from_slice(b"{\"timestamp\":");
-        json(
-            &mut line,
-            &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        crate::domain::time::with_text(
+            &chrono::Utc::now(),
+            chrono::SecondsFormat::Micros,
+            |text| json(&mut line, text),
         );
         line.extend_from_slice(b",\"level\":");
         json(&mut line, meta.level().as_str());

@@ -61,7 +61,7 @@ pub struct PspView<'a> {
 }
 
 pub fn timestamp(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    crate::domain::time::with_text(t, SecondsFormat::Secs, str::to_owned)
 }
 
 impl<'a> CheckoutView<'a> {
