@@ -40,10 +40,14 @@ struct Recipe {
 
 impl Recipe {
     fn build(&self) -> reqwest::Result<reqwest::Client> {
+        // Redirects are not followed: MSP's API answers without them, and a followed 307 would
+        // carry the card data, and the `api_key` header (reqwest drops only the headers it
+        // knows as secret), to wherever it points.
         reqwest::Client::builder()
             .default_headers(self.headers.clone())
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
     }
 }
@@ -365,6 +369,13 @@ async fn exchange<T: Answer>(
             detail: format!("HTTP {}", status.as_u16()),
             source: None,
         });
+    }
+    if status.is_redirection() {
+        return Err(PspError::unexpected(format!(
+            "HTTP {}, a redirect, which is not followed: check multisafepay.base_url (MSP's API \
+             answers without redirects)",
+            status.as_u16()
+        )));
     }
     let envelope: wire::Envelope =
         serde_json::from_slice(&body).map_err(|e| PspError::Unexpected {
@@ -741,6 +752,35 @@ mod tests {
                 "{body}: {err:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_with_the_card_and_the_key() {
+        let elsewhere = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+            .expect(0)
+            .named("the redirect's target")
+            .mount(&elsewhere)
+            .await;
+        for code in [301, 302, 307, 308] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(code)
+                        .insert_header("location", format!("{}/v1/json/orders", elsewhere.uri())),
+                )
+                .expect(1)
+                .mount(&server)
+                .await;
+            let err = create(&server, Duration::from_secs(5)).await.unwrap_err();
+            let PspError::Unexpected { ref detail, .. } = err else {
+                panic!("{code}: {err:?}");
+            };
+            assert!(detail.contains("redirect") && detail.contains("multisafepay.base_url"));
+        }
+        // The create calls above have returned: had one followed its redirect, `elsewhere`
+        // would have been asked by now; its `expect(0)` is checked as it drops.
     }
 
     #[tokio::test]
