@@ -192,7 +192,7 @@ impl EventSource {
 /// One real transition in a checkout's history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutEvent {
-    #[serde(serialize_with = "crate::domain::time::rfc3339")]
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub at: DateTime<Utc>,
     /// `None` for the event that records the checkout's creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -259,12 +259,12 @@ pub struct Checkout {
     /// Set when the shopper's browser came back through `/return` or `/cancel`: from then on
     /// MSP's `initialized` means `processing`, not `requires_action` (design §3).
     pub shopper_returned: bool,
-    #[serde(serialize_with = "crate::domain::time::rfc3339")]
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::domain::time::rfc3339")]
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// When the 3DS window (MSP: 1 h for cards) plus a margin ends.
-    #[serde(serialize_with = "crate::domain::time::rfc3339")]
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub expires_at: DateTime<Utc>,
     #[serde(default)]
     pub capture_method: CaptureMethod,
@@ -275,7 +275,7 @@ pub struct Checkout {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::domain::time::rfc3339_opt"
+        with = "crate::domain::time::rfc3339_opt"
     )]
     pub capture_before: Option<DateTime<Utc>>,
     /// Its refunds, oldest first (design §10.1); see [`super::refund`].

@@ -155,7 +155,7 @@ pub struct Event {
     pub id: EventId,
     #[serde(rename = "type")]
     pub kind: EventType,
-    #[serde(serialize_with = "crate::domain::time::rfc3339")]
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// The status before the change; `None` for a refund's creation.
     pub previous_status: Option<String>,
@@ -218,7 +218,7 @@ pub enum DeliveryStatus {
 /// One try to deliver an event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
-    #[serde(serialize_with = "crate::domain::time::rfc3339")]
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub at: DateTime<Utc>,
     /// The receiver's HTTP status, when it answered.
     pub http_status: Option<u16>,
@@ -233,7 +233,7 @@ pub struct Delivery {
     pub status: DeliveryStatus,
     pub attempts: Vec<Attempt>,
     /// When the next attempt is due; `None` once delivered or failed.
-    #[serde(serialize_with = "crate::domain::time::rfc3339_opt")]
+    #[serde(default, with = "crate::domain::time::rfc3339_opt")]
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 

@@ -123,8 +123,8 @@ pub struct Refund {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub psp: RefundPsp,
-    #[serde(serialize_with = "crate::domain::time::rfc3339")]
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::domain::time::rfc3339")]
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }

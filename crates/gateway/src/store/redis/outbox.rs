@@ -190,7 +190,7 @@ fn score_ms(raw: &str) -> Result<i64, StoreError> {
 pub(super) struct EventHead<'a> {
     #[serde(rename = "type")]
     kind: EventType,
-    #[serde(serialize_with = "crate::domain::time::rfc3339")]
+    #[serde(with = "crate::domain::time::rfc3339")]
     created_at: DateTime<Utc>,
     previous_status: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
