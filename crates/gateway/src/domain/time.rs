@@ -217,6 +217,15 @@ mod tests {
         maybe: Option<DateTime<Utc>>,
     }
 
+    /// Every form chrono writes.
+    const FORMS: [SecondsFormat; 5] = [
+        SecondsFormat::Secs,
+        SecondsFormat::Millis,
+        SecondsFormat::Micros,
+        SecondsFormat::Nanos,
+        SecondsFormat::AutoSi,
+    ];
+
     /// Instants across the years this writes itself and beyond them, at every kind of
     /// fraction, leap seconds included.
     fn instants() -> Vec<DateTime<Utc>> {
@@ -260,13 +269,7 @@ mod tests {
     #[test]
     fn the_written_text_is_chronos_for_every_form() {
         for at in instants() {
-            for form in [
-                SecondsFormat::Secs,
-                SecondsFormat::Millis,
-                SecondsFormat::Micros,
-                SecondsFormat::Nanos,
-                SecondsFormat::AutoSi,
-            ] {
+            for form in FORMS {
                 let chronos = at.to_rfc3339_opts(form, true);
                 assert_eq!(with_text(&at, form, str::to_owned), chronos, "{form:?}");
             }
@@ -313,13 +316,7 @@ mod tests {
     #[test]
     fn every_written_text_is_read_back_as_chrono_reads_it() {
         for at in instants() {
-            for form in [
-                SecondsFormat::Secs,
-                SecondsFormat::Millis,
-                SecondsFormat::Micros,
-                SecondsFormat::Nanos,
-                SecondsFormat::AutoSi,
-            ] {
+            for form in FORMS {
                 let text = at.to_rfc3339_opts(form, true);
                 assert_eq!(our_reading(&text), chronos_reading(&text), "{text}");
                 // The form written here is read without chrono's parser, but for leap seconds
