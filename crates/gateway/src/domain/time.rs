@@ -15,8 +15,8 @@
 use std::fmt;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, SecondsFormat, Timelike, Utc};
-use serde::Serializer;
 use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serializer};
 
 /// A timestamp field: `#[serde(with = "crate::domain::time::rfc3339")]`.
 pub mod rfc3339 {
@@ -43,8 +43,13 @@ pub mod rfc3339_opt {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        d.deserialize_option(MaybeText)
+        Ok(Option::<Stamp>::deserialize(d)?.map(|Stamp(at)| at))
     }
+
+    /// A timestamp read by [`rfc3339`], for serde's own `Option` to wrap.
+    #[derive(Deserialize)]
+    #[serde(transparent)]
+    struct Stamp(#[serde(with = "rfc3339")] DateTime<Utc>);
 }
 
 /// Reads a timestamp's text as chrono's `Deserialize for DateTime<Utc>` does.
@@ -65,29 +70,6 @@ impl Visitor<'_> for Text {
                 .map(|at| at.with_timezone(&Utc))
                 .map_err(E::custom),
         }
-    }
-}
-
-/// `null` or a timestamp's text.
-struct MaybeText;
-
-impl<'de> Visitor<'de> for MaybeText {
-    type Value = Option<DateTime<Utc>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("null or an RFC 3339 formatted date and time string")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        rfc3339::deserialize(d).map(Some)
     }
 }
 
