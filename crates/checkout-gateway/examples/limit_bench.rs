@@ -449,6 +449,16 @@ impl Fixture {
         Ok(())
     }
 
+    /// A shopper's visit to a pay link: a pending session sends the browser on to MSP (303) or
+    /// serves its form (200).
+    async fn pay_page(&self, link: &str) -> anyhow::Result<()> {
+        let res = self.client.get(link).send().await?;
+        if !res.status().is_redirection() && !res.status().is_success() {
+            bail!("pay page answered {}", res.status());
+        }
+        Ok(())
+    }
+
     /// Mean client commands and round trips per call of `op` over `n` calls.
     async fn per_op<F, Fut>(&self, label: &str, n: u32, op: F) -> anyhow::Result<(f64, f64)>
     where
@@ -932,24 +942,12 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     // One pay page before counting: the first after a Redis start loads the pay page's script
     // (one more round trip, once per Redis process), as the creates above loaded theirs.
-    let warm = fx.client.get(&pay_links[0]).send().await?;
-    if !warm.status().is_redirection() && !warm.status().is_success() {
-        bail!("pay page answered {}", warm.status());
-    }
+    fx.pay_page(&pay_links[0]).await?;
     let pay_index = std::sync::atomic::AtomicUsize::new(0);
     let pay_page = fx
         .per_op("pay-page", batch, || async {
             let i = pay_index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let res = fx
-                .client
-                .get(&pay_links[i % pay_links.len()])
-                .send()
-                .await?;
-            // A pending session sends the browser on to MSP (303) or serves its form (200).
-            if !res.status().is_redirection() && !res.status().is_success() {
-                bail!("pay page answered {}", res.status());
-            }
-            Ok(())
+            fx.pay_page(&pay_links[i % pay_links.len()]).await
         })
         .await?;
     let notify_index = std::sync::atomic::AtomicUsize::new(0);
