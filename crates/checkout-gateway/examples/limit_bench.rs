@@ -13,7 +13,8 @@
 //!
 //! - throughput at `--connections` of the gateway and of limit-baseline (frictionless card), and
 //!   their ratio; and of the gateway with logs at `warn` (what logging at `info` costs); the
-//!   three are measured in turns, three rounds, and each figure is the mean of its rounds;
+//!   three are measured in turns, three rounds, each round starting with another of them (the
+//!   one Redis grows from run to run), and each figure is the mean of its rounds;
 //! - the CPU each process used per checkout over those runs (`/proc/PID/stat`): the gateway,
 //!   the simulator and Redis against limit-baseline, the simulator and Redis, and the gateway
 //!   at `info` against `warn` (steadier than throughput on a shared machine);
@@ -210,6 +211,14 @@ impl WrkRun {
             non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
         }
     }
+}
+
+/// The three throughput runs of a round.
+#[derive(Clone, Copy)]
+enum Run {
+    Info,
+    Warn,
+    Baseline,
 }
 
 fn millis(text: &str) -> Option<f64> {
@@ -768,38 +777,40 @@ async fn main() -> anyhow::Result<()> {
         Default::default();
     let quiet_pid = quiet_gw.pid();
     let (mut gw_runs, mut quiet_runs, mut base_runs) = (Vec::new(), Vec::new(), Vec::new());
+    // All three write into the one Redis, which grows run after run (bigger listing indexes
+    // cost more to add to): each round starts with another of the three, so that each is
+    // measured first, second and third once, and the growth falls on all alike.
+    let order = [Run::Info, Run::Warn, Run::Baseline];
     for round in 0..rounds {
-        let (conns, gw, q, b) = (
-            args.connections,
-            format!("gwn{round}"),
-            format!("gwq{round}"),
-            format!("basen{round}"),
-        );
-        gw_runs.push(measure_cpu(
-            &checkout_lua,
-            checkouts(&gateway),
-            conns,
-            &gw,
-            &watch(Some(gw_pid)),
-            &mut gw_cpu,
-        )?);
-        quiet_runs.push(measure_cpu(
-            &checkout_lua,
-            checkouts(&quiet),
-            conns,
-            &q,
-            &watch(Some(quiet_pid)),
-            &mut quiet_cpu,
-        )?);
-        if baseline_bin.is_some() {
-            base_runs.push(measure_cpu(
-                &checkout_lua,
-                checkouts(&baseline),
-                conns,
-                &b,
-                &watch(base_pid),
-                &mut base_cpu,
-            )?);
+        let conns = args.connections;
+        for which in order.iter().cycle().skip(round).take(order.len()) {
+            match which {
+                Run::Info => gw_runs.push(measure_cpu(
+                    &checkout_lua,
+                    checkouts(&gateway),
+                    conns,
+                    &format!("gwn{round}"),
+                    &watch(Some(gw_pid)),
+                    &mut gw_cpu,
+                )?),
+                Run::Warn => quiet_runs.push(measure_cpu(
+                    &checkout_lua,
+                    checkouts(&quiet),
+                    conns,
+                    &format!("gwq{round}"),
+                    &watch(Some(quiet_pid)),
+                    &mut quiet_cpu,
+                )?),
+                Run::Baseline if baseline_bin.is_some() => base_runs.push(measure_cpu(
+                    &checkout_lua,
+                    checkouts(&baseline),
+                    conns,
+                    &format!("basen{round}"),
+                    &watch(base_pid),
+                    &mut base_cpu,
+                )?),
+                Run::Baseline => {}
+            }
         }
     }
     drop(quiet_gw);
