@@ -216,25 +216,32 @@ fn json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
 /// slept again (`strace -c` at one connection: 7 `sched_yield`, 3 `futex`, 2.7 `write` per
 /// checkout, for 3 log lines; issue 12). With it, lines that come meanwhile wait in the queue and
 /// go out together, at most `window` later, and the thread sleeps only when lines stop coming.
-pub struct FlushPause<W> {
+///
+/// `pause` is how it waits: the thread's sleep, or in tests a recorder.
+pub struct FlushPause<W, P = fn(std::time::Duration)> {
     inner: W,
     window: std::time::Duration,
+    pause: P,
 }
 
 impl<W> FlushPause<W> {
     pub fn new(inner: W, window: std::time::Duration) -> Self {
-        Self { inner, window }
+        Self {
+            inner,
+            window,
+            pause: std::thread::sleep,
+        }
     }
 }
 
-impl<W: std::io::Write> std::io::Write for FlushPause<W> {
+impl<W: std::io::Write, P: FnMut(std::time::Duration)> std::io::Write for FlushPause<W, P> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.inner.write(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()?;
-        std::thread::sleep(self.window);
+        (self.pause)(self.window);
         Ok(())
     }
 }
@@ -430,14 +437,60 @@ mod tests {
         assert_eq!(raw.matches("\"a\"").count(), 1, "{raw}");
     }
 
+    /// What a writer saw, in order: what was written, each flush, each pause.
+    #[derive(Clone, Default)]
+    struct Steps(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+
+    impl Steps {
+        fn push(&self, step: String) {
+            self.0.borrow_mut().push(step);
+        }
+
+        fn taken(&self) -> Vec<String> {
+            self.0.borrow().clone()
+        }
+    }
+
+    impl std::io::Write for Steps {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.push(format!("write {}", String::from_utf8_lossy(buf).trim_end()));
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.push("flush".to_owned());
+            Ok(())
+        }
+    }
+
     #[test]
-    fn the_log_writer_passes_every_byte_on_and_flushes_them() {
+    fn the_log_writer_sends_its_lines_on_then_pauses_for_its_window_after_each_flush() {
         use std::io::Write;
-        let mut out = FlushPause::new(std::io::BufWriter::new(Vec::new()), Duration::ZERO);
+        let steps = Steps::default();
+        let paused = steps.clone();
+        let mut out = FlushPause {
+            inner: steps.clone(),
+            window: Duration::from_millis(10),
+            pause: move |window: Duration| paused.push(format!("pause {window:?}")),
+        };
         out.write_all(b"{\"a\":1}\n").unwrap();
         out.write_all(b"{\"b\":2}\n").unwrap();
         out.flush().unwrap();
-        assert_eq!(out.inner.get_ref().as_slice(), b"{\"a\":1}\n{\"b\":2}\n");
+        out.write_all(b"{\"c\":3}\n").unwrap();
+        out.flush().unwrap();
+        assert_eq!(
+            steps.taken(),
+            [
+                "write {\"a\":1}",
+                "write {\"b\":2}",
+                "flush",
+                "pause 10ms",
+                "write {\"c\":3}",
+                "flush",
+                "pause 10ms",
+            ],
+            "the lines must be out (written and flushed) before the pause, not held by it"
+        );
     }
 
     #[test]
