@@ -784,33 +784,39 @@ async fn main() -> anyhow::Result<()> {
     for round in 0..rounds {
         let conns = args.connections;
         for which in order.iter().cycle().skip(round).take(order.len()) {
-            match which {
-                Run::Info => gw_runs.push(measure_cpu(
-                    &checkout_lua,
+            let (url, label, pid, runs, cpu) = match which {
+                Run::Info => (
                     checkouts(&gateway),
-                    conns,
-                    &format!("gwn{round}"),
-                    &watch(Some(gw_pid)),
+                    "gwn",
+                    Some(gw_pid),
+                    &mut gw_runs,
                     &mut gw_cpu,
-                )?),
-                Run::Warn => quiet_runs.push(measure_cpu(
-                    &checkout_lua,
+                ),
+                Run::Warn => (
                     checkouts(&quiet),
-                    conns,
-                    &format!("gwq{round}"),
-                    &watch(Some(quiet_pid)),
+                    "gwq",
+                    Some(quiet_pid),
+                    &mut quiet_runs,
                     &mut quiet_cpu,
-                )?),
-                Run::Baseline if baseline_bin.is_some() => base_runs.push(measure_cpu(
-                    &checkout_lua,
+                ),
+                Run::Baseline if baseline_bin.is_some() => (
                     checkouts(&baseline),
-                    conns,
-                    &format!("basen{round}"),
-                    &watch(base_pid),
+                    "basen",
+                    base_pid,
+                    &mut base_runs,
                     &mut base_cpu,
-                )?),
-                Run::Baseline => {}
-            }
+                ),
+                Run::Baseline => continue,
+            };
+            let label = format!("{label}{round}");
+            runs.push(measure_cpu(
+                &checkout_lua,
+                url,
+                conns,
+                &label,
+                &watch(pid),
+                cpu,
+            )?);
         }
     }
     drop(quiet_gw);
