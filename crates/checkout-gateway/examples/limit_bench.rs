@@ -13,8 +13,8 @@
 //!
 //! - throughput at `--connections` of the gateway and of limit-baseline (frictionless card), and
 //!   their ratio; and of the gateway with logs at `warn` (what logging at `info` costs); the
-//!   three are measured in turns, three rounds, each round starting with another of them (the
-//!   one Redis grows from run to run), and each figure is the mean of its rounds;
+//!   three are measured in turns, three rounds, each round starting with another of them and
+//!   each run on an emptied Redis, and each figure is the mean of its rounds;
 //! - the CPU each process used per checkout over those runs (`/proc/PID/stat`): the gateway,
 //!   the simulator and Redis against limit-baseline, the simulator and Redis, and the gateway
 //!   at `info` against `warn` (steadier than throughput on a shared machine);
@@ -577,6 +577,19 @@ fn ticks_per_s() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// Empties the harness' own Redis at `url` (`FLUSHALL`; its scripts stay loaded).
+fn flush(url: &str) -> anyhow::Result<()> {
+    let out = Command::new("redis-cli")
+        .args(["-u", url, "FLUSHALL"])
+        .output()
+        .context("redis-cli FLUSHALL")?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    if said.trim() != "OK" {
+        bail!("redis-cli FLUSHALL said {said}");
+    }
+    Ok(())
+}
+
 /// The process id of the Redis server at `url` (`INFO server`).
 fn redis_pid(url: &str) -> Option<u32> {
     let out = Command::new("redis-cli")
@@ -767,6 +780,7 @@ async fn main() -> anyhow::Result<()> {
                        cpu: &mut CpuPerRequest|
      -> anyhow::Result<WrkRun> {
         let run_id = format!("{run_id}-{label}");
+        flush(redis.url())?;
         wrk(script, &url, conns, warmup, &format!("{run_id}-w"))?;
         let before = sample(pids);
         let run = wrk(script, &url, conns, seconds, &run_id)?;
@@ -777,9 +791,11 @@ async fn main() -> anyhow::Result<()> {
         Default::default();
     let quiet_pid = quiet_gw.pid();
     let (mut gw_runs, mut quiet_runs, mut base_runs) = (Vec::new(), Vec::new(), Vec::new());
-    // All three write into the one Redis, which grows run after run (bigger listing indexes
-    // cost more to add to): each round starts with another of the three, so that each is
-    // measured first, second and third once, and the growth falls on all alike.
+    // Each run starts on an emptied Redis: a Redis holding the runs before it costs more
+    // (bigger listing indexes to add to, a bigger key table), and whichever ran later paid
+    // for it. Each round also starts with another of the three, so that each is measured
+    // first, second and third once, and what still drifts (the simulator's orders, the
+    // machine) falls on all alike.
     let order = [Run::Info, Run::Warn, Run::Baseline];
     for round in 0..rounds {
         let conns = args.connections;
