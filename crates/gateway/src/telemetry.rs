@@ -180,7 +180,7 @@ impl Visit for JsonVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.pair(field, &format!("{value:?}"));
+        self.pair(field, &Escaped(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -198,6 +198,16 @@ impl Visit for JsonVisitor<'_> {
     /// Not finite: `null`, as serde_json writes it.
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.pair(field, &value);
+    }
+}
+
+/// A `Debug` value (the message, and `%` and `?` fields) as a JSON string, escaped by
+/// serde_json as it is formatted, with no `String` of it made first.
+struct Escaped<'a>(&'a dyn fmt::Debug);
+
+impl serde::Serialize for Escaped<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{:?}", self.0))
     }
 }
 
@@ -272,14 +282,25 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         let request_id = request
             .extensions()
             .get::<tracing_actix_web::RequestId>()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+            .copied();
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "unmatched".into());
         // Kept for the access line and the metrics' label: finding it walks every route.
         request.extensions_mut().insert(Route(route.clone()));
-        tracing::info_span!("request", request_id = %request_id, method = %request.method(), route = %route)
+        // The id is written into the span's stored fields as it is formatted: no `String` of it.
+        let span = |request_id: &dyn fmt::Display| {
+            tracing::info_span!(
+                "request",
+                request_id = %request_id,
+                method = %request.method(),
+                route = %route
+            )
+        };
+        match request_id {
+            Some(id) => span(&id),
+            None => span(&""),
+        }
     }
 
     fn on_request_end<B: actix_web::body::MessageBody>(
@@ -368,13 +389,15 @@ mod tests {
                 ratio = 0.5,
                 why = ?Some("x"),
                 text = "quote \" backslash \\ tab \t bell \u{7} é",
-                "status changed"
+                shown = %"quote \" new\nline \u{1} é",
+                "status {}",
+                "\"changed\"\n"
             );
         });
         assert_eq!(lines.len(), 1);
         let line = &lines[0];
         assert_eq!(line["level"], "INFO");
-        assert_eq!(line["message"], "status changed");
+        assert_eq!(line["message"], "status \"changed\"\n");
         assert_eq!(line["target"], module_path!());
         assert_eq!(
             (&line["n"], &line["below"], &line["ok"], &line["ratio"]),
@@ -382,6 +405,8 @@ mod tests {
         );
         assert_eq!(line["why"], "Some(\"x\")");
         assert_eq!(line["text"], "quote \" backslash \\ tab \t bell \u{7} é");
+        // `%` and `?` values and the message are escaped as they are formatted.
+        assert_eq!(line["shown"], "quote \" new\nline \u{1} é");
         assert_eq!(
             line["spans"],
             json!([
