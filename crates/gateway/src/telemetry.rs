@@ -202,17 +202,26 @@ impl Visit for JsonVisitor<'_> {
 }
 
 /// A `Debug` value (the message, and `%` and `?` fields) as a JSON string, escaped by
-/// serde_json as it is formatted, with no `String` of it made first.
+/// serde_json as it is formatted, with no `String` of it made first. A value whose formatting
+/// fails keeps what it wrote before failing: the line is still logged, and still JSON.
 struct Escaped<'a>(&'a dyn fmt::Debug);
 
 impl serde::Serialize for Escaped<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!("{:?}", self.0))
+        serializer.collect_str(self)
+    }
+}
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only the value can fail here: serde_json's writer is a `Vec`.
+        let _ = write!(f, "{:?}", self.0);
+        Ok(())
     }
 }
 
 /// `value` as JSON, escaped by serde_json. Writing to a `Vec` cannot fail, and these values
-/// (strings, numbers, booleans) always serialise.
+/// (strings, numbers, booleans, [`Escaped`]) always serialise.
 fn json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
     let _ = serde_json::to_writer(out, value);
 }
@@ -516,6 +525,21 @@ mod tests {
             ],
             "the lines must be out (written and flushed) before the pause, not held by it"
         );
+    }
+
+    #[test]
+    fn a_field_whose_formatting_fails_keeps_what_it_wrote_and_the_line_stays_json() {
+        struct Broken;
+        impl fmt::Debug for Broken {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("half \"")?;
+                Err(fmt::Error)
+            }
+        }
+        let lines = lines(|| tracing::warn!(broken = ?Broken, after = 1, "still logged"));
+        assert_eq!(lines[0]["message"], "still logged");
+        assert_eq!(lines[0]["broken"], "half \"");
+        assert_eq!(lines[0]["after"], 1);
     }
 
     #[test]
