@@ -14,13 +14,14 @@
 //! - throughput at `--connections` of the gateway and of limit-baseline (frictionless card), and
 //!   their ratio; and of the gateway with logs at `warn` (what logging at `info` costs); the
 //!   three are measured in turns, `--rounds` rounds, each round starting with another of them
-//!   and each run on an emptied Redis, and each figure is the mean of its rounds;
+//!   and each run on an emptied Redis and a fresh simulator, and each figure is the mean of
+//!   its rounds;
 //! - the CPU each process used per checkout over those runs (`/proc/PID/stat`, and wrk's own
 //!   once it exits): the gateway, the simulator, Redis and wrk against limit-baseline, the
 //!   simulator, Redis and wrk, and the gateway at `info` against `warn` (steadier than
 //!   throughput on a shared machine), and for each run how many cores the four kept busy;
 //! - median latency at 1 connection of the simulator alone (`POST /v1/json/orders`), the gateway
-//!   and limit-baseline, and what each adds over the simulator;
+//!   and limit-baseline, each on a fresh simulator, and what each adds over the simulator;
 //! - Redis commands clients sent (round trips, or fewer when sent together) per operation,
 //!   counted with `MONITOR` (commands run inside Lua scripts are not round trips and not
 //!   counted): frictionless create, 3-D Secure create, a notification that changes the status, a
