@@ -729,8 +729,8 @@ impl CpuPerRequest {
         self.per_s(self.ticks.iter().sum(), tick_s)
     }
 
-    /// The µs per request the rest of the machine was busy (other processes, the kernel's
-    /// threads: writing the log file back to disk, for one).
+    /// The µs per request the rest of the machine was busy: other processes (the idle servers
+    /// among them) and the kernel's own threads.
     fn others(&self, tick_s: f64) -> f64 {
         let ours: u64 = self.ticks.iter().sum();
         self.per(self.machine.busy.saturating_sub(ours), tick_s)
@@ -922,11 +922,11 @@ async fn main() -> anyhow::Result<()> {
         Default::default();
     let quiet_pid = quiet_gw.pid();
     let (mut gw_runs, mut quiet_runs, mut base_runs) = (Vec::new(), Vec::new(), Vec::new());
-    // Each run starts on an emptied Redis: a Redis holding the runs before it costs more
-    // (bigger listing indexes to add to, a bigger key table), and whichever ran later paid
-    // for it. Each round also starts with another of the three, so that each is measured
-    // first, second and third once, and what still drifts (the simulator's orders, the
-    // machine) falls on all alike.
+    // Each run starts on an emptied Redis and a fresh simulator: a Redis holding the runs
+    // before it costs more (bigger listing indexes to add to, a bigger key table), and so does
+    // a simulator holding their orders ([`fresh_simulator`]); whichever ran later paid for it.
+    // Each round also starts with another of the three, so that each is measured first,
+    // second and third in turn, and what still drifts (the machine) falls on all alike.
     let order = [Run::Info, Run::Warn, Run::Baseline];
     let conns = args.connections;
     println!(
