@@ -594,26 +594,26 @@ async fn redis_memory(redis_url: &str) -> anyhow::Result<Memory> {
     Ok(memory)
 }
 
-/// CPU time (user + system) `pid` has used so far, in clock ticks (`/proc/PID/stat`, fields 14
-/// and 15, counted after the parenthesised command name, which may hold spaces).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// The sum of fields `first` and `first + 1` of a `/proc/…/stat` file, in clock ticks (fields
+/// counted from 1 as in `proc(5)`, after the parenthesised command name, which may hold spaces).
+fn stat_ticks(path: &str, first: usize) -> Option<u64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // After the name comes field 3 (state).
     let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
-    // After the name: state is field 3, utime 14, stime 15.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    let a: u64 = fields.nth(first - 3)?.parse().ok()?;
+    let b: u64 = fields.next()?.parse().ok()?;
+    Some(a + b)
 }
 
-/// CPU time (user + system) of this process' children that it has waited for, in clock ticks
-/// (`/proc/self/stat`, fields 16 and 17): each wrk run's own, once it has exited.
+/// CPU time (user + system) `pid` has used so far (utime and stime, fields 14 and 15).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    stat_ticks(&format!("/proc/{pid}/stat"), 14)
+}
+
+/// CPU time (user + system) of this process' children that it has waited for (cutime and
+/// cstime, fields 16 and 17): each wrk run's own, once it has exited.
 fn waited_children_ticks() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
-    // After the name: state is field 3, cutime 16, cstime 17.
-    let cutime: u64 = fields.nth(13)?.parse().ok()?;
-    let cstime: u64 = fields.next()?.parse().ok()?;
-    Some(cutime + cstime)
+    stat_ticks("/proc/self/stat", 16)
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux almost everywhere).
