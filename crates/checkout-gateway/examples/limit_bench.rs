@@ -695,16 +695,24 @@ struct CpuPerRequest {
 }
 
 impl CpuPerRequest {
-    fn add(&mut self, before: &Sample, after: &Sample, requests: u64, seconds: f64) {
-        let (b, a) = (&before.processes, &after.processes);
-        self.ticks.resize(b.len(), 0);
-        for (total, (b, a)) in self.ticks.iter_mut().zip(b.iter().zip(a)) {
-            *total += a.unwrap_or(0).saturating_sub(b.unwrap_or(0));
+    /// One run's: what was used between two samples, for `requests` over `seconds`.
+    fn between(before: &Sample, after: &Sample, requests: u64, seconds: f64) -> Self {
+        let ticks = before
+            .processes
+            .iter()
+            .zip(&after.processes)
+            .map(|(b, a)| a.unwrap_or(0).saturating_sub(b.unwrap_or(0)))
+            .collect();
+        let machine = MachineTicks {
+            busy: after.machine.busy.saturating_sub(before.machine.busy),
+            steal: after.machine.steal.saturating_sub(before.machine.steal),
+        };
+        Self {
+            ticks,
+            machine,
+            requests,
+            seconds,
         }
-        self.machine.busy += after.machine.busy.saturating_sub(before.machine.busy);
-        self.machine.steal += after.machine.steal.saturating_sub(before.machine.steal);
-        self.requests += requests;
-        self.seconds += seconds;
     }
 
     fn merge(&mut self, other: &CpuPerRequest) {
@@ -729,11 +737,12 @@ impl CpuPerRequest {
         self.per_s(self.ticks.iter().sum(), tick_s)
     }
 
-    /// The µs per request the rest of the machine was busy: other processes (the idle servers
-    /// among them) and the kernel's own threads.
-    fn others(&self, tick_s: f64) -> f64 {
-        let ours: u64 = self.ticks.iter().sum();
-        self.per(self.machine.busy.saturating_sub(ours), tick_s)
+    /// The ticks the rest of the machine was busy: other processes (the idle servers among
+    /// them) and the kernel's own threads.
+    fn others(&self) -> u64 {
+        self.machine
+            .busy
+            .saturating_sub(self.ticks.iter().sum::<u64>())
     }
 
     /// All watched processes' µs per request.
@@ -829,13 +838,11 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let run_id = format!("b{}", chrono::Utc::now().timestamp_millis());
-    let measure = |script: &Path, url: String, conns: u32, label: &str| {
-        let script = script.to_owned();
+    // A warm-up, then the measured run.
+    let measure = |script: &Path, url: &str, conns: u32, label: &str| -> anyhow::Result<WrkRun> {
         let run_id = format!("{run_id}-{label}");
-        move || -> anyhow::Result<WrkRun> {
-            wrk(&script, &url, conns, warmup, &format!("{run_id}-w"))?;
-            wrk(&script, &url, conns, seconds, &run_id)
-        }
+        wrk(script, url, conns, warmup, &format!("{run_id}-w"))?;
+        wrk(script, url, conns, seconds, &run_id)
     };
     let orders_url = format!("{sim_url}/v1/json/orders");
     let checkouts = |base: &str| format!("{base}/v1/checkouts");
@@ -844,13 +851,13 @@ async fn main() -> anyhow::Result<()> {
         "# limit_bench ({} s per run, {} s warm-up)",
         seconds, warmup
     );
-    let sim_1 = measure(&orders_lua, orders_url.clone(), 1, "sim1")()?;
+    let sim_1 = measure(&orders_lua, &orders_url, 1, "sim1")?;
     sim = fresh_simulator(sim, &gateway_bin, sim_port, &client).await?;
-    let gw_1 = measure(&checkout_lua, checkouts(&gateway), 1, "gw1")()?;
+    let gw_1 = measure(&checkout_lua, &checkouts(&gateway), 1, "gw1")?;
     let base_1 = match baseline_bin {
         Some(_) => {
             sim = fresh_simulator(sim, &gateway_bin, sim_port, &client).await?;
-            Some(measure(&checkout_lua, checkouts(&baseline), 1, "base1")()?)
+            Some(measure(&checkout_lua, &checkouts(&baseline), 1, "base1")?)
         }
         None => None,
     };
@@ -899,8 +906,7 @@ async fn main() -> anyhow::Result<()> {
         let before = sample(pids);
         let started = Instant::now();
         let run = wrk(script, &url, conns, seconds, &run_id)?;
-        let mut this = CpuPerRequest::default();
-        this.add(
+        let this = CpuPerRequest::between(
             &before,
             &sample(pids),
             run.requests,
@@ -910,9 +916,9 @@ async fn main() -> anyhow::Result<()> {
             "  {name:<26} {:>6.0} req/s   CPU µs per checkout: {}; the rest of the machine {:.0}; cores busy of {cores}: theirs {:.2}, the rest {:.2}, stolen {:.2}",
             run.requests_per_s,
             this.line(&["server", "simulator", "Redis", "wrk"], tick_s),
-            this.others(tick_s),
+            this.per(this.others(), tick_s),
             this.cores(tick_s),
-            (this.per_s(this.machine.busy, tick_s) - this.cores(tick_s)).max(0.0),
+            this.per_s(this.others(), tick_s),
             this.per_s(this.machine.steal, tick_s),
         );
         cpu.merge(&this);
