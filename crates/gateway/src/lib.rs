@@ -2,7 +2,7 @@
 //!
 //! The checkout gateway as a library: a merchant-facing checkout service in front of
 //! MultiSafepay (MSP) direct card orders. The contract lives in `design.md`; this page is the map
-//! of the code. The binary (`crates/checkout-gateway`) only parses the command line and calls
+//! of the code. The binary (the root package, `src/main.rs`) only parses the command line and calls
 //! [`startup::Application`]; the simulator and the sandbox are crates of their own that this one
 //! does not depend on.
 //!

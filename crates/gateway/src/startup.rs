@@ -208,13 +208,12 @@ impl Application {
         {
             tracing::warn!("the webhook deliverer did not stop within 30 s");
         }
-        if let Some(task) = reconciler {
-            if tokio::time::timeout(Duration::from_secs(30), task)
+        if let Some(task) = reconciler
+            && tokio::time::timeout(Duration::from_secs(30), task)
                 .await
                 .is_err()
-            {
-                tracing::warn!("the reconciler did not stop within 30 s");
-            }
+        {
+            tracing::warn!("the reconciler did not stop within 30 s");
         }
         served.context("the HTTP server failed")
     }

@@ -282,7 +282,7 @@ pub struct Route(pub String);
 ///
 /// Slimmer than `tracing-actix-web`'s default span on purpose. That one repeats a dozen `http.*`
 /// fields on every log line (a fifth of a checkout's CPU went to logging, measured with
-/// `examples/gateway_bench.rs --logs`), and its `http.target` is the raw path: for
+/// `crates/bench/benches/gateway_bench.rs --logs`), and its `http.target` is the raw path: for
 /// `/pay/{token}` that would write every pay link's token into the logs.
 pub struct RequestSpan;
 

@@ -21,7 +21,7 @@
 //! `timestamp` and `Auth`: MSP's clock is the real one.
 //!
 //! It depends on no gateway crate, and no gateway crate depends on it (the system tests in
-//! `crates/checkout-gateway` use both): its wire types are its own, so a field misspelt the same
+//! the root package, `tests/`, use both): its wire types are its own, so a field misspelt the same
 //! way on both sides cannot pass every test and fail against the real MultiSafepay.
 //!
 //! - `api`: the `/v1/json` handlers; `wire`: MSP's field names, written from MSP's docs.

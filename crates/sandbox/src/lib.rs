@@ -82,10 +82,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .and_then(|u| u.host_str().map(str::to_owned)),
         None => Some(settings.server.host.clone()),
     };
-    if let Some(host) = own_host {
-        if !settings.checkout.return_url_hosts.contains(&host) {
-            settings.checkout.return_url_hosts.push(host);
-        }
+    if let Some(host) = own_host
+        && !settings.checkout.return_url_hosts.contains(&host)
+    {
+        settings.checkout.return_url_hosts.push(host);
     }
 
     // Bound before the app is built: the webhooks go to our own demo storefront, whose address

@@ -54,18 +54,16 @@ fn to_three_ds(mode: ThreeDsMode, session: &PaySession) -> HttpResponse {
         ThreeDsMode::Form => html.is_some() || url.is_none(),
         ThreeDsMode::Redirect => url.is_none() && html.is_some(),
     };
-    if serve_form {
-        if let Some(html) = html {
-            match csp_for_msp_form(html) {
-                Ok(csp) => {
-                    return HttpResponse::Ok()
-                        .content_type("text/html; charset=utf-8")
-                        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
-                        .body(html.to_owned());
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "MultiSafepay's 3-D Secure form cannot be served safely; trying its payment_url")
-                }
+    if serve_form && let Some(html) = html {
+        match csp_for_msp_form(html) {
+            Ok(csp) => {
+                return HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+                    .body(html.to_owned());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "MultiSafepay's 3-D Secure form cannot be served safely; trying its payment_url")
             }
         }
     }

@@ -169,7 +169,7 @@ pub(crate) fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The card security code: 3 digits, 4 for Amex. Wiped from memory when dropped.

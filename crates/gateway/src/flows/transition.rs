@@ -167,11 +167,12 @@ pub fn transition(
     apply_refund_news(&mut next, news, now);
     // What was captured is bookkeeping, whatever the order of the news: MSP's notification of
     // the capture often arrives before the capture call's own answer.
-    if let News::Captured { amount, accepted } = news {
-        if next.amount_captured.is_none() && !current.status.is_final() {
-            next.amount_captured = Some(amount);
-            next.psp.capture_order_id = accepted.order_id.clone();
-        }
+    if let News::Captured { amount, accepted } = news
+        && next.amount_captured.is_none()
+        && !current.status.is_final()
+    {
+        next.amount_captured = Some(amount);
+        next.psp.capture_order_id = accepted.order_id.clone();
     }
     let mut target = news.target(next.shopper_returned);
     // A manual-capture order that MSP authorised waits for the merchant's capture.

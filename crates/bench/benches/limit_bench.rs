@@ -1,9 +1,9 @@
 //! How close the gateway gets to the least work a checkout allows (issue "Close to the limit"):
-//! Redis, the simulator, the gateway and `limit-baseline` (../shared/bench) as **separate
+//! Redis, the simulator, the gateway and `limit-baseline` (crates/bench/limit-baseline) as **separate
 //! processes**, driven by `wrk`, side by side in one run.
 //!
 //! ```text
-//! cargo run --release --example limit_bench -- [--duration-s 10] [--connections 32] [--rounds 3] [--smoke]
+//! cargo bench -p bench --bench limit_bench -- [--duration-s 10] [--connections 32] [--rounds 3] [--smoke]
 //! ```
 //!
 //! It builds the release binary and limit-baseline, starts its own `redis-server` (no
@@ -55,6 +55,9 @@ const THREE_DS: &str = "4111111111111111";
 #[derive(Parser, Debug)]
 #[command(about = "The gateway next to limit-baseline, as separate processes, under wrk")]
 struct Args {
+    /// Passed by `cargo bench` to every harness; nothing to do with it.
+    #[arg(long = "bench", hide = true)]
+    _bench: bool,
     /// Measured seconds per wrk run.
     #[arg(long, default_value_t = 10)]
     duration_s: u64,
@@ -117,7 +120,7 @@ fn build() -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
         bail!("building checkout-gateway failed");
     }
     let gateway = target_dir().join("release/checkout-gateway");
-    let manifest = workspace_root().join("../shared/bench/limit-baseline/Cargo.toml");
+    let manifest = workspace_root().join("crates/bench/limit-baseline/Cargo.toml");
     if !manifest.exists() {
         eprintln!(
             "limit-baseline not found at {}: its runs are skipped",

@@ -6,7 +6,7 @@
 //!   limit off and the reconciler off, so that only the requests we send are measured.
 //!
 //! ```text
-//! cargo run --release --example gateway_bench -- [--connections 32] [--duration-s 20]
+//! cargo bench -p bench --bench gateway_bench -- [--connections 32] [--duration-s 20]
 //!     [--card 374500000000015] [--scenario create|get|notify|msp-create]... [--sim-latency-ms 0]
 //! ```
 //!
@@ -51,6 +51,9 @@ const MERCHANT_KEY: &str = "bench-merchant-key-0123456789";
 #[derive(Parser, Debug)]
 #[command(about = "Load benchmark of the gateway against the in-process simulator and Redis")]
 struct Args {
+    /// Passed by `cargo bench` to every harness; nothing to do with it.
+    #[arg(long = "bench", hide = true)]
+    _bench: bool,
     /// Concurrent requests in flight (each on its own keep-alive connection).
     #[arg(long, default_value_t = 32)]
     connections: usize,

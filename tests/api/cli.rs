@@ -147,7 +147,7 @@ async fn the_sandbox_delivers_its_events_to_the_demo_shop_which_verifies_them() 
 /// default log level (JSON info lines on stdout too) that must hold.
 #[test]
 fn the_merchant_key_is_on_the_stdout_line_readme_names() {
-    let readme = include_str!("../../../../README.md")
+    let readme = include_str!("../../README.md")
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
