@@ -190,7 +190,7 @@ impl MultiSafepayClient {
     ) -> Result<(), PspError> {
         let url = self.url(&["capture", order_id]);
         let request = self
-            .http
+            .http()
             .patch(url)
             .json(&convert::authorization_cancel(reason));
         self.call("cancel_authorization", request, cancel_refused)
@@ -871,6 +871,54 @@ mod tests {
             .get_order("a/b?c")
             .await;
         assert!(matches!(err, Err(PspError::NotFound)));
+    }
+
+    /// On a web worker (a single-threaded runtime, as this test's), every operation goes out
+    /// over the worker's own client, never over the shared one of the background tasks, whose
+    /// connections another thread drives.
+    #[tokio::test]
+    async fn on_a_web_worker_every_call_goes_over_the_workers_own_client() {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(200).set_body_json(initialized()))
+            .mount(&server)
+            .await;
+        let mut c = client(&server, Duration::from_secs(5));
+        // The shared client marks what it sends.
+        let mut marked = c.recipe.headers.clone();
+        marked.insert("x-shared-client", HeaderValue::from_static("1"));
+        c.http = reqwest::Client::builder()
+            .default_headers(marked)
+            .build()
+            .unwrap();
+        let id = CheckoutId::parse(ID).unwrap();
+        let checkout = example();
+        let order = CreateOrder {
+            id: &id,
+            checkout: &checkout,
+            notification_url: "https://gw.example/notifications/multisafepay".into(),
+            notification_method: NotificationMethod::Post,
+            redirect_url: format!("https://gw.example/return/{ID}"),
+            cancel_url: format!("https://gw.example/cancel/{ID}"),
+        };
+        // What MSP answers does not matter here, only which client asked.
+        let _ = c.create_order(&order).await;
+        let _ = c.get_order(ID).await;
+        let _ = c.refund(&refund_of(1000)).await;
+        let _ = c.cancel_refund(ID, "4051823").await;
+        let _ = c.cancel_order(ID).await;
+        let _ = c.cancel_authorization(ID, None).await;
+        let _ = c.capture(&capture_of(3000)).await;
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 7, "one request per operation");
+        for r in &requests {
+            assert!(
+                !r.headers.contains_key("x-shared-client"),
+                "{} {} went over the shared client",
+                r.method,
+                r.url.path()
+            );
+        }
     }
 
     fn refund_of(amount: i64) -> RefundRequest<'static> {
