@@ -12,12 +12,12 @@ use super::idempotency::{self, IdempotencyKey};
 use super::respond;
 use super::strict_json;
 use super::view::{CheckoutView, EventView};
-use crate::domain::checkout::{CheckoutId, EventSource};
+use crate::domain::checkout::{Checkout, CheckoutId, EventSource};
+use crate::domain::new_checkout::NewCheckout;
 use crate::errors::{ApiError, ErrorCode};
-use crate::flows::apply::{ApplyError, apply};
 use crate::flows::create::{CreateError, create_checkout_as};
+use crate::flows::resume::{ResumeError, resume_create};
 use crate::flows::sync::{SyncError, sync};
-use crate::flows::transition::News;
 use crate::state::AppState;
 use crate::store::StoredResponse;
 
@@ -62,77 +62,17 @@ pub async fn create(
     .await
 }
 
-/// The retry of a keyed create whose first request never finished (the gateway stopped):
-/// answers the checkout that request stored, synced with MSP first, or creates it under the
-/// recorded id if nothing was stored (then nothing reached MSP either: the record is stored
-/// before MSP is called). Never a second MSP order: the id is MSP's order id.
+/// The retry of a keyed create whose first request never finished (the gateway stopped).
 async fn resume(
     state: &AppState,
     id: CheckoutId,
-    new: &crate::domain::new_checkout::NewCheckout,
+    new: &NewCheckout,
 ) -> Result<StoredResponse, ApiError> {
-    let flows = &state.flows;
-    let stored = flows
-        .store
-        .get(&id)
-        .await
-        .map_err(ApiError::store_unavailable)?;
-    let Some(stored) = stored else {
-        tracing::warn!(checkout_id = %id, "resuming a keyed create that stored nothing: creating it now");
-        return run(state, id, new).await;
-    };
-    tracing::warn!(checkout_id = %id, status = stored.checkout.status.as_str(), "resuming a keyed create that was interrupted: answering its checkout");
-    let checkout = match sync(flows, &id, EventSource::Refresh).await {
-        Ok(checkout) => checkout,
-        // MSP never got the order (the gateway stopped before the call arrived): nothing was
-        // charged; the checkout fails with a message saying so, as the reconciler would do.
-        Err(SyncError::Psp(crate::psp::PspError::NotFound)) => {
-            apply(flows, &id, EventSource::Refresh, News::NeverReceived)
-                .await
-                .map_err(|e| match e {
-                    ApplyError::Store(e) => ApiError::store_unavailable(e),
-                    ApplyError::NotFound => ApiError::checkout_not_found(),
-                })?
-        }
-        // MSP cannot be asked now: answer what is stored; the reconciler resolves it.
-        Err(SyncError::Psp(e)) => {
-            tracing::warn!(error = %e, "MultiSafepay could not be asked while resuming; answering the stored checkout");
-            stored.checkout
-        }
-        Err(SyncError::Store(e)) => return Err(ApiError::store_unavailable(e)),
-        Err(SyncError::NotFound) => return Err(ApiError::checkout_not_found()),
-    };
-    let checkout = cancel_if_unpayable(state, checkout).await;
-    Ok(StoredResponse {
-        status: StatusCode::CREATED.as_u16(),
-        body: to_json(&CheckoutView::new(&checkout, state.public_url())),
-    })
-}
-
-/// A resumed checkout that waits for 3-D Secure but has no pay link: MSP hands out the
-/// challenge's `payment_url` only in its answer to the create call, which the interrupted
-/// request never passed on, so nobody can ever finish it. It is cancelled at MSP (nothing was
-/// paid: the order is `initialized`), so that the merchant gets a final answer now and starts a
-/// new checkout, instead of one that waits an hour and a half to expire. If MSP refuses or
-/// cannot be asked, the checkout is answered as it is and the reconciler expires it.
-async fn cancel_if_unpayable(
-    state: &AppState,
-    checkout: crate::domain::checkout::Checkout,
-) -> crate::domain::checkout::Checkout {
-    use crate::domain::checkout::CheckoutStatus;
-    if checkout.status != CheckoutStatus::RequiresAction || checkout.pay_token.is_some() {
-        return checkout;
-    }
-    match crate::flows::cancel::cancel_checkout(&state.flows, &checkout.id, Some("abandoned")).await
-    {
-        Ok(canceled) => {
-            tracing::warn!(checkout_id = %canceled.id, "a resumed checkout had no pay link (its create answer was lost); cancelled it at MultiSafepay");
-            canceled
-        }
-        Err(e) => {
-            tracing::warn!(checkout_id = %checkout.id, error = %e, "could not cancel a resumed checkout without a pay link; it expires when its 3-D Secure window ends");
-            checkout
-        }
+    match resume_create(&state.flows, id, new).await {
+        Ok(checkout) => Ok(created(state, &checkout)),
+        Err(ResumeError::Create(e)) => Err(create_failed(e)),
+        Err(ResumeError::Store(e)) => Err(ApiError::store_unavailable(e)),
+        Err(ResumeError::NotFound) => Err(ApiError::checkout_not_found()),
     }
 }
 
@@ -140,32 +80,42 @@ async fn cancel_if_unpayable(
 async fn run(
     state: &AppState,
     id: CheckoutId,
-    new: &crate::domain::new_checkout::NewCheckout,
+    new: &NewCheckout,
 ) -> Result<StoredResponse, ApiError> {
     match create_checkout_as(&state.flows, id, new).await {
-        Ok(checkout) => Ok(StoredResponse {
-            status: StatusCode::CREATED.as_u16(),
-            body: to_json(&CheckoutView::new(&checkout, state.public_url())),
-        }),
-        Err(CreateError::StoreUnavailable(e)) => Err(ApiError::store_unavailable(e)),
-        Err(CreateError::Rejected {
+        Ok(checkout) => Ok(created(state, &checkout)),
+        Err(e) => Err(create_failed(e)),
+    }
+}
+
+fn created(state: &AppState, checkout: &Checkout) -> StoredResponse {
+    StoredResponse {
+        status: StatusCode::CREATED.as_u16(),
+        body: to_json(&CheckoutView::new(checkout, state.public_url())),
+    }
+}
+
+fn create_failed(e: CreateError) -> ApiError {
+    match e {
+        CreateError::StoreUnavailable(e) => ApiError::store_unavailable(e),
+        CreateError::Rejected {
             checkout,
             code,
             info,
-        }) => Err(ApiError::new(
+        } => ApiError::new(
             ErrorCode::PspRejected,
             format!(
                 "MultiSafepay refused the order (error {code}: {info}). Checkout {} is marked failed; correct the request and create a new checkout.",
                 checkout.id
             ),
-        )),
-        Err(CreateError::Unusable { checkout, detail }) => Err(ApiError::new(
+        ),
+        CreateError::Unusable { checkout, detail } => ApiError::new(
             ErrorCode::PspUnusableResponse,
             format!(
                 "MultiSafepay's answer could not be read ({detail}). Checkout {} is processing: do not retry it; check GET /v1/checkouts/{}?refresh=true later.",
                 checkout.id, checkout.id
             ),
-        )),
+        ),
     }
 }
 
@@ -210,10 +160,7 @@ pub async fn get(
     }))
 }
 
-async fn stored(
-    state: &AppState,
-    id: &CheckoutId,
-) -> Result<Option<crate::domain::checkout::Checkout>, ApiError> {
+async fn stored(state: &AppState, id: &CheckoutId) -> Result<Option<Checkout>, ApiError> {
     Ok(state
         .flows
         .store

@@ -1,6 +1,7 @@
 //! Use-cases shared by several callers (style.md's `flows/`, Hyperswitch's `core/`).
 //!
-//! - [`create`]: store → MSP direct order → apply the answer.
+//! - [`create`]: store → MSP direct order → apply the answer; [`resume`]: the retry of a keyed
+//!   create that was interrupted.
 //! - [`sync`]: ask MSP (`GET /orders/{id}`) and apply; the browser return.
 //! - [`coalesce`]: keyless syncs of one checkout share one MSP call, a few seconds at most.
 //! - [`transition`]: what a caller learned ([`transition::News`]) becomes the next status, its
@@ -31,6 +32,7 @@ pub mod coalesce;
 pub mod create;
 pub mod reconcile;
 pub mod refund;
+pub mod resume;
 pub mod sync;
 pub mod transition;
 
