@@ -82,10 +82,12 @@ pub async fn create_checkout_as(
             code: error_code,
             info: error_info,
         }),
-        Err(e @ (PspError::Unexpected { .. } | PspError::NotFound)) => Err(CreateError::Unusable {
-            checkout: Box::new(checkout),
-            detail: e.to_string(),
-        }),
+        Err(e @ (PspError::Unexpected { .. } | PspError::NotFound { .. })) => {
+            Err(CreateError::Unusable {
+                checkout: Box::new(checkout),
+                detail: e.to_string(),
+            })
+        }
         _ => Ok(checkout),
     }
 }
@@ -137,7 +139,7 @@ fn news_of<'a>(answer: &'a Result<PspOrder, PspError>, pay_token: Option<&'a str
             tracing::warn!(error = %e, "MultiSafepay did not answer the create call; the outcome is unknown");
             News::OutcomeUnknown
         }
-        Err(e @ (PspError::Unexpected { .. } | PspError::NotFound)) => {
+        Err(e @ (PspError::Unexpected { .. } | PspError::NotFound { .. })) => {
             tracing::error!(error = %e, "MultiSafepay's answer to the create call is unusable; the outcome is unknown");
             News::OutcomeUnknown
         }

@@ -166,10 +166,11 @@ async fn reconcile_one(
     let after = match sync(ctx, id, EventSource::Reconcile).await {
         // MSP has just listed the order's refunds: one of ours it does not have never reached it.
         Ok(c) => Some(refund::resend_unreceived(ctx, c, now).await?),
-        Err(SyncError::Psp(PspError::NotFound)) => {
+        Err(SyncError::Psp(PspError::NotFound { failure })) => {
             // MSP has never heard of the order: it was never created (the gateway stopped
             // before the call, or the call never arrived), so nothing was charged.
-            Some(apply_or_log(ctx, id, EventSource::Reconcile, News::NeverReceived).await?)
+            let news = News::NeverReceived(&failure);
+            Some(apply_or_log(ctx, id, EventSource::Reconcile, news).await?)
         }
         Err(SyncError::Psp(e)) => {
             tracing::info!(error = %e, "MultiSafepay could not be asked; will try again later");

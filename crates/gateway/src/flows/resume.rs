@@ -44,14 +44,17 @@ pub async fn resume_create(
         Ok(checkout) => checkout,
         // MSP never got the order (the gateway stopped before the call arrived): nothing was
         // charged; the checkout fails with a message saying so, as the reconciler would do.
-        Err(SyncError::Psp(PspError::NotFound)) => {
-            apply(ctx, &id, EventSource::Refresh, News::NeverReceived)
-                .await
-                .map_err(|e| match e {
-                    ApplyError::Store(e) => ResumeError::Store(e),
-                    ApplyError::NotFound => ResumeError::NotFound,
-                })?
-        }
+        Err(SyncError::Psp(PspError::NotFound { failure })) => apply(
+            ctx,
+            &id,
+            EventSource::Refresh,
+            News::NeverReceived(&failure),
+        )
+        .await
+        .map_err(|e| match e {
+            ApplyError::Store(e) => ResumeError::Store(e),
+            ApplyError::NotFound => ResumeError::NotFound,
+        })?,
         // MSP cannot be asked now: answer what is stored; the reconciler resolves it.
         Err(SyncError::Psp(e)) => {
             tracing::warn!(error = %e, "MultiSafepay could not be asked while resuming; answering the stored checkout");

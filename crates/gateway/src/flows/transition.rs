@@ -35,8 +35,9 @@ pub enum News<'a> {
     /// The shopper's browser is back from MSP (`/return`, `/cancel`), with what MSP said then,
     /// or `None` when MSP could not be asked.
     ShopperReturned { order: Option<&'a PspOrder> },
-    /// MSP has never heard of the order: it was never created, so nothing was charged.
-    NeverReceived,
+    /// MSP has never heard of the order: it was never created, so nothing was charged; the
+    /// failure says so in the gateway's terms.
+    NeverReceived(&'a Failure),
     /// The 3-D Secure window (MSP's hour plus our margin) is over and the shopper never finished.
     ThreeDsWindowOver,
     /// The merchant asked for a refund: it is reserved if the checkout is refundable and the
@@ -62,7 +63,8 @@ pub enum News<'a> {
 #[derive(Clone, Copy, Debug)]
 pub enum RefundAnswer<'a> {
     Accepted(&'a RefundAccepted),
-    /// Refused at once (MSP error 1034 and the like): the refund failed, its amount is free.
+    /// Refused at once (more than is left to refund, and the like): the refund failed, its
+    /// amount is free.
     Refused(&'a Failure),
 }
 
@@ -87,7 +89,7 @@ impl<'a> News<'a> {
             Self::ShopperReturned { order: Some(order) } => status_for(order.status, true),
             // The shopper is done with 3-D Secure, so the checkout no longer waits for them.
             Self::ShopperReturned { order: None } | Self::OutcomeUnknown => Some(S::Processing),
-            Self::Refused(_) | Self::NeverReceived => Some(S::Failed),
+            Self::Refused(_) | Self::NeverReceived(_) => Some(S::Failed),
             Self::ThreeDsWindowOver => Some(S::Expired),
             // Refund news changes the refunds; completed refunds move the status (below).
             Self::RefundRequested(_) | Self::RefundAnswered { .. } | Self::RefundCanceled(_) => {
@@ -101,13 +103,7 @@ impl<'a> News<'a> {
     /// Why a checkout that this news fails has failed.
     fn failure(self) -> Failure {
         match self {
-            Self::Refused(failure) => failure.clone(),
-            Self::NeverReceived => Failure {
-                code: "processing_error".into(),
-                message: "MultiSafepay never received this order; nothing was charged. Start a new checkout.".into(),
-                psp_reason_code: crate::psp::multisafepay::status::ERROR_INVALID_ORDER_ID
-                    .to_string(),
-            },
+            Self::Refused(failure) | Self::NeverReceived(failure) => failure.clone(),
             _ => self
                 .order()
                 .and_then(|o| o.failure.clone())
@@ -400,7 +396,9 @@ mod tests {
     use crate::domain::card::CardSummary;
     use crate::domain::checkout::{CheckoutId, PspState};
     use crate::domain::money::{Currency, MinorUnits};
-    use crate::psp::multisafepay::status::{failure_for_reason, payment_status};
+    use crate::psp::multisafepay::status::{
+        failure_for_reason, failure_for_unknown_order, payment_status,
+    };
     use CheckoutStatus as S;
 
     fn checkout(status: CheckoutStatus, shopper_returned: bool) -> Checkout {
@@ -607,10 +605,15 @@ mod tests {
     #[test]
     fn news_without_an_order_and_where_it_leads() {
         let refused = failure_for_reason("4001", "Declined");
+        let unknown = failure_for_unknown_order();
         let rows = [
             (News::Refused(&refused), S::Failed, Some("card_declined")),
             (News::OutcomeUnknown, S::Processing, None),
-            (News::NeverReceived, S::Failed, Some("processing_error")),
+            (
+                News::NeverReceived(&unknown),
+                S::Failed,
+                Some("processing_error"),
+            ),
             (News::ThreeDsWindowOver, S::Expired, None),
         ];
         for (news, to, failure) in rows {
@@ -635,7 +638,7 @@ mod tests {
         for news in [
             News::OutcomeUnknown,
             News::ThreeDsWindowOver,
-            News::NeverReceived,
+            News::NeverReceived(&unknown),
         ] {
             let failed = checkout(S::Failed, false);
             assert!(transition(&failed, news, EventSource::Reconcile, at()).is_none());

@@ -166,9 +166,10 @@ pub enum PspError {
         error_info: String,
         failure: Failure,
     },
-    /// MSP has no such order (for this API key).
+    /// MSP has no such order (for this API key): it never received it, so nothing was charged;
+    /// `failure` is why its checkout fails, in the gateway's terms.
     #[error("MultiSafepay has no such order")]
-    NotFound,
+    NotFound { failure: Failure },
     /// An answer that could not be understood.
     #[error("MultiSafepay answered something unusable: {detail}")]
     Unexpected {

@@ -218,9 +218,15 @@ async fn a_change_that_keeps_losing_its_compare_and_set_gives_up_with_a_retryabl
         syncs: Default::default(),
     };
 
-    let err = apply(&ctx, &id, EventSource::Reconcile, News::NeverReceived)
-        .await
-        .unwrap_err();
+    let failure = gateway::psp::multisafepay::status::failure_for_unknown_order();
+    let err = apply(
+        &ctx,
+        &id,
+        EventSource::Reconcile,
+        News::NeverReceived(&failure),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         store.attempts.load(Ordering::SeqCst),
         MAX_CAS_ATTEMPTS as usize

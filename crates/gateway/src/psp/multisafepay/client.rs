@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use super::status::{
     ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_cancel_error, failure_for_capture_error,
     failure_for_error, failure_for_refund_cancel_error, failure_for_refund_error,
+    failure_for_unknown_order,
 };
 use super::{convert, wire};
 use crate::domain::checkout::Failure;
@@ -418,7 +419,9 @@ fn order_refused(error_code: i64, error_info: String) -> PspError {
 /// As [`order_refused`], except that error 1006 on a lookup is an order MSP does not have.
 fn lookup_refused(error_code: i64, error_info: String) -> PspError {
     if error_code == ERROR_INVALID_ORDER_ID {
-        PspError::NotFound
+        PspError::NotFound {
+            failure: failure_for_unknown_order(),
+        }
     } else {
         order_refused(error_code, error_info)
     }
@@ -478,7 +481,7 @@ fn outcome_label<T>(result: &Result<T, PspError>) -> &'static str {
         Ok(_) => "ok",
         Err(PspError::Declined { .. }) => "declined",
         Err(PspError::Rejected { .. }) => "rejected",
-        Err(PspError::NotFound) => "not_found",
+        Err(PspError::NotFound { .. }) => "not_found",
         Err(PspError::Unreachable { .. }) => "unreachable",
         Err(PspError::Unexpected { .. }) => "unexpected",
     }
@@ -850,10 +853,17 @@ mod tests {
         let order = client.get_order(ID).await.unwrap();
         assert_eq!(order.status, PaymentStatus::Declined);
         assert_eq!(order.failure.unwrap().code, "authentication_failed");
-        assert!(matches!(
-            client.get_order("chk_unknown").await,
-            Err(PspError::NotFound)
-        ));
+        match client.get_order("chk_unknown").await {
+            Err(PspError::NotFound { failure }) => {
+                assert_eq!(failure.code, "processing_error");
+                assert_eq!(failure.psp_reason_code, "1006");
+                assert!(
+                    failure.message.contains("nothing was charged"),
+                    "{failure:?}"
+                );
+            }
+            other => panic!("not NotFound: {other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -870,7 +880,7 @@ mod tests {
         let err = client(&server, Duration::from_secs(5))
             .get_order("a/b?c")
             .await;
-        assert!(matches!(err, Err(PspError::NotFound)));
+        assert!(matches!(err, Err(PspError::NotFound { .. })));
     }
 
     /// On a web worker (a single-threaded runtime, as this test's), every operation goes out

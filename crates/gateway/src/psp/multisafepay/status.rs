@@ -107,6 +107,18 @@ pub fn failure_for_error(error_code: i64, error_info: &str) -> Failure {
     }
 }
 
+/// Why a checkout whose order MSP does not know (error 1006 on `GET /orders/{id}`) has failed:
+/// MSP never received it, so nothing was charged.
+pub fn failure_for_unknown_order() -> Failure {
+    Failure {
+        code: "processing_error".into(),
+        message:
+            "MultiSafepay never received this order; nothing was charged. Start a new checkout."
+                .into(),
+        psp_reason_code: ERROR_INVALID_ORDER_ID.to_string(),
+    }
+}
+
 /// The failure of a refund MSP refused at once: the refund failed and its amount is free again
 /// (design §10.1).
 pub fn failure_for_refund_error(error_code: i64, error_info: &str) -> Failure {
