@@ -14,6 +14,7 @@ use gateway::startup::{AppState, Application, Plugins};
 use gateway::store::redis::RedisStore;
 use gateway::store::{CheckoutStore, StoreError};
 use gateway::telemetry;
+use gateway::webhooks::Deliverer;
 use msp_simulator::{SimulatorConfig, SimulatorHandle};
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -68,6 +69,8 @@ pub struct TestApp {
     pub redis_url: String,
     /// The running app's state, for tests that drive the reconciler's passes themselves.
     pub state: web::Data<AppState>,
+    /// The app's webhook deliverer, for tests that drive its passes themselves.
+    pub deliverer: Option<Arc<Deliverer>>,
     /// The gateway's clock: it starts at the real time and moves only when a test moves it.
     pub clock: Arc<ManualClock>,
     handle: ServerHandle,
@@ -198,6 +201,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .map(|port| format!("http://127.0.0.1:{port}"));
     let handle = app.handle();
     let state = app.state();
+    let deliverer = app.deliverer();
     tokio::spawn(app.run_until_stopped());
 
     let client = reqwest::Client::builder()
@@ -213,6 +217,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         prefix,
         redis_url,
         state,
+        deliverer,
         clock,
         handle,
     }
@@ -433,8 +438,7 @@ impl TestApp {
     /// how many events the pass tried (the background deliverer may have taken some first).
     pub async fn deliver_after(&self, by: chrono::TimeDelta) -> usize {
         self.clock.advance(by);
-        self.state
-            .deliverer
+        self.deliverer
             .as_ref()
             .expect("the app has webhooks")
             .pass()

@@ -276,8 +276,8 @@ async fn two_instances_on_one_redis_deliver_each_event_once() {
     a.clock.advance(TimeDelta::minutes(1));
     b.clock.advance(TimeDelta::minutes(1));
     let (da, db) = tokio::join!(
-        a.state.deliverer.as_ref().unwrap().pass(),
-        b.state.deliverer.as_ref().unwrap().pass()
+        a.deliverer.as_ref().unwrap().pass(),
+        b.deliverer.as_ref().unwrap().pass()
     );
     let (da, db) = (da.unwrap(), db.unwrap());
     assert!(da + db <= N, "{da} + {db} tries for {N} events");
@@ -669,5 +669,29 @@ async fn operators_see_deliveries_and_the_outbox_in_metrics() {
         "{text}"
     );
     receiver.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_webhook_url_events_are_listed_and_redelivery_says_none_is_configured() {
+    let app = spawn_app().await;
+    let id = id_of(&app.create(FRICTIONLESS).await);
+    let event_id = id_of(&event_of(&app, &id, "checkout.succeeded").await);
+
+    let res = app
+        .authed(Method::POST, &format!("/v1/events/{event_id}/redeliver"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "webhooks_not_configured", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhooks.url"),
+        "{body}"
+    );
     app.stop().await;
 }

@@ -50,6 +50,8 @@ pub struct Application {
     ops_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
+    /// This instance's webhook deliverer, when `webhooks.url` is set.
+    deliverer: Option<Arc<Deliverer>>,
     /// What the webhook deliverer listens on (taken when it starts).
     bell: Option<mpsc::Receiver<CheckoutId>>,
 }
@@ -128,7 +130,6 @@ impl Application {
             .map(|(deliverer, bell)| (Arc::new(deliverer), bell));
         let state = web::Data::new(AppState {
             flows,
-            deliverer: deliverer.as_ref().map(|(d, _)| d.clone()),
             merchant_keys: MerchantKeys::new(
                 &settings.auth.api_keys,
                 settings.auth.rate_limit_per_s,
@@ -150,12 +151,14 @@ impl Application {
         }
         let server = server.shutdown_timeout(shutdown_timeout).run();
         tracing::info!(port, ops_port, public_url = %state.public_url(), "listening");
+        let (deliverer, bell) = deliverer.unzip();
         Ok(Self {
             port,
             ops_port,
             server,
             state,
-            bell: deliverer.map(|(_, bell)| bell),
+            deliverer,
+            bell,
         })
     }
 
@@ -177,6 +180,12 @@ impl Application {
         self.state.clone()
     }
 
+    /// This instance's webhook deliverer (when `webhooks.url` is set), for tests that drive its
+    /// passes themselves.
+    pub fn deliverer(&self) -> Option<Arc<Deliverer>> {
+        self.deliverer.clone()
+    }
+
     /// Stops the server gracefully (in-flight requests finish), for tests and the sandbox.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
@@ -193,9 +202,7 @@ impl Application {
             ))
         });
         let deliverer = self
-            .state
             .deliverer
-            .clone()
             .zip(self.bell)
             .map(|(d, bell)| tokio::spawn(d.run(bell, stop_rx.clone())));
         let served = self.server.await;

@@ -9,7 +9,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::access::{FingerprintKey, KeylessLimit, MerchantKeys};
 use crate::configuration::Settings;
 use crate::flows::Context;
-use crate::webhooks::Deliverer;
 
 /// What every handler can reach, as one `web::Data<AppState>`: the flows' context plus what
 /// only the web layer needs.
@@ -19,8 +18,6 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub merchant_keys: MerchantKeys,
     pub fingerprint_key: FingerprintKey,
-    /// This instance's webhook deliverer, when `webhooks.url` is set.
-    pub deliverer: Option<Arc<Deliverer>>,
     /// The per-client-address limit of the endpoints that need no key (design §4).
     pub keyless_limit: KeylessLimit,
 }

@@ -174,7 +174,7 @@ pub async fn redeliver(
     let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
     strict_json::check_optional(&body, &REDELIVER_SHAPE)?;
     let id = EventId::parse(&path).map_err(|_| event_not_found())?;
-    if state.deliverer.is_none() {
+    if !state.flows.settings.deliver_webhooks {
         return Err(ApiError::new(
             ErrorCode::WebhooksNotConfigured,
             "No webhook URL is configured, so there is nowhere to deliver to: set webhooks.url and webhooks.secrets and restart the gateway.",

@@ -239,7 +239,6 @@ mod tests {
             metrics: crate::metrics::handle(),
             merchant_keys: MerchantKeys::new(&[], 1),
             fingerprint_key: FingerprintKey::derive(&secret),
-            deliverer: None,
             keyless_limit: crate::access::KeylessLimit::new(0),
             settings,
         }
