@@ -179,3 +179,38 @@ async fn get_notifications_share_one_msp_call_and_over_the_limit_get_503_not_429
     let _: Value = app.get_checkout(&id).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn browser_visits_and_notifications_from_one_address_have_budgets_of_their_own() {
+    let app = spawn_app_with(Options {
+        keyless_rate_limit_per_s: 1,
+        ..Options::default()
+    })
+    .await;
+    let url = app.url(&format!("/return/{UNKNOWN}"));
+    let browser = || app.get(&url);
+    // The browser's burst (twice the rate) is used up...
+    for _ in 0..2 {
+        assert_eq!(browser().await.status(), StatusCode::NOT_FOUND);
+    }
+    assert_eq!(browser().await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // ...and notifications from the same address still go through, a burst of their own...
+    for _ in 0..2 {
+        let res = get_notification(&app, UNKNOWN).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.text().await.unwrap(), "OK");
+    }
+    // ...until theirs is used up too, which leaves the browser's as it was: both empty now.
+    let res = get_notification(&app, UNKNOWN).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(browser().await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // A second later each has a token again; the notification's leaves the browser's alone.
+    app.clock.advance(TimeDelta::seconds(1));
+    assert_eq!(
+        get_notification(&app, UNKNOWN).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(browser().await.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}

@@ -100,7 +100,8 @@ impl std::fmt::Debug for FingerprintKey {
     }
 }
 
-/// The per-client-address limit of the endpoints that need no key (`server.keyless_rate_limit_per_s`).
+/// A per-client-address limit of endpoints that need no key (`server.keyless_rate_limit_per_s`):
+/// the app state holds one per caller (the shopper's browser, MSP's notifications).
 pub struct KeylessLimit(crate::rate_limit::RateLimiter<IpAddr>);
 
 impl KeylessLimit {

@@ -60,7 +60,8 @@ pub struct ServerSettings {
     pub ops_port: Option<u16>,
     /// Requests per second per client address on the endpoints that need no key (`/pay`,
     /// `/return`, `/cancel`, notifications that fail verification, GET notifications); a
-    /// burst of twice that; `0` disables the limit.
+    /// burst of twice that; `0` disables the limit. The browser paths and the notifications
+    /// each have their own buckets.
     pub keyless_rate_limit_per_s: u32,
 }
 

@@ -58,9 +58,9 @@
 //!   ([`store::timeline`], reusable for anything listed newest first; [`store::listing`]).
 //! - [`clock`]: the one source of "now"; tests hold a [`clock::ManualClock`] and move it.
 //! - [`state`]: [`state::AppState`], what every handler reaches (the flows' context, settings,
-//!   metrics, and [`access`]'s merchant keys, fingerprint key and keyless limit); below the
-//!   routes, so that handlers depend on it and [`startup`] (which also holds the webhook
-//!   deliverer) on the handlers, never both.
+//!   metrics, and [`access`]'s merchant keys, fingerprint key and keyless limits, the browser's
+//!   and the notifications'); below the routes, so that handlers depend on it and [`startup`]
+//!   (which also holds the webhook deliverer) on the handlers, never both.
 //! - [`startup`]: builds the app (`Application::build`, the route table `app()`), with
 //!   [`startup::Plugins`] through which a caller adds its clock and its own routes (the sandbox's
 //!   demo storefront).

@@ -135,7 +135,8 @@ impl Application {
                 settings.auth.rate_limit_per_s,
             ),
             fingerprint_key: FingerprintKey::derive(&msp_key),
-            keyless_limit: KeylessLimit::new(settings.server.keyless_rate_limit_per_s),
+            browser_limit: KeylessLimit::new(settings.server.keyless_rate_limit_per_s),
+            notification_limit: KeylessLimit::new(settings.server.keyless_rate_limit_per_s),
             metrics: crate::metrics::handle(),
             settings,
         });

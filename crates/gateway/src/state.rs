@@ -18,8 +18,12 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub merchant_keys: MerchantKeys,
     pub fingerprint_key: FingerprintKey,
-    /// The per-client-address limit of the endpoints that need no key (design §4).
-    pub keyless_limit: KeylessLimit,
+    /// The per-client-address limit of the shopper's browser paths (design §4).
+    pub browser_limit: KeylessLimit,
+    /// The per-client-address limit of MSP's notifications: buckets of their own, at the same
+    /// rate, so that a flood of browser requests from one address cannot starve notifications
+    /// from it (or the other way round).
+    pub notification_limit: KeylessLimit,
 }
 
 impl AppState {

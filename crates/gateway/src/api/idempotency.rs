@@ -239,7 +239,8 @@ mod tests {
             metrics: crate::metrics::handle(),
             merchant_keys: MerchantKeys::new(&[], 1),
             fingerprint_key: FingerprintKey::derive(&secret),
-            keyless_limit: crate::access::KeylessLimit::new(0),
+            browser_limit: crate::access::KeylessLimit::new(0),
+            notification_limit: crate::access::KeylessLimit::new(0),
             settings,
         }
     }

@@ -1,7 +1,8 @@
-//! The per-client-address rate limit of the endpoints that need no key (design §4): the browser
-//! paths (`/pay`, `/return`, `/cancel`), notifications that fail verification, and GET
-//! notifications. `server.keyless_rate_limit_per_s` a second per address, a burst of twice that,
-//! `0` disables it.
+//! The per-client-address rate limit of the endpoints that need no key (design §4): here the
+//! browser paths (`/pay`, `/return`, `/cancel`). `server.keyless_rate_limit_per_s` a second per
+//! address, a burst of twice that, `0` disables it. Notifications that fail verification and
+//! GET notifications are limited at the same rate in buckets of their own
+//! ([`crate::notifications::multisafepay`]), so that neither caller can use up the other's.
 //!
 //! The address is the TCP peer's: behind a reverse proxy that is the proxy's, so set the limit
 //! there (or high enough here for the proxy's traffic). Forwarding headers are not trusted, since
@@ -21,10 +22,10 @@ use actix_web::{HttpRequest, web};
 use super::respond::error_response;
 use crate::state::AppState;
 
-/// As [`crate::access::KeylessLimit::check`], for a request the handler holds.
+/// As [`crate::access::KeylessLimit::check`] on the browser's buckets, for a request.
 pub fn check_request(state: &AppState, req: &HttpRequest) -> Result<(), u64> {
     state
-        .keyless_limit
+        .browser_limit
         .check(req.peer_addr().map(|a| a.ip()), &state.flows.clock)
 }
 

@@ -41,11 +41,12 @@ enum Disposition {
     Unreadable,
     StoreUnavailable,
     PspUnavailable,
-    /// A notification that failed verification, from an address over the keyless limit.
+    /// A notification that failed verification, from an address over the notifications' limit.
     RateLimited {
         retry_after_s: u64,
     },
-    /// A GET notification from an address over the keyless limit: 503, so MSP sends it again.
+    /// A GET notification from an address over the notifications' limit: 503, so MSP sends it
+    /// again.
     Throttled {
         retry_after_s: u64,
     },
@@ -162,7 +163,7 @@ async fn handle_post(
         log_bad_signature(e, query.transactionid.as_deref());
         // Only what fails verification counts against the address: a signed notification is
         // MSP's and is never refused for its rate.
-        if let Err(retry_after_s) = crate::browser::keyless::check_request(state, req) {
+        if let Err(retry_after_s) = check_rate(state, req) {
             return Disposition::RateLimited { retry_after_s };
         }
         return Disposition::BadSignature;
@@ -204,6 +205,15 @@ async fn handle_post(
     }
 }
 
+/// Takes a token from the address's notification bucket (`server.keyless_rate_limit_per_s`, in
+/// buckets apart from the browser's: [`AppState::notification_limit`]): `Ok` to go ahead, or
+/// `Err(seconds to wait)`.
+fn check_rate(state: &AppState, req: &HttpRequest) -> Result<(), u64> {
+    state
+        .notification_limit
+        .check(req.peer_addr().map(|a| a.ip()), &state.flows.clock)
+}
+
 #[tracing::instrument(name = "notification", skip_all, fields(method = "GET", transactionid = tracing::field::Empty))]
 async fn get(
     state: web::Data<AppState>,
@@ -219,7 +229,7 @@ async fn handle_get(state: &AppState, req: &HttpRequest, query: &NotificationQue
     }
     // Anyone can send a GET (it carries nothing to verify): over the address's limit it is
     // answered 503, never 429, so that a real one from MSP is sent again rather than dropped.
-    if let Err(retry_after_s) = crate::browser::keyless::check_request(state, req) {
+    if let Err(retry_after_s) = check_rate(state, req) {
         return Disposition::Throttled { retry_after_s };
     }
     let Some(id) = our_checkout(query) else {
