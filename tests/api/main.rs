@@ -8,6 +8,7 @@ mod helpers;
 mod keyless;
 
 mod browser;
+mod capture;
 mod card_data;
 mod cli;
 mod demo;

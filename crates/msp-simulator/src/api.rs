@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 use super::cards::{self, CardBehaviour};
-use super::faults::{CreateFailure, RefundFailure};
+use super::faults::{ChangeFailure, CreateFailure, RefundFailure};
 use super::orders::{
     CaptureRefusal, CardRecord, NewCapture, NewRefund, Order, OrderKey, RefundRefusal, Status,
     VoidRefusal,
@@ -288,7 +288,7 @@ pub(crate) async fn update(
     }
     let key = sim.resolve((site, path.into_inner()));
     let now = sim.clock.naive_now();
-    match sim.change(&key, |o| o.cancel(now)) {
+    let answer = match sim.change(&key, |o| o.cancel(now)) {
         None => Err(unknown_order()),
         Some(Err(illegal)) if illegal.from == Status::Authorized => Err(MspError::new(
             1000,
@@ -307,6 +307,15 @@ pub(crate) async fn update(
             ),
         )),
         Some(Ok(())) => Ok(ok(Map::new())),
+    };
+    lose_answer(&sim, answer.is_ok(), sim.faults().cancel_failure).await;
+    answer
+}
+
+/// Under a `timeout` fault, a change that was made is never answered (the order shows it).
+async fn lose_answer(sim: &Sim, made: bool, failure: ChangeFailure) {
+    if made && failure == ChangeFailure::Timeout {
+        sim.hold_forever().await;
     }
 }
 
@@ -476,6 +485,7 @@ pub(crate) async fn capture(
     if let (Err(_), Some(alias)) = (&answer, &alias) {
         sim.release_alias(alias);
     }
+    lose_answer(&sim, answer.is_ok(), sim.faults().capture_failure).await;
     answer
 }
 
@@ -503,7 +513,7 @@ pub(crate) async fn cancel_authorization(
         o.void_authorization(now)
             .map(|()| (o.transaction_id, o.order_id.clone()))
     });
-    match cancelled {
+    let answer = match cancelled {
         None => Err(unknown_order()),
         Some(Err(refusal)) => Err(not_capturable(refusal, "cancelled")),
         Some(Ok((transaction_id, order_id))) => Ok(ok(wire::AuthorizationCancelled {
@@ -511,7 +521,9 @@ pub(crate) async fn cancel_authorization(
             order_id,
             success: true,
         })),
-    }
+    };
+    lose_answer(&sim, answer.is_ok(), sim.faults().cancel_failure).await;
+    answer
 }
 
 /// The error for a capture, or the cancellation of an authorisation, that the order refuses.

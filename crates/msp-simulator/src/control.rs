@@ -27,7 +27,7 @@ pub(crate) async fn put_faults(sim: web::Data<Sim>, body: web::Bytes) -> HttpRes
             Ok(p) => p,
             Err(e) => {
                 return HttpResponse::BadRequest().json(serde_json::json!({
-                    "error": format!("Invalid faults body: {e}. Send a JSON object with any of latency_ms, notification_delay_ms, create_failure (none|http_500|success_false_200|timeout), refund_failure (none|declined|timeout), drop_notifications, duplicate_notifications, reorder_notifications, stale_timestamps, bad_signatures")
+                    "error": format!("Invalid faults body: {e}. Send a JSON object with any of latency_ms, notification_delay_ms, create_failure (none|http_500|success_false_200|timeout), refund_failure (none|declined|timeout), capture_failure (none|timeout), cancel_failure (none|timeout), drop_notifications, duplicate_notifications, reorder_notifications, stale_timestamps, bad_signatures")
                 }));
             }
         }

@@ -34,6 +34,18 @@ pub enum RefundFailure {
     Timeout,
 }
 
+/// How a capture (`POST /orders/{id}/capture`) or a cancellation (`PATCH /orders/{id}`,
+/// `PATCH /capture/{id}`) fails, when it is told to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeFailure {
+    #[default]
+    None,
+    /// The change is made (and notified) as usual, but the answer is held back until the
+    /// client gives up: the caller has to read the order to learn that it happened.
+    Timeout,
+}
+
 /// The current faults; every field has a harmless default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -44,6 +56,8 @@ pub struct Faults {
     pub notification_delay_ms: u64,
     pub create_failure: CreateFailure,
     pub refund_failure: RefundFailure,
+    pub capture_failure: ChangeFailure,
+    pub cancel_failure: ChangeFailure,
     /// Notifications are not sent at all (and not listed).
     pub drop_notifications: bool,
     /// Every attempt is sent twice.
@@ -64,6 +78,8 @@ pub struct FaultsPatch {
     notification_delay_ms: Option<u64>,
     create_failure: Option<CreateFailure>,
     refund_failure: Option<RefundFailure>,
+    capture_failure: Option<ChangeFailure>,
+    cancel_failure: Option<ChangeFailure>,
     drop_notifications: Option<bool>,
     duplicate_notifications: Option<bool>,
     reorder_notifications: Option<bool>,
@@ -78,6 +94,8 @@ impl Faults {
             notification_delay_ms,
             create_failure,
             refund_failure,
+            capture_failure,
+            cancel_failure,
             drop_notifications,
             duplicate_notifications,
             reorder_notifications,
@@ -92,6 +110,8 @@ impl Faults {
             notification_delay_ms,
             create_failure,
             refund_failure,
+            capture_failure,
+            cancel_failure,
             drop_notifications,
             duplicate_notifications,
             reorder_notifications,

@@ -56,7 +56,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::watch;
 
-pub use faults::{CreateFailure, Faults, RefundFailure};
+pub use faults::{ChangeFailure, CreateFailure, Faults, RefundFailure};
 pub use notifier::Attempt;
 use notifier::Notifier;
 use orders::Sharded;

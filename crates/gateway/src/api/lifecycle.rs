@@ -15,7 +15,7 @@ use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};
 use crate::domain::money::MinorUnits;
 use crate::domain::validation::FieldError;
 use crate::errors::{ApiError, ErrorCode};
-use crate::flows::cancel::{self as flow, ChangeError};
+use crate::flows::cancel::{self as flow, Attempt, ChangeError};
 use crate::state::AppState;
 use crate::store::StoredResponse;
 
@@ -47,6 +47,22 @@ impl Operation {
         match self {
             Self::Cancel => "cancel",
             Self::Capture => "capture",
+        }
+    }
+
+    /// "whether it …" of an unknown outcome.
+    fn done(self) -> &'static str {
+        match self {
+            Self::Cancel => "canceled the payment",
+            Self::Capture => "captured the payment",
+        }
+    }
+
+    /// "MultiSafepay … the payment".
+    fn done_plainly(self) -> &'static str {
+        match self {
+            Self::Cancel => "canceled",
+            Self::Capture => "captured",
         }
     }
 }
@@ -96,24 +112,33 @@ async fn run(
         Operation::Cancel => parse_cancel(strict_json::parse_optional(&body, shape)?)?,
         Operation::Capture => parse_capture(strict_json::parse_optional(&body, shape)?)?,
     };
-    let work = || async {
-        let checkout = match &change {
+    let (state, id, change) = (&state, &id, &change);
+    let work = |attempt: Attempt| async move {
+        let checkout = match change {
             Change::Cancel { reason } => {
-                flow::cancel_checkout(&state.flows, &id, reason.as_deref()).await
+                flow::cancel(&state.flows, id, reason.as_deref(), attempt).await
             }
-            Change::Capture { amount } => flow::capture(&state.flows, &id, *amount).await,
+            Change::Capture { amount } => flow::capture(&state.flows, id, *amount, attempt).await,
         }
         .map_err(|e| change_error(e, operation))?;
-        Ok(checkout_response(&state, &checkout))
+        Ok(checkout_response(state, &checkout))
     };
     match key {
-        None => Ok(respond(work().await?)),
+        None => Ok(respond(work(Attempt::First).await?)),
         Some(key) => {
             let key = key.scoped(&format!("POST /v1/checkouts/{id}/{}", operation.path()));
-            let fingerprint = idempotency::fingerprint_json(&state, &body);
+            let fingerprint = idempotency::fingerprint_json(state, &body);
             // Cancel and capture are safe to run again after a crash: the checkout's status
-            // and MSP refuse a second one, so the retry resumes by running it again.
-            idempotency::run_once(&state, &key, &fingerprint, Some(id.as_str()), |_| work()).await
+            // and MSP refuse a second one, so the retry resumes by running it again, and
+            // answers the change the interrupted request made when MSP had made it.
+            idempotency::run_once(state, &key, &fingerprint, Some(id.as_str()), |begun| {
+                work(if begun.resumed {
+                    Attempt::Resumed
+                } else {
+                    Attempt::First
+                })
+            })
+            .await
         }
     }
 }
@@ -163,25 +188,46 @@ fn change_error(e: ChangeError, operation: Operation) -> ApiError {
         ChangeError::NotAllowed(status) => {
             ApiError::new(code, format!("The checkout is {status}: {allowed}."))
         }
-        ChangeError::Refused { status, msp } => ApiError::new(
-            code,
-            format!(
-                "MultiSafepay refused ({msp}); the checkout is now {status}{}.",
-                if status == CheckoutStatus::Succeeded {
+        ChangeError::Refused { status, msp } => {
+            let collected = matches!(
+                status,
+                CheckoutStatus::Succeeded
+                    | CheckoutStatus::PartiallyRefunded
+                    | CheckoutStatus::Refunded
+            );
+            let hint = match operation {
+                Operation::Cancel if collected => {
                     ": the payment completed meanwhile, refund it instead"
-                } else {
-                    ""
                 }
-            ),
-        ),
+                Operation::Capture if collected => {
+                    ": it was captured already (`amount_captured` says how much)"
+                }
+                _ => "",
+            };
+            ApiError::new(
+                code,
+                format!("MultiSafepay refused ({msp}); the checkout is now {status}{hint}."),
+            )
+        }
         ChangeError::TooLarge { authorised } => ApiError::new(
             ErrorCode::InvalidAmount,
             format!("`amount` is more than the {authorised} minor units authorised: capture at most that."),
         )
         .with_param("amount"),
-        ChangeError::Psp(e) => ApiError::new(
+        ChangeError::OutcomeUnknown(e) => ApiError::new(
             ErrorCode::PspUnusableResponse,
-            "MultiSafepay could not be asked just now; the checkout is unchanged: try again in a minute.",
+            format!(
+                "MultiSafepay did not answer (or answered something unusable), so whether it {} is not known yet; the checkout is unchanged until MultiSafepay says. The gateway asks MultiSafepay by itself: fetch the checkout (`?refresh=true` asks at once) before you try again.",
+                operation.done()
+            ),
+        )
+        .with_source(e),
+        ChangeError::Unrecorded(e) => ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            format!(
+                "MultiSafepay {} the payment, but the gateway's store is unavailable and could not record it yet; the checkout shows it once it syncs with MultiSafepay. Do not send this again: fetch the checkout with `?refresh=true` in a little while.",
+                operation.done_plainly()
+            ),
         )
         .with_source(e),
         ChangeError::Store(e) => ApiError::store_unavailable(e),

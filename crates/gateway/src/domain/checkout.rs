@@ -341,6 +341,18 @@ impl Checkout {
         self.refunds.iter().find(|r| r.id == *id)
     }
 
+    /// When the latest other refund of `refund`'s amount requested before it was requested,
+    /// whatever became of it (a PSP may refuse a second refund of one amount soon after).
+    pub fn same_amount_requested_before(&self, refund: &Refund) -> Option<DateTime<Utc>> {
+        self.refunds
+            .iter()
+            .filter(|r| {
+                r.id != refund.id && r.amount == refund.amount && r.created_at <= refund.created_at
+            })
+            .map(|r| r.created_at)
+            .max()
+    }
+
     /// Whether `amount` may be refunded now (`None`: everything left).
     pub fn check_refund(&self, amount: Option<MinorUnits>) -> Result<MinorUnits, RefundRefusal> {
         if !matches!(

@@ -1,7 +1,10 @@
 //! Cancel a checkout (design §10.2) and capture an authorisation (design §10.3): MSP first, then
 //! the checkout, through the one transition pipeline. When MSP refuses because the order moved on
 //! (it completed meanwhile), the checkout is synced so that it shows MSP's status, and the caller
-//! hears what that status is.
+//! hears what that status is. When MSP's answer is lost, nothing is assumed: the reconciler (or
+//! a notification, or `?refresh=true`) reads the order, whose `capture` entries say what was
+//! captured ([`super::transition`]). A request that resumes an interrupted one answers the
+//! change the interrupted one made, if MSP made it.
 
 use super::Context;
 use super::apply::{ApplyError, apply};
@@ -25,9 +28,13 @@ pub enum ChangeError {
     /// More than the authorised amount.
     #[error("the amount is more than the {authorised} authorised")]
     TooLarge { authorised: MinorUnits },
-    /// MSP could not be asked or answered something unusable; nothing changed here.
-    #[error(transparent)]
-    Psp(PspError),
+    /// MSP did not answer, or answered something unusable: it may have done it. The checkout
+    /// is left as it was, and the reconciler asks MSP.
+    #[error("MultiSafepay's answer is unknown: {0}")]
+    OutcomeUnknown(PspError),
+    /// MSP did it, and the store could not record it; the next sync with MSP will.
+    #[error("MultiSafepay agreed, but the change could not be stored: {0}")]
+    Unrecorded(StoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -41,6 +48,15 @@ impl From<ApplyError> for ChangeError {
     }
 }
 
+/// Whether a request runs for the first time, or resumes one that never finished (its
+/// Idempotency-Key was taken over after the gateway stopped mid-request): what the first one
+/// asked MSP for may be done already, and is then the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    First,
+    Resumed,
+}
+
 /// Statuses a merchant may cancel: the shopper has not paid, or only an authorisation exists.
 pub fn cancelable(status: CheckoutStatus) -> bool {
     matches!(
@@ -51,13 +67,27 @@ pub fn cancelable(status: CheckoutStatus) -> bool {
     )
 }
 
-#[tracing::instrument(name = "cancel_checkout", skip_all, fields(checkout_id = %id))]
+/// Cancels a checkout, as a first attempt.
 pub async fn cancel_checkout(
     ctx: &Context,
     id: &CheckoutId,
     reason: Option<&str>,
 ) -> Result<Checkout, ChangeError> {
+    cancel(ctx, id, reason, Attempt::First).await
+}
+
+#[tracing::instrument(name = "cancel_checkout", skip_all, fields(checkout_id = %id))]
+pub async fn cancel(
+    ctx: &Context,
+    id: &CheckoutId,
+    reason: Option<&str>,
+    attempt: Attempt,
+) -> Result<Checkout, ChangeError> {
+    let done = |c: &Checkout| c.status == CheckoutStatus::Canceled;
     let checkout = current(ctx, id).await?;
+    if attempt == Attempt::Resumed && done(&checkout) {
+        return Ok(checkout);
+    }
     if !cancelable(checkout.status) {
         return Err(ChangeError::NotAllowed(checkout.status));
     }
@@ -66,14 +96,16 @@ pub async fn cancel_checkout(
     } else {
         ctx.psp.cancel_order(id.as_str()).await
     };
-    match answer {
-        Ok(()) => {}
+    let canceled = match answer {
+        Ok(canceled) => canceled,
         Err(e @ (PspError::Rejected { .. } | PspError::Declined { .. })) => {
-            return Err(moved_on(ctx, id, &e).await);
+            return refused(ctx, id, &e, attempt, done).await;
         }
-        Err(e) => return Err(ChangeError::Psp(e)),
-    }
-    let after = apply(ctx, id, EventSource::Api, News::CanceledAtMsp).await?;
+        Err(e) => return Err(outcome_unknown(ctx, id, e).await),
+    };
+    let after = apply(ctx, id, EventSource::Api, News::CanceledAtMsp(&canceled))
+        .await
+        .map_err(unrecorded)?;
     if after.status == CheckoutStatus::Canceled {
         Ok(after)
     } else {
@@ -87,12 +119,20 @@ pub async fn capture(
     ctx: &Context,
     id: &CheckoutId,
     amount: Option<MinorUnits>,
+    attempt: Attempt,
 ) -> Result<Checkout, ChangeError> {
     let checkout = current(ctx, id).await?;
+    let amount = amount.unwrap_or(checkout.amount);
+    // Captured, of this amount: MSP allows one capture, so this one.
+    let done = |c: &Checkout| {
+        c.amount_captured == Some(amount) && c.status != CheckoutStatus::RequiresCapture
+    };
+    if attempt == Attempt::Resumed && done(&checkout) {
+        return Ok(checkout);
+    }
     if checkout.status != CheckoutStatus::RequiresCapture {
         return Err(ChangeError::NotAllowed(checkout.status));
     }
-    let amount = amount.unwrap_or(checkout.amount);
     if amount > checkout.amount {
         return Err(ChangeError::TooLarge {
             authorised: checkout.amount,
@@ -107,15 +147,17 @@ pub async fn capture(
     let accepted = match ctx.psp.capture(&request).await {
         Ok(accepted) => accepted,
         Err(e @ (PspError::Rejected { .. } | PspError::Declined { .. })) => {
-            return Err(moved_on(ctx, id, &e).await);
+            return refused(ctx, id, &e, attempt, done).await;
         }
-        Err(e) => return Err(ChangeError::Psp(e)),
+        Err(e) => return Err(outcome_unknown(ctx, id, e).await),
     };
     let news = News::Captured {
         amount,
         accepted: &accepted,
     };
-    Ok(apply(ctx, id, EventSource::Api, news).await?)
+    apply(ctx, id, EventSource::Api, news)
+        .await
+        .map_err(unrecorded)
 }
 
 async fn current(ctx: &Context, id: &CheckoutId) -> Result<Checkout, ChangeError> {
@@ -127,9 +169,24 @@ async fn current(ctx: &Context, id: &CheckoutId) -> Result<Checkout, ChangeError
         .checkout)
 }
 
+/// The change MSP agreed to could not be stored.
+fn unrecorded(e: ApplyError) -> ChangeError {
+    match e {
+        ApplyError::Store(e) => ChangeError::Unrecorded(e),
+        ApplyError::NotFound => ChangeError::NotFound,
+    }
+}
+
 /// MSP refused: the order has most likely moved on. Sync so that the checkout shows MSP's
-/// status, and answer that status.
-async fn moved_on(ctx: &Context, id: &CheckoutId, refusal: &PspError) -> ChangeError {
+/// status, and answer that status, unless this request resumes one whose change MSP had made
+/// (`done` says so of the synced checkout): then that change is the answer.
+async fn refused(
+    ctx: &Context,
+    id: &CheckoutId,
+    refusal: &PspError,
+    attempt: Attempt,
+    done: impl Fn(&Checkout) -> bool,
+) -> Result<Checkout, ChangeError> {
     tracing::info!(error = %refusal, "MultiSafepay refused; syncing the checkout with it");
     let msp = match refusal {
         PspError::Rejected { error_info, .. } | PspError::Declined { error_info, .. } => {
@@ -137,15 +194,33 @@ async fn moved_on(ctx: &Context, id: &CheckoutId, refusal: &PspError) -> ChangeE
         }
         other => other.to_string(),
     };
-    let status = match sync(ctx, id, EventSource::Api).await {
-        Ok(c) => c.status,
+    let checkout = match sync(ctx, id, EventSource::Api).await {
+        Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "could not sync after MultiSafepay's refusal");
-            match current(ctx, id).await {
-                Ok(c) => c.status,
-                Err(e) => return e,
-            }
+            current(ctx, id).await?
         }
     };
-    ChangeError::Refused { status, msp }
+    if attempt == Attempt::Resumed && done(&checkout) {
+        tracing::info!("the interrupted request's change had been made at MultiSafepay");
+        return Ok(checkout);
+    }
+    Err(ChangeError::Refused {
+        status: checkout.status,
+        msp,
+    })
+}
+
+/// MSP's answer is unknown: it may have made the change. Nothing is changed here; the
+/// reconciler is asked to look at the order at once (a notification may tell first).
+async fn outcome_unknown(ctx: &Context, id: &CheckoutId, e: PspError) -> ChangeError {
+    tracing::warn!(error = %e, "MultiSafepay's answer is unknown; the reconciler will read the order");
+    if let Err(e) = ctx
+        .store
+        .schedule_sync(id, ctx.clock.now().timestamp())
+        .await
+    {
+        tracing::warn!(error = %e, "could not put the checkout in the reconciler's index");
+    }
+    ChangeError::OutcomeUnknown(e)
 }

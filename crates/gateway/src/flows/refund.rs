@@ -138,6 +138,8 @@ async fn send(
         amount: refund.amount.value(),
         currency: checkout.currency.code(),
         description: refund.reason.map(RefundReason::as_str),
+        requested_at: refund.created_at,
+        same_amount_requested_at: checkout.same_amount_requested_before(refund),
     };
     let answer = ctx.psp.refund(&request).await;
     let answer = match &answer {

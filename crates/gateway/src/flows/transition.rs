@@ -12,7 +12,7 @@ use crate::domain::money::MinorUnits;
 use crate::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
 use crate::metrics::ANOMALIES;
 use crate::psp::{
-    CaptureAccepted, PaymentStatus, PspOrder, PspRefund, RefundAccepted, RefundProgress,
+    Canceled, CaptureAccepted, PaymentStatus, PspOrder, PspRefund, RefundAccepted, RefundProgress,
 };
 
 /// What a caller learned about a checkout.
@@ -50,8 +50,9 @@ pub enum News<'a> {
     },
     /// MSP voided pending refund `id` at the merchant's request.
     RefundCanceled(&'a RefundId),
-    /// MSP agreed to cancel the order (or void the authorisation) at the merchant's request.
-    CanceledAtMsp,
+    /// MSP agreed to cancel the order (or void the authorisation) at the merchant's request,
+    /// and shows it from now on as `Canceled::status_text`.
+    CanceledAtMsp(&'a Canceled),
     /// MSP captured `amount` of the authorisation at the merchant's request.
     Captured {
         amount: MinorUnits,
@@ -95,7 +96,7 @@ impl<'a> News<'a> {
             Self::RefundRequested(_) | Self::RefundAnswered { .. } | Self::RefundCanceled(_) => {
                 None
             }
-            Self::CanceledAtMsp => Some(S::Canceled),
+            Self::CanceledAtMsp(_) => Some(S::Canceled),
             Self::Captured { .. } => Some(S::Succeeded),
         }
     }
@@ -170,6 +171,18 @@ pub fn transition(
         next.amount_captured = Some(amount);
         next.psp.capture_order_id = accepted.order_id.clone();
     }
+    // What MSP shows captured is the truth, on every sync: a capture whose answer was lost (the
+    // gateway died, or the store stalled, after MSP captured) is learned here, and refunds then
+    // count against it, not against the whole authorisation.
+    if let Some(captured) = order.and_then(|o| o.captured.as_ref())
+        && next.capture_method == CaptureMethod::Manual
+        && let Ok(amount) = MinorUnits::new(captured.amount)
+    {
+        next.amount_captured = Some(amount);
+        if captured.order_id.is_some() {
+            next.psp.capture_order_id = captured.order_id.clone();
+        }
+    }
     let mut target = news.target(next.shopper_returned);
     // A manual-capture order that MSP authorised waits for the merchant's capture.
     if target == Some(CheckoutStatus::Succeeded)
@@ -204,8 +217,15 @@ pub fn transition(
         Some(Decision::Move(to)) => {
             next.status = to;
             if let Some(order) = order {
-                next.psp.status = Some(order.status_text.clone());
                 next.psp.reason_code = order.reason_code.clone();
+            }
+            // What MSP shows now: its order, or what a cancel it agreed to leaves.
+            let psp_status = match news {
+                News::CanceledAtMsp(canceled) => Some(canceled.status_text.clone()),
+                _ => order.map(|o| o.status_text.clone()),
+            };
+            if psp_status.is_some() {
+                next.psp.status = psp_status.clone();
             }
             if to == CheckoutStatus::Failed {
                 next.failure = Some(news.failure());
@@ -219,7 +239,7 @@ pub fn transition(
                 from: Some(current.status),
                 to,
                 source,
-                psp_status: order.map(|o| o.status_text.clone()),
+                psp_status,
             });
         }
         Some(Decision::Anomaly) => {
@@ -452,6 +472,7 @@ mod tests {
             refunds: Vec::new(),
             authorized_only: false,
             charged_back: false,
+            captured: None,
         }
     }
 
@@ -827,6 +848,90 @@ mod tests {
         assert_eq!(
             (c.status, event.unwrap().to),
             (S::ChargedBack, S::ChargedBack)
+        );
+    }
+
+    #[test]
+    fn a_capture_whose_answer_was_lost_is_learned_from_msps_order() {
+        use crate::psp::PspCapture;
+        let mut authorised = checkout(S::RequiresCapture, false);
+        authorised.capture_method = CaptureMethod::Manual;
+        let captured = PspOrder {
+            captured: Some(PspCapture {
+                amount: 3000,
+                order_id: Some("chk-c".into()),
+            }),
+            ..order("completed")
+        };
+        let (c, event) = transition(
+            &authorised,
+            News::Order(&captured),
+            EventSource::Refresh,
+            at(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.status, c.amount_captured.map(|a| a.value())),
+            (S::Succeeded, Some(3000))
+        );
+        assert_eq!(c.psp.capture_order_id.as_deref(), Some("chk-c"));
+        assert_eq!(
+            c.refundable().value(),
+            3000,
+            "refunds count against the capture"
+        );
+        assert_eq!(event.unwrap().to, S::Succeeded);
+        // A checkout that succeeded without hearing the amount (MSP's notification came, the
+        // capture's answer never did) learns it from the next order, with no event.
+        let mut succeeded = checkout(S::Succeeded, false);
+        succeeded.capture_method = CaptureMethod::Manual;
+        let (c, event) = transition(
+            &succeeded,
+            News::Order(&captured),
+            EventSource::Reconcile,
+            at(),
+        )
+        .unwrap();
+        assert_eq!(c.amount_captured.map(|a| a.value()), Some(3000));
+        assert!(event.is_none());
+        // Once known, the same order changes nothing.
+        assert!(transition(&c, News::Order(&captured), EventSource::Reconcile, at()).is_none());
+        // An automatic checkout has nothing to capture: such an entry changes nothing.
+        let mut automatic = checkout(S::Succeeded, false);
+        automatic.psp.transaction_id = Some("42".into());
+        assert!(
+            transition(
+                &automatic,
+                News::Order(&captured),
+                EventSource::Reconcile,
+                at()
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn a_cancel_msp_agreed_to_shows_msps_new_status() {
+        let mut waiting = checkout(S::RequiresAction, false);
+        waiting.psp.status = Some("initialized".into());
+        let canceled = Canceled {
+            status_text: "void".into(),
+        };
+        let (c, event) = transition(
+            &waiting,
+            News::CanceledAtMsp(&canceled),
+            EventSource::Api,
+            at(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.status, c.psp.status.as_deref()),
+            (S::Canceled, Some("void"))
+        );
+        let event = event.unwrap();
+        assert_eq!(
+            (event.to, event.psp_status.as_deref()),
+            (S::Canceled, Some("void"))
         );
     }
 

@@ -4,6 +4,8 @@
 //! [`CreateOrder`], [`PspError`]); MSP's spelling (its status strings, error and reason codes,
 //! and the failure table built on them) stays in [`multisafepay`].
 
+use chrono::{DateTime, Utc};
+
 use crate::configuration::NotificationMethod;
 use crate::domain::checkout::{CheckoutId, Failure};
 use crate::domain::new_checkout::NewCheckout;
@@ -72,6 +74,26 @@ pub struct PspOrder {
     /// The order was charged back (MSP: a `chargeback` entry in `related_transactions`, or a
     /// `chargedback`/`chargeback` status).
     pub charged_back: bool,
+    /// What was captured of a manual-capture authorisation, when the PSP shows a capture (MSP:
+    /// its `capture` entries in `related_transactions`, else what `capture_remain` leaves of
+    /// the amount). Read on every sync, so that a capture whose answer was lost still counts.
+    pub captured: Option<PspCapture>,
+}
+
+/// A capture as the PSP shows it on the order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PspCapture {
+    /// Minor units taken, all captures together.
+    pub amount: i64,
+    /// The order that holds the captured money, when the PSP made a new one.
+    pub order_id: Option<String>,
+}
+
+/// The PSP cancelled an order or voided an authorisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Canceled {
+    /// The order status the PSP shows from now on, as it spells it (MSP: `void`).
+    pub status_text: String,
 }
 
 /// A capture of an authorisation (design §10.3).
@@ -133,6 +155,12 @@ pub struct RefundRequest<'a> {
     pub amount: i64,
     pub currency: &'a str,
     pub description: Option<&'a str>,
+    /// When this refund was requested.
+    pub requested_at: DateTime<Utc>,
+    /// When the latest other refund of the same amount on this order was requested, whatever
+    /// became of it: MSP refuses a second refund of one amount within minutes of the first, and
+    /// its refusal then says when the amount can be refunded again.
+    pub same_amount_requested_at: Option<DateTime<Utc>>,
 }
 
 /// The PSP accepted a refund request.

@@ -22,7 +22,8 @@ async fn faults_start_harmless_and_put_merges_fields() {
     assert_eq!(
         initial,
         json!({"latency_ms": 0, "notification_delay_ms": 0, "create_failure": "none",
-               "refund_failure": "none", "drop_notifications": false, "duplicate_notifications": false,
+               "refund_failure": "none", "capture_failure": "none", "cancel_failure": "none",
+               "drop_notifications": false, "duplicate_notifications": false,
                "reorder_notifications": false, "stale_timestamps": false, "bad_signatures": false})
     );
     let after = sim

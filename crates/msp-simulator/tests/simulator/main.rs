@@ -14,6 +14,7 @@ mod cancel_order;
 mod capture;
 mod captured_refunds;
 mod cards;
+mod change_faults;
 mod chargeback;
 mod cli;
 mod clock;

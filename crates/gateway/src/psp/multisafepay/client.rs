@@ -10,14 +10,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::value::RawValue;
 
 use super::status::{
-    ERROR_DECLINED, ERROR_INVALID_ORDER_ID, failure_for_cancel_error, failure_for_capture_error,
-    failure_for_error, failure_for_refund_cancel_error, failure_for_refund_error,
+    ERROR_CANNOT_REFUND, ERROR_DECLINED, ERROR_INVALID_ORDER_ID, SAME_AMOUNT_WINDOW,
+    failure_for_cancel_error, failure_for_capture_error, failure_for_error,
+    failure_for_refund_cancel_error, failure_for_refund_error, failure_for_same_amount_refund,
     failure_for_unknown_order,
 };
 use super::{convert, wire};
 use crate::domain::checkout::Failure;
 use crate::psp::{
-    CaptureAccepted, CaptureRequest, CreateOrder, PspError, PspOrder, RefundAccepted, RefundRequest,
+    Canceled, CaptureAccepted, CaptureRequest, CreateOrder, PspError, PspOrder, RefundAccepted,
+    RefundRequest,
 };
 
 /// The MSP JSON API over reqwest (rustls), with connect and total timeouts on every call.
@@ -150,7 +152,9 @@ impl MultiSafepayClient {
     pub async fn refund(&self, refund: &RefundRequest<'_>) -> Result<RefundAccepted, PspError> {
         let body = convert::refund_request(refund);
         let at = ["orders", refund.order_id, "refunds"];
-        self.post("refund", &at, body, refund_refused).await
+        self.post("refund", &at, body, refund_refused)
+            .await
+            .map_err(|e| same_amount_refused(e, refund))
     }
 
     /// `PATCH /orders/{order_id}/refunds/{refund_id}` `{"status": "void"}`: cancels a refund
@@ -174,10 +178,12 @@ impl MultiSafepayClient {
     /// (`checkout_not_cancelable`) when MSP will not, typically because the order has moved on;
     /// `Unreachable` means it may have been cancelled: read the order.
     #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
-    pub async fn cancel_order(&self, order_id: &str) -> Result<(), PspError> {
+    pub async fn cancel_order(&self, order_id: &str) -> Result<Canceled, PspError> {
         let url = self.url(&["orders", order_id]);
         let request = self.http().patch(url).json(&convert::order_cancel());
-        self.call("cancel_order", request, cancel_refused).await
+        self.call("cancel_order", request, cancel_refused)
+            .await
+            .map(|()| convert::canceled())
     }
 
     /// `PATCH /capture/{order_id}` `{"status": "cancelled", "reason": …}`: releases an
@@ -188,7 +194,7 @@ impl MultiSafepayClient {
         &self,
         order_id: &str,
         reason: Option<&str>,
-    ) -> Result<(), PspError> {
+    ) -> Result<Canceled, PspError> {
         let url = self.url(&["capture", order_id]);
         let request = self
             .http()
@@ -196,6 +202,7 @@ impl MultiSafepayClient {
             .json(&convert::authorization_cancel(reason));
         self.call("cancel_authorization", request, cancel_refused)
             .await
+            .map(|()| convert::canceled())
     }
 
     /// `POST /orders/{order_id}/capture` `{"amount", "new_order_id", "new_order_status":
@@ -430,6 +437,26 @@ fn lookup_refused(error_code: i64, error_info: String) -> PspError {
 /// MSP refusing a refund: whatever the code, the refund failed (design §10.1).
 fn refund_refused(error_code: i64, error_info: String) -> PspError {
     rejected(error_code, error_info, failure_for_refund_error)
+}
+
+/// MSP's error 1034 on a refund requested within its same-amount window of an earlier refund of
+/// the same amount: the failure says that rule first, and when it lifts.
+fn same_amount_refused(e: PspError, refund: &RefundRequest<'_>) -> PspError {
+    match (e, refund.same_amount_requested_at) {
+        (
+            PspError::Rejected {
+                error_code: ERROR_CANNOT_REFUND,
+                error_info,
+                ..
+            },
+            Some(earlier),
+        ) if refund.requested_at - earlier < SAME_AMOUNT_WINDOW => PspError::Rejected {
+            error_code: ERROR_CANNOT_REFUND,
+            failure: failure_for_same_amount_refund(earlier, &error_info),
+            error_info,
+        },
+        (e, _) => e,
+    }
 }
 
 /// MSP refusing to cancel a refund: the refund stays as MSP has it.
@@ -938,6 +965,8 @@ mod tests {
             amount,
             currency: "EUR",
             description: Some("Returned T-shirt"),
+            requested_at: chrono::DateTime::UNIX_EPOCH,
+            same_amount_requested_at: None,
         }
     }
 
@@ -1097,6 +1126,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn error_1034_soon_after_a_refund_of_the_same_amount_says_the_rule_first() {
+        let answer = json!({
+            "success": false, "data": {}, "error_code": 1034,
+            "error_info": "Cannot refund transaction"
+        });
+        let earlier = chrono::DateTime::parse_from_rfc3339("2026-12-06T20:00:10Z")
+            .unwrap()
+            .to_utc();
+        let refused = async |requested_after_s: i64| {
+            let refund = RefundRequest {
+                requested_at: earlier + chrono::TimeDelta::seconds(requested_after_s),
+                same_amount_requested_at: Some(earlier),
+                ..refund_of(500)
+            };
+            let template = ResponseTemplate::new(200).set_body_json(answer.clone());
+            rejected(
+                answered(template, async |c| c.refund(&refund).await)
+                    .await
+                    .unwrap_err(),
+            )
+        };
+        let (code, _, failure) = refused(60).await;
+        assert_eq!((code, failure.code.as_str()), (1034, "refund_refused"));
+        assert!(
+            failure
+                .message
+                .starts_with("MultiSafepay refuses a refund of the same amount"),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure
+                .message
+                .contains("refunded again from 2026-12-06T20:05:10Z"),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure
+                .message
+                .contains("(MultiSafepay: Cannot refund transaction)")
+        );
+        // Past the window the rule cannot be why: the general words.
+        let (_, _, failure) = refused(300).await;
+        assert!(
+            failure
+                .message
+                .starts_with("MultiSafepay refused the refund: it is more"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[tokio::test]
     async fn calls_after_the_payment_follow_the_envelope_rules() {
         let envelope = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
         let accepted = envelope(json!({"success": true, "data": {"refund_id": 1}}));
@@ -1142,8 +1225,8 @@ mod tests {
             let results = [
                 refund.map(drop),
                 refund_cancel,
-                order_cancel,
-                authorization_cancel,
+                order_cancel.map(drop),
+                authorization_cancel.map(drop),
                 capture.map(drop),
             ];
             for result in results {
@@ -1179,7 +1262,8 @@ mod tests {
         let odd = "/v1/json/orders/a%2Fb%3Fc";
         expect_one(&server, "PATCH", odd, cancel(), json!([])).await;
         let client = client(&server, Duration::from_secs(5));
-        client.cancel_order(ID).await.unwrap();
+        // What the order shows from now on: MSP voids a cancelled order.
+        assert_eq!(client.cancel_order(ID).await.unwrap().status_text, "void");
         client.cancel_order("a/b?c").await.unwrap();
     }
 
@@ -1194,10 +1278,11 @@ mod tests {
         let odd = "/v1/json/capture/a%2Fb%3Fc";
         expect_one(&server, "PATCH", odd, without_reason, json!(null)).await;
         let client = client(&server, Duration::from_secs(5));
-        client
+        let canceled = client
             .cancel_authorization(ID, Some("requested_by_customer"))
             .await
             .unwrap();
+        assert_eq!(canceled.status_text, "void");
         client.cancel_authorization("a/b?c", None).await.unwrap();
     }
 
@@ -1218,12 +1303,12 @@ mod tests {
         );
         let results = [
             (
-                order,
+                order.map(drop),
                 "checkout_not_cancelable",
                 "MultiSafepay refused to cancel",
             ),
             (
-                authorization,
+                authorization.map(drop),
                 "checkout_not_cancelable",
                 "MultiSafepay refused to cancel",
             ),

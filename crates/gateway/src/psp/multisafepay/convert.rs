@@ -8,8 +8,8 @@ use crate::domain::checkout::CaptureMethod;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::tax::TaxRate;
 use crate::psp::{
-    CaptureAccepted, CaptureRequest, CreateOrder, PaymentStatus, PspError, PspOrder, PspRefund,
-    RefundAccepted, RefundRequest,
+    Canceled, CaptureAccepted, CaptureRequest, CreateOrder, PaymentStatus, PspCapture, PspError,
+    PspOrder, PspRefund, RefundAccepted, RefundRequest,
 };
 
 /// The `merchant_item_id` MSP reserves for the shipping line.
@@ -223,6 +223,13 @@ pub fn authorization_cancel(reason: Option<&str>) -> wire::AuthorizationCancel<'
     }
 }
 
+/// What MSP's order shows once MSP has agreed to cancel it or void its authorisation.
+pub fn canceled() -> Canceled {
+    Canceled {
+        status_text: status::CANCELED_ORDER_STATUS.to_owned(),
+    }
+}
+
 /// MSP's answer to an accepted refund.
 pub fn refund_accepted(created: wire::RefundCreated) -> RefundAccepted {
     RefundAccepted {
@@ -286,6 +293,7 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         .and_then(|v| v.html)
         .filter(|html| !html.trim().is_empty());
     let mut refunds = Vec::new();
+    let mut captures: Vec<wire::CaptureTransaction> = Vec::new();
     // MSP's docs spell a charged-back order's status both ways, and also show it as `void`
     // with a chargeback entry (design §3); the flows decide what a chargeback means.
     let mut charged_back = payment_status == PaymentStatus::ChargedBack;
@@ -293,6 +301,9 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         match entry {
             wire::Entry::Read(wire::RelatedTransaction::Refund(refund)) => {
                 refunds.push(psp_refund(refund));
+            }
+            wire::Entry::Read(wire::RelatedTransaction::Capture(capture)) => {
+                captures.push(capture);
             }
             wire::Entry::Read(wire::RelatedTransaction::Chargeback) => charged_back = true,
             wire::Entry::Read(wire::RelatedTransaction::Other) => {}
@@ -304,7 +315,24 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
             ),
         }
     }
+    let capture_remain = order.payment_details.and_then(|d| d.capture_remain);
+    let captured = psp_capture(
+        &order_id,
+        captures,
+        CollectedAuthorisation {
+            collected: !authorized_only
+                && matches!(
+                    payment_status,
+                    PaymentStatus::Succeeded
+                        | PaymentStatus::PartiallyRefunded
+                        | PaymentStatus::Refunded
+                ),
+            amount: order.amount,
+            capture_remain,
+        },
+    );
     Ok(PspOrder {
+        captured,
         order_id,
         transaction_id: order.transaction_id.filter(|t| !t.is_empty()),
         status: payment_status,
@@ -317,6 +345,47 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         authorized_only,
         charged_back,
     })
+}
+
+/// What an order says of its money, for [`psp_capture`]'s fall-back.
+struct CollectedAuthorisation {
+    /// The payment is collected (not only authorised, voided or failed).
+    collected: bool,
+    amount: Option<i64>,
+    capture_remain: Option<i64>,
+}
+
+/// What was captured of the order: the sum of its `capture` entries that took money (the order
+/// holding it is the first entry's `order_id` that is not the order's own), or, when it lists
+/// none, a collected authorisation's amount less a `capture_remain` that is not 0 (a 0 says as
+/// much of a capture of everything as of the rest being released, so it says nothing).
+fn psp_capture(
+    order_id: &str,
+    captures: Vec<wire::CaptureTransaction>,
+    order: CollectedAuthorisation,
+) -> Option<PspCapture> {
+    let taken: Vec<_> = captures
+        .into_iter()
+        .filter(|c| status::capture_took_money(c.status.as_deref().unwrap_or_default()))
+        .collect();
+    if !taken.is_empty() {
+        let amount = taken.iter().filter_map(|c| c.amount).sum();
+        let held_by = taken
+            .into_iter()
+            .filter_map(|c| c.order_id)
+            .find(|id| !id.is_empty() && id != order_id);
+        return Some(PspCapture {
+            amount,
+            order_id: held_by,
+        });
+    }
+    match (order.collected, order.amount, order.capture_remain) {
+        (true, Some(amount), Some(remain)) if remain > 0 && remain < amount => Some(PspCapture {
+            amount: amount - remain,
+            order_id: None,
+        }),
+        _ => None,
+    }
 }
 
 /// One refund of `related_transactions`.
@@ -648,6 +717,8 @@ mod tests {
             amount: 500,
             currency: "EUR",
             description: Some("Returned T-shirt"),
+            requested_at: chrono::DateTime::UNIX_EPOCH,
+            same_amount_requested_at: None,
         };
         let body = serde_json::to_value(refund_request(&refund).unwrap()).unwrap();
         assert_eq!(
@@ -668,6 +739,61 @@ mod tests {
                 "{amount}"
             );
         }
+    }
+
+    fn read_order(fields: serde_json::Value) -> PspOrder {
+        psp_order(serde_json::from_value(fields).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn captures_are_read_from_related_transactions_and_capture_remain() {
+        let captured = |fields| read_order(fields).captured;
+        let base = json!({"order_id": "chk_1", "status": "completed", "financial_status": "completed",
+                          "amount": 3495, "payment_details": {"capture": "manual", "capture_remain": 0}});
+        let with = |extra: serde_json::Value| {
+            let mut o = base.clone();
+            for (k, v) in extra.as_object().unwrap() {
+                o[k] = v.clone();
+            }
+            o
+        };
+        // The capture entries, those that took money, added up; the order holding the money.
+        let entries = with(json!({"related_transactions": [
+            {"type": "capture", "order_id": "chk_1-c", "amount": 3000, "status": "completed"},
+            {"type": "capture", "order_id": "chk_1", "amount": "400", "status": "initialized"},
+            {"type": "capture", "order_id": "chk_1", "amount": 95, "status": "void"},
+            {"type": "refund", "refund_order_id": "re_1", "amount": 100, "status": "completed"}
+        ]}));
+        assert_eq!(
+            captured(entries),
+            Some(PspCapture {
+                amount: 3400,
+                order_id: Some("chk_1-c".into())
+            })
+        );
+        let own_id = with(json!({"related_transactions": [
+            {"type": "capture", "order_id": "chk_1", "amount": 3495, "status": "completed"}]}));
+        assert_eq!(
+            captured(own_id),
+            Some(PspCapture {
+                amount: 3495,
+                order_id: None
+            })
+        );
+        // No entry: a collected authorisation less what remains capturable, when that is not 0.
+        let partly = with(json!({"payment_details": {"capture_remain": 495}}));
+        assert_eq!(captured(partly).map(|c| c.amount), Some(3000));
+        assert_eq!(captured(base.clone()), None, "0 remaining says nothing");
+        let authorised = with(json!({"financial_status": "initialized",
+                                     "payment_details": {"capture_remain": 3495}}));
+        assert_eq!(captured(authorised), None, "only authorised");
+        let voided = with(json!({"status": "void", "financial_status": "void",
+                                 "payment_details": {"capture_remain": 495}}));
+        assert_eq!(captured(voided), None, "not collected");
+        // Odd values cost only themselves.
+        let odd = with(json!({"amount": "a lot", "payment_details": {"capture_remain": -1}}));
+        let o = read_order(odd);
+        assert_eq!((o.captured, o.status), (None, PaymentStatus::Succeeded));
     }
 
     fn with_related(status: &str, related: serde_json::Value) -> PspOrder {

@@ -39,6 +39,19 @@ pub fn authorized_only(status: &str, financial_status: &str) -> bool {
     status == "completed" && financial_status == "initialized"
 }
 
+/// Whether a `capture` entry of an order's `related_transactions` took money: any status but
+/// one that says it did not happen or was undone.
+pub fn capture_took_money(status: &str) -> bool {
+    !matches!(status, "declined" | "void" | "cancelled" | "expired")
+}
+
+/// The order status MSP shows once it has cancelled an order (order `void`, transaction
+/// `cancelled`) or voided an authorisation (`void` / `void`) (reference §4.2, §6.2).
+pub const CANCELED_ORDER_STATUS: &str = "void";
+
+/// How long MSP refuses a refund of the same amount as an earlier one (reference §6.1).
+pub const SAME_AMOUNT_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// The `status` of a refund in an order's `related_transactions` (reference §4.2, §6.1).
 pub fn refund_progress(status: &str) -> RefundProgress {
     use RefundProgress as R;
@@ -132,6 +145,26 @@ pub fn failure_for_refund_error(error_code: i64, error_info: &str) -> Failure {
         message,
         error_info,
         error_code.to_string(),
+    )
+}
+
+/// The failure of a refund MSP refused (error 1034) within [`SAME_AMOUNT_WINDOW`] of another
+/// refund of the same amount, requested at `earlier`: that rule is the likely reason, so it
+/// comes first, with the time it lifts; the other reasons 1034 covers follow.
+pub fn failure_for_same_amount_refund(
+    earlier: chrono::DateTime<chrono::Utc>,
+    error_info: &str,
+) -> Failure {
+    let lifts = (earlier + SAME_AMOUNT_WINDOW).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let message = format!(
+        "MultiSafepay refuses a refund of the same amount as another requested less than 5 minutes before it (one was requested at {}, even if it was canceled or failed since): this amount can be refunded again from {lifts}. Otherwise MultiSafepay refuses a refund that is more than is left to refund or when the account balance is too low.",
+        earlier.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    failure(
+        "refund_refused",
+        &message,
+        error_info,
+        ERROR_CANNOT_REFUND.to_string(),
     )
 }
 

@@ -304,6 +304,9 @@ pub struct Order {
     pub status: Option<String>,
     #[serde(default, deserialize_with = "loose_string")]
     pub financial_status: Option<String>,
+    /// Minor units; read leniently (`None` when odd): only captures need it.
+    #[serde(default, deserialize_with = "minor_units_or_none")]
+    pub amount: Option<i64>,
     #[serde(default, deserialize_with = "loose_string")]
     pub reason: Option<String>,
     #[serde(default, deserialize_with = "loose_string")]
@@ -341,16 +344,31 @@ pub struct Captured {
 }
 
 /// One entry of `related_transactions`, by its `type`. Only the types the gateway acts on are
-/// read; `capture`, `reverse-chargeback`, `auth-cancellation` and anything new are `Other`.
+/// read; `reverse-chargeback`, `auth-cancellation` and anything new are `Other`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type")]
 pub enum RelatedTransaction {
     #[serde(rename = "refund")]
     Refund(RefundTransaction),
+    #[serde(rename = "capture")]
+    Capture(CaptureTransaction),
     #[serde(rename = "chargeback")]
     Chargeback,
     #[serde(other)]
     Other,
+}
+
+/// A capture of a manual-capture authorisation, as MSP lists it under its order.
+#[derive(Debug, Deserialize)]
+pub struct CaptureTransaction {
+    /// The order that holds the captured money (the capture's `new_order_id`, or the order's
+    /// own id).
+    #[serde(default, deserialize_with = "loose_string")]
+    pub order_id: Option<String>,
+    #[serde(default, deserialize_with = "minor_units")]
+    pub amount: Option<i64>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub status: Option<String>,
 }
 
 /// A refund as MSP lists it under its order.
@@ -406,6 +424,9 @@ pub struct PaymentDetails {
     pub last4: Option<String>,
     #[serde(default, deserialize_with = "loose_string")]
     pub card_expiry_date: Option<String>,
+    /// Manual-capture orders: what can still be captured, minor units (read leniently).
+    #[serde(default, deserialize_with = "minor_units_or_none")]
+    pub capture_remain: Option<i64>,
 }
 
 /// A string, a number (kept as its JSON text) or `null`. Read by a visitor rather than through
@@ -559,6 +580,13 @@ fn minor_units<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     }
 }
 
+/// As [`minor_units`], with anything else read as `None`: for fields the gateway can do
+/// without, so that one MSP spells oddly does not cost the whole order.
+fn minor_units_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(minor_units(value).unwrap_or(None))
+}
+
 /// An integer, an integer in a string, or `null`.
 fn loose_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     use serde_json::Value;
@@ -703,7 +731,14 @@ mod tests {
             entries[1],
             Entry::Read(RelatedTransaction::Chargeback)
         ));
-        assert!(matches!(entries[2], Entry::Read(RelatedTransaction::Other)));
+        assert!(matches!(
+            &entries[2],
+            Entry::Read(RelatedTransaction::Capture(CaptureTransaction {
+                amount: Some(3495),
+                order_id: None,
+                status: None
+            }))
+        ));
         let why: Vec<&str> = entries[3..]
             .iter()
             .map(|e| match e {
