@@ -24,8 +24,9 @@ use self::scripts::Scripts;
 use self::timeline::IndexWrite;
 use super::keys::Keys;
 use super::{
-    CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
-    StoreError, StoredEvent, StoredResponse, Ttls, Versioned,
+    CasReply, Claim, EventOutbox, Idempotency, IdempotencyBegin, InsertReply, Listing, LockToken,
+    Locks, Outbox, OutboxEntry, Records, StoreError, StoredEvent, StoredResponse, SyncIndex, Ttls,
+    Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, EventId};
@@ -266,7 +267,7 @@ fn fresh_token() -> String {
 }
 
 #[async_trait]
-impl CheckoutStore for RedisStore {
+impl Records for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.run("ping", || {
             let mut conn = self.conn();
@@ -313,26 +314,6 @@ impl CheckoutStore for RedisStore {
                 "checkout {id} has only one of `data` and `version`"
             ))),
         }
-    }
-
-    // Listing (design §11): in `listing.rs`.
-    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
-        self.index_for_listing_impl(checkout).await
-    }
-
-    async fn reindex_status(
-        &self,
-        checkout: &Checkout,
-        previous: crate::domain::checkout::CheckoutStatus,
-    ) -> Result<(), StoreError> {
-        self.reindex_status_impl(checkout, previous).await
-    }
-
-    async fn list_checkouts(
-        &self,
-        query: &crate::store::listing::ListQuery,
-    ) -> Result<crate::store::listing::ListReply, StoreError> {
-        self.list_checkouts_impl(query).await
     }
 
     async fn compare_and_set(
@@ -492,7 +473,33 @@ impl CheckoutStore for RedisStore {
         })
         .transpose()
     }
+}
 
+// Listing (design §11): in `listing.rs`.
+#[async_trait]
+impl Listing for RedisStore {
+    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
+        self.index_for_listing_impl(checkout).await
+    }
+
+    async fn reindex_status(
+        &self,
+        checkout: &Checkout,
+        previous: crate::domain::checkout::CheckoutStatus,
+    ) -> Result<(), StoreError> {
+        self.reindex_status_impl(checkout, previous).await
+    }
+
+    async fn list_checkouts(
+        &self,
+        query: &crate::store::listing::ListQuery,
+    ) -> Result<crate::store::listing::ListReply, StoreError> {
+        self.list_checkouts_impl(query).await
+    }
+}
+
+#[async_trait]
+impl Idempotency for RedisStore {
     async fn idempotency_claim(
         &self,
         key: &str,
@@ -623,7 +630,10 @@ impl CheckoutStore for RedisStore {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl SyncIndex for RedisStore {
     async fn schedule_sync(&self, id: &CheckoutId, due_unix: i64) -> Result<(), StoreError> {
         let _: i64 = self
             .run("schedule_sync", || {
@@ -690,7 +700,10 @@ impl CheckoutStore for RedisStore {
         self.drop_malformed("due_for_sync", key, &junk).await?;
         Ok(due)
     }
+}
 
+#[async_trait]
+impl EventOutbox for RedisStore {
     async fn announce_events(
         &self,
         id: &CheckoutId,
@@ -764,7 +777,10 @@ impl CheckoutStore for RedisStore {
     async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
         self.outbox_size().await
     }
+}
 
+#[async_trait]
+impl Locks for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %id))]
     async fn try_lock(
         &self,
