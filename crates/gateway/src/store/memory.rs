@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use super::keys;
 use super::timeline::{Direction, Entry, MemoryTimeline, PageRequest};
 use super::{
-    CasReply, Claim, EventOutbox, IdempotencyBegin, InsertReply, Listing, LockToken, Locks, Outbox,
+    CasReply, Claim, EventOutbox, IdempotencyBegin, InsertReply, LockToken, Locks, Outbox,
     OutboxEntry, Records, StoreError, StoredEvent, StoredResponse, SyncIndex, Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
@@ -329,31 +329,6 @@ impl Records for MemoryStore {
             .get(refund)
             .filter(|e| e.live(now))
             .map(|e| e.value.clone()))
-    }
-}
-
-// Listing (design §11): in `memory/listing.rs`.
-#[async_trait]
-impl Listing for MemoryStore {
-    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
-        self.index_for_listing_impl(checkout);
-        Ok(())
-    }
-
-    async fn reindex_status(
-        &self,
-        checkout: &Checkout,
-        previous: crate::domain::checkout::CheckoutStatus,
-    ) -> Result<(), StoreError> {
-        self.reindex_status_impl(checkout, previous);
-        Ok(())
-    }
-
-    async fn list_checkouts(
-        &self,
-        query: &super::listing::ListQuery,
-    ) -> Result<super::listing::ListReply, StoreError> {
-        self.list_checkouts_impl(query).await
     }
 }
 

@@ -10,7 +10,8 @@
 //!
 //! [`CheckoutStore`] is their union (implemented for whatever implements them all): the
 //! service holds an `Arc<dyn CheckoutStore>` and callers `use` the traits whose methods they
-//! call.
+//! call. Each operation has one name, the trait's: the implementations have no inherent
+//! aliases.
 //!
 //! - [`redis::RedisStore`] for `serve` and the tests (a multiplexed connection manager, or the
 //!   cluster client; Lua for every atomic step; hash-tagged keys so the same code runs on Redis

@@ -24,9 +24,8 @@ use self::scripts::Scripts;
 use self::timeline::IndexWrite;
 use super::keys::Keys;
 use super::{
-    CasReply, Claim, EventOutbox, Idempotency, IdempotencyBegin, InsertReply, Listing, LockToken,
-    Locks, Outbox, OutboxEntry, Records, StoreError, StoredEvent, StoredResponse, SyncIndex, Ttls,
-    Versioned,
+    CasReply, Claim, Idempotency, IdempotencyBegin, InsertReply, LockToken, Locks, Outbox, Records,
+    StoreError, StoredResponse, SyncIndex, Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, EventId};
@@ -475,29 +474,6 @@ impl Records for RedisStore {
     }
 }
 
-// Listing (design §11): in `listing.rs`.
-#[async_trait]
-impl Listing for RedisStore {
-    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
-        self.index_for_listing_impl(checkout).await
-    }
-
-    async fn reindex_status(
-        &self,
-        checkout: &Checkout,
-        previous: crate::domain::checkout::CheckoutStatus,
-    ) -> Result<(), StoreError> {
-        self.reindex_status_impl(checkout, previous).await
-    }
-
-    async fn list_checkouts(
-        &self,
-        query: &crate::store::listing::ListQuery,
-    ) -> Result<crate::store::listing::ListReply, StoreError> {
-        self.list_checkouts_impl(query).await
-    }
-}
-
 #[async_trait]
 impl Idempotency for RedisStore {
     async fn idempotency_claim(
@@ -699,83 +675,6 @@ impl SyncIndex for RedisStore {
         }
         self.drop_malformed("due_for_sync", key, &junk).await?;
         Ok(due)
-    }
-}
-
-#[async_trait]
-impl EventOutbox for RedisStore {
-    async fn announce_events(
-        &self,
-        id: &CheckoutId,
-        events: &[crate::domain::event::Event],
-        deliver_due: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<(), StoreError> {
-        self.events_announce(id, events, deliver_due).await
-    }
-
-    async fn recent_events(
-        &self,
-        kind: Option<crate::domain::event::EventType>,
-        before: Option<(chrono::DateTime<chrono::Utc>, &EventId)>,
-        window: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.events_recent(kind, before, window, limit).await
-    }
-
-    async fn due_outboxes(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-        limit: usize,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.outbox_due_entries(now, limit).await
-    }
-
-    async fn lease_due_events(
-        &self,
-        id: &CheckoutId,
-        now: chrono::DateTime<chrono::Utc>,
-        lease_until: chrono::DateTime<chrono::Utc>,
-        limit: usize,
-    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
-        self.outbox_lease(id, now, lease_until, limit).await
-    }
-
-    async fn save_delivery(
-        &self,
-        id: &EventId,
-        delivery: &Delivery,
-    ) -> Result<Option<i64>, StoreError> {
-        self.outbox_save_delivery(id, delivery).await
-    }
-
-    async fn settle_outbox(
-        &self,
-        id: &CheckoutId,
-        seen: Option<i64>,
-        next_due: Option<i64>,
-    ) -> Result<(), StoreError> {
-        self.outbox_settle(id, seen, next_due).await
-    }
-
-    async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
-        self.stored_event(id).await
-    }
-
-    async fn checkout_events(&self, id: &CheckoutId) -> Result<Vec<StoredEvent>, StoreError> {
-        self.stored_events_of(id).await
-    }
-
-    async fn redeliver(
-        &self,
-        id: &EventId,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<Delivery>, StoreError> {
-        self.outbox_redeliver(id, now).await
-    }
-
-    async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
-        self.outbox_size().await
     }
 }
 
