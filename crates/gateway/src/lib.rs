@@ -52,7 +52,9 @@
 //! - [`psp`]: PSP-neutral types the flows see; [`psp::multisafepay`] holds the client, MSP's wire
 //!   types, its vocabulary (status strings, error and reason codes, the failure table) and the one
 //!   conversion to and from the domain.
-//! - [`store`]: the `CheckoutStore` trait with a Redis implementation (production, tests) and an
+//! - [`store`]: the store traits, one per concern ([`store::Records`], [`store::Listing`],
+//!   [`store::Idempotency`], [`store::SyncIndex`], [`store::EventOutbox`], [`store::Locks`]) and
+//!   their union [`store::CheckoutStore`], with a Redis implementation (production, tests) and an
 //!   in-memory one (the `sandbox` command only); every state change is one compare-and-set.
 //!   `GET /v1/checkouts` ([`api::listing`]) pages through time-bucketed indexes
 //!   ([`store::timeline`], reusable for anything listed newest first; [`store::listing`]).

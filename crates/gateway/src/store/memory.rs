@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use super::keys;
 use super::timeline::{Direction, Entry, MemoryTimeline, PageRequest};
 use super::{
-    CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
-    StoreError, StoredEvent, StoredResponse, Ttls, Versioned,
+    CasReply, Claim, EventOutbox, IdempotencyBegin, InsertReply, LockToken, Locks, Outbox,
+    OutboxEntry, Records, StoreError, StoredEvent, StoredResponse, SyncIndex, Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, Event, EventId, EventType};
@@ -187,7 +187,7 @@ fn fresh_token() -> String {
 }
 
 #[async_trait]
-impl CheckoutStore for MemoryStore {
+impl Records for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -225,28 +225,6 @@ impl CheckoutStore for MemoryStore {
         Ok(state
             .live_checkout(id, now)
             .map(|e| e.value.versioned.clone()))
-    }
-
-    // Listing (design §11): in `memory/listing.rs`.
-    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
-        self.index_for_listing_impl(checkout);
-        Ok(())
-    }
-
-    async fn reindex_status(
-        &self,
-        checkout: &Checkout,
-        previous: crate::domain::checkout::CheckoutStatus,
-    ) -> Result<(), StoreError> {
-        self.reindex_status_impl(checkout, previous);
-        Ok(())
-    }
-
-    async fn list_checkouts(
-        &self,
-        query: &super::listing::ListQuery,
-    ) -> Result<super::listing::ListReply, StoreError> {
-        self.list_checkouts_impl(query).await
     }
 
     async fn compare_and_set(
@@ -352,7 +330,11 @@ impl CheckoutStore for MemoryStore {
             .filter(|e| e.live(now))
             .map(|e| e.value.clone()))
     }
+}
 
+// `Idempotency` here is the stored record's enum; the trait is named in full.
+#[async_trait]
+impl super::Idempotency for MemoryStore {
     async fn idempotency_claim(
         &self,
         key: &str,
@@ -457,7 +439,10 @@ impl CheckoutStore for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl SyncIndex for MemoryStore {
     async fn schedule_sync(&self, id: &CheckoutId, due_unix: i64) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.state();
@@ -494,7 +479,10 @@ impl CheckoutStore for MemoryStore {
             .map(|(_, id)| id.clone())
             .collect())
     }
+}
 
+#[async_trait]
+impl EventOutbox for MemoryStore {
     async fn announce_events(
         &self,
         id: &CheckoutId,
@@ -705,7 +693,10 @@ impl CheckoutStore for MemoryStore {
             state.outbox_due.values().min().copied(),
         ))
     }
+}
 
+#[async_trait]
+impl Locks for MemoryStore {
     async fn try_lock(
         &self,
         id: &CheckoutId,

@@ -1,4 +1,17 @@
-//! Where checkouts live: one trait, two implementations.
+//! Where checkouts live: a store trait per concern, two implementations.
+//!
+//! - [`Records`]: checkout records, their history and compare-and-set transitions, pay
+//!   sessions, the refund index.
+//! - [`Listing`]: the listing indexes (`GET /v1/checkouts`).
+//! - [`Idempotency`]: idempotency keys.
+//! - [`SyncIndex`]: the reconciler's due-time index.
+//! - [`EventOutbox`]: merchant events, their index, outbox and deliveries.
+//! - [`Locks`]: short per-checkout locks.
+//!
+//! [`CheckoutStore`] is their union (implemented for whatever implements them all): the
+//! service holds an `Arc<dyn CheckoutStore>` and callers `use` the traits whose methods they
+//! call. Each operation has one name, the trait's: the implementations have no inherent
+//! aliases.
 //!
 //! - [`redis::RedisStore`] for `serve` and the tests (a multiplexed connection manager, or the
 //!   cluster client; Lua for every atomic step; hash-tagged keys so the same code runs on Redis
@@ -223,13 +236,16 @@ pub struct Ttls {
     pub idempotency: Duration,
 }
 
-/// The announcement of a change's events that [`CheckoutStore::commit_transition`] sends just
+/// The announcement of a change's events that [`Records::commit_transition`] sends just
 /// before its compare-and-set.
 pub type Announcement<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
+/// The checkout records: the record with its history and compare-and-set transitions, its
+/// pending 3DS pay session, and the refund index. Its create and transition steps also write
+/// the [`Listing`] and [`SyncIndex`] hints, hence those supertraits.
 #[async_trait]
-pub trait CheckoutStore: Send + Sync + 'static {
+pub trait Records: Listing + SyncIndex {
     /// One round trip, for `/health/ready`.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -241,27 +257,6 @@ pub trait CheckoutStore: Send + Sync + 'static {
     ) -> Result<InsertReply, StoreError>;
 
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError>;
-
-    /// Enters a new checkout in the listing indexes (design §11: all, its status, its
-    /// reference). Called *before* [`insert`](Self::insert): an entry whose record is missing is
-    /// skipped by the reader, a record without its entries could never be listed.
-    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError>;
-
-    /// Moves `checkout` from the status index of `previous` to its own. Called after the
-    /// compare-and-set that changed the status; idempotent, and only a hint (the reader
-    /// re-checks every record's status).
-    async fn reindex_status(
-        &self,
-        checkout: &Checkout,
-        previous: crate::domain::checkout::CheckoutStatus,
-    ) -> Result<(), StoreError>;
-
-    /// One page of checkouts, newest first (`GET /v1/checkouts`), from the indexes: its cost
-    /// does not grow with the number of checkouts stored.
-    async fn list_checkouts(
-        &self,
-        query: &listing::ListQuery,
-    ) -> Result<listing::ListReply, StoreError>;
 
     /// Replaces the checkout if its stored version is still `expected_version`, appending `event`
     /// to its history when given and `outbox`'s merchant events to its events (and outbox),
@@ -275,9 +270,9 @@ pub trait CheckoutStore: Send + Sync + 'static {
     ) -> Result<CasReply, StoreError>;
 
     /// The create flow's writes before MSP is called, in their order: the listing entries
-    /// ([`index_for_listing`](Self::index_for_listing)), the record with its first event
+    /// ([`index_for_listing`](Listing::index_for_listing)), the record with its first event
     /// ([`insert`](Self::insert)), then, only when inserted, its place in the reconciler's
-    /// due-time index at `first_sync_unix` ([`schedule_sync`](Self::schedule_sync)). Any error
+    /// due-time index at `first_sync_unix` ([`schedule_sync`](SyncIndex::schedule_sync)). Any error
     /// means MSP must not be called. The Redis store on a single node does all three in one
     /// script (one round trip); the default, and Redis Cluster (whose keys live in different
     /// slots), run them one after the other.
@@ -294,8 +289,8 @@ pub trait CheckoutStore: Send + Sync + 'static {
     /// no later than the compare-and-set) sent together with
     /// [`compare_and_set`](Self::compare_and_set), then, when applied, the indexes that are
     /// hints: the listing's status index moves from `previous` when the status changed
-    /// ([`reindex_status`](Self::reindex_status)), and a checkout at rest leaves the
-    /// reconciler's due-time index ([`unschedule_sync`](Self::unschedule_sync)). A hint that
+    /// ([`reindex_status`](Listing::reindex_status)), and a checkout at rest leaves the
+    /// reconciler's due-time index ([`unschedule_sync`](SyncIndex::unschedule_sync)). A hint that
     /// cannot be written is logged, never an error. Returns the announcement's and the
     /// compare-and-set's outcomes. The Redis store on a single node writes the hints inside the
     /// compare-and-set's script and sends the announcement only once the script's arguments are
@@ -355,7 +350,36 @@ pub trait CheckoutStore: Send + Sync + 'static {
     /// The checkout refund `refund` belongs to, if it was indexed.
     async fn checkout_of_refund(&self, refund: &RefundId)
     -> Result<Option<CheckoutId>, StoreError>;
+}
 
+/// The listing indexes of `GET /v1/checkouts` (design §11).
+#[async_trait]
+pub trait Listing: Send + Sync + 'static {
+    /// Enters a new checkout in the listing indexes (design §11: all, its status, its
+    /// reference). Called *before* [`insert`](Records::insert): an entry whose record is missing is
+    /// skipped by the reader, a record without its entries could never be listed.
+    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError>;
+
+    /// Moves `checkout` from the status index of `previous` to its own. Called after the
+    /// compare-and-set that changed the status; idempotent, and only a hint (the reader
+    /// re-checks every record's status).
+    async fn reindex_status(
+        &self,
+        checkout: &Checkout,
+        previous: crate::domain::checkout::CheckoutStatus,
+    ) -> Result<(), StoreError>;
+
+    /// One page of checkouts, newest first (`GET /v1/checkouts`), from the indexes: its cost
+    /// does not grow with the number of checkouts stored.
+    async fn list_checkouts(
+        &self,
+        query: &listing::ListQuery,
+    ) -> Result<listing::ListReply, StoreError>;
+}
+
+/// Idempotency keys: a request claims its key, then completes it with its response or aborts.
+#[async_trait]
+pub trait Idempotency: Send + Sync + 'static {
     /// Claims an idempotency key (`SET NX` with the idempotency TTL) for a request with this
     /// fingerprint, or reports what the key already holds.
     async fn idempotency_begin(
@@ -387,7 +411,11 @@ pub trait CheckoutStore: Send + Sync + 'static {
     /// Releases the key (compare-and-delete on the owner), so that a retry can run again; used
     /// when nothing was sent to MSP.
     async fn idempotency_abort(&self, key: &str, owner: &str) -> Result<(), StoreError>;
+}
 
+/// The reconciler's due-time index: which checkouts to sync with MSP, and when.
+#[async_trait]
+pub trait SyncIndex: Send + Sync + 'static {
     /// Puts the checkout in the reconciler's due-time index (ZADD; idempotent).
     async fn schedule_sync(&self, id: &CheckoutId, due_unix: i64) -> Result<(), StoreError>;
 
@@ -400,7 +428,12 @@ pub trait CheckoutStore: Send + Sync + 'static {
         now_unix: i64,
         limit: usize,
     ) -> Result<Vec<CheckoutId>, StoreError>;
+}
 
+/// The merchant events (design §12): their index for `GET /v1/events`, the outbox of those
+/// queued for delivery, and the deliveries.
+#[async_trait]
+pub trait EventOutbox: Send + Sync + 'static {
     /// Called before the compare-and-set that will write `events` (all of checkout `id`): lists
     /// them in the events index (for `GET /v1/events`), and when `deliver_due` is given
     /// announces the checkout in the outbox index at that time (ZADD: it replaces the entry's
@@ -480,7 +513,11 @@ pub trait CheckoutStore: Send + Sync + 'static {
     /// The outbox index's size (checkouts with undelivered events) and its earliest due time
     /// (ms), for the operators' metrics.
     async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError>;
+}
 
+/// Short per-checkout locks (the reconciler's, so that one instance syncs a checkout at a time).
+#[async_trait]
+pub trait Locks: Send + Sync + 'static {
     /// `SET NX EX` with a fresh owner token; `None` when someone else holds it.
     async fn try_lock(
         &self,
@@ -492,8 +529,18 @@ pub trait CheckoutStore: Send + Sync + 'static {
     async fn unlock(&self, id: &CheckoutId, token: &LockToken) -> Result<(), StoreError>;
 }
 
-/// [`CheckoutStore::insert_new`] as three steps, in its order.
-pub(crate) async fn insert_new_in_steps<S: CheckoutStore + ?Sized>(
+/// The whole store, as the service holds it (`Arc<dyn CheckoutStore>`): every concern's trait.
+/// Implemented for every type that implements them all; callers `use` the trait whose methods
+/// they call.
+pub trait CheckoutStore: Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks {}
+
+impl<T> CheckoutStore for T where
+    T: Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks
+{
+}
+
+/// [`Records::insert_new`] as three steps, in its order.
+pub(crate) async fn insert_new_in_steps<S: Records + ?Sized>(
     store: &S,
     checkout: &Checkout,
     event: &CheckoutEvent,
@@ -507,9 +554,9 @@ pub(crate) async fn insert_new_in_steps<S: CheckoutStore + ?Sized>(
     Ok(reply)
 }
 
-/// The hints of [`CheckoutStore::commit_transition`] as separate steps, after an applied
+/// The hints of [`Records::commit_transition`] as separate steps, after an applied
 /// compare-and-set.
-pub(crate) async fn write_transition_hints<S: CheckoutStore + ?Sized>(
+pub(crate) async fn write_transition_hints<S: Records + ?Sized>(
     store: &S,
     previous: crate::domain::checkout::CheckoutStatus,
     next: &Checkout,

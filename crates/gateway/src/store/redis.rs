@@ -24,8 +24,8 @@ use self::scripts::Scripts;
 use self::timeline::IndexWrite;
 use super::keys::Keys;
 use super::{
-    CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
-    StoreError, StoredEvent, StoredResponse, Ttls, Versioned,
+    CasReply, Claim, Idempotency, IdempotencyBegin, InsertReply, LockToken, Locks, Outbox, Records,
+    StoreError, StoredResponse, SyncIndex, Ttls, Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, EventId};
@@ -266,7 +266,7 @@ fn fresh_token() -> String {
 }
 
 #[async_trait]
-impl CheckoutStore for RedisStore {
+impl Records for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.run("ping", || {
             let mut conn = self.conn();
@@ -313,26 +313,6 @@ impl CheckoutStore for RedisStore {
                 "checkout {id} has only one of `data` and `version`"
             ))),
         }
-    }
-
-    // Listing (design §11): in `listing.rs`.
-    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
-        self.index_for_listing_impl(checkout).await
-    }
-
-    async fn reindex_status(
-        &self,
-        checkout: &Checkout,
-        previous: crate::domain::checkout::CheckoutStatus,
-    ) -> Result<(), StoreError> {
-        self.reindex_status_impl(checkout, previous).await
-    }
-
-    async fn list_checkouts(
-        &self,
-        query: &crate::store::listing::ListQuery,
-    ) -> Result<crate::store::listing::ListReply, StoreError> {
-        self.list_checkouts_impl(query).await
     }
 
     async fn compare_and_set(
@@ -492,7 +472,10 @@ impl CheckoutStore for RedisStore {
         })
         .transpose()
     }
+}
 
+#[async_trait]
+impl Idempotency for RedisStore {
     async fn idempotency_claim(
         &self,
         key: &str,
@@ -623,7 +606,10 @@ impl CheckoutStore for RedisStore {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl SyncIndex for RedisStore {
     async fn schedule_sync(&self, id: &CheckoutId, due_unix: i64) -> Result<(), StoreError> {
         let _: i64 = self
             .run("schedule_sync", || {
@@ -690,81 +676,10 @@ impl CheckoutStore for RedisStore {
         self.drop_malformed("due_for_sync", key, &junk).await?;
         Ok(due)
     }
+}
 
-    async fn announce_events(
-        &self,
-        id: &CheckoutId,
-        events: &[crate::domain::event::Event],
-        deliver_due: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<(), StoreError> {
-        self.events_announce(id, events, deliver_due).await
-    }
-
-    async fn recent_events(
-        &self,
-        kind: Option<crate::domain::event::EventType>,
-        before: Option<(chrono::DateTime<chrono::Utc>, &EventId)>,
-        window: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.events_recent(kind, before, window, limit).await
-    }
-
-    async fn due_outboxes(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-        limit: usize,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.outbox_due_entries(now, limit).await
-    }
-
-    async fn lease_due_events(
-        &self,
-        id: &CheckoutId,
-        now: chrono::DateTime<chrono::Utc>,
-        lease_until: chrono::DateTime<chrono::Utc>,
-        limit: usize,
-    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
-        self.outbox_lease(id, now, lease_until, limit).await
-    }
-
-    async fn save_delivery(
-        &self,
-        id: &EventId,
-        delivery: &Delivery,
-    ) -> Result<Option<i64>, StoreError> {
-        self.outbox_save_delivery(id, delivery).await
-    }
-
-    async fn settle_outbox(
-        &self,
-        id: &CheckoutId,
-        seen: Option<i64>,
-        next_due: Option<i64>,
-    ) -> Result<(), StoreError> {
-        self.outbox_settle(id, seen, next_due).await
-    }
-
-    async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
-        self.stored_event(id).await
-    }
-
-    async fn checkout_events(&self, id: &CheckoutId) -> Result<Vec<StoredEvent>, StoreError> {
-        self.stored_events_of(id).await
-    }
-
-    async fn redeliver(
-        &self,
-        id: &EventId,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<Delivery>, StoreError> {
-        self.outbox_redeliver(id, now).await
-    }
-
-    async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
-        self.outbox_size().await
-    }
-
+#[async_trait]
+impl Locks for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %id))]
     async fn try_lock(
         &self,

@@ -19,8 +19,9 @@ use gateway::flows::transition::News;
 use gateway::flows::{Context, FlowSettings};
 use gateway::psp::multisafepay::MultiSafepayClient;
 use gateway::store::{
-    CasReply, CheckoutStore, Claim, IdempotencyBegin, InsertReply, LockToken, Outbox, OutboxEntry,
-    StoreError, StoredEvent, StoredResponse, Versioned,
+    CasReply, CheckoutStore, Claim, EventOutbox, Idempotency, IdempotencyBegin, InsertReply,
+    Listing, LockToken, Locks, Outbox, OutboxEntry, Records, StoreError, StoredEvent,
+    StoredResponse, SyncIndex, Versioned,
 };
 
 use crate::fixtures::{checkout, created_event};
@@ -33,7 +34,7 @@ struct AlwaysLosing {
 }
 
 #[async_trait]
-impl CheckoutStore for AlwaysLosing {
+impl Records for AlwaysLosing {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
@@ -75,6 +76,10 @@ impl CheckoutStore for AlwaysLosing {
     async fn checkout_of_refund(&self, r: &RefundId) -> Result<Option<CheckoutId>, StoreError> {
         self.inner.checkout_of_refund(r).await
     }
+}
+
+#[async_trait]
+impl Idempotency for AlwaysLosing {
     async fn idempotency_claim(
         &self,
         k: &str,
@@ -93,6 +98,10 @@ impl CheckoutStore for AlwaysLosing {
     async fn idempotency_abort(&self, k: &str, o: &str) -> Result<(), StoreError> {
         self.inner.idempotency_abort(k, o).await
     }
+}
+
+#[async_trait]
+impl SyncIndex for AlwaysLosing {
     async fn schedule_sync(&self, id: &CheckoutId, due: i64) -> Result<(), StoreError> {
         self.inner.schedule_sync(id, due).await
     }
@@ -102,6 +111,10 @@ impl CheckoutStore for AlwaysLosing {
     async fn due_for_sync(&self, now: i64, limit: usize) -> Result<Vec<CheckoutId>, StoreError> {
         self.inner.due_for_sync(now, limit).await
     }
+}
+
+#[async_trait]
+impl Locks for AlwaysLosing {
     async fn try_lock(
         &self,
         id: &CheckoutId,
@@ -112,6 +125,10 @@ impl CheckoutStore for AlwaysLosing {
     async fn unlock(&self, id: &CheckoutId, token: &LockToken) -> Result<(), StoreError> {
         self.inner.unlock(id, token).await
     }
+}
+
+#[async_trait]
+impl EventOutbox for AlwaysLosing {
     async fn announce_events(
         &self,
         id: &CheckoutId,
@@ -172,6 +189,10 @@ impl CheckoutStore for AlwaysLosing {
     async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
         self.inner.outbox_backlog().await
     }
+}
+
+#[async_trait]
+impl Listing for AlwaysLosing {
     async fn index_for_listing(&self, c: &Checkout) -> Result<(), StoreError> {
         self.inner.index_for_listing(c).await
     }

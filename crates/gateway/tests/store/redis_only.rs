@@ -7,7 +7,10 @@ use ::redis::AsyncCommands;
 use chrono::TimeZone;
 use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
 use gateway::store::redis::RedisStore;
-use gateway::store::{Cause, CheckoutStore, IdempotencyBegin, StoreError, StoredResponse};
+use gateway::store::{
+    Cause, EventOutbox, Idempotency, IdempotencyBegin, Listing, Locks, Records, StoreError,
+    StoredResponse, SyncIndex,
+};
 
 use crate::common::redis_server::{TestRedis, unique_prefix};
 use crate::fixtures::{checkout, created_event, event, moved, pay_session};

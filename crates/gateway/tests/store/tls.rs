@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use gateway::store::redis::RedisStore;
-use gateway::store::{Cause, CheckoutStore, StoreError};
+use gateway::store::{Cause, Records, StoreError};
 
 use crate::common::redis_server::unique_prefix;
 use crate::common::redis_tls::TestTlsRedis;

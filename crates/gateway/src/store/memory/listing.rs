@@ -6,26 +6,12 @@ use tokio::time::Instant;
 
 use super::MemoryStore;
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};
-use crate::store::StoreError;
 use crate::store::keys;
 use crate::store::listing::{self, Backend, ListQuery, ListReply, entry_of, families_of};
 use crate::store::timeline::{Entry, Family, PageRequest};
+use crate::store::{Listing, StoreError};
 
 impl MemoryStore {
-    pub(super) fn index_for_listing_impl(&self, checkout: &Checkout) {
-        let entry = entry_of(checkout);
-        let mut state = self.state();
-        for family in families_of(checkout) {
-            state.timeline.add(&family, entry.clone());
-        }
-    }
-
-    pub(super) fn reindex_status_impl(&self, checkout: &Checkout, previous: CheckoutStatus) {
-        if checkout.status != previous {
-            self.move_status(&keys::checkouts_with_status(previous), checkout);
-        }
-    }
-
     fn move_status(&self, from: &Family, checkout: &Checkout) {
         let entry = entry_of(checkout);
         let to = keys::checkouts_with_status(checkout.status);
@@ -35,11 +21,31 @@ impl MemoryStore {
             state.timeline.remove(from, &entry);
         }
     }
+}
 
-    pub(super) async fn list_checkouts_impl(
+#[async_trait]
+impl Listing for MemoryStore {
+    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
+        let entry = entry_of(checkout);
+        let mut state = self.state();
+        for family in families_of(checkout) {
+            state.timeline.add(&family, entry.clone());
+        }
+        Ok(())
+    }
+
+    async fn reindex_status(
         &self,
-        query: &ListQuery,
-    ) -> Result<ListReply, StoreError> {
+        checkout: &Checkout,
+        previous: CheckoutStatus,
+    ) -> Result<(), StoreError> {
+        if checkout.status != previous {
+            self.move_status(&keys::checkouts_with_status(previous), checkout);
+        }
+        Ok(())
+    }
+
+    async fn list_checkouts(&self, query: &ListQuery) -> Result<ListReply, StoreError> {
         listing::list(self, self.ttls.retention, query).await
     }
 }

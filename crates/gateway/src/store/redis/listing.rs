@@ -15,10 +15,10 @@ use super::connection::Connection;
 use super::timeline::{IndexWrite, RedisTimeline, run_grouped};
 use super::{RedisStore, from_json};
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};
-use crate::store::StoreError;
 use crate::store::keys;
 use crate::store::listing::{self, Backend, ListQuery, ListReply, entry_of, families_of};
 use crate::store::timeline::{Entry, Family, PageRequest};
+use crate::store::{Listing, StoreError};
 
 /// How long an index day outlives its last write: the retention, and a day for the entries
 /// written late in the day and for clock skew.
@@ -31,25 +31,7 @@ impl RedisStore {
         RedisTimeline::new(&self.keys, keep(self.ttls.retention))
     }
 
-    pub(super) async fn index_for_listing_impl(
-        &self,
-        checkout: &Checkout,
-    ) -> Result<(), StoreError> {
-        let entry = entry_of(checkout);
-        let timeline = self.timeline();
-        let groups: Vec<IndexWrite> = families_of(checkout)
-            .iter()
-            .map(|family| timeline.add(family, &entry))
-            .collect();
-        let groups = &groups;
-        self.run("index_for_listing", || {
-            let conn = self.conn();
-            async move { run_grouped(&conn, groups).await }
-        })
-        .await
-    }
-
-    /// The commands of [`index_for_listing_impl`](Self::index_for_listing_impl), for a script
+    /// The commands of [`index_for_listing`](Listing::index_for_listing), for a script
     /// on a single node.
     pub(super) fn listing_writes(&self, checkout: &Checkout) -> Vec<IndexWrite> {
         let entry = entry_of(checkout);
@@ -60,7 +42,7 @@ impl RedisStore {
             .collect()
     }
 
-    /// The commands of [`reindex_status_impl`](Self::reindex_status_impl), for a script on a
+    /// The commands of [`reindex_status`](Listing::reindex_status), for a script on a
     /// single node; none when the status did not change.
     pub(super) fn status_move_writes(
         &self,
@@ -83,18 +65,6 @@ impl RedisStore {
         writes
     }
 
-    pub(super) async fn reindex_status_impl(
-        &self,
-        checkout: &Checkout,
-        previous: CheckoutStatus,
-    ) -> Result<(), StoreError> {
-        if checkout.status == previous {
-            return Ok(());
-        }
-        self.move_status(&keys::checkouts_with_status(previous), checkout)
-            .await
-    }
-
     /// Takes the checkout out of `from` and puts it in its own status's family.
     async fn move_status(&self, from: &Family, checkout: &Checkout) -> Result<(), StoreError> {
         let entry = entry_of(checkout);
@@ -111,11 +81,38 @@ impl RedisStore {
         })
         .await
     }
+}
 
-    pub(super) async fn list_checkouts_impl(
+#[async_trait]
+impl Listing for RedisStore {
+    async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError> {
+        let entry = entry_of(checkout);
+        let timeline = self.timeline();
+        let groups: Vec<IndexWrite> = families_of(checkout)
+            .iter()
+            .map(|family| timeline.add(family, &entry))
+            .collect();
+        let groups = &groups;
+        self.run("index_for_listing", || {
+            let conn = self.conn();
+            async move { run_grouped(&conn, groups).await }
+        })
+        .await
+    }
+
+    async fn reindex_status(
         &self,
-        query: &ListQuery,
-    ) -> Result<ListReply, StoreError> {
+        checkout: &Checkout,
+        previous: CheckoutStatus,
+    ) -> Result<(), StoreError> {
+        if checkout.status == previous {
+            return Ok(());
+        }
+        self.move_status(&keys::checkouts_with_status(previous), checkout)
+            .await
+    }
+
+    async fn list_checkouts(&self, query: &ListQuery) -> Result<ListReply, StoreError> {
         listing::list(self, self.ttls.retention, query).await
     }
 }

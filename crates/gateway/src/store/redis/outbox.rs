@@ -24,6 +24,7 @@
 use std::time::Duration;
 
 use ::redis::Script;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +35,7 @@ use crate::domain::event::{Delivery, Event, EventId, EventType};
 use crate::domain::refund::RefundId;
 use crate::store::keys;
 use crate::store::timeline::{Direction, Entry, PageRequest};
-use crate::store::{OutboxEntry, StoreError, StoredEvent};
+use crate::store::{EventOutbox, OutboxEntry, StoreError, StoredEvent};
 
 /// KEYS: outbox, events, deliveries, checkout. ARGV: now ms, lease-until ms, limit.
 /// Leases the due events and answers `{earliest outbox time or false, checkout record, id,
@@ -320,7 +321,58 @@ impl RedisStore {
         )
     }
 
-    pub(super) async fn events_announce(
+    pub(super) async fn outbox_announce(
+        &self,
+        id: &CheckoutId,
+        due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _: i64 = self
+            .run("announce_outbox", || {
+                let mut conn = self.conn();
+                async move {
+                    // ZADD and its TTL together: the reconciler index's script, on this index.
+                    self.scripts
+                        .schedule
+                        .key(self.keys.outbox_due())
+                        .arg(due.timestamp_millis())
+                        .arg(id.as_str())
+                        .arg(millis(self.ttls.retention))
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// One of `checkout`'s events, or all of them, with their deliveries ([`READ`]).
+    async fn read_events(
+        &self,
+        checkout: &CheckoutId,
+        one: Option<&EventId>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let raw: Vec<Option<String>> = self
+            .run("events_of_checkout", || {
+                let mut conn = self.conn();
+                async move {
+                    let mut call = self.outbox_scripts.read.prepare_invoke();
+                    call.key(self.keys.event_records(checkout))
+                        .key(self.keys.deliveries(checkout))
+                        .key(self.keys.checkout(checkout));
+                    if let Some(id) = one {
+                        call.arg(id.as_str());
+                    }
+                    call.invoke_async(&mut conn).await
+                }
+            })
+            .await?;
+        stored_events(raw, 0)
+    }
+}
+
+#[async_trait]
+impl EventOutbox for RedisStore {
+    async fn announce_events(
         &self,
         id: &CheckoutId,
         events: &[Event],
@@ -350,7 +402,7 @@ impl RedisStore {
         announced
     }
 
-    pub(super) async fn events_recent(
+    async fn recent_events(
         &self,
         kind: Option<EventType>,
         before: Option<(DateTime<Utc>, &EventId)>,
@@ -385,7 +437,7 @@ impl RedisStore {
                 .iter()
                 .filter_map(|e| EventId::parse(&e.member).ok())
                 .collect();
-            let reads = ids.iter().map(|id| self.stored_event(id));
+            let reads = ids.iter().map(|id| self.event(id));
             for event in futures_util::future::join_all(reads).await {
                 // An entry whose event was never written (its compare-and-set lost) is skipped.
                 if let Some(e) = event? {
@@ -401,31 +453,7 @@ impl RedisStore {
         Ok(found)
     }
 
-    pub(super) async fn outbox_announce(
-        &self,
-        id: &CheckoutId,
-        due: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let _: i64 = self
-            .run("announce_outbox", || {
-                let mut conn = self.conn();
-                async move {
-                    // ZADD and its TTL together: the reconciler index's script, on this index.
-                    self.scripts
-                        .schedule
-                        .key(self.keys.outbox_due())
-                        .arg(due.timestamp_millis())
-                        .arg(id.as_str())
-                        .arg(millis(self.ttls.retention))
-                        .invoke_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
-        Ok(())
-    }
-
-    pub(super) async fn outbox_due_entries(
+    async fn due_outboxes(
         &self,
         now: DateTime<Utc>,
         limit: usize,
@@ -463,7 +491,7 @@ impl RedisStore {
         Ok(due)
     }
 
-    pub(super) async fn outbox_lease(
+    async fn lease_due_events(
         &self,
         id: &CheckoutId,
         now: DateTime<Utc>,
@@ -499,7 +527,7 @@ impl RedisStore {
         Ok((stored_events(raw, 1)?, earliest))
     }
 
-    pub(super) async fn outbox_save_delivery(
+    async fn save_delivery(
         &self,
         id: &EventId,
         delivery: &Delivery,
@@ -532,7 +560,7 @@ impl RedisStore {
         }
     }
 
-    pub(super) async fn outbox_settle(
+    async fn settle_outbox(
         &self,
         id: &CheckoutId,
         seen: Option<i64>,
@@ -557,10 +585,7 @@ impl RedisStore {
         Ok(())
     }
 
-    pub(super) async fn stored_event(
-        &self,
-        id: &EventId,
-    ) -> Result<Option<StoredEvent>, StoreError> {
+    async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
         Ok(self
             .read_events(&id.checkout_id(), Some(id))
             .await?
@@ -568,40 +593,13 @@ impl RedisStore {
             .next())
     }
 
-    pub(super) async fn stored_events_of(
-        &self,
-        id: &CheckoutId,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn checkout_events(&self, id: &CheckoutId) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = self.read_events(id, None).await?;
         out.sort_by(|a, b| b.event.id.cmp(&a.event.id));
         Ok(out)
     }
 
-    /// One of `checkout`'s events, or all of them, with their deliveries ([`READ`]).
-    async fn read_events(
-        &self,
-        checkout: &CheckoutId,
-        one: Option<&EventId>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let raw: Vec<Option<String>> = self
-            .run("events_of_checkout", || {
-                let mut conn = self.conn();
-                async move {
-                    let mut call = self.outbox_scripts.read.prepare_invoke();
-                    call.key(self.keys.event_records(checkout))
-                        .key(self.keys.deliveries(checkout))
-                        .key(self.keys.checkout(checkout));
-                    if let Some(id) = one {
-                        call.arg(id.as_str());
-                    }
-                    call.invoke_async(&mut conn).await
-                }
-            })
-            .await?;
-        stored_events(raw, 0)
-    }
-
-    pub(super) async fn outbox_redeliver(
+    async fn redeliver(
         &self,
         id: &EventId,
         now: DateTime<Utc>,
@@ -609,7 +607,7 @@ impl RedisStore {
         // A delivery attempt may save its result between our read and our write: the script
         // compares, and we read again (a few times at most: attempts are seconds apart).
         for _ in 0..5 {
-            let Some(stored) = self.stored_event(id).await? else {
+            let Some(stored) = self.event(id).await? else {
                 return Ok(None);
             };
             let before = &stored
@@ -654,7 +652,7 @@ impl RedisStore {
         ))
     }
 
-    pub(super) async fn outbox_size(&self) -> Result<(u64, Option<i64>), StoreError> {
+    async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
         let key = &self.keys.outbox_due();
         let (size, first): (u64, Vec<(String, String)>) = self
             .run("outbox_backlog", || {
