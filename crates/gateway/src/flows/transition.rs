@@ -64,6 +64,9 @@ pub enum RefundAnswer<'a> {
     Accepted(&'a RefundAccepted),
     /// Refused at once (MSP error 1034 and the like): the refund failed, its amount is free.
     Refused(&'a Failure),
+    /// MSP provably never received it (not among the order's refunds, long after any call
+    /// could have arrived): nothing was refunded; the refund failed, its amount is free.
+    NeverReceived(&'a Failure),
 }
 
 impl<'a> News<'a> {
@@ -295,14 +298,14 @@ fn apply_refund_news(next: &mut Checkout, news: News<'_>, now: DateTime<Utc>) {
             let Some(refund) = pending_refund(next, id) else {
                 return;
             };
-            refund.psp.acknowledged = true;
+            refund.psp.acknowledged = !matches!(answer, RefundAnswer::NeverReceived(_));
             match answer {
                 RefundAnswer::Accepted(accepted) => {
                     if accepted.transaction_id.is_some() {
                         refund.psp.transaction_id = accepted.transaction_id.clone();
                     }
                 }
-                RefundAnswer::Refused(failure) => {
+                RefundAnswer::Refused(failure) | RefundAnswer::NeverReceived(failure) => {
                     refund.status = RefundStatus::Failed;
                     refund.failure = Some(failure.clone());
                 }
