@@ -705,6 +705,40 @@ mod tests {
     }
 
     #[test]
+    fn a_checkout_takes_200_refunds_and_a_never_received_one_fails_unacknowledged() {
+        let mut c = checkout(S::Succeeded, false);
+        c.amount = MinorUnits::new(1_000).unwrap();
+        for _ in 0..crate::domain::refund::MAX_REFUNDS_PER_CHECKOUT {
+            c = step(&c, News::RefundRequested(&refund(1)));
+        }
+        assert_eq!(c.refunds.len(), 200);
+        assert_eq!(step(&c, News::RefundRequested(&refund(1))), c, "the 201st");
+        assert_eq!(
+            c.check_refund(Some(MinorUnits::new(1).unwrap())),
+            Err(crate::domain::checkout::RefundRefusal::LimitReached)
+        );
+
+        let lost = c.refunds[0].id.clone();
+        let failure = Failure {
+            code: "refund_not_received".into(),
+            message: "never received".into(),
+            psp_reason_code: String::new(),
+        };
+        let c = step(
+            &c,
+            News::RefundAnswered {
+                id: &lost,
+                answer: RefundAnswer::NeverReceived(&failure),
+            },
+        );
+        let r = c.refund(&lost).unwrap();
+        assert_eq!(r.status, RefundStatus::Failed);
+        assert!(!r.psp.acknowledged, "MSP never had it");
+        assert_eq!(r.failure.as_ref(), Some(&failure));
+        assert_eq!(c.refundable().value(), 801, "its amount is free again");
+    }
+
+    #[test]
     fn msps_answer_and_settlement_move_the_refund_and_completed_refunds_the_checkout() {
         let r = refund(1000);
         let c = step(&checkout(S::Succeeded, false), News::RefundRequested(&r));
