@@ -97,6 +97,8 @@ pub struct Options {
     pub body_timeout_ms: u64,
     /// `server.ops_port`: `Some(0)` gives health and metrics a free port of their own.
     pub ops_port: Option<u16>,
+    /// `redis.command_timeout_ms` (short, so that outage tests are quick).
+    pub redis_command_timeout_ms: u64,
 }
 
 /// Where a test's gateway delivers its events.
@@ -136,6 +138,7 @@ impl Default for Options {
             prefix: None,
             body_timeout_ms: 10_000,
             ops_port: None,
+            redis_command_timeout_ms: 500,
         }
     }
 }
@@ -165,7 +168,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.server.keyless_rate_limit_per_s = opts.keyless_rate_limit_per_s;
     settings.redis.url = Some(SecretString::from(redis_url.clone()));
     settings.redis.key_prefix = prefix.clone();
-    settings.redis.command_timeout_ms = 500;
+    settings.redis.command_timeout_ms = opts.redis_command_timeout_ms;
     settings.multisafepay.base_url = opts.msp_base_url.clone().unwrap_or_else(|| sim.api_url());
     settings.multisafepay.api_key = Some(SecretString::from(MSP_KEY));
     settings.multisafepay.notification_method = opts.notification_method;

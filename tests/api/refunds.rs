@@ -373,3 +373,444 @@ async fn a_refund_msp_declines_when_it_would_settle_fails_and_frees_its_amount()
     );
     app.stop().await;
 }
+
+/// Watches the commands a Redis server receives (`MONITOR`, on a connection of its own): each
+/// command a client sends is one round trip; commands a script runs are not counted.
+struct RedisMonitor {
+    url: String,
+    reader: tokio::io::BufReader<tokio::net::TcpStream>,
+}
+
+impl RedisMonitor {
+    async fn start(url: &str) -> Self {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let addr = url.trim_start_matches("redis://").trim_end_matches('/');
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"MONITOR\r\n").await.unwrap();
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut ok = String::new();
+        reader.read_line(&mut ok).await.unwrap();
+        assert_eq!(ok, "+OK\r\n");
+        Self {
+            url: url.to_owned(),
+            reader,
+        }
+    }
+
+    /// The names of the commands clients sent since the start (or the last call), in order.
+    async fn commands(&mut self) -> Vec<String> {
+        use tokio::io::AsyncBufReadExt;
+        let marker = format!("monitor-mark-{}", uuid::Uuid::new_v4().simple());
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: String = redis::cmd("ECHO")
+            .arg(&marker)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).await.unwrap();
+            if line.contains(&marker) {
+                return seen;
+            }
+            // `+<time> [<db> <client>] "<command>" …`; a script's own are `[<db> lua]`.
+            let Some((source, command)) = line.split_once("] ") else {
+                continue;
+            };
+            if !source.ends_with(" lua") {
+                let name = command.split('"').nth(1).unwrap_or_default();
+                seen.push(name.to_lowercase());
+            }
+        }
+    }
+}
+
+/// A refund's cost in Redis round trips, on a Redis of the test's own with nothing else
+/// running: MSP's notifications are dropped, the reconciler is off.
+#[tokio::test]
+async fn a_refund_costs_a_few_redis_round_trips() {
+    let redis = crate::common::redis_server::TestRedis::start();
+    let app = spawn_app_with(Options {
+        redis_url: Some(redis.url().to_owned()),
+        ..Options::default()
+    })
+    .await;
+    app.set_faults(json!({"drop_notifications": true})).await;
+    let id = app.paid_checkout().await;
+    let keyed_refund = |key: &'static str, amount: i64| {
+        app.authed(Method::POST, &format!("/v1/checkouts/{id}/refunds"))
+            .header("Idempotency-Key", key)
+            .json(&json!({"amount": amount}))
+            .send()
+    };
+    // Once with and once without a key first, so that Redis has loaded every script (a fresh
+    // server answers a script's first call NOSCRIPT, and the client loads it: two more).
+    assert_eq!(
+        app.refund(&id, json!({"amount": 10})).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        keyed_refund("rt-0", 20).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+
+    let mut monitor = RedisMonitor::start(redis.url()).await;
+    let (status, refund) = app.refund(&id, json!({"amount": 100})).await;
+    assert_eq!(status, StatusCode::CREATED, "{refund}");
+    let keyless = monitor.commands().await;
+    let res = keyed_refund("rt-1", 200).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let keyed = monitor.commands().await;
+
+    eprintln!(
+        "keyless {}: {keyless:?}; keyed {}: {keyed:?}",
+        keyless.len(),
+        keyed.len()
+    );
+    assert!(keyless.len() <= 3, "keyless refund: {keyless:?}");
+    assert!(keyed.len() <= 5, "keyed refund: {keyed:?}");
+    app.stop().await;
+}
+
+impl TestApp {
+    /// A checkout that succeeded at creation for `amount` minor units (one item, no shipping).
+    async fn paid_checkout_of(&self, amount: i64) -> String {
+        let mut body = crate::common::checkout::CheckoutRequest::new("374500000000015").body();
+        body["items"] = json!([{"name": "Crate", "sku": "CR-1", "quantity": 1, "unit_amount": amount, "tax_rate": "0.21"}]);
+        body["shipping_amount"] = json!(0);
+        body["amount"] = json!(amount);
+        let res = self.post_checkout(&body).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let checkout: Value = res.json().await.unwrap();
+        assert_eq!(checkout["status"], "succeeded", "{checkout}");
+        checkout["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A refund under an `Idempotency-Key`: the status, whether it was a replay, and the JSON.
+    async fn keyed_refund(
+        &self,
+        checkout_id: &str,
+        key: &str,
+        body: Value,
+    ) -> (StatusCode, bool, Value) {
+        let res = self
+            .authed(
+                Method::POST,
+                &format!("/v1/checkouts/{checkout_id}/refunds"),
+            )
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let replayed = res.headers().get("Idempotent-Replayed").is_some();
+        (res.status(), replayed, res.json().await.unwrap())
+    }
+
+    /// The checkout's refunds as `GET /v1/checkouts/{id}/refunds` lists them.
+    async fn listed_refunds(&self, id: &str) -> Vec<Value> {
+        self.authed(Method::GET, &format!("/v1/checkouts/{id}/refunds"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Whether MSP has received a refund call for order `id` (by the simulator's record).
+    async fn msp_got_refund_call(&self, id: &str) -> bool {
+        let calls: Vec<Value> = reqwest::get(format!("{}/sim/requests", self.sim.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        calls
+            .iter()
+            .any(|c| c["method"] == "POST" && c["path"] == format!("/v1/json/orders/{id}/refunds"))
+    }
+}
+
+/// A hundred keyed refunds of one checkout at once, of a hundred different amounts that fit
+/// together: every one is made (none fails for the others' sake), and each retried with its key,
+/// once MSP would take the same amount again, replays its refund instead of making another.
+#[tokio::test]
+async fn a_hundred_keyed_refunds_at_once_all_succeed_and_each_retry_replays_its_own() {
+    // Redis is not the subject: a loaded test machine must not make it look unavailable.
+    let app = spawn_app_with(Options {
+        redis_command_timeout_ms: 5_000,
+        ..Options::default()
+    })
+    .await;
+    let id = app.paid_checkout_of(10_000).await;
+    let refund = |i: i64| {
+        let (app, id) = (&app, &id);
+        async move {
+            app.keyed_refund(id, &format!("burst-{i}"), json!({"amount": i}))
+                .await
+        }
+    };
+    let first = futures_util::future::join_all((1..=100).map(refund)).await;
+    for (i, (status, _, body)) in first.iter().enumerate() {
+        assert_eq!(*status, StatusCode::CREATED, "refund {}: {body}", i + 1);
+        assert_eq!(body["status"], "pending", "refund {}: {body}", i + 1);
+    }
+    assert_eq!(app.msp_refunds(&id).await.len(), 100);
+
+    // Past MSP's five-minute window, a second refund of the same amount would be made.
+    app.advance_msp_clock(6 * 60).await;
+    let again = futures_util::future::join_all((1..=100).map(refund)).await;
+    for ((_, _, before), (status, replayed, after)) in first.iter().zip(&again) {
+        assert_eq!(*status, StatusCode::CREATED, "{after}");
+        assert!(replayed, "a replay: {after}");
+        assert_eq!(after["id"], before["id"]);
+    }
+    assert_eq!(app.msp_refunds(&id).await.len(), 100, "MSP holds each once");
+    assert_eq!(
+        app.listed_refunds(&id).await.len(),
+        100,
+        "and the gateway too"
+    );
+    app.stop().await;
+}
+
+/// Redis stalls (longer than the gateway's command timeout) while MSP is making the refund: the
+/// answer is MSP's (201, pending, with MSP's transaction id), never "nothing was sent", and the
+/// retry with the same key, once Redis is back, gives that refund, not a second one.
+#[tokio::test]
+async fn a_redis_stall_mid_refund_answers_the_refund_msp_made_and_makes_no_second() {
+    let redis = crate::common::redis_server::TestRedis::start();
+    let app = spawn_app_with(Options {
+        redis_url: Some(redis.url().to_owned()),
+        ..Options::default()
+    })
+    .await;
+    let id = app.paid_checkout().await;
+    // MSP takes a second to answer: Redis stops meanwhile, after the reservation.
+    app.set_faults(json!({"latency_ms": 1_000, "drop_notifications": true}))
+        .await;
+    let refund = tokio::spawn({
+        let (client, url) = (
+            app.client.clone(),
+            app.url(&format!("/v1/checkouts/{id}/refunds")),
+        );
+        async move {
+            let res = client
+                .post(url)
+                .bearer_auth(MERCHANT_KEY)
+                .header("Idempotency-Key", "stall-1")
+                .json(&json!({"amount": 700}))
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !app.msp_got_refund_call(&id).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refund never reached MSP"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let paused = redis.pause();
+    let (status, answer) = refund.await.unwrap();
+    paused.resume();
+    app.set_faults(json!({"latency_ms": 0})).await;
+
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["status"], "pending", "{answer}");
+    assert!(
+        answer["psp"]["transaction_id"].is_string(),
+        "MSP's answer: {answer}"
+    );
+    let refund_id = answer["id"].as_str().unwrap();
+    assert_eq!(app.get_refund(refund_id).await["id"], refund_id);
+
+    let retry = || app.keyed_refund(&id, "stall-1", json!({"amount": 700}));
+    let (mut status, _, mut again) = retry().await;
+    if status == StatusCode::CONFLICT {
+        // The stored answer was lost with the stall (its write never ran): the key stays in
+        // flight for `idempotency.in_flight_ttl_s`, then the retry resumes the refund.
+        assert_eq!(again["error"]["code"], "idempotency_key_in_use", "{again}");
+        app.clock.advance(chrono::TimeDelta::seconds(61));
+        (status, _, again) = retry().await;
+    }
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["id"], refund_id);
+    assert_eq!(app.msp_refunds(&id).await.len(), 1, "MSP made it once");
+    app.stop().await;
+}
+
+/// A refund reserved in Redis whose writer never sent it (its reservation landed after the
+/// writer had stopped waiting) is followed up by the reconciler without anything else touching
+/// the checkout: MSP does not have it, so it fails, its amount free again, and nothing is sent.
+#[tokio::test]
+async fn a_refund_reserved_but_never_sent_is_failed_by_the_reconciler() {
+    use gateway::domain::checkout::{CheckoutId, EventSource};
+    use gateway::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
+    use gateway::flows::transition::News;
+
+    let app = spawn_app().await;
+    let id = app.paid_checkout().await;
+    let ctx = &app.state.flows;
+    let now = ctx.clock.now();
+    let refund = Refund {
+        id: RefundId::generate(),
+        amount: gateway::domain::money::MinorUnits::new(500).unwrap(),
+        status: RefundStatus::Pending,
+        reason: None,
+        failure: None,
+        metadata: Default::default(),
+        psp: RefundPsp::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    // The reservation alone, as it lands when its writer is gone.
+    let checkout_id = CheckoutId::parse(&id).unwrap();
+    gateway::flows::apply::apply(
+        ctx,
+        &checkout_id,
+        EventSource::Api,
+        News::RefundRequested(&refund),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.get_refund(refund.id.as_str()).await["status"],
+        "pending"
+    );
+
+    let looked = app.pass_after(chrono::TimeDelta::minutes(1)).await.unwrap();
+    assert_eq!(looked, 1, "the checkout is in the reconciler's index");
+    let failed = app.get_refund(refund.id.as_str()).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["failure"]["code"], "refund_not_received");
+    assert!(app.msp_refunds(&id).await.is_empty(), "nothing was sent");
+    let (status, again) = app.refund(&id, json!({"amount": 3495})).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the amount is free again: {again}"
+    );
+    app.stop().await;
+}
+
+/// A keyed refund whose request never finished (the gateway stopped after MSP made the refund,
+/// before anything recorded MSP's answer): its key is in flight for `idempotency.in_flight_ttl_s`
+/// only, then the retry resumes the same refund by asking MSP, and never refunds again.
+#[tokio::test]
+async fn a_keyed_refund_interrupted_after_msp_resumes_by_asking_msp() {
+    use gateway::domain::checkout::{CheckoutId, EventSource};
+    use gateway::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
+    use gateway::flows::transition::News;
+
+    let app = spawn_app().await;
+    let id = app.paid_checkout().await;
+    let ctx = &app.state.flows;
+    let body = json!({"amount": 900});
+    let refund_id = RefundId::generate();
+    // What the interrupted request did: claim the key (recording its refund id), reserve the
+    // refund, and send it to MSP.
+    let key = gateway::api::idempotency::IdempotencyKey::parse("crash-1")
+        .unwrap()
+        .scoped(&format!("POST /v1/checkouts/{id}/refunds"));
+    let fingerprint = gateway::api::idempotency::fingerprint_json(
+        &app.state,
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    let claim = gateway::store::Claim {
+        fingerprint: &fingerprint,
+        resource: Some(refund_id.as_str()),
+        now_ms: ctx.clock.now().timestamp_millis(),
+        in_flight_ms: Some(60_000),
+    };
+    ctx.store
+        .idempotency_claim(key.as_str(), &claim)
+        .await
+        .unwrap();
+    let now = ctx.clock.now();
+    let refund = Refund {
+        id: refund_id.clone(),
+        amount: gateway::domain::money::MinorUnits::new(900).unwrap(),
+        status: RefundStatus::Pending,
+        reason: None,
+        failure: None,
+        metadata: Default::default(),
+        psp: RefundPsp::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let checkout_id = CheckoutId::parse(&id).unwrap();
+    gateway::flows::apply::apply(
+        ctx,
+        &checkout_id,
+        EventSource::Api,
+        News::RefundRequested(&refund),
+    )
+    .await
+    .unwrap();
+    let res = app
+        .client
+        .post(format!("{}/orders/{id}/refunds", app.sim.api_url()))
+        .header("api_key", MSP_KEY)
+        .json(&json!({"currency": "EUR", "amount": 900, "refund_order_id": refund_id.as_str()}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    // Past MSP's five-minute window: a second refund of 900 would be made.
+    app.advance_msp_clock(6 * 60).await;
+
+    let (status, _, early) = app.keyed_refund(&id, "crash-1", body.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "still in flight: {early}");
+    assert_eq!(early["error"]["code"], "idempotency_key_in_use");
+
+    app.clock.advance(chrono::TimeDelta::seconds(61));
+    let (status, replayed, resumed) = app.keyed_refund(&id, "crash-1", body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{resumed}");
+    assert!(!replayed);
+    assert_eq!(resumed["id"], refund_id.as_str(), "the same refund");
+    // MSP settled it meanwhile (its clock moved six minutes).
+    assert_eq!(resumed["status"], "succeeded", "{resumed}");
+    assert!(
+        resumed["psp"]["transaction_id"].is_string(),
+        "found at MSP: {resumed}"
+    );
+    assert_eq!(app.msp_refunds(&id).await.len(), 1, "never refunded twice");
+    // And its answer is stored now.
+    let (status, replayed, again) = app.keyed_refund(&id, "crash-1", body).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true));
+    assert_eq!(again["id"], refund_id.as_str());
+    app.stop().await;
+}
+
+/// A checkout holds at most 200 refunds: the 201st is refused with a reason, and sent nowhere.
+#[tokio::test]
+async fn the_201st_refund_of_a_checkout_is_refused() {
+    let app = spawn_app_with(Options {
+        redis_command_timeout_ms: 5_000,
+        ..Options::default()
+    })
+    .await;
+    let id = app.paid_checkout_of(30_000).await;
+    let made =
+        futures_util::future::join_all((1..=200).map(|i| app.refund(&id, json!({"amount": i}))))
+            .await;
+    for (status, body) in &made {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+    }
+    let (status, error) = app.refund(&id, json!({"amount": 201})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert_eq!(error["error"]["code"], "refund_limit_reached");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("200"),
+        "{error}"
+    );
+    assert_eq!(app.msp_refunds(&id).await.len(), 200);
+    app.stop().await;
+}

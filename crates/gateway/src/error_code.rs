@@ -74,6 +74,8 @@ error_codes! {
     CheckoutNotCapturable    => "checkout_not_capturable",   CONFLICT,               InvalidRequestError, false;
     /// Only a pending refund can be canceled.
     RefundNotCancelable      => "refund_not_cancelable",     CONFLICT,               InvalidRequestError, false;
+    /// The checkout holds the most refunds it may (200, whatever their status).
+    RefundLimitReached       => "refund_limit_reached",      CONFLICT,               InvalidRequestError, false;
     WebhooksNotConfigured    => "webhooks_not_configured",   CONFLICT,               InvalidRequestError, false;
     /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
     UnknownField             => "unknown_field",             BAD_REQUEST,            InvalidRequestError, false;

@@ -294,6 +294,7 @@ mod tests {
         (ErrorCode::AmountTooLarge,        "amount_too_large",        400, "invalid_request_error", false),
         (ErrorCode::CheckoutNotRefundable, "checkout_not_refundable", 409, "invalid_request_error", false),
         (ErrorCode::RefundNotCancelable,   "refund_not_cancelable",   409, "invalid_request_error", false),
+        (ErrorCode::RefundLimitReached,    "refund_limit_reached",    409, "invalid_request_error", false),
         (ErrorCode::CheckoutNotCancelable, "checkout_not_cancelable", 409, "invalid_request_error", false),
         (ErrorCode::CheckoutNotCapturable, "checkout_not_capturable", 409, "invalid_request_error", false),
         (ErrorCode::WebhooksNotConfigured, "webhooks_not_configured", 409, "invalid_request_error", false),

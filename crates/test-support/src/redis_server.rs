@@ -3,7 +3,9 @@
 //! - [`TestRedis::shared`]: one server per test binary; tests isolate themselves with
 //!   [`unique_prefix`] instead of flushing anything.
 //! - [`TestRedis::start`]: a server of the test's own, which it may [`stop`](TestRedis::stop)
-//!   and [`restart`](TestRedis::restart) (same port) to simulate an outage.
+//!   and [`restart`](TestRedis::restart) (same port) to simulate an outage, or
+//!   [`pause`](TestRedis::pause) (SIGSTOP) to simulate a stall: connections stay open and
+//!   commands wait, unanswered, until the [`Paused`] guard resumes it (SIGCONT).
 //! - With `TEST_REDIS_URL` set, both hand out that server instead; `stop`/`restart` then fail
 //!   the test with a clear message, since we never stop a Redis we did not start.
 //!
@@ -100,6 +102,16 @@ impl TestRedis {
             Some(launch(port).unwrap_or_else(|e| panic!("could not restart redis-server: {e}")));
     }
 
+    /// Freezes the server (SIGSTOP) until the guard resumes it: commands sent meanwhile are
+    /// neither answered nor refused, and run, in order, once it resumes (a stall longer than
+    /// any client timeout).
+    pub fn pause(&self) -> Paused {
+        let server = self.own_server("pause()");
+        let pid = server_pid(server.port).expect("redis-server answers INFO server");
+        signal(pid, "-STOP");
+        Paused { pid: Some(pid) }
+    }
+
     fn own_server(&self, what: &str) -> std::sync::MutexGuard<'_, Server> {
         let Some(server) = &self.server else {
             panic!(
@@ -119,6 +131,62 @@ impl Drop for TestRedis {
                 shut_down(running);
             }
         }
+    }
+}
+
+/// A paused server; resumes it when dropped, should the test not do so first.
+#[must_use = "the server resumes when the guard is dropped"]
+pub struct Paused {
+    pid: Option<u32>,
+}
+
+impl Paused {
+    /// Lets the server run again (SIGCONT): it answers what was sent while it was paused.
+    pub fn resume(mut self) {
+        if let Some(pid) = self.pid.take() {
+            signal(pid, "-CONT");
+        }
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            signal(pid, "-CONT");
+        }
+    }
+}
+
+fn signal(pid: u32, which: &str) {
+    let status = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {which} {pid} failed: {status}");
+}
+
+/// The redis-server's own process id (the wrapper's child), from `INFO server`.
+fn server_pid(port: u16) -> Option<u32> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&reply);
+        // A whole line only: a read may end in the middle of the number.
+        if let Some(rest) = text.split("\r\nprocess_id:").nth(1)
+            && let Some((pid, _)) = rest.split_once("\r\n")
+        {
+            return pid.trim().parse().ok();
+        }
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        reply.extend_from_slice(&buf[..n]);
     }
 }
 

@@ -83,9 +83,9 @@ pub struct Begun {
 /// runs, and stays "in flight" (409) only `idempotency.in_flight_ttl_s`: a request that never
 /// finishes (the gateway crashed) no longer blocks its key for 24 hours. Its retry takes the
 /// key over and gets [`Begun::resumed`] with the interrupted request's resource, which `work`
-/// must resume rather than start again. Without a `resource` (work that cannot tell whether it
-/// ran, such as a refund whose id is made inside the flow) the claim stays in flight until the
-/// key expires, as before.
+/// must resume rather than start again (a checkout or a refund, both of whose ids are made
+/// before the claim). Without a `resource` (work that cannot tell whether it ran) the claim
+/// stays in flight until the key expires.
 pub async fn run_once<F, Fut>(
     state: &AppState,
     key: &IdempotencyKey,

@@ -15,7 +15,7 @@ use super::strict_json::{self, Shape};
 use super::view::RefundView;
 use super::{read_body, respond};
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};
-use crate::domain::refund::{RefundId, RefundReason};
+use crate::domain::refund::{MAX_REFUNDS_PER_CHECKOUT, RefundId, RefundReason};
 use crate::domain::validation::FieldError;
 use crate::errors::{ApiError, ErrorCode};
 use crate::flows::refund::{self as flow, NewRefund, RefundError};
@@ -50,24 +50,47 @@ pub async fn create(
     let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
     let key = IdempotencyKey::from_request(&req)?;
     let new = parse(strict_json::parse_optional(&body, &CREATE_SHAPE)?)?;
+    let refund_id = RefundId::generate();
     let Some(key) = key else {
-        return Ok(respond(run(&state, &id, new).await?));
+        return Ok(respond(run(&state, &id, refund_id, new, false).await?));
     };
     let key = key.scoped(&format!("POST /v1/checkouts/{id}/refunds"));
     let fingerprint = idempotency::fingerprint_json(&state, &body);
-    // No resource: the refund id is made inside the flow, so a retry after a crash could not
-    // tell whether the refund reached MSP; the claim stays until the key expires.
-    idempotency::run_once(&state, &key, &fingerprint, None, |_| run(&state, &id, new)).await
+    // The claim records the refund id before anything is reserved or sent: a retry after a
+    // crash (once the claim's in-flight time is over) resumes that refund, asking MSP for it,
+    // instead of making another.
+    let (state, id) = (&state, &id);
+    idempotency::run_once(
+        state,
+        &key,
+        &fingerprint,
+        Some(refund_id.as_str()),
+        |begun| async move {
+            match begun.resource.as_deref().map(RefundId::parse) {
+                Some(Ok(recorded)) => run(state, id, recorded, new, begun.resumed).await,
+                Some(Err(_)) | None => Err(ApiError::internal(anyhow::anyhow!(
+                    "an idempotency claim recorded no usable refund id"
+                ))),
+            }
+        },
+    )
+    .await
 }
 
+/// Makes refund `refund_id`, or, `resumed` (the key's first request never finished), resumes it.
 async fn run(
     state: &AppState,
     id: &CheckoutId,
+    refund_id: RefundId,
     new: NewRefund,
+    resumed: bool,
 ) -> Result<StoredResponse, ApiError> {
-    let (checkout, refund_id) = flow::create_refund(&state.flows, id, new)
-        .await
-        .map_err(refund_error)?;
+    let done = if resumed {
+        flow::resume_refund(&state.flows, id, refund_id, new).await
+    } else {
+        flow::create_refund(&state.flows, id, refund_id, new).await
+    };
+    let (checkout, refund_id) = done.map_err(refund_error)?;
     refund_response(&checkout, &refund_id, StatusCode::CREATED)
 }
 
@@ -204,6 +227,12 @@ fn refund_error(e: RefundError) -> ApiError {
             ),
         )
         .with_param("amount"),
+        RefundError::LimitReached => ApiError::new(
+            ErrorCode::RefundLimitReached,
+            format!(
+                "The checkout holds {MAX_REFUNDS_PER_CHECKOUT} refunds (failed and canceled ones included), the most one checkout may: nothing was refunded. Refund the rest in MultiSafepay's dashboard."
+            ),
+        ),
         RefundError::NotCancelable(status) => ApiError::new(
             ErrorCode::RefundNotCancelable,
             format!(

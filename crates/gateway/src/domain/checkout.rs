@@ -294,6 +294,8 @@ pub enum RefundRefusal {
     NotRefundable(CheckoutStatus),
     /// More than what is left: the checkout's amount minus every refund that holds its amount.
     TooLarge { left: MinorUnits },
+    /// The checkout holds [`crate::domain::refund::MAX_REFUNDS_PER_CHECKOUT`] refunds already.
+    LimitReached,
 }
 
 impl Checkout {
@@ -360,6 +362,9 @@ impl Checkout {
             CheckoutStatus::Succeeded | CheckoutStatus::PartiallyRefunded
         ) {
             return Err(RefundRefusal::NotRefundable(self.status));
+        }
+        if self.refunds.len() >= crate::domain::refund::MAX_REFUNDS_PER_CHECKOUT {
+            return Err(RefundRefusal::LimitReached);
         }
         let left = self.refundable();
         let amount = amount.unwrap_or(left);

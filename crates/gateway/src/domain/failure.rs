@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub struct Failure {
     /// For a checkout one of `card_declined`, `authentication_failed`, `insufficient_funds`,
     /// `expired_card`, `authentication_required`, `processing_error`; for a refund
-    /// `refund_refused` or `refund_declined`.
+    /// `refund_refused`, `refund_declined` or `refund_not_received`.
     pub code: String,
     pub message: String,
     /// MSP's own reason or error code, `""` when MSP gave none.

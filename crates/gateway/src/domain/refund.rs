@@ -17,6 +17,12 @@ use serde::{Deserialize, Serialize};
 use super::failure::Failure;
 use super::money::MinorUnits;
 
+/// The most refunds one checkout holds, whatever their status (design §10.1): a checkout's refunds
+/// live in its record, which every change rewrites, so their number is bounded. The merchant's
+/// next refund is refused with `refund_limit_reached`; refunds made in MSP's dashboard are still
+/// recorded, since they move money.
+pub const MAX_REFUNDS_PER_CHECKOUT: usize = 200;
+
 super::id::prefixed_id!(
     /// `re_` followed by the 32 lowercase hex digits of a UUID v7; also MSP's `refund_order_id`.
     RefundId,
@@ -127,4 +133,13 @@ pub struct Refund {
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::domain::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
+}
+
+impl Refund {
+    /// Pending and not known to MSP: the answer of the call that requested it has not been
+    /// recorded (it is on its way, was lost, or the call was never made). The reconciler looks
+    /// for it at MSP, and fails it once MSP provably never received it.
+    pub fn awaits_msp(&self) -> bool {
+        self.status == RefundStatus::Pending && !self.psp.acknowledged
+    }
 }

@@ -8,6 +8,14 @@
 //! decides again on the state the store answers with, so racers end in the same state whatever
 //! their order (design §6); after [`MAX_CAS_ATTEMPTS`] lost races in a row it gives up with a
 //! 503-class error.
+//!
+//! Within one process the writers of one checkout take turns (a fair queue per checkout), so
+//! that a burst of changes to one checkout (a hundred refunds at once, and MSP's notifications
+//! of them) is written one after the other instead of racing: only writers in other
+//! instances can make a compare-and-set lose.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use super::Context;
 use super::transition::{News, transition};
@@ -17,8 +25,8 @@ use crate::metrics::TRANSITIONS;
 use crate::store::{CasReply, Outbox, StoreError, Versioned};
 
 /// How many compare-and-sets one change may lose before it gives up. Each loss means another
-/// writer won in between; legitimate racers lose a few times at most (ten concurrent refunds of
-/// one checkout: nine), so sixteen in a row, with a short random pause after each, means
+/// writer won in between: within one instance writers take turns, so only writers in other
+/// instances (or a stale first read) make it lose, a few times at most; sixteen in a row, with a short random pause after each, means
 /// something keeps writing the checkout, and looping on would hold the caller forever.
 pub const MAX_CAS_ATTEMPTS: u32 = 16;
 
@@ -47,17 +55,34 @@ pub async fn apply(
 /// compare-and-set says so and the loop re-reads, as it does for any racer.
 pub async fn apply_from(
     ctx: &Context,
-    mut stored: Versioned,
+    stored: Versioned,
     source: EventSource,
     news: News<'_>,
 ) -> Result<Checkout, ApplyError> {
+    apply_versioned(ctx, stored, source, news)
+        .await
+        .map(|v| v.checkout)
+}
+
+/// As [`apply_from`], with the version the answered state is stored at, so that the caller's
+/// next change can start from it without reading it back.
+pub async fn apply_versioned(
+    ctx: &Context,
+    mut stored: Versioned,
+    source: EventSource,
+    news: News<'_>,
+) -> Result<Versioned, ApplyError> {
     let store = ctx.store.as_ref();
     let id = stored.checkout.id.clone();
+    let _turn = TURNS.take(&id).await;
     for attempt in 1..=MAX_CAS_ATTEMPTS {
         let current = stored.checkout;
         let now = ctx.clock.now();
         let Some((next, event)) = transition(&current, news, source, now) else {
-            return Ok(current);
+            return Ok(Versioned {
+                checkout: current,
+                version: stored.version,
+            });
         };
         // The merchant's events of this change, written with it (design §12).
         let events = events_between(&current, &next, stored.version + 1, now);
@@ -95,14 +120,17 @@ pub async fn apply_from(
             tracing::warn!(checkout_id = %id, error = %e, "could not announce the transition's events: this instance delivers them, and they are listed under their checkout only");
         }
         match written? {
-            CasReply::Applied { .. } => {
+            CasReply::Applied { version } => {
                 if let Some(e) = &event {
                     record_transition(&id, e, current.status);
                 }
                 if deliver {
                     ctx.outbox.ring(&id);
                 }
-                return Ok(next);
+                return Ok(Versioned {
+                    checkout: next,
+                    version,
+                });
             }
             CasReply::Conflict { current } => {
                 tracing::debug!("lost a compare-and-set race; deciding again on the fresh state");
@@ -131,6 +159,33 @@ pub async fn apply_from(
     Err(ApplyError::Store(StoreError::unavailable(format!(
         "checkout {id} kept changing while this change was written ({MAX_CAS_ATTEMPTS} compare-and-sets lost in a row); nothing was changed, retry in a moment"
     ))))
+}
+
+/// The writers' turns, per checkout, in this process. One table for the process (not per
+/// context): checkout ids are unique, so contexts sharing a process (tests) share it harmlessly.
+static TURNS: LazyLock<Turns> = LazyLock::new(Turns::default);
+
+/// Table size past which the entries nobody holds or waits for are dropped.
+const PRUNE_TURNS_ABOVE: usize = 1_024;
+
+#[derive(Default)]
+struct Turns {
+    entries: Mutex<HashMap<CheckoutId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Turns {
+    /// Waits for checkout `id`'s turn (first come, first served: tokio's mutex is fair) and
+    /// holds it until the guard is dropped.
+    async fn take(&self, id: &CheckoutId) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if entries.len() > PRUNE_TURNS_ABOVE {
+                entries.retain(|_, turn| Arc::strong_count(turn) > 1);
+            }
+            entries.entry(id.clone()).or_default().clone()
+        };
+        turn.lock_owned().await
+    }
 }
 
 /// The transition's one log line. It names the checkout and the source itself: the

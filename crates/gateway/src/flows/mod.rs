@@ -10,7 +10,7 @@
 //! - [`cancel`]: cancel a checkout, capture an authorisation (design §10.2, §10.3): MSP first.
 //! - [`refund`]: reserve a refund, ask MSP, cancel one; MSP's news settles them (design §10.1).
 //! - [`reconcile`]: the background task that resolves checkouts whose news never came, and
-//!   refunds whose answer was lost.
+//!   refunds whose answer was lost (found at MSP, or failed when MSP never received them).
 //!
 //! Flows know nothing of HTTP: they take a [`Context`] (the store, the MSP client, the clock and
 //! the few settings they read), which the web layer's state wraps, the background tasks share,
@@ -86,8 +86,8 @@ pub struct FlowSettings {
     pub sync_interval: TimeDelta,
     /// When the reconciler gives up on a checkout MSP never settled.
     pub give_up_after: TimeDelta,
-    /// The longest one MSP call can take (connect plus total timeout): a refund whose call is
-    /// older than this and that MSP does not list never reached MSP.
+    /// The longest one MSP call can take (connect plus total timeout): a refund older than this
+    /// plus [`refund::NEVER_RECEIVED_AFTER`] that MSP does not list never reached MSP.
     pub psp_call_deadline: TimeDelta,
     /// Whether events are queued for delivery (`webhooks.url` is set).
     pub deliver_webhooks: bool,

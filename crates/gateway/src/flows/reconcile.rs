@@ -165,7 +165,7 @@ async fn reconcile_one(
     let window_over = now > checkout.expires_at;
     let after = match sync(ctx, id, EventSource::Reconcile).await {
         // MSP has just listed the order's refunds: one of ours it does not have never reached it.
-        Ok(c) => Some(refund::resend_unreceived(ctx, c, now).await?),
+        Ok(c) => Some(refund::fail_unreceived(ctx, c, now).await?),
         Err(SyncError::Psp(PspError::NotFound { failure })) => {
             // MSP has never heard of the order: it was never created (the gateway stopped
             // before the call, or the call never arrived), so nothing was charged.

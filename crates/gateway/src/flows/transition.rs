@@ -67,6 +67,9 @@ pub enum RefundAnswer<'a> {
     /// Refused at once (more than is left to refund, and the like): the refund failed, its
     /// amount is free.
     Refused(&'a Failure),
+    /// MSP provably never received it (not among the order's refunds, long after any call
+    /// could have arrived): nothing was refunded; the refund failed, its amount is free.
+    NeverReceived(&'a Failure),
 }
 
 impl<'a> News<'a> {
@@ -311,14 +314,14 @@ fn apply_refund_news(next: &mut Checkout, news: News<'_>, now: DateTime<Utc>) {
             let Some(refund) = pending_refund(next, id) else {
                 return;
             };
-            refund.psp.acknowledged = true;
+            refund.psp.acknowledged = !matches!(answer, RefundAnswer::NeverReceived(_));
             match answer {
                 RefundAnswer::Accepted(accepted) => {
                     if accepted.transaction_id.is_some() {
                         refund.psp.transaction_id = accepted.transaction_id.clone();
                     }
                 }
-                RefundAnswer::Refused(failure) => {
+                RefundAnswer::Refused(failure) | RefundAnswer::NeverReceived(failure) => {
                     refund.status = RefundStatus::Failed;
                     refund.failure = Some(failure.clone());
                 }
@@ -723,6 +726,40 @@ mod tests {
             let c = checkout(status, false);
             assert_eq!(step(&c, News::RefundRequested(&first)), c, "{status}");
         }
+    }
+
+    #[test]
+    fn a_checkout_takes_200_refunds_and_a_never_received_one_fails_unacknowledged() {
+        let mut c = checkout(S::Succeeded, false);
+        c.amount = MinorUnits::new(1_000).unwrap();
+        for _ in 0..crate::domain::refund::MAX_REFUNDS_PER_CHECKOUT {
+            c = step(&c, News::RefundRequested(&refund(1)));
+        }
+        assert_eq!(c.refunds.len(), 200);
+        assert_eq!(step(&c, News::RefundRequested(&refund(1))), c, "the 201st");
+        assert_eq!(
+            c.check_refund(Some(MinorUnits::new(1).unwrap())),
+            Err(crate::domain::checkout::RefundRefusal::LimitReached)
+        );
+
+        let lost = c.refunds[0].id.clone();
+        let failure = Failure {
+            code: "refund_not_received".into(),
+            message: "never received".into(),
+            psp_reason_code: String::new(),
+        };
+        let c = step(
+            &c,
+            News::RefundAnswered {
+                id: &lost,
+                answer: RefundAnswer::NeverReceived(&failure),
+            },
+        );
+        let r = c.refund(&lost).unwrap();
+        assert_eq!(r.status, RefundStatus::Failed);
+        assert!(!r.psp.acknowledged, "MSP never had it");
+        assert_eq!(r.failure.as_ref(), Some(&failure));
+        assert_eq!(c.refundable().value(), 801, "its amount is free again");
     }
 
     #[test]

@@ -295,7 +295,11 @@ pub trait Records: Listing + SyncIndex {
     /// compare-and-set's outcomes. The Redis store on a single node writes the hints inside the
     /// compare-and-set's script and sends the announcement only once the script's arguments are
     /// ready, so that both leave together (one round trip); the default, and Redis Cluster, send
-    /// the hints after it.
+    /// the hints after it. A checkout with refunds MSP has not acknowledged
+    /// ([`Refund::awaits_msp`](crate::domain::refund::Refund::awaits_msp)) also gets, with the
+    /// change (on one node) or just before it, each such refund's entry in the refund index and
+    /// its place in the reconciler's index, due at its `updated_at`: a reserved refund is found
+    /// and followed up even when its writer never learnt that the reservation landed.
     async fn commit_transition(
         &self,
         expected_version: u64,
@@ -305,6 +309,7 @@ pub trait Records: Listing + SyncIndex {
         outbox: Outbox<'_>,
         announce: Announcement<'_>,
     ) -> (Result<(), StoreError>, Result<CasReply, StoreError>) {
+        write_refund_hints(self, next).await;
         let (announced, written) = futures_util::future::join(
             announce,
             self.compare_and_set(expected_version, next, event, outbox),
@@ -573,5 +578,30 @@ pub(crate) async fn write_transition_hints<S: Records + ?Sized>(
         if let Err(e) = store.unschedule_sync(&next.id).await {
             tracing::warn!(error = %e, "could not take a settled checkout out of the reconciler index");
         }
+    }
+}
+
+/// The refund hints of [`Records::commit_transition`] as separate steps, before the
+/// compare-and-set.
+pub(crate) async fn write_refund_hints<S: Records + ?Sized>(store: &S, next: &Checkout) {
+    let awaiting: Vec<&crate::domain::refund::RefundId> = next
+        .refunds
+        .iter()
+        .filter(|r| r.awaits_msp())
+        .map(|r| &r.id)
+        .collect();
+    if awaiting.is_empty() {
+        return;
+    }
+    for refund in awaiting {
+        if let Err(e) = store.index_refund(refund, &next.id).await {
+            tracing::warn!(error = %e, "could not index a refund");
+        }
+    }
+    if let Err(e) = store
+        .schedule_sync(&next.id, next.updated_at.timestamp())
+        .await
+    {
+        tracing::warn!(error = %e, "could not put a checkout with a refund in the reconciler's index");
     }
 }

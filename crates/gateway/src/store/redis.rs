@@ -337,8 +337,17 @@ impl Records for RedisStore {
         outbox: Outbox<'_>,
         announce: super::Announcement<'_>,
     ) -> (Result<(), StoreError>, Result<CasReply, StoreError>) {
+        let refund_hints = self.refund_writes(next);
         if let Connection::Cluster(_) = self.connection {
-            // The hints' keys are not in the checkout's slot: sent after the script.
+            // The hints' keys are not in the checkout's slot: sent after the script, but for
+            // the refunds' (their index and the reconciler's), sent before it: a refund whose
+            // reservation lands while its writer has stopped waiting is found all the same
+            // (unless the reconciler looked in between; one node writes them atomically).
+            if !refund_hints.is_empty()
+                && let Err(e) = self.run_index_writes("refund_hints", &refund_hints).await
+            {
+                tracing::warn!(error = %e, "could not index a refund or schedule its checkout; the reconciler finds it on its next change");
+            }
             let (announced, written) = self
                 .compare_and_set_with(expected_version, next, event, outbox, &[], announce)
                 .await;
@@ -352,6 +361,7 @@ impl Records for RedisStore {
         drop(announce);
         let mut hints = self.announcement_writes(&next.id, outbox.events, outbox.announce_at);
         hints.extend(self.status_move_writes(next, previous));
+        hints.extend(refund_hints);
         if next.is_at_rest() {
             hints.push(self.unschedule_write(&next.id));
         }
@@ -557,25 +567,32 @@ impl Idempotency for RedisStore {
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
         let redis_key = &self.keys.idempotency(key);
-        let Some(current) = self.get_string("idempotency_complete", redis_key).await? else {
-            tracing::warn!("idempotency key expired before its request completed");
-            return Ok(());
-        };
-        let record: IdempotencyRecord = from_json("idempotency record", &current)?;
-        let Some(completed) = record.complete(owner, response) else {
-            tracing::warn!(
-                "idempotency key is no longer owned by this request; response not stored"
-            );
-            return Ok(());
-        };
-        let completed = to_json("idempotency record", &completed)?;
-        // Compare on the exact bytes read above: if the record changed in between (aborted,
-        // expired and claimed again), this request no longer owns it and writes nothing.
-        let (replaced, resent) = self
-            .replace_idempotency_record("idempotency_complete", redis_key, &current, &completed)
+        // One script checks the owner and completes the record: if it changed owner meanwhile
+        // (aborted, expired and claimed again, taken over), this request writes nothing. Safe
+        // to send twice: a second run finds the record completed and leaves it.
+        let (replaced, resent): (i64, Resent) = self
+            .run_resending("idempotency_complete", || {
+                let mut conn = self.conn();
+                async move {
+                    self.scripts
+                        .complete_idempotency
+                        .key(redis_key)
+                        .arg(owner)
+                        .arg(response.status)
+                        .arg(&response.body)
+                        .arg(millis(self.ttls.idempotency))
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
             .await?;
-        if !replaced && resent == Resent::No {
-            tracing::warn!("idempotency key changed owner while completing; response not stored");
+        match replaced {
+            1 => {}
+            0 => tracing::warn!("idempotency key expired before its request completed"),
+            _ if resent == Resent::Yes => {} // most likely our own first run's completion
+            _ => tracing::warn!(
+                "idempotency key is no longer owned by this request; response not stored"
+            ),
         }
         Ok(())
     }
@@ -916,6 +933,42 @@ impl RedisStore {
             member: id.as_str().to_owned(),
             ttl_ms: millis(self.ttls.retention),
         }
+    }
+
+    /// What a checkout with refunds MSP has not acknowledged needs, written with the change
+    /// that makes or keeps them so (the reservation first of all): each refund's entry in the
+    /// refund index (found by id), and the checkout's place in the reconciler's index, due now,
+    /// so that a reserved refund is always followed up, even if its writer stopped waiting
+    /// before the reservation landed (design §10.1). Nothing for other checkouts.
+    fn refund_writes(&self, next: &Checkout) -> Vec<IndexWrite> {
+        let mut writes: Vec<IndexWrite> = next
+            .refunds
+            .iter()
+            .filter(|r| r.awaits_msp())
+            .map(|r| IndexWrite::Set {
+                key: self.keys.refund(&r.id),
+                value: next.id.as_str().to_owned(),
+                ttl_ms: millis(self.ttls.retention),
+            })
+            .collect();
+        if !writes.is_empty() {
+            writes.push(self.schedule_write(&next.id, next.updated_at.timestamp()));
+        }
+        writes
+    }
+
+    /// Index writes as their own commands (Redis Cluster: their keys are not the checkout's
+    /// slot); each is idempotent.
+    async fn run_index_writes(
+        &self,
+        op: &'static str,
+        writes: &[IndexWrite],
+    ) -> Result<(), StoreError> {
+        self.run(op, || {
+            let conn = self.conn();
+            async move { timeline::run_grouped(&conn, writes).await }
+        })
+        .await
     }
 
     /// `unschedule_sync`'s write, for a script on a single node.

@@ -806,6 +806,70 @@ pub async fn a_committed_transition_moves_its_hints_and_a_lost_one_none(make: im
     );
 }
 
+/// A refund MSP has not acknowledged is indexed by id and its checkout is in the reconciler's
+/// index, by the very commit that reserves it (nothing else need follow); once acknowledged,
+/// the commit that settles the checkout takes it out again.
+pub async fn a_reserved_refund_is_indexed_and_scheduled_by_its_commit(make: impl Factory) {
+    use gateway::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
+    let store = make(LONG).await;
+    let new = moved(&fresh_checkout(), S::Succeeded);
+    store.insert(&new, &created_event()).await.unwrap();
+    assert_eq!(store.due_for_sync(i64::MAX, 10).await.unwrap(), vec![]);
+
+    let mut reserved = new.clone();
+    let refund = Refund {
+        id: RefundId::generate(),
+        amount: gateway::domain::money::MinorUnits::new(100).unwrap(),
+        status: RefundStatus::Pending,
+        reason: None,
+        failure: None,
+        metadata: Default::default(),
+        psp: RefundPsp::default(),
+        created_at: new.updated_at,
+        updated_at: new.updated_at,
+    };
+    reserved.refunds.push(refund.clone());
+    let (_, written) = store
+        .commit_transition(
+            1,
+            S::Succeeded,
+            &reserved,
+            None,
+            gateway::store::Outbox::NONE,
+            no_announcement(),
+        )
+        .await;
+    assert_eq!(written.unwrap(), CasReply::Applied { version: 2 });
+    assert_eq!(
+        store.checkout_of_refund(&refund.id).await.unwrap(),
+        Some(new.id.clone())
+    );
+    assert_eq!(
+        store
+            .due_for_sync(reserved.updated_at.timestamp(), 10)
+            .await
+            .unwrap(),
+        vec![new.id.clone()]
+    );
+
+    // Refunded and settled: at rest, out of the reconciler's index.
+    let mut done = reserved.clone();
+    done.refunds[0].status = RefundStatus::Succeeded;
+    done.refunds[0].psp.acknowledged = true;
+    let (_, written) = store
+        .commit_transition(
+            2,
+            S::Succeeded,
+            &done,
+            None,
+            gateway::store::Outbox::NONE,
+            no_announcement(),
+        )
+        .await;
+    assert_eq!(written.unwrap(), CasReply::Applied { version: 3 });
+    assert_eq!(store.due_for_sync(i64::MAX, 10).await.unwrap(), vec![]);
+}
+
 pub async fn the_pay_page_reads_its_session_with_its_checkout(make: impl Factory) {
     let store = make(LONG).await;
     assert_eq!(store.pay_session_and_checkout("tok-1").await.unwrap(), None);

@@ -182,6 +182,7 @@ against_both_stores!(
     an_event_keeps_its_checkout_as_it_was_after_later_changes,
     a_new_checkout_is_listed_stored_and_scheduled_by_one_call,
     a_committed_transition_moves_its_hints_and_a_lost_one_none,
+    a_reserved_refund_is_indexed_and_scheduled_by_its_commit,
     the_pay_page_reads_its_session_with_its_checkout;
     expiry:
     locks_expire_after_their_ttl,

@@ -70,15 +70,6 @@ impl IdempotencyRecord {
         self.state == IdempotencyState::Processing && self.owner == owner
     }
 
-    /// The completed record, when `owner` still holds the claim.
-    pub fn complete(self, owner: &str, response: &StoredResponse) -> Option<Self> {
-        self.is_processing_by(owner).then(|| Self {
-            state: IdempotencyState::Completed,
-            response: Some(response.clone()),
-            ..self
-        })
-    }
-
     pub fn into_begin(self) -> IdempotencyBegin {
         match (self.state, self.response) {
             (IdempotencyState::Completed, Some(response)) => IdempotencyBegin::Completed {

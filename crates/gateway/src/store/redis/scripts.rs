@@ -9,7 +9,7 @@ use ::redis::Script;
 use super::timeline::IndexWrite;
 
 /// Runs the index writes packed in `ARGV[from..=to]` (see [`pack`]): `+ key score member ttl`
-/// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, with `call` (`redis.call`: an error
+/// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, `= key value ttl` is `SET … PX`, with `call` (`redis.call`: an error
 /// stops the script; `redis.pcall`: an error is ignored). Values only: the command names are
 /// here, not in every call's arguments, each of which Redis turns into a Lua string. Only a
 /// single node is given any: their keys are not the checkout's hash slot, which Redis Cluster
@@ -22,6 +22,9 @@ local function run_writes(call, from, to)
       call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
       call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
       i = i + 5
+    elseif ARGV[i] == '=' then
+      call('SET', ARGV[i + 1], ARGV[i + 2], 'PX', ARGV[i + 3])
+      i = i + 4
     else
       call('ZREM', ARGV[i + 1], ARGV[i + 2])
       i = i + 3
@@ -154,6 +157,26 @@ end
 return 0
 "#;
 
+/// KEYS: an idempotency key. ARGV: owner token, response status, response body, ttl in ms.
+/// Completes the record with the response if it is still a processing claim of that owner (the
+/// record's other fields stay as they are). Returns 1 when completed, 0 when the key is gone,
+/// -1 when it is not that owner's claim any more (completed, taken over, or unreadable).
+/// One script rather than a read and a compare-and-set on the bytes read: one round trip.
+const COMPLETE_IDEMPOTENCY: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return 0
+end
+local ok, record = pcall(cjson.decode, current)
+if not ok or type(record) ~= 'table' or record.state ~= 'processing' or record.owner ~= ARGV[1] then
+  return -1
+end
+record.state = 'completed'
+record.response = {status = tonumber(ARGV[2]), body = ARGV[3]}
+redis.call('SET', KEYS[1], cjson.encode(record), 'PX', ARGV[4])
+return 1
+"#;
+
 /// KEYS: key. ARGV: expected value. Deletes the key only if it still holds exactly that value
 /// (an owner token, or an idempotency record): the atomic form of GET-then-DEL. Returns 1 or 0.
 const DELETE_IF_EQUAL: &str = r#"
@@ -181,6 +204,7 @@ pub(super) fn pack(call: &mut ::redis::ScriptInvocation<'_>, writes: &[IndexWrit
                 ttl_ms,
             } => call.arg("+").arg(key).arg(score).arg(member).arg(ttl_ms),
             IndexWrite::Remove { key, member } => call.arg("-").arg(key).arg(member),
+            IndexWrite::Set { key, value, ttl_ms } => call.arg("=").arg(key).arg(value).arg(ttl_ms),
         };
     }
 }
@@ -192,6 +216,7 @@ pub(super) fn packed_len(writes: &[IndexWrite]) -> usize {
         .map(|write| match write {
             IndexWrite::Add { .. } => 5,
             IndexWrite::Remove { .. } => 3,
+            IndexWrite::Set { .. } => 4,
         })
         .sum()
 }
@@ -202,6 +227,7 @@ pub(super) struct Scripts {
     pub compare_and_set: Script,
     pub claim: Script,
     pub replace_if_equal: Script,
+    pub complete_idempotency: Script,
     pub delete_if_equal: Script,
     pub schedule: Script,
     pub pay_session_and_checkout: Script,
@@ -214,6 +240,7 @@ impl Scripts {
             compare_and_set: Script::new(&format!("{RUN_WRITES}{COMPARE_AND_SET}")),
             claim: Script::new(CLAIM),
             replace_if_equal: Script::new(REPLACE_IF_EQUAL),
+            complete_idempotency: Script::new(COMPLETE_IDEMPOTENCY),
             delete_if_equal: Script::new(DELETE_IF_EQUAL),
             schedule: Script::new(SCHEDULE),
             pay_session_and_checkout: Script::new(PAY_SESSION_AND_CHECKOUT),

@@ -175,6 +175,12 @@ pub(super) enum IndexWrite {
     },
     /// `ZREM key member`.
     Remove { key: String, member: String },
+    /// `SET key value PX ttl_ms` (a refund's entry in the refund index).
+    Set {
+        key: String,
+        value: String,
+        ttl_ms: u64,
+    },
 }
 
 impl IndexWrite {
@@ -197,6 +203,11 @@ impl IndexWrite {
                 let mut zrem = ::redis::cmd("ZREM");
                 zrem.arg(key).arg(member);
                 vec![zrem]
+            }
+            Self::Set { key, value, ttl_ms } => {
+                let mut set = ::redis::cmd("SET");
+                set.arg(key).arg(value).arg("PX").arg(ttl_ms);
+                vec![set]
             }
         }
     }
