@@ -564,3 +564,77 @@ async fn a_checkouts_footprint_grows_linearly_with_its_refunds() {
         assert_eq!(&read.event, made);
     }
 }
+
+/// Refund events written before they kept their refund (with the whole checkout spliced in, or
+/// still waiting for it while their version is the newest) read as they did: the refund as the
+/// checkout they hold, or the record, has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_events_written_with_the_whole_checkout_still_read() {
+    use crate::common::redis_server::{TestRedis, unique_prefix};
+    use ::redis::AsyncCommands;
+    let server = TestRedis::shared();
+    let prefix = unique_prefix();
+    let store = gateway::store::redis::RedisStore::connect(crate::redis_settings(
+        server.url(),
+        &prefix,
+        MONTH,
+    ))
+    .await
+    .unwrap();
+    let mut conn = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys = gateway::store::keys::Keys::new(prefix.clone());
+    let id = CheckoutId::generate();
+    let paid = moved(&checkout(&id), S::Succeeded);
+    store.insert(&paid, &created_event()).await.unwrap();
+    let mut current = (paid, 1);
+    let made = refund_once(&store, &mut current, t0()).await;
+    let (record, version) = &current;
+    let refund = record.refunds[0].clone();
+    let data: String = conn.hget(keys.checkout(&id), "data").await.unwrap();
+    let head = format!(
+        r#"{{"type":"refund.succeeded","created_at":"2026-11-24T10:00:00Z","previous_status":"pending","refund":"{}""#,
+        refund.id
+    );
+    let spliced = gateway::domain::event::EventId::new(&id, 1, 7);
+    let waiting = gateway::domain::event::EventId::new(&id, *version, 7);
+    let _: () = conn
+        .hset(
+            keys.event_records(&id),
+            spliced.as_str(),
+            format!(r#"{head},"checkout":{data}}}"#),
+        )
+        .await
+        .unwrap();
+    let _: () = conn
+        .hset(
+            keys.event_records(&id),
+            waiting.as_str(),
+            format!("{head}}}"),
+        )
+        .await
+        .unwrap();
+    for old in [&spliced, &waiting] {
+        let read = store.event(old).await.unwrap().unwrap();
+        assert_eq!(read.event.refund_id(), Some(&refund.id), "{old}");
+        match &read.event.object {
+            EventObject::Refund {
+                checkout,
+                currency,
+                refund: shown,
+            } => {
+                assert_eq!((checkout, currency), (&id, &record.currency));
+                assert_eq!(**shown, refund);
+            }
+            other => panic!("{old}: {other:?}"),
+        }
+    }
+    // The new events read alongside them.
+    assert_eq!(
+        store.checkout_events(&id).await.unwrap().len(),
+        made.len() + 2
+    );
+}
