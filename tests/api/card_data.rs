@@ -92,3 +92,91 @@ async fn no_card_number_or_cvc_reaches_redis_or_the_logs() {
     }
     app.stop().await;
 }
+
+/// A card number typed into free text is refused whatever digits it is typed in (fullwidth from
+/// a CJK input method, Arabic-Indic, Persian), and the email address is free text too: no card
+/// number, no invisible or bidirectional characters, no markup. Nothing is created, and no
+/// message repeats the value.
+#[tokio::test]
+async fn card_numbers_in_any_digits_and_invisible_text_are_refused_in_free_text_and_email() {
+    use serde_json::{Value, json};
+    let app = spawn_app().await;
+    let fullwidth = "\u{FF14}\u{FF11}\u{FF11}\u{FF11} \u{FF11}\u{FF11}\u{FF11}\u{FF11} \u{FF11}\u{FF11}\u{FF11}\u{FF11} \u{FF11}\u{FF11}\u{FF11}\u{FF11}";
+    let arabic_indic = "\u{665}\u{665}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{664}";
+    let persian = "\u{6F4}\u{6F1}\u{6F1}\u{6F1}-\u{6F1}\u{6F1}\u{6F1}\u{6F1}-\u{6F1}\u{6F1}\u{6F1}\u{6F1}-\u{6F1}\u{6F1}\u{6F1}\u{6F1}";
+    let cases: Vec<(&str, &str, Value)> = vec![
+        ("reference", "reference", json!(fullwidth)),
+        (
+            "description",
+            "description",
+            json!(format!("Order {arabic_indic}")),
+        ),
+        ("metadata", "metadata.note", json!({"note": persian})),
+        (
+            "customer.email",
+            "customer.email",
+            json!(format!("{}@example.com", fullwidth.replace(' ', ""))),
+        ),
+        (
+            "customer.email",
+            "customer.email",
+            json!(format!("{arabic_indic}@example.com")),
+        ),
+        (
+            "customer.email",
+            "customer.email",
+            json!("jo\u{200B}@example.com"),
+        ),
+        (
+            "customer.email",
+            "customer.email",
+            json!("\u{202E}moc.elpmaxe@oj"),
+        ),
+        (
+            "customer.email",
+            "customer.email",
+            json!("jo\u{2066}@example.com"),
+        ),
+        (
+            "customer.email",
+            "customer.email",
+            json!("<jo@example.com>"),
+        ),
+        (
+            "customer.email",
+            "customer.email",
+            json!("jo<b>@example.com"),
+        ),
+    ];
+    for (field, param, value) in cases {
+        let mut body = CheckoutRequest::new("4111111111111111").body();
+        match field.split_once('.') {
+            Some((outer, inner)) => body[outer][inner] = value.clone(),
+            None => body[field] = value.clone(),
+        }
+        let res = app.post_checkout(&body).await;
+        assert_eq!(res.status(), 400, "{field} = {value}");
+        let error = res.json::<Value>().await.unwrap()["error"].clone();
+        assert_eq!(error["param"], param, "{value}: {error}");
+        let message = error["message"].as_str().unwrap();
+        for digits in [fullwidth, arabic_indic, persian] {
+            assert!(!message.contains(digits), "{message}");
+        }
+    }
+    // Nothing was stored.
+    let list: Value = app
+        .authed(reqwest::Method::GET, "/v1/checkouts")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"], json!([]), "{list}");
+    // Digits of other scripts that are no card number stay welcome.
+    let mut body = CheckoutRequest::new("4111111111111111").body();
+    body["reference"] = json!("\u{FF11}\u{FF10}\u{FF10}\u{FF11}");
+    body["customer"]["email"] = json!("zoë@例え.jp");
+    assert_eq!(app.post_checkout(&body).await.status(), 201);
+    app.stop().await;
+}

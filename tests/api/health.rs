@@ -99,6 +99,69 @@ async fn with_an_ops_port_health_and_metrics_are_served_there_only() {
     app.stop().await;
 }
 
+/// Sends `GET {path}` as written (no client-side normalising of dot segments or escapes, as a
+/// URL library would do) and answers the status code and the body.
+async fn raw_get(address: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    (status, answer)
+}
+
+/// The ops rule is decided on the path the router routes by (decoded, normalised), not on the
+/// raw spelling: an escaped letter, either case of hex digit, a dot segment or a doubled slash
+/// does not make `/metrics` or `/health/*` a public path.
+#[tokio::test]
+async fn with_an_ops_port_no_spelling_of_an_ops_path_answers_on_the_public_port() {
+    let app = spawn_app_with(Options {
+        ops_port: Some(0),
+        ..Options::default()
+    })
+    .await;
+    let ops = app.ops_address.clone().expect("an ops listener");
+    let spellings = [
+        ("/%6detrics", "gateway_"),
+        ("/%6Detrics", "gateway_"),
+        ("/%6D%65%74%72%69%63%73", "gateway_"),
+        ("/%68ealth/ready", "\"redis\""),
+        ("/health/%6Cive", "\"ok\""),
+        ("/%68%65%61%6c%74%68/live", "\"ok\""),
+        ("//metrics", ""),
+        ("/health//live", ""),
+        ("/v1/../metrics", ""),
+        ("/v1/%2e%2e/metrics", ""),
+        ("/v1/%2E%2E/%68ealth/live", ""),
+        ("/./metrics", ""),
+    ];
+    for (path, body) in spellings {
+        let (status, answer) = raw_get(&app.address, path).await;
+        assert_eq!(status, 404, "{path} on the public port: {answer}");
+        assert!(!answer.contains("gateway_http"), "{path}: {answer}");
+        // On the ops port, a spelling the router takes for an ops route is that route.
+        if !body.is_empty() {
+            let (status, answer) = raw_get(&ops, path).await;
+            assert_eq!(status, 200, "{path} on the ops port: {answer}");
+            assert!(answer.contains(body), "{path} on the ops port: {answer}");
+        }
+    }
+    // And the ops port serves nothing else, however it is spelt.
+    for path in ["/v1/%63heckouts", "/%70ay/x", "/health/../v1/checkouts"] {
+        let (status, answer) = raw_get(&ops, path).await;
+        assert_eq!(status, 404, "{path} on the ops port: {answer}");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn readiness_names_the_failing_check_without_redis_error_text() {
     let redis = crate::common::redis_server::TestRedis::start();

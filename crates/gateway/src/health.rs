@@ -10,9 +10,10 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, http::header, web};
 use serde_json::json;
 
+use crate::request_path::routing_path;
 use crate::state::AppState;
 
-/// Whether `path` is one of the operators' (`/health/*`, `/metrics`).
+/// Whether `path` (a [`routing_path`]) is one of the operators' (`/health/*`, `/metrics`).
 fn is_ops_path(path: &str) -> bool {
     path == "/metrics" || path.starts_with("/health/")
 }
@@ -25,14 +26,15 @@ pub struct OpsPort(pub u16);
 /// Middleware for `server.ops_port` (design §2): when the app has an [`OpsPort`], the operators'
 /// routes answer on that listener only and nothing else does; the other side gets the usual 404.
 /// Probes and scraping then need no route through the public listener, and the public listener
-/// shows no metrics to the Internet.
+/// shows no metrics to the Internet. The rule reads the path the router routes by, normalised
+/// ([`routing_path`]): `/%6detrics`, `//metrics` or `/v1/../metrics` is the operators' path too.
 pub async fn ops_listener_only(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     if let Some(OpsPort(ops)) = req.app_data::<OpsPort>().copied() {
         let on_ops_listener = req.app_config().local_addr().port() == ops;
-        if on_ops_listener != is_ops_path(req.path()) {
+        if on_ops_listener != is_ops_path(&routing_path(&req)) {
             let res = crate::errors::not_found().await;
             return Ok(req.into_response(res));
         }

@@ -70,7 +70,8 @@
 //!   [`errors`] (the one rendering path), [`configuration`], [`telemetry`], [`metrics`],
 //!   [`body_timeout`] (408 for a body that trickles in), [`runtime`] (whether code runs on a web
 //!   worker, which gets Redis and MSP connections of its own),
-//!   [`rate_limit`] (token buckets per API key and per client address): plumbing.
+//!   [`rate_limit`] (token buckets per API key and per client address), [`request_path`] (the
+//!   path as the router reads it, normalised, for rules decided before routing): plumbing.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -88,6 +89,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod psp;
 pub mod rate_limit;
+pub mod request_path;
 pub mod runtime;
 pub mod startup;
 pub mod state;

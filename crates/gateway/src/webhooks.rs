@@ -222,7 +222,7 @@ impl Deliverer {
             tracing::warn!(
                 event_id = %event.id,
                 event_type = %event.kind,
-                checkout_id = %event.checkout.id,
+                checkout_id = %event.checkout_id(),
                 http_status,
                 error = error.as_deref(),
                 attempts = delivery.attempts.len(),

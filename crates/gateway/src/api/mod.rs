@@ -1,9 +1,16 @@
 //! The merchant REST API (`/v1/checkouts`), for the storefront backend: Bearer keys, JSON, and
 //! the error body of design §3 for everything that is not 2xx.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, web};
-use futures_util::StreamExt;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpResponse, Resource, web};
+use futures_util::{Stream, StreamExt};
 
 use crate::domain::money::MinorUnits;
 use crate::domain::validation::FieldError;
@@ -21,9 +28,10 @@ pub mod refunds;
 pub mod strict_json;
 pub mod view;
 
+/// The merchant API's routes. Every resource that takes a POST is a [`json_resource`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/v1/checkouts")
+        json_resource("/v1/checkouts")
             .route(web::post().to(checkouts::create))
             .route(web::get().to(listing::list))
             .default_service(errors::method_not_allowed("GET, POST")),
@@ -39,18 +47,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(errors::method_not_allowed("GET")),
     )
     .service(
-        web::resource("/v1/checkouts/{id}/refunds")
+        json_resource("/v1/checkouts/{id}/refunds")
             .route(web::post().to(refunds::create))
             .route(web::get().to(refunds::list))
             .default_service(errors::method_not_allowed("GET, POST")),
     )
     .service(
-        web::resource("/v1/checkouts/{id}/cancel")
+        json_resource("/v1/checkouts/{id}/cancel")
             .route(web::post().to(lifecycle::cancel))
             .default_service(errors::method_not_allowed("POST")),
     )
     .service(
-        web::resource("/v1/checkouts/{id}/capture")
+        json_resource("/v1/checkouts/{id}/capture")
             .route(web::post().to(lifecycle::capture))
             .default_service(errors::method_not_allowed("POST")),
     )
@@ -70,15 +78,95 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(errors::method_not_allowed("GET")),
     )
     .service(
-        web::resource("/v1/events/{id}/redeliver")
+        json_resource("/v1/events/{id}/redeliver")
             .route(web::post().to(events::redeliver))
             .default_service(errors::method_not_allowed("POST")),
     )
     .service(
-        web::resource("/v1/refunds/{id}/cancel")
+        json_resource("/v1/refunds/{id}/cancel")
             .route(web::post().to(refunds::cancel))
             .default_service(errors::method_not_allowed("POST")),
     );
+}
+
+/// A resource whose bodies are JSON: a body sent without `Content-Type: application/json`
+/// (`text/plain`, a form, multipart, or no type at all) is refused with 415 when the handler
+/// reads it, instead of being parsed as JSON anyway (design §3). An empty (or blank) body
+/// passes whatever its type: a POST whose fields are all optional accepts one, with or without
+/// a JSON `Content-Type`. The check runs as the handler reads the body ([`read_body`]), so that
+/// what the handler checks first (the API key) still answers first.
+fn json_resource(
+    path: &str,
+) -> Resource<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path).wrap(from_fn(json_bodies_only))
+}
+
+/// Middleware of a [`json_resource`]: a body that does not say it is JSON may only be blank.
+async fn json_bodies_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if declares_json(&req) {
+        return next.call(req).await;
+    }
+    let (http_req, payload) = req.into_parts();
+    let payload: Payload = Payload::Stream {
+        payload: Box::pin(BlankOnly(payload)),
+    };
+    next.call(ServiceRequest::from_parts(http_req, payload))
+        .await
+}
+
+/// Whether the request's `Content-Type` is `application/json` (any case, any parameters).
+fn declares_json(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The error [`BlankOnly`] ends a body with, which [`read_body`] answers as 415.
+#[derive(Debug, thiserror::Error)]
+#[error("a body that is not declared as JSON")]
+struct NotDeclaredJson;
+
+/// A body that passes only while it is whitespace: at its first other byte it ends with
+/// [`NotDeclaredJson`], without waiting for the rest.
+struct BlankOnly(Payload);
+
+impl Stream for BlankOnly {
+    type Item = Result<web::Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.0).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) if !chunk.iter().all(u8::is_ascii_whitespace) => {
+                this.0 = Payload::None;
+                Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::other(
+                    NotDeclaredJson,
+                )))))
+            }
+            other => other,
+        }
+    }
+}
+
+/// 415 for a body sent without a JSON `Content-Type`.
+fn not_declared_json() -> ApiError {
+    ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        "The body is read as JSON only when it is sent as JSON: send it with `Content-Type: application/json` (form and multipart bodies are not accepted).",
+    )
+    .with_param("Content-Type")
 }
 
 /// An optional `amount` field that, when given, is a positive number of minor units; `rest` ends
@@ -103,16 +191,20 @@ pub(crate) fn optional_positive_amount(
         .transpose()
 }
 
-/// Reads the raw body up to `limit` bytes (413 in the API's shape beyond). The create handler
+/// Reads the raw body up to `limit` bytes (413 in the API's shape beyond; 415 for a body of a
+/// [`json_resource`] sent without a JSON `Content-Type`). The create handler
 /// needs the raw bytes for the idempotency fingerprint, so it does not use `web::Json`.
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
+        let chunk = chunk.map_err(|e| match &e {
+            PayloadError::Io(io) if io.get_ref().is_some_and(|e| e.is::<NotDeclaredJson>()) => {
+                not_declared_json()
+            }
+            _ => ApiError::new(
                 ErrorCode::InvalidBody,
                 format!("The body could not be read ({e}): send it again."),
-            )
+            ),
         })?;
         if body.len() + chunk.len() > limit {
             return Err(errors::too_large());

@@ -7,6 +7,8 @@
 //! - a field the endpoint does not know: `unknown_field`, with "did you mean …?" when a known
 //!   field is close (a misspelt `shipping_amount` must not silently become 0);
 //! - a value of the wrong JSON type: `invalid_type`, naming the expected type in JSON's words;
+//!   `null` is a value of the wrong type too, not "absent": `"amount": null` must not read as a
+//!   refund or capture of everything (a storefront that lost its number must hear of it);
 //! - a key given twice in one object: `duplicate_field` (the last one must not silently win).
 //!
 //! No message ever repeats a submitted value (it could be a card number or a CVC), and every
@@ -31,7 +33,7 @@ pub enum Shape {
     /// A whole number (JSON has one number type: `1.0` and `1e3` are not integers here).
     Integer,
     Boolean,
-    /// An object with exactly these optional fields (any may be absent or `null`).
+    /// An object with exactly these optional fields (any may be absent, none may be `null`).
     Object(&'static [(&'static str, Shape)]),
     /// An array of values of one shape.
     Array(&'static Shape),
@@ -273,8 +275,22 @@ impl<'de> Visitor<'de> for Node<'_> {
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        // `null` is the same as absent for every optional field.
-        Ok(())
+        // `null` is not absent: where leaving a field out has a meaning (everything, a default),
+        // a `null` that stood for a value the storefront failed to fill in must not take it.
+        let Some(shape) = self.shape else {
+            return Ok(());
+        };
+        let param = self.path.spelt();
+        let message = format!(
+            "`{}` must be {}, not null: send a value, or leave the field out",
+            named(&param),
+            shape.expected()
+        );
+        Err(self.fail(FieldError {
+            param,
+            code: ErrorCode::InvalidType,
+            message,
+        }))
     }
 
     fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
@@ -484,7 +500,7 @@ mod tests {
     #[test]
     fn a_body_that_fits_comes_back_as_json() {
         let v: Value = parse(
-            br#"{"shipping_amount": 495, "items": [{"name": "T", "quantity": 2}], "metadata": {"Any": [1, {"x": null}]}, "flag": null}"#,
+            br#"{"shipping_amount": 495, "items": [{"name": "T", "quantity": 2}], "metadata": {"Any": [1, {"x": null}]}, "flag": true}"#,
             &BODY,
         )
         .unwrap();
@@ -554,6 +570,51 @@ mod tests {
         let e = error(r#"[1, 2]"#);
         assert_eq!((e.param.as_str(), e.code), ("", ErrorCode::InvalidType));
         assert_eq!(e.message, "`the body` must be an object, not an array");
+    }
+
+    #[test]
+    fn null_is_not_absent_but_a_value_of_the_wrong_type() {
+        for (body, param, expected) in [
+            (
+                r#"{"shipping_amount": null}"#,
+                "shipping_amount",
+                "an integer",
+            ),
+            (r#"{"reference": null}"#, "reference", "a string"),
+            (r#"{"flag": null}"#, "flag", "true or false"),
+            (r#"{"card": null}"#, "card", "an object"),
+            (r#"{"items": null}"#, "items", "an array"),
+            (r#"{"items": [null]}"#, "items[0]", "an object"),
+            (
+                r#"{"items": [{"quantity": null}]}"#,
+                "items[0].quantity",
+                "an integer",
+            ),
+            (r#"{"metadata": null}"#, "metadata", "an object"),
+            ("null", "", "an object"),
+        ] {
+            let e = error(body);
+            assert_eq!(
+                (e.param.as_str(), e.code),
+                (param, ErrorCode::InvalidType),
+                "{body}"
+            );
+            assert!(
+                e.message.contains(&format!("must be {expected}, not null")),
+                "{body}: {}",
+                e.message
+            );
+            assert!(e.message.contains("leave the field out"), "{}", e.message);
+        }
+        // Inside the merchant's own objects, values are the domain's to judge.
+        assert!(check(br#"{"metadata": {"x": null}}"#, &BODY).is_ok());
+        // An all-optional endpoint's `null` is refused too (it is not an empty body).
+        assert_eq!(
+            parse_optional::<Value>(br#"{"shipping_amount": null}"#, &BODY)
+                .unwrap_err()
+                .param,
+            "shipping_amount"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::domain::card::CardSummary;
 use crate::domain::checkout::{CaptureMethod, Checkout, CheckoutEvent, CheckoutStatus, Failure};
-use crate::domain::event::{DeliveryStatus, Event};
+use crate::domain::event::{self, DeliveryStatus, Event};
 use crate::domain::money::MinorUnits;
 use crate::domain::refund::{Refund, RefundReason, RefundStatus};
 use crate::store::StoredEvent;
@@ -136,11 +136,16 @@ pub struct RefundPspView<'a> {
 
 impl<'a> RefundView<'a> {
     pub fn new(checkout: &'a Checkout, r: &'a Refund) -> Self {
+        Self::of(checkout.id.as_str(), checkout.currency.code(), r)
+    }
+
+    /// The refund `r` of the checkout `checkout_id`, whose currency is `currency`.
+    pub fn of(checkout_id: &'a str, currency: &'a str, r: &'a Refund) -> Self {
         Self {
             id: r.id.as_str(),
-            checkout_id: checkout.id.as_str(),
+            checkout_id,
             amount: r.amount.value(),
-            currency: checkout.currency.code(),
+            currency,
             status: r.status,
             reason: r.reason,
             failure: r.failure.as_ref(),
@@ -203,10 +208,15 @@ pub enum EventObject<'a> {
 
 impl<'a> MerchantEventView<'a> {
     pub fn new(e: &'a Event, public_url: &str) -> Self {
-        let refund = e.refund.as_ref().and_then(|id| e.checkout.refund(id));
-        let object = match refund {
-            Some(r) => EventObject::Refund(RefundView::new(&e.checkout, r)),
-            None => EventObject::Checkout(Box::new(CheckoutView::new(&e.checkout, public_url))),
+        let object = match &e.object {
+            event::EventObject::Refund {
+                checkout,
+                currency,
+                refund,
+            } => EventObject::Refund(RefundView::of(checkout.as_str(), currency.code(), refund)),
+            event::EventObject::Checkout(checkout) => {
+                EventObject::Checkout(Box::new(CheckoutView::new(checkout, public_url)))
+            }
         };
         Self {
             id: e.id.as_str(),

@@ -6,20 +6,39 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::text::{self, Breach};
+
 /// An email address: a simple, sane check (one `@`, a dotted domain, no spaces), at most 64
-/// characters because that is MSP's limit for `customer.email`.
+/// characters because that is MSP's limit for `customer.email`, and plain text as every
+/// free-text field is ([`text::breach`]): it is shown in MSP's back office and its e-mails like
+/// a name is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("send the shopper's email address, such as jo@example.com, at most 64 characters")]
-pub struct EmailError;
+pub enum EmailError {
+    #[error("send the shopper's email address, such as jo@example.com, at most 64 characters")]
+    Malformed,
+    #[error(
+        "send the shopper's email address as plain text: no `<` or `>`, no invisible or bidirectional formatting characters"
+    )]
+    NotPlainText,
+    #[error(
+        "the email address seems to hold a card number: card data goes in `card` only, never in free text"
+    )]
+    CardNumber,
+}
 
 impl Email {
     pub const MAX_LEN: usize = 64;
 
     pub fn parse(s: &str) -> Result<Self, EmailError> {
-        let (local, domain) = s.split_once('@').ok_or(EmailError)?;
+        match text::breach(s) {
+            None => {}
+            Some(Breach::CardNumber) => return Err(EmailError::CardNumber),
+            Some(Breach::Markup | Breach::Invisible) => return Err(EmailError::NotPlainText),
+        }
+        let (local, domain) = s.split_once('@').ok_or(EmailError::Malformed)?;
         let sane = s.chars().count() <= Self::MAX_LEN
             && !local.is_empty()
             && !domain.contains('@')
@@ -29,7 +48,7 @@ impl Email {
         if sane {
             Ok(Self(s.to_owned()))
         } else {
-            Err(EmailError)
+            Err(EmailError::Malformed)
         }
     }
 
@@ -189,9 +208,34 @@ mod tests {
             "jo@example.com.",
             long.as_str(),
         ] {
-            assert_eq!(Email::parse(bad), Err(EmailError), "{bad:?}");
+            assert_eq!(Email::parse(bad), Err(EmailError::Malformed), "{bad:?}");
         }
         assert!(Email::parse(&long[1..]).is_ok(), "64 characters are fine");
+        // Internationalised addresses are addresses.
+        assert!(Email::parse("zoë@例え.jp").is_ok());
+    }
+
+    #[test]
+    fn an_email_is_plain_text_and_holds_no_card_number() {
+        for bad in [
+            "jo\u{200B}@example.com",
+            "jo@exa\u{200D}mple.com",
+            "\u{202E}moc.elpmaxe@oj",
+            "jo\u{2066}@example.com",
+            "\u{FEFF}jo@example.com",
+            "<jo@example.com>",
+            "jo<script>@example.com",
+        ] {
+            assert_eq!(Email::parse(bad), Err(EmailError::NotPlainText), "{bad:?}");
+        }
+        for bad in [
+            "4111111111111111@example.com",
+            "\u{FF14}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}@example.com",
+            "jo.\u{664}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}@example.com",
+        ] {
+            assert_eq!(Email::parse(bad), Err(EmailError::CardNumber), "{bad:?}");
+            assert!(!EmailError::CardNumber.to_string().contains("4111"));
+        }
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! `created`) and every change of a refund's (its creation included), with the object as it
 //! was right after the change, and the state of its delivery to the merchant's webhook.
 //!
+//! An event keeps only what it shows ([`EventObject`]): a refund's event the refund (and its
+//! checkout's currency), not the checkout with every refund in it. A checkout's refunds make
+//! events of their own, so an event that held the whole checkout would make a checkout's
+//! events grow with the square of its refunds (issue 23: 400 refunds, 118 MB).
+//!
 //! Events are derived, not reported: [`events_between`] compares the checkout before and after
 //! one compare-and-set, so no transition can forget to announce itself. The event id names its
 //! checkout and the version that compare-and-set wrote (`evt_` + the checkout's 32 hex digits +
@@ -15,7 +20,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::checkout::{Checkout, CheckoutId, CheckoutStatus};
-use super::refund::{RefundId, RefundStatus};
+use super::money::Currency;
+use super::refund::{Refund, RefundId, RefundStatus};
 
 /// `evt_`, the checkout's 32 hex digits, the version (8 hex), the position in that version (2).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -150,20 +156,46 @@ impl<'de> Deserialize<'de> for EventType {
 }
 
 /// One event, as stored next to its checkout.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub id: EventId,
-    #[serde(rename = "type")]
     pub kind: EventType,
-    #[serde(with = "crate::domain::time::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// The status before the change; `None` for a refund's creation.
     pub previous_status: Option<String>,
-    /// The checkout right after the change (a refund event shows the refund inside it).
-    pub checkout: Box<Checkout>,
-    /// For `refund.*` events: which of the checkout's refunds changed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund: Option<RefundId>,
+    /// What the event shows, as it was right after the change.
+    pub object: EventObject,
+}
+
+/// The object an event shows (design §12 `data.object`), and no more than it shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventObject {
+    /// A `checkout.*` event's: the checkout (whose refunds give its `amount_refunded`).
+    Checkout(Box<Checkout>),
+    /// A `refund.*` event's: the refund, with its checkout's id and currency.
+    Refund {
+        checkout: CheckoutId,
+        currency: Currency,
+        refund: Box<Refund>,
+    },
+}
+
+impl Event {
+    /// The id of the checkout the event is about (its own, or its refund's).
+    pub fn checkout_id(&self) -> &CheckoutId {
+        match &self.object {
+            EventObject::Checkout(checkout) => &checkout.id,
+            EventObject::Refund { checkout, .. } => checkout,
+        }
+    }
+
+    /// For a `refund.*` event, which refund changed.
+    pub fn refund_id(&self) -> Option<&RefundId> {
+        match &self.object {
+            EventObject::Checkout(_) => None,
+            EventObject::Refund { refund, .. } => Some(&refund.id),
+        }
+    }
 }
 
 /// The events one compare-and-set from `before` to `after` (written as `version`) makes, in a
@@ -174,12 +206,12 @@ pub fn events_between(
     version: u64,
     at: DateTime<Utc>,
 ) -> Vec<Event> {
-    let mut kinds: Vec<(EventType, Option<String>, Option<RefundId>)> = Vec::new();
+    let mut kinds: Vec<(EventType, Option<String>, EventObject)> = Vec::new();
     if before.status != after.status && after.status != CheckoutStatus::Created {
         kinds.push((
             EventType::Checkout(after.status),
             Some(before.status.as_str().to_owned()),
-            None,
+            EventObject::Checkout(Box::new(after.clone())),
         ));
     }
     for refund in &after.refunds {
@@ -188,20 +220,23 @@ pub fn events_between(
             kinds.push((
                 EventType::Refund(refund.status),
                 previous.map(|s| s.as_str().to_owned()),
-                Some(refund.id.clone()),
+                EventObject::Refund {
+                    checkout: after.id.clone(),
+                    currency: after.currency,
+                    refund: Box::new(refund.clone()),
+                },
             ));
         }
     }
     kinds
         .into_iter()
         .zip(0u8..)
-        .map(|((kind, previous_status, refund), position)| Event {
+        .map(|((kind, previous_status, object), position)| Event {
             id: EventId::new(&after.id, version, position),
             kind,
             created_at: at,
             previous_status,
-            checkout: Box::new(after.clone()),
-            refund,
+            object,
         })
         .collect()
 }

@@ -7,7 +7,14 @@
 //! - control characters (NUL, BEL, line breaks, …) and Unicode format characters, among them the
 //!   bidi overrides (U+202A–U+202E, U+2066–U+2069) that make text read differently than it is;
 //! - a Luhn-valid run of 13 to 19 digits (spaces or dashes between them allowed): a card number
-//!   typed into the wrong field must not be stored or sent on.
+//!   typed into the wrong field must not be stored or sent on. Digits are Unicode's decimal
+//!   digits of every script: a number typed with a CJK input method (fullwidth `４１１１`) or in
+//!   Arabic-Indic digits is the same card number to a reader, and to whoever copies it out.
+//!
+//! [`breach`] is the rule alone, for fields with rules of their own on top (the email address).
+
+use icu_properties::CodePointMapData;
+use icu_properties::props::GeneralCategory;
 
 use super::card::luhn_valid;
 use super::validation::FieldError;
@@ -34,31 +41,43 @@ pub fn plain_text(
     Ok(Some(value))
 }
 
+/// What breaks the plain-text rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Breach {
+    /// `<` or `>`.
+    Markup,
+    /// A control or format character (line breaks, bidi overrides, zero-width characters).
+    Invisible,
+    /// A Luhn-valid run of 13 to 19 digits.
+    CardNumber,
+}
+
+/// The first way `text` breaks the plain-text rule, if any.
+pub fn breach(text: &str) -> Option<Breach> {
+    if text.contains(['<', '>']) {
+        Some(Breach::Markup)
+    } else if text.chars().any(|c| c.is_control() || is_format(c)) {
+        Some(Breach::Invisible)
+    } else if holds_a_card_number(text) {
+        Some(Breach::CardNumber)
+    } else {
+        None
+    }
+}
+
 /// The plain-text rule alone.
 pub fn check(param: &str, text: &str) -> Result<(), FieldError> {
-    if text.contains(['<', '>']) {
-        return Err(invalid(
-            param,
-            format!("`{param}` is plain text: remove the HTML (`<` and `>`)"),
-        ));
-    }
-    if text.chars().any(|c| c.is_control() || is_format(c)) {
-        return Err(invalid(
-            param,
-            format!(
-                "`{param}` is plain text on one line: remove control characters, line breaks and invisible formatting characters"
-            ),
-        ));
-    }
-    if holds_a_card_number(text) {
-        return Err(invalid(
-            param,
-            format!(
-                "`{param}` seems to hold a card number: card data goes in `card` only, never in free text"
-            ),
-        ));
-    }
-    Ok(())
+    let message = match breach(text) {
+        None => return Ok(()),
+        Some(Breach::Markup) => format!("`{param}` is plain text: remove the HTML (`<` and `>`)"),
+        Some(Breach::Invisible) => format!(
+            "`{param}` is plain text on one line: remove control characters, line breaks and invisible formatting characters"
+        ),
+        Some(Breach::CardNumber) => format!(
+            "`{param}` seems to hold a card number: card data goes in `card` only, never in free text"
+        ),
+    };
+    Err(invalid(param, message))
 }
 
 fn invalid(param: &str, message: String) -> FieldError {
@@ -81,13 +100,15 @@ fn holds_a_card_number(text: &str) -> bool {
     let mut run = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            run.push(c);
+        if let Some(d) = digit_value(c) {
+            run.push(char::from(b'0' + d));
             continue;
         }
-        let separator = matches!(c, ' ' | '-')
+        let separator = is_separator(c)
             && !run.is_empty()
-            && chars.peek().is_some_and(char::is_ascii_digit);
+            && chars
+                .peek()
+                .is_some_and(|&next| digit_value(next).is_some());
         if !separator {
             if is_card_number(&run) {
                 return true;
@@ -96,6 +117,35 @@ fn holds_a_card_number(text: &str) -> bool {
         }
     }
     is_card_number(&run)
+}
+
+/// A space or a dash of any script (`-`, `‐`, the fullwidth `－`, an ideographic space).
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || c == '\u{2212}'
+        || CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::DashPunctuation
+}
+
+/// The value of `c` if it is a decimal digit of any script (Unicode general category Nd).
+/// Unicode assigns those only in runs of ten, 0 to 9 in order, so a digit's value is its
+/// distance from the start of its run of digits, modulo ten (a few scripts' runs adjoin, such
+/// as the five of mathematical digits: each is still ten long).
+fn digit_value(c: char) -> Option<u8> {
+    if c.is_ascii_digit() {
+        return Some(c as u8 - b'0');
+    }
+    let categories = CodePointMapData::<GeneralCategory>::new();
+    let is_digit = |c: char| categories.get(c) == GeneralCategory::DecimalNumber;
+    if c.is_ascii() || !is_digit(c) {
+        return None;
+    }
+    let mut start = c as u32;
+    while let Some(before) = start.checked_sub(1).and_then(char::from_u32)
+        && is_digit(before)
+    {
+        start -= 1;
+    }
+    u8::try_from((c as u32 - start) % 10).ok()
 }
 
 fn is_card_number(digits: &str) -> bool {
@@ -143,6 +193,15 @@ mod tests {
             "card 4111 1111 1111 1111 please",
             "4111-1111-1111-1111",
             "ref5500000000000004",
+            // Fullwidth (a CJK input method), Arabic-Indic, Extended Arabic-Indic (Persian),
+            // Devanagari, and a mix: the same card number to a reader.
+            "\u{FF14}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}",
+            "\u{664}\u{661}\u{661}\u{661} \u{661}\u{661}\u{661}\u{661} \u{661}\u{661}\u{661}\u{661} \u{661}\u{661}\u{661}\u{661}",
+            "\u{6F5}\u{6F5}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F0}\u{6F4}",
+            "\u{96A}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}\u{967}",
+            "4111\u{FF0D}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{3000}1111 \u{661}\u{661}\u{661}\u{661}",
+            // Mathematical digits, whose runs of ten adjoin (bold, then double-struck 4111…).
+            "\u{1D7DC}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}\u{1D7D9}",
         ];
         for text in bad {
             let e = plain_text("reference", Some(text.into()), 100).unwrap_err();
@@ -156,9 +215,33 @@ mod tests {
     }
 
     #[test]
+    fn digits_of_every_script_have_their_values() {
+        assert_eq!(digit_value('7'), Some(7));
+        assert_eq!(digit_value('\u{FF17}'), Some(7), "fullwidth");
+        assert_eq!(digit_value('\u{667}'), Some(7), "Arabic-Indic");
+        assert_eq!(digit_value('\u{6F7}'), Some(7), "Extended Arabic-Indic");
+        assert_eq!(digit_value('\u{E57}'), Some(7), "Thai");
+        assert_eq!(
+            digit_value('\u{1D7CE}'),
+            Some(0),
+            "the first mathematical run"
+        );
+        assert_eq!(digit_value('\u{1D7E1}'), Some(9), "a later, adjoining run");
+        for not_a_digit in ['a', '½', '²', 'Ⅷ', '\u{3007}', ' '] {
+            assert_eq!(digit_value(not_a_digit), None, "{not_a_digit:?}");
+        }
+    }
+
+    #[test]
     fn long_digit_runs_that_are_not_card_numbers_pass() {
         // 16 digits failing Luhn, 12 digits, and 20 digits.
-        for ok in ["4111111111111112", "411111111111", "41111111111111111111"] {
+        for ok in [
+            "4111111111111112",
+            "411111111111",
+            "41111111111111111111",
+            // Fullwidth, failing Luhn.
+            "\u{FF14}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF12}",
+        ] {
             assert!(plain_text("p", Some(ok.into()), 100).is_ok(), "{ok}");
         }
     }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use gateway::domain::checkout::{Checkout, CheckoutId, CheckoutStatus as S};
-use gateway::domain::event::{Attempt, Delivery, DeliveryStatus, Event, EventType, events_between};
+use gateway::domain::event::{
+    Attempt, Delivery, DeliveryStatus, Event, EventObject, EventType, events_between,
+};
 use gateway::store::{CasReply, CheckoutStore, Outbox, Ttls};
 
 use crate::LONG;
@@ -401,7 +403,10 @@ where
     // While it is the newest, every read shows the checkout as it is.
     let read = store.event(&first[0].id).await.unwrap().unwrap();
     assert_eq!(read.event, first[0]);
-    assert_eq!(read.event.checkout.status, S::RequiresAction);
+    assert!(
+        matches!(&read.event.object, EventObject::Checkout(c) if c.status == S::RequiresAction),
+        "{read:?}"
+    );
 
     // Two more changes, the second without an event of its own (same status, newer time).
     let later = at + TimeDelta::minutes(2);
@@ -425,4 +430,211 @@ where
     leased.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(leased, vec![first[0].clone(), second[0].clone()]);
     assert_eq!(pending.status, S::RequiresAction);
+}
+
+/// One refund of 10, made and completed as the refund flow does it: reserved `pending` in one
+/// compare-and-set, `succeeded` in the next, each with its events queued for delivery.
+async fn refund_once(
+    store: &dyn CheckoutStore,
+    current: &mut (Checkout, u64),
+    at: DateTime<Utc>,
+) -> Vec<Event> {
+    use gateway::domain::money::MinorUnits;
+    use gateway::domain::refund::{Refund, RefundId, RefundStatus};
+    let mut made = Vec::new();
+    let (checkout, version) = current;
+    let refund = Refund {
+        id: RefundId::generate(),
+        amount: MinorUnits::new(10).unwrap(),
+        status: RefundStatus::Pending,
+        reason: None,
+        failure: None,
+        metadata: serde_json::Map::from_iter([("ticket".to_owned(), "T-1001".into())]),
+        psp: Default::default(),
+        created_at: at,
+        updated_at: at,
+    };
+    let mut reserved = checkout.clone();
+    reserved.refunds.push(refund);
+    let mut completed = reserved.clone();
+    if let Some(r) = completed.refunds.last_mut() {
+        r.status = RefundStatus::Succeeded;
+    }
+    completed.status = S::PartiallyRefunded;
+    for next in [reserved, completed] {
+        let events = events_between(checkout, &next, *version + 1, at);
+        let outbox = Outbox {
+            events: &events,
+            deliver_at: Some(at),
+            announce_at: None,
+        };
+        assert_eq!(
+            store
+                .compare_and_set(*version, &next, None, outbox)
+                .await
+                .unwrap(),
+            CasReply::Applied {
+                version: *version + 1
+            }
+        );
+        *version += 1;
+        *checkout = next;
+        made.extend(events);
+    }
+    made
+}
+
+/// The bytes Redis holds for one checkout: its record, history, events, deliveries and outbox.
+async fn footprint(
+    conn: &mut ::redis::aio::MultiplexedConnection,
+    prefix: &str,
+    id: &CheckoutId,
+) -> u64 {
+    let keys = gateway::store::keys::Keys::new(prefix.to_owned());
+    let mut total = 0;
+    for key in [
+        keys.checkout(id),
+        keys.events(id),
+        keys.event_records(id),
+        keys.deliveries(id),
+        keys.outbox(id),
+    ] {
+        let used: Option<u64> = ::redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(conn)
+            .await
+            .unwrap();
+        total += used.unwrap_or(0);
+    }
+    total
+}
+
+/// A checkout's Redis footprint grows linearly with its refunds: each refund adds about the
+/// same (its place in the record, its two events and their deliveries), however many came
+/// before it. An event that stored the whole checkout, every refund in it, grew it with the
+/// square of the refunds (issue 23: 400 refunds made a 118 MB hash).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkouts_footprint_grows_linearly_with_its_refunds() {
+    use crate::common::redis_server::{TestRedis, unique_prefix};
+    let server = TestRedis::shared();
+    let prefix = unique_prefix();
+    let store = gateway::store::redis::RedisStore::connect(crate::redis_settings(
+        server.url(),
+        &prefix,
+        MONTH,
+    ))
+    .await
+    .unwrap();
+    let mut conn = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let id = CheckoutId::generate();
+    let paid = moved(&checkout(&id), S::Succeeded);
+    store.insert(&paid, &created_event()).await.unwrap();
+    let mut current = (paid, 1);
+    let at = t0();
+    let mut sizes = Vec::new();
+    let mut events = Vec::new();
+    for n in 1..=150 {
+        events.extend(refund_once(&store, &mut current, at).await);
+        if n % 50 == 0 {
+            sizes.push(footprint(&mut conn, &prefix, &id).await);
+        }
+    }
+    let (first, second) = (sizes[1] - sizes[0], sizes[2] - sizes[1]);
+    assert!(
+        second * 4 <= first * 5,
+        "the refunds 101-150 added {second} bytes, the refunds 51-100 {first}: not linear ({sizes:?})"
+    );
+    assert!(
+        sizes[2] <= 150 * 4096,
+        "150 refunds take {} bytes, more than 4 KiB a refund ({sizes:?})",
+        sizes[2]
+    );
+    // And every event still reads as it was made: the refund as it was then.
+    let stored = store.checkout_events(&id).await.unwrap();
+    assert_eq!(stored.len(), events.len());
+    for made in &events {
+        let read = store.event(&made.id).await.unwrap().unwrap();
+        assert_eq!(&read.event, made);
+    }
+}
+
+/// Refund events written before they kept their refund (with the whole checkout spliced in, or
+/// still waiting for it while their version is the newest) read as they did: the refund as the
+/// checkout they hold, or the record, has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_events_written_with_the_whole_checkout_still_read() {
+    use crate::common::redis_server::{TestRedis, unique_prefix};
+    use ::redis::AsyncCommands;
+    let server = TestRedis::shared();
+    let prefix = unique_prefix();
+    let store = gateway::store::redis::RedisStore::connect(crate::redis_settings(
+        server.url(),
+        &prefix,
+        MONTH,
+    ))
+    .await
+    .unwrap();
+    let mut conn = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys = gateway::store::keys::Keys::new(prefix.clone());
+    let id = CheckoutId::generate();
+    let paid = moved(&checkout(&id), S::Succeeded);
+    store.insert(&paid, &created_event()).await.unwrap();
+    let mut current = (paid, 1);
+    let made = refund_once(&store, &mut current, t0()).await;
+    let (record, version) = &current;
+    let refund = record.refunds[0].clone();
+    let data: String = conn.hget(keys.checkout(&id), "data").await.unwrap();
+    let head = format!(
+        r#"{{"type":"refund.succeeded","created_at":"2026-11-24T10:00:00Z","previous_status":"pending","refund":"{}""#,
+        refund.id
+    );
+    let spliced = gateway::domain::event::EventId::new(&id, 1, 7);
+    let waiting = gateway::domain::event::EventId::new(&id, *version, 7);
+    let _: () = conn
+        .hset(
+            keys.event_records(&id),
+            spliced.as_str(),
+            format!(r#"{head},"checkout":{data}}}"#),
+        )
+        .await
+        .unwrap();
+    let _: () = conn
+        .hset(
+            keys.event_records(&id),
+            waiting.as_str(),
+            format!("{head}}}"),
+        )
+        .await
+        .unwrap();
+    for old in [&spliced, &waiting] {
+        let read = store.event(old).await.unwrap().unwrap();
+        assert_eq!(read.event.refund_id(), Some(&refund.id), "{old}");
+        match &read.event.object {
+            EventObject::Refund {
+                checkout,
+                currency,
+                refund: shown,
+            } => {
+                assert_eq!((checkout, currency), (&id, &record.currency));
+                assert_eq!(**shown, refund);
+            }
+            other => panic!("{old}: {other:?}"),
+        }
+    }
+    // The new events read alongside them.
+    assert_eq!(
+        store.checkout_events(&id).await.unwrap().len(),
+        made.len() + 2
+    );
 }

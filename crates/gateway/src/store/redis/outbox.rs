@@ -20,6 +20,13 @@
 //! sees each event with the checkout as it was right after its change. A pending checkout's
 //! event then costs a few hundred bytes, not a second copy of the record (issue 12's memory
 //! target).
+//!
+//! A refund's event is stored with what it shows, the refund and its checkout's currency
+//! (`"object"`), and never gets the record spliced in: the record holds every refund, and
+//! each refund makes events of its own, so a copy of the record per refund event grew a
+//! checkout's events with the square of its refunds (issue 23). Events written before that
+//! (a refund event with its `checkout`, or waiting for it) still read, through the refund in
+//! that checkout.
 
 use std::time::Duration;
 
@@ -31,8 +38,9 @@ use serde::{Deserialize, Serialize};
 use super::timeline::{IndexWrite, RedisTimeline, run_grouped};
 use super::{RedisStore, from_json, millis, to_json};
 use crate::domain::checkout::{Checkout, CheckoutId};
-use crate::domain::event::{Delivery, Event, EventId, EventType};
-use crate::domain::refund::RefundId;
+use crate::domain::event::{Delivery, Event, EventId, EventObject, EventType};
+use crate::domain::money::Currency;
+use crate::domain::refund::{Refund, RefundId};
 use crate::store::keys;
 use crate::store::timeline::{Direction, Entry, PageRequest};
 use crate::store::{EventOutbox, OutboxEntry, StoreError, StoredEvent};
@@ -89,7 +97,8 @@ local function answer_event(out, at, deliveries, checkout, id, event)
   table.insert(out, id)
   table.insert(out, event)
   table.insert(out, redis.call('HGET', deliveries, id) or '')
-  if out[at] == '' and not string.find(event, '"checkout":', 1, true) then
+  if out[at] == '' and not string.find(event, '"checkout":', 1, true)
+      and not string.find(event, '"object":', 1, true) then
     local record = redis.call('HMGET', checkout, 'version', 'data')
     out[at] = (record[1] or '') .. ' ' .. (record[2] or '')
   end
@@ -184,9 +193,9 @@ fn score_ms(raw: &str) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::corrupt(format!("outbox score {raw:?} is not a number")))
 }
 
-/// A merchant event as the compare-and-set writes it: without the checkout, which is the
-/// record written in the same script (see the module's doc), and without its id, which is its
-/// field's name.
+/// A merchant event as the compare-and-set writes it, without its id, which is its field's
+/// name: a checkout's event without the checkout, which is the record written in the same
+/// script (see the module's doc); a refund's with the refund and the checkout's currency.
 #[derive(Serialize)]
 pub(super) struct EventHead<'a> {
     #[serde(rename = "type")]
@@ -194,24 +203,40 @@ pub(super) struct EventHead<'a> {
     #[serde(with = "crate::domain::time::rfc3339")]
     created_at: DateTime<Utc>,
     previous_status: &'a Option<String>,
+    /// The refund's id, as events written before `object` have it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    refund: &'a Option<RefundId>,
+    refund: Option<&'a RefundId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<Currency>,
+    /// The refund: its presence keeps the record from being spliced in (`"object":`, see
+    /// `scripts::COMPARE_AND_SET`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<&'a Refund>,
 }
 
 impl<'a> EventHead<'a> {
     pub(super) fn of(event: &'a Event) -> Self {
+        let (refund, currency, object) = match &event.object {
+            EventObject::Checkout(_) => (None, None, None),
+            EventObject::Refund {
+                currency, refund, ..
+            } => (Some(&refund.id), Some(*currency), Some(&**refund)),
+        };
         Self {
             kind: event.kind,
             created_at: event.created_at,
             previous_status: &event.previous_status,
-            refund: &event.refund,
+            refund,
+            currency,
+            object,
         }
     }
 }
 
-/// A merchant event as read: with its checkout once a later compare-and-set has spliced it
-/// in (or when an older version of this code wrote it whole), without it while it is the
-/// newest.
+/// A merchant event as read. A checkout's: with its checkout once a later compare-and-set has
+/// spliced it in (or when an older version of this code wrote it whole), without it while it
+/// is the newest. A refund's: with its refund (`object`), or, written before that, as a
+/// checkout's, with `refund` naming the refund in it.
 #[derive(Deserialize)]
 struct EventRead {
     #[serde(rename = "type")]
@@ -221,6 +246,10 @@ struct EventRead {
     checkout: Option<Box<Checkout>>,
     #[serde(default)]
     refund: Option<RefundId>,
+    #[serde(default)]
+    currency: Option<Currency>,
+    #[serde(default)]
+    object: Option<Box<Refund>>,
 }
 
 /// The answer of [`READ`] or [`LEASE`] after its first `skip` items: the record (`version
@@ -242,15 +271,40 @@ fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEven
             let id = EventId::parse(&c[0])
                 .map_err(|e| StoreError::corrupt(format!("stored event id {:?}: {e}", c[0])))?;
             let read: EventRead = from_json("merchant event", &c[1])?;
-            let checkout = match (read.checkout, &newest) {
-                (Some(checkout), _) => checkout,
-                (None, Some((version, checkout))) if *version == id.version_low_bits() => {
-                    checkout.clone()
-                }
-                (None, _) => {
-                    return Err(StoreError::corrupt(format!(
-                        "merchant event {id} has no checkout and is not its checkout's newest"
-                    )));
+            let object = match (read.object, read.currency) {
+                (Some(refund), Some(currency)) => EventObject::Refund {
+                    checkout: id.checkout_id(),
+                    currency,
+                    refund,
+                },
+                _ => {
+                    let checkout = match (read.checkout, &newest) {
+                        (Some(checkout), _) => checkout,
+                        (None, Some((version, checkout)))
+                            if *version == id.version_low_bits() =>
+                        {
+                            checkout.clone()
+                        }
+                        (None, _) => {
+                            return Err(StoreError::corrupt(format!(
+                                "merchant event {id} has no checkout and is not its checkout's newest"
+                            )));
+                        }
+                    };
+                    match &read.refund {
+                        None => EventObject::Checkout(checkout),
+                        Some(refund) => EventObject::Refund {
+                            refund: Box::new(checkout.refund(refund).cloned().ok_or_else(
+                                || {
+                                    StoreError::corrupt(format!(
+                                        "merchant event {id} names refund {refund}, which its checkout does not hold"
+                                    ))
+                                },
+                            )?),
+                            checkout: checkout.id,
+                            currency: checkout.currency,
+                        },
+                    }
                 }
             };
             Ok(StoredEvent {
@@ -259,8 +313,7 @@ fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEven
                     kind: read.kind,
                     created_at: read.created_at,
                     previous_status: read.previous_status,
-                    checkout,
-                    refund: read.refund,
+                    object,
                 },
                 delivery: if c[2].is_empty() {
                     None

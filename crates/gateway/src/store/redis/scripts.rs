@@ -72,7 +72,8 @@ return 1
 /// writes. Before the record moves on, the events of the version it leaves (ids `prefix`,
 /// version, position 0, 1, …) get that record spliced in as their `checkout`, so that each
 /// event keeps the checkout as it was right after its change, stored once while it is the
-/// newest (see `outbox::EventHead`).
+/// newest (see `outbox::EventHead`). A refund's event carries its refund (`"object":`) and is
+/// left as it is: spliced, each would hold every refund of the checkout.
 const COMPARE_AND_SET: &str = r#"
 local current = redis.call('HGET', KEYS[1], 'version')
 if not current then
@@ -89,7 +90,8 @@ for position = 0, 255 do
   if not event then
     break
   end
-  if not string.find(event, '"checkout":', 1, true) and string.sub(event, -1) == '}' then
+  if not string.find(event, '"checkout":', 1, true) and not string.find(event, '"object":', 1, true)
+      and string.sub(event, -1) == '}' then
     old_data = old_data or redis.call('HGET', KEYS[1], 'data')
     redis.call('HSET', KEYS[3], id, string.sub(event, 1, -2) .. ',"checkout":' .. old_data .. '}')
   end
