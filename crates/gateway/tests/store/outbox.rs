@@ -12,7 +12,7 @@ use gateway::domain::checkout::{Checkout, CheckoutId, CheckoutStatus as S};
 use gateway::domain::event::{
     Attempt, Delivery, DeliveryStatus, Event, EventObject, EventType, events_between,
 };
-use gateway::store::{CasReply, CheckoutStore, Outbox, Ttls};
+use gateway::store::{CasReply, CheckoutStore, EventOutbox, Outbox, Records, Ttls};
 
 use crate::LONG;
 use crate::fixtures::{checkout, created_event, moved};

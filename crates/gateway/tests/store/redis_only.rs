@@ -468,9 +468,14 @@ fn a_worker_thread_gets_its_own_connection_on_each_runtime_it_runs() {
     let second = worker();
     let read = second.block_on(store.get(&id)).unwrap();
     assert_eq!(read.unwrap().checkout.id, id);
-    assert_eq!(
-        clients(),
-        2,
-        "the first runtime's connection closed with it"
-    );
+    // Redis notices the first runtime's closed socket when its event loop gets to it: on a
+    // busy machine that can be after the second worker's connection opened, so the count is
+    // read again until it settles (it must come down to 2 within the deadline).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut count = clients();
+    while count != 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        count = clients();
+    }
+    assert_eq!(count, 2, "the first runtime's connection closed with it");
 }
