@@ -82,7 +82,10 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error.cause_chain = ?e, "stopped with an error");
+            // The cause chain in one line, never `?e`: anyhow's `Debug` appends the backtrace it
+            // captured (`RUST_BACKTRACE` set), and a start-up refusal such as a port that is
+            // taken is an operator's message, not a crash.
+            tracing::error!(error.cause_chain = %format_args!("{e:#}"), "stopped with an error");
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

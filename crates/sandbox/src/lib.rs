@@ -56,6 +56,11 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             key
         }
     };
+    // Bound first: a port that is taken stops the start with its message before anything else
+    // (the key included) is printed or started. The webhooks go to our own demo storefront,
+    // whose address needs the port.
+    let listener = gateway::startup::bind(&settings)?;
+    let port = listener.local_addr()?.port();
     // The one banner line on stdout (design §1), not a log line, and the first line there (before
     // any JSON log line), so that `head -1` finds it as README says. The addresses a person wants
     // next go to stderr once the listeners are bound.
@@ -88,10 +93,6 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         settings.checkout.return_url_hosts.push(host);
     }
 
-    // Bound before the app is built: the webhooks go to our own demo storefront, whose address
-    // needs the port.
-    let listener = gateway::startup::bind(&settings)?;
-    let port = listener.local_addr()?.port();
     let webhook_secret = match settings.webhooks.secrets.first() {
         Some(secret) => secret.clone(),
         None => {
