@@ -5,6 +5,13 @@
 //! fresh site key, the merchant key is fresh too unless `auth.api_keys` is set, and the store is
 //! in memory unless `redis.url` is set. The simulator listens on the sandbox's host, on a free
 //! port of its own, so the sandbox is for one machine.
+//!
+//! - this file: [`run`], which binds the port, prints the merchant key, starts the simulator and
+//!   builds the gateway's app with the demo's routes added ([`SandboxInfo`] is what they need).
+//! - `routes`: the demo storefront's routes under `/demo`; like a real shop's backend they call
+//!   the gateway's API over HTTP with the merchant key.
+//! - [`demo`]: what those routes render and parse, free of HTTP: the checkout page and its form,
+//!   the result page (refunds, capture, cancel, events), the webhook receiver and its page.
 
 use std::sync::Arc;
 use std::time::Duration;
