@@ -1,4 +1,13 @@
-//! The `checkout-gateway` binary: parses the command line and hands over to the library.
+//! The `checkout-gateway` binary: parses the command line and hands over to the libraries.
+//!
+//! - `serve`: [`gateway`] on Redis ([`gateway::startup::Application`]), configured by
+//!   `--config` / `GATEWAY_CONFIG` and `GATEWAY__…` variables.
+//! - `simulator`: the MultiSafepay simulator ([`msp_simulator::run`]).
+//! - `sandbox`: both in one process with the demo shop ([`sandbox::run`]).
+//!
+//! All in this one file: the memory allocator (mimalloc), the log writer (JSON lines on stdout
+//! from a thread of their own), and the exit status: 2 for a bad configuration (naming the key),
+//! 1 for any other error, printed on stderr as one line of causes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,7 +91,10 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error.cause_chain = ?e, "stopped with an error");
+            // The cause chain in one line, never `?e`: anyhow's `Debug` appends the backtrace it
+            // captured (`RUST_BACKTRACE` set), and a start-up refusal such as a port that is
+            // taken is an operator's message, not a crash.
+            tracing::error!(error.cause_chain = %format_args!("{e:#}"), "stopped with an error");
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

@@ -165,7 +165,9 @@ fn the_merchant_key_is_on_the_stdout_line_readme_names() {
     );
 }
 
-/// A port that is taken: the error says which variable moves the gateway elsewhere.
+/// A port that is taken: the error says which variable moves the gateway elsewhere, before the
+/// sandbox prints a key that would never work, and as a message, not a crash's backtrace (even
+/// with `RUST_BACKTRACE` set, as many developers' shells have it).
 #[test]
 fn a_busy_port_names_the_variable_that_changes_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -174,12 +176,20 @@ fn a_busy_port_names_the_variable_that_changes_it() {
         .arg("sandbox")
         .env("GATEWAY__SERVER__PORT", &port)
         .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "1")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(stderr.contains("GATEWAY__SERVER__PORT"), "{stderr}");
+    assert!(!stdout.contains("merchant API key"), "{stdout}");
+    // The error is logged too (stdout's JSON line), with its causes in one line.
+    assert!(stdout.contains("Address already in use"), "{stdout}");
+    for output in [&stdout, &stderr] {
+        assert!(!output.to_lowercase().contains("backtrace"), "{output}");
+    }
     drop(taken);
 }
 

@@ -519,6 +519,10 @@ async fn a_shop_owner_captures_or_cancels_a_pay_later_payment_through_the_demo()
     assert_eq!(checkout["status"], "succeeded", "{checkout}");
     let html = result_html(&sandbox, &checkout_id).await;
     assert!(html.contains("Payment succeeded"), "{html}");
+    // The shopper's banner says what was charged: the 10.00 captured, not the 47.45 reserved.
+    let banner = &html[html.find("role=\"status\"").unwrap()..html.find("summary-title").unwrap()];
+    assert!(banner.contains("€10.00"), "{banner}");
+    assert!(!banner.contains("€47.45"), "{banner}");
     // Recorded whichever reached the gateway first: MSP's notification or the capture's answer.
     assert_eq!(checkout["amount_captured"], 1000, "{checkout}");
     assert!(html.contains("Captured</dt><dd>€10.00"), "{html}");
@@ -841,10 +845,31 @@ async fn a_shopper_pays_cancels_and_fixes_a_typo_on_a_desktop_and_a_phone() {
         browser
             .wait_for_url(&format!("{}/demo/result", sandbox.base))
             .await;
-        let page = wait_for_text(&browser, false, |t| t.contains("Payment cancelled")).await;
+        let page = wait_for_text(&browser, false, |t| t.contains("Payment not completed")).await;
         assert!(!page.contains("Payment failed"), "{page}");
         assert!(page.contains("nothing was charged"), "{page}");
         screenshot_at(&browser, width, &shot("4-cancelled")).await;
+
+        // The bank's Reject, and a card the bank declines on its page: the gateway reports
+        // them as it reports Cancel, and the shopper is never told they cancelled.
+        for (card, answer, name) in [
+            ("4111 1111 1111 1111", "N", "4b-rejected"),
+            ("4012 0010 3746 1114", "Y", "4c-declined-at-the-bank"),
+        ] {
+            c.goto(&format!("{}/demo", sandbox.base)).await.unwrap();
+            type_into(&browser, "card_number", card).await;
+            press_pay(&browser).await;
+            wait_for_the_bank(&browser).await;
+            answer_the_bank(&browser, answer).await;
+            browser
+                .wait_for_url(&format!("{}/demo/result", sandbox.base))
+                .await;
+            let page =
+                wait_for_text(&browser, false, |t| t.contains("Payment not completed")).await;
+            assert!(!page.to_lowercase().contains("payment cancelled"), "{page}");
+            assert!(page.contains("nothing was charged"), "{page}");
+            screenshot_at(&browser, width, &shot(name)).await;
+        }
 
         // Try again with a card whose bank declines it after 3-D Secure.
         c.find(Locator::LinkText("Try again"))
@@ -886,4 +911,81 @@ async fn a_shopper_pays_cancels_and_fixes_a_typo_on_a_desktop_and_a_phone() {
         screenshot_at(&browser, width, &shot("7-unknown-link")).await;
     }
     browser.close().await;
+}
+
+/// `/demo/webhooks` needs no key: it shows no pay link (whoever has one can pay), and posts
+/// that anyone could send it are refused without pushing the gateway's real deliveries out.
+#[tokio::test]
+async fn the_keyless_webhooks_page_shows_no_pay_link_and_only_verified_deliveries() {
+    let sandbox = Sandbox::start(&[]);
+    let client = reqwest::Client::new();
+    let body = crate::common::checkout::CheckoutRequest::new("4111111111111111")
+        .return_url(format!("{}/demo/result", sandbox.base))
+        .without_cancel_url()
+        .body();
+    let created: Value = client
+        .post(format!("{}/v1/checkouts", sandbox.base))
+        .bearer_auth(&sandbox.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["status"], "requires_action", "{created}");
+    let id = created["id"].as_str().unwrap();
+    let pay_link = created["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .unwrap();
+    let token = pay_link.rsplit('/').next().unwrap();
+    let page = || async {
+        client
+            .get(format!("{}/demo/webhooks", sandbox.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // The checkout.requires_action delivery, which carries the pay link in `next_action`.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let html = loop {
+        let html = page().await;
+        if html.contains(id) && html.contains("checkout.requires_action") {
+            break html;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery: {html}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        !html.contains(token),
+        "a live pay link on a keyless page: {html}"
+    );
+    assert!(html.contains(sandbox::demo::PAY_LINK_HIDDEN), "{html}");
+    assert!(!html.contains("http-equiv=\"refresh\""), "{html}");
+
+    // More forged posts than the page keeps: each refused, none listed, the real one kept.
+    let forged = json!({"id": "evt_forged", "type": "checkout.succeeded",
+        "data": {"object": {"id": "chk_forged"}}});
+    for i in 0..60 {
+        let mut post = client
+            .post(format!("{}/demo/webhooks", sandbox.base))
+            .json(&forged);
+        if i % 2 == 0 {
+            post = post.header("gateway-signature", "t=1,v1=00");
+        }
+        assert_eq!(post.send().await.unwrap().status(), 400);
+    }
+    let html = page().await;
+    assert!(
+        html.contains(id),
+        "the real delivery is still listed: {html}"
+    );
+    assert!(!html.contains("chk_forged"), "{html}");
+    assert!(html.contains("60 deliveries were refused"), "{html}");
 }

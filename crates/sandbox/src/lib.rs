@@ -5,6 +5,13 @@
 //! fresh site key, the merchant key is fresh too unless `auth.api_keys` is set, and the store is
 //! in memory unless `redis.url` is set. The simulator listens on the sandbox's host, on a free
 //! port of its own, so the sandbox is for one machine.
+//!
+//! - this file: [`run`], which binds the port, prints the merchant key, starts the simulator and
+//!   builds the gateway's app with the demo's routes added ([`SandboxInfo`] is what they need).
+//! - `routes`: the demo storefront's routes under `/demo`; like a real shop's backend they call
+//!   the gateway's API over HTTP with the merchant key.
+//! - [`demo`]: what those routes render and parse, free of HTTP: the checkout page and its form,
+//!   the result page (refunds, capture, cancel, events), the webhook receiver and its page.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +63,11 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             key
         }
     };
+    // Bound first: a port that is taken stops the start with its message before anything else
+    // (the key included) is printed or started. The webhooks go to our own demo storefront,
+    // whose address needs the port.
+    let listener = gateway::startup::bind(&settings)?;
+    let port = listener.local_addr()?.port();
     // The one banner line on stdout (design §1), not a log line, and the first line there (before
     // any JSON log line), so that `head -1` finds it as README says. The addresses a person wants
     // next go to stderr once the listeners are bound.
@@ -88,10 +100,6 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         settings.checkout.return_url_hosts.push(host);
     }
 
-    // Bound before the app is built: the webhooks go to our own demo storefront, whose address
-    // needs the port.
-    let listener = gateway::startup::bind(&settings)?;
-    let port = listener.local_addr()?.port();
     let webhook_secret = match settings.webhooks.secrets.first() {
         Some(secret) => secret.clone(),
         None => {

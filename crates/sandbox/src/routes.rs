@@ -17,7 +17,8 @@
 //!   likewise.
 //! - `POST /demo/cancel`: `POST /v1/checkouts/{id}/cancel`, likewise.
 //! - `POST /demo/webhooks`: the shop's webhook endpoint (the gateway delivers its events here);
-//!   `GET /demo/webhooks`: what it received, newest first.
+//!   `GET /demo/webhooks`: what it received with a verified signature, newest first, pay links
+//!   hidden (the page needs no key).
 //!
 //! The result page's forms post to the result page's own origin and answer with a relative 303, so
 //! the result page's CSP (`form-action 'self'`, what the security middleware sets) covers them
@@ -147,7 +148,10 @@ async fn receive_webhook(
 async fn webhooks_page(info: web::Data<SandboxInfo>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(demo::webhooks_page(&info.inbox.newest_first()))
+        .body(demo::webhooks_page(
+            &info.inbox.newest_first(),
+            info.inbox.refused(),
+        ))
 }
 
 async fn page_not_found() -> HttpResponse {

@@ -12,7 +12,8 @@
 //!   waiting to be captured, a capture form and a cancel button (a cancel button alone while
 //!   the payment is still under way).
 //! - [`Inbox`] + [`webhooks_page`]: the shop's webhook receiver (signature checked with its
-//!   own code) and `/demo/webhooks`, what it received, newest first.
+//!   own code) and `/demo/webhooks`, what it received with a verified signature, newest first,
+//!   with no pay link in it ([`hide_pay_links`]).
 //! - [`parse_amount`] + [`refusal_message`]: the refund form's amount (major units, as typed) to
 //!   minor units, and the gateway's refusals in plain words.
 //!
@@ -47,7 +48,9 @@ pub use refund::{
     amount_error_message, parse_amount, refusal_message,
 };
 pub use result::{DemoEvent, DemoResultPage, PaymentFormState, RefundFormState, result_page};
-pub use webhooks::{Inbox, Received, verify_signature, webhooks_page};
+pub use webhooks::{
+    Inbox, PAY_LINK_HIDDEN, Received, Refused, hide_pay_links, verify_signature, webhooks_page,
+};
 
 use gateway::domain::money::Currency;
 

@@ -58,8 +58,10 @@ pub struct DemoResultPage {
     pub refund_delay: Option<Duration>,
     /// The capture and cancel forms' state.
     pub payment_form: PaymentFormState,
-    /// The shopper came back through the shop's `cancel_url`: MSP sends them there when they
-    /// did not complete 3-D Secure (pressed Cancel, or the bank did not verify them).
+    /// The shopper came back through the shop's `cancel_url`: MSP sends them there when the
+    /// payment did not get through 3-D Secure: they pressed Cancel on the bank's page, the
+    /// bank rejected it, or the card was declined at that step. The gateway's answer is the
+    /// same failure for all three, so the page cannot tell them apart.
     pub via_cancel_url: bool,
 }
 
@@ -137,7 +139,7 @@ impl DemoResultPage {
         }
     }
 
-    /// Whether the shopper stopped at 3-D Secure: back through the cancel URL, and the payment
+    /// Whether the payment stopped at 3-D Secure: back through the cancel URL, and the payment
     /// failed at that step (not, say, for lack of funds after it).
     pub fn stopped_at_3ds(&self) -> bool {
         self.via_cancel_url
@@ -213,6 +215,8 @@ pub fn result_page(ctx: &DemoResultPage) -> String {
         .iter()
         .map(|e| EventRow {
             at: &e.at,
+            day: format_day(&e.at),
+            time: format_time(&e.at),
             from: &e.from,
             to: &e.to,
             to_tone: describe_status(&e.to).0,
@@ -257,6 +261,7 @@ pub fn result_page(ctx: &DemoResultPage) -> String {
         note,
         reloads: tone == "wait" && !ctx.capturable(),
         amount: format_money(ctx.amount, &ctx.currency),
+        charged: format_money(ctx.amount_charged(), &ctx.currency),
         card,
         reason,
         try_again,
@@ -312,13 +317,14 @@ pub fn result_page(ctx: &DemoResultPage) -> String {
     .unwrap_or_else(|e| format!("result page could not be rendered: {e}"))
 }
 
-/// The headline for a shopper who stopped at 3-D Secure: neutral, since nothing went wrong
-/// that they need to worry about.
+/// The headline for a payment that stopped at 3-D Secure. Not "cancelled": the shopper may
+/// have pressed Cancel, but the bank may as well have rejected or declined it there, and the
+/// page cannot tell which (see `via_cancel_url`); what holds for all three is said.
 const STOPPED_AT_3DS: (&str, &str, &str) = (
     "neutral",
-    "Payment cancelled",
-    "The payment was stopped at your bank's verification step, so nothing was charged. You can \
-     try again with the same card or another one.",
+    "Payment not completed",
+    "The payment stopped at your bank's verification step, so nothing was charged. You can try \
+     again with the same card or use another one.",
 );
 
 /// (CSS tone, headline, explanation) for a design §3 status, in the shopper's words: what
@@ -396,6 +402,20 @@ fn failure_reason(code: Option<&str>) -> &'static str {
     }
 }
 
+/// `24 Nov 2026` for an RFC 3339 time (as given when it is not one).
+fn format_day(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|at| at.with_timezone(&Utc).format("%-d %b %Y").to_string())
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+/// `10:00:03 UTC` for an RFC 3339 time (nothing when it is not one).
+fn format_time(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|at| at.with_timezone(&Utc).format("%H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
 /// `20 seconds`, `1 minute`, `3 minutes`.
 fn describe_delay(delay: Duration) -> String {
     let s = delay.as_secs();
@@ -418,7 +438,11 @@ fn brand_label(brand: &str) -> String {
 }
 
 struct EventRow<'a> {
+    /// RFC 3339, for the `<time>` element.
     at: &'a str,
+    /// `24 Nov 2026` and `10:00:03 UTC`: on two short lines, so that the table fits a phone.
+    day: String,
+    time: String,
     from: &'a str,
     to: &'a str,
     to_tone: &'static str,
@@ -448,6 +472,8 @@ struct ResultTemplate<'a> {
     /// The payment's outcome is not known yet: the page reloads itself.
     reloads: bool,
     amount: String,
+    /// What the shopper paid: the captured part of a pay-later payment, else the amount.
+    charged: String,
     card: Option<String>,
     /// Why the payment failed and what to do, in the shopper's words.
     reason: Option<&'static str>,
@@ -598,21 +624,23 @@ mod tests {
     }
 
     #[test]
-    fn a_shopper_who_stopped_at_3ds_sees_a_neutral_cancelled_page() {
+    fn a_payment_stopped_at_3ds_is_not_completed_never_cancelled() {
+        // Cancel, Reject and a card declined at the bank's page all come back like this.
         let mut ctx = result("failed");
         ctx.failure_code = Some("authentication_failed".into());
         ctx.via_cancel_url = true;
         let page = result_page(&ctx);
-        assert!(page.contains("Payment cancelled"), "{page}");
+        assert!(page.contains("Payment not completed"), "{page}");
         assert!(page.contains("status neutral"), "{page}");
         assert!(!page.contains("Payment failed"), "{page}");
+        assert!(!page.contains("cancelled"), "{page}");
         assert!(page.contains("nothing was charged"), "{page}");
 
         // Through the cancel URL for another reason (funds, after 3-D Secure passed): failed.
         ctx.failure_code = Some("insufficient_funds".into());
         let page = result_page(&ctx);
         assert!(page.contains("Payment failed"), "{page}");
-        assert!(!page.contains("Payment cancelled"), "{page}");
+        assert!(!page.contains("Payment not completed"), "{page}");
     }
 
     #[test]
@@ -860,6 +888,13 @@ mod tests {
         let mut ctx = result("succeeded");
         ctx.amount_captured = Some(1000);
         let page = result_page(&ctx);
+        let banner =
+            &page[page.find("role=\"status\"").unwrap()..page.find("summary-title").unwrap()];
+        assert!(
+            banner.contains("€10.00"),
+            "the shopper sees what was charged: {banner}"
+        );
+        assert!(!banner.contains("€47.45"), "{banner}");
         assert!(page.contains("Captured</dt><dd>€10.00"), "{page}");
         assert!(page.contains("Left to refund</dt><dd>€10.00"), "{page}");
         assert_eq!(ctx.left_to_refund(), 1000);

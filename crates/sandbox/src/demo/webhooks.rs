@@ -1,7 +1,8 @@
 //! The demo storefront's webhook receiver (design §12): it checks each delivery's signature as a
 //! real shop must (HMAC-SHA256 of `"{t}.{body}"` with its signing secret, `t` within five
-//! minutes, a constant-time compare), keeps the last [`KEPT`] deliveries in memory, and shows
-//! them at `/demo/webhooks`, newest first.
+//! minutes, a constant-time compare), keeps the last [`KEPT`] verified deliveries in memory
+//! (counting the refused ones), and shows them at `/demo/webhooks`, newest first, pay links
+//! hidden.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -57,7 +58,7 @@ pub fn verify_signature(
     }
 }
 
-/// One delivery as the page shows it.
+/// One verified delivery as the page shows it.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub received_at: DateTime<Utc>,
@@ -66,34 +67,62 @@ pub struct Received {
     pub object_id: String,
     /// The checkout a refund belongs to.
     pub checkout_id: Option<String>,
-    /// Why the signature was refused; `None` when it was verified.
-    pub rejection: Option<&'static str>,
-    /// The body, pretty-printed.
+    /// The body, pretty-printed, pay links hidden (see [`hide_pay_links`]).
     pub body: String,
 }
 
-/// The deliveries received so far (the newest [`KEPT`]).
+/// The deliveries received so far: the newest [`KEPT`] whose signature verified, and how many
+/// did not. `/demo/webhooks` needs no key, so anyone who can reach the sandbox could post to it:
+/// a forged delivery is counted, never listed, so it cannot push the gateway's real ones out.
 pub struct Inbox {
     secret: SecretString,
-    received: Mutex<VecDeque<Received>>,
+    state: Mutex<InboxState>,
+}
+
+#[derive(Default)]
+struct InboxState {
+    received: VecDeque<Received>,
+    refused: u64,
+    last_refusal: Option<&'static str>,
+}
+
+/// What the page shows of the deliveries that were refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refused {
+    pub count: u64,
+    /// Why the latest one was refused.
+    pub last_reason: Option<&'static str>,
 }
 
 impl Inbox {
     pub fn new(secret: SecretString) -> Self {
         Self {
             secret,
-            received: Mutex::new(VecDeque::new()),
+            state: Mutex::new(InboxState::default()),
         }
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, InboxState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Records one delivery; answers whether its signature was verified (the route answers 2xx
-    /// only then, as a shop should).
+    /// only then, as a shop should). Only a verified one is kept for the page.
     pub fn receive(&self, signature: Option<&str>, body: &[u8], now: DateTime<Utc>) -> bool {
-        let rejection = match signature {
-            None => Some("the request carries no Gateway-Signature header"),
-            Some(header) => verify_signature(header, body, &self.secret, now.timestamp()).err(),
+        let verdict = match signature {
+            None => Err("the request carries no Gateway-Signature header"),
+            Some(header) => verify_signature(header, body, &self.secret, now.timestamp()),
         };
-        let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        if let Err(reason) = verdict {
+            let mut state = self.state();
+            state.refused += 1;
+            state.last_refusal = Some(reason);
+            return false;
+        }
+        let mut json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        hide_pay_links(&mut json);
         let text = |v: &Value| v.as_str().unwrap_or("?").to_owned();
         let received = Received {
             received_at: now,
@@ -103,32 +132,55 @@ impl Inbox {
             checkout_id: json["data"]["object"]["checkout_id"]
                 .as_str()
                 .map(str::to_owned),
-            rejection,
             body: serde_json::to_string_pretty(&json)
                 .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned()),
         };
-        let mut all = self
-            .received
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        all.push_front(received);
-        all.truncate(KEPT);
-        rejection.is_none()
+        let mut state = self.state();
+        state.received.push_front(received);
+        state.received.truncate(KEPT);
+        true
     }
 
-    /// Newest first.
+    /// The verified deliveries, newest first.
     pub fn newest_first(&self) -> Vec<Received> {
-        self.received
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.state().received.iter().cloned().collect()
+    }
+
+    /// The deliveries refused so far.
+    pub fn refused(&self) -> Refused {
+        let state = self.state();
+        Refused {
+            count: state.refused,
+            last_reason: state.last_refusal,
+        }
+    }
+}
+
+/// What the page shows instead of a pay link.
+pub const PAY_LINK_HIDDEN: &str = "(the pay link: not shown on this page, which needs no key)";
+
+/// Replaces every pay link (`…/pay/{token}`, a checkout's `next_action`) in `value`: whoever
+/// opens a pay link can pay, and `/demo/webhooks` is open to anyone who reaches the sandbox.
+pub fn hide_pay_links(value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            let is_pay_link = url::Url::parse(s).is_ok_and(|u| u.path().starts_with("/pay/"));
+            if is_pay_link {
+                *s = PAY_LINK_HIDDEN.to_owned();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(hide_pay_links),
+        Value::Object(fields) => fields.values_mut().for_each(hide_pay_links),
+        _ => {}
     }
 }
 
 struct Row<'a> {
     received_at: String,
+    /// `20:01:02`: the summary line's time.
+    time: String,
+    /// `chk_…e798b7`: enough of the object's id to tell the lines apart.
+    short_id: String,
     event_id: &'a str,
     kind: &'a str,
     tone: &'static str,
@@ -136,8 +188,6 @@ struct Row<'a> {
     object_id: &'a str,
     is_refund: bool,
     link: Option<String>,
-    verified: bool,
-    rejection: &'static str,
     body: &'a str,
 }
 
@@ -145,10 +195,22 @@ struct Row<'a> {
 #[template(path = "demo_webhooks.html")]
 struct WebhooksTemplate<'a> {
     rows: Vec<Row<'a>>,
+    kept: usize,
+    refused: Refused,
+}
+
+/// `chk_0193…e798b7` → `chk_…e798b7`; a short id as it is.
+fn short_id(id: &str) -> String {
+    match id.split_once('_') {
+        Some((prefix, rest)) if rest.len() > 8 && rest.is_char_boundary(rest.len() - 6) => {
+            format!("{prefix}_…{}", &rest[rest.len() - 6..])
+        }
+        _ => id.to_owned(),
+    }
 }
 
 /// The `/demo/webhooks` page.
-pub fn webhooks_page(received: &[Received]) -> String {
+pub fn webhooks_page(received: &[Received], refused: Refused) -> String {
     let rows = received
         .iter()
         .enumerate()
@@ -169,6 +231,8 @@ pub fn webhooks_page(received: &[Received]) -> String {
             let link = checkout.map(|id| format!("/demo/result?checkout_id={id}"));
             Row {
                 received_at: r.received_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                time: r.received_at.format("%H:%M:%S").to_string(),
+                short_id: short_id(&r.object_id),
                 event_id: &r.event_id,
                 kind: &r.kind,
                 tone,
@@ -177,15 +241,17 @@ pub fn webhooks_page(received: &[Received]) -> String {
                 object_id: &r.object_id,
                 is_refund: r.object_id.starts_with("re_"),
                 link,
-                verified: r.rejection.is_none(),
-                rejection: r.rejection.unwrap_or_default(),
                 body: &r.body,
             }
         })
         .collect();
-    WebhooksTemplate { rows }
-        .render()
-        .unwrap_or_else(|e| format!("the page could not be rendered: {e}"))
+    WebhooksTemplate {
+        rows,
+        kept: KEPT,
+        refused,
+    }
+    .render()
+    .unwrap_or_else(|e| format!("the page could not be rendered: {e}"))
 }
 
 #[cfg(test)]
@@ -217,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn the_page_lists_newest_first_and_marks_rejected_and_repeated_deliveries() {
+    fn the_page_lists_verified_deliveries_newest_first_and_marks_repeated_ones() {
         let inbox = Inbox::new(SecretString::from("whsec_demo_0123456789abcdef"));
         let now = Utc::now();
         let body = |id: &str, kind: &str| {
@@ -229,13 +295,62 @@ mod tests {
         assert!(inbox.receive(Some(&sig(&first)), first.as_bytes(), now));
         assert!(inbox.receive(Some(&sig(&second)), second.as_bytes(), now));
         assert!(inbox.receive(Some(&sig(&second)), second.as_bytes(), now));
-        assert!(!inbox.receive(Some("t=1,v1=00"), second.as_bytes(), now));
-        let page = webhooks_page(&inbox.newest_first());
+        let page = webhooks_page(&inbox.newest_first(), inbox.refused());
         let succeeded = page.find("checkout.succeeded").unwrap();
         let requires_action = page.find("checkout.requires_action").unwrap();
         assert!(succeeded < requires_action, "newest first");
-        assert!(page.contains("rejected"));
-        assert!(page.contains("(received again)"));
+        assert!(page.contains("· received again"), "{page}");
         assert!(page.contains("/demo/result?checkout_id=chk_1"));
+        assert!(!page.contains("refused"), "{page}");
+        assert!(
+            !page.contains("http-equiv=\"refresh\""),
+            "an opened payload stays open"
+        );
+    }
+
+    #[test]
+    fn forged_deliveries_are_counted_and_never_push_real_ones_out() {
+        let inbox = Inbox::new(SecretString::from("whsec_demo_0123456789abcdef"));
+        let now = Utc::now();
+        let real =
+            r#"{"id":"evt_real","type":"checkout.succeeded","data":{"object":{"id":"chk_1"}}}"#;
+        let sig = sign(
+            "whsec_demo_0123456789abcdef",
+            now.timestamp(),
+            real.as_bytes(),
+        );
+        assert!(inbox.receive(Some(&sig), real.as_bytes(), now));
+        let forged =
+            r#"{"id":"evt_forged","type":"checkout.succeeded","data":{"object":{"id":"chk_2"}}}"#;
+        for _ in 0..KEPT + 10 {
+            assert!(!inbox.receive(Some("t=1,v1=00"), forged.as_bytes(), now));
+        }
+        assert!(!inbox.receive(None, forged.as_bytes(), now));
+        let kept = inbox.newest_first();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].event_id, "evt_real");
+        assert_eq!(inbox.refused().count, KEPT as u64 + 11);
+        let page = webhooks_page(&kept, inbox.refused());
+        assert!(!page.contains("evt_forged"), "{page}");
+        assert!(page.contains("61 deliveries were refused"), "{page}");
+        assert!(page.contains("their signatures did not verify"), "{page}");
+        assert!(page.contains("no Gateway-Signature header"), "{page}");
+    }
+
+    #[test]
+    fn pay_links_are_hidden_wherever_they_are() {
+        let mut event = serde_json::json!({
+            "id": "evt_1", "type": "checkout.requires_action",
+            "data": {"object": {"id": "chk_1", "return_url": "http://127.0.0.1:8080/demo/result",
+                "next_action": {"type": "redirect_to_url", "redirect_to_url": {
+                    "url": "http://127.0.0.1:8080/pay/tok_secret", "return_url": "http://shop.example/r"}},
+                "items": [{"name": "/pay/ is only a name"}]}}
+        });
+        hide_pay_links(&mut event);
+        let text = event.to_string();
+        assert!(!text.contains("tok_secret"), "{text}");
+        assert!(text.contains(PAY_LINK_HIDDEN), "{text}");
+        assert!(text.contains("http://127.0.0.1:8080/demo/result"), "{text}");
+        assert!(text.contains("/pay/ is only a name"), "{text}");
     }
 }
