@@ -304,3 +304,177 @@ async fn a_gateway_killed_while_msp_is_slow_is_resumed_by_the_retry_on_a_fresh_i
     drop(second);
     sim.stop().await;
 }
+
+/// MSP's order, as its API answers it.
+async fn msp_order(sim: &msp_simulator::SimulatorHandle, id: &str) -> Value {
+    let res: Value = reqwest::Client::new()
+        .get(format!("{}/orders/{id}", sim.api_url()))
+        .header("api_key", MSP_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    res["data"].clone()
+}
+
+#[tokio::test]
+async fn a_gateway_killed_mid_capture_learns_the_capture_from_msp_and_its_retry_answers_it() {
+    let sim = msp_simulator::spawn(msp_simulator::SimulatorConfig::for_tests(MSP_KEY))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let env = [
+        ("GATEWAY__REDIS__URL", REDIS.url().to_owned()),
+        (
+            "GATEWAY__REDIS__KEY_PREFIX",
+            crate::common::redis_server::unique_prefix(),
+        ),
+        ("GATEWAY__MULTISAFEPAY__BASE_URL", sim.api_url()),
+        ("GATEWAY__MULTISAFEPAY__API_KEY", MSP_KEY.to_owned()),
+        (
+            "GATEWAY__MULTISAFEPAY__CONNECT_TIMEOUT_MS",
+            "500".to_owned(),
+        ),
+        // Long enough that the capture is still waiting for MSP when the gateway is killed.
+        ("GATEWAY__MULTISAFEPAY__TIMEOUT_MS", "3000".to_owned()),
+        ("GATEWAY__IDEMPOTENCY__IN_FLIGHT_TTL_S", "5".to_owned()),
+        ("GATEWAY__AUTH__API_KEYS", MERCHANT_KEY.to_owned()),
+        ("GATEWAY__RECONCILE__ENABLED", "false".to_owned()),
+    ];
+    let mut first = Served::start(&env);
+    first.wait_until_live().await;
+
+    // A Visa card that is not enrolled in 3-D Secure, captured by hand: authorised at once.
+    let mut body = CheckoutRequest::new("4012001038443335").body();
+    body["capture_method"] = serde_json::json!("manual");
+    let created: Value = client
+        .post(format!("{}/v1/checkouts", first.base))
+        .bearer_auth(MERCHANT_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["status"], "requires_capture", "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // MSP captures, and its answer never comes; nor does a notification (it would go to the
+    // killed instance anyway): only asking MSP can tell.
+    client
+        .put(format!("{}/sim/faults", sim.base_url()))
+        .json(&serde_json::json!({"capture_failure": "timeout", "drop_notifications": true}))
+        .send()
+        .await
+        .unwrap();
+    let capture = |base: String| {
+        let (client, id) = (client.clone(), id.clone());
+        async move {
+            client
+                .post(format!("{base}/v1/checkouts/{id}/capture"))
+                .bearer_auth(MERCHANT_KEY)
+                .header("Idempotency-Key", "capture-killed-1")
+                .json(&serde_json::json!({"amount": 3000}))
+                .send()
+                .await
+        }
+    };
+    let interrupted = tokio::spawn(capture(first.base.clone()));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let order = msp_order(&sim, &id).await;
+        let captured = order["related_transactions"]
+            .as_array()
+            .is_some_and(|entries| entries.iter().any(|e| e["type"] == "capture"));
+        if captured {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the capture never reached MSP: {order}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    first.kill();
+    assert!(
+        interrupted.await.unwrap().is_err(),
+        "the killed gateway answered the capture"
+    );
+    client
+        .put(format!("{}/sim/faults", sim.base_url()))
+        .json(&serde_json::json!({"capture_failure": "none"}))
+        .send()
+        .await
+        .unwrap();
+
+    let second = Served::start(&env);
+    second.wait_until_live().await;
+    // Asking MSP shows what it took: 3000 of the 3495 authorised, and refunds stop there.
+    let checkout: Value = client
+        .get(format!("{}/v1/checkouts/{id}?refresh=true", second.base))
+        .bearer_auth(MERCHANT_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            checkout["status"].as_str(),
+            checkout["amount_captured"].as_i64()
+        ),
+        (Some("succeeded"), Some(3000)),
+        "{checkout}"
+    );
+    let too_much: Value = client
+        .post(format!("{}/v1/checkouts/{id}/refunds", second.base))
+        .bearer_auth(MERCHANT_KEY)
+        .json(&serde_json::json!({"amount": 3001}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(too_much["error"]["code"], "amount_too_large", "{too_much}");
+
+    // The merchant's retry with the same key, once the killed request's in-flight time is over
+    // (real time: another process), answers the capture that happened, not a 409.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let resumed = loop {
+        let res = capture(second.base.clone()).await.unwrap();
+        if res.status() != StatusCode::CONFLICT {
+            break res;
+        }
+        let error: Value = res.json().await.unwrap();
+        assert_eq!(
+            error["error"]["type"], "idempotency_error",
+            "only the key's in-flight wait may answer 409: {error}"
+        );
+        assert!(tokio::time::Instant::now() < deadline, "still 409");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let resumed: Value = resumed.json().await.unwrap();
+    assert_eq!(
+        (
+            resumed["status"].as_str(),
+            resumed["amount_captured"].as_i64()
+        ),
+        (Some("succeeded"), Some(3000)),
+        "{resumed}"
+    );
+    let captures = msp_order(&sim, &id).await["related_transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "capture")
+        .count();
+    assert_eq!(captures, 1, "MSP captured once");
+    drop(second);
+    sim.stop().await;
+}
