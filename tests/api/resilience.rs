@@ -135,6 +135,35 @@ async fn a_key_whose_request_never_finished_is_resumed_once_its_in_flight_time_i
     app.stop().await;
 }
 
+/// The environment of a `checkout-gateway serve` on the shared Redis (a prefix of its own) and
+/// `sim`, with MSP calls of at most 0.5 s to connect plus `msp_timeout_ms`, a key in flight for
+/// 5 s after a crash (longer than such a call plus a second) and no reconciler.
+fn served_env(
+    sim: &msp_simulator::SimulatorHandle,
+    msp_timeout_ms: u64,
+) -> [(&'static str, String); 9] {
+    [
+        ("GATEWAY__REDIS__URL", REDIS.url().to_owned()),
+        (
+            "GATEWAY__REDIS__KEY_PREFIX",
+            crate::common::redis_server::unique_prefix(),
+        ),
+        ("GATEWAY__MULTISAFEPAY__BASE_URL", sim.api_url()),
+        ("GATEWAY__MULTISAFEPAY__API_KEY", MSP_KEY.to_owned()),
+        (
+            "GATEWAY__MULTISAFEPAY__CONNECT_TIMEOUT_MS",
+            "500".to_owned(),
+        ),
+        (
+            "GATEWAY__MULTISAFEPAY__TIMEOUT_MS",
+            msp_timeout_ms.to_string(),
+        ),
+        ("GATEWAY__IDEMPOTENCY__IN_FLIGHT_TTL_S", "5".to_owned()),
+        ("GATEWAY__AUTH__API_KEYS", MERCHANT_KEY.to_owned()),
+        ("GATEWAY__RECONCILE__ENABLED", "false".to_owned()),
+    ]
+}
+
 /// `checkout-gateway serve` as a process of its own, killed with SIGKILL by the test.
 struct Served {
     child: std::process::Child,
@@ -209,24 +238,8 @@ async fn a_gateway_killed_while_msp_is_slow_is_resumed_by_the_retry_on_a_fresh_i
         .send()
         .await
         .unwrap();
-    let env = [
-        ("GATEWAY__REDIS__URL", REDIS.url().to_owned()),
-        (
-            "GATEWAY__REDIS__KEY_PREFIX",
-            crate::common::redis_server::unique_prefix(),
-        ),
-        ("GATEWAY__MULTISAFEPAY__BASE_URL", sim.api_url()),
-        ("GATEWAY__MULTISAFEPAY__API_KEY", MSP_KEY.to_owned()),
-        (
-            "GATEWAY__MULTISAFEPAY__CONNECT_TIMEOUT_MS",
-            "500".to_owned(),
-        ),
-        ("GATEWAY__MULTISAFEPAY__TIMEOUT_MS", "2500".to_owned()),
-        // Longer than an MSP call (0.5 s + 2.5 s) plus a second.
-        ("GATEWAY__IDEMPOTENCY__IN_FLIGHT_TTL_S", "5".to_owned()),
-        ("GATEWAY__AUTH__API_KEYS", MERCHANT_KEY.to_owned()),
-        ("GATEWAY__RECONCILE__ENABLED", "false".to_owned()),
-    ];
+    // MSP answers within 0.5 s + 2.5 s, so a key stays in flight for 5 s after a crash.
+    let env = served_env(&sim, 2500);
     let body = CheckoutRequest::new("4111111111111111").body();
     let post = |base: String| {
         let (client, body) = (client.clone(), body.clone());
@@ -325,24 +338,8 @@ async fn a_gateway_killed_mid_capture_learns_the_capture_from_msp_and_its_retry_
         .await
         .unwrap();
     let client = reqwest::Client::new();
-    let env = [
-        ("GATEWAY__REDIS__URL", REDIS.url().to_owned()),
-        (
-            "GATEWAY__REDIS__KEY_PREFIX",
-            crate::common::redis_server::unique_prefix(),
-        ),
-        ("GATEWAY__MULTISAFEPAY__BASE_URL", sim.api_url()),
-        ("GATEWAY__MULTISAFEPAY__API_KEY", MSP_KEY.to_owned()),
-        (
-            "GATEWAY__MULTISAFEPAY__CONNECT_TIMEOUT_MS",
-            "500".to_owned(),
-        ),
-        // Long enough that the capture is still waiting for MSP when the gateway is killed.
-        ("GATEWAY__MULTISAFEPAY__TIMEOUT_MS", "3000".to_owned()),
-        ("GATEWAY__IDEMPOTENCY__IN_FLIGHT_TTL_S", "5".to_owned()),
-        ("GATEWAY__AUTH__API_KEYS", MERCHANT_KEY.to_owned()),
-        ("GATEWAY__RECONCILE__ENABLED", "false".to_owned()),
-    ];
+    // The capture is still waiting for MSP (up to 0.5 s + 3 s) when the gateway is killed.
+    let env = served_env(&sim, 3000);
     let mut first = Served::start(&env);
     first.wait_until_live().await;
 
