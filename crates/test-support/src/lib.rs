@@ -8,6 +8,8 @@
 //!   use).
 //! - [`checkout`]: the merchant's checkout request, built from design §3's example.
 //! - [`msp`]: MultiSafepay's notification signature, and the PHP SDK's signed notification.
+//! - [`tools`]: Python venvs and npm packages (MSP's official SDK, Standard Webhooks libraries,
+//!   client generators) installed once under the target directory, for tests that drive them.
 //! - [`webhook`]: a storefront's webhook receiver on loopback that verifies signatures with its
 //!   own code and answers as a test tells it to.
 //!
@@ -22,4 +24,5 @@ pub mod msp;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod redis_tls;
+pub mod tools;
 pub mod webhook;

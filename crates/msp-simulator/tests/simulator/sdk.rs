@@ -132,36 +132,7 @@ async fn notification_bodies_are_compact_with_slashes_and_unicode_unescaped() {
 /// A venv with the official Python SDK, made once under the cargo target directory in use
 /// (needs `python3` and PyPI).
 fn python_sdk() -> std::path::PathBuf {
-    use std::process::Command;
-    let venv = test_support::artefacts::target_dir().join("python-sdk-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join("multisafepay-requests-3.1.0.ok");
-    if !ready.exists() {
-        let made = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status();
-        assert!(
-            made.is_ok_and(|s| s.success()),
-            "python3 -m venv failed: install python3 and python3-venv to run the SDK compatibility test"
-        );
-        let pip = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "multisafepay[requests]==3.1.0",
-            ])
-            .status();
-        assert!(
-            pip.is_ok_and(|s| s.success()),
-            "pip install multisafepay[requests]==3.1.0 failed: the SDK compatibility test needs PyPI"
-        );
-        std::fs::write(&ready, b"").unwrap();
-    }
-    python
+    test_support::tools::python_venv("python-sdk", &["multisafepay[requests]==3.1.0"])
 }
 
 #[tokio::test]
