@@ -20,6 +20,7 @@ mod listing;
 mod notifications;
 mod reconcile;
 mod refunds;
+mod request_ids;
 mod resilience;
 mod strict_input;
 mod webhooks;

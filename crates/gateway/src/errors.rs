@@ -1,8 +1,11 @@
 //! The merchant API's error body and its one rendering path (design §3):
 //!
 //! ```json
-//! {"error": {"type": "invalid_request_error", "code": "invalid_card_number", "message": "…", "param": "card.number"}}
+//! {"error": {"type": "invalid_request_error", "code": "invalid_card_number", "message": "…", "param": "card.number", "request_id": "…"}}
 //! ```
+//!
+//! `request_id` is the `Request-Id` the answer carries ([`crate::request_id`]): what a merchant
+//! quotes to find the request in the logs (`null` only outside a request, in unit tests).
 //!
 //! Every `code` the API answers is a row of [`ErrorCode`], which also fixes its HTTP status, its
 //! `type` and whether the same request may simply be sent again. An [`ApiError`] is built from a
@@ -121,6 +124,7 @@ impl ApiError {
                 "code": self.code,
                 "message": self.message,
                 "param": self.param,
+                "request_id": crate::request_id::current_id(),
             }
         })
     }
@@ -413,6 +417,7 @@ mod tests {
                 "code": "invalid_card_number",
                 "message": "not a card number",
                 "param": "card.number",
+                "request_id": null,
             }})
         );
     }

@@ -71,7 +71,10 @@
 //!   [`body_timeout`] (408 for a body that trickles in), [`runtime`] (whether code runs on a web
 //!   worker, which gets Redis and MSP connections of its own),
 //!   [`rate_limit`] (token buckets per API key and per client address), [`request_path`] (the
-//!   path as the router reads it, normalised, for rules decided before routing): plumbing.
+//!   path as the router reads it, normalised, for rules decided before routing),
+//!   [`request_id`] (every request's id: the caller's `X-Request-Id` or `traceparent`, else a new
+//!   one; answered as `Request-Id`, in its log lines and error bodies, and carried to MSP as
+//!   `traceparent`): plumbing.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -89,6 +92,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod psp;
 pub mod rate_limit;
+pub mod request_id;
 pub mod request_path;
 pub mod runtime;
 pub mod startup;

@@ -275,6 +275,9 @@ pub fn app(
         // `tracing-actix-web` without its `emit_event_on_error` feature, with our slim request
         // span: every line carries the request id; `track_requests` writes the one access line.
         .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
+        // Outermost: the request's id, for its span, its error bodies, its MSP calls and the
+        // `Request-Id` of every answer, whichever layer below answers.
+        .wrap(from_fn(crate::request_id::assign))
         // Routes are tried in this order, and the route label of the access line and metrics
         // walks them again: MSP's notification, every order's second request, comes before the
         // API's patterns, each of which costs a regex match (issue 12: 4 % of a checkout's

@@ -1,5 +1,5 @@
-//! JSON logs through `tracing` (style.md rule 13). Every request gets a span with a request id
-//! from `tracing-actix-web`, and every line logged inside it carries that id.
+//! JSON logs through `tracing` (style.md rule 13). Every request gets a span with its request id
+//! ([`crate::request_id`]), and every line logged inside it carries that id.
 //!
 //! Nothing here knows about card data: card and secret types mask their own `Debug`, so logging
 //! `?value` cannot leak them.
@@ -278,7 +278,8 @@ pub const DEFAULT_FILTER: &str = "info,actix_server=warn,h2=warn,hyper=warn,reqw
 #[derive(Clone, Debug)]
 pub struct Route(pub String);
 
-/// The root span of every request: its `request_id`, the method and the route *pattern*.
+/// The root span of every request: its `request_id` (the `Request-Id` it is answered with), the
+/// method and the route *pattern*.
 ///
 /// Slimmer than `tracing-actix-web`'s default span on purpose. That one repeats a dozen `http.*`
 /// fields on every log line (a fifth of a checkout's CPU went to logging, measured with
@@ -288,16 +289,16 @@ pub struct RequestSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        // The id `request_id::assign` found (the outermost middleware, so always there).
         let request_id = request
             .extensions()
-            .get::<tracing_actix_web::RequestId>()
-            .copied();
+            .get::<crate::request_id::RequestContext>()
+            .cloned();
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "unmatched".into());
         // Kept for the access line and the metrics' label: finding it walks every route.
         request.extensions_mut().insert(Route(route.clone()));
-        // The id is written into the span's stored fields as it is formatted: no `String` of it.
         let span = |request_id: &dyn fmt::Display| {
             tracing::info_span!(
                 "request",
@@ -306,8 +307,8 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
                 route = %route
             )
         };
-        match request_id {
-            Some(id) => span(&id),
+        match &request_id {
+            Some(id) => span(id),
             None => span(&""),
         }
     }

@@ -189,6 +189,11 @@ pub(crate) async fn record_api_call(
             path,
             order_id,
             at_ms: sim.clock.now().timestamp_millis(),
+            traceparent: req
+                .headers()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         };
         let mut calls = sim
             .api_calls
@@ -203,7 +208,7 @@ pub(crate) async fn record_api_call(
 }
 
 /// `GET /sim/requests[?order_id=…]`: the calls made to the MSP API, oldest first (the last
-/// 10,000): method, path, the path's order id, `at_ms`.
+/// 10,000): method, path, the path's order id, `at_ms`, and `traceparent` when it was sent.
 pub(crate) async fn requests(
     sim: web::Data<Sim>,
     query: web::Query<NotificationsQuery>,

@@ -52,6 +52,10 @@ pub(crate) struct ApiCall {
     /// The `{order_id}` of the path, when it has one.
     pub order_id: Option<String>,
     pub at_ms: i64,
+    /// The call's W3C `traceparent` header, when it had one (so that a test can see a trace
+    /// carried on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl Sim {

@@ -250,6 +250,12 @@ impl MultiSafepayClient {
         request: reqwest::RequestBuilder,
         refused: fn(i64, String) -> PspError,
     ) -> Result<T, PspError> {
+        // The merchant's request's trace goes on to MSP (W3C Trace Context); background
+        // work (the reconciler, the deliverer) has none to carry.
+        let request = match crate::request_id::current() {
+            Some(context) => request.header("traceparent", context.traceparent_for_call()),
+            None => request,
+        };
         let started = Instant::now();
         let result = exchange::<T>(request, refused).await;
         metrics::histogram!(crate::metrics::PSP_DURATION, "operation" => operation)
