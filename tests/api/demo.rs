@@ -154,7 +154,9 @@ async fn api_refunds(sandbox: &Sandbox, checkout_id: &str) -> Vec<Value> {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    res.json::<Vec<Value>>().await.unwrap()
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(page["has_more"], false, "{page}");
+    serde_json::from_value(page["data"].clone()).unwrap()
 }
 
 /// The whole page at `width` CSS pixels (the window as tall as the page), as `NAME.png`.

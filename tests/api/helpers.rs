@@ -267,14 +267,20 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// The checkout's history (`GET /v1/checkouts/{id}/events`), all of it: one page of 100.
     pub async fn events(&self, id: &str) -> Vec<Value> {
         let res = self
-            .authed(reqwest::Method::GET, &format!("/v1/checkouts/{id}/events"))
+            .authed(
+                reqwest::Method::GET,
+                &format!("/v1/checkouts/{id}/events?limit=100"),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        res.json().await.unwrap()
+        let page: Value = res.json().await.unwrap();
+        assert_eq!(page["has_more"], false, "{page}");
+        serde_json::from_value(page["data"].clone()).unwrap()
     }
 
     /// The list of `to` statuses of the checkout's events.

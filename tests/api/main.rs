@@ -23,4 +23,5 @@ mod refunds;
 mod request_ids;
 mod resilience;
 mod strict_input;
+mod sub_lists;
 mod webhooks;

@@ -150,14 +150,7 @@ async fn partial_then_full_refund_settle_as_msp_settles_them() {
         ["created", "succeeded", "partially_refunded", "refunded"]
     );
 
-    let listed: Vec<Value> = app
-        .authed(Method::GET, &format!("/v1/checkouts/{id}/refunds"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = app.listed_refunds(&id).await;
     let ids: Vec<&str> = listed.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
@@ -511,13 +504,19 @@ impl TestApp {
 
     /// The checkout's refunds as `GET /v1/checkouts/{id}/refunds` lists them.
     async fn listed_refunds(&self, id: &str) -> Vec<Value> {
-        self.authed(Method::GET, &format!("/v1/checkouts/{id}/refunds"))
+        let page: Value = self
+            .authed(
+                Method::GET,
+                &format!("/v1/checkouts/{id}/refunds?limit=100"),
+            )
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap()
+            .unwrap();
+        assert_eq!(page["has_more"], false, "{page}");
+        serde_json::from_value(page["data"].clone()).unwrap()
     }
 
     /// Whether MSP has received a refund call for order `id` (by the simulator's record).

@@ -309,6 +309,24 @@ async fn result(
     }
 }
 
+/// Every page of the list at `path` (the API's `{"data": [...], "has_more": bool}`), followed
+/// with `starting_after` and joined into one page; `None` if a page did not come.
+async fn get_every_page(state: &AppState, info: &SandboxInfo, path: &str) -> Option<Value> {
+    let mut data = Vec::new();
+    loop {
+        let url = match data.last().and_then(|last: &Value| last["id"].as_str()) {
+            None => format!("{path}?limit=100"),
+            Some(after) => format!("{path}?limit=100&starting_after={after}"),
+        };
+        let page = get_json(state, info, &url).await?;
+        let more = page["has_more"].as_bool() == Some(true);
+        data.extend(page["data"].as_array()?.iter().cloned());
+        if !more {
+            return Some(serde_json::json!({"data": data, "has_more": false}));
+        }
+    }
+}
+
 /// `GET {path}` on the gateway's API with the merchant key: the JSON answer, if it answered
 /// 2xx with JSON.
 async fn get_json(state: &AppState, info: &SandboxInfo, path: &str) -> Option<Value> {
@@ -334,8 +352,8 @@ async fn load_result(
     id: &CheckoutId,
 ) -> Option<DemoResultPage> {
     let checkout = get_json(state, info, &format!("/v1/checkouts/{id}")).await?;
-    let events = get_json(state, info, &format!("/v1/checkouts/{id}/events")).await;
-    let refunds = get_json(state, info, &format!("/v1/checkouts/{id}/refunds")).await;
+    let events = get_every_page(state, info, &format!("/v1/checkouts/{id}/events")).await;
+    let refunds = get_every_page(state, info, &format!("/v1/checkouts/{id}/refunds")).await;
     let mut page = DemoResultPage::from_api(
         &checkout,
         &events.unwrap_or(Value::Null),

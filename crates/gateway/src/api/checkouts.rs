@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::auth::Merchant;
 use super::checkout_request::{self, CheckoutRequest, parse};
 use super::idempotency::{self, IdempotencyKey};
+use super::listing::SubListQuery;
 use super::respond;
 use super::strict_json;
 use super::view::{CheckoutView, EventView};
@@ -176,7 +177,7 @@ pub async fn events(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    strict_json::check_query(req.query_string(), &[])?;
+    let query = SubListQuery::parse(req.query_string())?;
     let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
     if state
         .flows
@@ -194,9 +195,14 @@ pub async fn events(
         .events(&id)
         .await
         .map_err(ApiError::store_unavailable)?;
-    let views: Vec<EventView<'_>> = events.iter().map(EventView::from).collect();
+    let views: Vec<EventView<'_>> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| EventView::new(&id, i, e))
+        .collect();
+    let page = query.page(views, |e| e.id.clone(), "history entry")?;
     Ok(respond(StoredResponse {
         status: 200,
-        body: to_json(&views),
+        body: to_json(&page),
     }))
 }

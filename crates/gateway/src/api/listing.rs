@@ -1,4 +1,5 @@
-//! `GET /v1/checkouts`: the merchant's checkouts, newest first, page by page (design §11).
+//! `GET /v1/checkouts`: the merchant's checkouts, newest first, page by page (design §11); and
+//! the paging of the lists under one checkout ([`SubListQuery`]).
 //!
 //! `limit` (1–100, default 10), `starting_after` / `ending_before` (a checkout id: the page
 //! after or before it, Stripe's semantics), `status`, `reference`, `created_gte`, `created_lt`
@@ -36,8 +37,8 @@ pub const MAX_LIMIT: usize = 100;
 /// As long as a checkout's `reference` may be: a longer one matches nothing.
 const MAX_REFERENCE_CHARS: usize = 100;
 
-/// One page of a list (design §11): checkouts here, events in [`super::events`].
-#[derive(Serialize)]
+/// One page of a list (design §11), the one shape of every list the API answers.
+#[derive(Debug, Serialize)]
 pub(super) struct Page<T> {
     pub data: Vec<T>,
     pub has_more: bool,
@@ -194,6 +195,63 @@ fn timestamp(param: &str, value: &str) -> Result<DateTime<Utc>, FieldError> {
         })
 }
 
+/// `?limit=&starting_after=` of the lists under one checkout (its refunds, its history): oldest
+/// first, with the cursors of every list. Both are held whole in the checkout's record (a
+/// bounded number of entries), so they are paged here rather than by an index.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct SubListQuery {
+    pub limit: usize,
+    /// The id of the last entry of the page the caller has, as sent (the list checks it names
+    /// one of its entries).
+    pub starting_after: Option<String>,
+}
+
+impl SubListQuery {
+    /// The query string; an unknown or repeated parameter, or a bad `limit`, is refused.
+    pub(super) fn parse(query: &str) -> Result<Self, FieldError> {
+        strict_json::check_query(query, &["limit", "starting_after"])?;
+        let mut parsed = Self {
+            limit: DEFAULT_LIMIT,
+            starting_after: None,
+        };
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "limit" => parsed.limit = limit(&value)?,
+                "starting_after" => parsed.starting_after = Some(value.into_owned()),
+                _ => {} // check_query refused it already
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The page of `items` (oldest first) after the one whose id is `starting_after`; `id`
+    /// reads an item's id and `what` names the items in the message that refuses a cursor
+    /// naming none of them.
+    pub(super) fn page<T>(
+        &self,
+        items: Vec<T>,
+        id: impl Fn(&T) -> String,
+        what: &str,
+    ) -> Result<Page<T>, FieldError> {
+        let start = match &self.starting_after {
+            None => 0,
+            Some(after) => {
+                items.iter().position(|item| id(item) == *after).ok_or_else(|| {
+                    invalid(
+                        "starting_after",
+                        format!(
+                            "`starting_after` names no {what} of this checkout: send the `id` of the last {what} of the page you have, or leave it out for the first page."
+                        ),
+                    )
+                })? + 1
+            }
+        };
+        let has_more = items.len() > start + self.limit;
+        let data = items.into_iter().skip(start).take(self.limit).collect();
+        Ok(Page { data, has_more })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +313,33 @@ mod tests {
             let e = parse(query, now()).unwrap_err();
             assert_eq!(e.param, param, "{query}");
             assert_eq!(e.code, ErrorCode::InvalidParameter, "{query}");
+        }
+    }
+
+    #[test]
+    fn a_sub_list_pages_oldest_first_after_the_cursor() {
+        let items: Vec<u32> = (1..=5).collect();
+        let id = |n: &u32| format!("x{n}");
+        let q = SubListQuery::parse("limit=2").unwrap();
+        let first = q.page(items.clone(), id, "entry").unwrap();
+        assert_eq!((first.data, first.has_more), (vec![1, 2], true));
+        let q = SubListQuery::parse("limit=2&starting_after=x4").unwrap();
+        let last = q.page(items.clone(), id, "entry").unwrap();
+        assert_eq!((last.data, last.has_more), (vec![5], false));
+        let q = SubListQuery::parse("").unwrap();
+        let all = q.page(items.clone(), id, "entry").unwrap();
+        assert_eq!((all.data.len(), all.has_more), (5, false));
+        let q = SubListQuery::parse("starting_after=x9").unwrap();
+        assert_eq!(
+            q.page(items, id, "entry").unwrap_err().param,
+            "starting_after"
+        );
+        for (query, param) in [("limit=0", "limit"), ("ending_before=x1", "ending_before")] {
+            assert_eq!(
+                SubListQuery::parse(query).unwrap_err().param,
+                param,
+                "{query}"
+            );
         }
     }
 }

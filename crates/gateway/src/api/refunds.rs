@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::auth::Merchant;
 use super::checkouts::to_json;
 use super::idempotency::{self, IdempotencyKey};
+use super::listing::SubListQuery;
 use super::strict_json::{self, Shape};
 use super::view::RefundView;
 use super::{read_body, respond};
@@ -125,7 +126,7 @@ pub async fn list(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    strict_json::check_query(req.query_string(), &[])?;
+    let query = SubListQuery::parse(req.query_string())?;
     let id = CheckoutId::parse(&path).map_err(|_| ApiError::checkout_not_found())?;
     let checkout = state
         .flows
@@ -140,9 +141,10 @@ pub async fn list(
         .iter()
         .map(|r| RefundView::new(&checkout, r))
         .collect();
+    let page = query.page(views, |r| r.id.to_owned(), "refund")?;
     Ok(respond(StoredResponse {
         status: 200,
-        body: to_json(&views),
+        body: to_json(&page),
     }))
 }
 

@@ -5,7 +5,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::domain::card::CardSummary;
-use crate::domain::checkout::{CaptureMethod, Checkout, CheckoutEvent, CheckoutStatus, Failure};
+use crate::domain::checkout::{
+    CaptureMethod, Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, Failure,
+};
 use crate::domain::event::{self, DeliveryStatus, Event};
 use crate::domain::money::MinorUnits;
 use crate::domain::refund::{Refund, RefundReason, RefundStatus};
@@ -161,8 +163,12 @@ impl<'a> RefundView<'a> {
     }
 }
 
+/// One entry of a checkout's history (`GET /v1/checkouts/{id}/events`).
 #[derive(Debug, Serialize)]
 pub struct EventView<'a> {
+    /// `hst_`, the checkout id's 32 hex digits, `_` and the entry's place in the history (from
+    /// 1): the history only grows, so an entry keeps its id, the list's cursor.
+    pub id: String,
     pub at: String,
     pub from: Option<CheckoutStatus>,
     pub to: CheckoutStatus,
@@ -170,9 +176,12 @@ pub struct EventView<'a> {
     pub psp_status: Option<&'a str>,
 }
 
-impl<'a> From<&'a CheckoutEvent> for EventView<'a> {
-    fn from(e: &'a CheckoutEvent) -> Self {
+impl<'a> EventView<'a> {
+    /// The `index`-th (from 0) entry of checkout `checkout`'s history.
+    pub fn new(checkout: &CheckoutId, index: usize, e: &'a CheckoutEvent) -> Self {
+        let hex = checkout.as_str().trim_start_matches("chk_");
         Self {
+            id: format!("hst_{hex}_{}", index + 1),
             at: timestamp(&e.at),
             from: e.from,
             to: e.to,

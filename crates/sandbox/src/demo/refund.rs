@@ -154,11 +154,11 @@ pub struct DemoRefund {
 }
 
 impl DemoRefund {
-    /// The refunds in the gateway's answer, oldest first as it lists them; anything that is not
-    /// a list is no refunds.
+    /// The refunds of the gateway's page (`data`), oldest first as it lists them; anything
+    /// that is not a page is no refunds.
     pub fn list_from_api(refunds: &Value) -> Vec<DemoRefund> {
         let text = |v: &Value| v.as_str().map(str::to_owned);
-        refunds
+        refunds["data"]
             .as_array()
             .map(|list| {
                 list.iter()
@@ -373,13 +373,13 @@ mod tests {
 
     #[test]
     fn refunds_are_read_from_the_gateways_json() {
-        let list = json!([
+        let list = json!({"data": [
             {"id": "re_1", "amount": 500, "currency": "EUR", "status": "pending", "failure": null,
              "created_at": "2026-11-24T10:00:03Z"},
             {"id": "re_2", "amount": 700, "status": "failed",
              "failure": {"code": "refund_refused", "message": "MultiSafepay refused the refund."},
              "created_at": "2026-11-24T10:01:00Z"}
-        ]);
+        ], "has_more": false});
         let refunds = DemoRefund::list_from_api(&list);
         assert_eq!(refunds.len(), 2);
         assert_eq!(refunds[0].amount, 500);

@@ -98,7 +98,7 @@ pub struct RefundFormState {
 impl DemoResultPage {
     /// Builds the page's context from the gateway's own answers: `GET /v1/checkouts/{id}`,
     /// `GET /v1/checkouts/{id}/events` (design §3) and `GET /v1/checkouts/{id}/refunds`
-    /// (§10.1). Missing fields show as empty rather than failing the page: it is a demo of
+    /// (§10.1), each a page with every entry (the caller follows `has_more`). Missing fields show as empty rather than failing the page: it is a demo of
     /// whatever the gateway said. The refund form starts blank.
     pub fn from_api(checkout: &Value, events: &Value, refunds: &Value, refresh_url: &str) -> Self {
         let text = |v: &Value| v.as_str().map(str::to_owned);
@@ -117,7 +117,7 @@ impl DemoResultPage {
             capture_before: text(&checkout["capture_before"]),
             now: None,
             refunds: DemoRefund::list_from_api(refunds),
-            events: events
+            events: events["data"]
                 .as_array()
                 .map(|list| {
                     list.iter()
@@ -662,13 +662,13 @@ mod tests {
             "card": {"brand": "visa", "last4": "8884", "exp_month": 12, "exp_year": 2030},
             "failure": {"code": "insufficient_funds", "message": "Insufficient funds.", "psp_reason_code": "4002"}
         });
-        let events = json!([
-            {"at": "2026-11-24T10:00:00Z", "from": "created", "to": "failed", "source": "create", "psp_status": "declined"}
-        ]);
+        let events = json!({"data": [
+            {"id": "hst_1_1", "at": "2026-11-24T10:00:00Z", "from": "created", "to": "failed", "source": "create", "psp_status": "declined"}
+        ], "has_more": false});
         let ctx = DemoResultPage::from_api(
             &checkout,
             &events,
-            &json!([]),
+            &json!({"data": [], "has_more": false}),
             "/demo/result?checkout_id=chk_1",
         );
         assert_eq!(ctx.status, "failed");
@@ -680,7 +680,7 @@ mod tests {
 
         let bare = DemoResultPage::from_api(
             &json!({"id": "chk_2", "status": "succeeded", "failure": null}),
-            &json!([]),
+            &json!({"data": [], "has_more": false}),
             &json!({"error": {"type": "api_error"}}),
             "/r",
         );
@@ -695,12 +695,17 @@ mod tests {
     fn refunds_and_amount_refunded_are_read_from_the_gateways_json() {
         let checkout = json!({"id": "chk_1", "status": "partially_refunded", "amount": 4745,
             "currency": "EUR", "amount_refunded": 500});
-        let refunds = json!([
+        let refunds = json!({"data": [
             {"id": "re_1", "amount": 500, "status": "succeeded", "created_at": "2026-11-24T10:05:00Z"},
             {"id": "re_2", "amount": 1000, "status": "pending", "created_at": "2026-11-24T10:06:00Z"},
             {"id": "re_3", "amount": 2000, "status": "canceled", "created_at": "2026-11-24T10:07:00Z"}
-        ]);
-        let ctx = DemoResultPage::from_api(&checkout, &json!([]), &refunds, "/r");
+        ], "has_more": false});
+        let ctx = DemoResultPage::from_api(
+            &checkout,
+            &json!({"data": [], "has_more": false}),
+            &refunds,
+            "/r",
+        );
         assert_eq!(ctx.amount_refunded, 500);
         assert_eq!(ctx.refunds.len(), 3);
         assert_eq!(
