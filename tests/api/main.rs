@@ -14,6 +14,7 @@ mod cli;
 mod demo;
 mod errors;
 mod flows;
+mod generated_clients;
 mod health;
 mod lifecycle;
 mod listing;
