@@ -427,6 +427,19 @@ async fn a_body_that_trickles_in_is_cut_with_408_and_a_closed_connection() {
         "{answer}"
     );
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    // Answered by a middleware, not a handler: still with the request's id, header and body.
+    let id = answer
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase()
+                .strip_prefix("request-id: ")
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no Request-Id: {answer}"));
+    assert!(
+        answer.contains(&format!("\"request_id\":\"{}\"", id.trim())),
+        "{answer}"
+    );
 
     // A keyless endpoint, which reads its body before anything else: the same.
     let notification = "POST /notifications/multisafepay?transactionid=x&timestamp=1 HTTP/1.1\r\n\

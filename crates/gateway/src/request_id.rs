@@ -298,6 +298,45 @@ mod tests {
         }
     }
 
+    /// A layer that answers with an error (rather than a response) of the API's kind.
+    async fn refuse(
+        _req: ServiceRequest,
+        _next: Next<impl MessageBody + 'static>,
+    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+        Err(
+            crate::errors::ApiError::new(crate::errors::ErrorCode::ServiceUnavailable, "not now")
+                .into(),
+        )
+    }
+
+    #[actix_web::test]
+    async fn an_error_a_layer_returns_carries_the_id_in_its_header_and_body() {
+        use actix_web::middleware::from_fn;
+        use actix_web::{App, test, web};
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(refuse))
+                .wrap(from_fn(assign))
+                .route("/", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/")
+            .insert_header(("x-request-id", "abc-1"))
+            .to_request();
+        // As actix's dispatcher does: an error is rendered after the service answered.
+        let error = match actix_web::dev::Service::call(&app, req).await {
+            Ok(_) => panic!("the layer answered an error"),
+            Err(e) => e,
+        };
+        let res = error.error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers().get(RESPONSE_HEADER).unwrap(), "abc-1");
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["request_id"], "abc-1", "{body}");
+    }
+
     #[test]
     fn generated_ids_differ() {
         let (a, b) = (context(&[]), context(&[]));
