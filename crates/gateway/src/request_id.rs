@@ -198,7 +198,13 @@ fn random_hex<const N: usize>() -> String {
     loop {
         let bytes: [u8; N] = rand::random();
         if bytes.iter().any(|b| *b != 0) {
-            return bytes.iter().map(|b| format!("{b:02x}")).collect();
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
+            let mut hex = String::with_capacity(2 * N);
+            for b in bytes {
+                hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+                hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
+            }
+            return hex;
         }
     }
 }
