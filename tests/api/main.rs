@@ -23,3 +23,5 @@ mod refunds;
 mod resilience;
 mod strict_input;
 mod webhooks;
+// Issue 30: /metrics as Prometheus reads it, and the deploy files checked.
+mod metrics_exposition;
