@@ -24,4 +24,5 @@ mod resilience;
 mod strict_input;
 mod webhooks;
 // Issue 30: /metrics as Prometheus reads it, and the deploy files checked.
+mod deploy;
 mod metrics_exposition;

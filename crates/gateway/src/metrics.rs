@@ -36,6 +36,9 @@ pub const STORE_ERRORS: &str = "gateway_store_errors_total";
 /// Reconciler passes and the checkouts they synced. Labels: `result`.
 pub const RECONCILER_RUNS: &str = "gateway_reconciler_runs_total";
 pub const RECONCILER_CHECKOUTS: &str = "gateway_reconciler_checkouts_total";
+/// How many checkouts the last reconciler pass of this instance looked at: at its most
+/// (`flows::reconcile::BATCH`, 100) pass after pass, the reconciler is not keeping up.
+pub const RECONCILER_PASS_CHECKOUTS: &str = "gateway_reconciler_pass_checkouts";
 /// Webhook delivery attempts. Labels: `outcome` (`delivered`, `retry`, `failed`: gave up).
 pub const WEBHOOK_DELIVERIES: &str = "gateway_webhook_deliveries_total";
 /// Checkouts with undelivered events (the outbox index's size).
@@ -189,6 +192,10 @@ fn describe() {
     describe_counter!(
         RECONCILER_CHECKOUTS,
         "Checkouts the reconciler looked at, by result (settled, pending, gave_up, gone, skipped)."
+    );
+    describe_gauge!(
+        RECONCILER_PASS_CHECKOUTS,
+        "Checkouts the last reconciler pass looked at (at most 100 a pass; 100 pass after pass is a backlog)."
     );
     describe_counter!(
         WEBHOOK_DELIVERIES,
