@@ -304,3 +304,44 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn the_systemd_unit_verifies_and_never_gives_up_on_a_late_redis() {
+    let found = Command::new("systemd-analyze").arg("--version").output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "systemd-analyze not found: install Debian's systemd package"
+    );
+    let unit = std::fs::read_to_string(deploy_dir().join("checkout-gateway.service")).unwrap();
+    // Only what `serve` needs to be retried for as long as Redis takes: no start limit, a
+    // restart after a failure, none after a bad configuration (exit status 2).
+    for line in [
+        "StartLimitIntervalSec=0",
+        "Restart=on-failure",
+        "RestartPreventExitStatus=2",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
+    }
+    // verify wants the binary to exist: ours, where the unit has the installed one.
+    let dir = tempdir();
+    let path = dir.join("checkout-gateway.service");
+    std::fs::write(
+        &path,
+        unit.replace(
+            "/usr/local/bin/checkout-gateway",
+            env!("CARGO_BIN_EXE_checkout-gateway"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
