@@ -43,7 +43,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway (configuration from --config / GATEWAY_CONFIG and GATEWAY__… variables; Redis required).
+    /// Run the gateway (configuration from --config / GATEWAY_CONFIG and GATEWAY__… variables; Redis required; until it answers, readiness says 503).
     Serve(ConfigArgs),
     /// Run the stateful MultiSafepay simulator.
     Simulator(SimulatorArgs),
@@ -116,7 +116,9 @@ async fn serve(args: ConfigArgs) -> anyhow::Result<()> {
         Ok(s) => s,
         Err(_) => std::process::exit(2),
     };
-    let store = RedisStore::connect(settings.redis_connect()).await?;
+    // Started whether or not Redis answers yet (issue 30): until it does, readiness and the
+    // requests that need it answer 503 with `Retry-After`, and the store keeps trying.
+    let store = RedisStore::connect_in_background(settings.redis_connect())?;
     let app = Application::build(settings, Arc::new(store))?;
     app.run_until_stopped().await
 }

@@ -26,3 +26,6 @@ mod resilience;
 mod strict_input;
 mod sub_lists;
 mod webhooks;
+// Issue 30: /metrics as Prometheus reads it, and the deploy files checked.
+mod deploy;
+mod metrics_exposition;

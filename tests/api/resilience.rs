@@ -138,7 +138,7 @@ async fn a_key_whose_request_never_finished_is_resumed_once_its_in_flight_time_i
 /// The environment of a `checkout-gateway serve` on the shared Redis (a prefix of its own) and
 /// `sim`, with MSP calls of at most 0.5 s to connect plus `msp_timeout_ms`, a key in flight for
 /// 5 s after a crash (longer than such a call plus a second) and no reconciler.
-fn served_env(
+pub(crate) fn served_env(
     sim: &msp_simulator::SimulatorHandle,
     msp_timeout_ms: u64,
 ) -> [(&'static str, String); 9] {
@@ -165,13 +165,13 @@ fn served_env(
 }
 
 /// `checkout-gateway serve` as a process of its own, killed with SIGKILL by the test.
-struct Served {
-    child: std::process::Child,
-    base: String,
+pub(crate) struct Served {
+    pub(crate) child: std::process::Child,
+    pub(crate) base: String,
 }
 
 impl Served {
-    fn start(env: &[(&str, String)]) -> Served {
+    pub(crate) fn start(env: &[(&str, String)]) -> Served {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -198,7 +198,7 @@ impl Served {
         }
     }
 
-    async fn wait_until_live(&self) {
+    pub(crate) async fn wait_until_live(&self) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         while reqwest::get(format!("{}/health/live", self.base))
             .await
@@ -212,7 +212,7 @@ impl Served {
         }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.child.kill().unwrap(); // SIGKILL: no graceful shutdown, nothing finishes
         self.child.wait().unwrap();
     }
@@ -473,5 +473,93 @@ async fn a_gateway_killed_mid_capture_learns_the_capture_from_msp_and_its_retry_
         .count();
     assert_eq!(captures, 1, "MSP captured once");
     drop(second);
+    sim.stop().await;
+}
+
+/// `serve` started while its Redis is down (a host's boot, a cluster's roll-out: issue 30) does
+/// not exit: it answers as during an outage, and serves once Redis comes up, with no restart.
+#[tokio::test]
+async fn serve_started_before_its_redis_answers_503_until_redis_comes_then_serves() {
+    let sim = msp_simulator::spawn(msp_simulator::SimulatorConfig::for_tests(MSP_KEY))
+        .await
+        .unwrap();
+    // A server of the test's own, stopped: nothing listens on its port when the gateway starts.
+    let redis = crate::common::redis_server::TestRedis::start();
+    redis.stop();
+    let mut env = served_env(&sim, 2500);
+    env[0].1 = redis.url().to_owned();
+    let mut gateway = Served::start(&env);
+    gateway.wait_until_live().await;
+    assert!(
+        gateway.child.try_wait().unwrap().is_none(),
+        "serve exited without Redis"
+    );
+    let client = reqwest::Client::new();
+
+    let ready = reqwest::get(format!("{}/health/ready", gateway.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.headers().contains_key("retry-after"));
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["failing"], serde_json::json!(["redis"]), "{ready}");
+
+    // The merchant is told to retry, and that retrying is safe; MSP hears nothing.
+    let create = || {
+        client
+            .post(format!("{}/v1/checkouts", gateway.base))
+            .bearer_auth(MERCHANT_KEY)
+            .header("Idempotency-Key", "before-redis-1")
+            .json(&CheckoutRequest::new("4111111111111111").body())
+            .send()
+    };
+    let res = create().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "api_error", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("retry"), "{message}");
+    assert_eq!(msp_orders_created(&sim.base_url()).await, 0);
+    // A shopper's link and MSP's notification answer as during an outage: the shopper is asked
+    // to reload, MSP to send again.
+    let pay = reqwest::get(format!("{}/pay/{}", gateway.base, "A".repeat(43)))
+        .await
+        .unwrap();
+    assert_eq!(pay.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(pay.headers().contains_key("retry-after"));
+    assert!(pay.text().await.unwrap().contains("reload"));
+    let notified = reqwest::get(format!(
+        "{}/notifications/multisafepay?transactionid={}&timestamp=1",
+        gateway.base,
+        gateway::domain::checkout::CheckoutId::generate().as_str()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(notified.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // Redis comes up; the same process becomes ready by itself and takes the retried checkout.
+    redis.restart();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready = reqwest::get(format!("{}/health/ready", gateway.base))
+            .await
+            .unwrap();
+        if ready.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gateway never connected to Redis"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let res = create().await.unwrap();
+    let status = res.status();
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "requires_action");
+    assert_eq!(msp_orders_created(&sim.base_url()).await, 1);
+    gateway.kill();
     sim.stop().await;
 }

@@ -8,10 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use hmac::{Hmac, Mac};
+use aws_lc_rs::{constant_time, digest, hmac};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::clock::SharedClock;
 
@@ -37,7 +35,7 @@ impl MerchantKeys {
         let presented = digest(presented);
         let mut found = None;
         for (i, d) in self.digests.iter().enumerate() {
-            if bool::from(d.ct_eq(&presented)) {
+            if constant_time::verify_slices_are_equal(d, &presented).is_ok() {
                 found = Some(i);
             }
         }
@@ -51,7 +49,9 @@ impl MerchantKeys {
 }
 
 fn digest(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
+    let mut out = [0; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, key.as_bytes()).as_ref());
+    out
 }
 
 /// One token bucket per configured key (by its index), on a monotonic clock.
@@ -88,10 +88,7 @@ impl FingerprintKey {
 }
 
 fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
-    #[allow(clippy::expect_used)] // HMAC takes keys of any length: `new_from_slice` cannot fail
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message))
 }
 
 impl std::fmt::Debug for FingerprintKey {

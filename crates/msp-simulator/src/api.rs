@@ -7,7 +7,6 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Map, Value};
-use subtle::ConstantTimeEq;
 
 use super::cards::{self, CardBehaviour};
 use super::faults::{ChangeFailure, CreateFailure, RefundFailure};
@@ -88,7 +87,10 @@ pub(crate) fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<usize, MspErr
         .ok_or_else(invalid_key)?;
     sim.keys
         .iter()
-        .position(|k| bool::from(k.as_bytes().ct_eq(presented.as_bytes())))
+        .position(|k| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(k.as_bytes(), presented.as_bytes())
+                .is_ok()
+        })
         .ok_or_else(invalid_key)
 }
 

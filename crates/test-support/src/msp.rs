@@ -2,23 +2,19 @@
 //! and checked against the official PHP SDK's test vector: it shares no code with the gateway's
 //! verifier or the simulator's signer, which the tests hold against it.
 
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use sha2::Sha512;
 
 /// The `Auth` header MSP sends with a POST notification `body` at Unix time `timestamp`
 /// (seconds): `base64("<timestamp>:" + hex(HMAC-SHA512(api_key, "<timestamp>:" + body)))`.
 pub fn sign_notification(api_key: &str, timestamp: i64, body: &[u8]) -> String {
     let signed = format!("{timestamp}:");
-    let mut mac =
-        Hmac::<Sha512>::new_from_slice(api_key.as_bytes()).expect("HMAC takes keys of any length");
+    let key = hmac::Key::new(hmac::HMAC_SHA512, api_key.as_bytes());
+    let mut mac = hmac::Context::with_key(&key);
     mac.update(signed.as_bytes());
     mac.update(body);
-    STANDARD.encode(format!(
-        "{signed}{}",
-        hex::encode(mac.finalize().into_bytes())
-    ))
+    STANDARD.encode(format!("{signed}{}", hex::encode(mac.sign())))
 }
 
 /// A POST notification body from MSP's PHP SDK (its `tests/Unit/Util/NotificationTest.php`

@@ -25,7 +25,7 @@ use crate::store::StoreError;
 /// How often a pass looks at the index.
 pub const TICK: Duration = Duration::from_secs(5);
 /// Checkouts handled per pass at most; the rest wait for the next tick.
-const BATCH: usize = 100;
+pub const BATCH: usize = 100;
 /// Longer than one MSP call can take, so a lock never lapses mid-sync.
 const LOCK_TTL: Duration = Duration::from_secs(60);
 /// The longest wait between two looks at one checkout.
@@ -45,6 +45,7 @@ pub async fn run(ctx: std::sync::Arc<Context>, mut shutdown: watch::Receiver<boo
         match pass(&ctx).await {
             Ok(n) => {
                 metrics::counter!(RECONCILER_RUNS, "result" => "ok").increment(1);
+                metrics::gauge!(crate::metrics::RECONCILER_PASS_CHECKOUTS).set(n as f64);
                 if n > 0 {
                     tracing::info!(checkouts = n, "reconciler pass done");
                 }

@@ -17,7 +17,7 @@ use ::redis::{AsyncCommands, RedisResult};
 use async_trait::async_trait;
 use rand::RngCore;
 
-use self::connection::{Connection, classify};
+use self::connection::{Connection, Slot, Target, classify};
 use self::outbox::EventHead;
 use self::records::IdempotencyRecord;
 use self::scripts::Scripts;
@@ -45,7 +45,7 @@ pub struct RedisConnect {
 }
 
 pub struct RedisStore {
-    connection: Connection,
+    connection: Slot,
     keys: Keys,
     ttls: Ttls,
     timeout: Duration,
@@ -57,26 +57,45 @@ impl RedisStore {
     /// Connects and checks the connection with a PING. Fails when Redis cannot be reached now;
     /// after a successful connect, an outage gives `Unavailable` errors until Redis is back.
     pub async fn connect(settings: RedisConnect) -> Result<RedisStore, StoreError> {
+        let target = Self::target(&settings)?;
+        let connection = target.open(settings.command_timeout).await?;
+        let store = Self::with(settings, Slot::connected(connection));
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// As [`connect`](Self::connect), but answers at once and connects in the background,
+    /// retrying with back-off until Redis answers (`serve` starts before Redis does: a host's
+    /// boot, a cluster's roll-out). Until then every operation answers `Unavailable`, as during
+    /// an outage. Fails only when the settings name no valid Redis. Needs a Tokio runtime.
+    pub fn connect_in_background(settings: RedisConnect) -> Result<RedisStore, StoreError> {
+        let target = Self::target(&settings)?;
+        let slot = Slot::in_background(target, settings.command_timeout);
+        Ok(Self::with(settings, slot))
+    }
+
+    fn target(settings: &RedisConnect) -> Result<Target, StoreError> {
         let timeout = settings.command_timeout;
-        let connection = if !settings.cluster_urls.is_empty() {
-            Connection::cluster(&settings.cluster_urls, timeout).await?
+        if !settings.cluster_urls.is_empty() {
+            Target::cluster(&settings.cluster_urls, timeout)
         } else if let Some(url) = settings.url.as_deref() {
-            Connection::single(url, timeout).await?
+            Target::single(url, timeout)
         } else {
-            return Err(StoreError::unavailable(
+            Err(StoreError::unavailable(
                 "no Redis configured: set redis.url or redis.cluster_urls",
-            ));
-        };
-        let store = RedisStore {
+            ))
+        }
+    }
+
+    fn with(settings: RedisConnect, connection: Slot) -> RedisStore {
+        RedisStore {
             connection,
             keys: Keys::new(settings.key_prefix),
             ttls: settings.ttls,
-            timeout,
+            timeout: settings.command_timeout,
             scripts: Scripts::new(),
             outbox_scripts: outbox::OutboxScripts::new(),
-        };
-        store.ping().await?;
-        Ok(store)
+        }
     }
 
     /// Takes the members of a due-time index (a hint) that name no checkout out of it, rather
@@ -103,7 +122,7 @@ impl RedisStore {
     }
 
     fn conn(&self) -> Connection {
-        self.connection.local()
+        self.connection.get()
     }
 
     /// Runs one operation under the command timeout and sorts its error. The operation must be
@@ -290,7 +309,7 @@ impl Records for RedisStore {
         event: &CheckoutEvent,
         first_sync_unix: i64,
     ) -> Result<InsertReply, StoreError> {
-        if let Connection::Cluster(_) = self.connection {
+        if self.connection.is_cluster() {
             // The listing's, the record's and the due-time index's keys are in different
             // slots: three steps.
             return super::insert_new_in_steps(self, checkout, event, first_sync_unix).await;
@@ -338,7 +357,7 @@ impl Records for RedisStore {
         announce: super::Announcement<'_>,
     ) -> (Result<(), StoreError>, Result<CasReply, StoreError>) {
         let refund_hints = self.refund_writes(next);
-        if let Connection::Cluster(_) = self.connection {
+        if self.connection.is_cluster() {
             // The hints' keys are not in the checkout's slot: sent after the script, but for
             // the refunds' (their index and the reconciler's), sent before it: a refund whose
             // reservation lands while its writer has stopped waiting is found all the same
@@ -408,7 +427,7 @@ impl Records for RedisStore {
         &self,
         token: &str,
     ) -> Result<Option<(PaySession, Option<Versioned>)>, StoreError> {
-        if let Connection::Cluster(_) = self.connection {
+        if self.connection.is_cluster() {
             let Some(session) = self.get_pay_session(token).await? else {
                 return Ok(None);
             };

@@ -1,7 +1,7 @@
 //! One connection type for a single node and for Redis Cluster, so that every store method runs
 //! the same code on both.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -18,6 +18,9 @@ pub(super) enum Connection {
     /// A single node through the current web worker's own connection ([`Connection::local`]).
     Worker(Arc<WorkerConnection>),
     Cluster(ClusterConnection),
+    /// No connection yet ([`Slot::in_background`] is still trying): every command fails at
+    /// once, so the store answers `Unavailable` as it does during an outage.
+    Unconnected,
 }
 
 /// The shared connection to a single node, and what it takes to open another like it.
@@ -63,51 +66,6 @@ impl WorkerConnection {
 }
 
 impl Connection {
-    /// A single node behind a `ConnectionManager`, which reconnects by itself after an outage.
-    ///
-    /// The manager's own retries are kept short: while Redis is down a caller must get
-    /// `Unavailable` within about `timeout`, not wait through an exponential back-off; the next
-    /// call starts a fresh attempt anyway.
-    pub(super) async fn single(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = ::redis::Client::open(url).map_err(|e| {
-            StoreError::unavailable(format!(
-                "redis.url is not a valid Redis URL (redis:// or rediss://): {e}"
-            ))
-            .caused_by(e)
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(250));
-        let manager = tokio::time::timeout(
-            timeout * 3,
-            ConnectionManager::new_with_config(client.clone(), config.clone()),
-        )
-        .await
-        .map_err(|elapsed| {
-            StoreError::unavailable(format!(
-                "could not connect to Redis within {:?}: check redis.url and that Redis is up",
-                timeout * 3
-            ))
-            .caused_by(elapsed)
-        })?
-        .map_err(|e| {
-            StoreError::unavailable(format!(
-                "could not connect to Redis: {e}; check redis.url and that Redis is up"
-            ))
-            .caused_by(e)
-        })?;
-        Ok(Self::Single(Arc::new(SingleNode {
-            manager,
-            client,
-            config,
-            timeout,
-            id: crate::runtime::owner_id(),
-        })))
-    }
-
     /// The connection to send a command from here: on a single node, from a web worker (a
     /// thread with a runtime of its own, as actix runs them), that worker's own connection.
     ///
@@ -130,9 +88,50 @@ impl Connection {
         });
         own.map_or_else(|| self.clone(), Self::Worker)
     }
+}
+
+/// The error of a command sent before the first connection: an I/O error that is not a dropped
+/// connection (so it is not sent again), sorted as `Unavailable`.
+fn not_connected() -> RedisError {
+    RedisError::from(std::io::Error::other(
+        "not connected to Redis yet (the gateway keeps trying in the background)",
+    ))
+}
+
+/// Where to connect, checked but not yet connected: a bad URL is refused here, at start-up,
+/// while an unreachable Redis is only a reason to try again.
+pub(super) enum Target {
+    Single {
+        client: ::redis::Client,
+        config: ConnectionManagerConfig,
+    },
+    Cluster(ClusterClient),
+}
+
+impl Target {
+    /// A single node behind a `ConnectionManager`, which reconnects by itself after an outage.
+    ///
+    /// The manager's own retries are kept short: while Redis is down a caller must get
+    /// `Unavailable` within about `timeout`, not wait through an exponential back-off; the next
+    /// call starts a fresh attempt anyway.
+    pub(super) fn single(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let client = ::redis::Client::open(url).map_err(|e| {
+            StoreError::unavailable(format!(
+                "redis.url is not a valid Redis URL (redis:// or rediss://): {e}"
+            ))
+            .caused_by(e)
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(250));
+        Ok(Self::Single { client, config })
+    }
 
     /// The cluster client: it discovers the slots from the seed nodes and follows MOVED/ASK.
-    pub(super) async fn cluster(urls: &[String], timeout: Duration) -> Result<Self, StoreError> {
+    pub(super) fn cluster(urls: &[String], timeout: Duration) -> Result<Self, StoreError> {
         let client = ClusterClient::builder(urls.to_vec())
             .connection_timeout(timeout)
             .response_timeout(timeout)
@@ -146,22 +145,139 @@ impl Connection {
                 ))
                 .caused_by(e)
             })?;
-        let connection = tokio::time::timeout(timeout * 3, client.get_async_connection())
-            .await
-            .map_err(|elapsed| {
-                StoreError::unavailable(format!(
-                    "could not connect to the Redis Cluster within {:?}: check redis.cluster_urls",
-                    timeout * 3
-                ))
-                .caused_by(elapsed)
-            })?
-            .map_err(|e| {
-                StoreError::unavailable(format!(
-                    "could not connect to the Redis Cluster: {e}; check redis.cluster_urls"
-                ))
-                .caused_by(e)
-            })?;
-        Ok(Self::Cluster(connection))
+        Ok(Self::Cluster(client))
+    }
+
+    /// One attempt to connect, within `timeout * 3`.
+    pub(super) async fn open(&self, timeout: Duration) -> Result<Connection, StoreError> {
+        let within = timeout * 3;
+        match self {
+            Self::Single { client, config } => {
+                let manager = tokio::time::timeout(
+                    within,
+                    ConnectionManager::new_with_config(client.clone(), config.clone()),
+                )
+                .await
+                .map_err(|elapsed| {
+                    StoreError::unavailable(format!(
+                        "could not connect to Redis within {within:?}: check redis.url and that \
+                         Redis is up"
+                    ))
+                    .caused_by(elapsed)
+                })?
+                .map_err(|e| {
+                    StoreError::unavailable(format!(
+                        "could not connect to Redis: {e}; check redis.url and that Redis is up"
+                    ))
+                    .caused_by(e)
+                })?;
+                Ok(Connection::Single(Arc::new(SingleNode {
+                    manager,
+                    client: client.clone(),
+                    config: config.clone(),
+                    timeout,
+                    id: crate::runtime::owner_id(),
+                })))
+            }
+            Self::Cluster(client) => {
+                let connection = tokio::time::timeout(within, client.get_async_connection())
+                    .await
+                    .map_err(|elapsed| {
+                        StoreError::unavailable(format!(
+                            "could not connect to the Redis Cluster within {within:?}: check \
+                             redis.cluster_urls"
+                        ))
+                        .caused_by(elapsed)
+                    })?
+                    .map_err(|e| {
+                        StoreError::unavailable(format!(
+                            "could not connect to the Redis Cluster: {e}; check redis.cluster_urls"
+                        ))
+                        .caused_by(e)
+                    })?;
+                Ok(Connection::Cluster(connection))
+            }
+        }
+    }
+}
+
+/// The store's connection, once there is one. `serve` starts while Redis is unreachable
+/// ([`Slot::in_background`]): until the first connection, every command fails at once and the
+/// store answers `Unavailable`, as during an outage (readiness 503, merchant requests 503 with
+/// `Retry-After`, notifications 503 so that MSP sends them again).
+pub(super) struct Slot {
+    connection: Arc<OnceLock<Connection>>,
+    cluster: bool,
+}
+
+/// The first retry of a connection that failed at start-up waits this long; each next one
+/// twice as long, up to [`LAST_RETRY`], each with up to a fifth more at random so that
+/// instances restarted together do not knock on Redis in step.
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+const LAST_RETRY: Duration = Duration::from_secs(5);
+
+impl Slot {
+    /// A connection made already.
+    pub(super) fn connected(connection: Connection) -> Self {
+        let cluster = matches!(connection, Connection::Cluster(_));
+        Self {
+            connection: Arc::new(OnceLock::from(connection)),
+            cluster,
+        }
+    }
+
+    /// Connects from a task of its own, retrying with back-off until it succeeds (or the store
+    /// is dropped); answers at once. Needs a Tokio runtime.
+    pub(super) fn in_background(target: Target, timeout: Duration) -> Self {
+        let connection = Arc::new(OnceLock::new());
+        let slot = Self {
+            cluster: matches!(target, Target::Cluster(_)),
+            connection: connection.clone(),
+        };
+        tokio::spawn(keep_trying(target, timeout, Arc::downgrade(&connection)));
+        slot
+    }
+
+    /// The connection to send a command from here ([`Connection::local`]), or
+    /// [`Connection::Unconnected`] before the first connection.
+    pub(super) fn get(&self) -> Connection {
+        self.connection
+            .get()
+            .map_or(Connection::Unconnected, Connection::local)
+    }
+
+    /// Whether this is Redis Cluster (known before the first connection).
+    pub(super) fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+}
+
+async fn keep_trying(target: Target, timeout: Duration, slot: Weak<OnceLock<Connection>>) {
+    let mut delay = FIRST_RETRY;
+    for attempt in 1u32.. {
+        let opened = target.open(timeout).await;
+        let Some(slot) = slot.upgrade() else {
+            return; // the store is gone
+        };
+        match opened {
+            Ok(connection) => {
+                let _ = slot.set(connection);
+                tracing::info!(attempt, "connected to Redis");
+                return;
+            }
+            Err(e) => {
+                let wait = delay.mul_f64(1.0 + rand::random::<f64>() / 5.0);
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = wait.as_millis() as u64,
+                    error.message = %e,
+                    "Redis is unreachable; answering 503 until it is, and trying again"
+                );
+                drop(slot);
+                tokio::time::sleep(wait).await;
+                delay = (delay * 2).min(LAST_RETRY);
+            }
+        }
     }
 }
 
@@ -174,6 +290,7 @@ impl ConnectionLike for Connection {
             }
             Self::Worker(w) => Box::pin(async move { w.get().await.req_packed_command(cmd).await }),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Unconnected => Box::pin(async { Err(not_connected()) }),
         }
     }
 
@@ -192,6 +309,7 @@ impl ConnectionLike for Connection {
                 Box::pin(async move { w.get().await.req_packed_commands(cmd, offset, count).await })
             }
             Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Unconnected => Box::pin(async { Err(not_connected()) }),
         }
     }
 
@@ -200,6 +318,7 @@ impl ConnectionLike for Connection {
             Self::Single(c) => c.manager.get_db(),
             Self::Worker(w) => w.node.manager.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::Unconnected => 0,
         }
     }
 }

@@ -152,7 +152,7 @@ impl Backend for RedisStore {
                 let conn = self.conn();
                 async move {
                     match &conn {
-                        Connection::Single(_) | Connection::Worker(_) => {
+                        Connection::Single(_) | Connection::Worker(_) | Connection::Unconnected => {
                             let mut pipe = Pipeline::new();
                             for key in present {
                                 pipe.add_command(hget(key));

@@ -218,7 +218,7 @@ impl IndexWrite {
 /// together) on a cluster, where one must not cross slots.
 pub(super) async fn run_grouped(conn: &Connection, writes: &[IndexWrite]) -> RedisResult<()> {
     match conn {
-        Connection::Single(_) | Connection::Worker(_) => {
+        Connection::Single(_) | Connection::Worker(_) | Connection::Unconnected => {
             let mut pipe = Pipeline::new();
             pipe.atomic();
             for cmd in writes.iter().flat_map(IndexWrite::commands) {
