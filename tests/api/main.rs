@@ -21,5 +21,6 @@ mod notifications;
 mod reconcile;
 mod refunds;
 mod resilience;
+mod saved_cards;
 mod strict_input;
 mod webhooks;

@@ -32,6 +32,7 @@ pub async fn create(
     let dto: CheckoutRequest = strict_json::parse(&body, &checkout_request::SHAPE)?;
     let today = state.flows.clock.now().date_naive();
     let new = parse(dto, &state.settings.checkout.return_url_hosts, today)?;
+    let new = super::payment_methods::resolve(&state, new).await?;
 
     let id = CheckoutId::generate();
     let Some(key) = key else {
