@@ -672,3 +672,172 @@ async fn msps_token_and_the_card_number_appear_nowhere_they_must_not() {
     assert!(!logs.contains(VISA), "the card number in the logs");
     app.stop().await;
 }
+
+/// The whole page at `width` CSS pixels, as `NAME.png` under the screenshots artefacts.
+async fn full_page_at(browser: &crate::common::browser::Browser, width: u32, name: &str) {
+    let c = &browser.client;
+    c.set_window_size(width, 800).await.unwrap();
+    let sizes = c
+        .execute(
+            "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let height = sizes[0].as_u64().unwrap() + sizes[1].as_u64().unwrap();
+    c.set_window_size(width, u32::try_from(height).unwrap())
+        .await
+        .unwrap();
+    browser.screenshot(name).await;
+    c.set_window_size(1280, 1000).await.unwrap();
+}
+
+/// Waits for the simulator's challenge page and answers it `Y`.
+async fn confirm_at_the_bank(browser: &crate::common::browser::Browser) {
+    use fantoccini::Locator;
+    let c = &browser.client;
+    for _ in 0..200 {
+        if let Ok(button) = c.find(Locator::Css("button[value='Y']")).await {
+            button.click().await.unwrap();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no challenge page at {}", c.current_url().await.unwrap());
+}
+
+async fn page_text(browser: &crate::common::browser::Browser) -> String {
+    use fantoccini::Locator;
+    browser
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The demo shop in headless Chromium: a shopper ticks "save this card", pays, and then pays
+/// again in one click; a monthly order's card is charged again by the shop's button, and a second
+/// charge the same day is refused in the shopper's words.
+#[tokio::test]
+async fn a_shopper_saves_a_card_in_the_demo_and_pays_again_in_one_click() {
+    use fantoccini::Locator;
+    let sandbox = crate::cli::Sandbox::start(&[]);
+    let browser = crate::common::browser::Browser::start().await;
+    let c = &browser.client;
+    c.set_window_size(1280, 1000).await.unwrap();
+    let result = format!("{}/demo/result", sandbox.base);
+
+    c.goto(&format!("{}/demo", sandbox.base)).await.unwrap();
+    assert!(!page_text(&browser).await.contains("Your saved cards"));
+    c.find(Locator::Css("input[name='save_card']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[value='now']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    confirm_at_the_bank(&browser).await;
+    let done = browser.wait_for_url(&result).await;
+    assert!(
+        done.query_pairs()
+            .any(|(k, v)| k == "status" && v == "succeeded"),
+        "{done}"
+    );
+
+    c.goto(&format!("{}/demo", sandbox.base)).await.unwrap();
+    let text = page_text(&browser).await;
+    assert!(text.contains("Your saved cards"), "{text}");
+    assert!(text.contains("Pay again with Visa •••• 1111"), "{text}");
+    assert!(!text.contains("pm_"), "no ids for the shopper: {text}");
+
+    // The monthly order, with another card.
+    let number = c
+        .find(Locator::Css("input[name='card_number']"))
+        .await
+        .unwrap();
+    number.clear().await.unwrap();
+    number.send_keys("5500 0000 0000 0004").await.unwrap();
+    c.find(Locator::Css("input[name='subscribe']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[value='now']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    confirm_at_the_bank(&browser).await;
+    browser.wait_for_url(&result).await;
+
+    c.goto(&format!("{}/demo", sandbox.base)).await.unwrap();
+    let text = page_text(&browser).await;
+    assert!(
+        text.contains("Charge the monthly order again: Mastercard •••• 0004"),
+        "{text}"
+    );
+    full_page_at(&browser, 1280, "saved-cards-1-checkout-1280").await;
+    full_page_at(&browser, 390, "saved-cards-1-checkout-390").await;
+
+    // One click: the saved Visa, confirmed at the bank as this card asks.
+    c.find(Locator::XPath(
+        "//button[contains(., 'Pay again with Visa')]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    confirm_at_the_bank(&browser).await;
+    let again = browser.wait_for_url(&result).await;
+    assert!(
+        again
+            .query_pairs()
+            .any(|(k, v)| k == "status" && v == "succeeded"),
+        "{again}"
+    );
+    full_page_at(&browser, 390, "saved-cards-2-paid-again-390").await;
+
+    // The shop charges the monthly order: no bank page.
+    for attempt in ["first", "second"] {
+        c.goto(&format!("{}/demo", sandbox.base)).await.unwrap();
+        c.find(Locator::XPath(
+            "//button[contains(., 'Charge the monthly order again')]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        let charged = browser.wait_for_url(&result).await;
+        let status = if attempt == "first" {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        assert!(
+            charged
+                .query_pairs()
+                .any(|(k, v)| k == "status" && v == status),
+            "{attempt}: {charged}"
+        );
+    }
+    let text = page_text(&browser).await;
+    assert!(
+        text.contains("already charged in the last 24 hours"),
+        "{text}"
+    );
+    full_page_at(&browser, 1280, "saved-cards-3-limit-1280").await;
+    full_page_at(&browser, 390, "saved-cards-3-limit-390").await;
+    browser.close().await;
+}
