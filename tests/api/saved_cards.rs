@@ -183,6 +183,19 @@ async fn a_saved_subscription_card_pays_without_the_shopper_once_per_24_hours() 
     let tokens = app.msp_tokens(&cus).await;
     assert_eq!(tokens.len(), 1, "MSP keeps the card under the reference");
     assert_eq!(tokens[0]["recurring_model"], "subscription");
+    // The same card saved again for the same shopper is the same payment method.
+    let again = app
+        .save_card_through(&zero_auth(VISA, "subscription", &cus))
+        .await;
+    assert_eq!(again["payment_method"], pm_id.as_str());
+    let (_, listed) = app
+        .pm_call(
+            Method::GET,
+            &format!("/v1/payment_methods?customer_reference={cus}"),
+            None,
+        )
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
 
     // The renewal: no card, no return URL, no shopper, no 3-D Secure.
     let (status, paid) = app.post_saved_card(&paying(&pm_id)).await;
@@ -840,4 +853,36 @@ async fn a_shopper_saves_a_card_in_the_demo_and_pays_again_in_one_click() {
     full_page_at(&browser, 1280, "saved-cards-3-limit-1280").await;
     full_page_at(&browser, 390, "saved-cards-3-limit-390").await;
     browser.close().await;
+}
+
+/// Neither the notification nor the shopper's return came: the reconciler's sync reads the
+/// token from MSP's order and saves the card.
+#[tokio::test]
+async fn a_sync_reads_the_token_when_no_notification_came() {
+    let app = spawn_app().await;
+    app.set_faults(json!({"drop_notifications": true})).await;
+    let cus = customer();
+    let (status, checkout) = app
+        .post_saved_card(&saving(VISA, "unscheduled", &cus))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{checkout}");
+    let payment_url = app.open_challenge(&checkout).await;
+    app.answer_challenge(&payment_url, "Y").await;
+    let id = checkout["id"].as_str().unwrap();
+    assert_eq!(app.get_checkout(id).await["status"], "requires_action");
+    let looked_at = app.pass_after(chrono::TimeDelta::minutes(2)).await.unwrap();
+    assert!(looked_at >= 1);
+    let synced = app.get_checkout(id).await;
+    assert_eq!(synced["status"], "succeeded", "{synced}");
+    let pm_id = synced["payment_method"]
+        .as_str()
+        .expect("saved by the sync");
+    let (status, pm) = app
+        .pm_call(Method::GET, &format!("/v1/payment_methods/{pm_id}"), None)
+        .await;
+    assert_eq!(
+        (status, pm["usage"].clone()),
+        (StatusCode::OK, json!("unscheduled"))
+    );
+    app.stop().await;
 }

@@ -355,9 +355,23 @@ impl Checkout {
             .any(|r| r.status == RefundStatus::Pending)
     }
 
-    /// Nothing more will happen by itself: settled, with no refund pending.
+    /// Nothing more will happen by itself: settled, with no refund pending and no card still
+    /// to save (a paid checkout with `save_card` waits for MSP's token: the reconciler asks).
     pub fn is_at_rest(&self) -> bool {
-        self.status.is_settled() && !self.has_pending_refunds()
+        self.status.is_settled() && !self.has_pending_refunds() && !self.card_still_to_save()
+    }
+
+    /// It asked to save the card and has paid, and the card is not saved yet (design §14).
+    pub fn card_still_to_save(&self) -> bool {
+        self.saved_card.save.is_some()
+            && self.saved_card.payment_method.is_none()
+            && matches!(
+                self.status,
+                CheckoutStatus::RequiresCapture
+                    | CheckoutStatus::Succeeded
+                    | CheckoutStatus::PartiallyRefunded
+                    | CheckoutStatus::Refunded
+            )
     }
 
     pub fn refund(&self, id: &RefundId) -> Option<&Refund> {

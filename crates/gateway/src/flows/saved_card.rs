@@ -13,7 +13,7 @@
 use super::Context;
 use super::transition::News;
 use crate::domain::card::CardSummary;
-use crate::domain::checkout::{CheckoutStatus, SavedCardState};
+use crate::domain::checkout::SavedCardState;
 use crate::domain::new_checkout::{NewCheckout, PaymentSource};
 use crate::domain::payment_method::{
     MspToken, PaymentMethod, PaymentMethodEvent, PaymentMethodEventType, PaymentMethodId,
@@ -109,26 +109,36 @@ fn token_of<'a>(news: &News<'a>) -> Option<&'a MspToken> {
 
 /// Saves the card of `applied`, a checkout just written, when it asked for that, paid, and MSP
 /// has shown the token; returns the checkout as stored afterwards. A failure to save is logged
-/// and leaves the checkout as it was: the next news of its order (a notification, a sync)
-/// tries again, and the save is idempotent (the payment method's id is the checkout's).
+/// and leaves the checkout as it was: it is not at rest while its card is still to save, so the
+/// reconciler syncs it again (and the next news of its order tries again); the save is
+/// idempotent (the payment method's id is the checkout's). The same card saved again for the
+/// same shopper (MSP answers the same token) is the payment method it already is.
 pub async fn after_apply(ctx: &Context, applied: Versioned, news: News<'_>) -> Versioned {
     let state = &applied.checkout.saved_card;
-    let paid = matches!(
-        applied.checkout.status,
-        CheckoutStatus::RequiresCapture
-            | CheckoutStatus::Succeeded
-            | CheckoutStatus::PartiallyRefunded
-            | CheckoutStatus::Refunded
-    );
-    let (Some(usage), Some(reference), None, true, Some(token)) = (
+    let (true, Some(usage), Some(reference), Some(token)) = (
+        applied.checkout.card_still_to_save(),
         state.save,
         state.customer_reference.clone(),
-        state.payment_method.as_ref(),
-        paid,
         token_of(&news),
     ) else {
         return applied;
     };
+    // MSP keeps one token per card and shopper: a card saved again is the payment method it
+    // already is (deleting one of two would break the other at MSP).
+    match already_saved(ctx, &reference, token).await {
+        Ok(Some(existing)) => {
+            tracing::info!(checkout_id = %applied.checkout.id, payment_method = %existing, "card saved already");
+            return attach(ctx, applied.clone(), &existing).await.unwrap_or_else(|e| {
+                tracing::error!(checkout_id = %applied.checkout.id, error = %e, "could not show the saved card on the checkout; the reconciler tries again");
+                applied
+            });
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(checkout_id = %applied.checkout.id, error = %e, "could not look for the card among the saved ones; the reconciler tries again");
+            return applied;
+        }
+    }
     let now = ctx.clock.now();
     let checkout = &applied.checkout;
     let method = PaymentMethod {
@@ -145,7 +155,7 @@ pub async fn after_apply(ctx: &Context, applied: Versioned, news: News<'_>) -> V
     let saved = match ctx.store.save_payment_method(&method, token, &event).await {
         Ok(saved) => saved,
         Err(e) => {
-            tracing::error!(checkout_id = %checkout.id, error = %e, "could not save the card; the next news of the order tries again");
+            tracing::error!(checkout_id = %checkout.id, error = %e, "could not save the card; the reconciler tries again");
             return applied;
         }
     };
@@ -153,8 +163,37 @@ pub async fn after_apply(ctx: &Context, applied: Versioned, news: News<'_>) -> V
     match attach(ctx, applied.clone(), &saved.method.id).await {
         Ok(v) => v,
         Err(e) => {
-            tracing::error!(checkout_id = %checkout.id, error = %e, "could not show the saved card on the checkout; the next news of the order tries again");
+            tracing::error!(checkout_id = %checkout.id, error = %e, "could not show the saved card on the checkout; the reconciler tries again");
             applied
+        }
+    }
+}
+
+/// The active payment method of `reference` that stands for `token`, if any.
+async fn already_saved(
+    ctx: &Context,
+    reference: &crate::domain::payment_method::CustomerReference,
+    token: &MspToken,
+) -> Result<Option<PaymentMethodId>, StoreError> {
+    let mut after = None;
+    loop {
+        let page = ctx
+            .store
+            .list_payment_methods(reference, 100, after.as_ref())
+            .await?;
+        for method in &page.data {
+            if method.status != PaymentMethodStatus::Active {
+                continue;
+            }
+            if let Some(stored) = ctx.store.payment_method(&method.id).await?
+                && stored.token == *token
+            {
+                return Ok(Some(method.id.clone()));
+            }
+        }
+        match (page.has_more, page.data.last()) {
+            (true, Some(last)) => after = Some(last.id.clone()),
+            _ => return Ok(None),
         }
     }
 }
