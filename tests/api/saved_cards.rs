@@ -886,3 +886,38 @@ async fn a_sync_reads_the_token_when_no_notification_came() {
     );
     app.stop().await;
 }
+
+/// A card MSP no longer knows (deleted in MSP's own back office, say): the payment is a failed
+/// checkout that says so, with MSP's code.
+#[tokio::test]
+async fn a_token_msp_refuses_is_a_failed_checkout_with_payment_method_invalid() {
+    let app = spawn_app().await;
+    let cus = customer();
+    let saved = app
+        .save_card_through(&zero_auth(VISA, "unscheduled", &cus))
+        .await;
+    let pm_id = saved["payment_method"].as_str().unwrap();
+    let token = app.msp_tokens(&cus).await[0]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .client
+        .delete(format!(
+            "{}/recurring/{cus}/remove/{token}",
+            app.sim.api_url()
+        ))
+        .header("api_key", MSP_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let (status, refused) = app.post_saved_card(&paying(pm_id)).await;
+    assert_eq!(status, StatusCode::CREATED, "{refused}");
+    assert_eq!(refused["status"], "failed");
+    assert_eq!(refused["failure"]["code"], "payment_method_invalid");
+    assert_eq!(refused["failure"]["psp_reason_code"], "1000");
+    assert!(!refused.to_string().contains(&token));
+    app.stop().await;
+}
