@@ -585,6 +585,30 @@ async fn a_keyed_saved_card_payment_is_replayed_not_charged_twice() {
         1,
         "one order at MSP for the two requests"
     );
+    // The key keeps answering what it answered, even once the card is deleted.
+    let (status, _) = app
+        .pm_call(
+            Method::DELETE,
+            &format!("/v1/payment_methods/{pm_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let res = app
+        .authed(Method::POST, "/v1/checkouts")
+        .header("Idempotency-Key", format!("renewal-{cus}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(res.headers().get("Idempotent-Replayed").is_some());
+    let (status, fresh) = app.post_saved_card(&body).await;
+    assert_eq!(
+        (status, fresh["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("payment_method_inactive")),
+        "without the key the deleted card cannot pay"
+    );
     app.stop().await;
 }
 

@@ -41,11 +41,18 @@ fn inactive(param: Option<&str>) -> ApiError {
     }
 }
 
-/// Reads the saved card a new checkout pays with and checks that it may (a checkout with a
-/// card typed in passes as it is).
-pub(super) async fn resolve(state: &AppState, new: NewCheckout) -> Result<NewCheckout, ApiError> {
-    saved_card::resolve(&state.flows, new)
+/// Reads the saved card a new checkout pays with and checks that it may: `None` for a checkout
+/// with a card typed in, which needs nothing more.
+pub(super) async fn resolve(
+    state: &AppState,
+    new: &NewCheckout,
+) -> Result<Option<NewCheckout>, ApiError> {
+    if new.card().is_some() {
+        return Ok(None);
+    }
+    saved_card::resolve(&state.flows, new.clone())
         .await
+        .map(Some)
         .map_err(|e| match e {
             ResolveError::NotFound => not_found().with_param("payment_method"),
             ResolveError::Inactive(_) => inactive(Some("payment_method")),
