@@ -176,6 +176,11 @@ async fn a_saved_subscription_card_pays_without_the_shopper_once_per_24_hours() 
     assert_eq!(pm["usage"], "subscription");
     assert_eq!(pm["status"], "active");
     assert_eq!(pm["created_from"], saved["id"]);
+    let created_at = pm["created_at"].as_str().unwrap();
+    assert!(
+        created_at.ends_with('Z') && !created_at.contains('.'),
+        "whole seconds, as every time the API writes: {created_at}"
+    );
     assert_eq!(
         pm["card"],
         json!({"brand": "visa", "last4": "1111", "exp_month": 12, "exp_year": 2030})

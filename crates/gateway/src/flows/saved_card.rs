@@ -10,6 +10,8 @@
 //! - [`update_expiry`] and [`delete`] change a payment method at MSP first, then in the store
 //!   with its event, in one compare-and-set.
 
+use chrono::SubsecRound;
+
 use super::Context;
 use super::transition::News;
 use crate::domain::card::CardSummary;
@@ -139,7 +141,8 @@ pub async fn after_apply(ctx: &Context, applied: Versioned, news: News<'_>) -> V
             return applied;
         }
     }
-    let now = ctx.clock.now();
+    // Whole seconds, as the API writes every other time.
+    let now = ctx.clock.now().trunc_subsecs(0);
     let checkout = &applied.checkout;
     let method = PaymentMethod {
         id: PaymentMethodId::saved_by(&checkout.id),
@@ -302,7 +305,7 @@ async fn change(
     edit: impl Fn(&mut PaymentMethod),
 ) -> Result<PaymentMethod, ChangeError> {
     for _ in 0..MAX_ATTEMPTS {
-        let now = ctx.clock.now();
+        let now = ctx.clock.now().trunc_subsecs(0);
         let mut next = stored.method.clone();
         edit(&mut next);
         if next == stored.method {
