@@ -23,6 +23,7 @@ mod reconcile;
 mod refunds;
 mod request_ids;
 mod resilience;
+mod saved_cards;
 mod strict_input;
 mod sub_lists;
 mod webhooks;

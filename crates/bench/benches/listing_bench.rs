@@ -168,6 +168,7 @@ fn nth(i: usize, at: DateTime<Utc>) -> anyhow::Result<Checkout> {
             exp_month: 12,
             exp_year: 2030,
         },
+        saved_card: Default::default(),
         return_url: "https://shop.example/checkout/return".into(),
         cancel_url: "https://shop.example/cart".into(),
         metadata: serde_json::Map::from_iter([("cart_id".to_owned(), format!("c-{i}").into())]),

@@ -44,6 +44,13 @@
 //!   ([`domain::refund`]), so reserving one and every change of it is that same compare-and-set.
 //!   That compare-and-set also writes the change's merchant events ([`domain::event`], derived
 //!   by comparing the record before and after) into an outbox next to the record.
+//! - Saved cards (design §14): [`api::saved_card_request`] reads `save_card`,
+//!   `customer.reference` and `payment_method` of a create request; [`flows::saved_card`] checks
+//!   a saved card before it pays, stores a payment method ([`domain::payment_method`], MSP's
+//!   token beside it only, [`store::PaymentMethods`]) once MSP's news of a saving checkout shows
+//!   the token (called from [`flows::apply`] after every change), and updates or deletes one at
+//!   MSP first; [`api::payment_methods`] is `/v1/payment_methods`; the token API calls and what a
+//!   refused token order means are in the MSP client (`psp::multisafepay::client::recurring`).
 //! - [`webhooks`]: the deliverer: takes due events out of the outbox, signs and POSTs them to
 //!   the storefront, retries on the documented schedule, leases each to one instance at a time;
 //!   `GET /v1/events` and redelivery are [`api::events`].
@@ -53,9 +60,10 @@
 //!   types, its vocabulary (status strings, error and reason codes, the failure table) and the one
 //!   conversion to and from the domain.
 //! - [`store`]: the store traits, one per concern ([`store::Records`], [`store::Listing`],
-//!   [`store::Idempotency`], [`store::SyncIndex`], [`store::EventOutbox`], [`store::Locks`]) and
-//!   their union [`store::CheckoutStore`], with a Redis implementation (production, tests) and an
-//!   in-memory one (the `sandbox` command only); every state change is one compare-and-set.
+//!   [`store::Idempotency`], [`store::SyncIndex`], [`store::EventOutbox`], [`store::Locks`],
+//!   [`store::PaymentMethods`]) and their union [`store::CheckoutStore`], with a Redis
+//!   implementation (production, tests) and an in-memory one (the `sandbox` command only); every
+//!   state change is one compare-and-set.
 //!   `GET /v1/checkouts` ([`api::listing`]) pages through time-bucketed indexes
 //!   ([`store::timeline`], reusable for anything listed newest first; [`store::listing`]).
 //! - [`clock`]: the one source of "now"; tests hold a [`clock::ManualClock`] and move it.

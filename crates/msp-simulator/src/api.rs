@@ -17,7 +17,7 @@ use super::orders::{
 use super::wire::{
     self, CreatedOrder, CustomerVerification, Envelope, ErrorEnvelope, MspError, OrderObject,
 };
-use super::{Sim, challenge, with_transaction_id};
+use super::{Sim, challenge, recurring, with_transaction_id};
 
 impl std::fmt::Display for MspError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,11 +138,52 @@ pub(crate) async fn create(
         CreateFailure::None | CreateFailure::Timeout => {}
     }
     let new = wire::parse_new_order(&body, today_yymm(&sim))?;
-    let behaviour = cards::behaviour(new.card_number.as_str());
-    if behaviour == CardBehaviour::DeclinedAtCreation {
-        return Err(MspError::new(1024, 402, "declined"));
-    }
     let now = sim.clock.naive_now();
+    let (card, behaviour, recurring) = match (&new.card, &new.recurring) {
+        (Some(card), recurring) => {
+            let behaviour = cards::behaviour(card.number.as_str());
+            if behaviour == CardBehaviour::DeclinedAtCreation {
+                return Err(MspError::new(1024, 402, "declined"));
+            }
+            let record = CardRecord {
+                brand: card.brand,
+                last4: card.number.last4().to_owned(),
+                expiry: card.expiry.clone(),
+                holder: card.holder.clone(),
+            };
+            let recurring = recurring.as_ref().map(|r| recurring::OrderRecurring {
+                model: r.model,
+                token: None,
+                subsequent: false,
+                pending: Some(sim.tokens.pending(card.number.as_str(), behaviour)),
+            });
+            (record, behaviour, recurring)
+        }
+        (
+            None,
+            Some(wire::RecurringRequest {
+                model,
+                id: Some(token),
+            }),
+        ) => {
+            let (record, behaviour) = sim.tokens.charge(
+                site,
+                new.customer.reference.as_deref(),
+                token,
+                *model,
+                &new.gateway,
+                now,
+            )?;
+            let recurring = recurring::OrderRecurring {
+                model: *model,
+                token: Some(token.clone()),
+                subsequent: true,
+                pending: None,
+            };
+            (record, behaviour, Some(recurring))
+        }
+        (None, _) => return Err(MspError::new(1024, 402, "Transaction declined: no card")),
+    };
     let transaction_id = sim.next_id();
     let mut order = Order {
         transaction_id,
@@ -157,17 +198,13 @@ pub(crate) async fn create(
         items: new.items,
         vars: new.vars,
         customer: new.customer,
-        card: CardRecord {
-            brand: new.brand,
-            last4: new.card_number.last4().to_owned(),
-            expiry: new.expiry,
-            holder: new.holder,
-        },
+        card,
         external_transaction_id: (transaction_id % 1_000_000_000).to_string(),
         authentication: None,
         behaviour,
         options: new.options,
         manual_capture: new.manual_capture,
+        recurring,
         authorized_at: None,
         captured: None,
         created: now,
@@ -176,6 +213,7 @@ pub(crate) async fn create(
         related: Vec::new(),
     };
     order.settle_at_creation(now);
+    sim.tokens.on_change(site, &mut order);
     let challenged = order.status == Status::Initialized;
     if challenged {
         order.reason = "3D Secure Authorization".to_owned();

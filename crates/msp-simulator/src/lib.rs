@@ -25,6 +25,9 @@
 //! way on both sides cannot pass every test and fail against the real MultiSafepay.
 //!
 //! - `api`: the `/v1/json` handlers; `wire`: MSP's field names, written from MSP's docs.
+//! - `recurring`: tokens (initial orders with `recurring_model` make them, zero authorisations
+//!   included; subsequent `recurring_id` orders pay with them, one per token per 24 hours) and
+//!   the token API `/recurring/{reference}/…`.
 //! - `cards`: the test cards and what each does (and how long each scheme's authorisations
 //!   last); `orders`: order state, status machine, refunds, captures and chargebacks
 //!   (`related_transactions`), sharded book.
@@ -43,6 +46,7 @@ mod control;
 pub mod faults;
 mod notifier;
 mod orders;
+mod recurring;
 pub mod signature;
 mod state;
 mod wire;
@@ -219,6 +223,19 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 web::patch().to(api::update_refund),
             )
             .route("/orders/{order_id}/capture", web::post().to(api::capture))
+            .route("/recurring/{reference}", web::get().to(recurring::list))
+            .route(
+                "/recurring/{reference}/token/{token}",
+                web::get().to(recurring::get),
+            )
+            .route(
+                "/recurring/{reference}/update/{token}",
+                web::patch().to(recurring::update),
+            )
+            .route(
+                "/recurring/{reference}/remove/{token}",
+                web::delete().to(recurring::remove),
+            )
             .route(
                 "/capture/{order_id}",
                 web::patch().to(api::cancel_authorization),
@@ -288,6 +305,7 @@ fn build(
             .collect(),
         orders: Sharded::new(),
         aliases: Sharded::new(),
+        tokens: recurring::Tokens::new(),
         sessions: Sharded::new(),
         faults: RwLock::new(Faults::default()),
         notifier: Arc::new(Notifier::new(

@@ -207,6 +207,8 @@ pub(crate) struct Customer {
     pub locale: Option<String>,
     pub phone1: Option<String>,
     pub phone2: Option<String>,
+    /// The merchant's id for the shopper: recurring tokens are stored under it.
+    pub reference: Option<String>,
     pub state: Option<String>,
     pub zip_code: Option<String>,
 }
@@ -233,6 +235,8 @@ pub(crate) struct Order {
     pub options: PaymentOptions,
     /// `capture: "manual"`: the payment is only authorised, and collected when captured.
     pub manual_capture: bool,
+    /// An initial order that makes a token, or a subsequent one that pays with one.
+    pub recurring: Option<super::recurring::OrderRecurring>,
     /// When a manual-capture order was authorised.
     pub authorized_at: Option<NaiveDateTime>,
     /// What a manual-capture order's capture took.
@@ -696,6 +700,7 @@ mod tests {
                 cancel_url: None,
             },
             manual_capture: false,
+            recurring: None,
             authorized_at: None,
             captured: None,
             created: now,

@@ -22,6 +22,8 @@ pub(crate) struct Sim {
     /// A capture's `new_order_id` -> the id of the order it captured: the captured money goes by
     /// either id. Lock order: an alias shard before an order shard, never the other way.
     pub(crate) aliases: Sharded<OrderKey, String>,
+    /// Recurring tokens, by site and `customer.reference`.
+    pub(crate) tokens: super::recurring::Tokens,
     /// Challenge session id (in `payment_url` and the verification form) -> order.
     pub(crate) sessions: Sharded<String, OrderKey>,
     pub(super) faults: RwLock<Faults>,
@@ -156,6 +158,7 @@ impl Sim {
             match f(order) {
                 Ok(r) => {
                     order.modified = self.clock.naive_now();
+                    self.tokens.on_change(key.0, order);
                     let authorised = (before != Status::Authorized
                         && order.status == Status::Authorized)
                         .then(|| order.capture_expiry())

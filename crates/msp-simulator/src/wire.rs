@@ -76,12 +76,32 @@ pub(crate) struct NewOrder {
     pub vars: [Option<String>; 3],
     pub customer: Customer,
     pub options: PaymentOptions,
-    pub card_number: CardNumber,
+    /// The card (`gateway_info`); `None` on a subsequent recurring order, which pays with a token.
+    pub card: Option<NewCard>,
+    /// `gateway` as sent (`""` when absent).
+    pub gateway: String,
+    /// `capture: "manual"`
+    pub manual_capture: bool,
+    /// `recurring_model` and `recurring_id`.
+    pub recurring: Option<RecurringRequest>,
+}
+
+/// The card of a direct card order.
+#[derive(Debug)]
+pub(crate) struct NewCard {
+    pub number: CardNumber,
     pub brand: Brand,
     pub expiry: String,
     pub holder: Option<String>,
-    /// `capture: "manual"`
-    pub manual_capture: bool,
+}
+
+/// `recurring_model` (and, on a subsequent order, `recurring_id`), top-level as MSP's examples
+/// and SDKs send them.
+#[derive(Debug)]
+pub(crate) struct RecurringRequest {
+    pub model: super::recurring::Model,
+    /// `Some` on a subsequent order: the token to pay with.
+    pub id: Option<String>,
 }
 
 /// Currencies MSP processes card payments in (a subset large enough for merchants' tests).
@@ -154,8 +174,11 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
             ));
         }
     }
+    let recurring = parse_recurring(obj)?;
+    let subsequent = recurring.as_ref().is_some_and(|r| r.id.is_some());
     let gateway = str_field(obj, "gateway").unwrap_or("");
-    if !GATEWAYS.contains(&gateway) {
+    // A token order names no gateway, an empty one, or the token's code (checked with the token).
+    if !(GATEWAYS.contains(&gateway) || subsequent && gateway.is_empty()) {
         return Err(MspError::invalid(
             1023,
             format!("Gateway unavailable: use one of {}", GATEWAYS.join(", ")),
@@ -169,15 +192,17 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
                 "Invalid order ID: send a string of at most 50 characters",
             )
         })?;
+    // An initial recurring order may be a zero authorisation (amount 0).
+    let least = u64::from(recurring.is_none() || subsequent);
     let amount = obj
         .get("amount")
         .and_then(minor_units)
-        .filter(|a| *a >= 1)
+        .filter(|a| *a >= least)
         .ok_or_else(|| {
             MspError::invalid(
                 1001,
-                "Invalid amount: send a whole number of cents, at least 1, as an integer or a \
-                 string of digits",
+                "Invalid amount: send a whole number of cents, at least 1 (0 only for an \
+                 initial recurring order), as an integer or a string of digits",
             )
         })?;
     let currency = str_field(obj, "currency")
@@ -228,6 +253,19 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         ));
     }
     let text = |name: &str| str_field(customer_in, name).map(str::to_owned);
+    let reference = text("reference");
+    if reference.as_ref().is_some_and(|r| r.chars().count() > 50) {
+        return Err(MspError::invalid(
+            1000,
+            "Invalid customer.reference: send at most 50 characters",
+        ));
+    }
+    if recurring.is_some() && reference.is_none() {
+        return Err(MspError::invalid(
+            1000,
+            "A recurring order needs customer.reference: the token is stored under it",
+        ));
+    }
     let customer = Customer {
         address1: text("address1"),
         address2: text("address2"),
@@ -241,6 +279,7 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         locale: text("locale"),
         phone1: text("phone"),
         phone2: None,
+        reference,
         state: text("state"),
         zip_code: text("zip_code"),
     };
@@ -267,6 +306,71 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
         cancel_url: url_field(options_in, "cancel_url")?,
     };
 
+    let card = if subsequent {
+        None
+    } else {
+        Some(parse_card(obj, manual_capture, today_yymm)?)
+    };
+    if let Some(card) = &card
+        && amount == 0
+        && card.brand.authorization_lifetime().is_none()
+    {
+        return Err(MspError::invalid(
+            1000,
+            format!(
+                "Invalid amount: zero authorisation is offered for Visa, Mastercard and Maestro \
+                 cards only, not {}",
+                card.brand.gateway()
+            ),
+        ));
+    }
+    let var = |name: &str| str_field(obj, name).map(str::to_owned);
+    Ok(NewOrder {
+        order_id,
+        amount,
+        currency,
+        description,
+        // The order object's `items` is an HTML string or null (the Python SDK rejects a list).
+        items: var("items"),
+        vars: [var("var1"), var("var2"), var("var3")],
+        customer,
+        options,
+        card,
+        gateway: gateway.to_owned(),
+        manual_capture,
+        recurring,
+    })
+}
+
+/// `recurring_model` and `recurring_id`: a model alone is an initial order (it makes a token),
+/// with an id a subsequent one (it pays with the token).
+fn parse_recurring(obj: &Map<String, Value>) -> Result<Option<RecurringRequest>, MspError> {
+    let id = str_field(obj, "recurring_id").map(str::to_owned);
+    let model = match str_field(obj, "recurring_model") {
+        None if id.is_some() => {
+            return Err(MspError::invalid(
+                1000,
+                "A token order needs recurring_model: cardOnFile, subscription or unscheduled",
+            ));
+        }
+        None => return Ok(None),
+        Some(m) => super::recurring::Model::parse(m).ok_or_else(|| {
+            MspError::invalid(
+                1000,
+                "Invalid recurring_model: send cardOnFile, subscription or unscheduled",
+            )
+        })?,
+    };
+    Ok(Some(RecurringRequest { model, id }))
+}
+
+/// `gateway_info` of a direct card order.
+fn parse_card(
+    obj: &Map<String, Value>,
+    manual_capture: bool,
+    today_yymm: u32,
+) -> Result<NewCard, MspError> {
+    let empty = Map::new();
     let card_in = obj
         .get("gateway_info")
         .and_then(Value::as_object)
@@ -308,22 +412,11 @@ pub(crate) fn parse_new_order(body: &[u8], today_yymm: u32) -> Result<NewOrder, 
             "Transaction declined: send a 3 or 4 digit card_cvc",
         ));
     }
-    let var = |name: &str| str_field(obj, name).map(str::to_owned);
-    Ok(NewOrder {
-        order_id,
-        amount,
-        currency,
-        description,
-        // The order object's `items` is an HTML string or null (the Python SDK rejects a list).
-        items: var("items"),
-        vars: [var("var1"), var("var2"), var("var3")],
-        customer,
-        options,
-        card_number: CardNumber(number),
+    Ok(NewCard {
+        number: CardNumber(number),
         brand,
         expiry,
         holder: str_field(card_in, "card_holder_name").map(str::to_owned),
-        manual_capture,
     })
 }
 
@@ -512,9 +605,13 @@ impl<'a> OrderObject<'a> {
                 card_expiry_date: &o.card.expiry,
                 external_transaction_id: &o.external_transaction_id,
                 last4: &o.card.last4,
-                recurring_flow: None,
-                recurring_id: None,
-                recurring_model: None,
+                recurring_flow: o
+                    .recurring
+                    .as_ref()
+                    .filter(|r| r.subsequent)
+                    .map(|_| "token"),
+                recurring_id: o.recurring.as_ref().and_then(|r| r.token.as_deref()),
+                recurring_model: o.recurring.as_ref().map(|r| r.model.as_str()),
                 response_code,
                 kind: o.card.brand.gateway(),
             },

@@ -6,6 +6,8 @@
 //! - `POST /demo/checkout`: `POST /v1/checkouts`, then 303 to the pay link or the result page;
 //!   a refusal shows the form again in the shopper's words, with what they typed (but the card
 //!   number and CVC, which are asked for again).
+//! - `POST /demo/pay-saved`: the cart paid with one of the demo shopper's saved cards (the
+//!   checkout page lists them, `GET /v1/payment_methods`), then 303 as `/demo/checkout`.
 //! - `GET /demo/result?checkout_id=…&status=…`: where the gateway sends the browser back (the
 //!   checkout's `cancel_url` is the same page with `via_cancel=1`, so that a shopper who stopped
 //!   at 3-D Secure reads "Payment cancelled"); shows the outcome in the shopper's words, then
@@ -69,6 +71,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
                 .wrap(from_fn(refuse_cross_site))
                 .wrap(from_fn(browser_security_headers))
                 .route(web::post().to(submit))
+                .default_service(web::to(method_not_allowed::<POST>)),
+        )
+        .service(
+            web::resource("/demo/pay-saved")
+                .app_data(form_config())
+                .wrap(from_fn(refuse_cross_site))
+                .wrap(from_fn(browser_security_headers))
+                .route(web::post().to(pay_saved))
                 .default_service(web::to(method_not_allowed::<POST>)),
         )
         .service(
@@ -188,12 +198,12 @@ async fn method_not_allowed<const POST_ONLY: bool>() -> HttpResponse {
 }
 
 async fn checkout_page(state: web::Data<AppState>, info: web::Data<SandboxInfo>) -> HttpResponse {
-    render_checkout(&state, &info, StatusCode::OK, None, None)
+    render_checkout(&state, &info, StatusCode::OK, None, None).await
 }
 
 /// The checkout page. Its `form-action` lists the simulator too: Chrome applies `form-action`
 /// to the redirects after a submission (demo → /pay → MSP's 3-D Secure page).
-fn render_checkout(
+async fn render_checkout(
     state: &AppState,
     info: &SandboxInfo,
     status: StatusCode,
@@ -217,6 +227,7 @@ fn render_checkout(
             error,
             invalid_field,
             typed,
+            saved_cards: saved_cards(state, info).await,
         }))
 }
 
@@ -258,7 +269,8 @@ async fn submit(
                 StatusCode::BAD_GATEWAY,
                 Some(message),
                 Some((None, typed)),
-            );
+            )
+            .await;
         }
     };
     if status == 201 {
@@ -274,6 +286,7 @@ async fn submit(
             Some(demo::api_error_message(status, &created)),
             Some((demo::invalid_field(&created), typed)),
         )
+        .await
     }
 }
 
@@ -764,6 +777,87 @@ fn came_from_another_site(
         .and_then(|p| url::Url::parse(p).ok())
         .is_some_and(|p| p.origin() == origin.origin());
     !(own_host || public)
+}
+
+// Saved cards (issue 25): the checkout page's one-click buttons.
+
+/// The demo shopper's saved cards, as `GET /v1/payment_methods` lists them; none when the
+/// gateway cannot say (the page then offers the card form only).
+async fn saved_cards(state: &AppState, info: &SandboxInfo) -> Vec<demo::SavedCard> {
+    let answer = info
+        .http
+        .get(format!("{}/v1/payment_methods", state.public_url()))
+        .query(&[("customer_reference", demo::DEMO_SHOPPER), ("limit", "5")])
+        .bearer_auth(info.merchant_key.expose_secret())
+        .send()
+        .await;
+    match answer {
+        Ok(res) if res.status().is_success() => {
+            demo::saved_cards(&res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+        Ok(res) => {
+            tracing::warn!(
+                status = res.status().as_u16(),
+                "the demo could not list its saved cards"
+            );
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the demo could not list its saved cards");
+            Vec::new()
+        }
+    }
+}
+
+/// `POST /demo/pay-saved`: the demo cart paid with a saved card, then 303 to the bank's page
+/// (a one-click payment may still be confirmed there) or the result page.
+async fn pay_saved(
+    state: web::Data<AppState>,
+    info: web::Data<SandboxInfo>,
+    req: HttpRequest,
+    form: web::Form<demo::DemoSavedCardForm>,
+) -> HttpResponse {
+    let result_url = format!("{}/demo/result", state.public_url());
+    let cancel_url = format!("{result_url}?{VIA_CANCEL_URL}=1");
+    let shopper_ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let body = demo::saved_card_request_json(
+        form.payment_method.trim(),
+        &result_url,
+        &cancel_url,
+        &shopper_ip,
+    );
+    let answer = info
+        .http
+        .post(format!("{}/v1/checkouts", state.public_url()))
+        .bearer_auth(info.merchant_key.expose_secret())
+        .json(&body)
+        .send()
+        .await;
+    let (status, created) = match answer {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the demo could not reach the gateway's API");
+            (502, Value::Null)
+        }
+    };
+    if status == 201 {
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, demo::next_location(&created, &result_url)))
+            .finish();
+    }
+    let message = if status == 409 {
+        "This saved card can no longer be used. Please pay with the card form.".to_owned()
+    } else {
+        demo::api_error_message(status, &created)
+    };
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    render_checkout(&state, &info, code, Some(message), None).await
 }
 
 #[cfg(test)]

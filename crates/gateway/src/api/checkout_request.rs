@@ -15,7 +15,7 @@ use crate::domain::checkout::CaptureMethod;
 use crate::domain::customer::{Address, BrowserInfo, Country, Customer, Email, Locale};
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::new_checkout::{
-    CardDetails, LineItem, NewCheckout, NewCheckoutParts, cart_total,
+    CardDetails, LineItem, NewCheckout, NewCheckoutParts, PaymentSource, cart_total,
 };
 use crate::domain::tax::TaxRate;
 use crate::domain::text;
@@ -39,6 +39,10 @@ pub struct CheckoutRequest {
     pub cancel_url: Option<String>,
     pub metadata: Option<serde_json::Value>,
     pub capture_method: Option<String>,
+    /// Saved cards (design §14): keep the card for later payments of this kind.
+    pub save_card: Option<String>,
+    /// Saved cards: pay with this payment method instead of `card`.
+    pub payment_method: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +66,8 @@ pub struct CustomerRequest {
     pub user_agent: Option<String>,
     pub address: Option<AddressRequest>,
     pub browser: Option<BrowserRequest>,
+    /// The shop's own id for the shopper (saved cards).
+    pub reference: Option<String>,
 }
 
 /// [`BrowserInfo`] as JSON spells it, with wide integers so that an out-of-range one gets a
@@ -115,6 +121,8 @@ pub static SHAPE: Shape = Shape::Object(&[
     ("cancel_url", Shape::String),
     ("metadata", Shape::FreeObject),
     ("capture_method", Shape::String),
+    ("save_card", Shape::String),
+    ("payment_method", Shape::String),
 ]);
 
 static ITEM_SHAPE: Shape = Shape::Object(&[
@@ -158,6 +166,7 @@ const CUSTOMER_SHAPE: Shape = Shape::Object(&[
             ("platform", Shape::String),
         ]),
     ),
+    ("reference", Shape::String),
 ]);
 
 const CARD_SHAPE: Shape = Shape::Object(&[
@@ -201,7 +210,13 @@ pub fn parse(
 ) -> Result<NewCheckout, FieldError> {
     let reference = optional_text("reference", req.reference, limits::REFERENCE)?;
     let currency = parse_currency(req.currency)?;
-    let items = parse_items(req.items)?;
+    let save_card = super::saved_card_request::save_card(req.save_card.as_deref())?;
+    // Saving a card without a charge needs no cart (design §14).
+    let items = match &req.items {
+        None if save_card.is_some() => Vec::new(),
+        Some(items) if items.is_empty() && save_card.is_some() => Vec::new(),
+        _ => parse_items(req.items)?,
+    };
     let shipping_amount = req
         .shipping_amount
         .map(|v| minor_units("shipping_amount", v))
@@ -237,7 +252,7 @@ pub fn parse(
             ),
         ));
     }
-    if total == MinorUnits::ZERO {
+    if total == MinorUnits::ZERO && (save_card.is_none() || req.payment_method.is_some()) {
         return Err(FieldError::new(
             "amount",
             ErrorCode::InvalidAmount,
@@ -246,16 +261,37 @@ pub fn parse(
     }
 
     let description = optional_text("description", req.description, limits::DESCRIPTION)?;
+    let customer_reference = super::saved_card_request::customer_reference(
+        req.customer.as_ref().and_then(|c| c.reference.as_deref()),
+        save_card,
+        req.payment_method.is_some(),
+    )?;
     let customer = parse_customer(req.customer)?;
-    let card = parse_card(req.card, today)?;
-    let return_url = required("return_url", req.return_url)?;
-    let return_url = return_url_at("return_url", &return_url, allowed_hosts)?;
+    let payment = match req.payment_method {
+        None => PaymentSource::Card(parse_card(req.card, today)?),
+        Some(pm) => super::saved_card_request::payment_method(&pm, req.card.is_some(), save_card)?,
+    };
+    if let PaymentSource::Card(card) = &payment {
+        super::saved_card_request::zero_amount(card, save_card, total)?;
+    }
+    // A merchant-initiated payment with a saved card may have no shopper to send back; whether
+    // this one needs `return_url` is known once the payment method is read.
+    let return_url = match (non_empty(req.return_url), &payment) {
+        (Some(u), _) => Some(return_url_at("return_url", &u, allowed_hosts)?),
+        (None, PaymentSource::Saved { .. }) => None,
+        (None, PaymentSource::Card(_)) => return Err(FieldError::missing("return_url")),
+    };
     let cancel_url = match non_empty(req.cancel_url) {
-        Some(s) => return_url_at("cancel_url", &s, allowed_hosts)?,
+        Some(s) => Some(return_url_at("cancel_url", &s, allowed_hosts)?),
         None => return_url.clone(),
     };
     let metadata = parse_metadata(req.metadata)?;
-    let capture_method = parse_capture_method(req.capture_method, &card)?;
+    let capture_method = match &payment {
+        PaymentSource::Card(card) => parse_capture_method(req.capture_method, card)?,
+        PaymentSource::Saved { .. } => {
+            super::saved_card_request::saved_capture_method(req.capture_method.as_deref())?
+        }
+    };
 
     NewCheckout::new(NewCheckoutParts {
         reference,
@@ -265,7 +301,9 @@ pub fn parse(
         shipping_tax_rate,
         description,
         customer,
-        card,
+        payment,
+        save_card,
+        customer_reference,
         return_url,
         cancel_url,
         metadata,
@@ -718,9 +756,12 @@ mod tests {
             c.customer().browser.as_ref().unwrap().screen_width,
             Some(1920)
         );
-        assert_eq!(c.card().expiry.yymm(), "3012");
-        assert_eq!(c.card().cvc.expose(), "123");
-        assert_eq!(c.cancel_url().as_str(), "https://shop.example/cart");
+        assert_eq!(c.card().unwrap().expiry.yymm(), "3012");
+        assert_eq!(c.card().unwrap().cvc.expose(), "123");
+        assert_eq!(
+            c.cancel_url().unwrap().as_str(),
+            "https://shop.example/cart"
+        );
         assert_eq!(c.metadata()["cart_id"], "c-77");
     }
 
@@ -741,8 +782,11 @@ mod tests {
         let v = with(v, "return_url", Some(json!("http://localhost:3000/done")));
         let v = with(v, "cancel_url", None);
         let c = parse_json(v, &["localhost".to_string()]).unwrap();
-        assert_eq!(c.card().number.last4(), "1111");
-        assert_eq!(c.cancel_url().as_str(), "http://localhost:3000/done");
+        assert_eq!(c.card().unwrap().number.last4(), "1111");
+        assert_eq!(
+            c.cancel_url().unwrap().as_str(),
+            "http://localhost:3000/done"
+        );
     }
 
     #[test]

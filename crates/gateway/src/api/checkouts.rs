@@ -69,6 +69,8 @@ async fn resume(
     id: CheckoutId,
     new: &NewCheckout,
 ) -> Result<StoredResponse, ApiError> {
+    let resolved = super::payment_methods::resolve(state, new).await?;
+    let new = resolved.as_ref().unwrap_or(new);
     match resume_create(&state.flows, id, new).await {
         Ok(checkout) => Ok(created(state, &checkout)),
         Err(ResumeError::Create(e)) => Err(create_failed(e)),
@@ -83,6 +85,10 @@ async fn run(
     id: CheckoutId,
     new: &NewCheckout,
 ) -> Result<StoredResponse, ApiError> {
+    // A saved card is read inside the keyed run, so that a replay answers what the first
+    // request answered even if the payment method has changed since.
+    let resolved = super::payment_methods::resolve(state, new).await?;
+    let new = resolved.as_ref().unwrap_or(new);
     match create_checkout_as(&state.flows, id, new).await {
         Ok(checkout) => Ok(created(state, &checkout)),
         Err(e) => Err(create_failed(e)),

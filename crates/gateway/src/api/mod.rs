@@ -24,7 +24,9 @@ pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod listing;
+pub mod payment_methods;
 pub mod refunds;
+pub mod saved_card_request;
 pub mod strict_json;
 pub mod view;
 
@@ -86,6 +88,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         json_resource("/v1/refunds/{id}/cancel")
             .route(web::post().to(refunds::cancel))
             .default_service(errors::method_not_allowed("POST")),
+    )
+    // Saved cards (design §14).
+    .service(
+        web::resource("/v1/payment_methods")
+            .route(web::get().to(payment_methods::list))
+            .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        json_resource("/v1/payment_methods/{id}")
+            .route(web::get().to(payment_methods::get))
+            .route(web::patch().to(payment_methods::update))
+            .route(web::delete().to(payment_methods::delete))
+            .default_service(errors::method_not_allowed("GET, PATCH, DELETE")),
     );
 }
 

@@ -22,6 +22,9 @@ pub struct CheckoutView<'a> {
     pub reference: Option<&'a str>,
     pub description: &'a str,
     pub card: &'a CardSummary,
+    /// The saved card this checkout saved or paid with (design §14); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<&'a str>,
     pub next_action: Option<NextAction<'a>>,
     pub failure: Option<&'a Failure>,
     pub psp: PspView<'a>,
@@ -87,6 +90,7 @@ impl<'a> CheckoutView<'a> {
             reference: c.reference.as_deref(),
             description: &c.description,
             card: &c.card,
+            payment_method: c.saved_card.payment_method.as_ref().map(|id| id.as_str()),
             next_action,
             failure: c
                 .failure

@@ -31,7 +31,7 @@ pub const GATEWAY_STYLESHEET: &str = include_str!("templates/gateway.css");
 /// stylesheet changes and this is not updated.
 macro_rules! gateway_style_hash {
     () => {
-        "'sha256-s/yF1ZxiBbbLC+Ur7aZVRMya/0wH1pJWh4CJKsXPeso='"
+        "'sha256-sHT6NFkE5tGbIpxgMG4t3DN/EOjA5d4NKNE4dOW6h7w='"
     };
 }
 const GATEWAY_STYLE_HASH: &str = gateway_style_hash!();

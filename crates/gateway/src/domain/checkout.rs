@@ -247,6 +247,9 @@ pub struct Checkout {
     pub reference: Option<String>,
     pub description: String,
     pub card: CardSummary,
+    /// Saved cards (design §14): what this checkout saves or pays with.
+    #[serde(default, skip_serializing_if = "SavedCardState::is_empty")]
+    pub saved_card: SavedCardState,
     pub return_url: String,
     pub cancel_url: String,
     pub metadata: serde_json::Map<String, serde_json::Value>,
@@ -285,6 +288,24 @@ pub struct Checkout {
 
 impl Checkout {
     pub const SCHEMA_VERSION: u32 = 1;
+}
+
+/// A checkout's part in saved cards: the card it saves (`save`, under `customer_reference`) and
+/// the payment method it saved or paid with, once there is one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedCardState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<super::payment_method::Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_reference: Option<super::payment_method::CustomerReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<super::payment_method::PaymentMethodId>,
+}
+
+impl SavedCardState {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// Why a refund cannot be reserved.
@@ -334,9 +355,23 @@ impl Checkout {
             .any(|r| r.status == RefundStatus::Pending)
     }
 
-    /// Nothing more will happen by itself: settled, with no refund pending.
+    /// Nothing more will happen by itself: settled, with no refund pending and no card still
+    /// to save (a paid checkout with `save_card` waits for MSP's token: the reconciler asks).
     pub fn is_at_rest(&self) -> bool {
-        self.status.is_settled() && !self.has_pending_refunds()
+        self.status.is_settled() && !self.has_pending_refunds() && !self.card_still_to_save()
+    }
+
+    /// It asked to save the card and has paid, and the card is not saved yet (design §14).
+    pub fn card_still_to_save(&self) -> bool {
+        self.saved_card.save.is_some()
+            && self.saved_card.payment_method.is_none()
+            && matches!(
+                self.status,
+                CheckoutStatus::RequiresCapture
+                    | CheckoutStatus::Succeeded
+                    | CheckoutStatus::PartiallyRefunded
+                    | CheckoutStatus::Refunded
+            )
     }
 
     pub fn refund(&self, id: &RefundId) -> Option<&Refund> {

@@ -9,6 +9,7 @@ pub mod failure;
 mod id;
 pub mod money;
 pub mod new_checkout;
+pub mod payment_method;
 pub mod refund;
 pub mod tax;
 pub mod text;

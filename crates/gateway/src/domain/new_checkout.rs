@@ -6,6 +6,7 @@ use super::card::{CardExpiry, CardNumber, CardSummary, Cvc};
 use super::checkout::CaptureMethod;
 use super::customer::Customer;
 use super::money::{AmountError, Currency, MinorUnits};
+use super::payment_method::{CustomerReference, MspToken, PaymentMethod, PaymentMethodId, Usage};
 use super::tax::TaxRate;
 use super::url::ReturnUrl;
 
@@ -41,6 +42,18 @@ impl CardDetails {
     }
 }
 
+/// What pays: a card typed in now, or a saved one (design §14).
+#[derive(Clone, Debug)]
+pub enum PaymentSource {
+    Card(CardDetails),
+    /// A payment method; `resolved` is filled in from the store (by
+    /// `flows::saved_card::resolve`) before anything is sent to MSP.
+    Saved {
+        id: PaymentMethodId,
+        resolved: Option<Box<(PaymentMethod, MspToken)>>,
+    },
+}
+
 /// Everything [`NewCheckout::new`] needs; the total is computed, never taken from here.
 #[derive(Clone, Debug)]
 pub struct NewCheckoutParts {
@@ -51,9 +64,14 @@ pub struct NewCheckoutParts {
     pub shipping_tax_rate: TaxRate,
     pub description: Option<String>,
     pub customer: Customer,
-    pub card: CardDetails,
-    pub return_url: ReturnUrl,
-    pub cancel_url: ReturnUrl,
+    pub payment: PaymentSource,
+    /// `save_card`: keep the card at MSP for later payments of this kind.
+    pub save_card: Option<Usage>,
+    /// `customer.reference`: required with `save_card`.
+    pub customer_reference: Option<CustomerReference>,
+    /// `None` only for a merchant-initiated payment with a saved card (no shopper to send back).
+    pub return_url: Option<ReturnUrl>,
+    pub cancel_url: Option<ReturnUrl>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub capture_method: CaptureMethod,
 }
@@ -109,15 +127,41 @@ impl NewCheckout {
     pub fn customer(&self) -> &Customer {
         &self.parts.customer
     }
-    pub fn card(&self) -> &CardDetails {
-        &self.parts.card
+    /// The card typed in, when one was (not for a payment with a saved card).
+    pub fn card(&self) -> Option<&CardDetails> {
+        match &self.parts.payment {
+            PaymentSource::Card(card) => Some(card),
+            PaymentSource::Saved { .. } => None,
+        }
     }
-    pub fn return_url(&self) -> &ReturnUrl {
-        &self.parts.return_url
+    pub fn payment(&self) -> &PaymentSource {
+        &self.parts.payment
+    }
+    /// The saved card that pays, once resolved.
+    pub fn saved(&self) -> Option<&(PaymentMethod, MspToken)> {
+        match &self.parts.payment {
+            PaymentSource::Saved { resolved, .. } => resolved.as_deref(),
+            PaymentSource::Card(_) => None,
+        }
+    }
+    /// Fills in the saved card that pays.
+    pub fn resolve_saved(&mut self, method: PaymentMethod, token: MspToken) {
+        if let PaymentSource::Saved { resolved, .. } = &mut self.parts.payment {
+            *resolved = Some(Box::new((method, token)));
+        }
+    }
+    pub fn save_card(&self) -> Option<Usage> {
+        self.parts.save_card
+    }
+    pub fn customer_reference(&self) -> Option<&CustomerReference> {
+        self.parts.customer_reference.as_ref()
+    }
+    pub fn return_url(&self) -> Option<&ReturnUrl> {
+        self.parts.return_url.as_ref()
     }
     /// Defaults to the return URL when the request had none.
-    pub fn cancel_url(&self) -> &ReturnUrl {
-        &self.parts.cancel_url
+    pub fn cancel_url(&self) -> Option<&ReturnUrl> {
+        self.parts.cancel_url.as_ref()
     }
     pub fn metadata(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.parts.metadata
@@ -200,14 +244,16 @@ pub(crate) mod tests {
                     ..BrowserInfo::default()
                 }),
             },
-            card: CardDetails {
+            payment: PaymentSource::Card(CardDetails {
                 number,
                 expiry,
                 cvc,
                 holder_name: Some("Jo Doe".into()),
-            },
-            cancel_url: ReturnUrl::parse("https://shop.example/cart", &[]).unwrap(),
-            return_url,
+            }),
+            save_card: None,
+            customer_reference: None,
+            cancel_url: Some(ReturnUrl::parse("https://shop.example/cart", &[]).unwrap()),
+            return_url: Some(return_url),
             metadata: serde_json::json!({"cart_id": "c-77"})
                 .as_object()
                 .unwrap()
@@ -221,7 +267,7 @@ pub(crate) mod tests {
     fn total_is_items_times_quantity_plus_shipping() {
         let checkout = example();
         assert_eq!(checkout.amount(), MinorUnits::new(3495).unwrap());
-        assert_eq!(checkout.card().summary().last4, "1111");
+        assert_eq!(checkout.card().unwrap().summary().last4, "1111");
     }
 
     #[test]
@@ -244,10 +290,10 @@ pub(crate) mod tests {
             format!("{checkout:?}"),
             format!("{checkout:#?}"),
             format!("{:?}", checkout.card()),
-            format!("{:?}", checkout.card().number),
-            format!("{}", checkout.card().number),
-            format!("{:?}", checkout.card().cvc),
-            format!("{:?}", checkout.card().summary()),
+            format!("{:?}", checkout.card().unwrap().number),
+            format!("{}", checkout.card().unwrap().number),
+            format!("{:?}", checkout.card().unwrap().cvc),
+            format!("{:?}", checkout.card().unwrap().summary()),
         ];
         for text in shown {
             assert!(!text.contains(PAN), "PAN in {text}");

@@ -68,6 +68,17 @@ pub async fn apply_from(
 /// next change can start from it without reading it back.
 pub async fn apply_versioned(
     ctx: &Context,
+    stored: Versioned,
+    source: EventSource,
+    news: News<'_>,
+) -> Result<Versioned, ApplyError> {
+    let applied = apply_news(ctx, stored, source, news).await?;
+    // A saved card is stored once MSP's news shows its token (design §14).
+    Ok(super::saved_card::after_apply(ctx, applied, news).await)
+}
+
+async fn apply_news(
+    ctx: &Context,
     mut stored: Versioned,
     source: EventSource,
     news: News<'_>,

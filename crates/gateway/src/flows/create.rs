@@ -199,9 +199,16 @@ fn initial_record(ctx: &Context, id: &CheckoutId, new: &NewCheckout) -> Checkout
         currency: new.currency(),
         reference: new.reference().map(str::to_owned),
         description: new.description_or_default(id),
-        card: new.card().summary(),
-        return_url: new.return_url().as_str().to_owned(),
-        cancel_url: new.cancel_url().as_str().to_owned(),
+        card: super::saved_card::card_of(new),
+        saved_card: super::saved_card::state_of(new),
+        return_url: new
+            .return_url()
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default(),
+        cancel_url: new
+            .cancel_url()
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default(),
         metadata: new.metadata().clone(),
         failure: None,
         psp: PspState::default(),

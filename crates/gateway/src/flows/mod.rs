@@ -9,6 +9,9 @@
 //! - [`apply`]: writes a transition with one compare-and-set (re-deciding on a lost race).
 //! - [`cancel`]: cancel a checkout, capture an authorisation (design §10.2, §10.3): MSP first.
 //! - [`refund`]: reserve a refund, ask MSP, cancel one; MSP's news settles them (design §10.1).
+//! - [`saved_card`]: saved cards (design §14): a payment method stored once MSP shows the
+//!   token of a successful saving checkout, a saved card checked before it pays, expiry updates
+//!   and deletion (at MSP first).
 //! - [`reconcile`]: the background task that resolves checkouts whose news never came, and
 //!   refunds whose answer was lost (found at MSP, or failed when MSP never received them).
 //!
@@ -33,6 +36,7 @@ pub mod create;
 pub mod reconcile;
 pub mod refund;
 pub mod resume;
+pub mod saved_card;
 pub mod sync;
 pub mod transition;
 

@@ -440,6 +440,7 @@ mod tests {
                 exp_month: 12,
                 exp_year: 2030,
             },
+            saved_card: Default::default(),
             return_url: "https://shop.example/r".into(),
             cancel_url: "https://shop.example/c".into(),
             metadata: Default::default(),
@@ -476,6 +477,7 @@ mod tests {
             authorized_only: false,
             charged_back: false,
             captured: None,
+            recurring_id: None,
         }
     }
 

@@ -78,6 +78,9 @@ pub struct PspOrder {
     /// its `capture` entries in `related_transactions`, else what `capture_remain` leaves of
     /// the amount). Read on every sync, so that a capture whose answer was lost still counts.
     pub captured: Option<PspCapture>,
+    /// The token of the card this order saved (MSP: `payment_details.recurring_id`), once MSP
+    /// shows one (design §14).
+    pub recurring_id: Option<crate::domain::payment_method::MspToken>,
 }
 
 /// A capture as the PSP shows it on the order.

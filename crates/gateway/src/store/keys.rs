@@ -15,6 +15,11 @@
 //! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
 //! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency
 //! {prefix}:sync-due           ZSET  checkout id scored by due unix time TTL retention
+//! {prefix}:{pm_…}:pm        HASH  data = JSON payment method, token = TTL a year past the
+//!                                   MSP's token, version                card's expiry
+//! {prefix}:{pm_…}:pmevt     LIST  JSON payment_method.* events         TTL as its pm
+//! {prefix}:{pmcus:<hex(ref)>}
+//!                             ZSET  pm id scored by creation ms (a hint) TTL its newest pm's
 //! {prefix}:{tl:<family>}:<yyyymmdd>
 //!                             ZSET  listing index: id scored by creation TTL retention + 1 day
 //!                                   ms, one key per family and UTC day   (from the last write)
@@ -36,6 +41,7 @@
 use super::timeline::Family;
 use crate::domain::checkout::{CheckoutId, CheckoutStatus};
 use crate::domain::event::EventType;
+use crate::domain::payment_method::{CustomerReference, PaymentMethodId};
 use crate::domain::refund::RefundId;
 
 /// The listing family of every checkout.
@@ -149,6 +155,28 @@ impl Keys {
     /// One day (`yyyymmdd`, UTC) of one listing family; the family is the hash tag.
     pub fn timeline(&self, family: &Family, day: &str) -> String {
         [self.prefix.as_str(), ":{tl:", family.as_str(), "}:", day].concat()
+    }
+
+    /// A saved card (design §14): the payment method with MSP's token beside it. The payment
+    /// method id is the hash tag, shared with its events.
+    pub fn payment_method(&self, id: &PaymentMethodId) -> String {
+        [self.prefix.as_str(), ":{", id.as_str(), "}:pm"].concat()
+    }
+
+    /// The payment method's events, oldest first, written in the script that changes it.
+    pub fn payment_method_events(&self, id: &PaymentMethodId) -> String {
+        [self.prefix.as_str(), ":{", id.as_str(), "}:pmevt"].concat()
+    }
+
+    /// The payment methods of one customer reference (hex-encoded, as idempotency keys).
+    pub fn customer_payment_methods(&self, reference: &CustomerReference) -> String {
+        [
+            self.prefix.as_str(),
+            ":{pmcus:",
+            &hex::encode(reference.as_str().as_bytes()),
+            "}",
+        ]
+        .concat()
     }
 }
 

@@ -6,6 +6,7 @@
 //! without yielding.
 
 mod listing;
+mod payment_methods;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -35,6 +36,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 pub struct MemoryStore {
     ttls: Ttls,
     state: Mutex<State>,
+    /// Saved cards (design §14), kept apart from the checkouts' state.
+    payment_methods: payment_methods::Saved,
 }
 
 struct Expiring<T> {
@@ -152,6 +155,7 @@ impl MemoryStore {
         let now = Instant::now();
         Self {
             ttls,
+            payment_methods: payment_methods::Saved::default(),
             state: Mutex::new(State {
                 checkouts: HashMap::new(),
                 pay_sessions: HashMap::new(),

@@ -35,8 +35,11 @@ use crate::domain::refund::RefundId;
 pub mod keys;
 pub mod listing;
 pub mod memory;
+pub mod payment_methods;
 pub mod redis;
 pub mod timeline;
+
+pub use payment_methods::{PaymentMethodPage, PaymentMethods};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -537,10 +540,13 @@ pub trait Locks: Send + Sync + 'static {
 /// The whole store, as the service holds it (`Arc<dyn CheckoutStore>`): every concern's trait.
 /// Implemented for every type that implements them all; callers `use` the trait whose methods
 /// they call.
-pub trait CheckoutStore: Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks {}
+pub trait CheckoutStore:
+    Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks + PaymentMethods
+{
+}
 
 impl<T> CheckoutStore for T where
-    T: Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks
+    T: Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks + PaymentMethods
 {
 }
 

@@ -6,6 +6,7 @@
 mod connection;
 mod listing;
 mod outbox;
+mod payment_methods;
 mod records;
 mod scripts;
 mod timeline;

@@ -13,6 +13,10 @@ use gateway::clock::SystemClock;
 use gateway::configuration::Settings;
 use gateway::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, EventSource, PaySession};
 use gateway::domain::event::{Delivery, Event, EventId, EventType};
+use gateway::domain::payment_method::{
+    CustomerReference, MspToken, PaymentMethod, PaymentMethodEvent, PaymentMethodId,
+    StoredPaymentMethod,
+};
 use gateway::domain::refund::RefundId;
 use gateway::flows::apply::{ApplyError, MAX_CAS_ATTEMPTS, apply};
 use gateway::flows::transition::News;
@@ -20,8 +24,8 @@ use gateway::flows::{Context, FlowSettings};
 use gateway::psp::multisafepay::MultiSafepayClient;
 use gateway::store::{
     CasReply, CheckoutStore, Claim, EventOutbox, Idempotency, IdempotencyBegin, InsertReply,
-    Listing, LockToken, Locks, Outbox, OutboxEntry, Records, StoreError, StoredEvent,
-    StoredResponse, SyncIndex, Versioned,
+    Listing, LockToken, Locks, Outbox, OutboxEntry, PaymentMethodPage, PaymentMethods, Records,
+    StoreError, StoredEvent, StoredResponse, SyncIndex, Versioned,
 };
 
 use crate::fixtures::{checkout, created_event};
@@ -110,6 +114,50 @@ impl SyncIndex for AlwaysLosing {
     }
     async fn due_for_sync(&self, now: i64, limit: usize) -> Result<Vec<CheckoutId>, StoreError> {
         self.inner.due_for_sync(now, limit).await
+    }
+}
+
+#[async_trait]
+impl PaymentMethods for AlwaysLosing {
+    async fn save_payment_method(
+        &self,
+        method: &PaymentMethod,
+        token: &MspToken,
+        event: &PaymentMethodEvent,
+    ) -> Result<StoredPaymentMethod, StoreError> {
+        self.inner.save_payment_method(method, token, event).await
+    }
+    async fn payment_method(
+        &self,
+        id: &PaymentMethodId,
+    ) -> Result<Option<StoredPaymentMethod>, StoreError> {
+        self.inner.payment_method(id).await
+    }
+    async fn update_payment_method(
+        &self,
+        expected_version: u64,
+        next: &PaymentMethod,
+        event: &PaymentMethodEvent,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .update_payment_method(expected_version, next, event)
+            .await
+    }
+    async fn list_payment_methods(
+        &self,
+        customer: &CustomerReference,
+        limit: usize,
+        starting_after: Option<&PaymentMethodId>,
+    ) -> Result<PaymentMethodPage, StoreError> {
+        self.inner
+            .list_payment_methods(customer, limit, starting_after)
+            .await
+    }
+    async fn payment_method_events(
+        &self,
+        id: &PaymentMethodId,
+    ) -> Result<Vec<PaymentMethodEvent>, StoreError> {
+        self.inner.payment_method_events(id).await
     }
 }
 

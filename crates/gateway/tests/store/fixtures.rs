@@ -24,6 +24,7 @@ pub fn checkout(id: &CheckoutId) -> Checkout {
             exp_month: 12,
             exp_year: 2030,
         },
+        saved_card: Default::default(),
         return_url: "https://shop.example/return".to_owned(),
         cancel_url: "https://shop.example/cart".to_owned(),
         metadata: serde_json::Map::new(),

@@ -12,6 +12,7 @@ mod fixtures;
 mod lifetimes;
 mod listing;
 mod outbox;
+mod payment_methods;
 mod redis_only;
 mod tls;
 

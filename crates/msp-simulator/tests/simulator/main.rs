@@ -24,6 +24,7 @@ mod load;
 mod manual_capture;
 mod notifications;
 mod order_object;
+mod recurring;
 mod refund_faults;
 mod refunds;
 mod sdk;

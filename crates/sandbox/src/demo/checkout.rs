@@ -20,6 +20,8 @@ pub struct DemoCheckoutPage {
     pub error: Option<String>,
     /// The form field the error is about (`card_number`, `cvc`, `exp_month`, …): marked.
     pub invalid_field: Option<&'static str>,
+    /// The demo shopper's saved cards, newest first: a one-click button each.
+    pub saved_cards: Vec<super::SavedCard>,
     /// What the shopper typed last time, when the form comes back after an error: kept, except
     /// the card number and the security code, which are asked for again (they are never echoed
     /// into a page).
@@ -63,6 +65,13 @@ pub struct DemoCheckoutForm {
     /// (`capture_method: manual`); anything else, or nothing, pays now.
     #[serde(default)]
     pub capture: String,
+    /// The "save this card" tick box: `card_on_file` when ticked.
+    #[serde(default)]
+    pub save_card: String,
+    /// The "order this every month" tick box: `subscription` when ticked (it saves the card
+    /// for the monthly charges).
+    #[serde(default)]
+    pub subscribe: String,
 }
 
 impl DemoCheckoutForm {
@@ -144,6 +153,10 @@ pub fn to_checkout_request_json(
     });
     if form.pays_later() {
         body["capture_method"] = json!("manual");
+    }
+    if let Some(usage) = super::saved::usage_chosen(form) {
+        body["save_card"] = json!(usage);
+        body["customer"]["reference"] = json!(super::saved::DEMO_SHOPPER);
     }
     body
 }
@@ -265,6 +278,7 @@ pub fn checkout_page(ctx: &DemoCheckoutPage) -> String {
         vat: format_money(vat_included(demo_total()), DEMO_CURRENCY),
         error: ctx.error.as_deref(),
         cards,
+        saved_cards: &ctx.saved_cards,
     }
     .render()
     // Rendering into a String only fails if a Display impl does; ours do not.
@@ -308,6 +322,7 @@ struct CheckoutTemplate<'a> {
     vat: String,
     error: Option<&'a str>,
     cards: Vec<CardRow>,
+    saved_cards: &'a [super::SavedCard],
 }
 
 #[cfg(test)]
@@ -344,6 +359,7 @@ mod tests {
             error: None,
             invalid_field: None,
             typed: None,
+            saved_cards: Vec::new(),
         })
     }
 
@@ -396,6 +412,7 @@ mod tests {
             error: Some("<script>alert('x')</script> bad card".into()),
             invalid_field: None,
             typed: None,
+            saved_cards: Vec::new(),
         });
         assert!(!page.contains("<script>"), "{page}");
         assert!(page.contains("&#60;script&#62;"));
@@ -586,6 +603,7 @@ mod tests {
             error: Some(CHECK_CVC.into()),
             invalid_field: Some("cvc"),
             typed: Some(typed),
+            saved_cards: Vec::new(),
         });
         let form = first_form(&page);
         assert_eq!(input_value(form, "card_number"), Some(""));

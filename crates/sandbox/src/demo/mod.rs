@@ -14,6 +14,9 @@
 //! - [`Inbox`] + [`webhooks_page`]: the shop's webhook receiver (signature checked with its
 //!   own code) and `/demo/webhooks`, what it received with a verified signature, newest first,
 //!   with no pay link in it ([`hide_pay_links`]).
+//! - [`SavedCard`] + [`saved_card_request_json`]: the demo shopper's saved cards (the checkout
+//!   form's "save this card" and "order this every month" tick boxes save them), each with a
+//!   one-click "Pay again with Visa •••• 1111" button, or "Charge again" for a subscription.
 //! - [`parse_amount`] + [`refusal_message`]: the refund form's amount (major units, as typed) to
 //!   minor units, and the gateway's refusals in plain words.
 //!
@@ -33,6 +36,7 @@ mod capture;
 mod checkout;
 mod refund;
 mod result;
+mod saved;
 mod webhooks;
 
 pub use capture::{
@@ -48,6 +52,7 @@ pub use refund::{
     amount_error_message, parse_amount, refusal_message,
 };
 pub use result::{DemoEvent, DemoResultPage, PaymentFormState, RefundFormState, result_page};
+pub use saved::{DEMO_SHOPPER, DemoSavedCardForm, SavedCard, saved_card_request_json, saved_cards};
 pub use webhooks::{
     Inbox, PAY_LINK_HIDDEN, Received, Refused, hide_pay_links, verify_signature, webhooks_page,
 };

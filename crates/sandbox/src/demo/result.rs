@@ -398,6 +398,12 @@ fn failure_reason(code: Option<&str>) -> &'static str {
         Some("authentication_required") => {
             "Your bank needs to verify this payment. Please start again to confirm it with your bank."
         }
+        Some("recurring_limit") => {
+            "This saved card was already charged in the last 24 hours, and it can be charged once a day. Try again tomorrow, or pay with the card form."
+        }
+        Some("payment_method_invalid") => {
+            "This saved card can no longer be used. Please pay with the card form; you can save the card again there."
+        }
         _ => "The payment could not be completed. Try again in a moment, or use another card.",
     }
 }

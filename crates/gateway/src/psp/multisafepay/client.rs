@@ -16,6 +16,8 @@ use super::status::{
     failure_for_unknown_order,
 };
 use super::{convert, wire};
+
+mod recurring;
 use crate::domain::checkout::Failure;
 use crate::psp::{
     Canceled, CaptureAccepted, CaptureRequest, CreateOrder, PspError, PspOrder, RefundAccepted,
@@ -130,7 +132,12 @@ impl MultiSafepayClient {
         let body = convert::order_request(order);
         // `.json()` sets `content-type: application/json`.
         let request = self.http().post(self.url(&["orders"])).json(&body);
-        self.call("create_order", request, order_refused).await
+        // Every refusal of a saved card's order is a failed payment (design §14).
+        let refused = match order.checkout.saved() {
+            Some(_) => recurring::token_order_refused,
+            None => order_refused,
+        };
+        self.call("create_order", request, refused).await
     }
 
     /// `GET /orders/{id}`: the order's current state. `NotFound` for error 1006.

@@ -26,8 +26,8 @@ pub fn order_request<'a>(order: &'a CreateOrder<'a>) -> wire::OrderRequest<'a> {
     let checkout = order.checkout;
     let customer = checkout.customer();
     let address = &customer.address;
-    let card = checkout.card();
     let currency = checkout.currency();
+    let saved = checkout.saved();
 
     // MSP requires a description (error 1008).
     let description = checkout.description_or_default(order.id);
@@ -73,7 +73,12 @@ pub fn order_request<'a>(order: &'a CreateOrder<'a>) -> wire::OrderRequest<'a> {
 
     wire::OrderRequest {
         kind: "direct",
-        gateway: "CREDITCARD",
+        // A saved card's order names the token's scheme (PHP SDK's "use a token"), as MSP's
+        // test environment accepts.
+        gateway: match saved {
+            Some((method, _)) => msp_gateway(&method.card.brand),
+            None => "CREDITCARD",
+        },
         order_id: order.id.as_str(),
         currency: currency.code().to_owned(),
         amount: checkout.amount().value(),
@@ -98,6 +103,9 @@ pub fn order_request<'a>(order: &'a CreateOrder<'a>) -> wire::OrderRequest<'a> {
             phone: customer.phone.as_deref(),
             email: customer.email.as_str(),
             user_agent: customer.user_agent.as_deref(),
+            reference: saved
+                .map(|(method, _)| method.customer_reference.as_str())
+                .or_else(|| checkout.customer_reference().map(|r| r.as_str())),
             browser: customer.browser.as_ref().map(|b| wire::Browser {
                 javascript_enabled: b.javascript_enabled,
                 java_enabled: b.java_enabled,
@@ -122,12 +130,12 @@ pub fn order_request<'a>(order: &'a CreateOrder<'a>) -> wire::OrderRequest<'a> {
             phone: customer.phone.as_deref(),
             email: customer.email.as_str(),
         },
-        gateway_info: wire::GatewayInfo {
+        gateway_info: checkout.card().map(|card| wire::GatewayInfo {
             card_number: card.number.expose_number(),
             card_holder_name: card.holder_name.as_deref(),
             card_expiry_date: card.expiry.yymm(),
             card_cvc: card.cvc.expose(),
-        },
+        }),
         shopping_cart: wire::ShoppingCart { items },
         checkout_options: wire::CheckoutOptions {
             tax_tables: wire::TaxTables {
@@ -142,6 +150,22 @@ pub fn order_request<'a>(order: &'a CreateOrder<'a>) -> wire::OrderRequest<'a> {
             CaptureMethod::Automatic => None,
             CaptureMethod::Manual => Some("manual"),
         },
+        recurring_model: saved
+            .map(|(method, _)| method.usage)
+            .or(checkout.save_card())
+            .map(|u| u.msp_model()),
+        recurring_id: saved.map(|(_, token)| token.expose()),
+    }
+}
+
+/// MSP's gateway code for a card brand as the gateway names it.
+fn msp_gateway(brand: &str) -> &'static str {
+    match brand {
+        "visa" => "VISA",
+        "mastercard" => "MASTERCARD",
+        "amex" => "AMEX",
+        "maestro" => "MAESTRO",
+        _ => "CREDITCARD",
     }
 }
 
@@ -315,7 +339,14 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
             ),
         }
     }
-    let capture_remain = order.payment_details.and_then(|d| d.capture_remain);
+    let (capture_remain, recurring_id) = match order.payment_details {
+        Some(d) => (
+            d.capture_remain,
+            d.recurring_id
+                .and_then(crate::domain::payment_method::MspToken::new),
+        ),
+        None => (None, None),
+    };
     let captured = psp_capture(
         &order_id,
         captures,
@@ -344,6 +375,7 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         refunds,
         authorized_only,
         charged_back,
+        recurring_id,
     })
 }
 
@@ -568,9 +600,11 @@ mod tests {
             shipping_tax_rate: checkout.shipping_tax_rate(),
             description: checkout.description().map(str::to_owned),
             customer: checkout.customer().clone(),
-            card: checkout.card().clone(),
-            return_url: checkout.return_url().clone(),
-            cancel_url: checkout.cancel_url().clone(),
+            payment: checkout.payment().clone(),
+            save_card: checkout.save_card(),
+            customer_reference: checkout.customer_reference().cloned(),
+            return_url: checkout.return_url().cloned(),
+            cancel_url: checkout.cancel_url().cloned(),
             metadata: checkout.metadata().clone(),
             capture_method,
         })

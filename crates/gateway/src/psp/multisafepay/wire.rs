@@ -27,12 +27,21 @@ pub struct OrderRequest<'a> {
     pub payment_options: PaymentOptions,
     pub customer: Customer<'a>,
     pub delivery: Delivery<'a>,
-    pub gateway_info: GatewayInfo<'a>,
+    /// The card; absent on a payment with a saved card (`recurring_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_info: Option<GatewayInfo<'a>>,
     pub shopping_cart: ShoppingCart<'a>,
     pub checkout_options: CheckoutOptions,
     /// `manual` to authorise only, collected by a later capture; absent to collect at once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<&'static str>,
+    /// Saved cards: `cardOnFile`, `subscription` or `unscheduled` (top-level, as MSP's examples
+    /// and SDKs send it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurring_model: Option<&'static str>,
+    /// The token of the saved card that pays. A credential: this struct has no `Debug`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurring_id: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +78,9 @@ pub struct Customer<'a> {
     pub user_agent: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub browser: Option<Browser<'a>>,
+    /// The shop's id for the shopper, under which MSP keeps a saved card.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<&'a str>,
 }
 
 /// 3-D Secure 2 device data, typed as MSP's card schema types it (booleans and numbers).
@@ -427,6 +439,10 @@ pub struct PaymentDetails {
     /// Manual-capture orders: what can still be captured, minor units (read leniently).
     #[serde(default, deserialize_with = "minor_units_or_none")]
     pub capture_remain: Option<i64>,
+    /// The token of a card saved by this order (a credential: never logged; `Debug` of this
+    /// struct is not used in logs).
+    #[serde(default, deserialize_with = "loose_string")]
+    pub recurring_id: Option<String>,
 }
 
 /// A string, a number (kept as its JSON text) or `null`. Read by a visitor rather than through
