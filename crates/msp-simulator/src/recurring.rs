@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use aws_lc_rs::digest;
 use chrono::{NaiveDateTime, TimeDelta};
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::Sim;
 use super::api::authenticate;
@@ -108,11 +108,13 @@ impl Tokens {
 
     /// What an initial order with this card will store once it completes.
     pub(crate) fn pending(&self, number: &str, behaviour: CardBehaviour) -> PendingToken {
-        let mut h = Sha256::new();
-        h.update(self.key);
+        let mut h = digest::Context::new(&digest::SHA256);
+        h.update(&self.key);
         h.update(number.as_bytes());
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(h.finish().as_ref());
         PendingToken {
-            fingerprint: h.finalize().into(),
+            fingerprint,
             bin: number.chars().take(6).collect(),
             behaviour,
         }
