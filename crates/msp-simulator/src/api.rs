@@ -172,6 +172,9 @@ pub(crate) async fn create(
         modified: now,
         completed: None,
         related: Vec::new(),
+        charged_back_from: None,
+        files: Vec::new(),
+        quiet: false,
     };
     order.settle_at_creation(now);
     let challenged = order.status == Status::Initialized;
@@ -346,6 +349,7 @@ pub(crate) async fn refund(
         // The id the call named: the order's, or its capture's.
         refund_order_id: refund_order_id.unwrap_or_else(|| order_id.clone()),
         declines: failure == RefundFailure::Declined,
+        silent: false,
     };
     let key = sim.resolve((site, order_id));
     let result = sim.change(&key, |o| {
