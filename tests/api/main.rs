@@ -12,6 +12,7 @@ mod capture;
 mod card_data;
 mod cli;
 mod demo;
+mod disputes;
 mod errors;
 mod flows;
 mod health;

@@ -77,6 +77,10 @@ error_codes! {
     /// The checkout holds the most refunds it may (200, whatever their status).
     RefundLimitReached       => "refund_limit_reached",      CONFLICT,               InvalidRequestError, false;
     WebhooksNotConfigured    => "webhooks_not_configured",   CONFLICT,               InvalidRequestError, false;
+    /// A dispute of the checkout is open: no refund until it is decided (design §15).
+    CheckoutDisputed         => "checkout_disputed",         CONFLICT,               InvalidRequestError, false;
+    /// Evidence is taken only while the dispute needs a response.
+    DisputeNotOpen           => "dispute_not_open",          CONFLICT,               InvalidRequestError, false;
     /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
     UnknownField             => "unknown_field",             BAD_REQUEST,            InvalidRequestError, false;
     /// A value of another JSON type than the field takes.

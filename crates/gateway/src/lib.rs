@@ -44,6 +44,10 @@
 //!   ([`domain::refund`]), so reserving one and every change of it is that same compare-and-set.
 //!   That compare-and-set also writes the change's merchant events ([`domain::event`], derived
 //!   by comparing the record before and after) into an outbox next to the record.
+//!   Disputes ([`domain::dispute`], design §15) live in the record the same way: a chargeback
+//!   seen on MSP's order (notification, sync) becomes one once, by its transaction id; their ids
+//!   name their checkout, so [`api::disputes`] reads one without an index and lists them by their
+//!   `dispute.created` events; [`flows::dispute`] sends the merchant's evidence to MSP.
 //! - [`webhooks`]: the deliverer: takes due events out of the outbox, signs and POSTs them to
 //!   the storefront, retries on the documented schedule, leases each to one instance at a time;
 //!   `GET /v1/events` and redelivery are [`api::events`].

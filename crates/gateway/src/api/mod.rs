@@ -20,6 +20,7 @@ use crate::store::StoredResponse;
 pub mod auth;
 pub mod checkout_request;
 pub mod checkouts;
+pub mod disputes;
 pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
@@ -85,6 +86,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         json_resource("/v1/refunds/{id}/cancel")
             .route(web::post().to(refunds::cancel))
+            .default_service(errors::method_not_allowed("POST")),
+    )
+    // Disputes (design §15).
+    .service(
+        web::resource("/v1/disputes")
+            .route(web::get().to(disputes::list))
+            .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/disputes/{id}")
+            .route(web::get().to(disputes::get))
+            .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        json_resource("/v1/disputes/{id}/evidence")
+            .route(web::post().to(disputes::evidence))
             .default_service(errors::method_not_allowed("POST")),
     );
 }

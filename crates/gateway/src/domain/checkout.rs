@@ -281,6 +281,9 @@ pub struct Checkout {
     /// Its refunds, oldest first (design §10.1); see [`super::refund`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<Refund>,
+    /// Its disputes, oldest first (design §15); see [`super::dispute`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disputes: Vec<super::dispute::Dispute>,
 }
 
 impl Checkout {
@@ -296,6 +299,8 @@ pub enum RefundRefusal {
     TooLarge { left: MinorUnits },
     /// The checkout holds [`crate::domain::refund::MAX_REFUNDS_PER_CHECKOUT`] refunds already.
     LimitReached,
+    /// A dispute is open: refunding and then losing it would pay the shopper twice (design §15).
+    Disputed,
 }
 
 impl Checkout {
@@ -334,9 +339,9 @@ impl Checkout {
             .any(|r| r.status == RefundStatus::Pending)
     }
 
-    /// Nothing more will happen by itself: settled, with no refund pending.
+    /// Nothing more will happen by itself: settled, with no refund pending and no dispute open.
     pub fn is_at_rest(&self) -> bool {
-        self.status.is_settled() && !self.has_pending_refunds()
+        self.status.is_settled() && !self.has_pending_refunds() && !self.has_open_dispute()
     }
 
     pub fn refund(&self, id: &RefundId) -> Option<&Refund> {
@@ -357,6 +362,10 @@ impl Checkout {
 
     /// Whether `amount` may be refunded now (`None`: everything left).
     pub fn check_refund(&self, amount: Option<MinorUnits>) -> Result<MinorUnits, RefundRefusal> {
+        // Before the status rule (design §15): an open dispute is why, whatever the status.
+        if self.has_open_dispute() {
+            return Err(RefundRefusal::Disputed);
+        }
         if !matches!(
             self.status,
             CheckoutStatus::Succeeded | CheckoutStatus::PartiallyRefunded

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod convert;
+pub mod msp_time;
 pub mod status;
 pub mod wire;
 
