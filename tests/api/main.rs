@@ -23,4 +23,5 @@ mod reconcile;
 mod refunds;
 mod resilience;
 mod strict_input;
+mod sweep;
 mod webhooks;

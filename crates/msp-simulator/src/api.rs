@@ -92,7 +92,7 @@ pub(crate) fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<usize, MspErr
         .ok_or_else(invalid_key)
 }
 
-async fn latency(sim: &Sim) {
+pub(crate) async fn latency(sim: &Sim) {
     let ms = sim.faults().latency_ms;
     if ms > 0 {
         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -232,6 +232,7 @@ fn parse_cursor(name: &str, value: &str) -> Result<(i64, u64), HttpResponse> {
 
 /// `GET /v1/json/transactions`
 pub(crate) async fn list(sim: web::Data<Sim>, req: HttpRequest) -> HttpResponse {
+    api::latency(&sim).await;
     let Ok(site) = api::authenticate(&sim, &req) else {
         return HttpResponse::Forbidden().json(serde_json::json!({"message": "Forbidden"}));
     };

@@ -25,6 +25,7 @@ pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod listing;
+pub mod reconciliation;
 pub mod refunds;
 pub mod strict_json;
 pub mod view;
@@ -103,6 +104,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         json_resource("/v1/disputes/{id}/evidence")
             .route(web::post().to(disputes::evidence))
             .default_service(errors::method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/reconciliation")
+            .route(web::get().to(reconciliation::list))
+            .default_service(errors::method_not_allowed("GET")),
     );
 }
 

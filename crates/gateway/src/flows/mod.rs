@@ -9,6 +9,8 @@
 //! - [`apply`]: writes a transition with one compare-and-set (re-deciding on a lost race).
 //! - [`cancel`]: cancel a checkout, capture an authorisation (design §10.2, §10.3): MSP first.
 //! - [`refund`]: reserve a refund, ask MSP, cancel one; MSP's news settles them (design §10.1).
+//! - [`sweep`]: the account-wide sweep of MSP's `GET /transactions` (design §15): orders whose
+//!   news never came, refunds made in MSP's dashboard, chargebacks; one instance at a time.
 //! - [`dispute`]: the merchant's evidence for a dispute, to MSP and then the record (design §15).
 //! - [`reconcile`]: the background task that resolves checkouts whose news never came, and
 //!   refunds whose answer was lost (found at MSP, or failed when MSP never received them).
@@ -35,6 +37,7 @@ pub mod dispute;
 pub mod reconcile;
 pub mod refund;
 pub mod resume;
+pub mod sweep;
 pub mod sync;
 pub mod transition;
 

@@ -15,6 +15,7 @@
 //! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
 //! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency
 //! {prefix}:sync-due           ZSET  checkout id scored by due unix time TTL retention
+//! {prefix}:{sweep}:lease|watermark|history   the account-wide sweep's (store/sweep.rs)
 //! {prefix}:{tl:<family>}:<yyyymmdd>
 //!                             ZSET  listing index: id scored by creation TTL retention + 1 day
 //!                                   ms, one key per family and UTC day   (from the last write)
@@ -144,6 +145,12 @@ impl Keys {
 
     pub fn sync_due(&self) -> String {
         [self.prefix.as_str(), ":sync-due"].concat()
+    }
+
+    /// The account-wide sweep's `what` (`lease`, `watermark`, `history`), all under one hash
+    /// tag (design §15, [`super::sweep`]).
+    pub fn sweep(&self, what: &str) -> String {
+        [self.prefix.as_str(), ":{sweep}:", what].concat()
     }
 
     /// One day (`yyyymmdd`, UTC) of one listing family; the family is the hash tag.

@@ -35,7 +35,11 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 pub struct MemoryStore {
     ttls: Ttls,
     state: Mutex<State>,
+    /// The account-wide sweep's lease, watermark and reports (design §15).
+    sweeps: Mutex<sweep::SweepMemory>,
 }
+
+mod sweep;
 
 struct Expiring<T> {
     value: T,
@@ -167,6 +171,7 @@ impl MemoryStore {
                     ttls.retention.saturating_add(Duration::from_secs(86_400)),
                 ),
             }),
+            sweeps: sweep::empty(),
         }
     }
 

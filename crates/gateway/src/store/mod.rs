@@ -36,6 +36,7 @@ pub mod keys;
 pub mod listing;
 pub mod memory;
 pub mod redis;
+pub mod sweep;
 pub mod timeline;
 
 #[derive(Debug, thiserror::Error)]
@@ -537,10 +538,13 @@ pub trait Locks: Send + Sync + 'static {
 /// The whole store, as the service holds it (`Arc<dyn CheckoutStore>`): every concern's trait.
 /// Implemented for every type that implements them all; callers `use` the trait whose methods
 /// they call.
-pub trait CheckoutStore: Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks {}
+pub trait CheckoutStore:
+    Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks + sweep::Sweeps
+{
+}
 
 impl<T> CheckoutStore for T where
-    T: Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks
+    T: Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks + sweep::Sweeps
 {
 }
 

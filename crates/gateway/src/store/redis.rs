@@ -8,6 +8,7 @@ mod listing;
 mod outbox;
 mod records;
 mod scripts;
+mod sweep;
 mod timeline;
 
 use std::future::Future;

@@ -6,6 +6,7 @@ pub mod client;
 pub mod convert;
 pub mod msp_time;
 pub mod status;
+pub mod transactions;
 pub mod wire;
 
 pub use client::{MultiSafepayClient, parse_notification};
