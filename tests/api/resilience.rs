@@ -138,7 +138,7 @@ async fn a_key_whose_request_never_finished_is_resumed_once_its_in_flight_time_i
 /// The environment of a `checkout-gateway serve` on the shared Redis (a prefix of its own) and
 /// `sim`, with MSP calls of at most 0.5 s to connect plus `msp_timeout_ms`, a key in flight for
 /// 5 s after a crash (longer than such a call plus a second) and no reconciler.
-fn served_env(
+pub(crate) fn served_env(
     sim: &msp_simulator::SimulatorHandle,
     msp_timeout_ms: u64,
 ) -> [(&'static str, String); 9] {
@@ -165,13 +165,13 @@ fn served_env(
 }
 
 /// `checkout-gateway serve` as a process of its own, killed with SIGKILL by the test.
-struct Served {
+pub(crate) struct Served {
     child: std::process::Child,
     base: String,
 }
 
 impl Served {
-    fn start(env: &[(&str, String)]) -> Served {
+    pub(crate) fn start(env: &[(&str, String)]) -> Served {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -198,7 +198,7 @@ impl Served {
         }
     }
 
-    async fn wait_until_live(&self) {
+    pub(crate) async fn wait_until_live(&self) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         while reqwest::get(format!("{}/health/live", self.base))
             .await
@@ -212,7 +212,7 @@ impl Served {
         }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.child.kill().unwrap(); // SIGKILL: no graceful shutdown, nothing finishes
         self.child.wait().unwrap();
     }

@@ -391,3 +391,158 @@ fn next_spring_change(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<ch
         year += 1;
     }
 }
+
+#[tokio::test]
+async fn a_sweep_killed_between_pages_keeps_its_watermark_and_the_next_sweep_records_everything_once()
+ {
+    let app = spawn_app().await;
+    let changes = app.unheard_changes().await;
+    // `checkout-gateway serve` on the same Redis and simulator, sweeping every second, one row a
+    // page, each page slow.
+    app.set_faults(json!({"latency_ms": 700})).await;
+    let mut env: Vec<(&str, String)> = crate::resilience::served_env(&app.sim, 3_000)
+        .into_iter()
+        .filter(|(k, _)| {
+            !matches!(
+                *k,
+                "GATEWAY__REDIS__KEY_PREFIX" | "GATEWAY__RECONCILE__ENABLED"
+            )
+        })
+        .collect();
+    env.extend([
+        ("GATEWAY__REDIS__KEY_PREFIX", app.prefix.clone()),
+        ("GATEWAY__RECONCILE__ENABLED", "true".to_owned()),
+        (
+            "GATEWAY__RECONCILE__TRANSACTIONS_INTERVAL_S",
+            "1".to_owned(),
+        ),
+        ("GATEWAY__RECONCILE__TRANSACTIONS_PAGE_SIZE", "1".to_owned()),
+    ]);
+    let mut served = crate::resilience::Served::start(&env);
+    served.wait_until_live().await;
+    // Killed once it has asked for its second page.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let calls: Vec<Value> = reqwest::get(format!("{}/sim/requests", app.sim.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pages = calls
+            .iter()
+            .filter(|c| c["method"] == "GET" && c["path"] == "/v1/json/transactions")
+            .count();
+        if pages >= 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the served gateway never swept"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    served.kill();
+    assert_eq!(
+        app.watermark().await,
+        None,
+        "a sweep cut short keeps the watermark"
+    );
+    // The killed instance's lease would lapse after its TTL; the test takes it away instead of
+    // waiting for that.
+    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("{}:{{sweep}}:lease", app.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    app.set_faults(json!({"latency_ms": 0})).await;
+
+    let report = app.sweep_as("next", &config(1)).await.unwrap();
+    assert_eq!(report.error, None, "{report:?}");
+    // Made after the killed instance's window (the simulator's clock is ahead): only this
+    // sweep can have found it.
+    assert_eq!(report.differences.chargebacks, 1, "{report:?}");
+    assert_recorded(&app, &changes).await;
+    assert!(app.watermark().await.is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_authorisation_follows_msps_deadline_and_ends_canceled_when_msp_voids_it_at_expiry() {
+    let app = spawn_app().await;
+    let mut body = crate::common::checkout::CheckoutRequest::new("4012001038443335").body();
+    body["capture_method"] = json!("manual");
+    let res = app.post_checkout(&body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let checkout = app
+        .wait_for_status(&id, "requires_capture", Duration::from_secs(10))
+        .await;
+    // MSP's own deadline (payment_details.capture_expiry, Amsterdam time) is the checkout's.
+    let order: Value = app
+        .client
+        .get(format!("{}/orders/{id}", app.sim.api_url()))
+        .header("api_key", MSP_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expiry = order["data"]["payment_details"]["capture_expiry"]
+        .as_str()
+        .unwrap();
+    let expiry = gateway::psp::multisafepay::msp_time::parse(expiry).unwrap();
+    let before = chrono::DateTime::parse_from_rfc3339(checkout["capture_before"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    assert_eq!(before, expiry, "{checkout}");
+
+    // The scheme voids it at expiry; no notification tells the gateway.
+    app.set_faults(json!({"drop_notifications": true})).await;
+    let week = 7 * 24 * 3600 + 60;
+    app.sim_advance(week).await;
+    app.clock.advance(chrono::TimeDelta::seconds(week));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while order_status(&app, &id).await != "void" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "MSP never voided it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // An authorisation waits for its capture, so the reconciler keeps looking at it (the sweep
+    // reads rows by when they were created, a week ago here): its next pass finds the void.
+    app.pass_after(chrono::TimeDelta::minutes(1)).await.unwrap();
+    assert_eq!(app.get_checkout(&id).await["status"], "canceled");
+    let events: Vec<String> = app
+        .merchant_events(&id)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events[0], "checkout.canceled", "{events:?}");
+    app.stop().await;
+}
+
+async fn order_status(app: &TestApp, id: &str) -> String {
+    let order: Value = app
+        .client
+        .get(format!("{}/orders/{id}", app.sim.api_url()))
+        .header("api_key", MSP_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    order["data"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
