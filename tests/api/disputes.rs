@@ -504,3 +504,145 @@ async fn disputes_are_listed_newest_first_and_filtered() {
     );
     app.stop().await;
 }
+
+/// The simulator's origin, from the demo's CSP (its `form-action` lists it).
+async fn sandbox_simulator(base: &str) -> String {
+    let res = reqwest::get(format!("{base}/demo")).await.unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    csp.split(';')
+        .find_map(|d| d.trim().strip_prefix("form-action"))
+        .and_then(|targets| targets.split_whitespace().find(|t| t.starts_with("http")))
+        .unwrap_or_else(|| panic!("no simulator origin in {csp}"))
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_demo_order_page_shows_a_dispute_and_sends_a_pdf_as_its_evidence() {
+    use fantoccini::Locator;
+    let sandbox = crate::cli::Sandbox::start(&[]);
+    let sim = sandbox_simulator(&sandbox.base).await;
+    let http = reqwest::Client::new();
+    let mut body = crate::common::checkout::CheckoutRequest::new("374500000000015").body();
+    body["return_url"] = json!(format!("{}/demo/result", sandbox.base));
+    body["cancel_url"] = json!(format!("{}/demo/result", sandbox.base));
+    let created: Value = http
+        .post(format!("{}/v1/checkouts", sandbox.base))
+        .bearer_auth(&sandbox.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["status"], "succeeded", "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let res = http
+        .post(format!("{sim}/sim/orders/{id}/chargeback"))
+        .json(&json!({"reason_code": "4853"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let c: Value = http
+            .get(format!("{}/v1/checkouts/{id}", sandbox.base))
+            .bearer_auth(&sandbox.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if c["status"] == "charged_back" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{c}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let browser = crate::common::browser::Browser::start().await;
+    let c = &browser.client;
+    let page = format!("{}/demo/result?checkout_id={id}", sandbox.base);
+    let text = |c: &fantoccini::Client| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Css("body"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    for (width, name) in [(1280, "dispute-1280-open"), (390, "dispute-390-open")] {
+        c.set_window_size(width, 1400).await.unwrap();
+        c.goto(&page).await.unwrap();
+        let shown = text(c).await;
+        assert!(shown.contains("Needs your answer"), "{shown}");
+        assert!(shown.contains("Not as described"), "the reason: {shown}");
+        assert!(shown.contains("Respond by"), "{shown}");
+        browser.screenshot(name).await;
+    }
+    let pdf_path = std::env::temp_dir().join(format!("evidence-{id}.pdf"));
+    std::fs::write(&pdf_path, pdf(20_000)).unwrap();
+    c.set_window_size(1280, 1400).await.unwrap();
+    c.find(Locator::Css("input[type='file'][name='file']"))
+        .await
+        .unwrap()
+        .send_keys(pdf_path.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name='description']"))
+        .await
+        .unwrap()
+        .send_keys("Invoice and signed proof of delivery")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#disputes button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let shown = text(c).await;
+        if shown.contains("Evidence sent") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.screenshot("dispute-1280-evidence-sent").await;
+    c.set_window_size(390, 1400).await.unwrap();
+    browser.screenshot("dispute-390-evidence-sent").await;
+    let _ = std::fs::remove_file(&pdf_path);
+    let files: Value = http
+        .get(format!("{sim}/sim/orders/{id}/files"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(files.as_array().unwrap().len(), 1, "{files}");
+    assert_eq!(
+        (
+            files[0]["type"].clone(),
+            files[0]["size"].clone(),
+            files[0]["description"].clone()
+        ),
+        (
+            json!("PDF"),
+            json!(20_000),
+            json!("Invoice and signed proof of delivery")
+        )
+    );
+    browser.close().await;
+}
