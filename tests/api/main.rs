@@ -12,6 +12,7 @@ mod capture;
 mod card_data;
 mod cli;
 mod demo;
+mod disputes;
 mod errors;
 mod flows;
 mod generated_clients;
@@ -26,6 +27,7 @@ mod resilience;
 mod saved_cards;
 mod strict_input;
 mod sub_lists;
+mod sweep;
 mod webhooks;
 // Issue 30: /metrics as Prometheus reads it, and the deploy files checked.
 mod deploy;

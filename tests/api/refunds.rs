@@ -329,10 +329,11 @@ async fn a_charged_back_checkout_is_charged_back_and_not_refundable() {
         .unwrap();
     assert!(res.status().is_success(), "{}", res.status());
     app.wait_for_status(&id, "charged_back", WAIT).await;
+    // Its dispute is open, which is checked before the status (design §15).
     let (status, error) = app.refund(&id, json!({})).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("checkout_not_refundable"))
+        (StatusCode::CONFLICT, Some("checkout_disputed"))
     );
     app.stop().await;
 }
@@ -660,6 +661,7 @@ async fn a_refund_reserved_but_never_sent_is_failed_by_the_reconciler() {
     let now = ctx.clock.now();
     let refund = Refund {
         id: RefundId::generate(),
+        source: Default::default(),
         amount: gateway::domain::money::MinorUnits::new(500).unwrap(),
         status: RefundStatus::Pending,
         reason: None,
@@ -735,6 +737,7 @@ async fn a_keyed_refund_interrupted_after_msp_resumes_by_asking_msp() {
     let now = ctx.clock.now();
     let refund = Refund {
         id: refund_id.clone(),
+        source: Default::default(),
         amount: gateway::domain::money::MinorUnits::new(900).unwrap(),
         status: RefundStatus::Pending,
         reason: None,

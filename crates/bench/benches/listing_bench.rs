@@ -188,6 +188,7 @@ fn nth(i: usize, at: DateTime<Utc>) -> anyhow::Result<Checkout> {
         amount_captured: None,
         capture_before: None,
         refunds: Vec::new(),
+        disputes: Vec::new(),
     })
 }
 

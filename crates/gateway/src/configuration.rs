@@ -207,6 +207,13 @@ pub struct ReconcileSettings {
     pub first_after_s: u64,
     pub interval_s: u64,
     pub max_age_s: u64,
+    /// The account-wide sweep of MSP's `GET /transactions` (design §15): every this many
+    /// seconds (0: never).
+    pub transactions_interval_s: u64,
+    /// Each sweep reads back this much before its watermark.
+    pub transactions_overlap_s: u64,
+    /// Rows a page (MSP: at most 1000).
+    pub transactions_page_size: u32,
 }
 
 impl Default for ReconcileSettings {
@@ -216,6 +223,9 @@ impl Default for ReconcileSettings {
             first_after_s: 60,
             interval_s: 300,
             max_age_s: 86_400,
+            transactions_interval_s: 900,
+            transactions_overlap_s: 3_600,
+            transactions_page_size: 1_000,
         }
     }
 }
@@ -371,6 +381,12 @@ impl Settings {
         positive("checkout.retention_s", self.checkout.retention_s)?;
         positive("reconcile.interval_s", self.reconcile.interval_s)?;
         positive("reconcile.max_age_s", self.reconcile.max_age_s)?;
+        if !(1..=1_000).contains(&self.reconcile.transactions_page_size) {
+            return Err(ConfigError::new(
+                "reconcile.transactions_page_size",
+                "must be 1 to 1000 (MultiSafepay's most rows a page)",
+            ));
+        }
         // Strictly longer than the longest MSP call plus a second: a request still waiting for
         // MSP must never be taken over by its retry.
         let msp_call_ms = self

@@ -79,6 +79,10 @@ error_codes! {
     WebhooksNotConfigured    => "webhooks_not_configured",   CONFLICT,               InvalidRequestError, false;
     /// A payment method that is not `active` (deleted) cannot pay or be changed.
     PaymentMethodInactive    => "payment_method_inactive",   CONFLICT,               InvalidRequestError, false;
+    /// A dispute of the checkout is open: no refund until it is decided (design §15).
+    CheckoutDisputed         => "checkout_disputed",         CONFLICT,               InvalidRequestError, false;
+    /// Evidence is taken only while the dispute needs a response.
+    DisputeNotOpen           => "dispute_not_open",          CONFLICT,               InvalidRequestError, false;
     /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
     UnknownField             => "unknown_field",             BAD_REQUEST,            InvalidRequestError, false;
     /// A value of another JSON type than the field takes.

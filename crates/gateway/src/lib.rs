@@ -51,6 +51,10 @@
 //!   the token (called from [`flows::apply`] after every change), and updates or deletes one at
 //!   MSP first; [`api::payment_methods`] is `/v1/payment_methods`; the token API calls and what a
 //!   refused token order means are in the MSP client (`psp::multisafepay::client::recurring`).
+//!   Disputes ([`domain::dispute`], design §15) live in the record the same way: a chargeback
+//!   seen on MSP's order (notification, sync) becomes one once, by its transaction id; their ids
+//!   name their checkout, so [`api::disputes`] reads one without an index and lists them by their
+//!   `dispute.created` events; [`flows::dispute`] sends the merchant's evidence to MSP.
 //! - [`webhooks`]: the deliverer: takes due events out of the outbox, signs and POSTs them to
 //!   the storefront, retries on the documented schedule, leases each to one instance at a time;
 //!   `GET /v1/events` and redelivery are [`api::events`].

@@ -202,6 +202,16 @@ impl Application {
                 stop_rx.clone(),
             ))
         });
+        // The account-wide sweep of MSP's transaction list (design §15).
+        let reconcile = &self.state.settings.reconcile;
+        let sweeper = (reconcile.enabled && reconcile.transactions_interval_s > 0).then(|| {
+            tokio::spawn(crate::flows::sweep::run(
+                self.state.flows.clone(),
+                crate::flows::sweep::SweepConfig::from_settings(reconcile),
+                Duration::from_secs(reconcile.transactions_interval_s),
+                stop_rx.clone(),
+            ))
+        });
         let deliverer = self
             .deliverer
             .zip(self.bell)
@@ -222,6 +232,13 @@ impl Application {
                 .is_err()
         {
             tracing::warn!("the reconciler did not stop within 30 s");
+        }
+        if let Some(task) = sweeper
+            && tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the transaction sweep did not stop within 30 s");
         }
         served.context("the HTTP server failed")
     }

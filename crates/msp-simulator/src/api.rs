@@ -94,7 +94,7 @@ pub(crate) fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<usize, MspErr
         .ok_or_else(invalid_key)
 }
 
-async fn latency(sim: &Sim) {
+pub(crate) async fn latency(sim: &Sim) {
     let ms = sim.faults().latency_ms;
     if ms > 0 {
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -211,6 +211,9 @@ pub(crate) async fn create(
         modified: now,
         completed: None,
         related: Vec::new(),
+        charged_back_from: None,
+        files: Vec::new(),
+        quiet: false,
     };
     order.settle_at_creation(now);
     sim.tokens.on_change(site, &mut order);
@@ -386,6 +389,7 @@ pub(crate) async fn refund(
         // The id the call named: the order's, or its capture's.
         refund_order_id: refund_order_id.unwrap_or_else(|| order_id.clone()),
         declines: failure == RefundFailure::Declined,
+        silent: false,
     };
     let key = sim.resolve((site, order_id));
     let result = sim.change(&key, |o| {

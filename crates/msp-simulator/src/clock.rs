@@ -100,6 +100,34 @@ impl Clock {
     }
 }
 
+/// A UTC stamp as MSP writes its times: Europe/Amsterdam (CET/CEST) wall time,
+/// `2021-03-24T16:26:31`, no offset (design §15).
+pub(crate) fn msp_time(utc: NaiveDateTime) -> String {
+    utc.and_utc()
+        .with_timezone(&chrono_tz::Europe::Amsterdam)
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// MSP's wall time in Europe/Amsterdam (a filter such as `created_from`) as UTC: in the hour
+/// that repeats when summer time ends, the first of the two; in the hour skipped when it
+/// starts, the instant just after the gap.
+pub(crate) fn from_msp_time(local: NaiveDateTime) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let zone = chrono_tz::Europe::Amsterdam;
+    match zone.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+        chrono::LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+        chrono::LocalResult::None => {
+            let later = local + TimeDelta::hours(1);
+            zone.from_local_datetime(&later)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|| later.and_utc())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

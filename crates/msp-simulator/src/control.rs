@@ -7,7 +7,6 @@ use super::Sim;
 use super::api;
 use super::faults::FaultsPatch;
 use super::orders::OrderKey;
-use super::wire::OrderObject;
 
 fn error(status: actix_web::http::StatusCode, message: impl std::fmt::Display) -> HttpResponse {
     HttpResponse::build(status).json(serde_json::json!({ "error": message.to_string() }))
@@ -89,7 +88,11 @@ pub(crate) async fn put_clock(sim: web::Data<Sim>, body: web::Bytes) -> HttpResp
 /// The order a `/sim/orders/{order_id}/…` call means: the one with this id (or whose capture has
 /// it), on whichever site has it; when several sites have one, the site whose key the call
 /// presents.
-fn find_order(sim: &Sim, req: &HttpRequest, order_id: &str) -> Result<OrderKey, HttpResponse> {
+pub(crate) fn find_order(
+    sim: &Sim,
+    req: &HttpRequest,
+    order_id: &str,
+) -> Result<OrderKey, HttpResponse> {
     use actix_web::http::StatusCode;
     let mut found: Vec<OrderKey> = (0..sim.keys.len())
         .map(|site| sim.resolve((site, order_id.to_owned())))
@@ -117,37 +120,6 @@ fn ambiguous(order_id: &str) -> HttpResponse {
         StatusCode::CONFLICT,
         format!("Several sites have an order {order_id:?}: send the api_key of the one you mean"),
     )
-}
-
-/// `POST /sim/orders/{order_id}/chargeback`: the cardholder's bank charges a paid order back,
-/// as MSP shows it (reference §4.2): order `void` / `void`, a `chargeback` entry in
-/// `related_transactions` for what was not refunded, and a notification. Answers the order.
-pub(crate) async fn chargeback(
-    sim: web::Data<Sim>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> HttpResponse {
-    use actix_web::http::StatusCode;
-    let key = match find_order(&sim, &req, &path.into_inner()) {
-        Ok(key) => key,
-        Err(answer) => return answer,
-    };
-    let transaction_id = sim.next_id();
-    let now = sim.clock.naive_now();
-    match sim.change(&key, |o| o.charge_back(transaction_id, now)) {
-        None => error(StatusCode::NOT_FOUND, "The order is gone"),
-        Some(Err(illegal)) => error(
-            StatusCode::CONFLICT,
-            format!(
-                "Only a completed or partially refunded order can be charged back; this one is {}",
-                illegal.from.as_str()
-            ),
-        ),
-        Some(Ok(_)) => match sim.orders.shard(&key).get(&key) {
-            Some(order) => HttpResponse::Ok().json(OrderObject::of(order)),
-            None => error(StatusCode::NOT_FOUND, "The order is gone"),
-        },
-    }
 }
 
 #[derive(Deserialize)]

@@ -35,20 +35,25 @@
 //!   after a change (notifications, timers).
 //! - `clock`: the simulator's time and the timers' waits.
 //! - `challenge`: the 3-D Secure pages; `notifier`: delivery and retries; `signature`: `Auth`.
-//! - `faults`, `control`: `/sim/faults`, `/sim/clock`, `/sim/notifications`, `/sim/requests`,
-//!   `/sim/orders/{id}/chargeback`.
+//! - `faults`, `control`: `/sim/faults`, `/sim/clock`, `/sim/notifications`, `/sim/requests`.
+//! - `disputes`: chargebacks with their disputes (`/sim/orders/{id}/chargeback`,
+//!   `/sim/disputes/{transaction_id}`), dashboard refunds, the evidence upload
+//!   (`/v1/json/orders/{id}/files`); `transactions`: `GET /v1/json/transactions`, MSP's
+//!   account-wide list, newest first, in Europe/Amsterdam time.
 
 mod api;
 mod cards;
 mod challenge;
 mod clock;
 mod control;
+mod disputes;
 pub mod faults;
 mod notifier;
 mod orders;
 mod recurring;
 pub mod signature;
 mod state;
+mod transactions;
 mod wire;
 
 use std::net::{SocketAddr, TcpListener};
@@ -240,6 +245,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 "/capture/{order_id}",
                 web::patch().to(api::cancel_authorization),
             )
+            .service(
+                // One evidence file of up to 4 MiB, base64 in JSON.
+                web::resource("/orders/{order_id}/files")
+                    .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
+                    .route(web::post().to(disputes::upload_file)),
+            )
+            .route("/transactions", web::get().to(transactions::list))
             .default_service(web::to(api::not_found)),
     )
     .service(
@@ -255,8 +267,17 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route("/requests", web::get().to(control::requests))
             .route(
                 "/orders/{order_id}/chargeback",
-                web::post().to(control::chargeback),
+                web::post().to(disputes::chargeback),
             )
+            .route(
+                "/disputes/{transaction_id}",
+                web::put().to(disputes::put_dispute),
+            )
+            .route(
+                "/orders/{order_id}/dashboard_refund",
+                web::post().to(disputes::dashboard_refund),
+            )
+            .route("/orders/{order_id}/files", web::get().to(disputes::files))
             .route("/health", web::get().to(control::health)),
     );
 }

@@ -89,12 +89,14 @@ pub(crate) struct CardRecord {
     pub holder: Option<String>,
 }
 
-/// What a related transaction is (reference §4.1; the simulator makes these three).
+/// What a related transaction is (reference §4.1; the simulator makes these four).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TransactionKind {
     Refund,
     Chargeback,
     Capture,
+    /// A chargeback the merchant won: the money comes back (design §15).
+    ReverseChargeback,
 }
 
 impl TransactionKind {
@@ -103,6 +105,7 @@ impl TransactionKind {
             TransactionKind::Refund => "refund",
             TransactionKind::Chargeback => "chargeback",
             TransactionKind::Capture => "capture",
+            TransactionKind::ReverseChargeback => "reverse-chargeback",
         }
     }
 }
@@ -137,6 +140,8 @@ pub(crate) struct NewRefund {
     pub refund_order_id: String,
     /// Made under the `declined` refund fault: it declines when it would have settled.
     pub declines: bool,
+    /// Made in the dashboard with `notify: false`: no notification tells of it (design §15).
+    pub silent: bool,
 }
 
 /// A capture as asked for, before the order accepts it.
@@ -165,6 +170,10 @@ pub(crate) struct Related {
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
     pub declines: bool,
+    /// Chargebacks only: the dispute MSP runs for it (design §15).
+    pub dispute: Option<crate::disputes::Dispute>,
+    /// No notification tells of this transaction (a dashboard refund made with `notify: false`).
+    pub silent: bool,
 }
 
 impl Related {
@@ -246,6 +255,13 @@ pub(crate) struct Order {
     pub completed: Option<NaiveDateTime>,
     /// Refunds and chargebacks, oldest first.
     pub related: Vec<Related>,
+    /// The paid status a chargeback took the order from, given back when its dispute is won.
+    pub charged_back_from: Option<Status>,
+    /// Evidence uploaded for its disputes (`POST /orders/{id}/files`).
+    pub files: Vec<crate::disputes::EvidenceFile>,
+    /// Set by a change that must notify nobody (a dashboard refund made with `notify: false`);
+    /// `Sim::change` clears it.
+    pub quiet: bool,
 }
 
 /// A change the status machine does not allow; the caller turns it into its own error.
@@ -472,6 +488,8 @@ impl Order {
             created: now,
             modified: now,
             declines: false,
+            dispute: None,
+            silent: false,
         });
         self.captured = Some(amount);
         self.set_status(Status::Completed, now);
@@ -535,6 +553,8 @@ impl Order {
             created: now,
             modified: now,
             declines: refund.declines,
+            dispute: None,
+            silent: refund.silent,
         });
         self.recount(now);
         Ok(amount)
@@ -588,17 +608,21 @@ impl Order {
         Ok(())
     }
 
-    /// The cardholder's bank takes back what was paid and not refunded: the order becomes
-    /// `void` / `void` with a `chargeback` entry. Returns the amount charged back.
+    /// The cardholder's bank takes back what was paid and not refunded (or `amount` of it): the
+    /// order becomes `void` / `void` with a `chargeback` entry carrying its `dispute`. Returns
+    /// the amount charged back.
     pub(crate) fn charge_back(
         &mut self,
         transaction_id: u64,
+        amount: Option<u64>,
+        dispute: crate::disputes::Dispute,
         now: NaiveDateTime,
     ) -> Result<u64, Illegal> {
         if !matches!(self.status, Status::Completed | Status::PartialRefunded) {
             return Err(Illegal { from: self.status });
         }
-        let amount = self.collected().saturating_sub(self.amount_refunded);
+        let left = self.collected().saturating_sub(self.amount_refunded);
+        let amount = amount.filter(|a| *a > 0 && *a <= left).unwrap_or(left);
         self.related.push(Related {
             kind: TransactionKind::Chargeback,
             transaction_id,
@@ -610,9 +634,61 @@ impl Order {
             created: now,
             modified: now,
             declines: false,
+            dispute: Some(dispute),
+            silent: false,
         });
+        self.charged_back_from = Some(self.status);
         self.set_status(Status::ChargedBack, now);
         Ok(amount)
+    }
+
+    /// The chargeback `transaction_id`'s dispute moves to `status`; a dispute `won` adds a
+    /// `reverse-chargeback` entry of its amount and gives the order back its paid status.
+    pub(crate) fn move_dispute(
+        &mut self,
+        transaction_id: u64,
+        status: &str,
+        won: Option<(u64, bool)>,
+        now: NaiveDateTime,
+    ) -> Result<(), VoidRefusal> {
+        let entry = self
+            .related
+            .iter_mut()
+            .find(|r| r.kind == TransactionKind::Chargeback && r.transaction_id == transaction_id)
+            .ok_or(VoidRefusal::UnknownRefund)?;
+        let amount = entry.amount;
+        if let Some(dispute) = entry.dispute.as_mut() {
+            dispute.status = status.to_owned();
+        }
+        entry.modified = now;
+        if let Some((reverse_id, true)) = won {
+            self.related.push(Related {
+                kind: TransactionKind::ReverseChargeback,
+                transaction_id: reverse_id,
+                amount,
+                description: Some("Reverse chargeback".to_owned()),
+                refund_order_id: None,
+                order_id: None,
+                status: TransactionStatus::Completed,
+                created: now,
+                modified: now,
+                declines: false,
+                dispute: None,
+                silent: false,
+            });
+            if let Some(before) = self.charged_back_from.take() {
+                self.status = before;
+                self.recount(now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `transaction_id` (a refund) was made with `notify: false`.
+    pub(crate) fn is_silent(&self, transaction_id: u64) -> bool {
+        self.related
+            .iter()
+            .any(|r| r.transaction_id == transaction_id && r.silent)
     }
 
     /// `amount_refunded` from the refunds that still hold an amount, and the order status that
@@ -654,6 +730,33 @@ impl<K: std::hash::Hash + Eq, V> Sharded<K, V> {
             hasher: RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
+    }
+
+    /// The first key whose value `matches`, shard by shard (a scan: for the simulator's
+    /// controls and `GET /transactions`, not for hot paths).
+    pub(crate) fn find(&self, mut matches: impl FnMut(&K, &V) -> bool) -> Option<K>
+    where
+        K: Clone,
+    {
+        self.shards.iter().find_map(|shard| {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            shard
+                .iter()
+                .find(|(k, v)| matches(k, v))
+                .map(|(k, _)| k.clone())
+        })
+    }
+
+    /// What `f` makes of every entry, shard by shard.
+    pub(crate) fn collect<T>(&self, mut f: impl FnMut(&K, &V) -> Vec<T>) -> Vec<T> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            for (k, v) in shard.iter() {
+                out.extend(f(k, v));
+            }
+        }
+        out
     }
 
     pub(crate) fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, V>> {
@@ -707,6 +810,9 @@ mod tests {
             modified: now,
             completed: None,
             related: vec![],
+            charged_back_from: None,
+            files: vec![],
+            quiet: false,
         }
     }
 
@@ -721,6 +827,7 @@ mod tests {
             description: None,
             refund_order_id: "o".into(),
             declines: false,
+            silent: false,
         }
     }
 
@@ -882,12 +989,19 @@ mod tests {
         let mut o = order(CardBehaviour::Frictionless);
         o.settle_at_creation(now);
         o.refund("EUR", refund_with_id(2, 300), now).unwrap();
-        assert_eq!(o.charge_back(5, now), Ok(700));
+        assert_eq!(
+            o.charge_back(5, None, crate::disputes::Dispute::new_for_tests(now), now),
+            Ok(700)
+        );
         assert_eq!(
             (o.status.as_str(), o.status.financial_str()),
             ("void", "void")
         );
-        assert!(o.charge_back(6, now).is_err(), "once");
+        assert!(
+            o.charge_back(6, None, crate::disputes::Dispute::new_for_tests(now), now)
+                .is_err(),
+            "once"
+        );
         assert!(o.refund("EUR", refund_with_id(7, 100), now).is_err());
         // A refund still reserved can be voided; the order stays charged back.
         o.void_refund(2, now).unwrap();

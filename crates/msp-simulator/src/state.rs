@@ -159,13 +159,22 @@ impl Sim {
                 Ok(r) => {
                     order.modified = self.clock.naive_now();
                     self.tokens.on_change(key.0, order);
+                    let quiet = std::mem::take(&mut order.quiet);
                     let authorised = (before != Status::Authorized
                         && order.status == Status::Authorized)
                         .then(|| order.capture_expiry())
                         .flatten();
-                    (Ok(r), self.job_for(key.0, order), authorised)
+                    let job = if quiet {
+                        None
+                    } else {
+                        self.job_for(key.0, order)
+                    };
+                    (Ok(r), job, authorised)
                 }
-                Err(e) => (Err(e), None, None),
+                Err(e) => {
+                    order.quiet = false;
+                    (Err(e), None, None)
+                }
             }
         };
         if let Some(job) = job {
@@ -266,7 +275,10 @@ impl Sim {
     pub(crate) fn schedule_settlement(self: &Arc<Self>, key: OrderKey, refund_id: u64) {
         let due = self.clock.due_in(self.refund_delay);
         self.at(due, move |sim, now| {
-            let _ = sim.change(&key, |o| o.settle_refund(refund_id, now));
+            let _ = sim.change(&key, |o| {
+                o.quiet = o.is_silent(refund_id);
+                o.settle_refund(refund_id, now)
+            });
         });
     }
 }

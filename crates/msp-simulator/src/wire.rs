@@ -427,8 +427,9 @@ fn valid_expiry(e: &str, today_yymm: u32) -> bool {
     e.len() == 4 && (1..=12).contains(&(v % 100)) && v >= today_yymm
 }
 
+/// Every stamp of the order object, as MSP writes them: Europe/Amsterdam wall time.
 fn ts(t: chrono::NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    super::clock::msp_time(t)
 }
 
 #[derive(Serialize)]
@@ -504,7 +505,7 @@ struct RelatedTransaction<'a> {
     created: String,
     currency: &'a str,
     description: Option<&'a str>,
-    dispute: Option<()>,
+    dispute: Option<super::disputes::DisputeView<'a>>,
     modified: String,
     order_id: &'a str,
     reference_transaction_id: u64,
@@ -638,7 +639,7 @@ impl<'a> OrderObject<'a> {
                         created: ts(r.created),
                         currency: &o.currency,
                         description: r.description.as_deref(),
-                        dispute: None,
+                        dispute: r.dispute.as_ref().map(super::disputes::DisputeView::of),
                         modified: ts(r.modified),
                         order_id: r.order_id.as_deref().unwrap_or(&o.order_id),
                         reference_transaction_id: o.transaction_id,

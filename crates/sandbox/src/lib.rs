@@ -26,6 +26,7 @@ use gateway::store::redis::RedisStore;
 use msp_simulator::SimulatorConfig;
 
 pub mod demo;
+mod evidence;
 mod routes;
 
 // The gateway's `base.html`, which the demo's pages extend, inlines the stylesheet by the path

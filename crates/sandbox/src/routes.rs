@@ -120,6 +120,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
                 .route(web::post().to(cancel))
                 .default_service(web::to(method_not_allowed::<POST>)),
         )
+        // A dispute's evidence (a PDF, multipart): its own body limit, like the gateway's.
+        .service(
+            web::resource("/demo/dispute/evidence")
+                .app_data(web::PayloadConfig::new(6 * 1024 * 1024))
+                .wrap(from_fn(refuse_cross_site))
+                .wrap(from_fn(browser_security_headers))
+                .route(web::post().to(super::evidence::submit))
+                .default_service(web::to(method_not_allowed::<POST>)),
+        )
         // Server to server: the gateway posts its events; no browser, so no cross-site check.
         .service(
             web::resource("/demo/webhooks")
@@ -359,7 +368,7 @@ async fn get_json(state: &AppState, info: &SandboxInfo, path: &str) -> Option<Va
 /// The result page's context, from the gateway's API: the checkout (`None` if the gateway does
 /// not know it), its events and its refunds; a refund form that starts blank, with a fresh
 /// idempotency key.
-async fn load_result(
+pub(crate) async fn load_result(
     state: &AppState,
     info: &SandboxInfo,
     id: &CheckoutId,
@@ -378,20 +387,31 @@ async fn load_result(
     page.now = Some(state.flows.clock.now());
     page.payment_form.capture_key = uuid::Uuid::new_v4().to_string();
     page.payment_form.cancel_key = uuid::Uuid::new_v4().to_string();
+    // Its disputes (design §15), with an evidence form while one needs an answer.
+    if let Some(disputes) = get_json(state, info, &format!("/v1/disputes?checkout_id={id}")).await {
+        page.disputes = super::demo::DemoDisputes::from_api(&disputes);
+    }
     Some(page)
+}
+
+/// Back to the disputes section after evidence was sent.
+pub(crate) fn back_to_disputes(id: &CheckoutId) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("{}#disputes", result_path(id))))
+        .finish()
 }
 
 fn result_path(id: &CheckoutId) -> String {
     format!("/demo/result?checkout_id={id}")
 }
 
-fn render_result(page: DemoResultPage, status: StatusCode) -> HttpResponse {
+pub(crate) fn render_result(page: DemoResultPage, status: StatusCode) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(demo::result_page(&page))
 }
 
-fn unknown_checkout() -> HttpResponse {
+pub(crate) fn unknown_checkout() -> HttpResponse {
     error_response_with_link(
         StatusCode::NOT_FOUND,
         "Payment not found",
@@ -410,7 +430,7 @@ fn back_to_refunds(id: &CheckoutId) -> HttpResponse {
 
 /// Back to the top of the result page after a capture or a cancel: its status says what
 /// happened.
-fn back_to_result(id: &CheckoutId) -> HttpResponse {
+pub(crate) fn back_to_result(id: &CheckoutId) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, result_path(id)))
         .finish()
@@ -418,7 +438,7 @@ fn back_to_result(id: &CheckoutId) -> HttpResponse {
 
 /// The gateway's answer to a refund or a cancel: its status and JSON body, or `None` when it
 /// never came.
-async fn send(request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
     match request.send().await {
         Ok(res) => {
             let status = res.status().as_u16();

@@ -20,11 +20,13 @@ use crate::store::StoredResponse;
 pub mod auth;
 pub mod checkout_request;
 pub mod checkouts;
+pub mod disputes;
 pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod listing;
 pub mod payment_methods;
+pub mod reconciliation;
 pub mod refunds;
 pub mod saved_card_request;
 pub mod strict_json;
@@ -101,6 +103,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(payment_methods::update))
             .route(web::delete().to(payment_methods::delete))
             .default_service(errors::method_not_allowed("GET, PATCH, DELETE")),
+    )
+    // Disputes (design §15).
+    .service(
+        web::resource("/v1/disputes")
+            .route(web::get().to(disputes::list))
+            .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/disputes/{id}")
+            .route(web::get().to(disputes::get))
+            .default_service(errors::method_not_allowed("GET")),
+    )
+    .service(
+        json_resource("/v1/disputes/{id}/evidence")
+            .route(web::post().to(disputes::evidence))
+            .default_service(errors::method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/reconciliation")
+            .route(web::get().to(reconciliation::list))
+            .default_service(errors::method_not_allowed("GET")),
     );
 }
 

@@ -235,6 +235,10 @@ fn refund_error(e: RefundError) -> ApiError {
                 "The checkout holds {MAX_REFUNDS_PER_CHECKOUT} refunds (failed and canceled ones included), the most one checkout may: nothing was refunded. Refund the rest in MultiSafepay's dashboard."
             ),
         ),
+        RefundError::Disputed => ApiError::new(
+            ErrorCode::CheckoutDisputed,
+            "The checkout has an open dispute: nothing was refunded. Refunding now and then losing the dispute would pay the shopper twice; answer the dispute (GET /v1/disputes?checkout_id=…) and refund once it is decided.",
+        ),
         RefundError::NotCancelable(status) => ApiError::new(
             ErrorCode::RefundNotCancelable,
             format!(

@@ -30,6 +30,8 @@ pub struct CheckoutView<'a> {
     pub psp: PspView<'a>,
     /// What completed refunds gave back, in minor units (design §10.1).
     pub amount_refunded: i64,
+    /// What open and lost disputes hold, in minor units (design §15).
+    pub amount_disputed: i64,
     pub capture_method: CaptureMethod,
     /// What was captured of a manual-capture authorisation (design §10.3).
     pub amount_captured: Option<i64>,
@@ -104,6 +106,7 @@ impl<'a> CheckoutView<'a> {
                 reason_code: &c.psp.reason_code,
             },
             amount_refunded: c.refunded().value(),
+            amount_disputed: c.amount_disputed().value(),
             capture_method: c.capture_method,
             amount_captured: c.amount_captured.map(MinorUnits::value),
             capture_before: c.capture_before.as_ref().map(timestamp),
@@ -122,6 +125,8 @@ impl<'a> CheckoutView<'a> {
 pub struct RefundView<'a> {
     pub id: &'a str,
     pub checkout_id: &'a str,
+    /// `api`, or `dashboard` for a refund made in MSP's dashboard (design §15).
+    pub source: crate::domain::refund::RefundSource,
     pub amount: i64,
     pub currency: &'a str,
     pub status: RefundStatus,
@@ -150,6 +155,7 @@ impl<'a> RefundView<'a> {
         Self {
             id: r.id.as_str(),
             checkout_id,
+            source: r.source,
             amount: r.amount.value(),
             currency,
             status: r.status,
@@ -217,6 +223,7 @@ pub struct EventData<'a> {
 pub enum EventObject<'a> {
     Checkout(Box<CheckoutView<'a>>),
     Refund(RefundView<'a>),
+    Dispute(super::disputes::DisputeView<'a>),
 }
 
 impl<'a> MerchantEventView<'a> {
@@ -230,6 +237,15 @@ impl<'a> MerchantEventView<'a> {
             event::EventObject::Checkout(checkout) => {
                 EventObject::Checkout(Box::new(CheckoutView::new(checkout, public_url)))
             }
+            event::EventObject::Dispute {
+                checkout,
+                currency,
+                dispute,
+            } => EventObject::Dispute(super::disputes::DisputeView::of(
+                checkout.as_str(),
+                currency.code(),
+                dispute,
+            )),
         };
         Self {
             id: e.id.as_str(),

@@ -284,6 +284,9 @@ pub struct Checkout {
     /// Its refunds, oldest first (design §10.1); see [`super::refund`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<Refund>,
+    /// Its disputes, oldest first (design §15); see [`super::dispute`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disputes: Vec<super::dispute::Dispute>,
 }
 
 impl Checkout {
@@ -317,6 +320,8 @@ pub enum RefundRefusal {
     TooLarge { left: MinorUnits },
     /// The checkout holds [`crate::domain::refund::MAX_REFUNDS_PER_CHECKOUT`] refunds already.
     LimitReached,
+    /// A dispute is open: refunding and then losing it would pay the shopper twice (design §15).
+    Disputed,
 }
 
 impl Checkout {
@@ -355,10 +360,13 @@ impl Checkout {
             .any(|r| r.status == RefundStatus::Pending)
     }
 
-    /// Nothing more will happen by itself: settled, with no refund pending and no card still
-    /// to save (a paid checkout with `save_card` waits for MSP's token: the reconciler asks).
+    /// Nothing more will happen by itself: settled, with no refund pending and no dispute open and no
+    /// card still to save (a paid checkout with `save_card` waits for MSP's token: the reconciler asks).
     pub fn is_at_rest(&self) -> bool {
-        self.status.is_settled() && !self.has_pending_refunds() && !self.card_still_to_save()
+        self.status.is_settled()
+            && !self.has_pending_refunds()
+            && !self.has_open_dispute()
+            && !self.card_still_to_save()
     }
 
     /// It asked to save the card and has paid, and the card is not saved yet (design §14).
@@ -392,6 +400,10 @@ impl Checkout {
 
     /// Whether `amount` may be refunded now (`None`: everything left).
     pub fn check_refund(&self, amount: Option<MinorUnits>) -> Result<MinorUnits, RefundRefusal> {
+        // Before the status rule (design §15): an open dispute is why, whatever the status.
+        if self.has_open_dispute() {
+            return Err(RefundRefusal::Disputed);
+        }
         if !matches!(
             self.status,
             CheckoutStatus::Succeeded | CheckoutStatus::PartiallyRefunded

@@ -20,6 +20,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::checkout::{Checkout, CheckoutId, CheckoutStatus};
+use super::dispute::{Dispute, DisputeChange};
 use super::money::Currency;
 use super::refund::{Refund, RefundId, RefundStatus};
 
@@ -110,11 +111,12 @@ impl fmt::Debug for EventId {
     }
 }
 
-/// `checkout.<new status>` or `refund.<new status>`.
+/// `checkout.<new status>`, `refund.<new status>` or `dispute.<created|updated|closed>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
     Checkout(CheckoutStatus),
     Refund(RefundStatus),
+    Dispute(DisputeChange),
 }
 
 impl EventType {
@@ -125,6 +127,7 @@ impl EventType {
             .filter(|s| *s != CheckoutStatus::Created)
             .map(EventType::Checkout)
             .chain(RefundStatus::ALL.into_iter().map(EventType::Refund))
+            .chain(DisputeChange::ALL.into_iter().map(EventType::Dispute))
     }
 
     pub fn parse(s: &str) -> Option<EventType> {
@@ -137,6 +140,7 @@ impl fmt::Display for EventType {
         match self {
             Self::Checkout(s) => write!(f, "checkout.{}", s.as_str()),
             Self::Refund(s) => write!(f, "refund.{}", s.as_str()),
+            Self::Dispute(c) => write!(f, "dispute.{}", c.as_str()),
         }
     }
 }
@@ -178,6 +182,12 @@ pub enum EventObject {
         currency: Currency,
         refund: Box<Refund>,
     },
+    /// A `dispute.*` event's: the dispute, with its checkout's id and currency.
+    Dispute {
+        checkout: CheckoutId,
+        currency: Currency,
+        dispute: Box<Dispute>,
+    },
 }
 
 impl Event {
@@ -185,21 +195,24 @@ impl Event {
     pub fn checkout_id(&self) -> &CheckoutId {
         match &self.object {
             EventObject::Checkout(checkout) => &checkout.id,
-            EventObject::Refund { checkout, .. } => checkout,
+            EventObject::Refund { checkout, .. } | EventObject::Dispute { checkout, .. } => {
+                checkout
+            }
         }
     }
 
     /// For a `refund.*` event, which refund changed.
     pub fn refund_id(&self) -> Option<&RefundId> {
         match &self.object {
-            EventObject::Checkout(_) => None,
+            EventObject::Checkout(_) | EventObject::Dispute { .. } => None,
             EventObject::Refund { refund, .. } => Some(&refund.id),
         }
     }
 }
 
 /// The events one compare-and-set from `before` to `after` (written as `version`) makes, in a
-/// fixed order: the checkout's status first, then its refunds oldest first.
+/// fixed order: the checkout's status first, then its refunds oldest first, then its disputes
+/// oldest first (design §15: a dispute's events are its checkout's events).
 pub fn events_between(
     before: &Checkout,
     after: &Checkout,
@@ -224,6 +237,20 @@ pub fn events_between(
                     checkout: after.id.clone(),
                     currency: after.currency,
                     refund: Box::new(refund.clone()),
+                },
+            ));
+        }
+    }
+    for dispute in &after.disputes {
+        let previous = before.dispute(&dispute.id);
+        for change in DisputeChange::between(previous, dispute) {
+            kinds.push((
+                EventType::Dispute(change),
+                previous.map(|d| d.status.as_str().to_owned()),
+                EventObject::Dispute {
+                    checkout: after.id.clone(),
+                    currency: after.currency,
+                    dispute: Box::new(dispute.clone()),
                 },
             ));
         }

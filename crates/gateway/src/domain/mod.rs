@@ -4,6 +4,7 @@
 pub mod card;
 pub mod checkout;
 pub mod customer;
+pub mod dispute;
 pub mod event;
 pub mod failure;
 mod id;

@@ -118,9 +118,28 @@ pub struct RefundPsp {
     pub acknowledged: bool,
 }
 
+/// Who made a refund: the merchant through the API, or someone in MSP's dashboard (found on
+/// MSP's order or by the sweep of `GET /transactions`, design §15).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundSource {
+    #[default]
+    Api,
+    Dashboard,
+}
+
+impl RefundSource {
+    pub fn is_api(&self) -> bool {
+        *self == Self::Api
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
     pub id: RefundId,
+    /// Left out of the stored JSON for the API's own refunds.
+    #[serde(default, skip_serializing_if = "RefundSource::is_api")]
+    pub source: RefundSource,
     pub amount: MinorUnits,
     pub status: RefundStatus,
     pub reason: Option<RefundReason>,

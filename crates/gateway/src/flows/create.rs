@@ -221,5 +221,6 @@ fn initial_record(ctx: &Context, id: &CheckoutId, new: &NewCheckout) -> Checkout
         amount_captured: None,
         capture_before: None,
         refunds: Vec::new(),
+        disputes: Vec::new(),
     }
 }

@@ -12,6 +12,9 @@
 //! - [`saved_card`]: saved cards (design §14): a payment method stored once MSP shows the
 //!   token of a successful saving checkout, a saved card checked before it pays, expiry updates
 //!   and deletion (at MSP first).
+//! - [`sweep`]: the account-wide sweep of MSP's `GET /transactions` (design §15): orders whose
+//!   news never came, refunds made in MSP's dashboard, chargebacks; one instance at a time.
+//! - [`dispute`]: the merchant's evidence for a dispute, to MSP and then the record (design §15).
 //! - [`reconcile`]: the background task that resolves checkouts whose news never came, and
 //!   refunds whose answer was lost (found at MSP, or failed when MSP never received them).
 //!
@@ -33,10 +36,12 @@ pub mod apply;
 pub mod cancel;
 pub mod coalesce;
 pub mod create;
+pub mod dispute;
 pub mod reconcile;
 pub mod refund;
 pub mod resume;
 pub mod saved_card;
+pub mod sweep;
 pub mod sync;
 pub mod transition;
 

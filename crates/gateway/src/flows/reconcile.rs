@@ -153,7 +153,13 @@ async fn reconcile_one(
         _ => checkout.created_at,
     };
     let age = now - since;
-    if age > ctx.settings.give_up_after {
+    // An authorisation waits for its capture until MSP's deadline: MSP voids it then, and only
+    // asking MSP tells (design §10.3, §15), so it is not given up before that deadline.
+    let give_up_at = match (checkout.status, checkout.capture_before) {
+        (CheckoutStatus::RequiresCapture, Some(by)) => by.max(since) + ctx.settings.give_up_after,
+        _ => since + ctx.settings.give_up_after,
+    };
+    if now > give_up_at {
         tracing::warn!(
             status = checkout.status.as_str(),
             age_s = age.num_seconds(),

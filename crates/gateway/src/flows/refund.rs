@@ -66,6 +66,8 @@ pub enum RefundError {
     TooLarge { left: MinorUnits },
     #[error("the checkout holds {MAX_REFUNDS_PER_CHECKOUT} refunds, the most it may")]
     LimitReached,
+    #[error("a dispute of the checkout is open")]
+    Disputed,
     /// Only a pending refund that MSP has acknowledged can be voided.
     #[error("the refund is {0}: only a pending refund can be canceled")]
     NotCancelable(RefundStatus),
@@ -92,6 +94,7 @@ impl From<RefundRefusal> for RefundError {
             RefundRefusal::NotRefundable(status) => Self::NotRefundable(status),
             RefundRefusal::TooLarge { left } => Self::TooLarge { left },
             RefundRefusal::LimitReached => Self::LimitReached,
+            RefundRefusal::Disputed => Self::Disputed,
         }
     }
 }
@@ -128,6 +131,7 @@ pub async fn reserve(
     let now = ctx.clock.now();
     let refund = Refund {
         id: refund_id,
+        source: Default::default(),
         amount,
         status: RefundStatus::Pending,
         reason: new.reason,

@@ -58,6 +58,8 @@ pub enum News<'a> {
         amount: MinorUnits,
         accepted: &'a CaptureAccepted,
     },
+    /// MSP took the merchant's evidence for dispute `id` (design §15).
+    EvidenceSubmitted(&'a crate::domain::dispute::DisputeId),
 }
 
 /// What MSP answered to a refund request.
@@ -101,6 +103,7 @@ impl<'a> News<'a> {
             }
             Self::CanceledAtMsp(_) => Some(S::Canceled),
             Self::Captured { .. } => Some(S::Succeeded),
+            Self::EvidenceSubmitted(_) => None,
         }
     }
 
@@ -194,13 +197,39 @@ pub fn transition(
     {
         target = Some(CheckoutStatus::RequiresCapture);
     }
+    // Chargebacks become disputes, once, and follow MSP's dispute status; the merchant's
+    // evidence is recorded (design §15).
+    if let News::EvidenceSubmitted(id) = news
+        && let Some(d) = next.disputes.iter_mut().find(|d| d.id == *id)
+        && d.status == crate::domain::dispute::DisputeStatus::NeedsResponse
+    {
+        d.evidence_submitted_at = Some(now);
+        d.updated_at = now;
+    }
+    let chargebacks = order.map(|o| o.chargebacks.as_slice()).unwrap_or_default();
+    crate::domain::dispute::sync_disputes(&mut next, chargebacks, now);
     if let Some(order) = order {
         for psp_refund in &order.refunds {
             settle_refund(&mut next, psp_refund, now);
         }
-        if order.charged_back {
+        if order.charged_back && !next.disputes_all_won() {
             target = Some(CheckoutStatus::ChargedBack);
         }
+        // Where MSP says until when it keeps the authorisation, that wins (design §10.3).
+        if let Some(expiry) = order.capture_expiry
+            && next.capture_method == CaptureMethod::Manual
+            && next.amount_captured.is_none()
+        {
+            next.capture_before = Some(expiry);
+        }
+    }
+    if next.disputes.iter().any(|d| d.status.holds_amount()) && !next.status.is_final() {
+        target = Some(CheckoutStatus::ChargedBack);
+    }
+    // A won dispute gives the money back: the one move out of `charged_back` (design §15).
+    let reinstate = current.status == CheckoutStatus::ChargedBack && next.disputes_all_won();
+    if reinstate {
+        target = Some(status_after_refunds(&next));
     }
     // A collected payment's status is its completed refunds' to say.
     let collected = matches!(
@@ -216,7 +245,11 @@ pub fn transition(
         tracing::info!(psp_status = %order.status_text, "MultiSafepay status with no gateway meaning");
     }
     let mut event = None;
-    match target.map(|t| current.status.decide(t)) {
+    let decision = match target {
+        Some(to) if reinstate => Some(Decision::Move(to)),
+        _ => target.map(|t| current.status.decide(t)),
+    };
+    match decision {
         Some(Decision::Move(to)) => {
             next.status = to;
             if let Some(order) = order {
@@ -234,7 +267,9 @@ pub fn transition(
                 next.failure = Some(news.failure());
             }
             if to == CheckoutStatus::RequiresCapture {
-                next.capture_before = Some(now + authorisation_lifetime(&next.card.brand));
+                next.capture_before = order
+                    .and_then(|o| o.capture_expiry)
+                    .or_else(|| Some(now + authorisation_lifetime(&next.card.brand)));
             }
 
             event = Some(CheckoutEvent {
@@ -391,6 +426,7 @@ fn settle_refund(next: &mut Checkout, seen: &PspRefund, now: DateTime<Utc>) {
             };
             next.refunds.push(Refund {
                 id: RefundId::generate(),
+                source: crate::domain::refund::RefundSource::Dashboard,
                 amount,
                 status,
                 reason: None,
@@ -455,6 +491,7 @@ mod tests {
             amount_captured: None,
             capture_before: None,
             refunds: Vec::new(),
+            disputes: Vec::new(),
         }
     }
 
@@ -474,6 +511,8 @@ mod tests {
             payment_url: None,
             form_html: None,
             refunds: Vec::new(),
+            chargebacks: Vec::new(),
+            capture_expiry: None,
             authorized_only: false,
             charged_back: false,
             captured: None,
@@ -675,6 +714,7 @@ mod tests {
         let now = at();
         Refund {
             id: RefundId::generate(),
+            source: Default::default(),
             amount: MinorUnits::new(amount).unwrap(),
             status: RefundStatus::Pending,
             reason: None,

@@ -74,6 +74,12 @@ pub struct PspOrder {
     /// The order was charged back (MSP: a `chargeback` entry in `related_transactions`, or a
     /// `chargedback`/`chargeback` status).
     pub charged_back: bool,
+    /// The order's chargebacks, each with its dispute as the PSP shows it (design §15); a
+    /// reversed one (MSP: as many `reverse-chargeback` entries as there are, oldest first) is won.
+    pub chargebacks: Vec<crate::domain::dispute::SeenChargeback>,
+    /// Until when the PSP keeps a manual-capture authorisation, when it says (MSP:
+    /// `payment_details.capture_expiry`).
+    pub capture_expiry: Option<DateTime<Utc>>,
     /// What was captured of a manual-capture authorisation, when the PSP shows a capture (MSP:
     /// its `capture` entries in `related_transactions`, else what `capture_remain` leaves of
     /// the amount). Read on every sync, so that a capture whose answer was lost still counts.
@@ -90,6 +96,17 @@ pub struct PspCapture {
     pub amount: i64,
     /// The order that holds the captured money, when the PSP made a new one.
     pub order_id: Option<String>,
+}
+
+/// One evidence file for a dispute, as the PSP takes it (MSP: `POST /orders/{id}/files`).
+#[derive(Debug)]
+pub struct EvidenceFile<'a> {
+    /// MSP's spelling: `PDF`, `JPEG` or `PNG`.
+    pub kind: &'static str,
+    /// The file's bytes, base64 (standard alphabet, padded).
+    pub base64: &'a str,
+    pub description: &'a str,
+    pub name: &'a str,
 }
 
 /// The PSP cancelled an order or voided an authorisation.

@@ -20,6 +20,7 @@
 //! {prefix}:{pm_…}:pmevt     LIST  JSON payment_method.* events         TTL as its pm
 //! {prefix}:{pmcus:<hex(ref)>}
 //!                             ZSET  pm id scored by creation ms (a hint) TTL its newest pm's
+//! {prefix}:{sweep}:lease|watermark|history   the account-wide sweep's (store/sweep.rs)
 //! {prefix}:{tl:<family>}:<yyyymmdd>
 //!                             ZSET  listing index: id scored by creation TTL retention + 1 day
 //!                                   ms, one key per family and UTC day   (from the last write)
@@ -150,6 +151,12 @@ impl Keys {
 
     pub fn sync_due(&self) -> String {
         [self.prefix.as_str(), ":sync-due"].concat()
+    }
+
+    /// The account-wide sweep's `what` (`lease`, `watermark`, `history`), all under one hash
+    /// tag (design §15, [`super::sweep`]).
+    pub fn sweep(&self, what: &str) -> String {
+        [self.prefix.as_str(), ":{sweep}:", what].concat()
     }
 
     /// One day (`yyyymmdd`, UTC) of one listing family; the family is the hash tag.

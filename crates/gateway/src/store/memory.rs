@@ -38,7 +38,11 @@ pub struct MemoryStore {
     state: Mutex<State>,
     /// Saved cards (design §14), kept apart from the checkouts' state.
     payment_methods: payment_methods::Saved,
+    /// The account-wide sweep's lease, watermark and reports (design §15).
+    sweeps: Mutex<sweep::SweepMemory>,
 }
+
+mod sweep;
 
 struct Expiring<T> {
     value: T,
@@ -171,6 +175,7 @@ impl MemoryStore {
                     ttls.retention.saturating_add(Duration::from_secs(86_400)),
                 ),
             }),
+            sweeps: sweep::empty(),
         }
     }
 

@@ -37,6 +37,7 @@ pub mod listing;
 pub mod memory;
 pub mod payment_methods;
 pub mod redis;
+pub mod sweep;
 pub mod timeline;
 
 pub use payment_methods::{PaymentMethodPage, PaymentMethods};
@@ -541,12 +542,19 @@ pub trait Locks: Send + Sync + 'static {
 /// Implemented for every type that implements them all; callers `use` the trait whose methods
 /// they call.
 pub trait CheckoutStore:
-    Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks + PaymentMethods
+    Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks + PaymentMethods + sweep::Sweeps
 {
 }
 
 impl<T> CheckoutStore for T where
-    T: Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks + PaymentMethods
+    T: Records
+        + Listing
+        + Idempotency
+        + SyncIndex
+        + EventOutbox
+        + Locks
+        + PaymentMethods
+        + sweep::Sweeps
 {
 }
 

@@ -9,6 +9,7 @@ mod outbox;
 mod payment_methods;
 mod records;
 mod scripts;
+mod sweep;
 mod timeline;
 
 use std::future::Future;

@@ -259,6 +259,32 @@ impl Listing for AlwaysLosing {
     }
 }
 
+#[async_trait]
+impl gateway::store::sweep::Sweeps for AlwaysLosing {
+    async fn lease_sweep(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.inner.lease_sweep(owner, ttl).await
+    }
+    async fn release_sweep(&self, owner: &str) -> Result<(), StoreError> {
+        self.inner.release_sweep(owner).await
+    }
+    async fn sweep_watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.sweep_watermark().await
+    }
+    async fn advance_sweep_watermark(
+        &self,
+        owner: &str,
+        to: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.advance_sweep_watermark(owner, to).await
+    }
+    async fn record_sweep(&self, report: &str) -> Result<(), StoreError> {
+        self.inner.record_sweep(report).await
+    }
+    async fn recent_sweeps(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.recent_sweeps().await
+    }
+}
+
 #[tokio::test]
 async fn a_change_that_keeps_losing_its_compare_and_set_gives_up_with_a_retryable_error() {
     let inner = memory_store(LONG).await;

@@ -819,6 +819,7 @@ pub async fn a_reserved_refund_is_indexed_and_scheduled_by_its_commit(make: impl
     let mut reserved = new.clone();
     let refund = Refund {
         id: RefundId::generate(),
+        source: Default::default(),
         amount: gateway::domain::money::MinorUnits::new(100).unwrap(),
         status: RefundStatus::Pending,
         reason: None,

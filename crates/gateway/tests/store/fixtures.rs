@@ -39,6 +39,7 @@ pub fn checkout(id: &CheckoutId) -> Checkout {
         amount_captured: None,
         capture_before: None,
         refunds: Vec::new(),
+        disputes: Vec::new(),
     }
 }
 

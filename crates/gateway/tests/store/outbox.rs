@@ -445,6 +445,7 @@ async fn refund_once(
     let (checkout, version) = current;
     let refund = Refund {
         id: RefundId::generate(),
+        source: Default::default(),
         amount: MinorUnits::new(10).unwrap(),
         status: RefundStatus::Pending,
         reason: None,

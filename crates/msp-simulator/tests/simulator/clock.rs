@@ -47,15 +47,19 @@ async fn the_clock_starts_at_the_real_time_and_only_moves_forward() {
         "refusals change nothing"
     );
 
-    // Orders are stamped with the simulator's time.
+    // Orders are stamped with the simulator's time, as MSP writes it: Amsterdam wall time.
     let id = sim.paid_order(None).await;
     let created = chrono::NaiveDateTime::parse_from_str(
         sim.order(&id).await["created"].as_str().unwrap(),
         "%Y-%m-%dT%H:%M:%S",
     )
     .unwrap();
+    let created = created
+        .and_local_timezone(chrono_tz::Europe::Amsterdam)
+        .earliest()
+        .unwrap();
     assert!(
-        (created.and_utc().timestamp() - (unix_now() + 3600)).abs() <= 2,
+        (created.timestamp() - (unix_now() + 3600)).abs() <= 2,
         "{created}"
     );
     sim.handle.stop().await;

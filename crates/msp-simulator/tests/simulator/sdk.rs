@@ -182,3 +182,53 @@ async fn the_official_python_sdk_works_with_only_the_base_url_changed() {
     );
     sim.handle.stop().await;
 }
+
+#[tokio::test]
+async fn the_official_python_sdk_reads_the_transaction_list_page_by_page() {
+    let python = tokio::task::spawn_blocking(python_sdk).await.unwrap();
+    let sim = spawn().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = order_id();
+        sim.create(&order_body(&id, "374500000000015")).await;
+        ids.push(id);
+    }
+    let r = sim
+        .http
+        .post(sim.url(&format!("/orders/{}/refunds", ids[0])))
+        .header("api_key", KEY)
+        .json(&json!({"currency": "EUR", "amount": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = sim
+        .http
+        .post(format!("{}/sim/orders/{}/chargeback", sim.local(), ids[1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/simulator/sdk/transactions_sdk.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(format!("{}/v1/", sim.local()))
+        .arg(KEY)
+        .arg("5")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the Python SDK could not read the transactions:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        8,
+        "{stdout}"
+    );
+    sim.handle.stop().await;
+}

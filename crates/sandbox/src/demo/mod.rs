@@ -27,13 +27,15 @@
 //! The files: this one holds the catalogue (the fixed cart, the test cards) and the money
 //! formatting both pages use, so the page shown and the request sent cannot disagree;
 //! `checkout.rs` holds the checkout page and its form; `result.rs` the result page; `webhooks.rs`
-//! the webhook receiver and its page; `refund.rs`
+//! the webhook receiver and its page; `dispute.rs` the disputes section and its evidence form;
+//! `refund.rs`
 //! the refund form's parsing and wording; `capture.rs` the capture and cancel forms' wording.
 //! Everything public is re-exported here, so callers
 //! name `sandbox::demo::…` whatever file it lives in.
 
 mod capture;
 mod checkout;
+mod dispute;
 mod refund;
 mod result;
 mod saved;
@@ -47,6 +49,7 @@ pub use checkout::{
     DemoCheckoutForm, DemoCheckoutPage, TypedFields, api_error_message, checkout_page,
     invalid_field, next_location, to_checkout_request_json,
 };
+pub use dispute::{DemoDispute, DemoDisputes, disputes_section, evidence_refusal_message};
 pub use refund::{
     AmountError, DemoRefund, DemoRefundCancelForm, DemoRefundForm, RefusalContext,
     amount_error_message, parse_amount, refusal_message,

@@ -63,6 +63,8 @@ pub struct DemoResultPage {
     /// bank rejected it, or the card was declined at that step. The gateway's answer is the
     /// same failure for all three, so the page cannot tell them apart.
     pub via_cancel_url: bool,
+    /// `GET /v1/disputes?checkout_id=`, and the evidence form's state (design §15).
+    pub disputes: super::DemoDisputes,
 }
 
 /// The capture form and the cancel button as the page shows them: blank, or after the gateway
@@ -136,6 +138,7 @@ impl DemoResultPage {
             refund_delay: None,
             payment_form: PaymentFormState::default(),
             via_cancel_url: false,
+            disputes: Default::default(),
         }
     }
 
@@ -312,6 +315,7 @@ pub fn result_page(ctx: &DemoResultPage) -> String {
         capture_amount: &ctx.payment_form.amount,
         capture_key: &ctx.payment_form.capture_key,
         cancel_key: &ctx.payment_form.cancel_key,
+        disputes: super::disputes_section(&ctx.checkout_id, &ctx.disputes),
     }
     .render()
     .unwrap_or_else(|e| format!("result page could not be rendered: {e}"))
@@ -522,6 +526,8 @@ struct ResultTemplate<'a> {
     capture_amount: &'a str,
     capture_key: &'a str,
     cancel_key: &'a str,
+    /// The disputes section, rendered (and escaped) by its own template.
+    disputes: String,
 }
 
 #[cfg(test)]
@@ -564,6 +570,7 @@ mod tests {
                 ..PaymentFormState::default()
             },
             via_cancel_url: false,
+            disputes: Default::default(),
         }
     }
 

@@ -119,7 +119,7 @@ impl MultiSafepayClient {
     /// and answer then wakes that worker's thread as well (as with Redis: see
     /// `store::redis::Connection::local`). A client per worker keeps each connection on the
     /// thread that uses it.
-    fn http(&self) -> reqwest::Client {
+    pub(super) fn http(&self) -> reqwest::Client {
         // It was built once with this recipe; should building fail now, share.
         crate::runtime::worker_own(self.recipe.id, || self.recipe.build().ok())
             .unwrap_or_else(|| self.http.clone())
@@ -224,8 +224,28 @@ impl MultiSafepayClient {
         self.post("capture", &at, body, capture_refused).await
     }
 
+    /// `POST /orders/{order_id}/files` (MSP's `challengeChargeback`) `{"type", "base64",
+    /// "description", "name"}`: one evidence file for the order's dispute (design §15).
+    /// `Rejected` when MSP will not take it; `Unreachable` means it may have it.
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
+    pub async fn upload_evidence(
+        &self,
+        order_id: &str,
+        file: &crate::psp::EvidenceFile<'_>,
+    ) -> Result<(), PspError> {
+        let body = serde_json::json!({
+            "type": file.kind,
+            "base64": file.base64,
+            "description": file.description,
+            "name": file.name,
+        });
+        let at = ["orders", order_id, "files"];
+        self.post("upload_evidence", &at, Ok(body), order_refused)
+            .await
+    }
+
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
-    fn url(&self, segments: &[&str]) -> url::Url {
+    pub(super) fn url(&self, segments: &[&str]) -> url::Url {
         let mut url = self.base_url.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);

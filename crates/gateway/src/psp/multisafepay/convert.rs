@@ -321,6 +321,8 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
     // MSP's docs spell a charged-back order's status both ways, and also show it as `void`
     // with a chargeback entry (design §3); the flows decide what a chargeback means.
     let mut charged_back = payment_status == PaymentStatus::ChargedBack;
+    let mut chargebacks = Vec::new();
+    let mut reversals = 0;
     for (index, entry) in order.related_transactions.into_iter().enumerate() {
         match entry {
             wire::Entry::Read(wire::RelatedTransaction::Refund(refund)) => {
@@ -329,7 +331,11 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
             wire::Entry::Read(wire::RelatedTransaction::Capture(capture)) => {
                 captures.push(capture);
             }
-            wire::Entry::Read(wire::RelatedTransaction::Chargeback) => charged_back = true,
+            wire::Entry::Read(wire::RelatedTransaction::Chargeback(chargeback)) => {
+                charged_back = true;
+                chargebacks.extend(seen_chargeback(chargeback));
+            }
+            wire::Entry::Read(wire::RelatedTransaction::ReverseChargeback) => reversals += 1,
             wire::Entry::Read(wire::RelatedTransaction::Other) => {}
             wire::Entry::Unreadable(why) => tracing::warn!(
                 order_id = %order_id,
@@ -339,6 +345,15 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
             ),
         }
     }
+    // The first `reversals` chargebacks were reversed: the merchant won them.
+    for chargeback in chargebacks.iter_mut().take(reversals) {
+        chargeback.reversed = true;
+    }
+    let capture_expiry = order
+        .payment_details
+        .as_ref()
+        .and_then(|d| d.capture_expiry.as_deref())
+        .and_then(super::msp_time::parse);
     let (capture_remain, recurring_id) = match order.payment_details {
         Some(d) => (
             d.capture_remain,
@@ -376,6 +391,29 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
         authorized_only,
         charged_back,
         recurring_id,
+        chargebacks,
+        capture_expiry,
+    })
+}
+
+/// A chargeback entry as the domain sees it; `None` without a transaction id (it could never
+/// be recognised again, so it could not be made a dispute once).
+fn seen_chargeback(
+    c: wire::ChargebackTransaction,
+) -> Option<crate::domain::dispute::SeenChargeback> {
+    let transaction_id = c.transaction_id.filter(|t| !t.is_empty())?;
+    let dispute = c.dispute.unwrap_or_default();
+    Some(crate::domain::dispute::SeenChargeback {
+        transaction_id,
+        amount: c.amount,
+        status: dispute.status.unwrap_or_default(),
+        reason_code: dispute.reason_code.unwrap_or_default(),
+        reason: dispute.reason_description.unwrap_or_default(),
+        respond_by: dispute
+            .merchant_response_date
+            .as_deref()
+            .and_then(super::msp_time::parse),
+        reversed: false,
     })
 }
 

@@ -4,7 +4,9 @@
 
 pub mod client;
 pub mod convert;
+pub mod msp_time;
 pub mod status;
+pub mod transactions;
 pub mod wire;
 
 pub use client::{MultiSafepayClient, parse_notification};

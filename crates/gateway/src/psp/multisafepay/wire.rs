@@ -365,9 +365,38 @@ pub enum RelatedTransaction {
     #[serde(rename = "capture")]
     Capture(CaptureTransaction),
     #[serde(rename = "chargeback")]
-    Chargeback,
+    Chargeback(ChargebackTransaction),
+    /// A chargeback MSP reversed: the merchant won its dispute (design §15).
+    #[serde(rename = "reverse-chargeback", alias = "reverse_chargeback")]
+    ReverseChargeback,
     #[serde(other)]
     Other,
+}
+
+/// A chargeback as MSP lists it under its order (OAS `RelatedTransactions.yaml`), read
+/// leniently: an odd field costs that field, never the chargeback.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChargebackTransaction {
+    #[serde(default, deserialize_with = "loose_string")]
+    pub transaction_id: Option<String>,
+    #[serde(default, deserialize_with = "minor_units_or_none")]
+    pub amount: Option<i64>,
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub dispute: Option<ChargebackDispute>,
+}
+
+/// `dispute` of a chargeback (OAS `ChargebackDispute.yaml`).
+#[derive(Debug, Default, Deserialize)]
+pub struct ChargebackDispute {
+    #[serde(default, deserialize_with = "loose_string")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub reason_code: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    pub reason_description: Option<String>,
+    /// ISO 8601; without an offset it is Europe/Amsterdam time, like MSP's other stamps.
+    #[serde(default, deserialize_with = "loose_string")]
+    pub merchant_response_date: Option<String>,
 }
 
 /// A capture of a manual-capture authorisation, as MSP lists it under its order.
@@ -443,6 +472,9 @@ pub struct PaymentDetails {
     /// struct is not used in logs).
     #[serde(default, deserialize_with = "loose_string")]
     pub recurring_id: Option<String>,
+    /// Manual-capture orders: until when MSP keeps the authorisation (MSP's local time).
+    #[serde(default, deserialize_with = "loose_string")]
+    pub capture_expiry: Option<String>,
 }
 
 /// A string, a number (kept as its JSON text) or `null`. Read by a visitor rather than through
@@ -745,7 +777,7 @@ mod tests {
         ));
         assert!(matches!(
             entries[1],
-            Entry::Read(RelatedTransaction::Chargeback)
+            Entry::Read(RelatedTransaction::Chargeback(_))
         ));
         assert!(matches!(
             &entries[2],

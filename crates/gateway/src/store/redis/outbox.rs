@@ -208,10 +208,18 @@ pub(super) struct EventHead<'a> {
     refund: Option<&'a RefundId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     currency: Option<Currency>,
-    /// The refund: its presence keeps the record from being spliced in (`"object":`, see
-    /// `scripts::COMPARE_AND_SET`).
+    /// The refund (or dispute): its presence keeps the record from being spliced in
+    /// (`"object":`, see `scripts::COMPARE_AND_SET`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    object: Option<&'a Refund>,
+    object: Option<HeadObject<'a>>,
+}
+
+/// What a refund's or a dispute's event carries as `object`; its `type` says which.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum HeadObject<'a> {
+    Refund(&'a Refund),
+    Dispute(&'a crate::domain::dispute::Dispute),
 }
 
 impl<'a> EventHead<'a> {
@@ -220,7 +228,14 @@ impl<'a> EventHead<'a> {
             EventObject::Checkout(_) => (None, None, None),
             EventObject::Refund {
                 currency, refund, ..
-            } => (Some(&refund.id), Some(*currency), Some(&**refund)),
+            } => (
+                Some(&refund.id),
+                Some(*currency),
+                Some(HeadObject::Refund(refund)),
+            ),
+            EventObject::Dispute {
+                currency, dispute, ..
+            } => (None, Some(*currency), Some(HeadObject::Dispute(dispute))),
         };
         Self {
             kind: event.kind,
@@ -248,8 +263,9 @@ struct EventRead {
     refund: Option<RefundId>,
     #[serde(default)]
     currency: Option<Currency>,
+    /// A refund, or a dispute for a `dispute.*` event.
     #[serde(default)]
-    object: Option<Box<Refund>>,
+    object: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// The answer of [`READ`] or [`LEASE`] after its first `skip` items: the record (`version
@@ -272,10 +288,17 @@ fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEven
                 .map_err(|e| StoreError::corrupt(format!("stored event id {:?}: {e}", c[0])))?;
             let read: EventRead = from_json("merchant event", &c[1])?;
             let object = match (read.object, read.currency) {
-                (Some(refund), Some(currency)) => EventObject::Refund {
-                    checkout: id.checkout_id(),
-                    currency,
-                    refund,
+                (Some(raw), Some(currency)) => match read.kind {
+                    EventType::Dispute(_) => EventObject::Dispute {
+                        checkout: id.checkout_id(),
+                        currency,
+                        dispute: from_json("dispute of a merchant event", raw.get())?,
+                    },
+                    _ => EventObject::Refund {
+                        checkout: id.checkout_id(),
+                        currency,
+                        refund: from_json("refund of a merchant event", raw.get())?,
+                    },
                 },
                 _ => {
                     let checkout = match (read.checkout, &newest) {
