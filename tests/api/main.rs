@@ -21,5 +21,6 @@ mod notifications;
 mod reconcile;
 mod refunds;
 mod resilience;
+mod standard_webhooks;
 mod strict_input;
 mod webhooks;

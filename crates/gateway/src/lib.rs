@@ -44,9 +44,10 @@
 //!   ([`domain::refund`]), so reserving one and every change of it is that same compare-and-set.
 //!   That compare-and-set also writes the change's merchant events ([`domain::event`], derived
 //!   by comparing the record before and after) into an outbox next to the record.
-//! - [`webhooks`]: the deliverer: takes due events out of the outbox, signs and POSTs them to
-//!   the storefront, retries on the documented schedule, leases each to one instance at a time;
-//!   `GET /v1/events` and redelivery are [`api::events`].
+//! - [`webhooks`]: the deliverer: takes due events out of the outbox, signs them
+//!   ([`webhooks::signing`]: `Gateway-Signature` and the Standard Webhooks headers) and POSTs
+//!   them to the storefront, retries on the documented schedule, leases each to one instance at
+//!   a time; `GET /v1/events` and redelivery are [`api::events`].
 //! - [`domain`]: parse-don't-validate types (money in minor units, card data that masks itself,
 //!   checkout ids, statuses and the legality of a move, timestamps' JSON text).
 //! - [`psp`]: PSP-neutral types the flows see; [`psp::multisafepay`] holds the client, MSP's wire

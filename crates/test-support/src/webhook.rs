@@ -39,9 +39,19 @@ pub struct Received {
     pub verified: bool,
     /// What the receiver answered (0 when it never did).
     pub answered: u16,
+    /// Every header, as sent (names as the sender spelled them).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Received {
+    /// The value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("a delivery's body is JSON")
     }
@@ -223,6 +233,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             body,
             verified,
             answered: 0,
+            headers: headers.clone(),
         });
         received.len() - 1
     };

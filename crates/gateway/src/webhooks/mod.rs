@@ -9,7 +9,9 @@
 //! case each is delivered once; a lease whose instance died runs out and another takes over.
 //!
 //! A delivery is a POST of the event as the API shows it, signed `t=…,v1=…` (HMAC-SHA256 of
-//! `"{t}.{body}"`, one `v1` per secret), within the timeout, redirects not followed. A 2xx is
+//! `"{t}.{body}"`, one `v1` per secret) and with the Standard Webhooks headers
+//! ([`signing`]: `webhook-id` the event id, `webhook-timestamp` the attempt's time by the
+//! gateway's clock, `webhook-signature`), within the timeout, redirects not followed. A 2xx is
 //! delivered; anything else is retried on the schedule of [`crate::domain::event::retry_after`]
 //! until `webhooks.max_age_s` after the event, then `failed`. The receiver's answer body is
 //! never read, so a huge or endless one holds nothing.
@@ -20,9 +22,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::api::view::MerchantEventView;
@@ -34,6 +33,10 @@ use crate::flows::Context;
 use crate::metrics::{WEBHOOK_DELIVERIES, WEBHOOK_OUTBOX_DEPTH, WEBHOOK_OUTBOX_OVERDUE};
 use crate::store::{StoreError, StoredEvent};
 
+pub mod signing;
+
+pub use signing::Signer;
+
 /// How many deliveries run at once in one instance: a slow receiver takes at most this many
 /// workers, and never a request's.
 const CONCURRENCY: usize = 16;
@@ -41,33 +44,6 @@ const CONCURRENCY: usize = 16;
 const PASS_BATCH: usize = 100;
 /// Events leased per checkout at a time.
 const EVENTS_PER_CHECKOUT: usize = 20;
-
-/// Signs a body for the receiver: `t=<unix seconds>,v1=<hex>[,v1=<hex>…]`.
-#[derive(Clone)]
-pub struct Signer {
-    secrets: Vec<SecretString>,
-}
-
-impl Signer {
-    pub fn new(secrets: Vec<SecretString>) -> Self {
-        Self { secrets }
-    }
-
-    pub fn header(&self, t: i64, body: &[u8]) -> String {
-        let mut header = format!("t={t}");
-        for secret in &self.secrets {
-            // HMAC takes a key of any length, so `new_from_slice` cannot fail.
-            if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) {
-                mac.update(t.to_string().as_bytes());
-                mac.update(b".");
-                mac.update(body);
-                header.push_str(",v1=");
-                header.push_str(&hex::encode(mac.finalize().into_bytes()));
-            }
-        }
-        header
-    }
-}
 
 /// One instance's deliverer.
 pub struct Deliverer {
@@ -201,7 +177,7 @@ impl Deliverer {
         ))
         .unwrap_or_default();
         let started = Instant::now();
-        let (http_status, error) = self.post(event.id.as_str(), body).await;
+        let (http_status, error) = self.post(event.id.as_str(), at.timestamp(), body).await;
         let delivered = http_status.is_some_and(|s| (200..300).contains(&s));
         let attempt = Attempt {
             at,
@@ -235,18 +211,26 @@ impl Deliverer {
 
     /// POSTs one signed body; answers the receiver's status, or why there was none (and why a
     /// status does not count as delivered), in words for the merchant's engineers.
-    async fn post(&self, event_id: &str, body: Vec<u8>) -> (Option<u16>, Option<String>) {
+    async fn post(
+        &self,
+        event_id: &str,
+        attempt_at: i64,
+        body: Vec<u8>,
+    ) -> (Option<u16>, Option<String>) {
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let signature = self.signer.header(t, &body);
+        let signed = self.signer.sign(event_id, t, attempt_at, &body);
         let sent = self
             .client
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("gateway-signature", signature)
+            .header("gateway-signature", signed.gateway_signature)
             .header("gateway-event-id", event_id)
+            .header("webhook-id", signed.webhook_id)
+            .header("webhook-timestamp", signed.webhook_timestamp)
+            .header("webhook-signature", signed.webhook_signature)
             .body(body)
             .send()
             .await;
@@ -289,34 +273,6 @@ impl Deliverer {
                 metrics::gauge!(WEBHOOK_OUTBOX_OVERDUE).set(overdue);
             }
             Err(e) => tracing::debug!(error = %e, "could not measure the outbox"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_signature_is_an_hmac_of_time_dot_body_per_secret() {
-        let signer = Signer::new(vec![
-            SecretString::from("whsec_first_0123456789"),
-            SecretString::from("whsec_second_0123456789"),
-        ]);
-        let header = signer.header(1_800_000_000, b"{\"id\":\"evt_1\"}");
-        let parts: Vec<&str> = header.split(',').collect();
-        assert_eq!(parts[0], "t=1800000000");
-        assert_eq!(parts.len(), 3);
-        for (part, secret) in parts[1..]
-            .iter()
-            .zip(["whsec_first_0123456789", "whsec_second_0123456789"])
-        {
-            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-            mac.update(b"1800000000.{\"id\":\"evt_1\"}");
-            assert_eq!(
-                *part,
-                format!("v1={}", hex::encode(mac.finalize().into_bytes()))
-            );
         }
     }
 }
