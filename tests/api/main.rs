@@ -23,4 +23,5 @@ mod refunds;
 mod resilience;
 mod standard_webhooks;
 mod strict_input;
+mod webhook_endpoints;
 mod webhooks;

@@ -234,6 +234,12 @@ pub struct WebhookSettings {
     pub max_age_s: u64,
     /// Per delivery attempt.
     pub timeout_ms: u64,
+    /// Host names an endpoint made through the API may use over http (design §16).
+    #[serde(deserialize_with = "string_or_list")]
+    pub allow_http_hosts: Vec<String>,
+    /// Lets endpoints made through the API point at loopback, private, link-local, shared,
+    /// multicast or unspecified addresses (the sandbox's demo shop).
+    pub allow_private_networks: bool,
 }
 
 impl Default for WebhookSettings {
@@ -243,6 +249,8 @@ impl Default for WebhookSettings {
             secrets: Vec::new(),
             max_age_s: 259_200,
             timeout_ms: 10_000,
+            allow_http_hosts: Vec::new(),
+            allow_private_networks: false,
         }
     }
 }

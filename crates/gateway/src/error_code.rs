@@ -77,6 +77,8 @@ error_codes! {
     /// The checkout holds the most refunds it may (200, whatever their status).
     RefundLimitReached       => "refund_limit_reached",      CONFLICT,               InvalidRequestError, false;
     WebhooksNotConfigured    => "webhooks_not_configured",   CONFLICT,               InvalidRequestError, false;
+    /// The gateway keeps at most 16 webhook endpoints (design §16).
+    WebhookEndpointLimitReached => "webhook_endpoint_limit_reached", CONFLICT,        InvalidRequestError, false;
     /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
     UnknownField             => "unknown_field",             BAD_REQUEST,            InvalidRequestError, false;
     /// A value of another JSON type than the field takes.

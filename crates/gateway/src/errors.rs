@@ -298,6 +298,7 @@ mod tests {
         (ErrorCode::CheckoutNotCancelable, "checkout_not_cancelable", 409, "invalid_request_error", false),
         (ErrorCode::CheckoutNotCapturable, "checkout_not_capturable", 409, "invalid_request_error", false),
         (ErrorCode::WebhooksNotConfigured, "webhooks_not_configured", 409, "invalid_request_error", false),
+        (ErrorCode::WebhookEndpointLimitReached, "webhook_endpoint_limit_reached", 409, "invalid_request_error", false),
         (ErrorCode::InvalidType,           "invalid_type",            400, "invalid_request_error", false),
         (ErrorCode::DuplicateField,        "duplicate_field",         400, "invalid_request_error", false),
         (ErrorCode::IdempotencyKeyReused,  "idempotency_key_reused",  400, "idempotency_error",     false),

@@ -38,6 +38,12 @@ pub const WEBHOOK_OUTBOX_DEPTH: &str = "gateway_webhook_outbox_depth";
 /// How long the most overdue undelivered event has been due, in seconds (0 when none is):
 /// grows without bound when deliveries are stuck, stays near 0 while they keep to schedule.
 pub const WEBHOOK_OUTBOX_OVERDUE: &str = "gateway_webhook_outbox_overdue_seconds";
+/// Webhook deliveries per destination (design §16). Labels: `endpoint` (`webhooks_url`, or
+/// the endpoint's `we_…` id: never a URL), `outcome` (`delivered`, `retry`, `failed`, or
+/// `disabled`: given up without an attempt, the endpoint being disabled or deleted).
+pub const WEBHOOK_ENDPOINT_DELIVERIES: &str = "gateway_webhook_endpoint_deliveries_total";
+/// How long one delivery attempt took, in seconds. Labels: `endpoint`.
+pub const WEBHOOK_DELIVERY_DURATION: &str = "gateway_webhook_delivery_duration_seconds";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,

@@ -20,6 +20,8 @@ pub enum Mode {
     Ok,
     /// This status, empty body.
     Status(u16),
+    /// This status with `Retry-After: <seconds>`.
+    RetryAfter(u16, u64),
     /// Waits this long before answering 200.
     Slow(Duration),
     /// 302 to another path.
@@ -244,6 +246,11 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         }
         Mode::Status(status) => {
             respond(&mut stream, &format!("{status} Status"), "", "").await;
+            status
+        }
+        Mode::RetryAfter(status, seconds) => {
+            let header = format!("retry-after: {seconds}\r\n");
+            respond(&mut stream, &format!("{status} Status"), &header, "").await;
             status
         }
         Mode::Slow(wait) => {

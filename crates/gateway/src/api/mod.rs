@@ -27,6 +27,7 @@ pub mod listing;
 pub mod refunds;
 pub mod strict_json;
 pub mod view;
+pub mod webhook_endpoints;
 
 /// The merchant API's routes. Every resource that takes a POST is a [`json_resource`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -86,7 +87,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         json_resource("/v1/refunds/{id}/cancel")
             .route(web::post().to(refunds::cancel))
             .default_service(errors::method_not_allowed("POST")),
-    );
+    )
+    .configure(webhook_endpoints::configure);
 }
 
 /// A resource whose bodies are JSON: a body sent without `Content-Type: application/json`

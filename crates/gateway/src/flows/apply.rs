@@ -86,12 +86,15 @@ pub async fn apply_versioned(
         };
         // The merchant's events of this change, written with it (design §12).
         let events = events_between(&current, &next, stored.version + 1, now);
-        let deliver = ctx.settings.deliver_webhooks && !events.is_empty();
+        // Every event is queued: besides webhooks.url (when configured), the webhook endpoints
+        // the merchant manages may want it (design §16), which the deliverer decides.
+        let deliver = !events.is_empty();
         let announce_at = deliver.then(|| now + ctx.settings.outbox_grace);
         let outbox = Outbox {
             events: &events,
             deliver_at: deliver.then_some(now),
             announce_at,
+            to_url: ctx.settings.deliver_webhooks,
         };
         // The events are announced (listed, and found by any instance once the grace is over
         // should this one die before delivering them) by a command sent just before the

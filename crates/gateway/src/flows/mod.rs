@@ -89,7 +89,8 @@ pub struct FlowSettings {
     /// The longest one MSP call can take (connect plus total timeout): a refund older than this
     /// plus [`refund::NEVER_RECEIVED_AFTER`] that MSP does not list never reached MSP.
     pub psp_call_deadline: TimeDelta,
-    /// Whether events are queued for delivery (`webhooks.url` is set).
+    /// Whether events are delivered to `webhooks.url` (it is set). They are queued either way,
+    /// for the webhook endpoints (design §16).
     pub deliver_webhooks: bool,
     /// How long after a transition another instance may deliver its events, should the one
     /// that wrote them not have (it died): the announced time of design §12's outbox index.

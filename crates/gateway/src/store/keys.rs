@@ -15,6 +15,8 @@
 //! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
 //! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency
 //! {prefix}:sync-due           ZSET  checkout id scored by due unix time TTL retention
+//! {prefix}:{we}:endpoints     HASH  webhook endpoint id → JSON endpoint TTL ≥ 1 year from
+//!                                   (design §16), secrets included        its last read
 //! {prefix}:{tl:<family>}:<yyyymmdd>
 //!                             ZSET  listing index: id scored by creation TTL retention + 1 day
 //!                                   ms, one key per family and UTC day   (from the last write)
@@ -140,6 +142,11 @@ impl Keys {
     /// debugging.
     pub fn idempotency(&self, key: &str) -> String {
         format!("{}:idem:{}", self.prefix, hex::encode(key.as_bytes()))
+    }
+
+    /// The merchant's webhook endpoints (design §16): one hash, in a slot of its own.
+    pub fn webhook_endpoints(&self) -> String {
+        [self.prefix.as_str(), ":{we}:endpoints"].concat()
     }
 
     pub fn sync_due(&self) -> String {

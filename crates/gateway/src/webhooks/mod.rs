@@ -1,90 +1,139 @@
-//! Delivering events to the storefront's webhook (design §12).
+//! Delivering events to the storefront's webhook (design §12) and to the webhook endpoints the
+//! merchant manages (design §16).
 //!
 //! The transition that makes an event also queues it, in the same atomic write
 //! ([`crate::flows::apply`]); this module only takes queued events out. Each instance runs one
 //! [`Deliverer`]: it delivers at once what its own transitions queued (the
 //! [`crate::flows::OutboxBell`] rings), and once a second looks at the outbox index for what is
-//! due (retries, and events whose writer died before delivering them). An event is leased to one
-//! instance while it is being delivered (`webhooks.timeout_ms` + 30 s), so that in the normal
-//! case each is delivered once; a lease whose instance died runs out and another takes over.
+//! due (retries, and events whose writer died before delivering them). A delivery is leased to
+//! one instance while it is being made (`webhooks.timeout_ms` + 30 s), so that in the normal
+//! case each is made once; a lease whose instance died runs out and another takes over.
 //!
-//! A delivery is a POST of the event as the API shows it, signed `t=…,v1=…` (HMAC-SHA256 of
-//! `"{t}.{body}"`, one `v1` per secret) and with the Standard Webhooks headers
-//! ([`signing`]: `webhook-id` the event id, `webhook-timestamp` the attempt's time by the
-//! gateway's clock, `webhook-signature`), within the timeout, redirects not followed. A 2xx is
-//! delivered; anything else is retried on the schedule of [`crate::domain::event::retry_after`]
-//! until `webhooks.max_age_s` after the event, then `failed`. The receiver's answer body is
-//! never read, so a huge or endless one holds nothing.
+//! An event has one delivery per destination, each with its own record, attempts and retries:
+//! `webhooks.url` when configured, and every enabled endpoint whose filter matches it. The
+//! first time an event is leased it is fanned out to those endpoints (once, whichever instance
+//! does it: [`crate::store::EventOutbox::fan_out`]), and their deliveries go out at once.
+//! Every destination has its own few attempts in flight at a time: a slow or dead receiver holds
+//! only its own, and what is due for it while they are busy waits for one of them to end (or,
+//! past a bound that keeps it within its lease, is due again a few seconds later, no attempt
+//! counted), so it costs the others nothing.
+//!
+//! - [`signing`]: `Gateway-Signature` and the Standard Webhooks headers.
+//! - [`delivery`]: one attempt (the POST, its answer, `Retry-After`).
+//! - [`endpoints`]: what attempts do to an endpoint (410 and long failure disable it).
+//! - [`address`]: the address guard of API-made endpoints, at creation and at every
+//!   connection.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::api::view::MerchantEventView;
 use crate::clock::seconds;
 use crate::configuration::WebhookSettings;
 use crate::domain::checkout::CheckoutId;
-use crate::domain::event::{Attempt, DeliveryStatus};
+use crate::domain::event::{Attempt, Delivery, DeliveryStatus, Event};
+use crate::domain::webhook_endpoint::WebhookEndpoint;
 use crate::flows::Context;
-use crate::metrics::{WEBHOOK_DELIVERIES, WEBHOOK_OUTBOX_DEPTH, WEBHOOK_OUTBOX_OVERDUE};
-use crate::store::{StoreError, StoredEvent};
+use crate::metrics::{
+    WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_DURATION, WEBHOOK_ENDPOINT_DELIVERIES,
+    WEBHOOK_OUTBOX_DEPTH, WEBHOOK_OUTBOX_OVERDUE,
+};
+use crate::store::{DeliveryTarget, Leased, StoreError};
 
+pub mod address;
+pub mod delivery;
+pub mod endpoints;
 pub mod signing;
 
 pub use signing::Signer;
 
-/// How many deliveries run at once in one instance: a slow receiver takes at most this many
-/// workers, and never a request's.
+use address::AddressGuard;
+use endpoints::Health;
+
+/// How many deliveries of one checkout run at once.
 const CONCURRENCY: usize = 16;
+/// Attempts in flight at once per destination.
+const PER_DESTINATION: usize = 4;
+/// How long a delivery waits for one of its destination's attempts to end, at most (less
+/// than its lease's margin over the attempt timeout, so that it never outlives its lease)…
+const QUEUE_WAIT: Duration = Duration::from_secs(25);
+/// …and how much later it is due when none ended by then.
+const BUSY_WAIT: TimeDelta = TimeDelta::seconds(5);
 /// Checkouts looked at per pass over the outbox index; the rest wait for the next pass.
 const PASS_BATCH: usize = 100;
-/// Events leased per checkout at a time.
+/// Deliveries leased per checkout at a time.
 const EVENTS_PER_CHECKOUT: usize = 20;
 
 /// One instance's deliverer.
 pub struct Deliverer {
     ctx: Arc<Context>,
-    client: reqwest::Client,
-    url: String,
-    signer: Signer,
+    /// For `webhooks.url`, the operator's own: not guarded.
+    url_client: reqwest::Client,
+    /// For the endpoints: connects only to addresses the guard let through.
+    endpoint_client: reqwest::Client,
+    url: Option<String>,
+    url_signer: Signer,
+    guard: Arc<AddressGuard>,
     max_age: TimeDelta,
     timeout: Duration,
     lease: TimeDelta,
-    permits: Arc<Semaphore>,
+    /// Attempts in flight per destination ([`DeliveryTarget::label`]).
+    in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Checkouts the background passes are delivering now (they are not started twice).
+    busy: Mutex<HashSet<CheckoutId>>,
+}
+
+/// One delivery to make.
+struct Job {
+    event: Event,
+    target: DeliveryTarget,
+    delivery: Option<Delivery>,
 }
 
 impl Deliverer {
-    /// `None` when no webhook URL is configured.
-    pub fn new(ctx: Arc<Context>, settings: &WebhookSettings) -> anyhow::Result<Option<Self>> {
-        let Some(url) = settings.url.clone() else {
-            return Ok(None);
-        };
+    pub fn new(
+        ctx: Arc<Context>,
+        settings: &WebhookSettings,
+        guard: Arc<AddressGuard>,
+    ) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(settings.timeout_ms);
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("checkout-gateway/", env!("CARGO_PKG_VERSION")))
+        let client = || {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("checkout-gateway/", env!("CARGO_PKG_VERSION")))
+        };
+        let url_client = client()
             .build()
             .context("could not build the webhook HTTP client")?;
-        Ok(Some(Self {
+        let endpoint_client = client()
+            .dns_resolver(guard.resolver())
+            .build()
+            .context("could not build the webhook endpoints' HTTP client")?;
+        Ok(Self {
             ctx,
-            client,
-            url,
-            signer: Signer::new(settings.secrets.clone()),
+            url_client,
+            endpoint_client,
+            url: settings.url.clone(),
+            url_signer: Signer::new(settings.secrets.clone()),
+            guard,
             max_age: seconds(settings.max_age_s),
             timeout,
             lease: TimeDelta::from_std(timeout).unwrap_or(TimeDelta::MAX) + TimeDelta::seconds(30),
-            permits: Arc::new(Semaphore::new(CONCURRENCY)),
-        }))
+            in_flight: Mutex::new(HashMap::new()),
+            busy: Mutex::new(HashSet::new()),
+        })
     }
 
     /// Delivers until `stop` turns true: at once what `bell` announces, and every second what
-    /// the outbox index says is due.
+    /// the outbox index says is due, each checkout in a task of its own.
     pub async fn run(
         self: Arc<Self>,
         mut bell: mpsc::Receiver<CheckoutId>,
@@ -104,7 +153,7 @@ impl Deliverer {
                     });
                 }
                 _ = tick.tick() => {
-                    if let Err(e) = self.pass().await {
+                    if let Err(e) = self.start_due().await {
                         tracing::warn!(error = %e, "webhook delivery pass failed; retrying in a second");
                     }
                 }
@@ -112,8 +161,37 @@ impl Deliverer {
         }
     }
 
-    /// One pass over the outbox index: delivers what is due now. Answers how many events it
-    /// tried. Tests call it after moving the clock.
+    /// Starts a task for every checkout the outbox index says is due that is not being
+    /// delivered already: a slow one never holds up the next pass.
+    async fn start_due(self: &Arc<Self>) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        let due = self.ctx.store.due_outboxes(now, PASS_BATCH).await?;
+        for entry in due {
+            let fresh = self.lock_busy().insert(entry.checkout.clone());
+            if !fresh {
+                continue;
+            }
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this
+                    .deliver_checkout(&entry.checkout, Some(entry.due_ms))
+                    .await
+                {
+                    tracing::warn!(checkout_id = %entry.checkout, error = %e, "could not deliver a checkout's events; they stay queued");
+                }
+                this.lock_busy().remove(&entry.checkout);
+            });
+        }
+        self.observe_backlog(now).await;
+        Ok(())
+    }
+
+    fn lock_busy(&self) -> std::sync::MutexGuard<'_, HashSet<CheckoutId>> {
+        self.busy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One pass over the outbox index: delivers what is due now, and waits for it. Answers how
+    /// many deliveries it tried. Tests call it after moving the clock.
     pub async fn pass(&self) -> Result<usize, StoreError> {
         let now = self.ctx.clock.now();
         let due = self.ctx.store.due_outboxes(now, PASS_BATCH).await?;
@@ -138,8 +216,8 @@ impl Deliverer {
         Ok(count)
     }
 
-    /// Leases checkout `id`'s due events, delivers them, and settles its index entry (`seen`
-    /// is the entry's score when a pass found it there).
+    /// Leases checkout `id`'s due deliveries, fans new events out to the endpoints, delivers,
+    /// and settles its index entry (`seen` is the entry's score when a pass found it there).
     async fn deliver_checkout(
         &self,
         id: &CheckoutId,
@@ -151,9 +229,59 @@ impl Deliverer {
             .store
             .lease_due_events(id, now, now + self.lease, EVENTS_PER_CHECKOUT)
             .await?;
-        let count = leased.len();
-        let results: Vec<Result<Option<i64>, StoreError>> = futures_util::stream::iter(leased)
-            .map(|stored| self.deliver_one(stored))
+        let endpoints = if leased.is_empty() {
+            Vec::new()
+        } else {
+            self.ctx.store.endpoints().await?
+        };
+        let mut jobs = Vec::with_capacity(leased.len());
+        for Leased {
+            event,
+            target,
+            delivery,
+            fanned_out,
+        } in leased
+        {
+            if target == DeliveryTarget::Url {
+                // Fanned out once; without webhooks.url the event's own entry goes with it.
+                if fanned_out.is_none() || self.url.is_none() {
+                    let kind = event.kind.to_string();
+                    let matching: Vec<_> = endpoints
+                        .iter()
+                        .filter(|e| e.wants(&kind))
+                        .map(|e| e.id.clone())
+                        .collect();
+                    let fresh = self
+                        .ctx
+                        .store
+                        .fan_out(
+                            &event.id,
+                            &matching,
+                            now,
+                            now + self.lease,
+                            self.url.is_some(),
+                        )
+                        .await?;
+                    jobs.extend(fresh.into_iter().map(|endpoint| Job {
+                        event: event.clone(),
+                        target: DeliveryTarget::Endpoint(endpoint),
+                        delivery: None,
+                    }));
+                }
+                if self.url.is_none() {
+                    continue;
+                }
+            }
+            jobs.push(Job {
+                event,
+                target,
+                delivery,
+            });
+        }
+        let count = jobs.len();
+        let endpoints = &endpoints;
+        let results: Vec<Result<Option<i64>, StoreError>> = futures_util::stream::iter(jobs)
+            .map(|job| self.deliver_one(job, endpoints))
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
@@ -166,101 +294,162 @@ impl Deliverer {
         Ok(count)
     }
 
-    /// One attempt at one event, recorded. Answers the checkout's earliest outbox time after.
-    async fn deliver_one(&self, stored: StoredEvent) -> Result<Option<i64>, StoreError> {
-        let _permit = self.permits.acquire().await;
-        let StoredEvent { event, delivery } = stored;
+    /// A permit for one attempt at `label`, once one of its attempts in flight ends (within
+    /// [`QUEUE_WAIT`] and the attempt timeout); `None` when none did.
+    async fn permit(&self, label: &str) -> Option<OwnedSemaphorePermit> {
+        let semaphore = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(label.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_DESTINATION)))
+            .clone();
+        tokio::time::timeout(QUEUE_WAIT.min(self.timeout), semaphore.acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// One attempt at one delivery, recorded. Answers the checkout's earliest outbox time after.
+    async fn deliver_one(
+        &self,
+        job: Job,
+        endpoints: &[WebhookEndpoint],
+    ) -> Result<Option<i64>, StoreError> {
+        let Job {
+            event,
+            target,
+            delivery,
+        } = job;
+        let at = self.ctx.clock.now();
+        let mut delivery = delivery.unwrap_or_else(|| Delivery::due_now(at));
+        let label = target.label().to_owned();
+        let (url, signer, endpoint, client, guard) = match &target {
+            DeliveryTarget::Url => match &self.url {
+                Some(url) => (
+                    url.clone(),
+                    self.url_signer.clone(),
+                    None,
+                    &self.url_client,
+                    None,
+                ),
+                None => {
+                    return self
+                        .give_up(&event, &target, delivery, &label, "no_url")
+                        .await;
+                }
+            },
+            DeliveryTarget::Endpoint(id) => match endpoints.iter().find(|e| e.id == *id) {
+                Some(e) if !e.disabled() => (
+                    e.url.clone(),
+                    Signer::new(e.signing_secrets(at)),
+                    Some(e),
+                    &self.endpoint_client,
+                    Some(self.guard.as_ref()),
+                ),
+                // Deleted or disabled: it gets nothing (the merchant may redeliver).
+                _ => {
+                    return self
+                        .give_up(&event, &target, delivery, &label, "disabled")
+                        .await;
+                }
+            },
+        };
+        let Some(_permit) = self.permit(&label).await else {
+            // Its attempts are all in flight: this one waits its turn, counting no attempt.
+            delivery.status = DeliveryStatus::Pending;
+            delivery.next_attempt_at = Some(at + BUSY_WAIT);
+            return self
+                .ctx
+                .store
+                .save_target_delivery(&event.id, &target, &delivery)
+                .await;
+        };
+        // The attempt's time is when it goes out, after any wait for its turn.
         let at = self.ctx.clock.now();
         let body = serde_json::to_vec(&MerchantEventView::new(
             &event,
             &self.ctx.settings.public_url,
         ))
         .unwrap_or_default();
-        let started = Instant::now();
-        let (http_status, error) = self.post(event.id.as_str(), at.timestamp(), body).await;
-        let delivered = http_status.is_some_and(|s| (200..300).contains(&s));
+        let to = delivery::Destination {
+            client,
+            url: &url,
+            signer: &signer,
+            guard,
+            timeout: self.timeout,
+        };
+        let outcome = delivery::post(&to, event.id.as_str(), at.timestamp(), body).await;
+        let delivered = outcome.delivered();
         let attempt = Attempt {
             at,
-            http_status,
-            error,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            http_status: outcome.http_status,
+            error: outcome.error.clone(),
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
         };
-        let mut delivery = delivery.unwrap_or_else(|| crate::domain::event::Delivery::due_now(at));
-        let error = attempt.error.clone();
         delivery.record(attempt, delivered, event.created_at, self.max_age);
-        let outcome = match delivery.status {
+        if let Some(wait) = outcome.retry_after {
+            delivery::hold_for(&mut delivery, at, wait, event.created_at, self.max_age);
+        }
+        let outcome_label = match delivery.status {
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Pending => "retry",
             DeliveryStatus::Failed => "failed",
         };
-        metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+        metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => outcome_label).increment(1);
+        metrics::counter!(WEBHOOK_ENDPOINT_DELIVERIES, "endpoint" => label.clone(), "outcome" => outcome_label)
+            .increment(1);
+        metrics::histogram!(WEBHOOK_DELIVERY_DURATION, "endpoint" => label.clone())
+            .record(outcome.duration.as_secs_f64());
         if !delivered {
             tracing::warn!(
                 event_id = %event.id,
                 event_type = %event.kind,
                 checkout_id = %event.checkout_id(),
-                http_status,
-                error = error.as_deref(),
+                destination = %label,
+                http_status = outcome.http_status,
+                error = outcome.error.as_deref(),
                 attempts = delivery.attempts.len(),
                 next_attempt_at = delivery.next_attempt_at.map(|t| t.to_rfc3339()),
                 "webhook delivery attempt failed"
             );
         }
-        self.ctx.store.save_delivery(&event.id, &delivery).await
+        let saved = self
+            .ctx
+            .store
+            .save_target_delivery(&event.id, &target, &delivery)
+            .await;
+        if let Some(endpoint) = endpoint {
+            let health = if delivered {
+                Health::Delivered
+            } else if outcome.gone() {
+                Health::Gone
+            } else {
+                Health::Failed
+            };
+            if let Err(e) = endpoints::record(&self.ctx, endpoint, health, at, self.max_age).await {
+                tracing::warn!(endpoint_id = %endpoint.id, error = %e, "could not record a webhook endpoint's health");
+            }
+        }
+        saved
     }
 
-    /// POSTs one signed body; answers the receiver's status, or why there was none (and why a
-    /// status does not count as delivered), in words for the merchant's engineers.
-    async fn post(
+    /// Ends a delivery that has nowhere to go, without an attempt.
+    async fn give_up(
         &self,
-        event_id: &str,
-        attempt_at: i64,
-        body: Vec<u8>,
-    ) -> (Option<u16>, Option<String>) {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let signed = self.signer.sign(event_id, t, attempt_at, &body);
-        let sent = self
-            .client
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header("gateway-signature", signed.gateway_signature)
-            .header("gateway-event-id", event_id)
-            .header("webhook-id", signed.webhook_id)
-            .header("webhook-timestamp", signed.webhook_timestamp)
-            .header("webhook-signature", signed.webhook_signature)
-            .body(body)
-            .send()
-            .await;
-        match sent {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                // The body is never read: dropping the response closes the connection.
-                drop(response);
-                let error = match status {
-                    200..=299 => None,
-                    300..=399 => Some(format!(
-                        "answered {status}: redirects are not followed; configure the final URL as webhooks.url"
-                    )),
-                    _ => Some(format!("answered {status}; a 2xx acknowledges an event")),
-                };
-                (Some(status), error)
-            }
-            Err(e) if e.is_timeout() => (
-                None,
-                Some(format!(
-                    "no answer within {} ms (webhooks.timeout_ms)",
-                    self.timeout.as_millis()
-                )),
-            ),
-            Err(e) if e.is_connect() => (None, Some("could not connect".to_owned())),
-            Err(_) => (
-                None,
-                Some("the request failed before an answer came".to_owned()),
-            ),
-        }
+        event: &Event,
+        target: &DeliveryTarget,
+        mut delivery: Delivery,
+        label: &str,
+        why: &'static str,
+    ) -> Result<Option<i64>, StoreError> {
+        delivery::abandon(&mut delivery);
+        metrics::counter!(WEBHOOK_ENDPOINT_DELIVERIES, "endpoint" => label.to_owned(), "outcome" => why)
+            .increment(1);
+        self.ctx
+            .store
+            .save_target_delivery(&event.id, target, &delivery)
+            .await
     }
 
     async fn observe_backlog(&self, now: DateTime<Utc>) {
