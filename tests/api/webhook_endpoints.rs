@@ -478,6 +478,35 @@ async fn a_410_disables_the_endpoint_until_it_is_enabled_again() {
         .await;
     assert_eq!(shown["disabled"], true, "{shown}");
     assert_eq!(shown["disabled_reason"], "gone");
+    // The other endpoint hears of it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !types_received(&healthy).contains(&"webhook_endpoint.disabled".to_owned()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            types_received(&healthy)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let notice = healthy
+        .received()
+        .into_iter()
+        .find(|r| r.json()["type"] == "webhook_endpoint.disabled")
+        .unwrap()
+        .json();
+    assert_eq!(notice["data"]["object"]["id"], gone_id.as_str());
+    assert_eq!(notice["data"]["object"]["disabled"], true);
+    assert_eq!(notice["data"]["object"]["disabled_reason"], "gone");
+    assert!(!notice.to_string().contains("whsec_"), "{notice}");
+    // It is an event like the others.
+    let shown = app.event(notice["id"].as_str().unwrap()).await;
+    assert_eq!(shown["type"], "webhook_endpoint.disabled");
+    assert_eq!(
+        gone.received().len(),
+        1,
+        "not sent to the endpoint it is about"
+    );
+
     // Disabled: the next event goes to the healthy endpoint only.
     let second = app.checkout_event("checkout.succeeded").await;
     app.wait_for_endpoint_attempts(&second, &id_of(&watcher), 1)

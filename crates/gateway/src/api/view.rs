@@ -204,6 +204,7 @@ pub struct EventData<'a> {
 pub enum EventObject<'a> {
     Checkout(Box<CheckoutView<'a>>),
     Refund(RefundView<'a>),
+    WebhookEndpoint(&'a crate::domain::webhook_endpoint::EndpointSnapshot),
 }
 
 impl<'a> MerchantEventView<'a> {
@@ -216,6 +217,9 @@ impl<'a> MerchantEventView<'a> {
             } => EventObject::Refund(RefundView::of(checkout.as_str(), currency.code(), refund)),
             event::EventObject::Checkout(checkout) => {
                 EventObject::Checkout(Box::new(CheckoutView::new(checkout, public_url)))
+            }
+            event::EventObject::WebhookEndpoint { endpoint, .. } => {
+                EventObject::WebhookEndpoint(endpoint)
             }
         };
         Self {

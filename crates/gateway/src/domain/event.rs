@@ -115,6 +115,8 @@ impl fmt::Debug for EventId {
 pub enum EventType {
     Checkout(CheckoutStatus),
     Refund(RefundStatus),
+    /// `webhook_endpoint.disabled` (design §16).
+    WebhookEndpointDisabled,
 }
 
 impl EventType {
@@ -125,6 +127,7 @@ impl EventType {
             .filter(|s| *s != CheckoutStatus::Created)
             .map(EventType::Checkout)
             .chain(RefundStatus::ALL.into_iter().map(EventType::Refund))
+            .chain([EventType::WebhookEndpointDisabled])
     }
 
     pub fn parse(s: &str) -> Option<EventType> {
@@ -137,6 +140,7 @@ impl fmt::Display for EventType {
         match self {
             Self::Checkout(s) => write!(f, "checkout.{}", s.as_str()),
             Self::Refund(s) => write!(f, "refund.{}", s.as_str()),
+            Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
         }
     }
 }
@@ -178,6 +182,12 @@ pub enum EventObject {
         currency: Currency,
         refund: Box<Refund>,
     },
+    /// A `webhook_endpoint.*` event's: the endpoint (never its secrets). It is stored beside
+    /// the event whose delivery changed the endpoint, in that event's `checkout`.
+    WebhookEndpoint {
+        checkout: CheckoutId,
+        endpoint: Box<super::webhook_endpoint::EndpointSnapshot>,
+    },
 }
 
 impl Event {
@@ -186,13 +196,14 @@ impl Event {
         match &self.object {
             EventObject::Checkout(checkout) => &checkout.id,
             EventObject::Refund { checkout, .. } => checkout,
+            EventObject::WebhookEndpoint { checkout, .. } => checkout,
         }
     }
 
     /// For a `refund.*` event, which refund changed.
     pub fn refund_id(&self) -> Option<&RefundId> {
         match &self.object {
-            EventObject::Checkout(_) => None,
+            EventObject::Checkout(_) | EventObject::WebhookEndpoint { .. } => None,
             EventObject::Refund { refund, .. } => Some(&refund.id),
         }
     }

@@ -32,9 +32,6 @@ prefixed_id!(
     "a webhook endpoint id is `we_` followed by 32 lowercase hex digits"
 );
 
-/// The event types about endpoints themselves.
-pub const ENDPOINT_EVENT_TYPES: &[&str] = &["webhook_endpoint.disabled"];
-
 /// How long a rotated-out secret keeps signing beside the new one.
 pub const ROTATION_OVERLAP: TimeDelta = TimeDelta::hours(24);
 
@@ -50,10 +47,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
 /// Every event type a filter can name, as text.
 pub fn known_event_types() -> Vec<String> {
-    EventType::all()
-        .map(|t| t.to_string())
-        .chain(ENDPOINT_EVENT_TYPES.iter().map(|t| (*t).to_owned()))
-        .collect()
+    EventType::all().map(|t| t.to_string()).collect()
 }
 
 /// Whether filter entry `entry` matches event type `kind`.
@@ -284,6 +278,37 @@ impl WebhookEndpoint {
             },
         );
         self.updated_at = now;
+    }
+}
+
+/// An endpoint as a `webhook_endpoint.*` event shows it (and as the API does, without
+/// `secret`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointSnapshot {
+    pub id: WebhookEndpointId,
+    pub url: String,
+    pub events: EventFilter,
+    pub description: Option<String>,
+    pub disabled: bool,
+    pub disabled_reason: Option<DisabledReason>,
+    #[serde(with = "crate::domain::time::rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::domain::time::rfc3339")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl WebhookEndpoint {
+    pub fn snapshot(&self) -> EndpointSnapshot {
+        EndpointSnapshot {
+            id: self.id.clone(),
+            url: self.url.clone(),
+            events: self.events.clone(),
+            description: self.description.clone(),
+            disabled: self.disabled(),
+            disabled_reason: self.disabled_reason,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
 }
 

@@ -712,6 +712,45 @@ impl EventOutbox for MemoryStore {
         Ok(endpoints.to_vec())
     }
 
+    async fn add_event(
+        &self,
+        event: &Event,
+        to_url: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError> {
+        let instant = Instant::now();
+        let checkout = event.id.checkout_id();
+        let stored = {
+            let mut state = self.state();
+            let Some(entry) = state.live_checkout(&checkout, instant) else {
+                return Ok(None);
+            };
+            let record = &mut entry.value;
+            let Some(id) = (0..=u8::MAX)
+                .map(|p| EventId::new(&checkout, 0, p))
+                .find(|id| !record.merchant_events.contains_key(id))
+            else {
+                return Ok(None);
+            };
+            let stored = Event {
+                id: id.clone(),
+                ..event.clone()
+            };
+            record.merchant_events.insert(
+                id.clone(),
+                StoredEvent {
+                    event: stored.clone(),
+                    delivery: to_url.then(|| Delivery::due_now(now)),
+                },
+            );
+            record.outbox.insert(id, now.timestamp_millis());
+            stored
+        };
+        self.announce_events(&checkout, std::slice::from_ref(&stored), Some(now))
+            .await?;
+        Ok(Some(stored))
+    }
+
     async fn endpoint_deliveries(
         &self,
         id: &EventId,

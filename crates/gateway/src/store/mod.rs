@@ -557,6 +557,18 @@ pub trait EventOutbox: Send + Sync + 'static {
         keep_url: bool,
     ) -> Result<Vec<WebhookEndpointId>, StoreError>;
 
+    /// Adds a `webhook_endpoint.*` event (design §16) to the events of `event`'s checkout (the
+    /// checkout whose event's delivery changed the endpoint), queued for delivery at `now`,
+    /// with a pending `webhooks.url` delivery when `to_url`, and announces it. Its id is
+    /// `event.id`'s checkout with version 0 (no change of a checkout has it) and the first
+    /// free position. Answers the event as stored, `None` when the checkout is gone.
+    async fn add_event(
+        &self,
+        event: &Event,
+        to_url: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError>;
+
     /// The event's deliveries to webhook endpoints, in the order it was fanned out.
     async fn endpoint_deliveries(
         &self,

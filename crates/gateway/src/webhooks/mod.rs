@@ -37,7 +37,7 @@ use crate::api::view::MerchantEventView;
 use crate::clock::seconds;
 use crate::configuration::WebhookSettings;
 use crate::domain::checkout::CheckoutId;
-use crate::domain::event::{Attempt, Delivery, DeliveryStatus, Event};
+use crate::domain::event::{Attempt, Delivery, DeliveryStatus, Event, EventObject, EventType};
 use crate::domain::webhook_endpoint::WebhookEndpoint;
 use crate::flows::Context;
 use crate::metrics::{
@@ -427,11 +427,50 @@ impl Deliverer {
             } else {
                 Health::Failed
             };
-            if let Err(e) = endpoints::record(&self.ctx, endpoint, health, at, self.max_age).await {
-                tracing::warn!(endpoint_id = %endpoint.id, error = %e, "could not record a webhook endpoint's health");
+            match endpoints::record(&self.ctx, endpoint, health, at, self.max_age).await {
+                Ok(Some(disabled)) => self.announce_disabled(&event, &disabled).await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(endpoint_id = %endpoint.id, error = %e, "could not record a webhook endpoint's health")
+                }
             }
         }
         saved
+    }
+
+    /// Makes the `webhook_endpoint.disabled` event of an endpoint that `cause`'s delivery
+    /// disabled; it goes out like any event, to `webhooks.url` and to the other enabled
+    /// endpoints whose filter matches it.
+    async fn announce_disabled(&self, cause: &Event, endpoint: &WebhookEndpoint) {
+        let now = self.ctx.clock.now();
+        let checkout = cause.checkout_id().clone();
+        let event = Event {
+            id: cause.id.clone(),
+            kind: EventType::WebhookEndpointDisabled,
+            created_at: now,
+            previous_status: None,
+            object: EventObject::WebhookEndpoint {
+                checkout: checkout.clone(),
+                endpoint: Box::new(endpoint.snapshot()),
+            },
+        };
+        match self
+            .ctx
+            .store
+            .add_event(&event, self.url.is_some(), now)
+            .await
+        {
+            Ok(Some(stored)) => {
+                tracing::info!(event_id = %stored.id, endpoint_id = %endpoint.id, "webhook_endpoint.disabled queued");
+                self.ctx.outbox.ring(&checkout);
+            }
+            Ok(None) => {
+                tracing::warn!(endpoint_id = %endpoint.id, "no webhook_endpoint.disabled event: its checkout is gone")
+            }
+            Err(e) => {
+                tracing::warn!(endpoint_id = %endpoint.id, error = %e, "could not queue webhook_endpoint.disabled")
+            }
+        }
     }
 
     /// Ends a delivery that has nowhere to go, without an attempt.

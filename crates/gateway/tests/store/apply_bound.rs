@@ -185,6 +185,14 @@ impl EventOutbox for AlwaysLosing {
             .fan_out(id, endpoints, now, until, keep_url)
             .await
     }
+    async fn add_event(
+        &self,
+        event: &Event,
+        to_url: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError> {
+        self.inner.add_event(event, to_url, now).await
+    }
     async fn endpoint_deliveries(
         &self,
         id: &EventId,

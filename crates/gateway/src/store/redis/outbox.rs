@@ -41,7 +41,7 @@ use crate::domain::checkout::{Checkout, CheckoutId};
 use crate::domain::event::{Delivery, Event, EventId, EventObject, EventType};
 use crate::domain::money::Currency;
 use crate::domain::refund::{Refund, RefundId};
-use crate::domain::webhook_endpoint::WebhookEndpointId;
+use crate::domain::webhook_endpoint::{EndpointSnapshot, WebhookEndpointId};
 use crate::store::keys;
 use crate::store::timeline::{Direction, Entry, PageRequest};
 use crate::store::{DeliveryTarget, EventOutbox, Leased, OutboxEntry, StoreError, StoredEvent};
@@ -118,7 +118,8 @@ local function answer_event(out, at, deliveries, checkout, id, event)
   table.insert(out, event)
   table.insert(out, redis.call('HGET', deliveries, id) or '')
   if out[at] == '' and not string.find(event, '"checkout":', 1, true)
-      and not string.find(event, '"object":', 1, true) then
+      and not string.find(event, '"object":', 1, true)
+      and not string.find(event, '"endpoint":', 1, true) then
     local record = redis.call('HMGET', checkout, 'version', 'data')
     out[at] = (record[1] or '') .. ' ' .. (record[2] or '')
   end
@@ -256,7 +257,33 @@ end
 return 1
 "#;
 
+/// KEYS: checkout, events, deliveries, outbox. ARGV: id prefix (`evt_`, the checkout's hex
+/// and version 0), event JSON, delivery JSON or '', due ms. Stores the event at the first free
+/// position beside the checkout, queued, with the checkout's TTL; answers the position, -1
+/// when the checkout is gone, -2 when all positions are taken.
+const ADD_EVENT: &str = r#"
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  return -1
+end
+for position = 0, 255 do
+  local id = ARGV[1] .. string.format('%02x', position)
+  if redis.call('HSETNX', KEYS[2], id, ARGV[2]) == 1 then
+    if ARGV[3] ~= '' then
+      redis.call('HSET', KEYS[3], id, ARGV[3])
+    end
+    redis.call('ZADD', KEYS[4], ARGV[4], id)
+    for k = 2, 4 do
+      redis.call('PEXPIRE', KEYS[k], ttl)
+    end
+    return position
+  end
+end
+return -2
+"#;
+
 pub(super) struct OutboxScripts {
+    add_event: Script,
     lease: Script,
     read: Script,
     save_delivery: Script,
@@ -270,6 +297,7 @@ pub(super) struct OutboxScripts {
 impl OutboxScripts {
     pub fn new() -> Self {
         Self {
+            add_event: Script::new(ADD_EVENT),
             lease: Script::new(&format!("{ANSWER_EVENT}{LEASE}")),
             read: Script::new(&format!("{ANSWER_EVENT}{READ}")),
             save_delivery: Script::new(SAVE_DELIVERY),
@@ -324,15 +352,20 @@ pub(super) struct EventHead<'a> {
     /// `scripts::COMPARE_AND_SET`).
     #[serde(skip_serializing_if = "Option::is_none")]
     object: Option<&'a Refund>,
+    /// A `webhook_endpoint.*` event's endpoint: its presence keeps the record from being
+    /// spliced in too (`"endpoint":`, see [`ANSWER_EVENT`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<&'a EndpointSnapshot>,
 }
 
 impl<'a> EventHead<'a> {
     pub(super) fn of(event: &'a Event) -> Self {
-        let (refund, currency, object) = match &event.object {
-            EventObject::Checkout(_) => (None, None, None),
+        let (refund, currency, object, endpoint) = match &event.object {
+            EventObject::Checkout(_) => (None, None, None, None),
             EventObject::Refund {
                 currency, refund, ..
-            } => (Some(&refund.id), Some(*currency), Some(&**refund)),
+            } => (Some(&refund.id), Some(*currency), Some(&**refund), None),
+            EventObject::WebhookEndpoint { endpoint, .. } => (None, None, None, Some(&**endpoint)),
         };
         Self {
             kind: event.kind,
@@ -341,6 +374,7 @@ impl<'a> EventHead<'a> {
             refund,
             currency,
             object,
+            endpoint,
         }
     }
 }
@@ -362,6 +396,8 @@ struct EventRead {
     currency: Option<Currency>,
     #[serde(default)]
     object: Option<Box<Refund>>,
+    #[serde(default)]
+    endpoint: Option<Box<EndpointSnapshot>>,
 }
 
 /// The answer of [`READ`] after its first `skip` items: the record (`version data`, or '' when
@@ -425,8 +461,12 @@ fn decoded_events(
             let id = EventId::parse(event_id)
                 .map_err(|e| StoreError::corrupt(format!("stored event id {:?}: {e}", c[0])))?;
             let read: EventRead = from_json("merchant event", &c[1])?;
-            let object = match (read.object, read.currency) {
-                (Some(refund), Some(currency)) => EventObject::Refund {
+            let object = match (read.object, read.currency, read.endpoint) {
+                (_, _, Some(endpoint)) => EventObject::WebhookEndpoint {
+                    checkout: id.checkout_id(),
+                    endpoint,
+                },
+                (Some(refund), Some(currency), None) => EventObject::Refund {
                     checkout: id.checkout_id(),
                     currency,
                     refund,
@@ -905,6 +945,51 @@ impl EventOutbox for RedisStore {
         } else {
             Vec::new()
         })
+    }
+
+    async fn add_event(
+        &self,
+        event: &Event,
+        to_url: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError> {
+        let checkout = &event.id.checkout_id();
+        let prefix = &format!("{}00000000", EventId::checkout_prefix(checkout));
+        let json = &to_json("merchant event", &EventHead::of(event))?;
+        let delivery = &if to_url {
+            to_json("delivery", &Delivery::due_now(now))?
+        } else {
+            String::new()
+        };
+        let position: i64 = self
+            .run("add_event", || {
+                let mut conn = self.conn();
+                async move {
+                    self.outbox_scripts
+                        .add_event
+                        .key(self.keys.checkout(checkout))
+                        .key(self.keys.event_records(checkout))
+                        .key(self.keys.deliveries(checkout))
+                        .key(self.keys.outbox(checkout))
+                        .arg(prefix)
+                        .arg(json)
+                        .arg(delivery)
+                        .arg(now.timestamp_millis())
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        let Ok(position) = u8::try_from(position) else {
+            return Ok(None);
+        };
+        let stored = Event {
+            id: EventId::new(checkout, 0, position),
+            ..event.clone()
+        };
+        self.announce_events(checkout, std::slice::from_ref(&stored), Some(now))
+            .await?;
+        Ok(Some(stored))
     }
 
     async fn endpoint_deliveries(
