@@ -463,6 +463,16 @@ impl Settings {
                 ));
             }
         }
+        for host in &w.allow_http_hosts {
+            if host.is_empty() || host.contains(['/', ':', ' ', '@']) {
+                return Err(ConfigError::new(
+                    "webhooks.allow_http_hosts",
+                    format!(
+                        "`{host}` is not a host name; list bare host names, e.g. hooks.shop.internal"
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -734,6 +744,10 @@ mod tests {
             (
                 "[webhooks]\nurl = \"https://shop.example/hooks\"\nsecrets = \"short\"",
                 "webhooks.secrets",
+            ),
+            (
+                "[webhooks]\nallow_http_hosts = \"http://hooks.example\"",
+                "webhooks.allow_http_hosts",
             ),
             ("[webhooks]\ntimeout_ms = 0", "webhooks.timeout_ms"),
             ("[server]\nbody_timeout_ms = 0", "server.body_timeout_ms"),

@@ -52,7 +52,7 @@ pub struct Application {
     ops_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
-    /// This instance's webhook deliverer, when `webhooks.url` is set.
+    /// This instance's webhook deliverer (always: endpoints may be made through the API).
     deliverer: Option<Arc<Deliverer>>,
     /// What the webhook deliverer listens on (taken when it starts).
     bell: Option<mpsc::Receiver<CheckoutId>>,
@@ -190,7 +190,7 @@ impl Application {
         self.state.clone()
     }
 
-    /// This instance's webhook deliverer (when `webhooks.url` is set), for tests that drive its
+    /// This instance's webhook deliverer, for tests that drive its
     /// passes themselves.
     pub fn deliverer(&self) -> Option<Arc<Deliverer>> {
         self.deliverer.clone()
