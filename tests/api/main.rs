@@ -12,6 +12,7 @@ mod capture;
 mod card_data;
 mod cli;
 mod demo;
+mod demo_endpoints;
 mod errors;
 mod flows;
 mod health;

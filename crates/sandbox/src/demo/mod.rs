@@ -13,7 +13,9 @@
 //!   the payment is still under way).
 //! - [`Inbox`] + [`webhooks_page`]: the shop's webhook receiver (signature checked with its
 //!   own code) and `/demo/webhooks`, what it received with a verified signature, newest first,
-//!   with no pay link in it ([`hide_pay_links`]).
+//!   with no pay link in it ([`hide_pay_links`]); with the demo's own webhook endpoints
+//!   ([`DEMO_ENDPOINTS`], checked by their Standard Webhooks signatures, [`verify_standard`]),
+//!   which destination got which event ([`webhooks_page_with`]).
 //! - [`parse_amount`] + [`refusal_message`]: the refund form's amount (major units, as typed) to
 //!   minor units, and the gateway's refusals in plain words.
 //!
@@ -49,7 +51,8 @@ pub use refund::{
 };
 pub use result::{DemoEvent, DemoResultPage, PaymentFormState, RefundFormState, result_page};
 pub use webhooks::{
-    Inbox, PAY_LINK_HIDDEN, Received, Refused, hide_pay_links, verify_signature, webhooks_page,
+    DEMO_ENDPOINTS, DemoEndpoint, Inbox, PAY_LINK_HIDDEN, Received, Refused, SHOP_DESTINATION,
+    hide_pay_links, verify_signature, verify_standard, webhooks_page, webhooks_page_with,
 };
 
 use gateway::domain::money::Currency;
