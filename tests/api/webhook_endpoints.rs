@@ -776,3 +776,26 @@ async fn metrics_count_deliveries_per_endpoint_by_id_never_by_url() {
     assert!(!captured_logs().contains(endpoint["secret"].as_str().unwrap()));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_redirect_is_never_followed() {
+    let app = app().await;
+    let receiver = Receiver::start("unused").await;
+    receiver.set_mode(Mode::Redirect);
+    let endpoint = app.create_endpoint(&receiver.url(), &["*"]).await;
+    let event = app.checkout_event("checkout.succeeded").await;
+    let d = app
+        .wait_for_endpoint_attempts(&event, &id_of(&endpoint), 1)
+        .await;
+    assert_eq!(d["status"], "pending", "{d}");
+    assert_eq!(d["attempts"][0]["http_status"], 302);
+    assert!(
+        d["attempts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("redirects are not followed")
+    );
+    // One request, to the endpoint's own path: the Location was not visited.
+    assert_eq!(receiver.received().len(), 1);
+    app.stop().await;
+}
