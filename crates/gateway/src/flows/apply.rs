@@ -86,9 +86,15 @@ pub async fn apply_versioned(
         };
         // The merchant's events of this change, written with it (design §12).
         let events = events_between(&current, &next, stored.version + 1, now);
-        // Every event is queued: besides webhooks.url (when configured), the webhook endpoints
-        // the merchant manages may want it (design §16), which the deliverer decides.
-        let deliver = !events.is_empty();
+        // Queued for webhooks.url when it is configured, and for the webhook endpoints the
+        // merchant manages while there are any (design §16): the deliverer fans it out.
+        let deliver = !events.is_empty()
+            && (ctx.settings.deliver_webhooks
+                || ctx
+                    .outbox
+                    .endpoints
+                    .may_exist(store, now.timestamp_millis())
+                    .await);
         let announce_at = deliver.then(|| now + ctx.settings.outbox_grace);
         let outbox = Outbox {
             events: &events,

@@ -10,7 +10,12 @@
 //!                                   (without its checkout while it is
 //!                                   the newest: see redis/outbox.rs)
 //! {prefix}:{chk_…}:dlv        HASH  event id → JSON delivery            TTL retention
-//! {prefix}:{chk_…}:outbox     ZSET  undelivered event id by due ms      TTL retention
+//!                                   (to webhooks.url); `<event id>/` →
+//!                                   the endpoints it was fanned out to;
+//!                                   `<event id>/<we_…>` → JSON delivery
+//!                                   to that endpoint (design §16)
+//! {prefix}:{chk_…}:outbox     ZSET  undelivered event id (or `<event    TTL retention
+//!                                   id>/<we_…>`) by due ms
 //! {prefix}:outbox-due         ZSET  checkout id by due ms (a hint)      TTL retention
 //! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
 //! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency

@@ -23,6 +23,8 @@
 //! - [`endpoints`]: what attempts do to an endpoint (410 and long failure disable it).
 //! - [`address`]: the address guard of API-made endpoints, at creation and at every
 //!   connection.
+//! - [`hint`]: whether endpoints exist, cached, so that without `webhooks.url` and endpoints
+//!   events are not queued at all (and the deliverer makes no Redis calls).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -49,6 +51,7 @@ use crate::store::{DeliveryTarget, Leased, StoreError};
 pub mod address;
 pub mod delivery;
 pub mod endpoints;
+pub mod hint;
 pub mod signing;
 
 pub use signing::Signer;
@@ -153,6 +156,10 @@ impl Deliverer {
                     });
                 }
                 _ = tick.tick() => {
+                    // Nothing to deliver to (no webhooks.url, no endpoint seen): no Redis calls.
+                    if self.url.is_none() && !self.ctx.outbox.endpoints.known() {
+                        continue;
+                    }
                     if let Err(e) = self.start_due().await {
                         tracing::warn!(error = %e, "webhook delivery pass failed; retrying in a second");
                     }
