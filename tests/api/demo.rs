@@ -98,7 +98,11 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// Polls the page's text until `ready` holds, reloading first when `reload` is set; panics
 /// with the last text after [`WAIT`].
-async fn wait_for_text(browser: &Browser, reload: bool, ready: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn wait_for_text(
+    browser: &Browser,
+    reload: bool,
+    ready: impl Fn(&str) -> bool,
+) -> String {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         if reload {
@@ -160,7 +164,7 @@ async fn api_refunds(sandbox: &Sandbox, checkout_id: &str) -> Vec<Value> {
 }
 
 /// The whole page at `width` CSS pixels (the window as tall as the page), as `NAME.png`.
-async fn screenshot_at(browser: &Browser, width: u32, name: &str) {
+pub(crate) async fn screenshot_at(browser: &Browser, width: u32, name: &str) {
     let c = &browser.client;
     c.set_window_size(width, 800).await.unwrap();
     // The window's height includes the browser's own (invisible) frame: add it to the page's.

@@ -99,6 +99,27 @@ pub struct Options {
     pub ops_port: Option<u16>,
     /// `redis.command_timeout_ms` (short, so that outage tests are quick).
     pub redis_command_timeout_ms: u64,
+    /// The address rules of webhook endpoints made through the API (design §16).
+    pub endpoint_guard: EndpointGuard,
+}
+
+/// `webhooks.allow_private_networks`, `webhooks.allow_http_hosts` and the resolver endpoint
+/// host names go through. By default the tests' receivers on loopback are allowed.
+#[derive(Clone)]
+pub struct EndpointGuard {
+    pub allow_private_networks: bool,
+    pub allow_http_hosts: Vec<String>,
+    pub resolver: Option<Arc<dyn gateway::webhooks::address::NameResolver>>,
+}
+
+impl Default for EndpointGuard {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: true,
+            allow_http_hosts: vec!["127.0.0.1".into()],
+            resolver: None,
+        }
+    }
 }
 
 /// Where a test's gateway delivers its events.
@@ -139,6 +160,7 @@ impl Default for Options {
             body_timeout_ms: 10_000,
             ops_port: None,
             redis_command_timeout_ms: 500,
+            endpoint_guard: EndpointGuard::default(),
         }
     }
 }
@@ -180,6 +202,8 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.checkout.return_url_hosts = vec!["shop.example".into()];
     // Tests drive the reconciler's passes themselves.
     settings.reconcile.enabled = false;
+    settings.webhooks.allow_private_networks = opts.endpoint_guard.allow_private_networks;
+    settings.webhooks.allow_http_hosts = opts.endpoint_guard.allow_http_hosts.clone();
     if let Some(w) = &opts.webhooks {
         settings.webhooks.url = Some(w.url.clone());
         settings.webhooks.secrets = w.secrets.iter().cloned().map(SecretString::from).collect();
@@ -195,6 +219,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let clock = Arc::new(ManualClock::starting_now());
     let plugins = Plugins {
         clock: Some(clock.clone()),
+        resolver: opts.endpoint_guard.resolver.clone(),
         ..Plugins::default()
     };
     let app = Application::build_with(settings, store, plugins).expect("app builds");

@@ -244,6 +244,12 @@ pub struct WebhookSettings {
     pub max_age_s: u64,
     /// Per delivery attempt.
     pub timeout_ms: u64,
+    /// Host names an endpoint made through the API may use over http (design §16).
+    #[serde(deserialize_with = "string_or_list")]
+    pub allow_http_hosts: Vec<String>,
+    /// Lets endpoints made through the API point at loopback, private, link-local, shared,
+    /// multicast or unspecified addresses (the sandbox's demo shop).
+    pub allow_private_networks: bool,
 }
 
 impl Default for WebhookSettings {
@@ -253,6 +259,8 @@ impl Default for WebhookSettings {
             secrets: Vec::new(),
             max_age_s: 259_200,
             timeout_ms: 10_000,
+            allow_http_hosts: Vec::new(),
+            allow_private_networks: false,
         }
     }
 }
@@ -468,6 +476,16 @@ impl Settings {
                 return Err(ConfigError::new(
                     "webhooks.secrets",
                     "every signing secret must be at least 16 characters; generate one with `openssl rand -hex 32`",
+                ));
+            }
+        }
+        for host in &w.allow_http_hosts {
+            if host.is_empty() || host.contains(['/', ':', ' ', '@']) {
+                return Err(ConfigError::new(
+                    "webhooks.allow_http_hosts",
+                    format!(
+                        "`{host}` is not a host name; list bare host names, e.g. hooks.shop.internal"
+                    ),
                 ));
             }
         }
@@ -742,6 +760,10 @@ mod tests {
             (
                 "[webhooks]\nurl = \"https://shop.example/hooks\"\nsecrets = \"short\"",
                 "webhooks.secrets",
+            ),
+            (
+                "[webhooks]\nallow_http_hosts = \"http://hooks.example\"",
+                "webhooks.allow_http_hosts",
             ),
             ("[webhooks]\ntimeout_ms = 0", "webhooks.timeout_ms"),
             ("[server]\nbody_timeout_ms = 0", "server.body_timeout_ms"),

@@ -83,6 +83,8 @@ error_codes! {
     CheckoutDisputed         => "checkout_disputed",         CONFLICT,               InvalidRequestError, false;
     /// Evidence is taken only while the dispute needs a response.
     DisputeNotOpen           => "dispute_not_open",          CONFLICT,               InvalidRequestError, false;
+    /// The gateway keeps at most 16 webhook endpoints (design §16).
+    WebhookEndpointLimitReached => "webhook_endpoint_limit_reached", CONFLICT,        InvalidRequestError, false;
     /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
     UnknownField             => "unknown_field",             BAD_REQUEST,            InvalidRequestError, false;
     /// A value of another JSON type than the field takes.

@@ -305,6 +305,7 @@ mod tests {
         (ErrorCode::PaymentMethodInactive, "payment_method_inactive", 409, "invalid_request_error", false),
         (ErrorCode::CheckoutDisputed,      "checkout_disputed",       409, "invalid_request_error", false),
         (ErrorCode::DisputeNotOpen,        "dispute_not_open",        409, "invalid_request_error", false),
+        (ErrorCode::WebhookEndpointLimitReached, "webhook_endpoint_limit_reached", 409, "invalid_request_error", false),
         (ErrorCode::InvalidType,           "invalid_type",            400, "invalid_request_error", false),
         (ErrorCode::DuplicateField,        "duplicate_field",         400, "invalid_request_error", false),
         (ErrorCode::IdempotencyKeyReused,  "idempotency_key_reused",  400, "idempotency_error",     false),

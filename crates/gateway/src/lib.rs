@@ -18,7 +18,8 @@
 //!                                                                  (one compare-and-set: the
 //!                                                                   record, its events, outbox)
 //!  flows::create / flows::sync ──▶ psp::multisafepay ──▶ MSP       all state ──▶ store
-//!  webhooks::Deliverer (one per instance) ◀── store's outbox ──POST, signed──▶ storefront
+//!  webhooks::Deliverer (one per instance) ◀── store's outbox ──POST, signed──▶ storefront,
+//!                                                             and every webhook endpoint
 //!  storefront ──/v1/events, /v1/checkouts (list)──▶ api ──▶ store (indexes, reads only)
 //! ```
 //!
@@ -55,9 +56,14 @@
 //!   seen on MSP's order (notification, sync) becomes one once, by its transaction id; their ids
 //!   name their checkout, so [`api::disputes`] reads one without an index and lists them by their
 //!   `dispute.created` events; [`flows::dispute`] sends the merchant's evidence to MSP.
-//! - [`webhooks`]: the deliverer: takes due events out of the outbox, signs and POSTs them to
-//!   the storefront, retries on the documented schedule, leases each to one instance at a time;
-//!   `GET /v1/events` and redelivery are [`api::events`].
+//! - [`webhooks`]: the deliverer: takes due events out of the outbox, fans each out once to the
+//!   webhook endpoints whose filter matches ([`domain::webhook_endpoint`], managed through
+//!   [`api::webhook_endpoints`], stored by [`store::WebhookEndpoints`]), signs every delivery
+//!   ([`webhooks::signing`]: `Gateway-Signature` and the Standard Webhooks headers), POSTs it
+//!   ([`webhooks::delivery`]) through the address guard of API-made endpoints
+//!   ([`webhooks::address`]), retries each destination on its own schedule, disables endpoints
+//!   that answer 410 or keep failing ([`webhooks::endpoints`]), leases each delivery to one
+//!   instance at a time; `GET /v1/events` and redelivery are [`api::events`].
 //! - [`domain`]: parse-don't-validate types (money in minor units, card data that masks itself,
 //!   checkout ids, statuses and the legality of a move, timestamps' JSON text).
 //! - [`psp`]: PSP-neutral types the flows see; [`psp::multisafepay`] holds the client, MSP's wire
@@ -65,9 +71,9 @@
 //!   conversion to and from the domain.
 //! - [`store`]: the store traits, one per concern ([`store::Records`], [`store::Listing`],
 //!   [`store::Idempotency`], [`store::SyncIndex`], [`store::EventOutbox`], [`store::Locks`],
-//!   [`store::PaymentMethods`]) and their union [`store::CheckoutStore`], with a Redis
-//!   implementation (production, tests) and an in-memory one (the `sandbox` command only); every
-//!   state change is one compare-and-set.
+//!   [`store::PaymentMethods`], [`store::WebhookEndpoints`]) and their union
+//!   [`store::CheckoutStore`], with a Redis implementation (production, tests) and an in-memory one
+//!   (the `sandbox` command only); every state change is one compare-and-set.
 //!   `GET /v1/checkouts` ([`api::listing`]) pages through time-bucketed indexes
 //!   ([`store::timeline`], reusable for anything listed newest first; [`store::listing`]).
 //! - [`clock`]: the one source of "now"; tests hold a [`clock::ManualClock`] and move it.

@@ -46,6 +46,12 @@ pub const WEBHOOK_OUTBOX_DEPTH: &str = "gateway_webhook_outbox_depth";
 /// How long the most overdue undelivered event has been due, in seconds (0 when none is):
 /// grows without bound when deliveries are stuck, stays near 0 while they keep to schedule.
 pub const WEBHOOK_OUTBOX_OVERDUE: &str = "gateway_webhook_outbox_overdue_seconds";
+/// Webhook deliveries per destination (design §16). Labels: `endpoint` (`webhooks_url`, or
+/// the endpoint's `we_…` id: never a URL), `outcome` (`delivered`, `retry`, `failed`, or
+/// `disabled`: given up without an attempt, the endpoint being disabled or deleted).
+pub const WEBHOOK_ENDPOINT_DELIVERIES: &str = "gateway_webhook_endpoint_deliveries_total";
+/// How long one delivery attempt took, in seconds. Labels: `endpoint`.
+pub const WEBHOOK_DELIVERY_DURATION: &str = "gateway_webhook_delivery_duration_seconds";
 
 /// `1`, labelled with the build: `version` (the workspace's), `profile` (`release`/`debug`),
 /// `arch`.

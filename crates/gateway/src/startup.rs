@@ -38,6 +38,8 @@ pub struct Plugins {
     /// sandbox points the webhooks at its own demo storefront); `server.host:server.port` is
     /// bound when `None`.
     pub listener: Option<TcpListener>,
+    /// How webhook endpoint host names resolve (design §16); the system's resolver when `None`.
+    pub resolver: Option<Arc<dyn crate::webhooks::address::NameResolver>>,
 }
 
 /// Routes added to the app from outside the gateway (the sandbox's demo storefront). The gateway
@@ -50,7 +52,7 @@ pub struct Application {
     ops_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
-    /// This instance's webhook deliverer, when `webhooks.url` is set.
+    /// This instance's webhook deliverer (always: endpoints may be made through the API).
     deliverer: Option<Arc<Deliverer>>,
     /// What the webhook deliverer listens on (taken when it starts).
     bell: Option<mpsc::Receiver<CheckoutId>>,
@@ -73,7 +75,12 @@ impl Application {
             clock,
             routes,
             listener,
+            resolver,
         } = plugins;
+        let webhook_guard = Arc::new(crate::webhooks::address::AddressGuard::new(
+            &settings.webhooks,
+            resolver,
+        ));
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = match listener {
             Some(listener) => listener,
@@ -111,12 +118,9 @@ impl Application {
             settings.msp_timeout(),
         )
         .map_err(|e| anyhow::anyhow!("could not build the MultiSafepay client: {e}"))?;
-        let (outbox, bell) = if settings.webhooks.url.is_some() {
-            let (outbox, bell) = OutboxBell::new(1024);
-            (outbox, Some(bell))
-        } else {
-            (OutboxBell::default(), None)
-        };
+        // Always: webhook endpoints may be made through the API at any time (design §16).
+        let (outbox, bell) = OutboxBell::new(1024);
+        let bell = Some(bell);
         let flows = Arc::new(Context {
             store,
             psp,
@@ -125,9 +129,13 @@ impl Application {
             outbox,
             syncs: Default::default(),
         });
-        let deliverer = Deliverer::new(flows.clone(), &settings.webhooks)?
-            .zip(bell)
-            .map(|(deliverer, bell)| (Arc::new(deliverer), bell));
+        let deliverer = Some(Deliverer::new(
+            flows.clone(),
+            &settings.webhooks,
+            webhook_guard.clone(),
+        )?)
+        .zip(bell)
+        .map(|(deliverer, bell)| (Arc::new(deliverer), bell));
         let state = web::Data::new(AppState {
             flows,
             merchant_keys: MerchantKeys::new(
@@ -138,6 +146,7 @@ impl Application {
             browser_limit: KeylessLimit::new(settings.server.keyless_rate_limit_per_s),
             notification_limit: KeylessLimit::new(settings.server.keyless_rate_limit_per_s),
             metrics: crate::metrics::handle(),
+            webhook_guard,
             settings,
         });
 
@@ -181,7 +190,7 @@ impl Application {
         self.state.clone()
     }
 
-    /// This instance's webhook deliverer (when `webhooks.url` is set), for tests that drive its
+    /// This instance's webhook deliverer, for tests that drive its
     /// passes themselves.
     pub fn deliverer(&self) -> Option<Arc<Deliverer>> {
         self.deliverer.clone()

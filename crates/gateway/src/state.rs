@@ -24,6 +24,8 @@ pub struct AppState {
     /// rate, so that a flood of browser requests from one address cannot starve notifications
     /// from it (or the other way round).
     pub notification_limit: KeylessLimit,
+    /// The address rules of API-made webhook endpoints (design §16), with their resolver.
+    pub webhook_guard: std::sync::Arc<crate::webhooks::address::AddressGuard>,
 }
 
 impl AppState {

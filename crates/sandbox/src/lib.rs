@@ -112,6 +112,14 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     if settings.webhooks.url.is_none() {
         settings.webhooks.url = Some(format!("{}/demo/webhooks", settings.public_base_url(port)));
     }
+    // The demo shop is on this machine, over http: webhook endpoints made through the API may
+    // point at it (design §16), as the operator of a sandbox would expect.
+    settings.webhooks.allow_private_networks = true;
+    for host in ["127.0.0.1", "localhost", settings.server.host.as_str()] {
+        if !settings.webhooks.allow_http_hosts.iter().any(|h| h == host) {
+            settings.webhooks.allow_http_hosts.push(host.to_owned());
+        }
+    }
 
     let store: Arc<dyn CheckoutStore> =
         if settings.redis.url.is_some() || !settings.redis.cluster_urls.is_empty() {
@@ -130,6 +138,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         refund_delay: REFUND_DELAY,
         inbox: demo::Inbox::new(webhook_secret),
     };
+    demo_endpoints(store.as_ref(), &info.inbox, &settings.public_base_url(port)).await?;
     let info = actix_web::web::Data::new(info);
     let demo: ExtraRoutes = Arc::new(move |cfg| routes::configure(cfg, info.clone()));
     let plugins = Plugins {
@@ -146,6 +155,44 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let result = app.run_until_stopped().await;
     sim.stop().await;
     result
+}
+
+/// Makes the demo's webhook endpoints (design §16) unless the store has them already (a
+/// sandbox on Redis, started again), and tells the shop's inbox their secrets.
+async fn demo_endpoints(
+    store: &dyn CheckoutStore,
+    inbox: &demo::Inbox,
+    base: &str,
+) -> anyhow::Result<()> {
+    use gateway::domain::webhook_endpoint::{EventFilter, MAX_ENDPOINTS, WebhookEndpoint};
+    let now = chrono::Utc::now();
+    let existing = store.endpoints().await?;
+    for (name, label, events) in demo::DEMO_ENDPOINTS {
+        let url = format!("{base}/demo/webhooks/{name}");
+        let endpoint = match existing.iter().find(|e| e.url == url) {
+            Some(e) => e.clone(),
+            None => {
+                let filter = EventFilter::parse(events.iter().map(|e| (*e).to_owned()).collect())
+                    .map_err(|e| anyhow::anyhow!("the demo's filter: {e}"))?;
+                let made = WebhookEndpoint::new(
+                    url,
+                    filter,
+                    Some(format!("The sandbox's demo {label}")),
+                    now,
+                );
+                store.put_endpoint(&made, None, MAX_ENDPOINTS).await?;
+                made
+            }
+        };
+        inbox.add_endpoint(demo::DemoEndpoint {
+            name,
+            label,
+            id: endpoint.id.to_string(),
+            events: endpoint.events.entries().to_vec(),
+            secrets: endpoint.signing_secrets(now),
+        });
+    }
+    Ok(())
 }
 
 fn random_key(prefix: &str) -> String {

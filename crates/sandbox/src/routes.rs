@@ -136,6 +136,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
                 .route(web::get().to(webhooks_page))
                 .route(web::post().to(receive_webhook)),
         )
+        // The demo's own webhook endpoints (design §16), signed per Standard Webhooks.
+        .service(
+            web::resource("/demo/webhooks/{name}")
+                .route(web::post().to(receive_at_endpoint))
+                .default_service(web::to(method_not_allowed::<POST>)),
+        )
         // Near misses (`/demo/`, `/demo/resutl`), after every route above: a page leading back
         // to the shop, not the gateway's API 404.
         .service(
@@ -164,12 +170,38 @@ async fn receive_webhook(
     }
 }
 
+async fn receive_at_endpoint(
+    info: web::Data<SandboxInfo>,
+    req: HttpRequest,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    let headers = [
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ];
+    match info
+        .inbox
+        .receive_at_endpoint(&name, headers, &body, chrono::Utc::now())
+    {
+        Some(true) => HttpResponse::NoContent().finish(),
+        Some(false) => HttpResponse::BadRequest()
+            .content_type("text/plain; charset=utf-8")
+            .body("signature not verified"),
+        // No such endpoint here: tell the gateway to stop (it disables the endpoint).
+        None => HttpResponse::Gone().finish(),
+    }
+}
+
 async fn webhooks_page(info: web::Data<SandboxInfo>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(demo::webhooks_page(
+        .body(demo::webhooks_page_with(
             &info.inbox.newest_first(),
             info.inbox.refused(),
+            &info.inbox.endpoints(),
         ))
 }
 

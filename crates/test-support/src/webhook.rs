@@ -19,6 +19,8 @@ pub enum Mode {
     Ok,
     /// This status, empty body.
     Status(u16),
+    /// This status with `Retry-After: <seconds>`.
+    RetryAfter(u16, u64),
     /// Waits this long before answering 200.
     Slow(Duration),
     /// 302 to another path.
@@ -38,9 +40,19 @@ pub struct Received {
     pub verified: bool,
     /// What the receiver answered (0 when it never did).
     pub answered: u16,
+    /// Every header, as sent (names as the sender spelled them).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Received {
+    /// The value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("a delivery's body is JSON")
     }
@@ -221,6 +233,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             body,
             verified,
             answered: 0,
+            headers: headers.clone(),
         });
         received.len() - 1
     };
@@ -231,6 +244,11 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         }
         Mode::Status(status) => {
             respond(&mut stream, &format!("{status} Status"), "", "").await;
+            status
+        }
+        Mode::RetryAfter(status, seconds) => {
+            let header = format!("retry-after: {seconds}\r\n");
+            respond(&mut stream, &format!("{status} Status"), &header, "").await;
             status
         }
         Mode::Slow(wait) => {

@@ -1,17 +1,23 @@
 //! `GET /v1/events`, `GET /v1/events/{id}`, `POST /v1/events/{id}/redeliver` (design §12).
+//!
+//! An event's `delivery` is its delivery to the configured `webhooks.url`; `deliveries` are its
+//! deliveries to the webhook endpoints, one per endpoint (design §16). Redelivery goes to every
+//! destination that should have the event, or with `?endpoint=we_…` to that one.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
 
 use super::auth::Merchant;
 use super::checkouts::to_json;
 use super::listing::{self, DEFAULT_LIMIT, Page};
 use super::strict_json::{self, Shape};
-use super::view::{MerchantEventView, StoredEventView};
+use super::view::{AttemptView, DeliveryView, MerchantEventView, StoredEventView, timestamp};
 use super::{read_body, respond};
 use crate::domain::checkout::CheckoutId;
-use crate::domain::event::{EventId, EventType};
+use crate::domain::event::{Delivery, EventId, EventType};
 use crate::domain::validation::FieldError;
+use crate::domain::webhook_endpoint::WebhookEndpointId;
 use crate::errors::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::store::{StoredEvent, StoredResponse};
@@ -159,7 +165,59 @@ pub async fn get(
         .ok_or_else(event_not_found)?;
     Ok(respond(StoredResponse {
         status: 200,
-        body: to_json(&StoredEventView::new(&stored, state.public_url())),
+        body: with_deliveries(&state, &stored).await?,
+    }))
+}
+
+/// An event as `GET /v1/events/{id}` shows it: with `delivery` (to `webhooks.url`) and
+/// `deliveries` (one per webhook endpoint, design §16).
+#[derive(Serialize)]
+struct EventWithDeliveries<'a> {
+    #[serde(flatten)]
+    event: StoredEventView<'a>,
+    deliveries: Vec<EndpointDeliveryView<'a>>,
+}
+
+#[derive(Serialize)]
+struct EndpointDeliveryView<'a> {
+    endpoint: &'a str,
+    #[serde(flatten)]
+    delivery: DeliveryView<'a>,
+}
+
+fn delivery_view(d: &Delivery) -> DeliveryView<'_> {
+    DeliveryView {
+        status: d.status,
+        attempts: d
+            .attempts
+            .iter()
+            .map(|a| AttemptView {
+                at: timestamp(&a.at),
+                http_status: a.http_status,
+                error: a.error.as_deref(),
+                duration_ms: a.duration_ms,
+            })
+            .collect(),
+        next_attempt_at: d.next_attempt_at.as_ref().map(timestamp),
+    }
+}
+
+async fn with_deliveries(state: &AppState, stored: &StoredEvent) -> Result<String, ApiError> {
+    let deliveries = state
+        .flows
+        .store
+        .endpoint_deliveries(&stored.event.id)
+        .await
+        .map_err(ApiError::store_unavailable)?;
+    Ok(to_json(&EventWithDeliveries {
+        event: StoredEventView::new(stored, state.public_url()),
+        deliveries: deliveries
+            .iter()
+            .map(|(endpoint, d)| EndpointDeliveryView {
+                endpoint: endpoint.as_str(),
+                delivery: delivery_view(d),
+            })
+            .collect(),
     }))
 }
 
@@ -170,22 +228,71 @@ pub async fn redeliver(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    strict_json::check_query(req.query_string(), &[])?;
+    strict_json::check_query(req.query_string(), &["endpoint"])?;
     let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
     strict_json::check_optional(&body, &REDELIVER_SHAPE)?;
     let id = EventId::parse(&path).map_err(|_| event_not_found())?;
-    if !state.flows.settings.deliver_webhooks {
-        return Err(ApiError::new(
-            ErrorCode::WebhooksNotConfigured,
-            "No webhook URL is configured, so there is nowhere to deliver to: set webhooks.url and webhooks.secrets and restart the gateway.",
-        ));
+    let mut only = None;
+    for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if name == "endpoint" {
+            only = Some(WebhookEndpointId::parse(&value).map_err(|_| {
+                FieldError::new(
+                    "endpoint",
+                    ErrorCode::InvalidParameter,
+                    "`endpoint` is a webhook endpoint id (`we_` followed by 32 hex digits) from GET /v1/webhook_endpoints",
+                )
+            })?);
+        }
     }
     let store = &state.flows.store;
-    store
-        .redeliver(&id, state.flows.clock.now())
+    let now = state.flows.clock.now();
+    let endpoints = store
+        .endpoints()
         .await
-        .map_err(ApiError::store_unavailable)?
-        .ok_or_else(event_not_found)?;
+        .map_err(ApiError::store_unavailable)?;
+    let targets: Vec<WebhookEndpointId> = match only {
+        Some(endpoint) => {
+            if !endpoints.iter().any(|e| e.id == endpoint) {
+                return Err(ApiError::new(
+                    ErrorCode::ResourceMissing,
+                    "No such webhook endpoint: check `endpoint` against GET /v1/webhook_endpoints.",
+                )
+                .with_param("endpoint"));
+            }
+            vec![endpoint]
+        }
+        None => {
+            if !state.flows.settings.deliver_webhooks && endpoints.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::WebhooksNotConfigured,
+                    "Nowhere to deliver to: no webhook URL is configured and there are no webhook endpoints. Make one with POST /v1/webhook_endpoints (or set webhooks.url and webhooks.secrets and restart the gateway).",
+                ));
+            }
+            if state.flows.settings.deliver_webhooks {
+                store
+                    .redeliver(&id, now)
+                    .await
+                    .map_err(ApiError::store_unavailable)?
+                    .ok_or_else(event_not_found)?;
+            }
+            // Every endpoint that had it and is still there and enabled.
+            let had = store
+                .endpoint_deliveries(&id)
+                .await
+                .map_err(ApiError::store_unavailable)?;
+            had.into_iter()
+                .map(|(endpoint, _)| endpoint)
+                .filter(|e| endpoints.iter().any(|x| x.id == *e && !x.disabled()))
+                .collect()
+        }
+    };
+    for endpoint in &targets {
+        store
+            .redeliver_to_endpoint(&id, endpoint, now)
+            .await
+            .map_err(ApiError::store_unavailable)?
+            .ok_or_else(event_not_found)?;
+    }
     state.flows.outbox.ring(&id.checkout_id());
     let stored = store
         .event(&id)
@@ -194,7 +301,7 @@ pub async fn redeliver(
         .ok_or_else(event_not_found)?;
     Ok(respond(StoredResponse {
         status: StatusCode::ACCEPTED.as_u16(),
-        body: to_json(&StoredEventView::new(&stored, state.public_url())),
+        body: with_deliveries(&state, &stored).await?,
     }))
 }
 

@@ -241,6 +241,10 @@ mod tests {
             fingerprint_key: FingerprintKey::derive(&secret),
             browser_limit: crate::access::KeylessLimit::new(0),
             notification_limit: crate::access::KeylessLimit::new(0),
+            webhook_guard: Arc::new(crate::webhooks::address::AddressGuard::new(
+                &settings.webhooks,
+                None,
+            )),
             settings,
         }
     }

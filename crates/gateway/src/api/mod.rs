@@ -31,6 +31,7 @@ pub mod refunds;
 pub mod saved_card_request;
 pub mod strict_json;
 pub mod view;
+pub mod webhook_endpoints;
 
 /// The merchant API's routes. Every resource that takes a POST is a [`json_resource`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -124,7 +125,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/reconciliation")
             .route(web::get().to(reconciliation::list))
             .default_service(errors::method_not_allowed("GET")),
-    );
+    )
+    .configure(webhook_endpoints::configure);
 }
 
 /// A resource whose bodies are JSON: a body sent without `Content-Type: application/json`

@@ -224,6 +224,7 @@ pub enum EventObject<'a> {
     Checkout(Box<CheckoutView<'a>>),
     Refund(RefundView<'a>),
     Dispute(super::disputes::DisputeView<'a>),
+    WebhookEndpoint(&'a crate::domain::webhook_endpoint::EndpointSnapshot),
 }
 
 impl<'a> MerchantEventView<'a> {
@@ -246,6 +247,9 @@ impl<'a> MerchantEventView<'a> {
                 currency.code(),
                 dispute,
             )),
+            event::EventObject::WebhookEndpoint { endpoint, .. } => {
+                EventObject::WebhookEndpoint(endpoint)
+            }
         };
         Self {
             id: e.id.as_str(),

@@ -117,6 +117,8 @@ pub enum EventType {
     Checkout(CheckoutStatus),
     Refund(RefundStatus),
     Dispute(DisputeChange),
+    /// `webhook_endpoint.disabled` (design §16).
+    WebhookEndpointDisabled,
 }
 
 impl EventType {
@@ -128,6 +130,7 @@ impl EventType {
             .map(EventType::Checkout)
             .chain(RefundStatus::ALL.into_iter().map(EventType::Refund))
             .chain(DisputeChange::ALL.into_iter().map(EventType::Dispute))
+            .chain([EventType::WebhookEndpointDisabled])
     }
 
     pub fn parse(s: &str) -> Option<EventType> {
@@ -141,6 +144,7 @@ impl fmt::Display for EventType {
             Self::Checkout(s) => write!(f, "checkout.{}", s.as_str()),
             Self::Refund(s) => write!(f, "refund.{}", s.as_str()),
             Self::Dispute(c) => write!(f, "dispute.{}", c.as_str()),
+            Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
         }
     }
 }
@@ -188,6 +192,12 @@ pub enum EventObject {
         currency: Currency,
         dispute: Box<Dispute>,
     },
+    /// A `webhook_endpoint.*` event's: the endpoint (never its secrets). It is stored beside
+    /// the event whose delivery changed the endpoint, in that event's `checkout`.
+    WebhookEndpoint {
+        checkout: CheckoutId,
+        endpoint: Box<super::webhook_endpoint::EndpointSnapshot>,
+    },
 }
 
 impl Event {
@@ -195,16 +205,18 @@ impl Event {
     pub fn checkout_id(&self) -> &CheckoutId {
         match &self.object {
             EventObject::Checkout(checkout) => &checkout.id,
-            EventObject::Refund { checkout, .. } | EventObject::Dispute { checkout, .. } => {
-                checkout
-            }
+            EventObject::Refund { checkout, .. }
+            | EventObject::Dispute { checkout, .. }
+            | EventObject::WebhookEndpoint { checkout, .. } => checkout,
         }
     }
 
     /// For a `refund.*` event, which refund changed.
     pub fn refund_id(&self) -> Option<&RefundId> {
         match &self.object {
-            EventObject::Checkout(_) | EventObject::Dispute { .. } => None,
+            EventObject::Checkout(_)
+            | EventObject::Dispute { .. }
+            | EventObject::WebhookEndpoint { .. } => None,
             EventObject::Refund { refund, .. } => Some(&refund.id),
         }
     }

@@ -17,3 +17,4 @@ pub mod text;
 pub mod time;
 pub mod url;
 pub mod validation;
+pub mod webhook_endpoint;

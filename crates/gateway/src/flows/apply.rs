@@ -97,12 +97,21 @@ async fn apply_news(
         };
         // The merchant's events of this change, written with it (design §12).
         let events = events_between(&current, &next, stored.version + 1, now);
-        let deliver = ctx.settings.deliver_webhooks && !events.is_empty();
+        // Queued for webhooks.url when it is configured, and for the webhook endpoints the
+        // merchant manages while there are any (design §16): the deliverer fans it out.
+        let deliver = !events.is_empty()
+            && (ctx.settings.deliver_webhooks
+                || ctx
+                    .outbox
+                    .endpoints
+                    .may_exist(store, now.timestamp_millis())
+                    .await);
         let announce_at = deliver.then(|| now + ctx.settings.outbox_grace);
         let outbox = Outbox {
             events: &events,
             deliver_at: deliver.then_some(now),
             announce_at,
+            to_url: ctx.settings.deliver_webhooks,
         };
         // The events are announced (listed, and found by any instance once the grace is over
         // should this one die before delivering them) by a command sent just before the

@@ -60,18 +60,30 @@ pub struct Context {
 /// Tells this instance's webhook deliverer that a checkout's outbox has new events, so that
 /// they leave at once. Best effort: when the deliverer is busy the bell stays silent, and the
 /// events leave when their announced time comes (design §12).
+///
+/// It also holds whether webhook endpoints exist (design §16), as this instance last saw it
+/// ([`crate::webhooks::hint`]).
 #[derive(Clone, Debug, Default)]
-pub struct OutboxBell(Option<tokio::sync::mpsc::Sender<CheckoutId>>);
+pub struct OutboxBell {
+    tx: Option<tokio::sync::mpsc::Sender<CheckoutId>>,
+    pub endpoints: std::sync::Arc<crate::webhooks::hint::EndpointsHint>,
+}
 
 impl OutboxBell {
     /// A bell and the receiver the deliverer listens on.
     pub fn new(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<CheckoutId>) {
         let (tx, rx) = tokio::sync::mpsc::channel(capacity);
-        (Self(Some(tx)), rx)
+        (
+            Self {
+                tx: Some(tx),
+                endpoints: Default::default(),
+            },
+            rx,
+        )
     }
 
     pub fn ring(&self, id: &CheckoutId) {
-        if let Some(tx) = &self.0
+        if let Some(tx) = &self.tx
             && tx.try_send(id.clone()).is_err()
         {
             tracing::debug!(checkout_id = %id, "deliverer busy; the events leave at their announced time");
@@ -98,7 +110,8 @@ pub struct FlowSettings {
     /// The longest one MSP call can take (connect plus total timeout): a refund older than this
     /// plus [`refund::NEVER_RECEIVED_AFTER`] that MSP does not list never reached MSP.
     pub psp_call_deadline: TimeDelta,
-    /// Whether events are queued for delivery (`webhooks.url` is set).
+    /// Whether events are delivered to `webhooks.url` (it is set). Without it they are queued
+    /// while webhook endpoints exist (design §16, [`OutboxBell::endpoints`]).
     pub deliver_webhooks: bool,
     /// How long after a transition another instance may deliver its events, should the one
     /// that wrote them not have (it died): the announced time of design §12's outbox index.

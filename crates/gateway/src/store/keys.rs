@@ -10,7 +10,12 @@
 //!                                   (without its checkout while it is
 //!                                   the newest: see redis/outbox.rs)
 //! {prefix}:{chk_…}:dlv        HASH  event id → JSON delivery            TTL retention
-//! {prefix}:{chk_…}:outbox     ZSET  undelivered event id by due ms      TTL retention
+//!                                   (to webhooks.url); `<event id>/` →
+//!                                   the endpoints it was fanned out to;
+//!                                   `<event id>/<we_…>` → JSON delivery
+//!                                   to that endpoint (design §16)
+//! {prefix}:{chk_…}:outbox     ZSET  undelivered event id (or `<event    TTL retention
+//!                                   id>/<we_…>`) by due ms
 //! {prefix}:outbox-due         ZSET  checkout id by due ms (a hint)      TTL retention
 //! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
 //! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency
@@ -21,6 +26,8 @@
 //! {prefix}:{pmcus:<hex(ref)>}
 //!                             ZSET  pm id scored by creation ms (a hint) TTL its newest pm's
 //! {prefix}:{sweep}:lease|watermark|history   the account-wide sweep's (store/sweep.rs)
+//! {prefix}:{we}:endpoints     HASH  webhook endpoint id → JSON endpoint TTL ≥ 1 year from
+//!                                   (design §16), secrets included        its last read
 //! {prefix}:{tl:<family>}:<yyyymmdd>
 //!                             ZSET  listing index: id scored by creation TTL retention + 1 day
 //!                                   ms, one key per family and UTC day   (from the last write)
@@ -147,6 +154,11 @@ impl Keys {
     /// debugging.
     pub fn idempotency(&self, key: &str) -> String {
         format!("{}:idem:{}", self.prefix, hex::encode(key.as_bytes()))
+    }
+
+    /// The merchant's webhook endpoints (design §16): one hash, in a slot of its own.
+    pub fn webhook_endpoints(&self) -> String {
+        [self.prefix.as_str(), ":{we}:endpoints"].concat()
     }
 
     pub fn sync_due(&self) -> String {

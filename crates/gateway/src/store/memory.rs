@@ -5,6 +5,7 @@
 //! one `std::sync::Mutex`, never held across an `.await`: every method locks, works and unlocks
 //! without yielding.
 
+mod endpoints;
 mod listing;
 mod payment_methods;
 
@@ -23,12 +24,14 @@ use chrono::{DateTime, Utc};
 use super::keys;
 use super::timeline::{Direction, Entry, MemoryTimeline, PageRequest};
 use super::{
-    CasReply, Claim, EventOutbox, IdempotencyBegin, InsertReply, LockToken, Locks, Outbox,
-    OutboxEntry, Records, StoreError, StoredEvent, StoredResponse, SyncIndex, Ttls, Versioned,
+    CasReply, Claim, DeliveryTarget, EventOutbox, IdempotencyBegin, InsertReply, Leased, LockToken,
+    Locks, Outbox, OutboxEntry, Records, StoreError, StoredEvent, StoredResponse, SyncIndex, Ttls,
+    Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, Event, EventId, EventType};
 use crate::domain::refund::RefundId;
+use crate::domain::webhook_endpoint::WebhookEndpointId;
 
 /// How often a write also sweeps expired entries.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -40,6 +43,8 @@ pub struct MemoryStore {
     payment_methods: payment_methods::Saved,
     /// The account-wide sweep's lease, watermark and reports (design §15).
     sweeps: Mutex<sweep::SweepMemory>,
+    /// The webhook endpoints (design §16), apart from the checkouts' state.
+    endpoints: endpoints::Endpoints,
 }
 
 mod sweep;
@@ -76,11 +81,19 @@ struct Record {
     merchant_events: BTreeMap<EventId, StoredEvent>,
     /// Undelivered event ids by due time (ms): the outbox.
     outbox: HashMap<EventId, i64>,
+    /// Deliveries to webhook endpoints (design §16), with their due time (ms) while queued.
+    targets: BTreeMap<(EventId, WebhookEndpointId), (Delivery, Option<i64>)>,
+    /// The endpoints each event was fanned out to, in order.
+    fanned: HashMap<EventId, Vec<WebhookEndpointId>>,
 }
 
 impl Record {
     fn earliest_outbox(&self) -> Option<i64> {
-        self.outbox.values().min().copied()
+        self.outbox
+            .values()
+            .copied()
+            .chain(self.targets.values().filter_map(|(_, due)| *due))
+            .min()
     }
 }
 
@@ -176,6 +189,7 @@ impl MemoryStore {
                 ),
             }),
             sweeps: sweep::empty(),
+            endpoints: endpoints::Endpoints::default(),
         }
     }
 
@@ -220,6 +234,8 @@ impl Records for MemoryStore {
             events: vec![event.clone()],
             merchant_events: BTreeMap::new(),
             outbox: HashMap::new(),
+            targets: BTreeMap::new(),
+            fanned: HashMap::new(),
         };
         state.checkouts.insert(
             checkout.id.clone(),
@@ -263,7 +279,10 @@ impl Records for MemoryStore {
             entry.value.events.push(event.clone());
         }
         for e in outbox.events {
-            let delivery = outbox.deliver_at.map(Delivery::due_now);
+            let delivery = outbox
+                .deliver_at
+                .filter(|_| outbox.to_url)
+                .map(Delivery::due_now);
             if let Some(at) = outbox.deliver_at {
                 entry
                     .value
@@ -583,36 +602,67 @@ impl EventOutbox for MemoryStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
+    ) -> Result<(Vec<Leased>, Option<i64>), StoreError> {
         let instant = Instant::now();
         let mut state = self.state();
         let Some(entry) = state.live_checkout(id, instant) else {
             return Ok((Vec::new(), None));
         };
         let record = &mut entry.value;
-        let mut due: Vec<(i64, EventId)> = record
+        let now_ms = now.timestamp_millis();
+        let mut due: Vec<(i64, EventId, DeliveryTarget)> = record
             .outbox
             .iter()
-            .filter(|(_, at)| **at <= now.timestamp_millis())
-            .map(|(id, at)| (*at, id.clone()))
+            .filter(|(_, at)| **at <= now_ms)
+            .map(|(id, at)| (*at, id.clone(), DeliveryTarget::Url))
+            .chain(
+                record
+                    .targets
+                    .iter()
+                    .filter_map(|((id, endpoint), (_, due))| {
+                        due.filter(|at| *at <= now_ms)
+                            .map(|at| (at, id.clone(), DeliveryTarget::Endpoint(endpoint.clone())))
+                    }),
+            )
             .collect();
-        due.sort();
+        due.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         due.truncate(limit);
+        let until = lease_until.timestamp_millis();
         let mut leased = Vec::with_capacity(due.len());
-        for (_, event_id) in due {
-            record
-                .outbox
-                .insert(event_id.clone(), lease_until.timestamp_millis());
-            if let Some(stored) = record.merchant_events.get(&event_id) {
-                leased.push(stored.clone());
-            }
+        for (_, event_id, target) in due {
+            let Some(stored) = record.merchant_events.get(&event_id).cloned() else {
+                continue;
+            };
+            let (delivery, fanned_out) = match &target {
+                DeliveryTarget::Url => {
+                    record.outbox.insert(event_id.clone(), until);
+                    (stored.delivery, record.fanned.get(&event_id).cloned())
+                }
+                DeliveryTarget::Endpoint(endpoint) => {
+                    let Some(slot) = record
+                        .targets
+                        .get_mut(&(event_id.clone(), endpoint.clone()))
+                    else {
+                        continue;
+                    };
+                    slot.1 = Some(until);
+                    (Some(slot.0.clone()), None)
+                }
+            };
+            leased.push(Leased {
+                event: stored.event,
+                target,
+                delivery,
+                fanned_out,
+            });
         }
         Ok((leased, record.earliest_outbox()))
     }
 
-    async fn save_delivery(
+    async fn save_target_delivery(
         &self,
         id: &EventId,
+        target: &DeliveryTarget,
         delivery: &Delivery,
     ) -> Result<Option<i64>, StoreError> {
         let instant = Instant::now();
@@ -621,14 +671,148 @@ impl EventOutbox for MemoryStore {
             return Ok(None);
         };
         let record = &mut entry.value;
-        if let Some(stored) = record.merchant_events.get_mut(id) {
-            stored.delivery = Some(delivery.clone());
+        let due = delivery.next_attempt_at.map(|at| at.timestamp_millis());
+        match target {
+            DeliveryTarget::Url => {
+                if let Some(stored) = record.merchant_events.get_mut(id) {
+                    stored.delivery = Some(delivery.clone());
+                }
+                match due {
+                    Some(at) => record.outbox.insert(id.clone(), at),
+                    None => record.outbox.remove(id),
+                };
+            }
+            DeliveryTarget::Endpoint(endpoint) => {
+                record
+                    .targets
+                    .insert((id.clone(), endpoint.clone()), (delivery.clone(), due));
+            }
         }
-        match delivery.next_attempt_at {
-            Some(at) => record.outbox.insert(id.clone(), at.timestamp_millis()),
-            None => record.outbox.remove(id),
-        };
         Ok(record.earliest_outbox())
+    }
+
+    async fn fan_out(
+        &self,
+        id: &EventId,
+        endpoints: &[WebhookEndpointId],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        keep_url: bool,
+    ) -> Result<Vec<WebhookEndpointId>, StoreError> {
+        let instant = Instant::now();
+        let mut state = self.state();
+        let Some(entry) = state.live_checkout(&id.checkout_id(), instant) else {
+            return Ok(Vec::new());
+        };
+        let record = &mut entry.value;
+        if !keep_url {
+            record.outbox.remove(id);
+        }
+        if record.fanned.contains_key(id) || !record.merchant_events.contains_key(id) {
+            return Ok(Vec::new());
+        }
+        record.fanned.insert(id.clone(), endpoints.to_vec());
+        for endpoint in endpoints {
+            record.targets.insert(
+                (id.clone(), endpoint.clone()),
+                (Delivery::due_now(now), Some(lease_until.timestamp_millis())),
+            );
+        }
+        Ok(endpoints.to_vec())
+    }
+
+    async fn add_event(
+        &self,
+        event: &Event,
+        to_url: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError> {
+        let instant = Instant::now();
+        let checkout = event.id.checkout_id();
+        let stored = {
+            let mut state = self.state();
+            let Some(entry) = state.live_checkout(&checkout, instant) else {
+                return Ok(None);
+            };
+            let record = &mut entry.value;
+            let Some(id) = (0..=u8::MAX)
+                .map(|p| EventId::new(&checkout, 0, p))
+                .find(|id| !record.merchant_events.contains_key(id))
+            else {
+                return Ok(None);
+            };
+            let stored = Event {
+                id: id.clone(),
+                ..event.clone()
+            };
+            record.merchant_events.insert(
+                id.clone(),
+                StoredEvent {
+                    event: stored.clone(),
+                    delivery: to_url.then(|| Delivery::due_now(now)),
+                },
+            );
+            record.outbox.insert(id, now.timestamp_millis());
+            stored
+        };
+        self.announce_events(&checkout, std::slice::from_ref(&stored), Some(now))
+            .await?;
+        Ok(Some(stored))
+    }
+
+    async fn endpoint_deliveries(
+        &self,
+        id: &EventId,
+    ) -> Result<Vec<(WebhookEndpointId, Delivery)>, StoreError> {
+        let instant = Instant::now();
+        let mut state = self.state();
+        let Some(entry) = state.live_checkout(&id.checkout_id(), instant) else {
+            return Ok(Vec::new());
+        };
+        let record = &entry.value;
+        Ok(record
+            .fanned
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter_map(|endpoint| {
+                record
+                    .targets
+                    .get(&(id.clone(), endpoint.clone()))
+                    .map(|(d, _)| (endpoint.clone(), d.clone()))
+            })
+            .collect())
+    }
+
+    async fn redeliver_to_endpoint(
+        &self,
+        id: &EventId,
+        endpoint: &WebhookEndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let instant = Instant::now();
+        let checkout = id.checkout_id();
+        let mut state = self.state();
+        let Some(entry) = state.live_checkout(&checkout, instant) else {
+            return Ok(None);
+        };
+        let record = &mut entry.value;
+        if !record.merchant_events.contains_key(id) {
+            return Ok(None);
+        }
+        let fanned = record.fanned.entry(id.clone()).or_default();
+        if !fanned.contains(endpoint) {
+            fanned.push(endpoint.clone());
+        }
+        let slot = record
+            .targets
+            .entry((id.clone(), endpoint.clone()))
+            .or_insert_with(|| (Delivery::due_now(now), None));
+        slot.0.redeliver(now);
+        slot.1 = Some(now.timestamp_millis());
+        let delivery = slot.0.clone();
+        state.outbox_due.insert(checkout, now.timestamp_millis());
+        Ok(Some(delivery))
     }
 
     async fn settle_outbox(

@@ -7,6 +7,7 @@
 //! - [`SyncIndex`]: the reconciler's due-time index.
 //! - [`EventOutbox`]: merchant events, their index, outbox and deliveries.
 //! - [`Locks`]: short per-checkout locks.
+//! - [`WebhookEndpoints`]: the merchant's webhook endpoints (design §16).
 //!
 //! [`CheckoutStore`] is their union (implemented for whatever implements them all): the
 //! service holds an `Arc<dyn CheckoutStore>` and callers `use` the traits whose methods they
@@ -31,7 +32,10 @@ use chrono::{DateTime, Utc};
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, Event, EventId, EventType};
 use crate::domain::refund::RefundId;
+use crate::domain::webhook_endpoint::WebhookEndpointId;
+pub use endpoints::WebhookEndpoints;
 
+pub mod endpoints;
 pub mod keys;
 pub mod listing;
 pub mod memory;
@@ -166,6 +170,10 @@ pub struct Outbox<'a> {
     /// When queued, the time the outbox index announces them at (`deliver_at` plus a grace):
     /// from then on any instance may deliver them, should this one not have.
     pub announce_at: Option<DateTime<Utc>>,
+    /// When queued, whether `webhooks.url` gets them (it is configured): their delivery
+    /// records start pending. Without it they are queued for the webhook endpoints only
+    /// (design §16), and their `delivery` stays `null`.
+    pub to_url: bool,
 }
 
 impl Outbox<'_> {
@@ -174,6 +182,7 @@ impl Outbox<'_> {
         events: &[],
         deliver_at: None,
         announce_at: None,
+        to_url: false,
     };
 }
 
@@ -190,6 +199,37 @@ pub struct OutboxEntry {
 pub struct StoredEvent {
     pub event: Event,
     pub delivery: Option<Delivery>,
+}
+
+/// Where one delivery of an event goes (design §16): the configured `webhooks.url`, or one
+/// webhook endpoint. Each has its own delivery record, attempts and retries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryTarget {
+    Url,
+    Endpoint(WebhookEndpointId),
+}
+
+impl DeliveryTarget {
+    /// The label metrics and logs name it by: `webhooks_url`, or the endpoint's id (never a
+    /// URL, which may hold secrets of the merchant's).
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Url => "webhooks_url",
+            Self::Endpoint(id) => id.as_str(),
+        }
+    }
+}
+
+/// A leased delivery: the event, where it goes, its delivery so far (none before the first
+/// attempt at `webhooks.url`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leased {
+    pub event: Event,
+    pub target: DeliveryTarget,
+    pub delivery: Option<Delivery>,
+    /// For [`DeliveryTarget::Url`]: the endpoints the event was fanned out to, `None` while it
+    /// was not yet (the deliverer does it: [`EventOutbox::fan_out`]).
+    pub fanned_out: Option<Vec<WebhookEndpointId>>,
 }
 
 /// A request claiming an idempotency key.
@@ -474,25 +514,80 @@ pub trait EventOutbox: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    /// Leases the checkout's events due at or before `now` (at most `limit`) until
+    /// Leases the checkout's deliveries due at or before `now` (at most `limit`) until
     /// `lease_until`: another instance takes them only once the lease is over. Answers them
-    /// with their deliveries, and the checkout's earliest outbox time afterwards (ms).
+    /// (an event queued but not yet fanned out to the endpoints is a [`DeliveryTarget::Url`]
+    /// one with `fanned_out: None`), and the checkout's earliest outbox time afterwards (ms).
     async fn lease_due_events(
         &self,
         id: &CheckoutId,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError>;
+    ) -> Result<(Vec<Leased>, Option<i64>), StoreError>;
 
-    /// Stores an event's delivery after an attempt: queued again at its `next_attempt_at`, or
-    /// out of the outbox when delivered or failed. Answers the checkout's earliest outbox time
-    /// afterwards (ms), `None` when its outbox is empty.
+    /// Stores an event's delivery to `webhooks.url` after an attempt
+    /// ([`save_target_delivery`](Self::save_target_delivery) with [`DeliveryTarget::Url`]).
     async fn save_delivery(
         &self,
         id: &EventId,
         delivery: &Delivery,
+    ) -> Result<Option<i64>, StoreError> {
+        self.save_target_delivery(id, &DeliveryTarget::Url, delivery)
+            .await
+    }
+
+    /// Stores an event's delivery to `target` after an attempt: queued again at its
+    /// `next_attempt_at`, or out of the outbox when delivered or failed. Answers the checkout's
+    /// earliest outbox time afterwards (ms), `None` when its outbox is empty.
+    async fn save_target_delivery(
+        &self,
+        id: &EventId,
+        target: &DeliveryTarget,
+        delivery: &Delivery,
     ) -> Result<Option<i64>, StoreError>;
+
+    /// Fans a leased event out to `endpoints` (the enabled ones whose filter matches it), once:
+    /// each gets a delivery record due now, leased to the caller until `lease_until`; without
+    /// `keep_url` (no `webhooks.url`) the event's own outbox entry goes. Answers the endpoints
+    /// the caller must deliver to now: none when the event was fanned out before (by another
+    /// instance), whose deliveries are queued already.
+    async fn fan_out(
+        &self,
+        id: &EventId,
+        endpoints: &[WebhookEndpointId],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        keep_url: bool,
+    ) -> Result<Vec<WebhookEndpointId>, StoreError>;
+
+    /// Adds a `webhook_endpoint.*` event (design §16) to the events of `event`'s checkout (the
+    /// checkout whose event's delivery changed the endpoint), queued for delivery at `now`,
+    /// with a pending `webhooks.url` delivery when `to_url`, and announces it. Its id is
+    /// `event.id`'s checkout with version 0 (no change of a checkout has it) and the first
+    /// free position. Answers the event as stored, `None` when the checkout is gone.
+    async fn add_event(
+        &self,
+        event: &Event,
+        to_url: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError>;
+
+    /// The event's deliveries to webhook endpoints, in the order it was fanned out.
+    async fn endpoint_deliveries(
+        &self,
+        id: &EventId,
+    ) -> Result<Vec<(WebhookEndpointId, Delivery)>, StoreError>;
+
+    /// Queues the event's delivery to endpoint `endpoint` for a new attempt at `now`, whatever
+    /// its status, making the delivery if the event never had one there; `None` when there is
+    /// no such event.
+    async fn redeliver_to_endpoint(
+        &self,
+        id: &EventId,
+        endpoint: &WebhookEndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError>;
 
     /// Settles checkout `id`'s outbox index entry after a delivery pass: with `seen` (the score
     /// the pass read), only if nobody changed the entry since; `next_due` (ms) is the
@@ -542,7 +637,15 @@ pub trait Locks: Send + Sync + 'static {
 /// Implemented for every type that implements them all; callers `use` the trait whose methods
 /// they call.
 pub trait CheckoutStore:
-    Records + Listing + Idempotency + SyncIndex + EventOutbox + Locks + PaymentMethods + sweep::Sweeps
+    Records
+    + Listing
+    + Idempotency
+    + SyncIndex
+    + EventOutbox
+    + Locks
+    + PaymentMethods
+    + sweep::Sweeps
+    + WebhookEndpoints
 {
 }
 
@@ -555,6 +658,7 @@ impl<T> CheckoutStore for T where
         + Locks
         + PaymentMethods
         + sweep::Sweeps
+        + WebhookEndpoints
 {
 }
 

@@ -4,6 +4,7 @@
 //! instead of hanging a request; the connection recovers by itself once Redis is back.
 
 mod connection;
+mod endpoints;
 mod listing;
 mod outbox;
 mod payment_methods;
@@ -53,6 +54,7 @@ pub struct RedisStore {
     timeout: Duration,
     scripts: Scripts,
     outbox_scripts: outbox::OutboxScripts,
+    endpoint_scripts: endpoints::EndpointScripts,
 }
 
 impl RedisStore {
@@ -97,6 +99,7 @@ impl RedisStore {
             timeout: settings.command_timeout,
             scripts: Scripts::new(),
             outbox_scripts: outbox::OutboxScripts::new(),
+            endpoint_scripts: endpoints::EndpointScripts::new(),
         }
     }
 
@@ -882,7 +885,11 @@ impl RedisStore {
         let (due, delivery) = match outbox.deliver_at {
             Some(at) if !outbox.events.is_empty() => (
                 at.timestamp_millis().to_string(),
-                to_json("delivery", &Delivery::due_now(at))?,
+                if outbox.to_url {
+                    to_json("delivery", &Delivery::due_now(at))?
+                } else {
+                    String::new()
+                },
             ),
             _ => (String::new(), String::new()),
         };

@@ -18,15 +18,18 @@ use gateway::domain::payment_method::{
     StoredPaymentMethod,
 };
 use gateway::domain::refund::RefundId;
+use gateway::domain::webhook_endpoint::{WebhookEndpoint, WebhookEndpointId};
 use gateway::flows::apply::{ApplyError, MAX_CAS_ATTEMPTS, apply};
 use gateway::flows::transition::News;
 use gateway::flows::{Context, FlowSettings};
 use gateway::psp::multisafepay::MultiSafepayClient;
+use gateway::store::endpoints::PutReply;
 use gateway::store::{
     CasReply, CheckoutStore, Claim, EventOutbox, Idempotency, IdempotencyBegin, InsertReply,
     Listing, LockToken, Locks, Outbox, OutboxEntry, PaymentMethodPage, PaymentMethods, Records,
     StoreError, StoredEvent, StoredResponse, SyncIndex, Versioned,
 };
+use gateway::store::{DeliveryTarget, Leased, WebhookEndpoints};
 
 use crate::fixtures::{checkout, created_event};
 use crate::{LONG, memory_store};
@@ -207,11 +210,50 @@ impl EventOutbox for AlwaysLosing {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
+    ) -> Result<(Vec<Leased>, Option<i64>), StoreError> {
         self.inner.lease_due_events(id, now, until, limit).await
     }
-    async fn save_delivery(&self, id: &EventId, d: &Delivery) -> Result<Option<i64>, StoreError> {
-        self.inner.save_delivery(id, d).await
+    async fn save_target_delivery(
+        &self,
+        id: &EventId,
+        target: &DeliveryTarget,
+        d: &Delivery,
+    ) -> Result<Option<i64>, StoreError> {
+        self.inner.save_target_delivery(id, target, d).await
+    }
+    async fn fan_out(
+        &self,
+        id: &EventId,
+        endpoints: &[WebhookEndpointId],
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        keep_url: bool,
+    ) -> Result<Vec<WebhookEndpointId>, StoreError> {
+        self.inner
+            .fan_out(id, endpoints, now, until, keep_url)
+            .await
+    }
+    async fn add_event(
+        &self,
+        event: &Event,
+        to_url: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError> {
+        self.inner.add_event(event, to_url, now).await
+    }
+    async fn endpoint_deliveries(
+        &self,
+        id: &EventId,
+    ) -> Result<Vec<(WebhookEndpointId, Delivery)>, StoreError> {
+        self.inner.endpoint_deliveries(id).await
+    }
+    async fn redeliver_to_endpoint(
+        &self,
+        id: &EventId,
+        endpoint: &WebhookEndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.inner.redeliver_to_endpoint(id, endpoint, now).await
     }
     async fn settle_outbox(
         &self,
@@ -236,6 +278,30 @@ impl EventOutbox for AlwaysLosing {
     }
     async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
         self.inner.outbox_backlog().await
+    }
+}
+
+#[async_trait]
+impl WebhookEndpoints for AlwaysLosing {
+    async fn put_endpoint(
+        &self,
+        next: &WebhookEndpoint,
+        expected: Option<&WebhookEndpoint>,
+        max: usize,
+    ) -> Result<PutReply, StoreError> {
+        self.inner.put_endpoint(next, expected, max).await
+    }
+    async fn endpoint(
+        &self,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        self.inner.endpoint(id).await
+    }
+    async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.inner.endpoints().await
+    }
+    async fn delete_endpoint(&self, expected: &WebhookEndpoint) -> Result<bool, StoreError> {
+        self.inner.delete_endpoint(expected).await
     }
 }
 

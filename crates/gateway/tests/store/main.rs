@@ -8,6 +8,7 @@ use test_support as common;
 
 mod apply_bound;
 mod contract;
+mod endpoints;
 mod fixtures;
 mod lifetimes;
 mod listing;
@@ -184,7 +185,11 @@ against_both_stores!(
     a_new_checkout_is_listed_stored_and_scheduled_by_one_call,
     a_committed_transition_moves_its_hints_and_a_lost_one_none,
     a_reserved_refund_is_indexed_and_scheduled_by_its_commit,
-    the_pay_page_reads_its_session_with_its_checkout;
+    the_pay_page_reads_its_session_with_its_checkout,
+    endpoints_change_by_compare_and_set_and_list_newest_first,
+    an_event_is_fanned_out_once_each_endpoint_with_its_own_delivery,
+    without_webhooks_url_an_event_goes_to_the_endpoints_only,
+    an_endpoint_event_is_stored_beside_its_checkout_and_queued;
     expiry:
     locks_expire_after_their_ttl,
     records_expire_after_their_ttls,

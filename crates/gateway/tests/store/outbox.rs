@@ -52,6 +52,7 @@ async fn transition(
         events: &events,
         deliver_at: Some(at),
         announce_at: Some(at + grace),
+        to_url: true,
     };
     assert_eq!(
         store
@@ -163,6 +164,7 @@ where
         events: &events,
         deliver_at: Some(t0()),
         announce_at: Some(t0()),
+        to_url: true,
     };
     assert!(matches!(
         store
@@ -327,6 +329,7 @@ where
         events: &events,
         deliver_at: Some(at),
         announce_at: Some(announce_at),
+        to_url: true,
     };
     // As flows::apply calls it: a single Redis node writes the announcement in the script and
     // leaves this future unpolled; the other stores send it beside the compare-and-set.
@@ -376,6 +379,7 @@ async fn move_on(
         events: &events,
         deliver_at: Some(at),
         announce_at: Some(at + TimeDelta::seconds(30)),
+        to_url: true,
     };
     assert_eq!(
         store
@@ -468,6 +472,7 @@ async fn refund_once(
             events: &events,
             deliver_at: Some(at),
             announce_at: None,
+            to_url: true,
         };
         assert_eq!(
             store

@@ -13,7 +13,9 @@
 //!   the payment is still under way).
 //! - [`Inbox`] + [`webhooks_page`]: the shop's webhook receiver (signature checked with its
 //!   own code) and `/demo/webhooks`, what it received with a verified signature, newest first,
-//!   with no pay link in it ([`hide_pay_links`]).
+//!   with no pay link in it ([`hide_pay_links`]); with the demo's own webhook endpoints
+//!   ([`DEMO_ENDPOINTS`], checked by their Standard Webhooks signatures, [`verify_standard`]),
+//!   which destination got which event ([`webhooks_page_with`]).
 //! - [`SavedCard`] + [`saved_card_request_json`]: the demo shopper's saved cards (the checkout
 //!   form's "save this card" and "order this every month" tick boxes save them), each with a
 //!   one-click "Pay again with Visa •••• 1111" button, or "Charge again" for a subscription.
@@ -57,7 +59,8 @@ pub use refund::{
 pub use result::{DemoEvent, DemoResultPage, PaymentFormState, RefundFormState, result_page};
 pub use saved::{DEMO_SHOPPER, DemoSavedCardForm, SavedCard, saved_card_request_json, saved_cards};
 pub use webhooks::{
-    Inbox, PAY_LINK_HIDDEN, Received, Refused, hide_pay_links, verify_signature, webhooks_page,
+    DEMO_ENDPOINTS, DemoEndpoint, Inbox, PAY_LINK_HIDDEN, Received, Refused, SHOP_DESTINATION,
+    hide_pay_links, verify_signature, verify_standard, webhooks_page, webhooks_page_with,
 };
 
 use gateway::domain::money::Currency;

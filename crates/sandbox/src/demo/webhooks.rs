@@ -3,6 +3,12 @@
 //! minutes, a constant-time compare), keeps the last [`KEPT`] verified deliveries in memory
 //! (counting the refused ones), and shows them at `/demo/webhooks`, newest first, pay links
 //! hidden.
+//!
+//! Beside the shop (`webhooks.url`), the sandbox makes two webhook endpoints of its own
+//! (design §16), an ERP that takes checkouts and a support desk that takes refunds, each
+//! delivered to `POST /demo/webhooks/{name}` and checked by its Standard Webhooks signature
+//! ([`verify_standard`]) with that endpoint's secret: the page says which destination got
+//! which event.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -54,9 +60,85 @@ pub fn verify_signature(
     }
 }
 
+/// Checks the Standard Webhooks headers of a delivery against `body`, as of `now` (unix
+/// seconds): `webhook-timestamp` within five minutes, and one `v1,` signature equal to the
+/// HMAC-SHA256 of `"{id}.{timestamp}.{body}"` keyed with one of `secrets` (a `whsec_` secret by
+/// its decoded bytes).
+pub fn verify_standard(
+    id: Option<&str>,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    secrets: &[SecretString],
+    now: i64,
+) -> Result<(), &'static str> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let (Some(id), Some(timestamp), Some(signature)) = (id, timestamp, signature) else {
+        return Err(
+            "the request lacks a webhook-id, webhook-timestamp or webhook-signature header",
+        );
+    };
+    let t: i64 = timestamp
+        .parse()
+        .map_err(|_| "webhook-timestamp is not a number")?;
+    if (now - t).abs() > TOLERANCE_S {
+        return Err("the timestamp is more than 5 minutes off: a replayed delivery?");
+    }
+    let candidates: Vec<Vec<u8>> = signature
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .filter_map(|s| engine.decode(s).ok())
+        .collect();
+    let matches = secrets.iter().any(|secret| {
+        let secret = secret.expose_secret();
+        let key = secret
+            .strip_prefix("whsec_")
+            .and_then(|rest| engine.decode(rest).ok())
+            .unwrap_or_else(|| secret.as_bytes().to_vec());
+        candidates.iter().any(|c| {
+            let signed = [format!("{id}.{t}.").as_bytes(), body].concat();
+            hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, &key), &signed, c).is_ok()
+        })
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err("no signature matches the endpoint's secret")
+    }
+}
+
+/// A webhook endpoint the sandbox made for its demo (design §16): where its deliveries land
+/// (`POST /demo/webhooks/{name}`) and the secrets that sign them.
+#[derive(Debug, Clone)]
+pub struct DemoEndpoint {
+    /// The path segment, `erp` or `support`.
+    pub name: &'static str,
+    /// What the page calls it.
+    pub label: &'static str,
+    pub id: String,
+    pub events: Vec<String>,
+    pub secrets: Vec<SecretString>,
+}
+
+/// The demo's endpoints: a name, what the page calls it, its filter.
+pub const DEMO_ENDPOINTS: &[(&str, &str, &[&str])] = &[
+    ("erp", "ERP", &["checkout.*"]),
+    (
+        "support",
+        "Support desk",
+        &["refund.*", "webhook_endpoint.*"],
+    ),
+];
+
+/// What the page calls the shop's own endpoint (`webhooks.url`).
+pub const SHOP_DESTINATION: &str = "Shop";
+
 /// One verified delivery as the page shows it.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// Which destination got it: [`SHOP_DESTINATION`] or a [`DemoEndpoint`]'s label.
+    pub destination: String,
     pub received_at: DateTime<Utc>,
     pub event_id: String,
     pub kind: String,
@@ -73,6 +155,8 @@ pub struct Received {
 pub struct Inbox {
     secret: SecretString,
     state: Mutex<InboxState>,
+    /// The demo's webhook endpoints, once made.
+    endpoints: Mutex<Vec<DemoEndpoint>>,
 }
 
 #[derive(Default)]
@@ -95,7 +179,47 @@ impl Inbox {
         Self {
             secret,
             state: Mutex::new(InboxState::default()),
+            endpoints: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Receives for this endpoint from now on.
+    pub fn add_endpoint(&self, endpoint: DemoEndpoint) {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(endpoint);
+    }
+
+    /// The demo's endpoints.
+    pub fn endpoints(&self) -> Vec<DemoEndpoint> {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records one delivery to the demo endpoint `name`, checked by its Standard Webhooks
+    /// headers (`id`, `timestamp`, `signature`); answers whether it verified. `None` when the
+    /// sandbox has no such endpoint.
+    pub fn receive_at_endpoint(
+        &self,
+        name: &str,
+        headers: [Option<&str>; 3],
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Option<bool> {
+        let endpoint = self.endpoints().into_iter().find(|e| e.name == name)?;
+        let [id, timestamp, signature] = headers;
+        let verdict = verify_standard(
+            id,
+            timestamp,
+            signature,
+            body,
+            &endpoint.secrets,
+            now.timestamp(),
+        );
+        Some(self.keep(endpoint.label, verdict, body, now))
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, InboxState> {
@@ -111,6 +235,17 @@ impl Inbox {
             None => Err("the request carries no Gateway-Signature header"),
             Some(header) => verify_signature(header, body, &self.secret, now.timestamp()),
         };
+        self.keep(SHOP_DESTINATION, verdict, body, now)
+    }
+
+    /// Keeps a verified delivery to `destination`, or counts a refused one.
+    fn keep(
+        &self,
+        destination: &str,
+        verdict: Result<(), &'static str>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> bool {
         if let Err(reason) = verdict {
             let mut state = self.state();
             state.refused += 1;
@@ -121,6 +256,7 @@ impl Inbox {
         hide_pay_links(&mut json);
         let text = |v: &Value| v.as_str().unwrap_or("?").to_owned();
         let received = Received {
+            destination: destination.to_owned(),
             received_at: now,
             event_id: text(&json["id"]),
             kind: text(&json["type"]),
@@ -172,6 +308,7 @@ pub fn hide_pay_links(value: &mut Value) {
 }
 
 struct Row<'a> {
+    destination: &'a str,
     received_at: String,
     /// `20:01:02`: the summary line's time.
     time: String,
@@ -193,6 +330,14 @@ struct WebhooksTemplate<'a> {
     rows: Vec<Row<'a>>,
     kept: usize,
     refused: Refused,
+    destinations: Vec<Destination>,
+}
+
+/// A destination's line in the page's summary: what it takes and how many it got.
+struct Destination {
+    label: String,
+    detail: String,
+    count: usize,
 }
 
 /// `chk_0193…e798b7` → `chk_…e798b7`; a short id as it is.
@@ -205,8 +350,32 @@ fn short_id(id: &str) -> String {
     }
 }
 
+/// The `/demo/webhooks` page, with the demo's endpoints (the shop's `webhooks.url` first).
+pub fn webhooks_page_with(
+    received: &[Received],
+    refused: Refused,
+    endpoints: &[DemoEndpoint],
+) -> String {
+    let count = |label: &str| received.iter().filter(|r| r.destination == label).count();
+    let mut destinations = vec![Destination {
+        label: SHOP_DESTINATION.to_owned(),
+        detail: "webhooks.url · every event · Gateway-Signature and Standard Webhooks".to_owned(),
+        count: count(SHOP_DESTINATION),
+    }];
+    destinations.extend(endpoints.iter().map(|e| Destination {
+        label: e.label.to_owned(),
+        detail: format!("{} · {} · Standard Webhooks", e.id, e.events.join(", ")),
+        count: count(e.label),
+    }));
+    render(received, refused, destinations)
+}
+
 /// The `/demo/webhooks` page.
 pub fn webhooks_page(received: &[Received], refused: Refused) -> String {
+    webhooks_page_with(received, refused, &[])
+}
+
+fn render(received: &[Received], refused: Refused, destinations: Vec<Destination>) -> String {
     let rows = received
         .iter()
         .enumerate()
@@ -214,7 +383,7 @@ pub fn webhooks_page(received: &[Received], refused: Refused) -> String {
             let status = r.kind.rsplit('.').next().unwrap_or_default();
             let tone = match status {
                 "succeeded" | "refunded" | "partially_refunded" => "ok",
-                "failed" | "charged_back" | "expired" => "bad",
+                "failed" | "charged_back" | "expired" | "disabled" => "bad",
                 "canceled" => "neutral",
                 _ => "wait",
             };
@@ -226,14 +395,18 @@ pub fn webhooks_page(received: &[Received], refused: Refused) -> String {
             };
             let link = checkout.map(|id| format!("/demo/result?checkout_id={id}"));
             Row {
+                destination: &r.destination,
                 received_at: r.received_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
                 time: r.received_at.format("%H:%M:%S").to_string(),
                 short_id: short_id(&r.object_id),
                 event_id: &r.event_id,
                 kind: &r.kind,
                 tone,
-                // At least once: the same event may come again (a redelivery, a retry).
-                repeat: received[i + 1..].iter().any(|o| o.event_id == r.event_id),
+                // At least once: the same event may come again (a redelivery, a retry), to
+                // the same destination; each destination gets its own copy.
+                repeat: received[i + 1..]
+                    .iter()
+                    .any(|o| o.event_id == r.event_id && o.destination == r.destination),
                 object_id: &r.object_id,
                 is_refund: r.object_id.starts_with("re_"),
                 link,
@@ -245,6 +418,7 @@ pub fn webhooks_page(received: &[Received], refused: Refused) -> String {
         rows,
         kept: KEPT,
         refused,
+        destinations,
     }
     .render()
     .unwrap_or_else(|e| format!("the page could not be rendered: {e}"))
@@ -330,6 +504,29 @@ mod tests {
         assert!(page.contains("61 deliveries were refused"), "{page}");
         assert!(page.contains("their signatures did not verify"), "{page}");
         assert!(page.contains("no Gateway-Signature header"), "{page}");
+    }
+
+    #[test]
+    fn a_standard_webhooks_delivery_verifies_with_its_endpoints_secret_only() {
+        // The reference library's test vector.
+        let secrets = [SecretString::from("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")];
+        let body = br#"{"email":"test@example.com","username":"test_user"}"#;
+        let (id, t) = ("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", "1649367553");
+        let sig = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+        let now = 1_649_367_553;
+        assert_eq!(
+            verify_standard(Some(id), Some(t), Some(sig), body, &secrets, now),
+            Ok(())
+        );
+        let both = format!("v1,AAAA {sig}");
+        assert!(verify_standard(Some(id), Some(t), Some(&both), body, &secrets, now).is_ok());
+        let other = [SecretString::from(
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )];
+        assert!(verify_standard(Some(id), Some(t), Some(sig), body, &other, now).is_err());
+        assert!(verify_standard(Some(id), Some(t), Some(sig), b"{}", &secrets, now).is_err());
+        assert!(verify_standard(Some(id), Some(t), Some(sig), body, &secrets, now + 301).is_err());
+        assert!(verify_standard(None, Some(t), Some(sig), body, &secrets, now).is_err());
     }
 
     #[test]

@@ -41,24 +41,44 @@ use crate::domain::checkout::{Checkout, CheckoutId};
 use crate::domain::event::{Delivery, Event, EventId, EventObject, EventType};
 use crate::domain::money::Currency;
 use crate::domain::refund::{Refund, RefundId};
+use crate::domain::webhook_endpoint::{EndpointSnapshot, WebhookEndpointId};
 use crate::store::keys;
 use crate::store::timeline::{Direction, Entry, PageRequest};
-use crate::store::{EventOutbox, OutboxEntry, StoreError, StoredEvent};
+use crate::store::{DeliveryTarget, EventOutbox, Leased, OutboxEntry, StoreError, StoredEvent};
 
 /// KEYS: outbox, events, deliveries, checkout. ARGV: now ms, lease-until ms, limit.
-/// Leases the due events and answers `{earliest outbox time or false, checkout record, id,
-/// event, delivery, …}` (the record as [`READ`] answers it). An outbox member whose event is
-/// gone (it cannot outlive it, but if it did) is dropped.
+/// Leases the due deliveries and answers `{earliest outbox time or false, checkout record,
+/// member, event, delivery, fan-out, …}` (the record as [`READ`] answers it). A member is an
+/// event id (its `webhooks.url` delivery, and its fan-out to the endpoints) or `<event
+/// id>/<endpoint id>` (its delivery to that endpoint, design §16); fan-out is, for an event
+/// id, `=` and the endpoints it went to (the `<event id>/` field of the deliveries) or `-`
+/// when not yet, else ''. A member whose event is gone (it cannot outlive it, but if it did)
+/// is dropped.
 const LEASE: &str = r#"
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {false, ''}
-for _, id in ipairs(ids) do
+for _, member in ipairs(ids) do
+  local slash = string.find(member, '/', 1, true)
+  local id = member
+  if slash then
+    id = string.sub(member, 1, slash - 1)
+  end
   local event = redis.call('HGET', KEYS[2], id)
   if event then
-    redis.call('ZADD', KEYS[1], ARGV[2], id)
-    answer_event(out, 2, KEYS[3], KEYS[4], id, event)
+    redis.call('ZADD', KEYS[1], ARGV[2], member)
+    answer_event(out, 2, KEYS[3], KEYS[4], member, event)
+    if slash then
+      table.insert(out, '')
+    else
+      local fanned = redis.call('HGET', KEYS[3], id .. '/')
+      if fanned then
+        table.insert(out, '=' .. fanned)
+      else
+        table.insert(out, '-')
+      end
+    end
   else
-    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[1], member)
   end
 end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -98,15 +118,16 @@ local function answer_event(out, at, deliveries, checkout, id, event)
   table.insert(out, event)
   table.insert(out, redis.call('HGET', deliveries, id) or '')
   if out[at] == '' and not string.find(event, '"checkout":', 1, true)
-      and not string.find(event, '"object":', 1, true) then
+      and not string.find(event, '"object":', 1, true)
+      and not string.find(event, '"endpoint":', 1, true) then
     local record = redis.call('HMGET', checkout, 'version', 'data')
     out[at] = (record[1] or '') .. ' ' .. (record[2] or '')
   end
 end
 "#;
 
-/// KEYS: outbox, deliveries. ARGV: event id, delivery JSON, next due ms or '' (out of the
-/// outbox). Keeps the deliveries' TTL (the checkout's) and gives the outbox the same one.
+/// KEYS: outbox, deliveries. ARGV: member (an event id, or `<event id>/<endpoint id>`),
+/// delivery JSON, next due ms or '' (out of the outbox). Keeps the deliveries' TTL (the checkout's) and gives the outbox the same one.
 /// Answers the earliest outbox time afterwards, or false when the outbox is empty; -1 when the
 /// deliveries are gone (the checkout expired).
 const SAVE_DELIVERY: &str = r#"
@@ -166,24 +187,143 @@ end
 return 1
 "#;
 
+/// KEYS: outbox, deliveries, events. ARGV: event id, endpoint ids (space-separated, maybe
+/// none), the new deliveries' JSON, lease-until ms, '1' to keep the event's own member (its
+/// `webhooks.url` delivery) or '0'. Fans the event out once (design §16): answers `{1}` when
+/// this call did, `{0}` when it had been done (or the event is gone).
+const FAN_OUT: &str = r#"
+local marker = ARGV[1] .. '/'
+if ARGV[5] == '0' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+if redis.call('HEXISTS', KEYS[2], marker) == 1 or redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then
+  return {0}
+end
+redis.call('HSET', KEYS[2], marker, ARGV[2])
+for endpoint in string.gmatch(ARGV[2], '%S+') do
+  redis.call('HSET', KEYS[2], marker .. endpoint, ARGV[3])
+  redis.call('ZADD', KEYS[1], ARGV[4], marker .. endpoint)
+end
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return {1}
+"#;
+
+/// KEYS: deliveries. ARGV: event id. Answers `{endpoint id, delivery JSON, …}` for every
+/// endpoint the event was fanned out to.
+const ENDPOINT_DELIVERIES: &str = r#"
+local out = {}
+local fanned = redis.call('HGET', KEYS[1], ARGV[1] .. '/')
+if not fanned then
+  return out
+end
+for endpoint in string.gmatch(fanned, '%S+') do
+  table.insert(out, endpoint)
+  table.insert(out, redis.call('HGET', KEYS[1], ARGV[1] .. '/' .. endpoint) or '')
+end
+return out
+"#;
+
+/// KEYS: events, deliveries, outbox. ARGV: event id, endpoint id, expected delivery JSON or
+/// '', new delivery JSON, due ms. As [`REDELIVER`], for one endpoint's delivery, adding the
+/// endpoint to the event's fan-out when it was not there.
+const REDELIVER_TO_ENDPOINT: &str = r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+local member = ARGV[1] .. '/' .. ARGV[2]
+if (redis.call('HGET', KEYS[2], member) or '') ~= ARGV[3] then
+  return -1
+end
+local ttl = redis.call('PTTL', KEYS[1])
+local fanned = redis.call('HGET', KEYS[2], ARGV[1] .. '/') or ''
+if not string.find(' ' .. fanned .. ' ', ' ' .. ARGV[2] .. ' ', 1, true) then
+  if fanned == '' then
+    fanned = ARGV[2]
+  else
+    fanned = fanned .. ' ' .. ARGV[2]
+  end
+  redis.call('HSET', KEYS[2], ARGV[1] .. '/', fanned)
+end
+redis.call('HSET', KEYS[2], member, ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[5], member)
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+return 1
+"#;
+
+/// KEYS: checkout, events, deliveries, outbox. ARGV: id prefix (`evt_`, the checkout's hex
+/// and version 0), event JSON, delivery JSON or '', due ms. Stores the event at the first free
+/// position beside the checkout, queued, with the checkout's TTL; answers the position, -1
+/// when the checkout is gone, -2 when all positions are taken.
+const ADD_EVENT: &str = r#"
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  return -1
+end
+for position = 0, 255 do
+  local id = ARGV[1] .. string.format('%02x', position)
+  if redis.call('HSETNX', KEYS[2], id, ARGV[2]) == 1 then
+    if ARGV[3] ~= '' then
+      redis.call('HSET', KEYS[3], id, ARGV[3])
+    end
+    redis.call('ZADD', KEYS[4], ARGV[4], id)
+    for k = 2, 4 do
+      redis.call('PEXPIRE', KEYS[k], ttl)
+    end
+    return position
+  end
+end
+return -2
+"#;
+
 pub(super) struct OutboxScripts {
+    add_event: Script,
     lease: Script,
     read: Script,
     save_delivery: Script,
     settle: Script,
     redeliver: Script,
+    fan_out: Script,
+    endpoint_deliveries: Script,
+    redeliver_to_endpoint: Script,
 }
 
 impl OutboxScripts {
     pub fn new() -> Self {
         Self {
+            add_event: Script::new(ADD_EVENT),
             lease: Script::new(&format!("{ANSWER_EVENT}{LEASE}")),
             read: Script::new(&format!("{ANSWER_EVENT}{READ}")),
             save_delivery: Script::new(SAVE_DELIVERY),
             settle: Script::new(SETTLE),
             redeliver: Script::new(REDELIVER),
+            fan_out: Script::new(FAN_OUT),
+            endpoint_deliveries: Script::new(ENDPOINT_DELIVERIES),
+            redeliver_to_endpoint: Script::new(REDELIVER_TO_ENDPOINT),
         }
     }
+}
+
+/// A delivery's member in the outbox and its field in the deliveries: the event id for
+/// `webhooks.url`, `<event id>/<endpoint id>` for an endpoint.
+fn member(id: &EventId, target: &DeliveryTarget) -> String {
+    match target {
+        DeliveryTarget::Url => id.as_str().to_owned(),
+        DeliveryTarget::Endpoint(endpoint) => [id.as_str(), "/", endpoint.as_str()].concat(),
+    }
+}
+
+/// The endpoint ids of a fan-out field.
+fn fanned_ids(raw: &str) -> Vec<WebhookEndpointId> {
+    raw.split_whitespace()
+        .filter_map(|id| WebhookEndpointId::parse(id).ok())
+        .collect()
 }
 
 /// A Redis score (sent as a string, possibly with a fraction) as whole milliseconds.
@@ -212,6 +352,10 @@ pub(super) struct EventHead<'a> {
     /// (`"object":`, see `scripts::COMPARE_AND_SET`).
     #[serde(skip_serializing_if = "Option::is_none")]
     object: Option<HeadObject<'a>>,
+    /// A `webhook_endpoint.*` event's endpoint: its presence keeps the record from being
+    /// spliced in too (`"endpoint":`, see [`ANSWER_EVENT`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<&'a EndpointSnapshot>,
 }
 
 /// What a refund's or a dispute's event carries as `object`; its `type` says which.
@@ -224,18 +368,25 @@ enum HeadObject<'a> {
 
 impl<'a> EventHead<'a> {
     pub(super) fn of(event: &'a Event) -> Self {
-        let (refund, currency, object) = match &event.object {
-            EventObject::Checkout(_) => (None, None, None),
+        let (refund, currency, object, endpoint) = match &event.object {
+            EventObject::Checkout(_) => (None, None, None, None),
             EventObject::Refund {
                 currency, refund, ..
             } => (
                 Some(&refund.id),
                 Some(*currency),
                 Some(HeadObject::Refund(refund)),
+                None,
             ),
             EventObject::Dispute {
                 currency, dispute, ..
-            } => (None, Some(*currency), Some(HeadObject::Dispute(dispute))),
+            } => (
+                None,
+                Some(*currency),
+                Some(HeadObject::Dispute(dispute)),
+                None,
+            ),
+            EventObject::WebhookEndpoint { endpoint, .. } => (None, None, None, Some(&**endpoint)),
         };
         Self {
             kind: event.kind,
@@ -244,6 +395,7 @@ impl<'a> EventHead<'a> {
             refund,
             currency,
             object,
+            endpoint,
         }
     }
 }
@@ -266,11 +418,54 @@ struct EventRead {
     /// A refund, or a dispute for a `dispute.*` event.
     #[serde(default)]
     object: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    endpoint: Option<Box<EndpointSnapshot>>,
 }
 
-/// The answer of [`READ`] or [`LEASE`] after its first `skip` items: the record (`version
-/// data`, or '' when no event needs it), then `id, event, delivery` triples.
+/// The answer of [`READ`] after its first `skip` items: the record (`version data`, or '' when
+/// no event needs it), then `id, event, delivery` triples.
 fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    Ok(decoded_events(raw, skip, 3)?
+        .into_iter()
+        .map(|(stored, _)| stored)
+        .collect())
+}
+
+/// The answer of [`LEASE`]: as [`stored_events`], with `member, event, delivery, fan-out`.
+fn leased_events(raw: Vec<Option<String>>) -> Result<Vec<Leased>, StoreError> {
+    decoded_events(raw, 1, 4)?
+        .into_iter()
+        .map(|(stored, rest)| {
+            let member = rest.first().map(String::as_str).unwrap_or_default();
+            let target = match member.split_once('/') {
+                None => DeliveryTarget::Url,
+                Some((_, endpoint)) => {
+                    DeliveryTarget::Endpoint(WebhookEndpointId::parse(endpoint).map_err(|_| {
+                        StoreError::corrupt(format!("outbox member {member:?} names no endpoint"))
+                    })?)
+                }
+            };
+            let fanned_out = rest
+                .get(1)
+                .and_then(|f| f.strip_prefix('='))
+                .map(fanned_ids);
+            Ok(Leased {
+                event: stored.event,
+                target,
+                delivery: stored.delivery,
+                fanned_out,
+            })
+        })
+        .collect()
+}
+
+/// The record, then chunks of `width`: `member, event, delivery, …`; answers each event with
+/// the chunk's member and the items after the delivery.
+fn decoded_events(
+    raw: Vec<Option<String>>,
+    skip: usize,
+    width: usize,
+) -> Result<Vec<(StoredEvent, Vec<String>)>, StoreError> {
     let mut raw = raw.into_iter().skip(skip).map(Option::unwrap_or_default);
     let record = raw.next().unwrap_or_default();
     let rest: Vec<String> = raw.collect();
@@ -282,13 +477,18 @@ fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEven
         })?;
         newest = Some(((version & 0xffff_ffff) as u32, from_json("checkout", data)?));
     }
-    rest.chunks_exact(3)
+    rest.chunks_exact(width)
         .map(|c| {
-            let id = EventId::parse(&c[0])
+            let event_id = c[0].split_once('/').map_or(c[0].as_str(), |(id, _)| id);
+            let id = EventId::parse(event_id)
                 .map_err(|e| StoreError::corrupt(format!("stored event id {:?}: {e}", c[0])))?;
             let read: EventRead = from_json("merchant event", &c[1])?;
-            let object = match (read.object, read.currency) {
-                (Some(raw), Some(currency)) => match read.kind {
+            let object = match (read.object, read.currency, read.endpoint) {
+                (_, _, Some(endpoint)) => EventObject::WebhookEndpoint {
+                    checkout: id.checkout_id(),
+                    endpoint,
+                },
+                (Some(raw), Some(currency), None) => match read.kind {
                     EventType::Dispute(_) => EventObject::Dispute {
                         checkout: id.checkout_id(),
                         currency,
@@ -330,7 +530,7 @@ fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEven
                     }
                 }
             };
-            Ok(StoredEvent {
+            let stored = StoredEvent {
                 event: Event {
                     id,
                     kind: read.kind,
@@ -343,7 +543,10 @@ fn stored_events(raw: Vec<Option<String>>, skip: usize) -> Result<Vec<StoredEven
                 } else {
                     Some(from_json("delivery", &c[2])?)
                 },
-            })
+            };
+            let mut rest = vec![c[0].clone()];
+            rest.extend(c[3..].iter().cloned());
+            Ok((stored, rest))
         })
         .collect()
 }
@@ -573,7 +776,7 @@ impl EventOutbox for RedisStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<(Vec<StoredEvent>, Option<i64>), StoreError> {
+    ) -> Result<(Vec<Leased>, Option<i64>), StoreError> {
         // Sent again after a broken connection, a first run that did lease leaves its events
         // leased: they go out when the lease is over, later but never twice.
         let raw: Vec<Option<String>> = self
@@ -600,15 +803,17 @@ impl EventOutbox for RedisStore {
             .flatten()
             .map(|s| score_ms(&s))
             .transpose()?;
-        Ok((stored_events(raw, 1)?, earliest))
+        Ok((leased_events(raw)?, earliest))
     }
 
-    async fn save_delivery(
+    async fn save_target_delivery(
         &self,
         id: &EventId,
+        target: &DeliveryTarget,
         delivery: &Delivery,
     ) -> Result<Option<i64>, StoreError> {
         let checkout = &id.checkout_id();
+        let member = &member(id, target);
         let json = &to_json("delivery", delivery)?;
         let due = &delivery
             .next_attempt_at
@@ -622,7 +827,7 @@ impl EventOutbox for RedisStore {
                         .save_delivery
                         .key(self.keys.outbox(checkout))
                         .key(self.keys.deliveries(checkout))
-                        .arg(id.as_str())
+                        .arg(member)
                         .arg(json)
                         .arg(due)
                         .invoke_async(&mut conn)
@@ -706,6 +911,181 @@ impl EventOutbox for RedisStore {
                             .key(self.keys.deliveries(checkout))
                             .key(self.keys.outbox(checkout))
                             .arg(id.as_str())
+                            .arg(before)
+                            .arg(after)
+                            .arg(now.timestamp_millis())
+                            .invoke_async(&mut conn)
+                            .await
+                    }
+                })
+                .await?;
+            match outcome {
+                1 => {
+                    self.outbox_announce(checkout, now).await?;
+                    return Ok(Some(delivery));
+                }
+                0 => return Ok(None),
+                _ => continue,
+            }
+        }
+        Err(StoreError::unavailable(
+            "redeliver: the event's delivery kept changing; try again in a few seconds",
+        ))
+    }
+
+    async fn fan_out(
+        &self,
+        id: &EventId,
+        endpoints: &[WebhookEndpointId],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        keep_url: bool,
+    ) -> Result<Vec<WebhookEndpointId>, StoreError> {
+        let checkout = &id.checkout_id();
+        let ids = &endpoints
+            .iter()
+            .map(WebhookEndpointId::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let json = &to_json("delivery", &Delivery::due_now(now))?;
+        // Sent again after a broken connection, a first run that fanned out answers `{0}`: its
+        // deliveries are queued (leased) and go out when the lease is over, later but once.
+        let done: Vec<i64> = self
+            .run("fan_out", || {
+                let mut conn = self.conn();
+                async move {
+                    self.outbox_scripts
+                        .fan_out
+                        .key(self.keys.outbox(checkout))
+                        .key(self.keys.deliveries(checkout))
+                        .key(self.keys.event_records(checkout))
+                        .arg(id.as_str())
+                        .arg(ids)
+                        .arg(json)
+                        .arg(lease_until.timestamp_millis())
+                        .arg(if keep_url { "1" } else { "0" })
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        Ok(if done.first() == Some(&1) {
+            endpoints.to_vec()
+        } else {
+            Vec::new()
+        })
+    }
+
+    async fn add_event(
+        &self,
+        event: &Event,
+        to_url: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError> {
+        let checkout = &event.id.checkout_id();
+        let prefix = &format!("{}00000000", EventId::checkout_prefix(checkout));
+        let json = &to_json("merchant event", &EventHead::of(event))?;
+        let delivery = &if to_url {
+            to_json("delivery", &Delivery::due_now(now))?
+        } else {
+            String::new()
+        };
+        let position: i64 = self
+            .run("add_event", || {
+                let mut conn = self.conn();
+                async move {
+                    self.outbox_scripts
+                        .add_event
+                        .key(self.keys.checkout(checkout))
+                        .key(self.keys.event_records(checkout))
+                        .key(self.keys.deliveries(checkout))
+                        .key(self.keys.outbox(checkout))
+                        .arg(prefix)
+                        .arg(json)
+                        .arg(delivery)
+                        .arg(now.timestamp_millis())
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        let Ok(position) = u8::try_from(position) else {
+            return Ok(None);
+        };
+        let stored = Event {
+            id: EventId::new(checkout, 0, position),
+            ..event.clone()
+        };
+        self.announce_events(checkout, std::slice::from_ref(&stored), Some(now))
+            .await?;
+        Ok(Some(stored))
+    }
+
+    async fn endpoint_deliveries(
+        &self,
+        id: &EventId,
+    ) -> Result<Vec<(WebhookEndpointId, Delivery)>, StoreError> {
+        let checkout = &id.checkout_id();
+        let raw: Vec<String> = self
+            .run("endpoint_deliveries", || {
+                let mut conn = self.conn();
+                async move {
+                    self.outbox_scripts
+                        .endpoint_deliveries
+                        .key(self.keys.deliveries(checkout))
+                        .arg(id.as_str())
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        raw.chunks_exact(2)
+            .filter(|c| !c[1].is_empty())
+            .map(|c| {
+                let endpoint = WebhookEndpointId::parse(&c[0]).map_err(|_| {
+                    StoreError::corrupt(format!("fan-out of {id} names {:?}", c[0]))
+                })?;
+                Ok((endpoint, from_json("delivery", &c[1])?))
+            })
+            .collect()
+    }
+
+    async fn redeliver_to_endpoint(
+        &self,
+        id: &EventId,
+        endpoint: &WebhookEndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let checkout = &id.checkout_id();
+        for _ in 0..5 {
+            if self.event(id).await?.is_none() {
+                return Ok(None);
+            }
+            let current = self
+                .endpoint_deliveries(id)
+                .await?
+                .into_iter()
+                .find(|(e, _)| e == endpoint)
+                .map(|(_, d)| d);
+            let before = &current
+                .as_ref()
+                .map(|d| to_json("delivery", d))
+                .transpose()?
+                .unwrap_or_default();
+            let mut delivery = current.unwrap_or_else(|| Delivery::due_now(now));
+            delivery.redeliver(now);
+            let after = &to_json("delivery", &delivery)?;
+            let outcome: i64 = self
+                .run("redeliver_to_endpoint", || {
+                    let mut conn = self.conn();
+                    async move {
+                        self.outbox_scripts
+                            .redeliver_to_endpoint
+                            .key(self.keys.event_records(checkout))
+                            .key(self.keys.deliveries(checkout))
+                            .key(self.keys.outbox(checkout))
+                            .arg(id.as_str())
+                            .arg(endpoint.as_str())
                             .arg(before)
                             .arg(after)
                             .arg(now.timestamp_millis())

@@ -58,7 +58,8 @@ return 1
 
 /// KEYS: checkout, history, events, deliveries, outbox.
 /// ARGV: expected version, checkout JSON, retention in ms, history entry JSON or '', delivery due
-/// time in ms or '' (not queued), the new delivery's JSON (or ''), the checkout's event id
+/// time in ms or '' (not queued), the new delivery's JSON (or '': queued for the webhook
+/// endpoints only, no `webhooks.url` delivery), the checkout's event id
 /// prefix (`evt_` and its 32 hex digits), the number `n` of merchant events, `n` pairs of event
 /// id and event JSON, then packed writes to run once applied (the listing's status move and
 /// the reconciler's unschedule: hints, whose errors are ignored).
@@ -105,7 +106,9 @@ local events_end = 8 + 2 * tonumber(ARGV[8])
 for i = 9, events_end, 2 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
   if ARGV[5] ~= '' then
-    redis.call('HSET', KEYS[4], ARGV[i], ARGV[6])
+    if ARGV[6] ~= '' then
+      redis.call('HSET', KEYS[4], ARGV[i], ARGV[6])
+    end
     redis.call('ZADD', KEYS[5], ARGV[5], ARGV[i])
   end
 end
