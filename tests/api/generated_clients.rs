@@ -98,12 +98,14 @@ fn readme_examples(readme: &str) -> Vec<(String, String)> {
     let mut examples = Vec::new();
     let calls: Vec<&str> = readme.split("curl -s ").skip(1).collect();
     for call in calls {
-        let Some(url) = call.split_whitespace().next() else {
+        // The URL is the first word that is one (options such as `-X POST` may come first).
+        let Some(url) = call.split_whitespace().find(|w| w.contains("/v1/")) else {
             continue;
         };
         let Some((_, after)) = call.split_once("-d '") else {
             continue;
         };
+        let after = spliced_variables_as_text(after);
         let body = after.split('\'').next().unwrap_or_default();
         let path = url.trim_matches('"');
         let path = path
@@ -119,6 +121,25 @@ fn readme_examples(readme: &str) -> Vec<(String, String)> {
         examples.push((path, body.to_owned()));
     }
     examples
+}
+
+/// A body that splices a shell variable into its single-quoted JSON (`"'"$PM"'"`, closing the
+/// quote, the variable, reopening it) with the variable's name as the value's text, so that the
+/// body reads as the JSON the shell sends.
+fn spliced_variables_as_text(quoted: &str) -> String {
+    let mut out = String::with_capacity(quoted.len());
+    let mut rest = quoted;
+    while let Some(at) = rest.find("'\"$") {
+        let name_start = at + 3;
+        let Some(len) = rest[name_start..].find("\"'") else {
+            break;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(&rest[name_start..name_start + len]);
+        rest = &rest[name_start + len + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The TypeScript module that types every example by its operation's request body, and checks
