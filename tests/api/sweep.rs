@@ -84,7 +84,8 @@ impl TestApp {
             .await
             .unwrap();
         let refunds: Value = res.json().await.unwrap();
-        refunds
+        assert_eq!(refunds["has_more"], false, "{refunds}");
+        refunds["data"]
             .as_array()
             .unwrap_or_else(|| panic!("{refunds}"))
             .clone()

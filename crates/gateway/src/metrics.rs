@@ -216,6 +216,27 @@ fn describe() {
         Unit::Seconds,
         "How long the most overdue undelivered webhook event has been due (0 when none is)."
     );
+    describe_counter!(
+        WEBHOOK_ENDPOINT_DELIVERIES,
+        "Delivery attempts to merchant-managed webhook endpoints, by endpoint id and outcome."
+    );
+    describe_histogram!(
+        WEBHOOK_DELIVERY_DURATION,
+        Unit::Seconds,
+        "Time of a delivery attempt to a merchant-managed webhook endpoint, by endpoint id."
+    );
+    describe_counter!(
+        crate::flows::sweep::SWEEPS,
+        "Sweeps of MultiSafepay's transaction list, by outcome (ok, refused, unreachable, unexpected, sync_failed, lease_lost, busy)."
+    );
+    describe_counter!(
+        crate::flows::sweep::SWEEP_ROWS,
+        "Transaction rows the sweep read, by whether the order is the gateway's (ours, other)."
+    );
+    describe_counter!(
+        crate::flows::sweep::SWEEP_DIFFERENCES,
+        "What sweeps changed, by kind (missed_status, dashboard_refunds, chargebacks)."
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; its labels say which build of the gateway this is."

@@ -19,9 +19,14 @@ use crate::fixtures::{checkout, created_event, moved};
 
 /// Five days ago, to the second: the events index keeps a day's events for the retention after
 /// that day, so the tests' days must be recent ones.
+/// Five days ago, in whole seconds: one instant for the whole test process, so that a test's
+/// calls agree even when the real clock ticks over a second between them (it did, under load).
 fn t0() -> DateTime<Utc> {
-    let now = Utc::now() - TimeDelta::days(5);
-    Utc.timestamp_opt(now.timestamp(), 0).unwrap()
+    static T0: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
+    *T0.get_or_init(|| {
+        let now = Utc::now() - TimeDelta::days(5);
+        Utc.timestamp_opt(now.timestamp(), 0).unwrap()
+    })
 }
 
 /// A month's retention: long enough for every day the tests use.
@@ -238,6 +243,9 @@ where
     Fut: Future<Output = Arc<dyn CheckoutStore>>,
 {
     let store = make(MONTH).await;
+    // One start for the whole test: `t0` reads the real clock, and a second ticking over
+    // between two calls moved the window's edge past the fourth checkout's event.
+    let t0 = t0();
     let mut made = Vec::new();
     // Five checkouts a day apart, alternately succeeded and failed.
     for day in 0..5 {
@@ -247,10 +255,10 @@ where
         } else {
             S::Failed
         };
-        let at = t0() + TimeDelta::days(day);
+        let at = t0 + TimeDelta::days(day);
         made.push(transition(store.as_ref(), &id, status, at, TimeDelta::zero()).await);
     }
-    let window = (t0() - TimeDelta::days(1), t0() + TimeDelta::days(5));
+    let window = (t0 - TimeDelta::days(1), t0 + TimeDelta::days(5));
     let all = store.recent_events(None, None, window, 10).await.unwrap();
     let ids: Vec<_> = all.iter().map(|e| e.event.id.clone()).collect();
     let expected: Vec<_> = made.iter().rev().map(|e| e.id.clone()).collect();
@@ -275,7 +283,7 @@ where
 
     // Nothing older than the window.
     let recent_only = store
-        .recent_events(None, None, (t0() + TimeDelta::days(3), window.1), 10)
+        .recent_events(None, None, (t0 + TimeDelta::days(3), window.1), 10)
         .await
         .unwrap();
     assert_eq!(recent_only.len(), 2);
