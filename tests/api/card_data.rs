@@ -18,7 +18,7 @@ const TEST_CARDS: &[(&str, Option<&str>)] = &[
 ];
 /// The card of the idempotent request, left waiting for 3-D Secure (nothing is notified).
 const IDEMPOTENT_CARD: &str = "5500000000000004";
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn no_card_number_or_cvc_reaches_redis_or_the_logs() {

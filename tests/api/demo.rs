@@ -94,7 +94,7 @@ async fn a_person_pays_through_the_demo_in_form_mode() {
 }
 
 /// How long the refund test waits for any one thing the browser or the gateway does.
-const WAIT: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Polls the page's text until `ready` holds, reloading first when `reload` is set; panics
 /// with the last text after [`WAIT`].

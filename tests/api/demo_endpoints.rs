@@ -11,7 +11,7 @@ use crate::cli::Sandbox;
 use crate::common::browser::Browser;
 use crate::demo::{screenshot_at, wait_for_text};
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(30);
 
 /// `(destination, event type)` of every delivery the page lists, newest first.
 fn listed(html: &str) -> Vec<(String, String)> {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(30);
 
 /// A PDF's first bytes, padded to `len`.
 pub fn pdf(len: usize) -> Vec<u8> {

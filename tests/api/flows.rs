@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn three_d_secure_in_redirect_mode_ends_succeeded_and_back_at_the_shop() {

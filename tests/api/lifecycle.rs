@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::common::checkout::CheckoutRequest;
 use crate::helpers::*;
 
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(30);
 /// A Visa card that is not enrolled in 3-D Secure: authorised in the create answer.
 const VISA_NO_3DS: &str = "4012001038443335";
 

@@ -15,7 +15,7 @@ use crate::helpers::*;
 const VISA: &str = "4111111111111111";
 const MASTERCARD: &str = "5500000000000004";
 const AMEX: &str = "374500000000015";
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(30);
 
 fn customer() -> String {
     format!("cus-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])

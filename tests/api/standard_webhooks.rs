@@ -20,7 +20,7 @@ use crate::helpers::*;
 const FRICTIONLESS: &str = "374500000000015";
 /// A Standard Webhooks secret: `whsec_` and the base64 of 32 bytes.
 pub const WHSEC: &str = "whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=";
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(30);
 
 pub const PYTHON_PACKAGES: &[&str] = &["standardwebhooks==1.1.0"];
 pub const NPM_PACKAGES: &[&str] = &["standardwebhooks@1.1.1"];

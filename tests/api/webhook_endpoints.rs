@@ -15,7 +15,7 @@ use crate::common::webhook::{Mode, Receiver};
 use crate::helpers::*;
 use crate::standard_webhooks::{Lang, LibraryReceiver, python_verifies};
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(30);
 const FRICTIONLESS: &str = "374500000000015";
 
 fn id_of(v: &Value) -> String {

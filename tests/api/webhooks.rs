@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::common::webhook::{Mode, Receiver, verify};
 use crate::helpers::*;
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(30);
 /// Frictionless at the simulator: the checkout succeeds at creation.
 const FRICTIONLESS: &str = "374500000000015";
 

@@ -421,11 +421,9 @@ impl Deliverer {
                 "webhook delivery attempt failed"
             );
         }
-        let saved = self
-            .ctx
-            .store
-            .save_target_delivery(&event.id, &target, &delivery)
-            .await;
+        // The endpoint's health first: whoever sees this attempt (a 410, or the failure that
+        // ends its max age) sees the endpoint disabled by it too.
+        let mut disabled = None;
         if let Some(endpoint) = endpoint {
             let health = if delivered {
                 Health::Delivered
@@ -435,12 +433,19 @@ impl Deliverer {
                 Health::Failed
             };
             match endpoints::record(&self.ctx, endpoint, health, at, self.max_age).await {
-                Ok(Some(disabled)) => self.announce_disabled(&event, &disabled).await,
-                Ok(None) => {}
+                Ok(now_disabled) => disabled = now_disabled,
                 Err(e) => {
                     tracing::warn!(endpoint_id = %endpoint.id, error = %e, "could not record a webhook endpoint's health")
                 }
             }
+        }
+        let saved = self
+            .ctx
+            .store
+            .save_target_delivery(&event.id, &target, &delivery)
+            .await;
+        if let Some(disabled) = disabled {
+            self.announce_disabled(&event, &disabled).await;
         }
         saved
     }
