@@ -236,6 +236,9 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(20))
+        // Below the server's 5 s keep-alive: a pooled connection is never reused just as the
+        // server closes it (hyper's IncompleteMessage, seen under load).
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     TestApp {

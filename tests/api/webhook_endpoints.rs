@@ -759,16 +759,24 @@ async fn metrics_count_deliveries_per_endpoint_by_id_never_by_url() {
     let endpoint = app.create_endpoint(&url, &["*"]).await;
     app.checkout_event("checkout.succeeded").await;
     receiver.wait_for_acknowledged(1, WAIT).await;
-    let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
     let id = id_of(&endpoint);
-    assert!(
+    let counted = |metrics: &str| {
         metrics.contains(&format!(
             "gateway_webhook_endpoint_deliveries_total{{endpoint=\"{id}\",outcome=\"delivered\"}}"
         )) || metrics.contains(&format!(
             "gateway_webhook_endpoint_deliveries_total{{outcome=\"delivered\",endpoint=\"{id}\"}}"
-        )),
-        "{metrics}"
-    );
+        ))
+    };
+    // The delivery is counted once its answer is read, just after the receiver sent it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let metrics = loop {
+        let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+        if counted(&metrics) || tokio::time::Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(counted(&metrics), "{metrics}");
     assert!(
         metrics.contains("gateway_webhook_delivery_duration_seconds"),
         "{metrics}"
