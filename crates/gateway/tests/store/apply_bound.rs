@@ -327,8 +327,13 @@ impl Listing for AlwaysLosing {
 
 #[async_trait]
 impl gateway::store::sweep::Sweeps for AlwaysLosing {
-    async fn lease_sweep(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.inner.lease_sweep(owner, ttl).await
+    async fn lease_sweep(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner.lease_sweep(owner, now, ttl).await
     }
     async fn release_sweep(&self, owner: &str) -> Result<(), StoreError> {
         self.inner.release_sweep(owner).await
