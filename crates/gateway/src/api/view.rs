@@ -230,6 +230,8 @@ pub enum EventObject<'a> {
     Refund(RefundView<'a>),
     Dispute(super::disputes::DisputeView<'a>),
     WebhookEndpoint(&'a crate::domain::webhook_endpoint::EndpointSnapshot),
+    /// As `GET /v1/payment_methods/{id}` shows it (never MSP's token).
+    PaymentMethod(&'a crate::domain::payment_method::PaymentMethod),
 }
 
 impl<'a> MerchantEventView<'a> {
@@ -255,6 +257,7 @@ impl<'a> MerchantEventView<'a> {
             event::EventObject::WebhookEndpoint { endpoint, .. } => {
                 EventObject::WebhookEndpoint(endpoint)
             }
+            event::EventObject::PaymentMethod(method) => EventObject::PaymentMethod(method),
         };
         Self {
             id: e.id.as_str(),
