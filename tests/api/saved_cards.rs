@@ -307,6 +307,29 @@ async fn a_card_on_file_payment_has_the_shopper_present_and_may_be_challenged() 
     let id = pending["id"].as_str().unwrap();
     let done = app.wait_for_status(id, "succeeded", WAIT).await;
     assert_eq!(done["payment_method"], pm_id);
+
+    // A saved card's checkout waiting for the shopper is canceled and listed like any other.
+    app.move_sim_clock(24 * 3600).await;
+    let mut abandoned = one_click.clone();
+    abandoned["reference"] = json!(format!("{reference}-2"));
+    let (status, waiting) = app.post_saved_card(&abandoned).await;
+    assert_eq!(status, StatusCode::CREATED, "{waiting}");
+    assert_eq!(waiting["status"], "requires_action", "{waiting}");
+    let (status, canceled) = app
+        .pm_call(
+            Method::POST,
+            &format!("/v1/checkouts/{}/cancel", waiting["id"].as_str().unwrap()),
+            Some(json!({"reason": "abandoned"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{canceled}");
+    assert_eq!(canceled["status"], "canceled", "{canceled}");
+    assert_eq!(canceled["payment_method"], pm_id);
+    assert_eq!(
+        app.checkouts_with_reference(&format!("{reference}-2"))
+            .await,
+        1
+    );
     app.stop().await;
 }
 
