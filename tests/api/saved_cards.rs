@@ -905,6 +905,32 @@ async fn a_shopper_saves_a_card_in_the_demo_and_pays_again_in_one_click() {
     full_page_at(&browser, 1280, "saved-cards-3-limit-1280").await;
     full_page_at(&browser, 390, "saved-cards-3-limit-390").await;
     browser.close().await;
+    // The saved cards' events reached the shop and the support desk, verified by each.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let html = reqwest::get(format!("{}/demo/webhooks", sandbox.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let rows = crate::demo_endpoints::listed(&html);
+        let got = |to: &str| {
+            rows.iter()
+                .filter(|(d, k)| d == to && k == "payment_method.saved")
+                .count()
+        };
+        if got("Shop") == 2 && got("Support desk") == 2 {
+            assert!(
+                rows.iter()
+                    .all(|(d, k)| d != "ERP" || !k.starts_with("payment_method.")),
+                "{rows:?}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Neither the notification nor the shopper's return came: the reconciler's sync reads the

@@ -396,6 +396,21 @@ async fn msp_refusing_or_failing_the_list_stops_the_sweep_and_keeps_the_watermar
     let failed = app.sweep_as("one", &config(1000)).await.unwrap();
     assert!(failed.error.is_some(), "{failed:?}");
     assert_eq!(app.watermark().await, None);
+    // Logged and counted.
+    assert!(
+        captured_logs().contains("transaction sweep stopped early"),
+        "no log line of the stopped sweep"
+    );
+    let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+    assert!(
+        metrics.contains("gateway_transaction_sweeps_total{outcome=\"refused\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gateway_transaction_sweeps_total{outcome=\"unreachable\"}")
+            || metrics.contains("gateway_transaction_sweeps_total{outcome=\"unexpected\"}"),
+        "{metrics}"
+    );
     Mock::given(method("GET"))
         .and(path("/v1/json/transactions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(
