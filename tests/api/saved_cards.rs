@@ -1162,5 +1162,20 @@ async fn payment_method_events_reach_every_webhook_and_the_events_api_like_any_e
     ))
     .await;
     assert_eq!(only_saved.len(), 1);
+    // Redelivered on request, under the same id.
+    let saved_id = only_saved[0]["id"].as_str().unwrap();
+    let (status, _) = app
+        .pm_call(
+            Method::POST,
+            &format!("/v1/events/{saved_id}/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let again = cards.wait_for_acknowledged(4, WAIT).await;
+    assert_eq!(
+        again.iter().filter(|r| r.json()["id"] == saved_id).count(),
+        2
+    );
     app.stop().await;
 }
