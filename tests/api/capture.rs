@@ -335,3 +335,72 @@ async fn a_refund_of_a_canceled_refunds_amount_within_five_minutes_says_msps_rul
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_capturable_amount_is_what_msp_says_remains_and_a_capture_takes_at_most_that() {
+    let app = spawn_app().await;
+    let id = authorised(&app).await;
+    let checkout = refreshed(&app, &id).await;
+    let amount = checkout["amount"].as_i64().unwrap();
+    assert_eq!(checkout["amount_capturable"], amount, "{checkout}");
+    // MSP's signed notification says less is left to capture (part of it was captured in
+    // MSP's dashboard): that is what the checkout shows, and what a capture may take.
+    let order: Value = app
+        .client
+        .get(format!("{}/orders/{id}", app.sim.api_url()))
+        .header("api_key", MSP_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut order = order["data"].clone();
+    order["payment_details"]["capture_remain"] = json!(1200);
+    let body = serde_json::to_vec(&order).unwrap();
+    let at = chrono::Utc::now().timestamp();
+    let res = app
+        .client
+        .post(format!(
+            "{}/notifications/multisafepay?transactionid={id}&timestamp={at}",
+            app.address
+        ))
+        .header("content-type", "application/json")
+        .header(
+            "Auth",
+            crate::common::msp::sign_notification(MSP_KEY, at, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let checkout = app.get_checkout(&id).await;
+    assert_eq!(
+        (
+            checkout["status"].as_str(),
+            checkout["amount_capturable"].as_i64()
+        ),
+        (Some("requires_capture"), Some(1200)),
+        "{checkout}"
+    );
+    let path = format!("/v1/checkouts/{id}/capture");
+    let (status, error) = post_json(&app, &path, json!({"amount": 1201})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["param"], "amount", "{error}");
+    let (status, captured) = post_json(&app, &path, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{captured}");
+    assert_eq!(
+        (
+            captured["status"].as_str(),
+            captured["amount_captured"].as_i64(),
+            captured["amount_capturable"].as_i64()
+        ),
+        (Some("succeeded"), Some(1200), Some(0)),
+        "{captured}"
+    );
+    // An automatic-capture checkout has nothing to capture.
+    let paid = app.create(AMEX_PAID).await;
+    assert_eq!(paid["amount_capturable"], Value::Null, "{paid}");
+    app.stop().await;
+}

@@ -251,6 +251,47 @@ async fn a_notified_chargeback_is_one_dispute_that_blocks_refunds_until_it_is_wo
 }
 
 #[tokio::test]
+async fn dispute_events_reach_the_webhook_signed_like_every_event() {
+    let receiver = crate::common::webhook::Receiver::start(WEBHOOK_SECRET).await;
+    let app = spawn_app_with(Options {
+        webhooks: Some(Webhooks::to(receiver.url())),
+        ..Options::default()
+    })
+    .await;
+    let id = app.paid().await;
+    let order = app
+        .charge_back(&id, json!({"amount": 1000, "reason_code": "4837"}))
+        .await;
+    app.wait_for_dispute(&id, "needs_response").await;
+    app.move_dispute(TestApp::chargeback_tx(&order), json!({"outcome": "lost"}))
+        .await;
+    app.wait_for_dispute(&id, "lost").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let got: Vec<Value> = receiver
+            .acknowledged()
+            .iter()
+            .filter(|r| r.verified)
+            .map(|r| r.json())
+            .collect();
+        let has = |kind: &str| got.iter().any(|e| e["type"] == kind);
+        if has("dispute.created") && has("dispute.closed") && has("checkout.charged_back") {
+            let closed = got.iter().find(|e| e["type"] == "dispute.closed").unwrap();
+            assert_eq!(closed["data"]["object"]["status"], "lost", "{closed}");
+            assert_eq!(closed["data"]["object"]["checkout_id"], id.as_str());
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the webhook got {:?}",
+            got.iter().map(|e| e["type"].clone()).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_chargeback_without_a_notification_is_found_by_an_order_sync_and_lost() {
     let app = spawn_app().await;
     let id = app.paid().await;

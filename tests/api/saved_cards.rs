@@ -307,6 +307,29 @@ async fn a_card_on_file_payment_has_the_shopper_present_and_may_be_challenged() 
     let id = pending["id"].as_str().unwrap();
     let done = app.wait_for_status(id, "succeeded", WAIT).await;
     assert_eq!(done["payment_method"], pm_id);
+
+    // A saved card's checkout waiting for the shopper is canceled and listed like any other.
+    app.move_sim_clock(24 * 3600).await;
+    let mut abandoned = one_click.clone();
+    abandoned["reference"] = json!(format!("{reference}-2"));
+    let (status, waiting) = app.post_saved_card(&abandoned).await;
+    assert_eq!(status, StatusCode::CREATED, "{waiting}");
+    assert_eq!(waiting["status"], "requires_action", "{waiting}");
+    let (status, canceled) = app
+        .pm_call(
+            Method::POST,
+            &format!("/v1/checkouts/{}/cancel", waiting["id"].as_str().unwrap()),
+            Some(json!({"reason": "abandoned"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{canceled}");
+    assert_eq!(canceled["status"], "canceled", "{canceled}");
+    assert_eq!(canceled["payment_method"], pm_id);
+    assert_eq!(
+        app.checkouts_with_reference(&format!("{reference}-2"))
+            .await,
+        1
+    );
     app.stop().await;
 }
 
@@ -882,6 +905,32 @@ async fn a_shopper_saves_a_card_in_the_demo_and_pays_again_in_one_click() {
     full_page_at(&browser, 1280, "saved-cards-3-limit-1280").await;
     full_page_at(&browser, 390, "saved-cards-3-limit-390").await;
     browser.close().await;
+    // The saved cards' events reached the shop and the support desk, verified by each.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let html = reqwest::get(format!("{}/demo/webhooks", sandbox.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let rows = crate::demo_endpoints::listed(&html);
+        let got = |to: &str| {
+            rows.iter()
+                .filter(|(d, k)| d == to && k == "payment_method.saved")
+                .count()
+        };
+        if got("Shop") == 2 && got("Support desk") == 2 {
+            assert!(
+                rows.iter()
+                    .all(|(d, k)| d != "ERP" || !k.starts_with("payment_method.")),
+                "{rows:?}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Neither the notification nor the shopper's return came: the reconciler's sync reads the
@@ -948,5 +997,185 @@ async fn a_token_msp_refuses_is_a_failed_checkout_with_payment_method_invalid() 
     assert_eq!(refused["failure"]["code"], "payment_method_invalid");
     assert_eq!(refused["failure"]["psp_reason_code"], "1000");
     assert!(!refused.to_string().contains(&token));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn payment_method_events_reach_every_webhook_and_the_events_api_like_any_event() {
+    use crate::common::webhook::Receiver;
+    let url_receiver = Receiver::start(WEBHOOK_SECRET).await;
+    let app = spawn_app_with(Options {
+        webhooks: Some(Webhooks::to(url_receiver.url())),
+        ..Options::default()
+    })
+    .await;
+    // An endpoint that takes only payment method events, and one that takes everything.
+    let cards = Receiver::start("unused").await;
+    let everything = Receiver::start("unused").await;
+    let mut secrets = Vec::new();
+    for (url, filter) in [(cards.url(), "payment_method.*"), (everything.url(), "*")] {
+        let (status, endpoint) = app
+            .pm_call(
+                Method::POST,
+                "/v1/webhook_endpoints",
+                Some(json!({"url": url, "events": [filter]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+        secrets.push(endpoint["secret"].as_str().unwrap().to_owned());
+    }
+    let cus = customer();
+    let checkout = app
+        .save_card_through(&saving(VISA, "subscription", &cus))
+        .await;
+    let checkout_id = checkout["id"].as_str().unwrap();
+    let pm = checkout["payment_method"].as_str().unwrap().to_owned();
+    let path = format!("/v1/payment_methods/{pm}");
+    let (status, _) = app
+        .pm_call(
+            Method::PATCH,
+            &path,
+            Some(json!({"exp_month": 1, "exp_year": 2032})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let token = app.msp_tokens(&cus).await[0]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = app.pm_call(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let kinds = [
+        "payment_method.saved",
+        "payment_method.updated",
+        "payment_method.deleted",
+    ];
+    // The filtered endpoint gets the three, once each, signed for the Standard Webhooks
+    // library, showing the payment method and never MSP's token.
+    let got = cards.wait_for_acknowledged(3, WAIT).await;
+    let mut ids: Vec<String> = got.iter().map(|r| r.json()["id"].to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each event once: {ids:?}");
+    let mut types: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    types.sort();
+    let mut expected = kinds.map(str::to_owned).to_vec();
+    expected.sort();
+    assert_eq!(types, expected);
+    for r in &got {
+        let body = r.json();
+        assert_eq!(body["data"]["object"]["id"], pm.as_str(), "{body}");
+        assert_eq!(body["data"]["object"]["customer_reference"], cus.as_str());
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains(&token),
+            "MSP's token in a delivery"
+        );
+    }
+    let deleted = got
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["type"] == "payment_method.deleted")
+        .unwrap();
+    assert_eq!(deleted["data"]["object"]["status"], "deleted");
+    let recorded: Vec<_> = got
+        .iter()
+        .map(|r| (r.headers.clone(), r.body.clone()))
+        .collect();
+    assert_eq!(
+        crate::standard_webhooks::python_verifies(&secrets[0], &recorded).await,
+        ["ok", "ok", "ok"]
+    );
+    // `*` and webhooks.url get them too (beside the checkout's own events), webhooks.url's
+    // signed with its secret.
+    for receiver in [&everything, &url_receiver] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mine: Vec<_> = receiver
+                .acknowledged()
+                .into_iter()
+                .filter(|r| {
+                    r.json()["type"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("payment_method.")
+                })
+                .collect();
+            if mine.len() == 3 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} payment method events delivered",
+                mine.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert!(
+        url_receiver
+            .acknowledged()
+            .iter()
+            .all(|r| r.verified && !String::from_utf8_lossy(&r.body).contains(&token))
+    );
+
+    // Listed by GET /v1/events, filtered by type, and read one by one with their deliveries.
+    let list = |query: String| {
+        let app = &app;
+        async move {
+            let (status, page) = app.pm_call(Method::GET, &query, None).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            page["data"].as_array().unwrap().clone()
+        }
+    };
+    let all = list("/v1/events?limit=100".into()).await;
+    for kind in kinds {
+        assert!(all.iter().any(|e| e["type"] == kind), "{kind} not listed");
+        let only = list(format!("/v1/events?type={kind}")).await;
+        assert_eq!(only.len(), 1, "{kind}: {only:?}");
+        assert_eq!(only[0]["type"], kind);
+        assert_eq!(only[0]["data"]["object"]["id"], pm.as_str());
+        let id = only[0]["id"].as_str().unwrap();
+        let (status, shown) = app
+            .pm_call(Method::GET, &format!("/v1/events/{id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{shown}");
+        assert_eq!(shown["delivery"]["status"], "delivered", "{shown}");
+        assert_eq!(shown["deliveries"].as_array().unwrap().len(), 2, "{shown}");
+        assert!(!shown.to_string().contains(&token));
+    }
+    // The saving checkout's events show the card it saved, and nothing that happened to the
+    // card later.
+    let of_checkout = list(format!("/v1/events?checkout_id={checkout_id}&limit=100")).await;
+    let types: Vec<&str> = of_checkout
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"payment_method.saved"), "{types:?}");
+    assert!(types.contains(&"checkout.succeeded"), "{types:?}");
+    assert!(!types.contains(&"payment_method.updated"), "{types:?}");
+    let only_saved = list(format!(
+        "/v1/events?checkout_id={checkout_id}&type=payment_method.saved"
+    ))
+    .await;
+    assert_eq!(only_saved.len(), 1);
+    // Redelivered on request, under the same id.
+    let saved_id = only_saved[0]["id"].as_str().unwrap();
+    let (status, _) = app
+        .pm_call(
+            Method::POST,
+            &format!("/v1/events/{saved_id}/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let again = cards.wait_for_acknowledged(4, WAIT).await;
+    assert_eq!(
+        again.iter().filter(|r| r.json()["id"] == saved_id).count(),
+        2
+    );
     app.stop().await;
 }

@@ -223,6 +223,25 @@ async fn what_no_notification_told_is_found_only_by_the_sweep_and_only_once() {
     );
     assert_eq!(shown["data"][0]["rows"], report.rows);
     assert!(shown["data"][0]["error"].is_null());
+    // Metrics count the same.
+    let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+    for series in [
+        "gateway_transaction_sweeps_total{outcome=\"ok\"}",
+        "gateway_transaction_sweep_differences_total{kind=\"dashboard_refunds\"}",
+        "gateway_transaction_sweep_differences_total{kind=\"chargebacks\"}",
+        "gateway_transaction_sweep_differences_total{kind=\"missed_status\"}",
+        "gateway_transaction_sweep_rows_total{order=\"ours\"}",
+        "gateway_transaction_sweep_rows_total{order=\"other\"}",
+    ] {
+        let value: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(value >= 1.0, "{series} {value}");
+    }
 
     // The next sweep reads the overlap again and changes nothing.
     let again = app.sweep_as("one", &config(1000)).await.unwrap();
@@ -276,6 +295,76 @@ async fn two_instances_on_one_redis_sweep_one_at_a_time_and_record_everything_on
     first.stop().await;
 }
 
+/// How many pages of `GET /transactions` MSP has been asked for, once that is more than `than`.
+async fn pages_asked_beyond(app: &TestApp, than: usize) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let calls: Vec<Value> = reqwest::get(format!("{}/sim/requests", app.sim.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pages = calls
+            .iter()
+            .filter(|c| c["method"] == "GET" && c["path"] == "/v1/json/transactions")
+            .count();
+        if pages > than {
+            return pages;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweep asked for no page past {than}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_walking_sweep_keeps_its_lease_past_its_ttl_and_a_dead_ones_is_taken_over() {
+    let app = spawn_app().await;
+    app.unheard_changes().await;
+    app.clock.advance(chrono::TimeDelta::minutes(1));
+    // One row a page, each MSP call slow: the first sweep walks for a while.
+    app.set_faults(json!({"latency_ms": 400})).await;
+    let lease = config(1).lease;
+    let state = app.state.clone();
+    let first = tokio::spawn(async move { sweep(&state.flows, &config(1), "first").await });
+    // Twice the lease goes by on the gateway's clock while the first walks; it renews the lease
+    // before each page it asks for, and every time the second instance finds it taken.
+    let step = chrono::TimeDelta::from_std(lease * 3 / 4).unwrap();
+    let mut pages = pages_asked_beyond(&app, 0).await;
+    for _ in 0..3 {
+        pages = pages_asked_beyond(&app, pages).await;
+        app.clock.advance(step);
+        let second = sweep(&app.state.flows, &config(1), "second").await.unwrap();
+        assert!(
+            second.is_none(),
+            "a second instance swept while the first was still walking: {second:?}"
+        );
+    }
+    // The first dies mid-walk, its lease held: the second waits for it to run out, then sweeps.
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    app.set_faults(json!({"latency_ms": 0})).await;
+    assert!(
+        sweep(&app.state.flows, &config(1), "second")
+            .await
+            .unwrap()
+            .is_none(),
+        "the dead instance's lease had not run out yet"
+    );
+    app.clock
+        .advance(chrono::TimeDelta::from_std(lease).unwrap() + chrono::TimeDelta::seconds(1));
+    let report = sweep(&app.state.flows, &config(1000), "second")
+        .await
+        .unwrap()
+        .expect("the second instance takes the dead one's lease over");
+    assert_eq!(report.error, None, "{report:?}");
+    assert!(app.watermark().await.is_some());
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn msp_refusing_or_failing_the_list_stops_the_sweep_and_keeps_the_watermark() {
     use wiremock::matchers::{method, path};
@@ -307,6 +396,21 @@ async fn msp_refusing_or_failing_the_list_stops_the_sweep_and_keeps_the_watermar
     let failed = app.sweep_as("one", &config(1000)).await.unwrap();
     assert!(failed.error.is_some(), "{failed:?}");
     assert_eq!(app.watermark().await, None);
+    // Logged and counted.
+    assert!(
+        captured_logs().contains("transaction sweep stopped early"),
+        "no log line of the stopped sweep"
+    );
+    let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+    assert!(
+        metrics.contains("gateway_transaction_sweeps_total{outcome=\"refused\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gateway_transaction_sweeps_total{outcome=\"unreachable\"}")
+            || metrics.contains("gateway_transaction_sweeps_total{outcome=\"unexpected\"}"),
+        "{metrics}"
+    );
     Mock::given(method("GET"))
         .and(path("/v1/json/transactions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(

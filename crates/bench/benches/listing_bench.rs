@@ -186,6 +186,7 @@ fn nth(i: usize, at: DateTime<Utc>) -> anyhow::Result<Checkout> {
         expires_at: at + TimeDelta::minutes(90),
         capture_method: Default::default(),
         amount_captured: None,
+        amount_capturable: None,
         capture_before: None,
         refunds: Vec::new(),
         disputes: Vec::new(),

@@ -50,8 +50,11 @@
 //!   a saved card before it pays, stores a payment method ([`domain::payment_method`], MSP's
 //!   token beside it only, [`store::PaymentMethods`]) once MSP's news of a saving checkout shows
 //!   the token (called from [`flows::apply`] after every change), and updates or deletes one at
-//!   MSP first; [`api::payment_methods`] is `/v1/payment_methods`; the token API calls and what a
-//!   refused token order means are in the MSP client (`psp::multisafepay::client::recurring`).
+//!   MSP first, each change's `payment_method.*` event written beside the payment method in an
+//!   outbox of its own ([`domain::event::EventOwner`]) that the deliverer and `/v1/events`
+//!   treat as a checkout's; [`api::payment_methods`] is `/v1/payment_methods`; the token API
+//!   calls and what a refused token order means are in the MSP client
+//!   (`psp::multisafepay::client::recurring`).
 //!   Disputes ([`domain::dispute`], design §15) live in the record the same way: a chargeback
 //!   seen on MSP's order (notification, sync) becomes one once, by its transaction id; their ids
 //!   name their checkout, so [`api::disputes`] reads one without an index and lists them by their

@@ -18,7 +18,6 @@ use tracing_actix_web::TracingLogger;
 use crate::access::{FingerprintKey, KeylessLimit, MerchantKeys};
 use crate::clock::{SharedClock, SystemClock};
 use crate::configuration::Settings;
-use crate::domain::checkout::CheckoutId;
 use crate::flows::{Context, FlowSettings, OutboxBell};
 use crate::psp::multisafepay::MultiSafepayClient;
 use crate::store::CheckoutStore;
@@ -55,7 +54,7 @@ pub struct Application {
     /// This instance's webhook deliverer (always: endpoints may be made through the API).
     deliverer: Option<Arc<Deliverer>>,
     /// What the webhook deliverer listens on (taken when it starts).
-    bell: Option<mpsc::Receiver<CheckoutId>>,
+    bell: Option<mpsc::Receiver<crate::domain::event::EventOwner>>,
 }
 
 impl Application {

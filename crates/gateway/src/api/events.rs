@@ -16,6 +16,7 @@ use super::view::{AttemptView, DeliveryView, MerchantEventView, StoredEventView,
 use super::{read_body, respond};
 use crate::domain::checkout::CheckoutId;
 use crate::domain::event::{Delivery, EventId, EventType};
+use crate::domain::payment_method::PaymentMethodId;
 use crate::domain::validation::FieldError;
 use crate::domain::webhook_endpoint::WebhookEndpointId;
 use crate::errors::{ApiError, ErrorCode};
@@ -49,7 +50,7 @@ impl EventQuery {
                         FieldError::new(
                             "type",
                             ErrorCode::InvalidParameter,
-                            "`type` is an event type such as `checkout.succeeded` or `refund.pending`: `checkout.` or `refund.` followed by one of that object's statuses",
+                            "`type` is an event type such as `checkout.succeeded`, `refund.pending` or `payment_method.saved`: see the list of event types in the API reference",
                         )
                     })?)
                 }
@@ -117,12 +118,24 @@ async fn page(state: &AppState, query: &EventQuery) -> Result<(Vec<StoredEvent>,
         }
     };
     let mut events = match &query.checkout {
-        // One checkout's events, newest first (by version, which is by time), filtered here.
+        // One checkout's events, newest first (by version, which is by time), filtered here,
+        // with the `payment_method.saved` of the card it saved.
         Some(id) => {
             let mut events = store
                 .checkout_events(id)
                 .await
                 .map_err(ApiError::store_unavailable)?;
+            let saved = EventId::of_payment_method(&PaymentMethodId::saved_by(id), 1);
+            if let Some(saved) = store
+                .event(&saved)
+                .await
+                .map_err(ApiError::store_unavailable)?
+            {
+                events.push(saved);
+                events.sort_by(|a, b| {
+                    (b.event.created_at, &b.event.id).cmp(&(a.event.created_at, &a.event.id))
+                });
+            }
             events.retain(|e| {
                 query.kind.is_none_or(|k| e.event.kind == k)
                     && cursor
@@ -293,7 +306,7 @@ pub async fn redeliver(
             .map_err(ApiError::store_unavailable)?
             .ok_or_else(event_not_found)?;
     }
-    state.flows.outbox.ring(&id.checkout_id());
+    state.flows.outbox.ring(id.owner());
     let stored = store
         .event(&id)
         .await
@@ -308,7 +321,7 @@ pub async fn redeliver(
 fn event_not_found() -> ApiError {
     ApiError::new(
         ErrorCode::ResourceMissing,
-        "No such event: check the id (`evt_` followed by 42 hex digits) from GET /v1/events or the webhook's `Gateway-Event-Id`.",
+        "No such event: check the id (`evt_…`) from GET /v1/events or the webhook's `Gateway-Event-Id`.",
     )
     .with_param("id")
 }

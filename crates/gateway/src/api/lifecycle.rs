@@ -211,7 +211,7 @@ fn change_error(e: ChangeError, operation: Operation) -> ApiError {
         }
         ChangeError::TooLarge { authorised } => ApiError::new(
             ErrorCode::InvalidAmount,
-            format!("`amount` is more than the {authorised} minor units authorised: capture at most that."),
+            format!("`amount` is more than the {authorised} minor units that can still be captured: capture at most that."),
         )
         .with_param("amount"),
         ChangeError::OutcomeUnknown(e) => ApiError::new(

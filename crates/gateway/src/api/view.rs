@@ -35,6 +35,10 @@ pub struct CheckoutView<'a> {
     pub capture_method: CaptureMethod,
     /// What was captured of a manual-capture authorisation (design §10.3).
     pub amount_captured: Option<i64>,
+    /// What may still be captured of a manual-capture authorisation (MSP's `capture_remain`
+    /// when it says, else the authorised amount); 0 once it no longer waits for a capture;
+    /// `null` for automatic capture.
+    pub amount_capturable: Option<i64>,
     /// Until when MSP keeps the authorisation (RFC 3339), for a `requires_capture` checkout.
     pub capture_before: Option<String>,
     pub metadata: &'a serde_json::Map<String, serde_json::Value>,
@@ -109,6 +113,7 @@ impl<'a> CheckoutView<'a> {
             amount_disputed: c.amount_disputed().value(),
             capture_method: c.capture_method,
             amount_captured: c.amount_captured.map(MinorUnits::value),
+            amount_capturable: c.capturable().map(MinorUnits::value),
             capture_before: c.capture_before.as_ref().map(timestamp),
             metadata: &c.metadata,
             return_url: &c.return_url,
@@ -225,6 +230,8 @@ pub enum EventObject<'a> {
     Refund(RefundView<'a>),
     Dispute(super::disputes::DisputeView<'a>),
     WebhookEndpoint(&'a crate::domain::webhook_endpoint::EndpointSnapshot),
+    /// As `GET /v1/payment_methods/{id}` shows it (never MSP's token).
+    PaymentMethod(&'a crate::domain::payment_method::PaymentMethod),
 }
 
 impl<'a> MerchantEventView<'a> {
@@ -250,6 +257,7 @@ impl<'a> MerchantEventView<'a> {
             event::EventObject::WebhookEndpoint { endpoint, .. } => {
                 EventObject::WebhookEndpoint(endpoint)
             }
+            event::EventObject::PaymentMethod(method) => EventObject::PaymentMethod(method),
         };
         Self {
             id: e.id.as_str(),

@@ -274,6 +274,10 @@ pub struct Checkout {
     /// What the merchant captured of a manual-capture authorisation (design §10.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount_captured: Option<MinorUnits>,
+    /// What MSP says is still capturable of a manual-capture authorisation (its
+    /// `capture_remain`), as of the last news of the order that showed it; `None` until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_capturable: Option<MinorUnits>,
     /// Until when MSP keeps an authorisation (Visa 7 days, Mastercard and Maestro 30).
     #[serde(
         default,
@@ -325,6 +329,22 @@ pub enum RefundRefusal {
 }
 
 impl Checkout {
+    /// What the merchant may still capture: for a manual-capture checkout waiting for its
+    /// capture, what MSP last said remains capturable (at most the amount), else the whole
+    /// authorisation; 0 once it stopped waiting; `None` for an automatic-capture checkout.
+    pub fn capturable(&self) -> Option<MinorUnits> {
+        if self.capture_method != CaptureMethod::Manual {
+            return None;
+        }
+        if self.status != CheckoutStatus::RequiresCapture {
+            return Some(MinorUnits::ZERO);
+        }
+        Some(
+            self.amount_capturable
+                .map_or(self.amount, |left| left.min(self.amount)),
+        )
+    }
+
     /// The money collected: what was captured of a manual-capture authorisation, else the amount.
     pub fn collected(&self) -> MinorUnits {
         self.amount_captured.unwrap_or(self.amount)

@@ -13,6 +13,11 @@
 //! 8 of version + 2 of position), so that an event is found without an index, two writers
 //! racing for one version can never mint two different events under one id, and a checkout's
 //! events sort by id in the order they happened.
+//!
+//! A payment method's events (`payment_method.saved|updated|deleted`) live beside the payment
+//! method, in an outbox of their own ([`EventOwner::PaymentMethod`]), because a saved card
+//! outlives the checkout that saved it: their id is `evt_` + the payment method's 32 hex
+//! digits + the version that change wrote (8 hex) + `pm`.
 
 use std::fmt;
 
@@ -22,7 +27,50 @@ use serde::{Deserialize, Serialize};
 use super::checkout::{Checkout, CheckoutId, CheckoutStatus};
 use super::dispute::{Dispute, DisputeChange};
 use super::money::Currency;
+use super::payment_method::{PaymentMethod, PaymentMethodEventType, PaymentMethodId};
 use super::refund::{Refund, RefundId, RefundStatus};
+
+/// Whose events and outbox an event lives in: a checkout's, or a payment method's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventOwner {
+    Checkout(CheckoutId),
+    PaymentMethod(PaymentMethodId),
+}
+
+impl EventOwner {
+    /// Its id (`chk_…` or `pm_…`): the hash tag of its keys, and its outbox index member.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Checkout(id) => id.as_str(),
+            Self::PaymentMethod(id) => id.as_str(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        CheckoutId::parse(s)
+            .map(Self::Checkout)
+            .or_else(|_| PaymentMethodId::parse(s).map(Self::PaymentMethod))
+            .ok()
+    }
+}
+
+impl fmt::Display for EventOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&CheckoutId> for EventOwner {
+    fn from(id: &CheckoutId) -> Self {
+        Self::Checkout(id.clone())
+    }
+}
+
+impl From<&PaymentMethodId> for EventOwner {
+    fn from(id: &PaymentMethodId) -> Self {
+        Self::PaymentMethod(id.clone())
+    }
+}
 
 /// `evt_`, the checkout's 32 hex digits, the version (8 hex), the position in that version (2).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -30,12 +78,36 @@ use super::refund::{Refund, RefundId, RefundStatus};
 pub struct EventId(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("an event id is `evt_` followed by 42 lowercase hex digits")]
+#[error("an event id is `evt_` followed by 42 lowercase hex digits (or 40 and `pm`)")]
 pub struct InvalidEventId;
 
 impl EventId {
     pub const PREFIX: &'static str = "evt_";
     const HEX_LEN: usize = 32 + 8 + 2;
+    /// What ends a payment method's event id, after its 32 + 8 hex digits.
+    const PAYMENT_METHOD_SUFFIX: &'static str = "pm";
+
+    /// The event a change of payment method `id` to `version` makes (one per change).
+    pub fn of_payment_method(id: &PaymentMethodId, version: u64) -> Self {
+        let hex = &id.as_str()[PaymentMethodId::PREFIX.len()..];
+        Self(format!(
+            "{}{hex}{:08x}{}",
+            Self::PREFIX,
+            version & 0xffff_ffff,
+            Self::PAYMENT_METHOD_SUFFIX
+        ))
+    }
+
+    /// Whose events hold this one.
+    pub fn owner(&self) -> EventOwner {
+        if self.0.ends_with(Self::PAYMENT_METHOD_SUFFIX) {
+            let hex = &self.0[Self::PREFIX.len()..Self::PREFIX.len() + 32];
+            if let Ok(id) = PaymentMethodId::parse(&format!("{}{hex}", PaymentMethodId::PREFIX)) {
+                return EventOwner::PaymentMethod(id);
+            }
+        }
+        EventOwner::Checkout(self.checkout_id())
+    }
 
     pub fn new(checkout: &CheckoutId, version: u64, position: u8) -> Self {
         // Versions past 2^32 would take a checkout 4 billion writes: the id keeps the low bits.
@@ -53,11 +125,16 @@ impl EventId {
     }
 
     pub fn parse(s: &str) -> Result<Self, InvalidEventId> {
-        let hex = s.strip_prefix(Self::PREFIX).ok_or(InvalidEventId)?;
-        let well_formed = hex.len() == Self::HEX_LEN
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let rest = s.strip_prefix(Self::PREFIX).ok_or(InvalidEventId)?;
+        // A checkout's: 42 hex digits; a payment method's: 40 and `pm`.
+        let hex = match rest.strip_suffix(Self::PAYMENT_METHOD_SUFFIX) {
+            Some(hex) if hex.len() == Self::HEX_LEN - 2 => hex,
+            _ if rest.len() == Self::HEX_LEN => rest,
+            _ => return Err(InvalidEventId),
+        };
+        let well_formed = hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if well_formed {
             Ok(Self(s.to_owned()))
         } else {
@@ -65,7 +142,8 @@ impl EventId {
         }
     }
 
-    /// The checkout whose record holds this event.
+    /// The checkout whose record holds this event (for a payment method's event, the checkout
+    /// that saved it, whose hex digits it shares).
     pub fn checkout_id(&self) -> CheckoutId {
         let hex = &self.0[Self::PREFIX.len()..Self::PREFIX.len() + 32];
         // A parsed id always holds 32 lowercase hex digits here, so this cannot fail; should it
@@ -119,6 +197,8 @@ pub enum EventType {
     Dispute(DisputeChange),
     /// `webhook_endpoint.disabled` (design §16).
     WebhookEndpointDisabled,
+    /// `payment_method.saved`, `.updated`, `.deleted`.
+    PaymentMethod(PaymentMethodEventType),
 }
 
 impl EventType {
@@ -131,6 +211,11 @@ impl EventType {
             .chain(RefundStatus::ALL.into_iter().map(EventType::Refund))
             .chain(DisputeChange::ALL.into_iter().map(EventType::Dispute))
             .chain([EventType::WebhookEndpointDisabled])
+            .chain(
+                PaymentMethodEventType::ALL
+                    .into_iter()
+                    .map(EventType::PaymentMethod),
+            )
     }
 
     pub fn parse(s: &str) -> Option<EventType> {
@@ -145,6 +230,7 @@ impl fmt::Display for EventType {
             Self::Refund(s) => write!(f, "refund.{}", s.as_str()),
             Self::Dispute(c) => write!(f, "dispute.{}", c.as_str()),
             Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
+            Self::PaymentMethod(k) => f.write_str(k.as_str()),
         }
     }
 }
@@ -198,13 +284,18 @@ pub enum EventObject {
         checkout: CheckoutId,
         endpoint: Box<super::webhook_endpoint::EndpointSnapshot>,
     },
+    /// A `payment_method.*` event's: the payment method as merchants see it (never MSP's
+    /// token, which is not part of it).
+    PaymentMethod(Box<PaymentMethod>),
 }
 
 impl Event {
-    /// The id of the checkout the event is about (its own, or its refund's).
+    /// The id of the checkout the event is about (its own, or its refund's; for a payment
+    /// method's, the checkout that saved it).
     pub fn checkout_id(&self) -> &CheckoutId {
         match &self.object {
             EventObject::Checkout(checkout) => &checkout.id,
+            EventObject::PaymentMethod(method) => &method.created_from,
             EventObject::Refund { checkout, .. }
             | EventObject::Dispute { checkout, .. }
             | EventObject::WebhookEndpoint { checkout, .. } => checkout,
@@ -216,9 +307,27 @@ impl Event {
         match &self.object {
             EventObject::Checkout(_)
             | EventObject::Dispute { .. }
-            | EventObject::WebhookEndpoint { .. } => None,
+            | EventObject::WebhookEndpoint { .. }
+            | EventObject::PaymentMethod(_) => None,
             EventObject::Refund { refund, .. } => Some(&refund.id),
         }
+    }
+}
+
+/// The merchant event of one change of a payment method (`method` as it is after the change,
+/// written as `version`).
+pub fn payment_method_event(
+    kind: PaymentMethodEventType,
+    method: &PaymentMethod,
+    version: u64,
+    at: DateTime<Utc>,
+) -> Event {
+    Event {
+        id: EventId::of_payment_method(&method.id, version),
+        kind: EventType::PaymentMethod(kind),
+        created_at: at,
+        previous_status: None,
+        object: EventObject::PaymentMethod(Box::new(method.clone())),
     }
 }
 
@@ -415,6 +524,33 @@ mod tests {
         ] {
             assert!(EventId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_payment_methods_event_id_names_it_and_not_a_checkout() {
+        let pm = PaymentMethodId::saved_by(&checkout_id());
+        let id = EventId::of_payment_method(&pm, 2);
+        assert_eq!(
+            id.as_str(),
+            "evt_0193a1b2c3d4e5f60718293a4b5c6d7e00000002pm"
+        );
+        assert_eq!(EventId::parse(id.as_str()).unwrap(), id);
+        assert_eq!(id.owner(), EventOwner::PaymentMethod(pm));
+        assert_eq!(
+            EventId::new(&checkout_id(), 2, 0).owner(),
+            EventOwner::Checkout(checkout_id())
+        );
+        for bad in [
+            "evt_0193a1b2c3d4e5f60718293a4b5c6d7e000000pm",
+            "evt_0193a1b2c3d4e5f60718293a4b5c6d7e0000000201pm",
+            "evt_pm",
+        ] {
+            assert!(EventId::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            EventType::parse("payment_method.deleted"),
+            Some(EventType::PaymentMethod(PaymentMethodEventType::Deleted))
+        );
     }
 
     #[test]

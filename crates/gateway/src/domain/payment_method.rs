@@ -208,6 +208,8 @@ pub enum PaymentMethodEventType {
 }
 
 impl PaymentMethodEventType {
+    pub const ALL: [Self; 3] = [Self::Saved, Self::Updated, Self::Deleted];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Saved => "payment_method.saved",
@@ -245,9 +247,8 @@ impl PaymentMethodEvent {
         version: u64,
         at: DateTime<Utc>,
     ) -> Self {
-        let hex = &method.id.as_str()[PaymentMethodId::PREFIX.len()..];
         Self {
-            id: format!("evt_{hex}{:08x}pm", version & 0xffff_ffff),
+            id: crate::domain::event::EventId::of_payment_method(&method.id, version).to_string(),
             kind: kind.as_str().to_owned(),
             created_at: at,
             checkout_id: (kind == PaymentMethodEventType::Saved)

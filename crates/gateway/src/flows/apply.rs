@@ -122,7 +122,9 @@ async fn apply_news(
             if events.is_empty() {
                 return Ok(());
             }
-            store.announce_events(&id, &events, announce_at).await
+            store
+                .announce_events(&(&id).into(), &events, announce_at)
+                .await
         });
         // With the listing's status move and the reconciler's unschedule (hints), which a
         // single Redis node writes in the compare-and-set's script.

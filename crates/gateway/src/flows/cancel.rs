@@ -122,7 +122,13 @@ pub async fn capture(
     attempt: Attempt,
 ) -> Result<Checkout, ChangeError> {
     let checkout = current(ctx, id).await?;
-    let amount = amount.unwrap_or(checkout.amount);
+    // What MSP says is still capturable, by default all of it (a resumed capture of a checkout
+    // already captured compares with the whole authorisation, as it was asked).
+    let capturable = match checkout.capturable() {
+        Some(left) if checkout.status == CheckoutStatus::RequiresCapture => left,
+        _ => checkout.amount,
+    };
+    let amount = amount.unwrap_or(capturable);
     // Captured, of this amount: MSP allows one capture, so this one.
     let done = |c: &Checkout| {
         c.amount_captured == Some(amount) && c.status != CheckoutStatus::RequiresCapture
@@ -133,9 +139,9 @@ pub async fn capture(
     if checkout.status != CheckoutStatus::RequiresCapture {
         return Err(ChangeError::NotAllowed(checkout.status));
     }
-    if amount > checkout.amount {
+    if amount > capturable {
         return Err(ChangeError::TooLarge {
-            authorised: checkout.amount,
+            authorised: capturable,
         });
     }
     let new_order_id = format!("{id}-c");

@@ -219,6 +219,7 @@ fn initial_record(ctx: &Context, id: &CheckoutId, new: &NewCheckout) -> Checkout
         expires_at: now + ctx.settings.session_ttl,
         capture_method: new.capture_method(),
         amount_captured: None,
+        amount_capturable: None,
         capture_before: None,
         refunds: Vec::new(),
         disputes: Vec::new(),

@@ -28,7 +28,6 @@ use chrono::TimeDelta;
 
 use crate::clock::{SharedClock, seconds};
 use crate::configuration::{NotificationMethod, Settings};
-use crate::domain::checkout::CheckoutId;
 use crate::psp::multisafepay::MultiSafepayClient;
 use crate::store::CheckoutStore;
 
@@ -65,13 +64,18 @@ pub struct Context {
 /// ([`crate::webhooks::hint`]).
 #[derive(Clone, Debug, Default)]
 pub struct OutboxBell {
-    tx: Option<tokio::sync::mpsc::Sender<CheckoutId>>,
+    tx: Option<tokio::sync::mpsc::Sender<crate::domain::event::EventOwner>>,
     pub endpoints: std::sync::Arc<crate::webhooks::hint::EndpointsHint>,
 }
 
 impl OutboxBell {
     /// A bell and the receiver the deliverer listens on.
-    pub fn new(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<CheckoutId>) {
+    pub fn new(
+        capacity: usize,
+    ) -> (
+        Self,
+        tokio::sync::mpsc::Receiver<crate::domain::event::EventOwner>,
+    ) {
         let (tx, rx) = tokio::sync::mpsc::channel(capacity);
         (
             Self {
@@ -82,7 +86,9 @@ impl OutboxBell {
         )
     }
 
-    pub fn ring(&self, id: &CheckoutId) {
+    /// Rings for checkout (or payment method) `id`.
+    pub fn ring(&self, id: impl Into<crate::domain::event::EventOwner>) {
+        let id = id.into();
         if let Some(tx) = &self.tx
             && tx.try_send(id.clone()).is_err()
         {

@@ -7,15 +7,18 @@
 //!   for it as soon as MSP's order (the create answer, a notification or a sync, whichever comes
 //!   first) shows its token on a successful payment: the payment method and its
 //!   `payment_method.saved` event in one atomic step, then the checkout's `payment_method`;
+//!   each change's merchant event is written with it and queued for the webhooks like a
+//!   checkout's (`queued`);
 //! - [`update_expiry`] and [`delete`] change a payment method at MSP first, then in the store
 //!   with its event, in one compare-and-set.
 
-use chrono::SubsecRound;
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::Context;
 use super::transition::News;
 use crate::domain::card::CardSummary;
 use crate::domain::checkout::SavedCardState;
+use crate::domain::event::{Event, payment_method_event};
 use crate::domain::new_checkout::{NewCheckout, PaymentSource};
 use crate::domain::payment_method::{
     MspToken, PaymentMethod, PaymentMethodEvent, PaymentMethodEventType, PaymentMethodId,
@@ -155,7 +158,18 @@ pub async fn after_apply(ctx: &Context, applied: Versioned, news: News<'_>) -> V
         updated_at: now,
     };
     let event = PaymentMethodEvent::new(PaymentMethodEventType::Saved, &method, 1, now);
-    let saved = match ctx.store.save_payment_method(&method, token, &event).await {
+    let merchant = [payment_method_event(
+        PaymentMethodEventType::Saved,
+        &method,
+        1,
+        now,
+    )];
+    let outbox = queued(ctx, &merchant, now).await;
+    let saved = match ctx
+        .store
+        .save_payment_method(&method, token, &event, outbox)
+        .await
+    {
         Ok(saved) => saved,
         Err(e) => {
             tracing::error!(checkout_id = %checkout.id, error = %e, "could not save the card; the reconciler tries again");
@@ -163,6 +177,9 @@ pub async fn after_apply(ctx: &Context, applied: Versioned, news: News<'_>) -> V
         }
     };
     tracing::info!(checkout_id = %checkout.id, payment_method = %saved.method.id, usage = usage.as_str(), "card saved");
+    if outbox.deliver_at.is_some() {
+        ctx.outbox.ring(&saved.method.id);
+    }
     match attach(ctx, applied.clone(), &saved.method.id).await {
         Ok(v) => v,
         Err(e) => {
@@ -297,6 +314,25 @@ pub async fn delete(ctx: &Context, id: &PaymentMethodId) -> Result<PaymentMethod
     .await
 }
 
+/// A payment method's merchant events, queued for delivery as a checkout's are (design §12,
+/// §16): for `webhooks.url` when it is configured, and for the webhook endpoints while there
+/// are any.
+async fn queued<'a>(ctx: &Context, events: &'a [Event], now: DateTime<Utc>) -> Outbox<'a> {
+    let deliver = !events.is_empty()
+        && (ctx.settings.deliver_webhooks
+            || ctx
+                .outbox
+                .endpoints
+                .may_exist(ctx.store.as_ref(), now.timestamp_millis())
+                .await);
+    Outbox {
+        events,
+        deliver_at: deliver.then_some(now),
+        announce_at: deliver.then(|| now + ctx.settings.outbox_grace),
+        to_url: ctx.settings.deliver_webhooks,
+    }
+}
+
 /// One compare-and-set of a payment method with its event, retried on a lost race.
 async fn change(
     ctx: &Context,
@@ -313,12 +349,17 @@ async fn change(
         }
         next.updated_at = now;
         let event = PaymentMethodEvent::new(kind, &next, stored.version + 1, now);
+        let merchant = [payment_method_event(kind, &next, stored.version + 1, now)];
+        let outbox = queued(ctx, &merchant, now).await;
         if ctx
             .store
-            .update_payment_method(stored.version, &next, &event)
+            .update_payment_method(stored.version, &next, &event, outbox)
             .await?
         {
             tracing::info!(payment_method = %next.id, event = kind.as_str(), "payment method changed");
+            if outbox.deliver_at.is_some() {
+                ctx.outbox.ring(&next.id);
+            }
             return Ok(next);
         }
         stored = ctx

@@ -5,7 +5,9 @@
 //! dashboard (`source: "dashboard"`), a chargeback (a dispute). Rows of other orders are counted
 //! and left alone.
 //!
-//! One instance sweeps at a time (a Redis lease, renewed every page). The watermark moves only
+//! One instance sweeps at a time (a Redis lease, renewed while the sweep walks: before every
+//! page and after every order it syncs, each step bounded by MSP's timeouts, so that a sweep
+//! of any length keeps it and a dead instance's runs out by the gateway's clock). The watermark moves only
 //! when every page was read and every row handled: a crash, a lost lease, MSP answering 403 or
 //! 5xx, or an order that cannot be synced ends the sweep with the watermark where it was, so
 //! the next sweep reads those rows again (syncing is idempotent: nothing is recorded twice).
@@ -40,7 +42,8 @@ pub struct SweepConfig {
     pub overlap: TimeDelta,
     /// Rows a page (`reconcile.transactions_page_size`, MSP: 1000).
     pub page_size: u32,
-    /// How long the lease lasts without renewal (renewed every page).
+    /// How long the lease lasts without renewal (renewed before every page and, once a third
+    /// of it has passed, after every order synced).
     pub lease: Duration,
 }
 
@@ -119,7 +122,11 @@ pub async fn sweep(
     config: &SweepConfig,
     owner: &str,
 ) -> Result<Option<SweepReport>, StoreError> {
-    if !ctx.store.lease_sweep(owner, config.lease).await? {
+    if !ctx
+        .store
+        .lease_sweep(owner, ctx.clock.now(), config.lease)
+        .await?
+    {
         metrics::counter!(SWEEPS, "outcome" => "busy").increment(1);
         return Ok(None);
     }
@@ -191,8 +198,13 @@ async fn walk(
     };
     let mut synced: HashSet<CheckoutId> = HashSet::new();
     let mut after: Option<String> = None;
+    let mut lease = Lease {
+        owner,
+        ttl: config.lease,
+        renewed_at: started_at,
+    };
     let outcome = loop {
-        if report.pages > 0 && !ctx.store.lease_sweep(owner, config.lease).await? {
+        if report.pages > 0 && !lease.renew(ctx).await? {
             report.error = Some("another instance took the sweep's lease".into());
             break "lease_lost";
         }
@@ -211,9 +223,16 @@ async fn walk(
         };
         report.pages += 1;
         report.rows += page.rows.len() as u64;
-        if let Err(e) = handle_page(ctx, &page.rows, &mut synced, &mut report).await {
-            report.error = Some(format!("an order could not be synced: {e}"));
-            break "sync_failed";
+        match handle_page(ctx, &page.rows, &mut synced, &mut report, &mut lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                report.error = Some("another instance took the sweep's lease".into());
+                break "lease_lost";
+            }
+            Err(e) => {
+                report.error = Some(format!("an order could not be synced: {e}"));
+                break "sync_failed";
+            }
         }
         match page.after {
             Some(cursor) if !page.rows.is_empty() => after = Some(cursor),
@@ -240,14 +259,45 @@ fn checkout_of(order_id: &str) -> Option<CheckoutId> {
         .ok()
 }
 
+/// The sweep's hold on its lease while it walks.
+struct Lease<'a> {
+    owner: &'a str,
+    ttl: Duration,
+    /// When it was last renewed, by the gateway's clock.
+    renewed_at: DateTime<Utc>,
+}
+
+impl Lease<'_> {
+    /// Renews the lease now; `false` when another instance holds it (this one's ran out).
+    async fn renew(&mut self, ctx: &Context) -> Result<bool, StoreError> {
+        let now = ctx.clock.now();
+        let kept = ctx.store.lease_sweep(self.owner, now, self.ttl).await?;
+        if kept {
+            self.renewed_at = now;
+        }
+        Ok(kept)
+    }
+
+    /// Renews the lease once a third of it has passed since the last renewal: a page of a
+    /// thousand orders to sync may take longer than the lease, each sync does not.
+    async fn renew_if_aging(&mut self, ctx: &Context) -> Result<bool, StoreError> {
+        let third = TimeDelta::from_std(self.ttl / 3).unwrap_or(TimeDelta::MAX);
+        if ctx.clock.now() - self.renewed_at < third {
+            return Ok(true);
+        }
+        self.renew(ctx).await
+    }
+}
+
 /// Syncs, once per sweep, every checkout of the page whose rows differ from what it holds,
-/// and counts what that changed.
+/// and counts what that changed. `false` when the lease was lost on the way (the sweep stops).
 async fn handle_page(
     ctx: &Context,
     rows: &[TransactionRow],
     synced: &mut HashSet<CheckoutId>,
     report: &mut SweepReport,
-) -> Result<(), SyncError> {
+    lease: &mut Lease<'_>,
+) -> Result<bool, SyncError> {
     let mut by_checkout: BTreeMap<CheckoutId, Vec<&TransactionRow>> = BTreeMap::new();
     for row in rows {
         match checkout_of(&row.order_id) {
@@ -266,8 +316,11 @@ async fn handle_page(
         let after = sync(ctx, &id, EventSource::Reconcile).await?;
         synced.insert(id);
         count(&before, &after, &mut report.differences);
+        if !lease.renew_if_aging(ctx).await? {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Whether `row` says something `checkout` does not hold.

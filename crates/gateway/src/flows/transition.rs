@@ -215,6 +215,13 @@ pub fn transition(
         if order.charged_back && !next.disputes_all_won() {
             target = Some(CheckoutStatus::ChargedBack);
         }
+        // What MSP says is left to capture is what the checkout shows as capturable.
+        if let Some(remain) = order.capture_remain
+            && next.capture_method == CaptureMethod::Manual
+            && let Ok(remain) = MinorUnits::new(remain)
+        {
+            next.amount_capturable = Some(remain);
+        }
         // Where MSP says until when it keeps the authorisation, that wins (design §10.3).
         if let Some(expiry) = order.capture_expiry
             && next.capture_method == CaptureMethod::Manual
@@ -489,6 +496,7 @@ mod tests {
             expires_at: now,
             capture_method: Default::default(),
             amount_captured: None,
+            amount_capturable: None,
             capture_before: None,
             refunds: Vec::new(),
             disputes: Vec::new(),
@@ -513,6 +521,7 @@ mod tests {
             refunds: Vec::new(),
             chargebacks: Vec::new(),
             capture_expiry: None,
+            capture_remain: None,
             authorized_only: false,
             charged_back: false,
             captured: None,

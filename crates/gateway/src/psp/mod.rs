@@ -84,6 +84,9 @@ pub struct PspOrder {
     /// its `capture` entries in `related_transactions`, else what `capture_remain` leaves of
     /// the amount). Read on every sync, so that a capture whose answer was lost still counts.
     pub captured: Option<PspCapture>,
+    /// What is still capturable of a manual-capture authorisation, when the PSP says (MSP:
+    /// `payment_details.capture_remain`).
+    pub capture_remain: Option<i64>,
     /// The token of the card this order saved (MSP: `payment_details.recurring_id`), once MSP
     /// shows one (design §14).
     pub recurring_id: Option<crate::domain::payment_method::MspToken>,

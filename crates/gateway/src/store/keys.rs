@@ -16,13 +16,17 @@
 //!                                   to that endpoint (design §16)
 //! {prefix}:{chk_…}:outbox     ZSET  undelivered event id (or `<event    TTL retention
 //!                                   id>/<we_…>`) by due ms
-//! {prefix}:outbox-due         ZSET  checkout id by due ms (a hint)      TTL retention
+//! {prefix}:outbox-due         ZSET  checkout (or payment method) id by  TTL retention
+//!                                   due ms (a hint)
 //! {prefix}:pay:{token}        STR   JSON pay session                    TTL session
 //! {prefix}:idem:{hex(key)}    STR   JSON idempotency record             TTL idempotency
 //! {prefix}:sync-due           ZSET  checkout id scored by due unix time TTL retention
 //! {prefix}:{pm_…}:pm        HASH  data = JSON payment method, token = TTL a year past the
 //!                                   MSP's token, version                card's expiry
 //! {prefix}:{pm_…}:pmevt     LIST  JSON payment_method.* events         TTL as its pm
+//!                                   (its history, oldest first)
+//! {prefix}:{pm_…}:evt|dlv|outbox    its merchant events, deliveries and TTL as its pm
+//!                                   outbox, as a checkout's (above)
 //! {prefix}:{pmcus:<hex(ref)>}
 //!                             ZSET  pm id scored by creation ms (a hint) TTL its newest pm's
 //! {prefix}:{sweep}:lease|watermark|history   the account-wide sweep's (store/sweep.rs)
@@ -48,7 +52,7 @@
 
 use super::timeline::Family;
 use crate::domain::checkout::{CheckoutId, CheckoutStatus};
-use crate::domain::event::EventType;
+use crate::domain::event::{EventOwner, EventType};
 use crate::domain::payment_method::{CustomerReference, PaymentMethodId};
 use crate::domain::refund::RefundId;
 
@@ -78,6 +82,30 @@ pub fn events_of_type(kind: EventType) -> Family {
     Family::new(format!("evt:type:{kind}"))
 }
 
+/// What the keys of merchant events hang on (their hash tag): a checkout, a payment method
+/// (whose events live beside it, design §14), or either.
+pub trait EventsTag {
+    fn events_tag(&self) -> &str;
+}
+
+impl EventsTag for CheckoutId {
+    fn events_tag(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl EventsTag for PaymentMethodId {
+    fn events_tag(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl EventsTag for EventOwner {
+    fn events_tag(&self) -> &str {
+        self.as_str()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Keys {
     prefix: String,
@@ -92,8 +120,16 @@ impl Keys {
 
     /// `{prefix}:{chk_…}:{what}`. Keys are built on every request, so by `concat` (one exact
     /// allocation) rather than `format!`, which costs several times as much.
-    fn tagged(&self, id: &CheckoutId, what: &str) -> String {
-        [self.prefix.as_str(), ":{", id.as_str(), "}:", what].concat()
+    fn tagged(&self, id: &(impl EventsTag + ?Sized), what: &str) -> String {
+        [self.prefix.as_str(), ":{", id.events_tag(), "}:", what].concat()
+    }
+
+    /// The record whose hash slot an owner's events share: the checkout, or the payment method.
+    pub fn event_owner_record(&self, owner: &EventOwner) -> String {
+        match owner {
+            EventOwner::Checkout(id) => self.checkout(id),
+            EventOwner::PaymentMethod(id) => self.payment_method(id),
+        }
     }
 
     pub fn checkout(&self, id: &CheckoutId) -> String {
@@ -111,22 +147,22 @@ impl Keys {
     }
 
     /// The checkout's merchant events (design §12), by event id.
-    pub fn event_records(&self, id: &CheckoutId) -> String {
+    pub fn event_records(&self, id: &(impl EventsTag + ?Sized)) -> String {
         self.tagged(id, "evt")
     }
 
     /// The delivery state of each of the checkout's events, by event id.
-    pub fn deliveries(&self, id: &CheckoutId) -> String {
+    pub fn deliveries(&self, id: &(impl EventsTag + ?Sized)) -> String {
         self.tagged(id, "dlv")
     }
 
     /// The checkout's undelivered events, scored by when their next attempt is due (ms): the
     /// outbox, written in the same script as the transition that made the events.
-    pub fn outbox(&self, id: &CheckoutId) -> String {
+    pub fn outbox(&self, id: &(impl EventsTag + ?Sized)) -> String {
         self.tagged(id, "outbox")
     }
 
-    /// Checkouts whose outbox may hold due events, scored by when (ms). One key for all
+    /// Checkouts (and payment methods) whose outbox may hold due events, scored by when (ms). One key for all
     /// checkouts, so it cannot share their hash tags: a hint, announced before the transition
     /// that fills an outbox and settled after each delivery pass.
     pub fn outbox_due(&self) -> String {

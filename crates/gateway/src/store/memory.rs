@@ -29,7 +29,8 @@ use super::{
     Versioned,
 };
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
-use crate::domain::event::{Delivery, Event, EventId, EventType};
+use crate::domain::event::{Delivery, Event, EventId, EventOwner, EventType};
+use crate::domain::payment_method::PaymentMethodId;
 use crate::domain::refund::RefundId;
 use crate::domain::webhook_endpoint::WebhookEndpointId;
 
@@ -77,6 +78,13 @@ impl<T> Expiring<T> {
 struct Record {
     versioned: Versioned,
     events: Vec<CheckoutEvent>,
+    /// Its merchant events and their outbox.
+    mail: Mailbox,
+}
+
+/// A checkout's (or payment method's) merchant events, their outbox and deliveries.
+#[derive(Default)]
+struct Mailbox {
     /// Merchant events with their deliveries (design §12), by id (so oldest first).
     merchant_events: BTreeMap<EventId, StoredEvent>,
     /// Undelivered event ids by due time (ms): the outbox.
@@ -87,7 +95,7 @@ struct Record {
     fanned: HashMap<EventId, Vec<WebhookEndpointId>>,
 }
 
-impl Record {
+impl Mailbox {
     fn earliest_outbox(&self) -> Option<i64> {
         self.outbox
             .values()
@@ -121,8 +129,11 @@ struct State {
     due_of: HashMap<CheckoutId, i64>,
     /// The whole index expires like the Redis ZSET does: `retention` after its last ZADD.
     due_expires_at: Option<Instant>,
-    /// The outbox index: checkout → due ms (a hint, as in Redis).
-    outbox_due: HashMap<CheckoutId, i64>,
+    /// The outbox index: checkout (or payment method) → due ms (a hint, as in Redis).
+    outbox_due: HashMap<EventOwner, i64>,
+    /// Payment methods' merchant events (design §14). Not expired: the sandbox does not live
+    /// as long as a saved card.
+    payment_method_mail: HashMap<PaymentMethodId, Mailbox>,
     last_sweep: Instant,
     /// The listing indexes (design §11), trimmed by retention as entries are added.
     timeline: MemoryTimeline,
@@ -141,7 +152,10 @@ impl State {
         self.locks.retain(|_, e| e.live(now));
         self.expire_due_index(now);
         let checkouts = &self.checkouts;
-        self.outbox_due.retain(|id, _| checkouts.contains_key(id));
+        self.outbox_due.retain(|id, _| match id {
+            EventOwner::Checkout(id) => checkouts.contains_key(id),
+            EventOwner::PaymentMethod(_) => true,
+        });
     }
 
     fn expire_due_index(&mut self, now: Instant) {
@@ -157,6 +171,14 @@ impl State {
             self.checkouts.remove(id);
         }
         self.checkouts.get_mut(id)
+    }
+
+    /// The merchant events of `owner`, while it lives.
+    fn mailbox(&mut self, owner: &EventOwner, now: Instant) -> Option<&mut Mailbox> {
+        match owner {
+            EventOwner::Checkout(id) => self.live_checkout(id, now).map(|e| &mut e.value.mail),
+            EventOwner::PaymentMethod(id) => self.payment_method_mail.get_mut(id),
+        }
     }
 
     fn live_idempotency(&mut self, key: &str, now: Instant) -> Option<&mut Expiring<Idempotency>> {
@@ -183,6 +205,7 @@ impl MemoryStore {
                 due_of: HashMap::new(),
                 due_expires_at: None,
                 outbox_due: HashMap::new(),
+                payment_method_mail: HashMap::new(),
                 last_sweep: now,
                 timeline: MemoryTimeline::new(
                     ttls.retention.saturating_add(Duration::from_secs(86_400)),
@@ -232,10 +255,7 @@ impl Records for MemoryStore {
                 version: 1,
             },
             events: vec![event.clone()],
-            merchant_events: BTreeMap::new(),
-            outbox: HashMap::new(),
-            targets: BTreeMap::new(),
-            fanned: HashMap::new(),
+            mail: Mailbox::default(),
         };
         state.checkouts.insert(
             checkout.id.clone(),
@@ -286,10 +306,11 @@ impl Records for MemoryStore {
             if let Some(at) = outbox.deliver_at {
                 entry
                     .value
+                    .mail
                     .outbox
                     .insert(e.id.clone(), at.timestamp_millis());
             }
-            entry.value.merchant_events.insert(
+            entry.value.mail.merchant_events.insert(
                 e.id.clone(),
                 StoredEvent {
                     event: e.clone(),
@@ -513,7 +534,7 @@ impl SyncIndex for MemoryStore {
 impl EventOutbox for MemoryStore {
     async fn announce_events(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         events: &[Event],
         deliver_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
@@ -562,10 +583,10 @@ impl EventOutbox for MemoryStore {
             let Ok(id) = EventId::parse(&entry.member) else {
                 continue;
             };
-            let Some(record) = state.live_checkout(&id.checkout_id(), instant) else {
+            let Some(record) = state.mailbox(&id.owner(), instant) else {
                 continue;
             };
-            if let Some(e) = record.value.merchant_events.get(&id) {
+            if let Some(e) = record.merchant_events.get(&id) {
                 events.push(e.clone());
                 if events.len() == limit {
                     break;
@@ -587,28 +608,27 @@ impl EventOutbox for MemoryStore {
             .iter()
             .filter(|(_, due)| **due <= now)
             .map(|(id, due)| OutboxEntry {
-                checkout: id.clone(),
+                owner: id.clone(),
                 due_ms: *due,
             })
             .collect();
-        due.sort_by(|a, b| (a.due_ms, &a.checkout).cmp(&(b.due_ms, &b.checkout)));
+        due.sort_by(|a, b| (a.due_ms, &a.owner).cmp(&(b.due_ms, &b.owner)));
         due.truncate(limit);
         Ok(due)
     }
 
     async fn lease_due_events(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<(Vec<Leased>, Option<i64>), StoreError> {
         let instant = Instant::now();
         let mut state = self.state();
-        let Some(entry) = state.live_checkout(id, instant) else {
+        let Some(record) = state.mailbox(id, instant) else {
             return Ok((Vec::new(), None));
         };
-        let record = &mut entry.value;
         let now_ms = now.timestamp_millis();
         let mut due: Vec<(i64, EventId, DeliveryTarget)> = record
             .outbox
@@ -667,10 +687,9 @@ impl EventOutbox for MemoryStore {
     ) -> Result<Option<i64>, StoreError> {
         let instant = Instant::now();
         let mut state = self.state();
-        let Some(entry) = state.live_checkout(&id.checkout_id(), instant) else {
+        let Some(record) = state.mailbox(&id.owner(), instant) else {
             return Ok(None);
         };
-        let record = &mut entry.value;
         let due = delivery.next_attempt_at.map(|at| at.timestamp_millis());
         match target {
             DeliveryTarget::Url => {
@@ -701,10 +720,9 @@ impl EventOutbox for MemoryStore {
     ) -> Result<Vec<WebhookEndpointId>, StoreError> {
         let instant = Instant::now();
         let mut state = self.state();
-        let Some(entry) = state.live_checkout(&id.checkout_id(), instant) else {
+        let Some(record) = state.mailbox(&id.owner(), instant) else {
             return Ok(Vec::new());
         };
-        let record = &mut entry.value;
         if !keep_url {
             record.outbox.remove(id);
         }
@@ -734,7 +752,7 @@ impl EventOutbox for MemoryStore {
             let Some(entry) = state.live_checkout(&checkout, instant) else {
                 return Ok(None);
             };
-            let record = &mut entry.value;
+            let record = &mut entry.value.mail;
             let Some(id) = (0..=u8::MAX)
                 .map(|p| EventId::new(&checkout, 0, p))
                 .find(|id| !record.merchant_events.contains_key(id))
@@ -755,8 +773,12 @@ impl EventOutbox for MemoryStore {
             record.outbox.insert(id, now.timestamp_millis());
             stored
         };
-        self.announce_events(&checkout, std::slice::from_ref(&stored), Some(now))
-            .await?;
+        self.announce_events(
+            &(&checkout).into(),
+            std::slice::from_ref(&stored),
+            Some(now),
+        )
+        .await?;
         Ok(Some(stored))
     }
 
@@ -766,10 +788,10 @@ impl EventOutbox for MemoryStore {
     ) -> Result<Vec<(WebhookEndpointId, Delivery)>, StoreError> {
         let instant = Instant::now();
         let mut state = self.state();
-        let Some(entry) = state.live_checkout(&id.checkout_id(), instant) else {
+        let Some(record) = state.mailbox(&id.owner(), instant) else {
             return Ok(Vec::new());
         };
-        let record = &entry.value;
+        let record = &*record;
         Ok(record
             .fanned
             .get(id)
@@ -791,12 +813,11 @@ impl EventOutbox for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
         let instant = Instant::now();
-        let checkout = id.checkout_id();
+        let checkout = id.owner();
         let mut state = self.state();
-        let Some(entry) = state.live_checkout(&checkout, instant) else {
+        let Some(record) = state.mailbox(&checkout, instant) else {
             return Ok(None);
         };
-        let record = &mut entry.value;
         if !record.merchant_events.contains_key(id) {
             return Ok(None);
         }
@@ -817,7 +838,7 @@ impl EventOutbox for MemoryStore {
 
     async fn settle_outbox(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         seen: Option<i64>,
         next_due: Option<i64>,
     ) -> Result<(), StoreError> {
@@ -841,8 +862,8 @@ impl EventOutbox for MemoryStore {
         let instant = Instant::now();
         let mut state = self.state();
         Ok(state
-            .live_checkout(&id.checkout_id(), instant)
-            .and_then(|e| e.value.merchant_events.get(id).cloned()))
+            .mailbox(&id.owner(), instant)
+            .and_then(|m| m.merchant_events.get(id).cloned()))
     }
 
     async fn checkout_events(&self, id: &CheckoutId) -> Result<Vec<StoredEvent>, StoreError> {
@@ -850,7 +871,15 @@ impl EventOutbox for MemoryStore {
         let mut state = self.state();
         Ok(state
             .live_checkout(id, instant)
-            .map(|e| e.value.merchant_events.values().rev().cloned().collect())
+            .map(|e| {
+                e.value
+                    .mail
+                    .merchant_events
+                    .values()
+                    .rev()
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -860,12 +889,11 @@ impl EventOutbox for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
         let instant = Instant::now();
-        let checkout = id.checkout_id();
+        let checkout = id.owner();
         let mut state = self.state();
-        let Some(entry) = state.live_checkout(&checkout, instant) else {
+        let Some(record) = state.mailbox(&checkout, instant) else {
             return Ok(None);
         };
-        let record = &mut entry.value;
         let Some(stored) = record.merchant_events.get_mut(id) else {
             return Ok(None);
         };

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use chrono::{DateTime, Utc};
 
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
-use crate::domain::event::{Delivery, Event, EventId, EventType};
+use crate::domain::event::{Delivery, Event, EventId, EventOwner, EventType};
 use crate::domain::refund::RefundId;
 use crate::domain::webhook_endpoint::WebhookEndpointId;
 pub use endpoints::WebhookEndpoints;
@@ -186,10 +186,11 @@ impl Outbox<'_> {
     };
 }
 
-/// An entry of the outbox index: a checkout whose outbox may have events due.
+/// An entry of the outbox index: a checkout (or payment method) whose outbox may have events
+/// due.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxEntry {
-    pub checkout: CheckoutId,
+    pub owner: EventOwner,
     /// The entry's score as read (ms since the epoch); settling compares against it.
     pub due_ms: i64,
 }
@@ -483,15 +484,15 @@ pub trait SyncIndex: Send + Sync + 'static {
 /// queued for delivery, and the deliveries.
 #[async_trait]
 pub trait EventOutbox: Send + Sync + 'static {
-    /// Called before the compare-and-set that will write `events` (all of checkout `id`): lists
-    /// them in the events index (for `GET /v1/events`), and when `deliver_due` is given
-    /// announces the checkout in the outbox index at that time (ZADD: it replaces the entry's
+    /// Called before the compare-and-set that will write `events` (all of checkout, or payment
+    /// method, `id`): lists them in the events index (for `GET /v1/events`), and when
+    /// `deliver_due` is given announces their owner in the outbox index at that time (ZADD: it replaces the entry's
     /// time), a little ahead, so that should the writer die before delivering them, any
     /// instance finds them then. Both are hints (an entry whose event was never written, the
     /// compare-and-set having lost, is skipped by readers).
     async fn announce_events(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         events: &[Event],
         deliver_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
@@ -514,13 +515,13 @@ pub trait EventOutbox: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    /// Leases the checkout's deliveries due at or before `now` (at most `limit`) until
+    /// Leases the checkout's (or payment method's) deliveries due at or before `now` (at most `limit`) until
     /// `lease_until`: another instance takes them only once the lease is over. Answers them
     /// (an event queued but not yet fanned out to the endpoints is a [`DeliveryTarget::Url`]
     /// one with `fanned_out: None`), and the checkout's earliest outbox time afterwards (ms).
     async fn lease_due_events(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
@@ -595,7 +596,7 @@ pub trait EventOutbox: Send + Sync + 'static {
     /// Without `seen` (a pass the writer started itself), an earlier entry is kept.
     async fn settle_outbox(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         seen: Option<i64>,
         next_due: Option<i64>,
     ) -> Result<(), StoreError>;

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{Outbox, StoreError};
 use crate::domain::payment_method::{
     CustomerReference, MspToken, PaymentMethod, PaymentMethodEvent, PaymentMethodId,
     StoredPaymentMethod,
@@ -22,12 +22,15 @@ pub struct PaymentMethodPage {
 pub trait PaymentMethods: Send + Sync + 'static {
     /// Stores a new payment method, its token and its `payment_method.saved` event in one
     /// atomic step, and indexes it under its customer reference. A payment method with this id
-    /// already stored is left as it is and returned (a retried save saves once).
+    /// already stored is left as it is and returned (a retried save saves once). `outbox`
+    /// holds the event as merchants see it (`GET /v1/events`, webhooks), written beside the
+    /// payment method in the same step, listed, and queued as a checkout's events are.
     async fn save_payment_method(
         &self,
         method: &PaymentMethod,
         token: &MspToken,
         event: &PaymentMethodEvent,
+        outbox: Outbox<'_>,
     ) -> Result<StoredPaymentMethod, StoreError>;
 
     async fn payment_method(
@@ -35,13 +38,15 @@ pub trait PaymentMethods: Send + Sync + 'static {
         id: &PaymentMethodId,
     ) -> Result<Option<StoredPaymentMethod>, StoreError>;
 
-    /// Writes `next` and its event in one compare-and-set: `false` when the stored version is
+    /// Writes `next` and its event in one compare-and-set (with `outbox`'s merchant event, as
+    /// [`save_payment_method`](Self::save_payment_method)): `false` when the stored version is
     /// not `expected_version` any more (nothing written).
     async fn update_payment_method(
         &self,
         expected_version: u64,
         next: &PaymentMethod,
         event: &PaymentMethodEvent,
+        outbox: Outbox<'_>,
     ) -> Result<bool, StoreError>;
 
     /// A customer's payment methods, newest first, after `starting_after` when given.

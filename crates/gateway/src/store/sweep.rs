@@ -6,7 +6,8 @@
 //! watermark together):
 //!
 //! ```text
-//! {prefix}:{sweep}:lease      STR   owner token                    TTL the lease's
+//! {prefix}:{sweep}:lease      STR   owner token, space, held until TTL the lease's
+//!                                   (unix ms by the gateway's clock)
 //! {prefix}:{sweep}:watermark  STR   unix ms                        TTL retention
 //! {prefix}:{sweep}:history    LIST  JSON reports, newest first     TTL retention (100 kept)
 //! ```
@@ -23,9 +24,16 @@ pub const SWEEPS_KEPT: usize = 100;
 
 #[async_trait]
 pub trait Sweeps: Send + Sync + 'static {
-    /// Takes the sweep's lease as `owner` for `ttl` (or extends it, when `owner` holds it
-    /// already); `false` when another owner holds it.
-    async fn lease_sweep(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Takes the sweep's lease as `owner` until `now` + `ttl` (or extends it, when `owner`
+    /// holds it already); `false` when another owner holds it past `now`. The lease runs out by
+    /// the gateway's clock (`now`), so that tests move time instead of waiting; the key's own
+    /// TTL is a backstop.
+    async fn lease_sweep(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 
     /// Gives the lease up, if `owner` still holds it.
     async fn release_sweep(&self, owner: &str) -> Result<(), StoreError>;

@@ -38,8 +38,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use crate::api::view::MerchantEventView;
 use crate::clock::seconds;
 use crate::configuration::WebhookSettings;
-use crate::domain::checkout::CheckoutId;
-use crate::domain::event::{Attempt, Delivery, DeliveryStatus, Event, EventObject, EventType};
+use crate::domain::event::{
+    Attempt, Delivery, DeliveryStatus, Event, EventObject, EventOwner, EventType,
+};
 use crate::domain::webhook_endpoint::WebhookEndpoint;
 use crate::flows::Context;
 use crate::metrics::{
@@ -88,8 +89,9 @@ pub struct Deliverer {
     lease: TimeDelta,
     /// Attempts in flight per destination ([`DeliveryTarget::label`]).
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Checkouts the background passes are delivering now (they are not started twice).
-    busy: Mutex<HashSet<CheckoutId>>,
+    /// Checkouts (and payment methods) the background passes are delivering now (they are not
+    /// started twice).
+    busy: Mutex<HashSet<EventOwner>>,
 }
 
 /// One delivery to make.
@@ -139,7 +141,7 @@ impl Deliverer {
     /// the outbox index says is due, each checkout in a task of its own.
     pub async fn run(
         self: Arc<Self>,
-        mut bell: mpsc::Receiver<CheckoutId>,
+        mut bell: mpsc::Receiver<EventOwner>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -174,26 +176,26 @@ impl Deliverer {
         let now = self.ctx.clock.now();
         let due = self.ctx.store.due_outboxes(now, PASS_BATCH).await?;
         for entry in due {
-            let fresh = self.lock_busy().insert(entry.checkout.clone());
+            let fresh = self.lock_busy().insert(entry.owner.clone());
             if !fresh {
                 continue;
             }
             let this = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = this
-                    .deliver_checkout(&entry.checkout, Some(entry.due_ms))
+                    .deliver_checkout(&entry.owner, Some(entry.due_ms))
                     .await
                 {
-                    tracing::warn!(checkout_id = %entry.checkout, error = %e, "could not deliver a checkout's events; they stay queued");
+                    tracing::warn!(checkout_id = %entry.owner, error = %e, "could not deliver a checkout's events; they stay queued");
                 }
-                this.lock_busy().remove(&entry.checkout);
+                this.lock_busy().remove(&entry.owner);
             });
         }
         self.observe_backlog(now).await;
         Ok(())
     }
 
-    fn lock_busy(&self) -> std::sync::MutexGuard<'_, HashSet<CheckoutId>> {
+    fn lock_busy(&self) -> std::sync::MutexGuard<'_, HashSet<EventOwner>> {
         self.busy.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -204,7 +206,7 @@ impl Deliverer {
         let due = self.ctx.store.due_outboxes(now, PASS_BATCH).await?;
         let tried: Vec<Result<usize, StoreError>> = futures_util::stream::iter(due)
             .map(|entry| async move {
-                self.deliver_checkout(&entry.checkout, Some(entry.due_ms))
+                self.deliver_checkout(&entry.owner, Some(entry.due_ms))
                     .await
             })
             .buffer_unordered(CONCURRENCY)
@@ -223,11 +225,12 @@ impl Deliverer {
         Ok(count)
     }
 
-    /// Leases checkout `id`'s due deliveries, fans new events out to the endpoints, delivers,
-    /// and settles its index entry (`seen` is the entry's score when a pass found it there).
+    /// Leases checkout (or payment method) `id`'s due deliveries, fans new events out to the
+    /// endpoints, delivers, and settles its index entry (`seen` is the entry's score when a
+    /// pass found it there).
     async fn deliver_checkout(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         seen: Option<i64>,
     ) -> Result<usize, StoreError> {
         let now = self.ctx.clock.now();

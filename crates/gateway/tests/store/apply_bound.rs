@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use gateway::clock::SystemClock;
 use gateway::configuration::Settings;
 use gateway::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, EventSource, PaySession};
-use gateway::domain::event::{Delivery, Event, EventId, EventType};
+use gateway::domain::event::{Delivery, Event, EventId, EventOwner, EventType};
 use gateway::domain::payment_method::{
     CustomerReference, MspToken, PaymentMethod, PaymentMethodEvent, PaymentMethodId,
     StoredPaymentMethod,
@@ -127,8 +127,11 @@ impl PaymentMethods for AlwaysLosing {
         method: &PaymentMethod,
         token: &MspToken,
         event: &PaymentMethodEvent,
+        outbox: gateway::store::Outbox<'_>,
     ) -> Result<StoredPaymentMethod, StoreError> {
-        self.inner.save_payment_method(method, token, event).await
+        self.inner
+            .save_payment_method(method, token, event, outbox)
+            .await
     }
     async fn payment_method(
         &self,
@@ -141,9 +144,10 @@ impl PaymentMethods for AlwaysLosing {
         expected_version: u64,
         next: &PaymentMethod,
         event: &PaymentMethodEvent,
+        outbox: gateway::store::Outbox<'_>,
     ) -> Result<bool, StoreError> {
         self.inner
-            .update_payment_method(expected_version, next, event)
+            .update_payment_method(expected_version, next, event, outbox)
             .await
     }
     async fn list_payment_methods(
@@ -182,7 +186,7 @@ impl Locks for AlwaysLosing {
 impl EventOutbox for AlwaysLosing {
     async fn announce_events(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         events: &[Event],
         due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
@@ -206,7 +210,7 @@ impl EventOutbox for AlwaysLosing {
     }
     async fn lease_due_events(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: usize,
@@ -257,7 +261,7 @@ impl EventOutbox for AlwaysLosing {
     }
     async fn settle_outbox(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         seen: Option<i64>,
         next: Option<i64>,
     ) -> Result<(), StoreError> {
@@ -327,8 +331,13 @@ impl Listing for AlwaysLosing {
 
 #[async_trait]
 impl gateway::store::sweep::Sweeps for AlwaysLosing {
-    async fn lease_sweep(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.inner.lease_sweep(owner, ttl).await
+    async fn lease_sweep(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner.lease_sweep(owner, now, ttl).await
     }
     async fn release_sweep(&self, owner: &str) -> Result<(), StoreError> {
         self.inner.release_sweep(owner).await

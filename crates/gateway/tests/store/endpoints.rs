@@ -39,7 +39,10 @@ async fn queued_event(store: &dyn CheckoutStore, to_url: bool, at: DateTime<Utc>
     store.insert(&before, &created_event()).await.unwrap();
     let after = moved(&before, S::Succeeded);
     let events = events_between(&before, &after, 2, at);
-    store.announce_events(&id, &events, Some(at)).await.unwrap();
+    store
+        .announce_events(&(&id).into(), &events, Some(at))
+        .await
+        .unwrap();
     let outbox = Outbox {
         events: &events,
         deliver_at: Some(at),
@@ -139,7 +142,7 @@ where
     let checkout = event.checkout_id().clone();
     let lease = TimeDelta::minutes(1);
     let (leased, _) = store
-        .lease_due_events(&checkout, at, at + lease, 10)
+        .lease_due_events(&(&checkout).into(), at, at + lease, 10)
         .await
         .unwrap();
     assert_eq!(leased.len(), 1);
@@ -178,13 +181,13 @@ where
     );
     // Leased to the fan-out's caller: nothing is due until the lease is over.
     let (none, _) = store
-        .lease_due_events(&checkout, at, at + lease, 10)
+        .lease_due_events(&(&checkout).into(), at, at + lease, 10)
         .await
         .unwrap();
     assert!(none.is_empty());
     let later = at + lease;
     let (all, _) = store
-        .lease_due_events(&checkout, later, later + lease, 10)
+        .lease_due_events(&(&checkout).into(), later, later + lease, 10)
         .await
         .unwrap();
     let mut targets: Vec<DeliveryTarget> = all.iter().map(|l| l.target.clone()).collect();
@@ -227,7 +230,7 @@ where
     assert_eq!(queued.status, DeliveryStatus::Pending);
     assert_eq!(queued.attempts.len(), 1);
     let (leased, _) = store
-        .lease_due_events(&checkout, again, again + lease, 10)
+        .lease_due_events(&(&checkout).into(), again, again + lease, 10)
         .await
         .unwrap();
     assert!(
@@ -261,7 +264,7 @@ where
     );
     let lease = TimeDelta::minutes(1);
     let (leased, _) = store
-        .lease_due_events(&checkout, at, at + lease, 10)
+        .lease_due_events(&(&checkout).into(), at, at + lease, 10)
         .await
         .unwrap();
     assert_eq!(leased.len(), 1);
@@ -273,7 +276,7 @@ where
         .unwrap();
     let later = at + lease;
     let (leased, _) = store
-        .lease_due_events(&checkout, later, later + lease, 10)
+        .lease_due_events(&(&checkout).into(), later, later + lease, 10)
         .await
         .unwrap();
     assert_eq!(
@@ -319,7 +322,7 @@ where
     let own = store.event(&cause.id).await.unwrap().unwrap();
     assert!(matches!(own.event.object, EventObject::Checkout(_)));
     let (leased, _) = store
-        .lease_due_events(&checkout, at, at + TimeDelta::minutes(1), 10)
+        .lease_due_events(&(&checkout).into(), at, at + TimeDelta::minutes(1), 10)
         .await
         .unwrap();
     assert_eq!(leased.len(), 3, "{leased:?}");

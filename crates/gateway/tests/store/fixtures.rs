@@ -37,6 +37,7 @@ pub fn checkout(id: &CheckoutId) -> Checkout {
         expires_at: at + chrono::Duration::hours(1),
         capture_method: Default::default(),
         amount_captured: None,
+        amount_capturable: None,
         capture_before: None,
         refunds: Vec::new(),
         disputes: Vec::new(),

@@ -50,7 +50,7 @@ async fn transition(
     let events = events_between(&before, &after, 2, at);
     assert_eq!(events.len(), 1);
     store
-        .announce_events(id, &events, Some(at + grace))
+        .announce_events(&id.into(), &events, Some(at + grace))
         .await
         .unwrap();
     let outbox = Outbox {
@@ -106,25 +106,30 @@ where
     assert!(store.due_outboxes(t0(), 10).await.unwrap().is_empty());
     let due = store.due_outboxes(t0() + grace, 10).await.unwrap();
     assert_eq!(due.len(), 1);
-    assert_eq!(due[0].checkout, id);
+    assert_eq!(due[0].owner, gateway::domain::event::EventOwner::from(&id));
 
     // One deliverer leases it; another finds nothing until the lease runs out.
     let now = t0() + grace;
     let lease = TimeDelta::seconds(40);
     let (first, earliest) = store
-        .lease_due_events(&id, now, now + lease, 10)
+        .lease_due_events(&(&id).into(), now, now + lease, 10)
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].event.id, event.id);
     assert_eq!(earliest, Some((now + lease).timestamp_millis()));
     let (second, _) = store
-        .lease_due_events(&id, now + TimeDelta::seconds(39), now + lease * 2, 10)
+        .lease_due_events(
+            &(&id).into(),
+            now + TimeDelta::seconds(39),
+            now + lease * 2,
+            10,
+        )
         .await
         .unwrap();
     assert!(second.is_empty(), "leased twice");
     let (taken_over, _) = store
-        .lease_due_events(&id, now + lease, now + lease * 2, 10)
+        .lease_due_events(&(&id).into(), now + lease, now + lease * 2, 10)
         .await
         .unwrap();
     assert_eq!(taken_over.len(), 1, "a lease that ran out is taken over");
@@ -136,7 +141,7 @@ where
         .unwrap();
     assert_eq!(earliest, None);
     store
-        .settle_outbox(&id, Some(due[0].due_ms), earliest)
+        .settle_outbox(&(&id).into(), Some(due[0].due_ms), earliest)
         .await
         .unwrap();
     assert!(
@@ -162,7 +167,7 @@ where
     let after = moved(&before, S::Failed);
     let events = events_between(&before, &after, 7, t0());
     store
-        .announce_events(&id, &events, Some(t0()))
+        .announce_events(&(&id).into(), &events, Some(t0()))
         .await
         .unwrap();
     let outbox = Outbox {
@@ -187,7 +192,7 @@ where
         .unwrap();
     assert!(listed.iter().all(|e| e.event.id != events[0].id));
     let (leased, _) = store
-        .lease_due_events(&id, t0(), t0() + TimeDelta::minutes(1), 10)
+        .lease_due_events(&(&id).into(), t0(), t0() + TimeDelta::minutes(1), 10)
         .await
         .unwrap();
     assert!(leased.is_empty());
@@ -205,7 +210,7 @@ where
     assert_eq!(seen.len(), 1);
     // A pass delivers the event...
     store
-        .lease_due_events(&id, t0(), t0() + TimeDelta::minutes(1), 10)
+        .lease_due_events(&(&id).into(), t0(), t0() + TimeDelta::minutes(1), 10)
         .await
         .unwrap();
     let earliest = store
@@ -214,9 +219,12 @@ where
         .unwrap();
     // ...while a writer announces the checkout's next events.
     let later = t0() + TimeDelta::seconds(30);
-    store.announce_events(&id, &[], Some(later)).await.unwrap();
     store
-        .settle_outbox(&id, Some(seen[0].due_ms), earliest)
+        .announce_events(&(&id).into(), &[], Some(later))
+        .await
+        .unwrap();
+    store
+        .settle_outbox(&(&id).into(), Some(seen[0].due_ms), earliest)
         .await
         .unwrap();
     let due = store.due_outboxes(later, 10).await.unwrap();
@@ -225,7 +233,7 @@ where
     // Without a seen score (the writer's own pass), an earlier entry is kept, a later one set.
     store
         .settle_outbox(
-            &id,
+            &(&id).into(),
             None,
             Some((later + TimeDelta::hours(1)).timestamp_millis()),
         )
@@ -298,7 +306,7 @@ where
     let id = CheckoutId::generate();
     let event = transition(store.as_ref(), &id, S::Succeeded, t0(), TimeDelta::zero()).await;
     store
-        .lease_due_events(&id, t0(), t0() + TimeDelta::minutes(1), 10)
+        .lease_due_events(&(&id).into(), t0(), t0() + TimeDelta::minutes(1), 10)
         .await
         .unwrap();
     store
@@ -311,7 +319,7 @@ where
     assert_eq!(queued.attempts.len(), 1, "the attempts so far are kept");
     assert_eq!(store.due_outboxes(later, 10).await.unwrap().len(), 1);
     let (leased, _) = store
-        .lease_due_events(&id, later, later + TimeDelta::minutes(1), 10)
+        .lease_due_events(&(&id).into(), later, later + TimeDelta::minutes(1), 10)
         .await
         .unwrap();
     assert_eq!(leased.len(), 1);
@@ -341,7 +349,8 @@ where
     };
     // As flows::apply calls it: a single Redis node writes the announcement in the script and
     // leaves this future unpolled; the other stores send it beside the compare-and-set.
-    let announce = store.announce_events(&id, &events, Some(announce_at));
+    let owner = (&id).into();
+    let announce = store.announce_events(&owner, &events, Some(announce_at));
     let (announced, written) = store
         .commit_transition(1, S::Created, &after, None, outbox, announce)
         .await;
@@ -357,7 +366,7 @@ where
     );
     let due = store.due_outboxes(announce_at, 10).await.unwrap();
     assert_eq!(due.len(), 1);
-    assert_eq!(due[0].checkout, id);
+    assert_eq!(due[0].owner, gateway::domain::event::EventOwner::from(&id));
     let listed = store
         .recent_events(
             Some(EventType::Checkout(S::Succeeded)),
@@ -435,7 +444,7 @@ where
     let all: Vec<&Event> = all.iter().map(|s| &s.event).collect();
     assert_eq!(all, vec![&second[0], &first[0]], "newest first");
     let (leased, _) = store
-        .lease_due_events(&id, later, later + TimeDelta::minutes(1), 10)
+        .lease_due_events(&(&id).into(), later, later + TimeDelta::minutes(1), 10)
         .await
         .unwrap();
     let mut leased: Vec<Event> = leased.into_iter().map(|s| s.event).collect();

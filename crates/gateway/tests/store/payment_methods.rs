@@ -12,7 +12,7 @@ use gateway::domain::payment_method::{
     CustomerReference, MspToken, PaymentMethod, PaymentMethodEvent, PaymentMethodEventType,
     PaymentMethodId, PaymentMethodStatus, Usage,
 };
-use gateway::store::CheckoutStore;
+use gateway::store::{CheckoutStore, Outbox};
 
 use crate::LONG;
 
@@ -48,7 +48,7 @@ async fn saves_once_changes_by_compare_and_set_and_lists_newest_first(
     let token = MspToken::new("QZTCh7jdk8".into()).unwrap();
     let saved = PaymentMethodEvent::new(PaymentMethodEventType::Saved, &first, 1, Utc::now());
     let stored = store
-        .save_payment_method(&first, &token, &saved)
+        .save_payment_method(&first, &token, &saved, Outbox::NONE)
         .await
         .unwrap();
     assert_eq!((stored.version, &stored.method), (1, &first));
@@ -58,7 +58,7 @@ async fn saves_once_changes_by_compare_and_set_and_lists_newest_first(
     other.usage = Usage::CardOnFile;
     let other_token = MspToken::new("other".into()).unwrap();
     let again = store
-        .save_payment_method(&other, &other_token, &saved)
+        .save_payment_method(&other, &other_token, &saved, Outbox::NONE)
         .await
         .unwrap();
     assert_eq!(
@@ -71,20 +71,20 @@ async fn saves_once_changes_by_compare_and_set_and_lists_newest_first(
     let event = PaymentMethodEvent::new(PaymentMethodEventType::Deleted, &deleted, 2, Utc::now());
     assert!(
         !store
-            .update_payment_method(7, &deleted, &event)
+            .update_payment_method(7, &deleted, &event, Outbox::NONE)
             .await
             .unwrap(),
         "stale version"
     );
     assert!(
         store
-            .update_payment_method(1, &deleted, &event)
+            .update_payment_method(1, &deleted, &event, Outbox::NONE)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .update_payment_method(1, &deleted, &event)
+            .update_payment_method(1, &deleted, &event, Outbox::NONE)
             .await
             .unwrap(),
         "once"
@@ -107,13 +107,16 @@ async fn saves_once_changes_by_compare_and_set_and_lists_newest_first(
     let third = method(&customer);
     for m in [&second, &third] {
         let e = PaymentMethodEvent::new(PaymentMethodEventType::Saved, m, 1, Utc::now());
-        store.save_payment_method(m, &token, &e).await.unwrap();
+        store
+            .save_payment_method(m, &token, &e, Outbox::NONE)
+            .await
+            .unwrap();
     }
     let stranger = CustomerReference::parse("r", "someone-else").unwrap();
     let theirs = method(&stranger);
     let e = PaymentMethodEvent::new(PaymentMethodEventType::Saved, &theirs, 1, Utc::now());
     store
-        .save_payment_method(&theirs, &token, &e)
+        .save_payment_method(&theirs, &token, &e, Outbox::NONE)
         .await
         .unwrap();
 
@@ -156,4 +159,101 @@ async fn redis_cluster_keeps_the_saved_card_contract() {
 async fn memory_keeps_the_saved_card_contract() {
     saves_once_changes_by_compare_and_set_and_lists_newest_first(crate::memory_store(LONG).await)
         .await;
+}
+
+/// A payment method's merchant events are written with each change, listed, read by id and
+/// leased from its own outbox like a checkout's (design §14's "its own outbox").
+async fn a_payment_methods_events_have_their_own_outbox(store: Arc<dyn CheckoutStore>) {
+    use gateway::domain::event::{EventOwner, EventType, payment_method_event};
+    let customer = CustomerReference::parse("customer.reference", "cus-outbox").unwrap();
+    let first = method(&customer);
+    let token = MspToken::new("QZTCh7jdk8".into()).unwrap();
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
+    let history = PaymentMethodEvent::new(PaymentMethodEventType::Saved, &first, 1, now);
+    let saved = [payment_method_event(
+        PaymentMethodEventType::Saved,
+        &first,
+        1,
+        now,
+    )];
+    let queued = |events| Outbox {
+        events,
+        deliver_at: Some(now),
+        announce_at: Some(now),
+        to_url: true,
+    };
+    store
+        .save_payment_method(&first, &token, &history, queued(&saved))
+        .await
+        .unwrap();
+    let mut deleted = first.clone();
+    deleted.status = PaymentMethodStatus::Deleted;
+    let history = PaymentMethodEvent::new(PaymentMethodEventType::Deleted, &deleted, 2, now);
+    let gone = [payment_method_event(
+        PaymentMethodEventType::Deleted,
+        &deleted,
+        2,
+        now,
+    )];
+    assert!(
+        store
+            .update_payment_method(1, &deleted, &history, queued(&gone))
+            .await
+            .unwrap()
+    );
+    // Read by id, with its pending delivery, and never with the token.
+    let read = store.event(&saved[0].id).await.unwrap().unwrap();
+    assert_eq!(read.event, saved[0]);
+    assert!(read.delivery.is_some());
+    assert!(!format!("{read:?}").contains("QZTCh7jdk8"));
+    // Listed, and by type.
+    let window = (now - chrono::TimeDelta::days(1), now);
+    let listed = store
+        .recent_events(
+            Some(EventType::PaymentMethod(PaymentMethodEventType::Deleted)),
+            None,
+            window,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(listed.iter().any(|e| e.event == gone[0]), "{listed:?}");
+    // The outbox index names the payment method; leasing it answers both events.
+    let owner = EventOwner::PaymentMethod(first.id.clone());
+    let due = store.due_outboxes(now, 1000).await.unwrap();
+    assert!(due.iter().any(|d| d.owner == owner), "{due:?}");
+    let (leased, _) = store
+        .lease_due_events(&owner, now, now + chrono::TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = leased.iter().map(|l| l.event.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, [saved[0].id.clone(), gone[0].id.clone()]);
+    // Delivered: out of the outbox.
+    for l in &leased {
+        let mut delivery = l.delivery.clone().unwrap();
+        delivery.status = gateway::domain::event::DeliveryStatus::Delivered;
+        delivery.next_attempt_at = None;
+        store.save_delivery(&l.event.id, &delivery).await.unwrap();
+    }
+    let (again, earliest) = store
+        .lease_due_events(&owner, now + chrono::TimeDelta::hours(1), now, 10)
+        .await
+        .unwrap();
+    assert!(again.is_empty() && earliest.is_none(), "{again:?}");
+}
+
+#[tokio::test]
+async fn redis_keeps_a_payment_methods_events_in_its_own_outbox() {
+    a_payment_methods_events_have_their_own_outbox(crate::redis_store(LONG).await).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_keeps_a_payment_methods_events_in_its_own_outbox() {
+    a_payment_methods_events_have_their_own_outbox(crate::cluster_store(LONG).await).await;
+}
+
+#[tokio::test]
+async fn memory_keeps_a_payment_methods_events_in_its_own_outbox() {
+    a_payment_methods_events_have_their_own_outbox(crate::memory_store(LONG).await).await;
 }

@@ -66,7 +66,10 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
         .with_ymd_and_hms(2026, 11, 24, 10, 1, 0)
         .unwrap();
     let events = gateway::domain::event::events_between(&c1, &moved(&c1, S::RequiresAction), 2, at);
-    store.announce_events(&id, &events, Some(at)).await.unwrap();
+    store
+        .announce_events(&(&id).into(), &events, Some(at))
+        .await
+        .unwrap();
     store
         .compare_and_set(
             1,
@@ -82,7 +85,7 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
         .await
         .unwrap();
     let (leased, _) = store
-        .lease_due_events(&id, at, at + chrono::TimeDelta::minutes(1), 10)
+        .lease_due_events(&(&id).into(), at, at + chrono::TimeDelta::minutes(1), 10)
         .await
         .unwrap();
     assert_eq!(leased.len(), 1);
@@ -99,7 +102,10 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
         chrono::TimeDelta::days(3),
     );
     let next = store.save_delivery(&events[0].id, &retry).await.unwrap();
-    store.settle_outbox(&id, None, next).await.unwrap();
+    store
+        .settle_outbox(&(&id).into(), None, next)
+        .await
+        .unwrap();
     store
         .reindex_status(&moved(&c1, S::RequiresAction), S::Created)
         .await

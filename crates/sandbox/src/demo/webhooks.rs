@@ -5,10 +5,10 @@
 //! hidden.
 //!
 //! Beside the shop (`webhooks.url`), the sandbox makes two webhook endpoints of its own
-//! (design §16), an ERP that takes checkouts and a support desk that takes refunds, each
-//! delivered to `POST /demo/webhooks/{name}` and checked by its Standard Webhooks signature
-//! ([`verify_standard`]) with that endpoint's secret: the page says which destination got
-//! which event.
+//! (design §16), an ERP that takes checkouts and a support desk that takes refunds and saved
+//! cards, each delivered to `POST /demo/webhooks/{name}` and checked by its Standard Webhooks
+//! signature ([`verify_standard`]) with that endpoint's secret: the page says which destination
+//! got which event.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -127,7 +127,7 @@ pub const DEMO_ENDPOINTS: &[(&str, &str, &[&str])] = &[
     (
         "support",
         "Support desk",
-        &["refund.*", "webhook_endpoint.*"],
+        &["refund.*", "payment_method.*", "webhook_endpoint.*"],
     ),
 ];
 

@@ -379,6 +379,7 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
     );
     Ok(PspOrder {
         captured,
+        capture_remain: capture_remain.filter(|r| *r >= 0),
         order_id,
         transaction_id: order.transaction_id.filter(|t| !t.is_empty()),
         status: payment_status,

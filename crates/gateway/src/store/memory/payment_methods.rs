@@ -8,11 +8,14 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 
 use super::MemoryStore;
+use crate::domain::event::Delivery;
 use crate::domain::payment_method::{
     CustomerReference, MspToken, PaymentMethod, PaymentMethodEvent, PaymentMethodId,
     StoredPaymentMethod,
 };
-use crate::store::{PaymentMethodPage, PaymentMethods, StoreError};
+use crate::store::{
+    EventOutbox, Outbox, PaymentMethodPage, PaymentMethods, StoreError, StoredEvent,
+};
 
 #[derive(Default)]
 pub(super) struct Saved(
@@ -30,6 +33,41 @@ impl Saved {
     }
 }
 
+impl MemoryStore {
+    /// Stores a change's merchant events beside the payment method, queued as `outbox` says,
+    /// and lists (and announces) them as a checkout's.
+    async fn write_payment_method_events(
+        &self,
+        id: &PaymentMethodId,
+        outbox: &Outbox<'_>,
+    ) -> Result<(), StoreError> {
+        {
+            let mut state = self.state();
+            let mail = state.payment_method_mail.entry(id.clone()).or_default();
+            for e in outbox.events {
+                if let Some(at) = outbox.deliver_at {
+                    mail.outbox.insert(e.id.clone(), at.timestamp_millis());
+                }
+                mail.merchant_events.insert(
+                    e.id.clone(),
+                    StoredEvent {
+                        event: e.clone(),
+                        delivery: outbox
+                            .deliver_at
+                            .filter(|_| outbox.to_url)
+                            .map(Delivery::due_now),
+                    },
+                );
+            }
+        }
+        if outbox.events.is_empty() {
+            return Ok(());
+        }
+        self.announce_events(&id.into(), outbox.events, outbox.announce_at)
+            .await
+    }
+}
+
 #[async_trait]
 impl PaymentMethods for MemoryStore {
     async fn save_payment_method(
@@ -37,19 +75,28 @@ impl PaymentMethods for MemoryStore {
         method: &PaymentMethod,
         token: &MspToken,
         event: &PaymentMethodEvent,
+        outbox: Outbox<'_>,
     ) -> Result<StoredPaymentMethod, StoreError> {
-        let mut all = self.payment_methods.lock();
-        let entry = all.entry(method.id.clone()).or_insert_with(|| {
-            (
-                StoredPaymentMethod {
-                    method: method.clone(),
-                    token: token.clone(),
-                    version: 1,
-                },
-                vec![event.clone()],
-            )
-        });
-        Ok(entry.0.clone())
+        let (saved, fresh) = {
+            let mut all = self.payment_methods.lock();
+            let fresh = !all.contains_key(&method.id);
+            let entry = all.entry(method.id.clone()).or_insert_with(|| {
+                (
+                    StoredPaymentMethod {
+                        method: method.clone(),
+                        token: token.clone(),
+                        version: 1,
+                    },
+                    vec![event.clone()],
+                )
+            });
+            (entry.0.clone(), fresh)
+        };
+        if fresh {
+            self.write_payment_method_events(&method.id, &outbox)
+                .await?;
+        }
+        Ok(saved)
     }
 
     async fn payment_method(
@@ -64,17 +111,24 @@ impl PaymentMethods for MemoryStore {
         expected_version: u64,
         next: &PaymentMethod,
         event: &PaymentMethodEvent,
+        outbox: Outbox<'_>,
     ) -> Result<bool, StoreError> {
-        let mut all = self.payment_methods.lock();
-        match all.get_mut(&next.id) {
-            Some((stored, events)) if stored.version == expected_version => {
-                stored.method = next.clone();
-                stored.version += 1;
-                events.push(event.clone());
-                Ok(true)
+        let written = {
+            let mut all = self.payment_methods.lock();
+            match all.get_mut(&next.id) {
+                Some((stored, events)) if stored.version == expected_version => {
+                    stored.method = next.clone();
+                    stored.version += 1;
+                    events.push(event.clone());
+                    true
+                }
+                _ => false,
             }
-            _ => Ok(false),
+        };
+        if written {
+            self.write_payment_method_events(&next.id, &outbox).await?;
         }
+        Ok(written)
     }
 
     async fn list_payment_methods(

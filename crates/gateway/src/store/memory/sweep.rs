@@ -4,18 +4,17 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Expiring, MemoryStore};
+use super::MemoryStore;
 use crate::store::StoreError;
 use crate::store::sweep::{SWEEPS_KEPT, Sweeps};
 
 #[derive(Default)]
 pub(super) struct SweepMemory {
-    lease: Option<Expiring<String>>,
+    /// The owner and until when it holds the lease, by the gateway's clock.
+    lease: Option<(String, DateTime<Utc>)>,
     watermark: Option<DateTime<Utc>>,
     history: VecDeque<String>,
 }
@@ -26,26 +25,35 @@ impl MemoryStore {
     }
 }
 
-fn held_by_other(lease: &Option<Expiring<String>>, owner: &str, now: Instant) -> bool {
+fn held_by_other(lease: &Option<(String, DateTime<Utc>)>, owner: &str, now: DateTime<Utc>) -> bool {
     lease
         .as_ref()
-        .is_some_and(|l| l.live(now) && l.value != owner)
+        .is_some_and(|(who, until)| *until > now && who != owner)
 }
 
 #[async_trait]
 impl Sweeps for MemoryStore {
-    async fn lease_sweep(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+    async fn lease_sweep(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let mut s = self.sweeps();
-        if held_by_other(&s.lease, owner, Instant::now()) {
+        if held_by_other(&s.lease, owner, now) {
             return Ok(false);
         }
-        s.lease = Some(Expiring::new(owner.to_owned(), ttl));
+        let until = chrono::TimeDelta::from_std(ttl)
+            .ok()
+            .and_then(|t| now.checked_add_signed(t))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        s.lease = Some((owner.to_owned(), until));
         Ok(true)
     }
 
     async fn release_sweep(&self, owner: &str) -> Result<(), StoreError> {
         let mut s = self.sweeps();
-        if s.lease.as_ref().is_some_and(|l| l.value == owner) {
+        if s.lease.as_ref().is_some_and(|(who, _)| who == owner) {
             s.lease = None;
         }
         Ok(())
@@ -61,11 +69,9 @@ impl Sweeps for MemoryStore {
         to: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut s = self.sweeps();
-        let now = Instant::now();
-        let holds = s
-            .lease
-            .as_ref()
-            .is_some_and(|l| l.live(now) && l.value == owner);
+        // The lease's time was checked when it was last renewed, by the caller's clock: here,
+        // as on Redis, holding it is being its owner.
+        let holds = s.lease.as_ref().is_some_and(|(who, _)| who == owner);
         if holds {
             s.watermark = Some(to);
         }

@@ -27,6 +27,12 @@
 //! checkout's events with the square of its refunds (issue 23). Events written before that
 //! (a refund event with its `checkout`, or waiting for it) still read, through the refund in
 //! that checkout.
+//!
+//! A payment method's events (design §14) live in the same three keys under the payment
+//! method's hash tag (`{pm_…}:evt`, `:dlv`, `:outbox`), written by the script that changes the
+//! payment method (`redis/payment_methods.rs`), with what they show (`"object"`): the outbox
+//! index names the payment method, and everything here reads and delivers them as a
+//! checkout's, by the event id's owner ([`EventId::owner`]).
 
 use std::time::Duration;
 
@@ -38,8 +44,9 @@ use serde::{Deserialize, Serialize};
 use super::timeline::{IndexWrite, RedisTimeline, run_grouped};
 use super::{RedisStore, from_json, millis, to_json};
 use crate::domain::checkout::{Checkout, CheckoutId};
-use crate::domain::event::{Delivery, Event, EventId, EventObject, EventType};
+use crate::domain::event::{Delivery, Event, EventId, EventObject, EventOwner, EventType};
 use crate::domain::money::Currency;
+use crate::domain::payment_method::PaymentMethod;
 use crate::domain::refund::{Refund, RefundId};
 use crate::domain::webhook_endpoint::{EndpointSnapshot, WebhookEndpointId};
 use crate::store::keys;
@@ -364,6 +371,7 @@ pub(super) struct EventHead<'a> {
 enum HeadObject<'a> {
     Refund(&'a Refund),
     Dispute(&'a crate::domain::dispute::Dispute),
+    PaymentMethod(&'a PaymentMethod),
 }
 
 impl<'a> EventHead<'a> {
@@ -387,6 +395,9 @@ impl<'a> EventHead<'a> {
                 None,
             ),
             EventObject::WebhookEndpoint { endpoint, .. } => (None, None, None, Some(&**endpoint)),
+            EventObject::PaymentMethod(method) => {
+                (None, None, Some(HeadObject::PaymentMethod(method)), None)
+            }
         };
         Self {
             kind: event.kind,
@@ -484,6 +495,12 @@ fn decoded_events(
                 .map_err(|e| StoreError::corrupt(format!("stored event id {:?}: {e}", c[0])))?;
             let read: EventRead = from_json("merchant event", &c[1])?;
             let object = match (read.object, read.currency, read.endpoint) {
+                (Some(raw), _, None) if matches!(read.kind, EventType::PaymentMethod(_)) => {
+                    EventObject::PaymentMethod(from_json(
+                        "payment method of a merchant event",
+                        raw.get(),
+                    )?)
+                }
                 (_, _, Some(endpoint)) => EventObject::WebhookEndpoint {
                     checkout: id.checkout_id(),
                     endpoint,
@@ -602,7 +619,7 @@ impl RedisStore {
 
     pub(super) async fn outbox_announce(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         due: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let _: i64 = self
@@ -624,10 +641,11 @@ impl RedisStore {
         Ok(())
     }
 
-    /// One of `checkout`'s events, or all of them, with their deliveries ([`READ`]).
+    /// One of `checkout`'s (or payment method's) events, or all of them, with their deliveries
+    /// ([`READ`]).
     async fn read_events(
         &self,
-        checkout: &CheckoutId,
+        checkout: &EventOwner,
         one: Option<&EventId>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let raw: Vec<Option<String>> = self
@@ -637,7 +655,7 @@ impl RedisStore {
                     let mut call = self.outbox_scripts.read.prepare_invoke();
                     call.key(self.keys.event_records(checkout))
                         .key(self.keys.deliveries(checkout))
-                        .key(self.keys.checkout(checkout));
+                        .key(self.keys.event_owner_record(checkout));
                     if let Some(id) = one {
                         call.arg(id.as_str());
                     }
@@ -653,7 +671,7 @@ impl RedisStore {
 impl EventOutbox for RedisStore {
     async fn announce_events(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         events: &[Event],
         deliver_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
@@ -761,8 +779,8 @@ impl EventOutbox for RedisStore {
         let mut due = Vec::with_capacity(raw.len());
         let mut junk = Vec::new();
         for (member, score) in raw {
-            match (CheckoutId::parse(&member), score_ms(&score)) {
-                (Ok(checkout), Ok(due_ms)) => due.push(OutboxEntry { checkout, due_ms }),
+            match (EventOwner::parse(&member), score_ms(&score)) {
+                (Some(owner), Ok(due_ms)) => due.push(OutboxEntry { owner, due_ms }),
                 _ => junk.push(member),
             }
         }
@@ -772,7 +790,7 @@ impl EventOutbox for RedisStore {
 
     async fn lease_due_events(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
@@ -788,7 +806,7 @@ impl EventOutbox for RedisStore {
                         .key(self.keys.outbox(id))
                         .key(self.keys.event_records(id))
                         .key(self.keys.deliveries(id))
-                        .key(self.keys.checkout(id))
+                        .key(self.keys.event_owner_record(id))
                         .arg(now.timestamp_millis())
                         .arg(lease_until.timestamp_millis())
                         .arg(limit)
@@ -812,7 +830,7 @@ impl EventOutbox for RedisStore {
         target: &DeliveryTarget,
         delivery: &Delivery,
     ) -> Result<Option<i64>, StoreError> {
-        let checkout = &id.checkout_id();
+        let checkout = &id.owner();
         let member = &member(id, target);
         let json = &to_json("delivery", delivery)?;
         let due = &delivery
@@ -843,7 +861,7 @@ impl EventOutbox for RedisStore {
 
     async fn settle_outbox(
         &self,
-        id: &CheckoutId,
+        id: &EventOwner,
         seen: Option<i64>,
         next_due: Option<i64>,
     ) -> Result<(), StoreError> {
@@ -868,14 +886,14 @@ impl EventOutbox for RedisStore {
 
     async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
         Ok(self
-            .read_events(&id.checkout_id(), Some(id))
+            .read_events(&id.owner(), Some(id))
             .await?
             .into_iter()
             .next())
     }
 
     async fn checkout_events(&self, id: &CheckoutId) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut out = self.read_events(id, None).await?;
+        let mut out = self.read_events(&EventOwner::from(id), None).await?;
         out.sort_by(|a, b| b.event.id.cmp(&a.event.id));
         Ok(out)
     }
@@ -900,7 +918,7 @@ impl EventOutbox for RedisStore {
             let mut delivery = stored.delivery.unwrap_or_else(|| Delivery::due_now(now));
             delivery.redeliver(now);
             let after = &to_json("delivery", &delivery)?;
-            let checkout = &id.checkout_id();
+            let checkout = &id.owner();
             let outcome: i64 = self
                 .run("redeliver", || {
                     let mut conn = self.conn();
@@ -941,7 +959,7 @@ impl EventOutbox for RedisStore {
         lease_until: DateTime<Utc>,
         keep_url: bool,
     ) -> Result<Vec<WebhookEndpointId>, StoreError> {
-        let checkout = &id.checkout_id();
+        let checkout = &id.owner();
         let ids = &endpoints
             .iter()
             .map(WebhookEndpointId::as_str)
@@ -1016,7 +1034,7 @@ impl EventOutbox for RedisStore {
             id: EventId::new(checkout, 0, position),
             ..event.clone()
         };
-        self.announce_events(checkout, std::slice::from_ref(&stored), Some(now))
+        self.announce_events(&checkout.into(), std::slice::from_ref(&stored), Some(now))
             .await?;
         Ok(Some(stored))
     }
@@ -1025,7 +1043,7 @@ impl EventOutbox for RedisStore {
         &self,
         id: &EventId,
     ) -> Result<Vec<(WebhookEndpointId, Delivery)>, StoreError> {
-        let checkout = &id.checkout_id();
+        let checkout = &id.owner();
         let raw: Vec<String> = self
             .run("endpoint_deliveries", || {
                 let mut conn = self.conn();
@@ -1056,7 +1074,7 @@ impl EventOutbox for RedisStore {
         endpoint: &WebhookEndpointId,
         now: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
-        let checkout = &id.checkout_id();
+        let checkout = &id.owner();
         for _ in 0..5 {
             if self.event(id).await?.is_none() {
                 return Ok(None);

@@ -1,19 +1,45 @@
 //! [`PaymentMethods`] on Redis: each change of a payment method and its event are one Lua
-//! script on the payment method's hash slot (`{pm_…}`); the customer index (its own slot) is
-//! written after the save, as a hint the reader re-checks.
+//! script on the payment method's hash slot (`{pm_…}`): the history entry (`:pmevt`) and the
+//! merchant event with its delivery and outbox entry (`:evt`, `:dlv`, `:outbox`, read and
+//! delivered by `redis/outbox.rs` like a checkout's), announced just before the script as a
+//! checkout's events are. The customer index (its own slot) is written after the save, as a
+//! hint the reader re-checks.
 
 use ::redis::{AsyncCommands, Script};
 use async_trait::async_trait;
 
-use super::RedisStore;
+use super::outbox::EventHead;
+use super::{RedisStore, to_json as store_json};
+use crate::domain::event::{Delivery, Event};
 use crate::domain::payment_method::{
     CustomerReference, MspToken, PaymentMethod, PaymentMethodEvent, PaymentMethodId,
     StoredPaymentMethod,
 };
-use crate::store::{PaymentMethodPage, PaymentMethods, StoreError};
+use crate::store::{EventOutbox, Outbox, PaymentMethodPage, PaymentMethods, StoreError};
 
-/// KEYS: payment method, its events. ARGV: data JSON, token, event JSON, expiry (unix s).
-/// Returns the stored `{data, token, version}`: what it wrote, or what was there already.
+/// Writes a change's merchant event: KEYS[3..5] its events, deliveries and outbox; ARGV[5..8]
+/// the event id, its JSON, its `webhooks.url` delivery JSON or '', when it is due (ms) or ''
+/// (not queued); every key expires with the payment method (ARGV[4]).
+const WRITE_EVENT: &str = r#"
+local function write_event()
+  if ARGV[5] ~= '' then
+    redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])
+  end
+  if ARGV[7] ~= '' then
+    redis.call('HSET', KEYS[4], ARGV[5], ARGV[7])
+  end
+  if ARGV[8] ~= '' then
+    redis.call('ZADD', KEYS[5], ARGV[8], ARGV[5])
+  end
+  for k = 1, 5 do
+    redis.call('EXPIREAT', KEYS[k], ARGV[4])
+  end
+end
+"#;
+
+/// KEYS: payment method, its history, its events, deliveries, outbox. ARGV: data JSON, token,
+/// history entry JSON, expiry (unix s), then [`WRITE_EVENT`]'s. Returns the stored `{data,
+/// token, version}`: what it wrote, or what was there already.
 const SAVE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HMGET', KEYS[1], 'data', 'token', 'version')
@@ -21,13 +47,12 @@ end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'token', ARGV[2], 'version', 1)
 redis.call('DEL', KEYS[2])
 redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('EXPIREAT', KEYS[1], ARGV[4])
-redis.call('EXPIREAT', KEYS[2], ARGV[4])
+write_event()
 return {ARGV[1], ARGV[2], '1'}
 "#;
 
-/// KEYS: payment method, its events. ARGV: expected version, data JSON, event JSON, expiry.
-/// Returns 1 when written, 0 when the version differs (or it is gone).
+/// KEYS: as [`SAVE`]'s. ARGV: expected version, data JSON, history entry JSON, expiry, then
+/// [`WRITE_EVENT`]'s. Returns 1 when written, 0 when the version differs (or it is gone).
 const UPDATE: &str = r#"
 local v = redis.call('HGET', KEYS[1], 'version')
 if not v or tonumber(v) ~= tonumber(ARGV[1]) then
@@ -35,10 +60,35 @@ if not v or tonumber(v) ~= tonumber(ARGV[1]) then
 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', tonumber(ARGV[1]) + 1)
 redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('EXPIREAT', KEYS[1], ARGV[4])
-redis.call('EXPIREAT', KEYS[2], ARGV[4])
+write_event()
 return 1
 "#;
+
+/// The merchant event's part of [`SAVE`]'s and [`UPDATE`]'s arguments: id, JSON, `webhooks.url`
+/// delivery or '', due ms or ''.
+struct EventArgs {
+    id: String,
+    json: String,
+    delivery: String,
+    due: String,
+}
+
+impl EventArgs {
+    fn of(event: &Event, outbox: &Outbox<'_>) -> Result<Self, StoreError> {
+        let queued = outbox.deliver_at;
+        Ok(Self {
+            id: event.id.as_str().to_owned(),
+            json: store_json("merchant event", &EventHead::of(event))?,
+            delivery: match queued {
+                Some(at) if outbox.to_url => store_json("delivery", &Delivery::due_now(at))?,
+                _ => String::new(),
+            },
+            due: queued
+                .map(|at| at.timestamp_millis().to_string())
+                .unwrap_or_default(),
+        })
+    }
+}
 
 /// KEYS: a customer's index. ARGV: payment method id, its expiry (unix s). Members all score
 /// 0, so they sort by id (UUID v7: by creation); the index lives as long as its newest member.
@@ -51,6 +101,23 @@ if ttl < 0 or now + ttl < tonumber(ARGV[2]) then
 end
 return 1
 "#;
+
+impl RedisStore {
+    /// The change's merchant event (the one of `outbox`), announced as a checkout's are
+    /// (listed, and in the outbox index when queued) before the script that writes it.
+    async fn announce_payment_method_event(
+        &self,
+        method: &PaymentMethod,
+        outbox: &Outbox<'_>,
+    ) -> Result<Option<EventArgs>, StoreError> {
+        let Some(event) = outbox.events.first() else {
+            return Ok(None);
+        };
+        self.announce_events(&(&method.id).into(), outbox.events, outbox.announce_at)
+            .await?;
+        EventArgs::of(event, outbox).map(Some)
+    }
+}
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value)
@@ -76,6 +143,18 @@ fn stored(
     }))
 }
 
+/// [`WRITE_EVENT`]'s arguments: the merchant event's, or empty ones that write none.
+fn event_args(call: &mut ::redis::ScriptInvocation<'_>, event: Option<&EventArgs>) {
+    match event {
+        Some(e) => {
+            call.arg(&e.id).arg(&e.json).arg(&e.delivery).arg(&e.due);
+        }
+        None => {
+            call.arg("").arg("").arg("").arg("");
+        }
+    }
+}
+
 #[async_trait]
 impl PaymentMethods for RedisStore {
     async fn save_payment_method(
@@ -83,27 +162,33 @@ impl PaymentMethods for RedisStore {
         method: &PaymentMethod,
         token: &MspToken,
         event: &PaymentMethodEvent,
+        outbox: Outbox<'_>,
     ) -> Result<StoredPaymentMethod, StoreError> {
         let key = &self.keys.payment_method(&method.id);
         let events = &self.keys.payment_method_events(&method.id);
+        let merchant = &self.announce_payment_method_event(method, &outbox).await?;
         let data = &to_json(method)?;
         let event = &to_json(event)?;
         let expiry = method.forget_at().timestamp();
-        let script = &Script::new(SAVE);
+        let script = &Script::new(&format!("{WRITE_EVENT}{SAVE}"));
+        let id = &method.id;
         // Safe to send twice: a second run finds the first one's record and returns it.
         let (data, token, version): (Option<String>, Option<String>, Option<u64>) = self
             .run("save_payment_method", || {
                 let mut conn = self.conn();
                 async move {
-                    script
-                        .key(key)
+                    let mut call = script.prepare_invoke();
+                    call.key(key)
                         .key(events)
+                        .key(self.keys.event_records(id))
+                        .key(self.keys.deliveries(id))
+                        .key(self.keys.outbox(id))
                         .arg(data)
                         .arg(token.expose())
                         .arg(event)
-                        .arg(expiry)
-                        .invoke_async(&mut conn)
-                        .await
+                        .arg(expiry);
+                    event_args(&mut call, merchant.as_ref());
+                    call.invoke_async(&mut conn).await
                 }
             })
             .await?;
@@ -156,26 +241,32 @@ impl PaymentMethods for RedisStore {
         expected_version: u64,
         next: &PaymentMethod,
         event: &PaymentMethodEvent,
+        outbox: Outbox<'_>,
     ) -> Result<bool, StoreError> {
         let key = &self.keys.payment_method(&next.id);
         let events = &self.keys.payment_method_events(&next.id);
+        let merchant = &self.announce_payment_method_event(next, &outbox).await?;
         let data = &to_json(next)?;
         let event_json = &to_json(event)?;
         let expiry = next.forget_at().timestamp();
-        let script = &Script::new(UPDATE);
+        let script = &Script::new(&format!("{WRITE_EVENT}{UPDATE}"));
+        let id = &next.id;
         let (written, resent): (i64, _) = self
             .run_resending("update_payment_method", || {
                 let mut conn = self.conn();
                 async move {
-                    script
-                        .key(key)
+                    let mut call = script.prepare_invoke();
+                    call.key(key)
                         .key(events)
+                        .key(self.keys.event_records(id))
+                        .key(self.keys.deliveries(id))
+                        .key(self.keys.outbox(id))
                         .arg(expected_version)
                         .arg(data)
                         .arg(event_json)
-                        .arg(expiry)
-                        .invoke_async(&mut conn)
-                        .await
+                        .arg(expiry);
+                    event_args(&mut call, merchant.as_ref());
+                    call.invoke_async(&mut conn).await
                 }
             })
             .await?;

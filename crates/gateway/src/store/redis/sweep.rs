@@ -11,40 +11,57 @@ use super::{RedisStore, millis};
 use crate::store::StoreError;
 use crate::store::sweep::{SWEEPS_KEPT, Sweeps};
 
-/// Takes or extends the lease: KEYS[1] lease; ARGV owner, ttl ms.
-static LEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local held = redis.call('GET', KEYS[1])
-if held == false or held == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+/// The owner of a lease's value `owner until_ms` (a value without a time is all owner).
+const OWNER_OF: &str = r"
+local function owner_of(held)
+  local space = string.find(held, ' ', 1, true)
+  if space then
+    return string.sub(held, 1, space - 1), tonumber(string.sub(held, space + 1))
+  end
+  return held, nil
 end
-return 0",
-    )
+";
+
+/// Takes or extends the lease: KEYS[1] lease; ARGV owner, ttl ms, now ms (the gateway's
+/// clock). Another owner's lease is taken over once its time has passed by that clock.
+static LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{OWNER_OF}
+local held = redis.call('GET', KEYS[1])
+if held then
+  local who, till = owner_of(held)
+  if who ~= ARGV[1] and (till == nil or till > tonumber(ARGV[3])) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. (tonumber(ARGV[3]) + tonumber(ARGV[2])), 'PX', ARGV[2])
+return 1"
+    ))
 });
 
 /// KEYS[1] lease; ARGV owner.
 static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+    Script::new(&format!(
+        r"{OWNER_OF}
+local held = redis.call('GET', KEYS[1])
+if held and owner_of(held) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
-return 0",
-    )
+return 0"
+    ))
 });
 
 /// KEYS[1] lease, KEYS[2] watermark; ARGV owner, unix ms, ttl ms.
 static ADVANCE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    Script::new(&format!(
+        r"{OWNER_OF}
+local held = redis.call('GET', KEYS[1])
+if not held or owner_of(held) ~= ARGV[1] then
   return 0
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return 1",
-    )
+return 1"
+    ))
 });
 
 impl RedisStore {
@@ -55,9 +72,15 @@ impl RedisStore {
 
 #[async_trait]
 impl Sweeps for RedisStore {
-    async fn lease_sweep(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+    async fn lease_sweep(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let key = &self.sweep_key("lease");
         let ttl = millis(ttl);
+        let now = now.timestamp_millis();
         let taken: i64 = self
             .run("lease_sweep", || {
                 let mut conn = self.conn();
@@ -66,6 +89,7 @@ impl Sweeps for RedisStore {
                         .key(key)
                         .arg(owner)
                         .arg(ttl)
+                        .arg(now)
                         .invoke_async(&mut conn)
                         .await
                 }
