@@ -67,13 +67,7 @@ async fn pay_through_the_demo(mode: &str) {
             .any(|(k, v)| k == "status" && v == "succeeded"),
         "{result}"
     );
-    let page = c
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = browser.text().await;
     assert!(page.to_lowercase().contains("succeeded"), "{page}");
     assert!(
         page.contains("requires_action"),

@@ -771,25 +771,8 @@ async fn confirm_at_the_bank(browser: &crate::common::browser::Browser) {
     panic!("no challenge page at {}", c.current_url().await.unwrap());
 }
 
-/// The page's text, once it has a body to read (just after a navigation the old body is
-/// stale and the new one may not be there yet).
 async fn page_text(browser: &crate::common::browser::Browser) -> String {
-    use fantoccini::Locator;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let read = match browser.client.find(Locator::Css("body")).await {
-            Ok(body) => body.text().await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match read {
-            Ok(text) => return text,
-            Err(e) => assert!(
-                tokio::time::Instant::now() < deadline,
-                "no page to read: {e}"
-            ),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    browser.text().await
 }
 
 /// The demo shop in headless Chromium: a shopper ticks "save this card", pays, and then pays

@@ -78,7 +78,8 @@ impl Browser {
     /// Waits until the browser's URL starts with `prefix` (navigation is asynchronous).
     pub async fn wait_for_url(&self, prefix: &str) -> url::Url {
         let mut last = None;
-        for _ in 0..200 {
+        // Thirty seconds: a loaded machine's 3-D Secure round trip takes a few.
+        for _ in 0..600 {
             let url = self.client.current_url().await.unwrap();
             if url.as_str().starts_with(prefix) {
                 return url;
@@ -87,6 +88,24 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the browser never reached {prefix}; it is on {last:?}");
+    }
+
+    /// The page's text, once it has a body to read: just after a navigation the old body is
+    /// stale and the new one may not be parsed yet, which is "not yet", not a failure.
+    pub async fn text(&self) -> String {
+        let mut last = None;
+        for _ in 0..600 {
+            let read = match self.client.find(fantoccini::Locator::Css("body")).await {
+                Ok(body) => body.text().await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(text) => return text,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the page never had a body to read: {last:?}");
     }
 
     /// A PNG of the page, written to `screenshots/NAME.png` under the cargo target directory in
