@@ -45,7 +45,11 @@ pub struct MemoryStore {
     sweeps: Mutex<sweep::SweepMemory>,
     /// The webhook endpoints (design §16), apart from the checkouts' state.
     endpoints: endpoints::Endpoints,
+    /// The hourly statistics of the operator console, by Unix hour.
+    stats: Mutex<BTreeMap<i64, HashMap<String, i64>>>,
 }
+
+mod activity;
 
 mod sweep;
 
@@ -85,6 +89,9 @@ struct Record {
     targets: BTreeMap<(EventId, WebhookEndpointId), (Delivery, Option<i64>)>,
     /// The endpoints each event was fanned out to, in order.
     fanned: HashMap<EventId, Vec<WebhookEndpointId>>,
+    /// The operator console's logs, newest first, capped: they live as long as the record.
+    msp_log: std::collections::VecDeque<crate::activity::MspCallRecord>,
+    notification_log: std::collections::VecDeque<crate::activity::NotificationRecord>,
 }
 
 impl Record {
@@ -190,6 +197,7 @@ impl MemoryStore {
             }),
             sweeps: sweep::empty(),
             endpoints: endpoints::Endpoints::default(),
+            stats: Mutex::default(),
         }
     }
 
@@ -236,6 +244,8 @@ impl Records for MemoryStore {
             outbox: HashMap::new(),
             targets: BTreeMap::new(),
             fanned: HashMap::new(),
+            msp_log: Default::default(),
+            notification_log: Default::default(),
         };
         state.checkouts.insert(
             checkout.id.clone(),

@@ -8,6 +8,7 @@
 //! - [`EventOutbox`]: merchant events, their index, outbox and deliveries.
 //! - [`Locks`]: short per-checkout locks.
 //! - [`WebhookEndpoints`]: the merchant's webhook endpoints (design §16).
+//! - [`Activity`]: the operator console's per-checkout logs and hourly statistics.
 //!
 //! [`CheckoutStore`] is their union (implemented for whatever implements them all): the
 //! service holds an `Arc<dyn CheckoutStore>` and callers `use` the traits whose methods they
@@ -33,8 +34,10 @@ use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, Event, EventId, EventType};
 use crate::domain::refund::RefundId;
 use crate::domain::webhook_endpoint::WebhookEndpointId;
+pub use activity::Activity;
 pub use endpoints::WebhookEndpoints;
 
+pub mod activity;
 pub mod endpoints;
 pub mod keys;
 pub mod listing;
@@ -646,6 +649,7 @@ pub trait CheckoutStore:
     + PaymentMethods
     + sweep::Sweeps
     + WebhookEndpoints
+    + Activity
 {
 }
 
@@ -659,6 +663,7 @@ impl<T> CheckoutStore for T where
         + PaymentMethods
         + sweep::Sweeps
         + WebhookEndpoints
+        + Activity
 {
 }
 

@@ -3,6 +3,7 @@
 //! Every operation runs under `command_timeout`, so an outage answers `Unavailable` quickly
 //! instead of hanging a request; the connection recovers by itself once Redis is back.
 
+mod activity;
 mod connection;
 mod endpoints;
 mod listing;
