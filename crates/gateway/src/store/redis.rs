@@ -912,6 +912,8 @@ impl RedisStore {
                     .key(self.keys.event_records(&next.id))
                     .key(self.keys.deliveries(&next.id))
                     .key(self.keys.outbox(&next.id))
+                    .key(self.keys.msp_log(&next.id))
+                    .key(self.keys.notification_log(&next.id))
                     .arg(expected_version)
                     .arg(data_ref)
                     .arg(millis(self.ttls.retention))
