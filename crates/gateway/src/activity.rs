@@ -5,7 +5,9 @@
 //! statistics are hourly buckets shared by every instance, kept a little over a day. Recording
 //! never fails a payment: a write that does not land is logged and counted, nothing more.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,7 @@ use std::time::Duration;
 use crate::clock::SharedClock;
 use crate::domain::checkout::{CheckoutId, CheckoutStatus};
 use crate::state::AppState;
-use crate::store::activity::StatsUpdate;
+use crate::store::activity::{Pending, StatsUpdate};
 use crate::store::{CheckoutStore, StoreError};
 
 /// One call the gateway made to MultiSafepay for a checkout. Never its body: no card data, no
@@ -277,7 +279,9 @@ impl Recorder {
     }
 
     /// One MSP call: into its checkout's log, and into its hour's latency histogram (a
-    /// `create_order` also counts as an authorisation attempt), in one write.
+    /// `create_order` also counts as an authorisation attempt). Inside a request
+    /// ([`deferring`]) it waits for the checkout's next change, which writes it in its own
+    /// script; elsewhere it is written at once, in one write.
     pub async fn msp_call(&self, call: CallFacts<'_>) {
         let duration_ms = u64::try_from(call.duration.as_millis()).unwrap_or(u64::MAX);
         let record = MspCallRecord {
@@ -297,11 +301,39 @@ impl Recorder {
             hour: unix_hour(call.at),
             incr,
         };
-        let written = self
-            .store
-            .record_msp_call(id.as_ref(), &record, &stats)
-            .await;
-        failed_to_record("msp_call", written);
+        if let Some((id, record, stats)) = defer_call(id, record, stats) {
+            let written = self
+                .store
+                .record_msp_call(id.as_ref(), &record, &stats)
+                .await;
+            failed_to_record("msp_call", written);
+        }
+    }
+
+    /// One notification for checkout `id`, to be written with the change it brings (inside
+    /// a request; elsewhere it is written at once).
+    pub async fn notification_with_change(
+        &self,
+        id: &CheckoutId,
+        kind: &'static str,
+        msp_status: Option<&str>,
+    ) {
+        let record = NotificationRecord {
+            at: self.now(),
+            kind: kind.to_owned(),
+            verified: true,
+            reason: None,
+            msp_status: msp_status.map(str::to_owned),
+        };
+        let deferred = DEFERRED.try_with(|d| {
+            d.borrow_mut()
+                .notifications
+                .push((id.clone(), record.clone()))
+        });
+        if deferred.is_err() {
+            let written = self.store.record_notification(id, &record).await;
+            failed_to_record("notification", written);
+        }
     }
 
     /// One notification for checkout `id` (kept only while the checkout exists).
@@ -321,14 +353,6 @@ impl Recorder {
         };
         let written = self.store.record_notification(id, &record).await;
         failed_to_record("notification", written);
-    }
-
-    /// A checkout's status changed from `from` to `to` at `at`: counts the outcome (when it is
-    /// one) and an authorisation (when the payment has just been authorised).
-    pub async fn transition(&self, from: CheckoutStatus, to: CheckoutStatus, at: DateTime<Utc>) {
-        if let Some(stats) = transition_stats(from, to, at) {
-            failed_to_record("transition", self.store.record_stats(&stats).await);
-        }
     }
 
     /// One webhook delivery attempt: accepted by the receiver or not.
@@ -372,6 +396,133 @@ impl Recorder {
     }
 }
 
+tokio::task_local! {
+    /// The records of the request running on this task that wait for their checkout's next
+    /// change ([`deferring`]).
+    static DEFERRED: RefCell<Deferred>;
+}
+
+/// Records made during one request, not yet written.
+#[derive(Debug, Default)]
+struct Deferred {
+    calls: Vec<(Option<CheckoutId>, MspCallRecord, StatsUpdate)>,
+    notifications: Vec<(CheckoutId, NotificationRecord)>,
+}
+
+type Call = (Option<CheckoutId>, MspCallRecord, StatsUpdate);
+
+/// Keeps an MSP call for the request's next change; outside a request, hands it back.
+fn defer_call(id: Option<CheckoutId>, record: MspCallRecord, stats: StatsUpdate) -> Option<Call> {
+    let mut call = Some((id, record, stats));
+    let _ = DEFERRED.try_with(|d| {
+        if let Some(call) = call.take() {
+            d.borrow_mut().calls.push(call);
+        }
+    });
+    call
+}
+
+/// Runs a request with its records deferred: an MSP call or a notification waits for the
+/// change of its checkout that follows it (the compare-and-set writes them, no round trip of
+/// their own); whatever no change took is written when the request is over.
+pub async fn deferring<F: Future>(recorder: Option<Arc<Recorder>>, request: F) -> F::Output {
+    let Some(recorder) = recorder else {
+        return request.await;
+    };
+    DEFERRED
+        .scope(RefCell::new(Deferred::default()), async move {
+            let output = request.await;
+            let left = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+            recorder.flush(left).await;
+            output
+        })
+        .await
+}
+
+/// [`deferring`] as a middleware: around every request of the app.
+pub async fn defer_records(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let recorder = req
+        .app_data::<actix_web::web::Data<AppState>>()
+        .and_then(|state| state.flows.psp.recorder_arc());
+    deferring(recorder, next.call(req)).await
+}
+
+/// The records waiting for checkout `id`'s change, taken out (with every id-less call's
+/// counters): for the compare-and-set about to be sent. Give them back with [`give_back`]
+/// if it is not applied. Empty outside a request.
+pub fn take_for(id: &CheckoutId) -> Pending {
+    DEFERRED
+        .try_with(|d| {
+            let mut d = d.borrow_mut();
+            let mut pending = Pending::default();
+            let calls = std::mem::take(&mut d.calls);
+            for (of, record, stats) in calls {
+                match &of {
+                    Some(of) if of == id => {
+                        pending.calls.push(record);
+                        pending.stats.push(stats);
+                    }
+                    _ => d.calls.push((of, record, stats)),
+                }
+            }
+            let notifications = std::mem::take(&mut d.notifications);
+            for (of, record) in notifications {
+                if &of == id {
+                    pending.notifications.push(record);
+                } else {
+                    d.notifications.push((of, record));
+                }
+            }
+            pending
+        })
+        .unwrap_or_default()
+}
+
+/// Puts back what [`take_for`] took, for a change that was not applied.
+pub fn give_back(id: &CheckoutId, pending: Pending) {
+    let _ = DEFERRED.try_with(|d| {
+        let mut d = d.borrow_mut();
+        for (record, stats) in pending.calls.into_iter().zip(pending.stats) {
+            d.calls.push((Some(id.clone()), record, stats));
+        }
+        for record in pending.notifications {
+            d.notifications.push((id.clone(), record));
+        }
+    });
+}
+
+/// The counts a change from `from` to `to` at `at` adds to `pending` (an outcome, an
+/// authorisation), written with it.
+pub fn with_transition(
+    mut pending: Pending,
+    from: CheckoutStatus,
+    to: CheckoutStatus,
+    at: DateTime<Utc>,
+) -> Pending {
+    pending.stats.extend(transition_stats(from, to, at));
+    pending
+}
+
+impl Recorder {
+    /// Writes what a request left: each call and notification, one write each.
+    async fn flush(&self, left: Deferred) {
+        for (id, record, stats) in left.calls {
+            let written = self
+                .store
+                .record_msp_call(id.as_ref(), &record, &stats)
+                .await;
+            failed_to_record("msp_call", written);
+        }
+        for (id, record) in left.notifications {
+            let written = self.store.record_notification(&id, &record).await;
+            failed_to_record("notification", written);
+        }
+    }
+}
+
 /// How often an instance samples the outbox's age into the statistics, at most.
 pub const OUTBOX_SAMPLE_EVERY_S: i64 = 10;
 
@@ -406,7 +557,8 @@ fn transition_stats(
     })
 }
 
-fn failed_to_record(what: &'static str, written: Result<(), StoreError>) {
+/// Logs and counts a recording that failed.
+pub(crate) fn failed_to_record(what: &'static str, written: Result<(), StoreError>) {
     if let Err(e) = written {
         tracing::warn!(record = what, error = %e, "could not record the console's activity; the payment goes on");
         metrics::counter!(crate::metrics::ACTIVITY_RECORD_ERRORS, "record" => what).increment(1);

@@ -301,6 +301,8 @@ pub fn app(
         .app_data(web::PayloadConfig::new(limit))
         .app_data(crate::errors::path_config())
         .app_data(crate::errors::query_config())
+        // Innermost: the console's records of a request wait for its checkout's change.
+        .wrap(from_fn(crate::activity::defer_records))
         // Innermost of the three: the deadline covers the body's reading by any extractor.
         .wrap(from_fn(crate::body_timeout::cut_slow_bodies))
         .wrap(from_fn(crate::health::ops_listener_only))

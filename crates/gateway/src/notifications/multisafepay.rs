@@ -144,9 +144,12 @@ async fn finish(
     method: &'static str,
     outcome: Disposition,
     msp_status: Option<String>,
+    log: bool,
 ) -> HttpResponse {
     metrics::counter!(NOTIFICATIONS, "method" => method, "result" => outcome.label()).increment(1);
-    record(state, query, method, outcome, msp_status.as_deref()).await;
+    if log {
+        record(state, query, method, outcome, msp_status.as_deref()).await;
+    }
     outcome.response()
 }
 
@@ -181,18 +184,22 @@ async fn post(
     query: web::Query<NotificationQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let mut msp_status = None;
-    let outcome = handle_post(&state, &req, &query, &body, &mut msp_status).await;
-    finish(&state, &query, "POST", outcome, msp_status).await
+    let (mut msp_status, mut recorded) = (None, false);
+    let outcome = handle_post(&state, &req, &query, &body, &mut msp_status, &mut recorded).await;
+    // A verified one is recorded already, with the change it brought.
+    let msp_status = if recorded { None } else { msp_status };
+    finish(&state, &query, "POST", outcome, msp_status, !recorded).await
 }
 
-/// `msp_status` gets MSP's status of the order once the signed body is read.
+/// `msp_status` gets MSP's status of the order once the signed body is read; `recorded` says
+/// whether the console's log has it already.
 async fn handle_post(
     state: &AppState,
     req: &HttpRequest,
     query: &NotificationQuery,
     body: &[u8],
     msp_status: &mut Option<String>,
+    recorded: &mut bool,
 ) -> Disposition {
     if query.timestamp.is_none() {
         return Disposition::NoTimestamp;
@@ -236,6 +243,14 @@ async fn handle_post(
         tracing::warn!(body_order_id = %order.order_id, "signed body is for another order than transactionid; ignored");
         return Disposition::OrderMismatch;
     }
+    // Verified: into the console's log with the change it brings (one script), or on its own
+    // when it brings none.
+    if let Some(recorder) = state.flows.psp.recorder() {
+        recorder
+            .notification_with_change(&id, "post", Some(&order.status_text))
+            .await;
+        *recorded = true;
+    }
     match apply(
         &state.flows,
         &id,
@@ -275,7 +290,7 @@ async fn get(
 ) -> HttpResponse {
     let mut msp_status = None;
     let outcome = handle_get(&state, &req, &query, &mut msp_status).await;
-    finish(&state, &query, "GET", outcome, msp_status).await
+    finish(&state, &query, "GET", outcome, msp_status, true).await
 }
 
 /// `msp_status` gets MSP's status of the order once MSP was asked.

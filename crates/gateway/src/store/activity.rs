@@ -77,3 +77,17 @@ pub trait Activity: Send + Sync + 'static {
     /// without any.
     async fn stats_hours(&self, hours: &[i64]) -> Result<Vec<Vec<(String, i64)>>, StoreError>;
 }
+
+/// Records waiting to be written with their checkout's next change (one round trip fewer).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    pub calls: Vec<MspCallRecord>,
+    pub notifications: Vec<NotificationRecord>,
+    pub stats: Vec<StatsUpdate>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty() && self.notifications.is_empty() && self.stats.is_empty()
+    }
+}

@@ -308,6 +308,26 @@ impl Records for MemoryStore {
             );
         }
         entry.expires_at = deadline(now, retention);
+        if let Some(pending) = outbox.activity {
+            for call in &pending.calls {
+                entry.value.msp_log.push_front(call.clone());
+            }
+            for notification in &pending.notifications {
+                entry
+                    .value
+                    .notification_log
+                    .push_front(notification.clone());
+            }
+            entry.value.msp_log.truncate(super::activity::LOG_CAP);
+            entry
+                .value
+                .notification_log
+                .truncate(super::activity::LOG_CAP);
+            drop(state);
+            for stats in &pending.stats {
+                self.add_stats(stats);
+            }
+        }
         Ok(CasReply::Applied { version })
     }
 

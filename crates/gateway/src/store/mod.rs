@@ -177,6 +177,10 @@ pub struct Outbox<'a> {
     /// records start pending. Without it they are queued for the webhook endpoints only
     /// (design §16), and their `delivery` stays `null`.
     pub to_url: bool,
+    /// The operator console's records that go with this change (the MSP calls that led to
+    /// it, its notification, the hour's counts), written only when it is applied and never
+    /// its error.
+    pub activity: Option<&'a activity::Pending>,
 }
 
 impl Outbox<'_> {
@@ -186,6 +190,7 @@ impl Outbox<'_> {
         deliver_at: None,
         announce_at: None,
         to_url: false,
+        activity: None,
     };
 }
 

@@ -193,3 +193,67 @@ pub async fn activity_logs_expire_with_their_checkout(make: impl ExpiryFactory) 
     assert_eq!(store.msp_call_log(&id).await.unwrap(), vec![]);
     assert_eq!(store.notification_log(&id).await.unwrap(), vec![]);
 }
+
+pub async fn a_change_writes_its_activity_only_when_applied(make: impl Factory) {
+    use gateway::store::activity::Pending;
+    let store = make(LONG).await;
+    let id = CheckoutId::generate();
+    let c1 = checkout(&id);
+    store.insert(&c1, &created_event()).await.unwrap();
+    let hour = 470_000;
+    let pending = Pending {
+        calls: vec![call(1), call(2)],
+        notifications: vec![notification(true)],
+        stats: vec![StatsUpdate {
+            hour,
+            incr: vec![("o:succeeded", 1), ("auth_ok", 1)],
+        }],
+    };
+    let with = |pending| Outbox {
+        activity: Some(pending),
+        ..Outbox::NONE
+    };
+    // A compare-and-set that loses writes none of it.
+    let lost = store
+        .compare_and_set(7, &moved(&c1, S::Succeeded), None, with(&pending))
+        .await
+        .unwrap();
+    assert!(matches!(lost, CasReply::Conflict { .. }));
+    assert_eq!(store.msp_call_log(&id).await.unwrap(), vec![]);
+    assert_eq!(store.stats_hours(&[hour]).await.unwrap(), vec![vec![]]);
+
+    let c2 = moved(&c1, S::Succeeded);
+    assert_eq!(
+        store
+            .commit_transition(
+                1,
+                S::Created,
+                &c2,
+                None,
+                with(&pending),
+                Box::pin(async { Ok(()) })
+            )
+            .await
+            .1
+            .unwrap(),
+        CasReply::Applied { version: 2 }
+    );
+    // In the order they were made: the newest first.
+    assert_eq!(
+        store.msp_call_log(&id).await.unwrap(),
+        vec![call(2), call(1)]
+    );
+    assert_eq!(
+        store.notification_log(&id).await.unwrap(),
+        vec![notification(true)]
+    );
+    let mut stats = store.stats_hours(&[hour]).await.unwrap();
+    stats[0].sort();
+    assert_eq!(
+        stats,
+        vec![vec![
+            ("auth_ok".to_owned(), 1),
+            ("o:succeeded".to_owned(), 1)
+        ]]
+    );
+}

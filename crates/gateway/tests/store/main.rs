@@ -193,7 +193,8 @@ against_both_stores!(
     an_endpoint_event_is_stored_beside_its_checkout_and_queued,
     activity_logs_keep_the_newest_entries_newest_first,
     activity_logs_are_kept_only_for_a_stored_checkout,
-    statistics_add_up_by_hour;
+    statistics_add_up_by_hour,
+    a_change_writes_its_activity_only_when_applied;
     expiry:
     locks_expire_after_their_ttl,
     records_expire_after_their_ttls,

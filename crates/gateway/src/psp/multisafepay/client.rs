@@ -127,6 +127,11 @@ impl MultiSafepayClient {
         self.recorder.as_deref()
     }
 
+    /// [`Self::recorder`], shared.
+    pub fn recorder_arc(&self) -> Option<Arc<crate::activity::Recorder>> {
+        self.recorder.clone()
+    }
+
     /// The HTTP client to call MSP with from here: on a web worker, the worker's own.
     ///
     /// A pooled connection is driven by a task on the runtime that opened it; shared by the

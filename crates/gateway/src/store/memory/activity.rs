@@ -16,7 +16,7 @@ fn push<T>(log: &mut std::collections::VecDeque<T>, entry: T) {
 }
 
 impl MemoryStore {
-    fn add_stats(&self, stats: &StatsUpdate) {
+    pub(super) fn add_stats(&self, stats: &StatsUpdate) {
         if stats.is_empty() {
             return;
         }

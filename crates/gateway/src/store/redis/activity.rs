@@ -8,11 +8,12 @@ use std::sync::LazyLock;
 use ::redis::{Pipeline, Script};
 use async_trait::async_trait;
 
+use super::timeline::IndexWrite;
 use super::{RedisStore, from_json, millis, to_json};
 use crate::activity::{MspCallRecord, NotificationRecord};
 use crate::domain::checkout::CheckoutId;
 use crate::store::StoreError;
-use crate::store::activity::{Activity, LOG_CAP, STATS_TTL, StatsUpdate};
+use crate::store::activity::{Activity, LOG_CAP, Pending, STATS_TTL, StatsUpdate};
 
 /// ARGV[1]: a log entry, or '' for none; then, with an entry, KEYS[1] the checkout and KEYS[2]
 /// its log: the entry is pushed (newest first, trimmed to ARGV[2] + 1 entries) only while the
@@ -42,6 +43,70 @@ return 1",
 });
 
 impl RedisStore {
+    /// `pending` as writes a single node runs in a checkout's compare-and-set, once applied:
+    /// the log entries (the checkout's fresh retention is theirs) and the counters.
+    pub(super) fn activity_writes(
+        &self,
+        id: &CheckoutId,
+        pending: Option<&Pending>,
+    ) -> Vec<IndexWrite> {
+        let Some(pending) = pending else {
+            return Vec::new();
+        };
+        let retention = millis(self.ttls.retention);
+        let mut writes = Vec::new();
+        let mut push = |key: String, entry: Result<String, StoreError>| match entry {
+            Ok(value) => writes.push(IndexWrite::Push {
+                key,
+                value,
+                keep: LOG_CAP,
+                ttl_ms: retention,
+            }),
+            Err(e) => tracing::warn!(error = %e, "could not encode a console log entry"),
+        };
+        for call in &pending.calls {
+            push(self.keys.msp_log(id), to_json("an MSP call", call));
+        }
+        for notification in &pending.notifications {
+            push(
+                self.keys.notification_log(id),
+                to_json("a notification", notification),
+            );
+        }
+        for stats in &pending.stats {
+            let key = self.keys.stats_hour(stats.hour);
+            for (field, by) in &stats.incr {
+                writes.push(IndexWrite::Incr {
+                    key: key.clone(),
+                    field,
+                    by: *by,
+                    ttl_ms: millis(STATS_TTL),
+                });
+            }
+        }
+        writes
+    }
+
+    /// `pending` written after an applied compare-and-set, where the script could not take it
+    /// (Redis Cluster: the statistics are another slot). Failures are logged and counted.
+    pub(super) async fn write_pending(&self, id: &CheckoutId, pending: Option<&Pending>) {
+        let Some(pending) = pending else { return };
+        let none = StatsUpdate::default();
+        let mut results = Vec::new();
+        for call in &pending.calls {
+            results.push(self.record_msp_call(Some(id), call, &none).await);
+        }
+        for notification in &pending.notifications {
+            results.push(self.record_notification(id, notification).await);
+        }
+        for stats in &pending.stats {
+            results.push(self.record_stats(stats).await);
+        }
+        for result in results {
+            crate::activity::failed_to_record("with_change", result);
+        }
+    }
+
     /// Runs [`RECORD`] with `log` (checkout key, log key, entry) and/or `stats`.
     async fn record(
         &self,

@@ -9,7 +9,9 @@ use ::redis::Script;
 use super::timeline::IndexWrite;
 
 /// Runs the index writes packed in `ARGV[from..=to]` (see [`pack`]): `+ key score member ttl`
-/// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, `= key value ttl` is `SET … PX`, with `call` (`redis.call`: an error
+/// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, `= key value ttl` is `SET … PX`,
+/// `< key value last ttl` is `LPUSH`, `LTRIM 0 last`, `PEXPIRE`, `# key field by ttl` is
+/// `HINCRBY`, `PEXPIRE`, with `call` (`redis.call`: an error
 /// stops the script; `redis.pcall`: an error is ignored). Values only: the command names are
 /// here, not in every call's arguments, each of which Redis turns into a Lua string. Only a
 /// single node is given any: their keys are not the checkout's hash slot, which Redis Cluster
@@ -25,6 +27,15 @@ local function run_writes(call, from, to)
     elseif ARGV[i] == '=' then
       call('SET', ARGV[i + 1], ARGV[i + 2], 'PX', ARGV[i + 3])
       i = i + 4
+    elseif ARGV[i] == '<' then
+      call('LPUSH', ARGV[i + 1], ARGV[i + 2])
+      call('LTRIM', ARGV[i + 1], 0, ARGV[i + 3])
+      call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
+      i = i + 5
+    elseif ARGV[i] == '#' then
+      call('HINCRBY', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+      call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
+      i = i + 5
     else
       call('ZREM', ARGV[i + 1], ARGV[i + 2])
       i = i + 3
@@ -212,6 +223,23 @@ pub(super) fn pack(call: &mut ::redis::ScriptInvocation<'_>, writes: &[IndexWrit
             } => call.arg("+").arg(key).arg(score).arg(member).arg(ttl_ms),
             IndexWrite::Remove { key, member } => call.arg("-").arg(key).arg(member),
             IndexWrite::Set { key, value, ttl_ms } => call.arg("=").arg(key).arg(value).arg(ttl_ms),
+            IndexWrite::Push {
+                key,
+                value,
+                keep,
+                ttl_ms,
+            } => call
+                .arg("<")
+                .arg(key)
+                .arg(value)
+                .arg(keep.saturating_sub(1))
+                .arg(ttl_ms),
+            IndexWrite::Incr {
+                key,
+                field,
+                by,
+                ttl_ms,
+            } => call.arg("#").arg(key).arg(*field).arg(by).arg(ttl_ms),
         };
     }
 }
@@ -224,6 +252,7 @@ pub(super) fn packed_len(writes: &[IndexWrite]) -> usize {
             IndexWrite::Add { .. } => 5,
             IndexWrite::Remove { .. } => 3,
             IndexWrite::Set { .. } => 4,
+            IndexWrite::Push { .. } | IndexWrite::Incr { .. } => 5,
         })
         .sum()
 }
