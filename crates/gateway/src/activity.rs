@@ -2,8 +2,18 @@
 //! gateway made for a checkout, the notifications it received for it, and hourly statistics.
 //!
 //! The per-checkout logs hold the newest 100 entries each and expire with their checkout; the
-//! statistics are hourly buckets shared by every instance, kept a little over a day. Recording
-//! never fails a payment: a write that does not land is logged and counted, nothing more.
+//! statistics are hourly buckets shared by every instance, kept a little over a day.
+//!
+//! What it costs: inside a request the records wait for the change of their checkout that
+//! follows (a create's MSP call, a 3-D Secure return's, a refund's, a signed notification), and
+//! that change's compare-and-set writes them in its own script, after the change is applied:
+//! no round trip of their own. Whatever no change took (a notification that changes nothing,
+//! a call that failed) is written when the request ends, one script per record; background work
+//! (the reconciler, the deliverer) writes at once.
+//!
+//! Recording never fails a payment: a write of its own that does not land is logged and
+//! counted (`gateway_activity_record_errors_total`); one inside a change's script that Redis
+//! refuses is dropped there, unseen, like that script's other hints.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
