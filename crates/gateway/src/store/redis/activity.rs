@@ -73,14 +73,27 @@ impl RedisStore {
                 to_json("a notification", notification),
             );
         }
+        // Each hour's counters added up first, and its TTL refreshed once.
+        let mut hours: std::collections::BTreeMap<i64, Vec<(&'static str, i64)>> =
+            Default::default();
         for stats in &pending.stats {
-            let key = self.keys.stats_hour(stats.hour);
+            let fields = hours.entry(stats.hour).or_default();
             for (field, by) in &stats.incr {
+                match fields.iter_mut().find(|(f, _)| f == field) {
+                    Some((_, sum)) => *sum += by,
+                    None => fields.push((field, *by)),
+                }
+            }
+        }
+        for (hour, fields) in hours {
+            let key = self.keys.stats_hour(hour);
+            let last = fields.len().saturating_sub(1);
+            for (i, (field, by)) in fields.into_iter().enumerate() {
                 writes.push(IndexWrite::Incr {
                     key: key.clone(),
                     field,
-                    by: *by,
-                    ttl_ms: millis(STATS_TTL),
+                    by,
+                    ttl_ms: (i == last).then(|| millis(STATS_TTL)),
                 });
             }
         }

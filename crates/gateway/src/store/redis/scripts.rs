@@ -11,7 +11,7 @@ use super::timeline::IndexWrite;
 /// Runs the index writes packed in `ARGV[from..=to]` (see [`pack`]): `+ key score member ttl`
 /// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, `= key value ttl` is `SET … PX`,
 /// `< key value last ttl` is `LPUSH`, `LTRIM 0 last`, `PEXPIRE`, `# key field by ttl` is
-/// `HINCRBY`, `PEXPIRE`, with `call` (`redis.call`: an error
+/// `HINCRBY`, `PEXPIRE` (none when `ttl` is ''), with `call` (`redis.call`: an error
 /// stops the script; `redis.pcall`: an error is ignored). Values only: the command names are
 /// here, not in every call's arguments, each of which Redis turns into a Lua string. Only a
 /// single node is given any: their keys are not the checkout's hash slot, which Redis Cluster
@@ -34,7 +34,9 @@ local function run_writes(call, from, to)
       i = i + 5
     elseif ARGV[i] == '#' then
       call('HINCRBY', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-      call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
+      if ARGV[i + 4] ~= '' then
+        call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
+      end
       i = i + 5
     else
       call('ZREM', ARGV[i + 1], ARGV[i + 2])
@@ -239,7 +241,10 @@ pub(super) fn pack(call: &mut ::redis::ScriptInvocation<'_>, writes: &[IndexWrit
                 field,
                 by,
                 ttl_ms,
-            } => call.arg("#").arg(key).arg(*field).arg(by).arg(ttl_ms),
+            } => match ttl_ms {
+                Some(ttl_ms) => call.arg("#").arg(key).arg(*field).arg(by).arg(ttl_ms),
+                None => call.arg("#").arg(key).arg(*field).arg(by).arg(""),
+            },
         };
     }
 }

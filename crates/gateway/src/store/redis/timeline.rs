@@ -189,12 +189,13 @@ pub(super) enum IndexWrite {
         keep: usize,
         ttl_ms: u64,
     },
-    /// `HINCRBY key field by`, `PEXPIRE key ttl_ms` (a console statistic).
+    /// `HINCRBY key field by`, then `PEXPIRE key ttl_ms` when given (a console statistic: the
+    /// last of a key's fields refreshes its TTL).
     Incr {
         key: String,
         field: &'static str,
         by: i64,
-        ttl_ms: u64,
+        ttl_ms: Option<u64>,
     },
 }
 
@@ -246,9 +247,13 @@ impl IndexWrite {
             } => {
                 let mut incr = ::redis::cmd("HINCRBY");
                 incr.arg(key).arg(*field).arg(by);
-                let mut expire = ::redis::cmd("PEXPIRE");
-                expire.arg(key).arg(ttl_ms);
-                vec![incr, expire]
+                let mut commands = vec![incr];
+                if let Some(ttl_ms) = ttl_ms {
+                    let mut expire = ::redis::cmd("PEXPIRE");
+                    expire.arg(key).arg(ttl_ms);
+                    commands.push(expire);
+                }
+                commands
             }
         }
     }
