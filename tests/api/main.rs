@@ -7,6 +7,7 @@ use test_support as common;
 mod helpers;
 mod keyless;
 
+mod activity;
 mod browser;
 mod capture;
 mod card_data;

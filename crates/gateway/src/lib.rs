@@ -79,6 +79,11 @@
 //!   (the `sandbox` command only); every state change is one compare-and-set.
 //!   `GET /v1/checkouts` ([`api::listing`]) pages through time-bucketed indexes
 //!   ([`store::timeline`], reusable for anything listed newest first; [`store::listing`]).
+//! - [`activity`]: what the operator console reads: each checkout's MSP calls and
+//!   notifications (capped, expiring with the checkout) and the last 24 hours' statistics.
+//!   The MSP client records every call through [`activity::Recorder`]; inside a request the
+//!   records wait ([`activity::deferring`]) for the checkout's change, whose compare-and-set
+//!   writes them with it ([`store::Activity`] otherwise).
 //! - [`clock`]: the one source of "now"; tests hold a [`clock::ManualClock`] and move it.
 //! - [`state`]: [`state::AppState`], what every handler reaches (the flows' context, settings,
 //!   metrics, and [`access`]'s merchant keys, fingerprint key and keyless limits, the browser's
@@ -99,6 +104,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod activity;
 pub mod api;
 pub mod body_timeout;
 pub mod browser;

@@ -120,10 +120,17 @@ impl Application {
         // Always: webhook endpoints may be made through the API at any time (design §16).
         let (outbox, bell) = OutboxBell::new(1024);
         let bell = Some(bell);
+        let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+        // Every MSP call is recorded for the operator console (its checkout's log, the hour's
+        // statistics), as are transitions, notifications and webhook attempts through it.
+        let psp = psp.with_recorder(Arc::new(crate::activity::Recorder::new(
+            store.clone(),
+            clock.clone(),
+        )));
         let flows = Arc::new(Context {
             store,
             psp,
-            clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock,
             settings: FlowSettings::new(&settings, public_url),
             outbox,
             syncs: Default::default(),
@@ -293,6 +300,8 @@ pub fn app(
         .app_data(web::PayloadConfig::new(limit))
         .app_data(crate::errors::path_config())
         .app_data(crate::errors::query_config())
+        // Innermost: the console's records of a request wait for its checkout's change.
+        .wrap(from_fn(crate::activity::defer_records))
         // Innermost of the three: the deadline covers the body's reading by any extractor.
         .wrap(from_fn(crate::body_timeout::cut_slow_bodies))
         .wrap(from_fn(crate::health::ops_listener_only))

@@ -107,11 +107,17 @@ async fn apply_news(
                     .may_exist(store, now.timestamp_millis())
                     .await);
         let announce_at = deliver.then(|| now + ctx.settings.outbox_grace);
+        // The console's records of what led here (this request's MSP calls, its
+        // notification) and the hour's counts of this change, in the same script.
+        let deferred = crate::activity::take_for(&id);
+        let activity =
+            crate::activity::with_transition(deferred.clone(), current.status, next.status, now);
         let outbox = Outbox {
             events: &events,
             deliver_at: deliver.then_some(now),
             announce_at,
             to_url: ctx.settings.deliver_webhooks,
+            activity: (!activity.is_empty()).then_some(&activity),
         };
         // The events are announced (listed, and found by any instance once the grace is over
         // should this one die before delivering them) by a command sent just before the
@@ -141,6 +147,8 @@ async fn apply_news(
         if let Err(e) = announced {
             tracing::warn!(checkout_id = %id, error = %e, "could not announce the transition's events: this instance delivers them, and they are listed under their checkout only");
         }
+        // Not written: the records wait for the next change, or the end of the request.
+        let written = written.inspect_err(|_| crate::activity::give_back(&id, deferred.clone()));
         match written? {
             CasReply::Applied { version } => {
                 if let Some(e) = &event {
@@ -155,6 +163,7 @@ async fn apply_news(
                 });
             }
             CasReply::Conflict { current } => {
+                crate::activity::give_back(&id, deferred);
                 tracing::debug!("lost a compare-and-set race; deciding again on the fresh state");
                 // The first lost race is nearly always to a change that is already written (MSP's
                 // notification of the order this create just made): decide again at once on the
@@ -169,7 +178,10 @@ async fn apply_news(
                     stored = store.get(&id).await?.ok_or(ApplyError::NotFound)?;
                 }
             }
-            CasReply::NotFound => return Err(ApplyError::NotFound),
+            CasReply::NotFound => {
+                crate::activity::give_back(&id, deferred);
+                return Err(ApplyError::NotFound);
+            }
         }
     }
     // A 503-class error: nothing of this change was written, and a retry decides afresh.

@@ -330,6 +330,7 @@ async fn queued<'a>(ctx: &Context, events: &'a [Event], now: DateTime<Utc>) -> O
         deliver_at: deliver.then_some(now),
         announce_at: deliver.then(|| now + ctx.settings.outbox_grace),
         to_url: ctx.settings.deliver_webhooks,
+        activity: None,
     }
 }
 

@@ -46,7 +46,11 @@ pub struct MemoryStore {
     sweeps: Mutex<sweep::SweepMemory>,
     /// The webhook endpoints (design §16), apart from the checkouts' state.
     endpoints: endpoints::Endpoints,
+    /// The hourly statistics of the operator console, by Unix hour.
+    stats: Mutex<BTreeMap<i64, HashMap<String, i64>>>,
 }
+
+mod activity;
 
 mod sweep;
 
@@ -80,6 +84,9 @@ struct Record {
     events: Vec<CheckoutEvent>,
     /// Its merchant events and their outbox.
     mail: Mailbox,
+    /// The operator console's logs, newest first, capped: they live as long as the record.
+    msp_log: std::collections::VecDeque<crate::activity::MspCallRecord>,
+    notification_log: std::collections::VecDeque<crate::activity::NotificationRecord>,
 }
 
 /// A checkout's (or payment method's) merchant events, their outbox and deliveries.
@@ -213,6 +220,7 @@ impl MemoryStore {
             }),
             sweeps: sweep::empty(),
             endpoints: endpoints::Endpoints::default(),
+            stats: Mutex::default(),
         }
     }
 
@@ -256,6 +264,8 @@ impl Records for MemoryStore {
             },
             events: vec![event.clone()],
             mail: Mailbox::default(),
+            msp_log: Default::default(),
+            notification_log: Default::default(),
         };
         state.checkouts.insert(
             checkout.id.clone(),
@@ -319,6 +329,26 @@ impl Records for MemoryStore {
             );
         }
         entry.expires_at = deadline(now, retention);
+        if let Some(pending) = outbox.activity {
+            for call in &pending.calls {
+                entry.value.msp_log.push_front(call.clone());
+            }
+            for notification in &pending.notifications {
+                entry
+                    .value
+                    .notification_log
+                    .push_front(notification.clone());
+            }
+            entry.value.msp_log.truncate(super::activity::LOG_CAP);
+            entry
+                .value
+                .notification_log
+                .truncate(super::activity::LOG_CAP);
+            drop(state);
+            for stats in &pending.stats {
+                self.add_stats(stats);
+            }
+        }
         Ok(CasReply::Applied { version })
     }
 

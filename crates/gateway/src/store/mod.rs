@@ -8,6 +8,7 @@
 //! - [`EventOutbox`]: merchant events, their index, outbox and deliveries.
 //! - [`Locks`]: short per-checkout locks.
 //! - [`WebhookEndpoints`]: the merchant's webhook endpoints (design §16).
+//! - [`Activity`]: the operator console's per-checkout logs and hourly statistics.
 //!
 //! [`CheckoutStore`] is their union (implemented for whatever implements them all): the
 //! service holds an `Arc<dyn CheckoutStore>` and callers `use` the traits whose methods they
@@ -33,8 +34,10 @@ use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, Event, EventId, EventOwner, EventType};
 use crate::domain::refund::RefundId;
 use crate::domain::webhook_endpoint::WebhookEndpointId;
+pub use activity::Activity;
 pub use endpoints::WebhookEndpoints;
 
+pub mod activity;
 pub mod endpoints;
 pub mod keys;
 pub mod listing;
@@ -174,6 +177,10 @@ pub struct Outbox<'a> {
     /// records start pending. Without it they are queued for the webhook endpoints only
     /// (design §16), and their `delivery` stays `null`.
     pub to_url: bool,
+    /// The operator console's records that go with this change (the MSP calls that led to
+    /// it, its notification, the hour's counts), written only when it is applied and never
+    /// its error.
+    pub activity: Option<&'a activity::Pending>,
 }
 
 impl Outbox<'_> {
@@ -183,6 +190,7 @@ impl Outbox<'_> {
         deliver_at: None,
         announce_at: None,
         to_url: false,
+        activity: None,
     };
 }
 
@@ -647,6 +655,7 @@ pub trait CheckoutStore:
     + PaymentMethods
     + sweep::Sweeps
     + WebhookEndpoints
+    + Activity
 {
 }
 
@@ -660,6 +669,7 @@ impl<T> CheckoutStore for T where
         + PaymentMethods
         + sweep::Sweeps
         + WebhookEndpoints
+        + Activity
 {
 }
 

@@ -3,6 +3,7 @@
 //! Every operation runs under `command_timeout`, so an outage answers `Unavailable` quickly
 //! instead of hanging a request; the connection recovers by itself once Redis is back.
 
+mod activity;
 mod connection;
 mod endpoints;
 mod listing;
@@ -347,7 +348,18 @@ impl Records for RedisStore {
         outbox: Outbox<'_>,
     ) -> Result<CasReply, StoreError> {
         let nothing = Box::pin(async { Ok(()) });
-        self.compare_and_set_with(expected_version, next, event, outbox, &[], nothing)
+        if self.connection.is_cluster() {
+            let written = self
+                .compare_and_set_with(expected_version, next, event, outbox, &[], nothing)
+                .await
+                .1;
+            if let Ok(CasReply::Applied { .. }) = written {
+                self.write_pending(&next.id, outbox.activity).await;
+            }
+            return written;
+        }
+        let hints = self.activity_writes(&next.id, outbox.activity);
+        self.compare_and_set_with(expected_version, next, event, outbox, &hints, nothing)
             .await
             .1
     }
@@ -377,6 +389,7 @@ impl Records for RedisStore {
                 .await;
             if let Ok(CasReply::Applied { .. }) = written {
                 super::write_transition_hints(self, previous, next).await;
+                self.write_pending(&next.id, outbox.activity).await;
             }
             return (announced, written);
         }
@@ -389,6 +402,9 @@ impl Records for RedisStore {
         if next.is_at_rest() {
             hints.push(self.unschedule_write(&next.id));
         }
+        // The console's records of the change, also only once applied (and, like every hint,
+        // never the change's error).
+        hints.extend(self.activity_writes(&next.id, outbox.activity));
         let nothing: super::Announcement<'_> = Box::pin(async { Ok(()) });
         self.compare_and_set_with(expected_version, next, event, outbox, &hints, nothing)
             .await
@@ -911,6 +927,8 @@ impl RedisStore {
                     .key(self.keys.event_records(&next.id))
                     .key(self.keys.deliveries(&next.id))
                     .key(self.keys.outbox(&next.id))
+                    .key(self.keys.msp_log(&next.id))
+                    .key(self.keys.notification_log(&next.id))
                     .arg(expected_version)
                     .arg(data_ref)
                     .arg(millis(self.ttls.retention))

@@ -48,6 +48,7 @@ async fn queued_event(store: &dyn CheckoutStore, to_url: bool, at: DateTime<Utc>
         deliver_at: Some(at),
         announce_at: Some(at),
         to_url,
+        activity: None,
     };
     assert_eq!(
         store

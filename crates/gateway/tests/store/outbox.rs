@@ -58,6 +58,7 @@ async fn transition(
         deliver_at: Some(at),
         announce_at: Some(at + grace),
         to_url: true,
+        activity: None,
     };
     assert_eq!(
         store
@@ -175,6 +176,7 @@ where
         deliver_at: Some(t0()),
         announce_at: Some(t0()),
         to_url: true,
+        activity: None,
     };
     assert!(matches!(
         store
@@ -346,6 +348,7 @@ where
         deliver_at: Some(at),
         announce_at: Some(announce_at),
         to_url: true,
+        activity: None,
     };
     // As flows::apply calls it: a single Redis node writes the announcement in the script and
     // leaves this future unpolled; the other stores send it beside the compare-and-set.
@@ -397,6 +400,7 @@ async fn move_on(
         deliver_at: Some(at),
         announce_at: Some(at + TimeDelta::seconds(30)),
         to_url: true,
+        activity: None,
     };
     assert_eq!(
         store
@@ -490,6 +494,7 @@ async fn refund_once(
             deliver_at: Some(at),
             announce_at: None,
             to_url: true,
+            activity: None,
         };
         assert_eq!(
             store

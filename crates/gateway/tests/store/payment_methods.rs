@@ -181,6 +181,7 @@ async fn a_payment_methods_events_have_their_own_outbox(store: Arc<dyn CheckoutS
         deliver_at: Some(now),
         announce_at: Some(now),
         to_url: true,
+        activity: None,
     };
     store
         .save_payment_method(&first, &token, &history, queued(&saved))

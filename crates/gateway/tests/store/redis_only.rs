@@ -80,6 +80,7 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
                 deliver_at: Some(at),
                 announce_at: Some(at),
                 to_url: true,
+                activity: None,
             },
         )
         .await
@@ -411,6 +412,7 @@ async fn the_newest_event_is_stored_without_a_copy_of_the_checkout() {
             deliver_at: None,
             announce_at: None,
             to_url: true,
+            activity: None,
         };
         store
             .compare_and_set(version, &after, None, outbox)

@@ -9,7 +9,9 @@ use ::redis::Script;
 use super::timeline::IndexWrite;
 
 /// Runs the index writes packed in `ARGV[from..=to]` (see [`pack`]): `+ key score member ttl`
-/// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, `= key value ttl` is `SET … PX`, with `call` (`redis.call`: an error
+/// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, `= key value ttl` is `SET … PX`,
+/// `< key value last ttl` is `LPUSH`, `LTRIM 0 last`, `PEXPIRE`, `# key field by ttl` is
+/// `HINCRBY`, `PEXPIRE` (none when `ttl` is ''), with `call` (`redis.call`: an error
 /// stops the script; `redis.pcall`: an error is ignored). Values only: the command names are
 /// here, not in every call's arguments, each of which Redis turns into a Lua string. Only a
 /// single node is given any: their keys are not the checkout's hash slot, which Redis Cluster
@@ -25,6 +27,17 @@ local function run_writes(call, from, to)
     elseif ARGV[i] == '=' then
       call('SET', ARGV[i + 1], ARGV[i + 2], 'PX', ARGV[i + 3])
       i = i + 4
+    elseif ARGV[i] == '<' then
+      call('LPUSH', ARGV[i + 1], ARGV[i + 2])
+      call('LTRIM', ARGV[i + 1], 0, ARGV[i + 3])
+      call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
+      i = i + 5
+    elseif ARGV[i] == '#' then
+      call('HINCRBY', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+      if ARGV[i + 4] ~= '' then
+        call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
+      end
+      i = i + 5
     else
       call('ZREM', ARGV[i + 1], ARGV[i + 2])
       i = i + 3
@@ -56,7 +69,8 @@ run_writes(redis.call, before_end + 1, #ARGV)
 return 1
 "#;
 
-/// KEYS: checkout, history, events, deliveries, outbox.
+/// KEYS: checkout, history, events, deliveries, outbox, the console's MSP call log and
+/// notification log (whose TTLs follow the record's).
 /// ARGV: expected version, checkout JSON, retention in ms, history entry JSON or '', delivery due
 /// time in ms or '' (not queued), the new delivery's JSON (or '': queued for the webhook
 /// endpoints only, no `webhooks.url` delivery), the checkout's event id
@@ -112,9 +126,10 @@ for i = 9, events_end, 2 do
     redis.call('ZADD', KEYS[5], ARGV[5], ARGV[i])
   end
 end
--- Refresh every TTL even without a new event, so that history, events and their deliveries
--- live exactly as long as the record (PEXPIRE on a key that does not exist does nothing).
-for k = 1, 5 do
+-- Refresh every TTL even without a new event, so that history, events, their deliveries and
+-- the console's logs live exactly as long as the record (PEXPIRE on a key that does not exist
+-- does nothing).
+for k = 1, 7 do
   redis.call('PEXPIRE', KEYS[k], ARGV[3])
 end
 run_writes(redis.pcall, events_end + 1, #ARGV)
@@ -210,6 +225,26 @@ pub(super) fn pack(call: &mut ::redis::ScriptInvocation<'_>, writes: &[IndexWrit
             } => call.arg("+").arg(key).arg(score).arg(member).arg(ttl_ms),
             IndexWrite::Remove { key, member } => call.arg("-").arg(key).arg(member),
             IndexWrite::Set { key, value, ttl_ms } => call.arg("=").arg(key).arg(value).arg(ttl_ms),
+            IndexWrite::Push {
+                key,
+                value,
+                keep,
+                ttl_ms,
+            } => call
+                .arg("<")
+                .arg(key)
+                .arg(value)
+                .arg(keep.saturating_sub(1))
+                .arg(ttl_ms),
+            IndexWrite::Incr {
+                key,
+                field,
+                by,
+                ttl_ms,
+            } => match ttl_ms {
+                Some(ttl_ms) => call.arg("#").arg(key).arg(*field).arg(by).arg(ttl_ms),
+                None => call.arg("#").arg(key).arg(*field).arg(by).arg(""),
+            },
         };
     }
 }
@@ -222,6 +257,7 @@ pub(super) fn packed_len(writes: &[IndexWrite]) -> usize {
             IndexWrite::Add { .. } => 5,
             IndexWrite::Remove { .. } => 3,
             IndexWrite::Set { .. } => 4,
+            IndexWrite::Push { .. } | IndexWrite::Incr { .. } => 5,
         })
         .sum()
 }

@@ -181,6 +181,22 @@ pub(super) enum IndexWrite {
         value: String,
         ttl_ms: u64,
     },
+    /// `LPUSH key value`, `LTRIM key 0 keep-1`, `PEXPIRE key ttl_ms` (an entry of a console
+    /// log).
+    Push {
+        key: String,
+        value: String,
+        keep: usize,
+        ttl_ms: u64,
+    },
+    /// `HINCRBY key field by`, then `PEXPIRE key ttl_ms` when given (a console statistic: the
+    /// last of a key's fields refreshes its TTL).
+    Incr {
+        key: String,
+        field: &'static str,
+        by: i64,
+        ttl_ms: Option<u64>,
+    },
 }
 
 impl IndexWrite {
@@ -208,6 +224,36 @@ impl IndexWrite {
                 let mut set = ::redis::cmd("SET");
                 set.arg(key).arg(value).arg("PX").arg(ttl_ms);
                 vec![set]
+            }
+            Self::Push {
+                key,
+                value,
+                keep,
+                ttl_ms,
+            } => {
+                let mut push = ::redis::cmd("LPUSH");
+                push.arg(key).arg(value);
+                let mut trim = ::redis::cmd("LTRIM");
+                trim.arg(key).arg(0).arg(keep.saturating_sub(1));
+                let mut expire = ::redis::cmd("PEXPIRE");
+                expire.arg(key).arg(ttl_ms);
+                vec![push, trim, expire]
+            }
+            Self::Incr {
+                key,
+                field,
+                by,
+                ttl_ms,
+            } => {
+                let mut incr = ::redis::cmd("HINCRBY");
+                incr.arg(key).arg(*field).arg(by);
+                let mut commands = vec![incr];
+                if let Some(ttl_ms) = ttl_ms {
+                    let mut expire = ::redis::cmd("PEXPIRE");
+                    expire.arg(key).arg(ttl_ms);
+                    commands.push(expire);
+                }
+                commands
             }
         }
     }
