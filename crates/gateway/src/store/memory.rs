@@ -5,6 +5,7 @@
 //! one `std::sync::Mutex`, never held across an `.await`: every method locks, works and unlocks
 //! without yielding.
 
+mod console;
 mod endpoints;
 mod listing;
 mod payment_methods;
@@ -45,6 +46,8 @@ pub struct MemoryStore {
     sweeps: Mutex<sweep::SweepMemory>,
     /// The webhook endpoints (design §16), apart from the checkouts' state.
     endpoints: endpoints::Endpoints,
+    /// The operators' console's entries, apart from the checkouts' state.
+    console: console::ConsoleMemory,
 }
 
 mod sweep;
@@ -189,6 +192,7 @@ impl MemoryStore {
                 ),
             }),
             sweeps: sweep::empty(),
+            console: console::ConsoleMemory::default(),
             endpoints: endpoints::Endpoints::default(),
         }
     }

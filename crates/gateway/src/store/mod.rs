@@ -8,6 +8,8 @@
 //! - [`EventOutbox`]: merchant events, their index, outbox and deliveries.
 //! - [`Locks`]: short per-checkout locks.
 //! - [`WebhookEndpoints`]: the merchant's webhook endpoints (design §16).
+//! - [`ConsoleData`]: the operators' console: sessions, sign-in failures, actions, search
+//!   indexes.
 //!
 //! [`CheckoutStore`] is their union (implemented for whatever implements them all): the
 //! service holds an `Arc<dyn CheckoutStore>` and callers `use` the traits whose methods they
@@ -33,8 +35,10 @@ use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, Event, EventId, EventType};
 use crate::domain::refund::RefundId;
 use crate::domain::webhook_endpoint::WebhookEndpointId;
+pub use console::ConsoleData;
 pub use endpoints::WebhookEndpoints;
 
+pub mod console;
 pub mod endpoints;
 pub mod keys;
 pub mod listing;
@@ -646,6 +650,7 @@ pub trait CheckoutStore:
     + PaymentMethods
     + sweep::Sweeps
     + WebhookEndpoints
+    + ConsoleData
 {
 }
 
@@ -659,6 +664,7 @@ impl<T> CheckoutStore for T where
         + PaymentMethods
         + sweep::Sweeps
         + WebhookEndpoints
+        + ConsoleData
 {
 }
 

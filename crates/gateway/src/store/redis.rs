@@ -4,6 +4,7 @@
 //! instead of hanging a request; the connection recovers by itself once Redis is back.
 
 mod connection;
+mod console;
 mod endpoints;
 mod listing;
 mod outbox;
