@@ -32,6 +32,7 @@
 //! | [`browser`] | the shopper's browser (no key) | HTML pages and 303 redirects, security headers |
 //! | [`notifications`] | MultiSafepay | `OK`, 401 or 503 (503 makes MSP send it again) |
 //! | [`health`] | operators | liveness, readiness, Prometheus metrics |
+//! | [`console`] | operators (a console key, then a session) | HTML pages on the operators' listener only |
 //!
 //! The rest:
 //!
@@ -101,6 +102,7 @@ pub mod body_timeout;
 pub mod browser;
 pub mod clock;
 pub mod configuration;
+pub mod console;
 pub mod domain;
 pub mod error_code;
 pub mod errors;
