@@ -77,6 +77,8 @@
 //!   (the `sandbox` command only); every state change is one compare-and-set.
 //!   `GET /v1/checkouts` ([`api::listing`]) pages through time-bucketed indexes
 //!   ([`store::timeline`], reusable for anything listed newest first; [`store::listing`]).
+//! - [`activity`]: what the operator console reads: each checkout's MSP calls and
+//!   notifications (capped, expiring with the checkout) and the last 24 hours' statistics.
 //! - [`clock`]: the one source of "now"; tests hold a [`clock::ManualClock`] and move it.
 //! - [`state`]: [`state::AppState`], what every handler reaches (the flows' context, settings,
 //!   metrics, and [`access`]'s merchant keys, fingerprint key and keyless limits, the browser's
@@ -97,6 +99,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod activity;
 pub mod api;
 pub mod body_timeout;
 pub mod browser;

@@ -33,6 +33,9 @@ pub const TRANSITIONS: &str = "gateway_transitions_total";
 pub const ANOMALIES: &str = "gateway_transition_anomalies_total";
 /// Store errors. Labels: `operation`.
 pub const STORE_ERRORS: &str = "gateway_store_errors_total";
+/// Writes of the operator console's activity (logs, statistics) that failed; the payment went
+/// on. Labels: `record`.
+pub const ACTIVITY_RECORD_ERRORS: &str = "gateway_activity_record_errors_total";
 /// Reconciler passes and the checkouts they synced. Labels: `result`.
 pub const RECONCILER_RUNS: &str = "gateway_reconciler_runs_total";
 pub const RECONCILER_CHECKOUTS: &str = "gateway_reconciler_checkouts_total";
@@ -190,6 +193,10 @@ fn describe() {
     describe_counter!(
         STORE_ERRORS,
         "Redis operations that failed (unreachable, timed out, or answered with an error), by operation."
+    );
+    describe_counter!(
+        ACTIVITY_RECORD_ERRORS,
+        "Writes of the operator console's per-checkout logs and statistics that failed (the payment went on), by record (msp_call, notification, transition, webhook_attempt, outbox_age)."
     );
     describe_counter!(
         RECONCILER_RUNS,

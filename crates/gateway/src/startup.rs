@@ -121,10 +121,17 @@ impl Application {
         // Always: webhook endpoints may be made through the API at any time (design §16).
         let (outbox, bell) = OutboxBell::new(1024);
         let bell = Some(bell);
+        let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+        // Every MSP call is recorded for the operator console (its checkout's log, the hour's
+        // statistics), as are transitions, notifications and webhook attempts through it.
+        let psp = psp.with_recorder(Arc::new(crate::activity::Recorder::new(
+            store.clone(),
+            clock.clone(),
+        )));
         let flows = Arc::new(Context {
             store,
             psp,
-            clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock,
             settings: FlowSettings::new(&settings, public_url),
             outbox,
             syncs: Default::default(),

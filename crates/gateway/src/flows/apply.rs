@@ -144,6 +144,10 @@ async fn apply_news(
                 if let Some(e) = &event {
                     record_transition(&id, e, current.status);
                 }
+                // The hour's outcome and authorisation counts (the operator console's).
+                if let Some(recorder) = ctx.psp.recorder() {
+                    recorder.transition(current.status, next.status, now).await;
+                }
                 if deliver {
                     ctx.outbox.ring(&id);
                 }

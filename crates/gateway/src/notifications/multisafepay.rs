@@ -68,6 +68,23 @@ impl Disposition {
         }
     }
 
+    /// Why the console's notification log calls it rejected, in plain words; `None` when it was
+    /// accepted. `Err(())` for what is not logged at all: refused for its rate (a flood would
+    /// only push the real notifications out of the log).
+    fn rejection(self) -> Result<Option<&'static str>, ()> {
+        match self {
+            Self::Applied => Ok(None),
+            Self::NoTimestamp => Ok(Some("no timestamp, ignored")),
+            Self::BadSignature => Ok(Some("bad signature")),
+            Self::NotOurs => Ok(Some("unknown order")),
+            Self::OrderMismatch => Ok(Some("signed for another order")),
+            Self::Unreadable => Ok(Some("unreadable body")),
+            Self::StoreUnavailable => Ok(Some("not stored, to be sent again")),
+            Self::PspUnavailable => Ok(Some("MultiSafepay unreachable, to be sent again")),
+            Self::RateLimited { .. } | Self::Throttled { .. } => Err(()),
+        }
+    }
+
     fn response(self) -> HttpResponse {
         let retry_later;
         let (status, body, retry_after_s) = match self {
@@ -121,9 +138,40 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn finish(method: &'static str, outcome: Disposition) -> HttpResponse {
+async fn finish(
+    state: &AppState,
+    query: &NotificationQuery,
+    method: &'static str,
+    outcome: Disposition,
+    msp_status: Option<String>,
+) -> HttpResponse {
     metrics::counter!(NOTIFICATIONS, "method" => method, "result" => outcome.label()).increment(1);
+    record(state, query, method, outcome, msp_status.as_deref()).await;
     outcome.response()
+}
+
+/// Into the console's log of the checkout `transactionid` names: written only while that
+/// checkout exists, so that ids made up by anyone cannot make keys. A signature that fails
+/// names a checkout nobody vouched for: it is logged there as the rejection it is.
+async fn record(
+    state: &AppState,
+    query: &NotificationQuery,
+    method: &'static str,
+    outcome: Disposition,
+    msp_status: Option<&str>,
+) {
+    let (Some(recorder), Ok(rejected)) = (state.flows.psp.recorder(), outcome.rejection()) else {
+        return;
+    };
+    let Some(id) = query
+        .transactionid
+        .as_deref()
+        .and_then(|raw| CheckoutId::parse(raw).ok())
+    else {
+        return;
+    };
+    let kind = if method == "POST" { "post" } else { "get" };
+    recorder.notification(&id, kind, rejected, msp_status).await;
 }
 
 #[tracing::instrument(name = "notification", skip_all, fields(method = "POST", transactionid = tracing::field::Empty))]
@@ -133,14 +181,18 @@ async fn post(
     query: web::Query<NotificationQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
-    finish("POST", handle_post(&state, &req, &query, &body).await)
+    let mut msp_status = None;
+    let outcome = handle_post(&state, &req, &query, &body, &mut msp_status).await;
+    finish(&state, &query, "POST", outcome, msp_status).await
 }
 
+/// `msp_status` gets MSP's status of the order once the signed body is read.
 async fn handle_post(
     state: &AppState,
     req: &HttpRequest,
     query: &NotificationQuery,
     body: &[u8],
+    msp_status: &mut Option<String>,
 ) -> Disposition {
     if query.timestamp.is_none() {
         return Disposition::NoTimestamp;
@@ -179,6 +231,7 @@ async fn handle_post(
             return Disposition::Unreadable;
         }
     };
+    *msp_status = Some(order.status_text.clone());
     if order.order_id != id.as_str() {
         tracing::warn!(body_order_id = %order.order_id, "signed body is for another order than transactionid; ignored");
         return Disposition::OrderMismatch;
@@ -220,10 +273,18 @@ async fn get(
     req: HttpRequest,
     query: web::Query<NotificationQuery>,
 ) -> HttpResponse {
-    finish("GET", handle_get(&state, &req, &query).await)
+    let mut msp_status = None;
+    let outcome = handle_get(&state, &req, &query, &mut msp_status).await;
+    finish(&state, &query, "GET", outcome, msp_status).await
 }
 
-async fn handle_get(state: &AppState, req: &HttpRequest, query: &NotificationQuery) -> Disposition {
+/// `msp_status` gets MSP's status of the order once MSP was asked.
+async fn handle_get(
+    state: &AppState,
+    req: &HttpRequest,
+    query: &NotificationQuery,
+    msp_status: &mut Option<String>,
+) -> Disposition {
     if query.timestamp.is_none() {
         return Disposition::NoTimestamp;
     }
@@ -253,7 +314,10 @@ async fn handle_get(state: &AppState, req: &HttpRequest, query: &NotificationQue
     }
     // Concurrent GET notifications for one checkout share one MSP call.
     match sync_notified(&state.flows, &id).await {
-        Ok(_) => Disposition::Applied,
+        Ok(checkout) => {
+            *msp_status = checkout.psp.status;
+            Disposition::Applied
+        }
         Err(SyncError::NotFound) => Disposition::NotOurs,
         Err(SyncError::Store(e)) => {
             tracing::warn!(error = %e, "could not store a notification; answering 503 so that MultiSafepay retries");

@@ -25,6 +25,11 @@
 //! {prefix}:{pm_…}:pmevt     LIST  JSON payment_method.* events         TTL as its pm
 //! {prefix}:{pmcus:<hex(ref)>}
 //!                             ZSET  pm id scored by creation ms (a hint) TTL its newest pm's
+//! {prefix}:{chk_…}:msplog    LIST  JSON MSP call, newest first, ≤ 100 TTL the checkout's
+//! {prefix}:{chk_…}:ntflog    LIST  JSON notification, newest first,  TTL the checkout's
+//!                                   ≤ 100 (see store/activity.rs)
+//! {prefix}:{stats}:h:<unix hour>
+//!                             HASH  statistics counter → value       TTL 25 h
 //! {prefix}:{sweep}:lease|watermark|history   the account-wide sweep's (store/sweep.rs)
 //! {prefix}:{we}:endpoints     HASH  webhook endpoint id → JSON endpoint TTL ≥ 1 year from
 //!                                   (design §16), secrets included        its last read
@@ -138,6 +143,21 @@ impl Keys {
     /// that fills an outbox and settled after each delivery pass.
     pub fn outbox_due(&self) -> String {
         [self.prefix.as_str(), ":outbox-due"].concat()
+    }
+
+    /// The checkout's MSP call log (the operator console's), newest first.
+    pub fn msp_log(&self, id: &CheckoutId) -> String {
+        self.tagged(id, "msplog")
+    }
+
+    /// The checkout's notification log (the operator console's), newest first.
+    pub fn notification_log(&self, id: &CheckoutId) -> String {
+        self.tagged(id, "ntflog")
+    }
+
+    /// One hour's statistics (Unix hour: seconds / 3600), every hour under one hash tag.
+    pub fn stats_hour(&self, hour: i64) -> String {
+        format!("{}:{{stats}}:h:{hour}", self.prefix)
     }
 
     pub fn lock(&self, id: &CheckoutId) -> String {
@@ -273,6 +293,8 @@ mod tests {
             keys.event_records(&id),
             keys.deliveries(&id),
             keys.outbox(&id),
+            keys.msp_log(&id),
+            keys.notification_log(&id),
         ] {
             assert_eq!(hash_tag(&key), id.as_str(), "{key}");
         }
@@ -292,6 +314,8 @@ mod tests {
             keys.outbox_due(),
             keys.event_records(&id),
             keys.timeline(&all_checkouts(), "20261124"),
+            keys.msp_log(&id),
+            keys.stats_hour(493_000),
         ] {
             assert!(key.starts_with("test:abc:"), "{key}");
         }
@@ -323,6 +347,13 @@ mod tests {
             hash_tag(&r),
             format!("tl:chk:ref:{}", hex::encode("a{b}:c"))
         );
+    }
+
+    #[test]
+    fn every_hour_of_statistics_shares_one_hash_tag() {
+        let keys = Keys::new("cgw");
+        assert_eq!(keys.stats_hour(493_000), "cgw:{stats}:h:493000");
+        assert_eq!(hash_tag(&keys.stats_hour(1)), hash_tag(&keys.stats_hour(2)));
     }
 
     #[test]

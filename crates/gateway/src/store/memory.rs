@@ -48,7 +48,11 @@ pub struct MemoryStore {
     endpoints: endpoints::Endpoints,
     /// The operators' console's entries, apart from the checkouts' state.
     console: console::ConsoleMemory,
+    /// The hourly statistics of the operator console, by Unix hour.
+    stats: Mutex<BTreeMap<i64, HashMap<String, i64>>>,
 }
+
+mod activity;
 
 mod sweep;
 
@@ -88,6 +92,9 @@ struct Record {
     targets: BTreeMap<(EventId, WebhookEndpointId), (Delivery, Option<i64>)>,
     /// The endpoints each event was fanned out to, in order.
     fanned: HashMap<EventId, Vec<WebhookEndpointId>>,
+    /// The operator console's logs, newest first, capped: they live as long as the record.
+    msp_log: std::collections::VecDeque<crate::activity::MspCallRecord>,
+    notification_log: std::collections::VecDeque<crate::activity::NotificationRecord>,
 }
 
 impl Record {
@@ -194,6 +201,7 @@ impl MemoryStore {
             sweeps: sweep::empty(),
             console: console::ConsoleMemory::default(),
             endpoints: endpoints::Endpoints::default(),
+            stats: Mutex::default(),
         }
     }
 
@@ -240,6 +248,8 @@ impl Records for MemoryStore {
             outbox: HashMap::new(),
             targets: BTreeMap::new(),
             fanned: HashMap::new(),
+            msp_log: Default::default(),
+            notification_log: Default::default(),
         };
         state.checkouts.insert(
             checkout.id.clone(),

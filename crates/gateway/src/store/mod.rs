@@ -10,6 +10,7 @@
 //! - [`WebhookEndpoints`]: the merchant's webhook endpoints (design §16).
 //! - [`ConsoleData`]: the operators' console: sessions, sign-in failures, actions, search
 //!   indexes.
+//! - [`Activity`]: the operator console's per-checkout logs and hourly statistics.
 //!
 //! [`CheckoutStore`] is their union (implemented for whatever implements them all): the
 //! service holds an `Arc<dyn CheckoutStore>` and callers `use` the traits whose methods they
@@ -35,9 +36,11 @@ use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, Event, EventId, EventType};
 use crate::domain::refund::RefundId;
 use crate::domain::webhook_endpoint::WebhookEndpointId;
+pub use activity::Activity;
 pub use console::ConsoleData;
 pub use endpoints::WebhookEndpoints;
 
+pub mod activity;
 pub mod console;
 pub mod endpoints;
 pub mod keys;
@@ -651,6 +654,7 @@ pub trait CheckoutStore:
     + sweep::Sweeps
     + WebhookEndpoints
     + ConsoleData
+    + Activity
 {
 }
 
@@ -665,6 +669,7 @@ impl<T> CheckoutStore for T where
         + sweep::Sweeps
         + WebhookEndpoints
         + ConsoleData
+        + Activity
 {
 }
 

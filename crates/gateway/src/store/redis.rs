@@ -3,6 +3,7 @@
 //! Every operation runs under `command_timeout`, so an outage answers `Unavailable` quickly
 //! instead of hanging a request; the connection recovers by itself once Redis is back.
 
+mod activity;
 mod connection;
 mod console;
 mod endpoints;
@@ -912,6 +913,8 @@ impl RedisStore {
                     .key(self.keys.event_records(&next.id))
                     .key(self.keys.deliveries(&next.id))
                     .key(self.keys.outbox(&next.id))
+                    .key(self.keys.msp_log(&next.id))
+                    .key(self.keys.notification_log(&next.id))
                     .arg(expected_version)
                     .arg(data_ref)
                     .arg(millis(self.ttls.retention))

@@ -408,6 +408,9 @@ impl Deliverer {
             .increment(1);
         metrics::histogram!(WEBHOOK_DELIVERY_DURATION, "endpoint" => label.clone())
             .record(outcome.duration.as_secs_f64());
+        if let Some(recorder) = self.ctx.psp.recorder() {
+            recorder.webhook_attempt(delivered).await;
+        }
         if !delivered {
             tracing::warn!(
                 event_id = %event.id,
@@ -506,6 +509,10 @@ impl Deliverer {
                     .map(|ms| (now.timestamp_millis() - ms).max(0) as f64 / 1000.0)
                     .unwrap_or(0.0);
                 metrics::gauge!(WEBHOOK_OUTBOX_OVERDUE).set(overdue);
+                if let Some(recorder) = self.ctx.psp.recorder() {
+                    let age = earliest.map(|_| std::time::Duration::from_secs_f64(overdue));
+                    recorder.outbox_age(age).await;
+                }
             }
             Err(e) => tracing::debug!(error = %e, "could not measure the outbox"),
         }

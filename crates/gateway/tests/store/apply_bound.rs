@@ -415,6 +415,46 @@ impl gateway::store::sweep::Sweeps for AlwaysLosing {
     }
 }
 
+#[async_trait]
+impl gateway::store::Activity for AlwaysLosing {
+    async fn record_msp_call(
+        &self,
+        id: Option<&CheckoutId>,
+        call: &gateway::activity::MspCallRecord,
+        stats: &gateway::store::activity::StatsUpdate,
+    ) -> Result<(), StoreError> {
+        self.inner.record_msp_call(id, call, stats).await
+    }
+    async fn record_notification(
+        &self,
+        id: &CheckoutId,
+        n: &gateway::activity::NotificationRecord,
+    ) -> Result<(), StoreError> {
+        self.inner.record_notification(id, n).await
+    }
+    async fn record_stats(
+        &self,
+        stats: &gateway::store::activity::StatsUpdate,
+    ) -> Result<(), StoreError> {
+        self.inner.record_stats(stats).await
+    }
+    async fn msp_call_log(
+        &self,
+        id: &CheckoutId,
+    ) -> Result<Vec<gateway::activity::MspCallRecord>, StoreError> {
+        self.inner.msp_call_log(id).await
+    }
+    async fn notification_log(
+        &self,
+        id: &CheckoutId,
+    ) -> Result<Vec<gateway::activity::NotificationRecord>, StoreError> {
+        self.inner.notification_log(id).await
+    }
+    async fn stats_hours(&self, hours: &[i64]) -> Result<Vec<Vec<(String, i64)>>, StoreError> {
+        self.inner.stats_hours(hours).await
+    }
+}
+
 #[tokio::test]
 async fn a_change_that_keeps_losing_its_compare_and_set_gives_up_with_a_retryable_error() {
     let inner = memory_store(LONG).await;

@@ -663,6 +663,7 @@ pub async fn an_in_flight_claim_is_taken_over_with_its_resource_once_its_time_is
 }
 
 // The events and outbox part of the contract lives in its own file.
+pub use crate::activity::*;
 pub use crate::endpoints::*;
 pub use crate::outbox::*;
 

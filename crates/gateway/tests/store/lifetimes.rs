@@ -27,6 +27,8 @@ pub enum Entry<'a> {
     PaySession(&'a str),
     Idempotency(&'a str),
     SyncIndex,
+    MspLog(&'a CheckoutId),
+    NotificationLog(&'a CheckoutId),
 }
 
 pub enum Lifetimes {
@@ -117,5 +119,7 @@ fn key_of(keys: &Keys, entry: Entry<'_>) -> String {
         Entry::PaySession(token) => keys.pay(token),
         Entry::Idempotency(key) => keys.idempotency(key),
         Entry::SyncIndex => keys.sync_due(),
+        Entry::MspLog(id) => keys.msp_log(id),
+        Entry::NotificationLog(id) => keys.notification_log(id),
     }
 }

@@ -6,6 +6,7 @@
 
 use test_support as common;
 
+mod activity;
 mod apply_bound;
 mod contract;
 mod endpoints;
@@ -189,9 +190,13 @@ against_both_stores!(
     endpoints_change_by_compare_and_set_and_list_newest_first,
     an_event_is_fanned_out_once_each_endpoint_with_its_own_delivery,
     without_webhooks_url_an_event_goes_to_the_endpoints_only,
-    an_endpoint_event_is_stored_beside_its_checkout_and_queued;
+    an_endpoint_event_is_stored_beside_its_checkout_and_queued,
+    activity_logs_keep_the_newest_entries_newest_first,
+    activity_logs_are_kept_only_for_a_stored_checkout,
+    statistics_add_up_by_hour;
     expiry:
     locks_expire_after_their_ttl,
     records_expire_after_their_ttls,
     compare_and_set_refreshes_the_retention,
+    activity_logs_expire_with_their_checkout,
 );

@@ -32,6 +32,9 @@ pub struct MultiSafepayClient {
     recipe: Arc<Recipe>,
     /// e.g. `https://testapi.multisafepay.com/v1/json`; paths are appended as segments.
     base_url: url::Url,
+    /// Where each call is recorded for the operator console (its checkout's log, the hour's
+    /// latency); none in tests of the client alone.
+    recorder: Option<Arc<crate::activity::Recorder>>,
 }
 
 /// How the HTTP client is made, so that each web worker can make its own.
@@ -109,7 +112,19 @@ impl MultiSafepayClient {
             http,
             recipe: Arc::new(recipe),
             base_url,
+            recorder: None,
         })
+    }
+
+    /// The same client, recording every call it makes through `recorder`.
+    pub fn with_recorder(mut self, recorder: Arc<crate::activity::Recorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// The recorder its calls go to, if any.
+    pub fn recorder(&self) -> Option<&crate::activity::Recorder> {
+        self.recorder.as_deref()
     }
 
     /// The HTTP client to call MSP with from here: on a web worker, the worker's own.
@@ -137,14 +152,16 @@ impl MultiSafepayClient {
             Some(_) => recurring::token_order_refused,
             None => order_refused,
         };
-        self.call("create_order", request, refused).await
+        self.call("create_order", Some(order.id.as_str()), request, refused)
+            .await
     }
 
     /// `GET /orders/{id}`: the order's current state. `NotFound` for error 1006.
     #[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
     pub async fn get_order(&self, id: &str) -> Result<PspOrder, PspError> {
         let request = self.http().get(self.url(&["orders", id]));
-        self.call("get_order", request, lookup_refused).await
+        self.call("get_order", Some(id), request, lookup_refused)
+            .await
     }
 
     /// `POST /orders/{order_id}/refunds`. `Rejected` is MSP refusing it (error 1034: over what
@@ -159,7 +176,7 @@ impl MultiSafepayClient {
     pub async fn refund(&self, refund: &RefundRequest<'_>) -> Result<RefundAccepted, PspError> {
         let body = convert::refund_request(refund);
         let at = ["orders", refund.order_id, "refunds"];
-        self.post("refund", &at, body, refund_refused)
+        self.post("refund", refund.order_id, &at, body, refund_refused)
             .await
             .map_err(|e| same_amount_refused(e, refund))
     }
@@ -176,8 +193,13 @@ impl MultiSafepayClient {
     ) -> Result<(), PspError> {
         let url = self.url(&["orders", order_id, "refunds", refund_transaction_id]);
         let request = self.http().patch(url).json(&convert::refund_void());
-        self.call("cancel_refund", request, refund_cancel_refused)
-            .await
+        self.call(
+            "cancel_refund",
+            Some(order_id),
+            request,
+            refund_cancel_refused,
+        )
+        .await
     }
 
     /// `PATCH /orders/{order_id}` `{"status": "cancelled", "exclude_order": true}`: cancels an
@@ -188,7 +210,7 @@ impl MultiSafepayClient {
     pub async fn cancel_order(&self, order_id: &str) -> Result<Canceled, PspError> {
         let url = self.url(&["orders", order_id]);
         let request = self.http().patch(url).json(&convert::order_cancel());
-        self.call("cancel_order", request, cancel_refused)
+        self.call("cancel_order", Some(order_id), request, cancel_refused)
             .await
             .map(|()| convert::canceled())
     }
@@ -207,9 +229,14 @@ impl MultiSafepayClient {
             .http()
             .patch(url)
             .json(&convert::authorization_cancel(reason));
-        self.call("cancel_authorization", request, cancel_refused)
-            .await
-            .map(|()| convert::canceled())
+        self.call(
+            "cancel_authorization",
+            Some(order_id),
+            request,
+            cancel_refused,
+        )
+        .await
+        .map(|()| convert::canceled())
     }
 
     /// `POST /orders/{order_id}/capture` `{"amount", "new_order_id", "new_order_status":
@@ -221,7 +248,8 @@ impl MultiSafepayClient {
     pub async fn capture(&self, req: &CaptureRequest<'_>) -> Result<CaptureAccepted, PspError> {
         let body = convert::capture_request(req);
         let at = ["orders", req.order_id, "capture"];
-        self.post("capture", &at, body, capture_refused).await
+        self.post("capture", req.order_id, &at, body, capture_refused)
+            .await
     }
 
     /// `POST /orders/{order_id}/files` (MSP's `challengeChargeback`) `{"type", "base64",
@@ -240,7 +268,7 @@ impl MultiSafepayClient {
             "name": file.name,
         });
         let at = ["orders", order_id, "files"];
-        self.post("upload_evidence", &at, Ok(body), order_refused)
+        self.post("upload_evidence", order_id, &at, Ok(body), order_refused)
             .await
     }
 
@@ -258,6 +286,7 @@ impl MultiSafepayClient {
     async fn post<T: Answer>(
         &self,
         operation: &'static str,
+        order_id: &str,
         segments: &[&str],
         body: Result<impl serde::Serialize, PspError>,
         refused: fn(i64, String) -> PspError,
@@ -266,14 +295,16 @@ impl MultiSafepayClient {
             tracing::error!(error.message = %e, operation, "request not sent to MultiSafepay");
         })?;
         let request = self.http().post(self.url(segments)).json(&body);
-        self.call(operation, request, refused).await
+        self.call(operation, Some(order_id), request, refused).await
     }
 
     /// Sends `request`, reads MSP's answer as `T` (a refusal through `refused`), and records
-    /// the call's duration, outcome and result.
-    async fn call<T: Answer>(
+    /// the call's duration, outcome and result (in the metrics, the log, and the console's log
+    /// of order `order_id`).
+    pub(super) async fn call<T: Answer>(
         &self,
         operation: &'static str,
+        order_id: Option<&str>,
         request: reqwest::RequestBuilder,
         refused: fn(i64, String) -> PspError,
     ) -> Result<T, PspError> {
@@ -283,10 +314,13 @@ impl MultiSafepayClient {
             Some(context) => request.header("traceparent", context.traceparent_for_call()),
             None => request,
         };
+        let at = self.recorder.as_ref().map(|r| r.now());
         let started = Instant::now();
-        let result = exchange::<T>(request, refused).await;
+        let mut seen = Seen::default();
+        let result = exchange::<T>(request, refused, &mut seen).await;
+        let took = started.elapsed();
         metrics::histogram!(crate::metrics::PSP_DURATION, "operation" => operation)
-            .record(started.elapsed().as_secs_f64());
+            .record(took.as_secs_f64());
         metrics::counter!(
             crate::metrics::PSP_REQUESTS,
             "operation" => operation,
@@ -296,6 +330,19 @@ impl MultiSafepayClient {
         match &result {
             Ok(answer) => answer.log(),
             Err(e) => tracing::warn!(error.message = %e, "MultiSafepay call did not succeed"),
+        }
+        if let (Some(recorder), Some(at)) = (&self.recorder, at) {
+            recorder
+                .msp_call(crate::activity::CallFacts {
+                    order_id,
+                    operation,
+                    at,
+                    http_status: seen.http_status,
+                    msp_error_code: seen.msp_error_code,
+                    duration: took,
+                    outcome: seen.outcome(result.is_ok()),
+                })
+                .await;
         }
         result
     }
@@ -311,8 +358,29 @@ pub fn parse_notification(body: &[u8]) -> Result<PspOrder, PspError> {
     convert::psp_order(order)
 }
 
+/// What [`exchange`] saw of a call, for the console's log: never the body.
+#[derive(Debug, Default)]
+struct Seen {
+    http_status: Option<u16>,
+    msp_error_code: Option<i64>,
+    /// No complete answer arrived: timed out (`Some(true)`) or failed otherwise.
+    no_answer: Option<bool>,
+}
+
+impl Seen {
+    fn outcome(&self, ok: bool) -> crate::activity::CallOutcome {
+        use crate::activity::CallOutcome;
+        match (ok, self.no_answer) {
+            (true, _) => CallOutcome::Ok,
+            (false, Some(true)) => CallOutcome::Timeout,
+            (false, Some(false)) => CallOutcome::Unreachable,
+            (false, None) => CallOutcome::MspError,
+        }
+    }
+}
+
 /// What an operation makes of the `data` of a successful answer, and what it logs of it.
-trait Answer: Sized + std::fmt::Debug {
+pub(super) trait Answer: Sized + std::fmt::Debug {
     fn read(data: Option<&RawValue>) -> Result<Self, PspError>;
 
     /// By default the whole answer: the ids MSP gave.
@@ -400,11 +468,17 @@ impl Answer for () {
 async fn exchange<T: Answer>(
     request: reqwest::RequestBuilder,
     refused: fn(i64, String) -> PspError,
+    seen: &mut Seen,
 ) -> Result<T, PspError> {
-    let response = request.send().await.map_err(unreachable)?;
+    let mut no_answer = |e: reqwest::Error| {
+        seen.no_answer = Some(e.is_timeout());
+        unreachable(e)
+    };
+    let response = request.send().await.map_err(&mut no_answer)?;
     let status = response.status();
     // Reading the body can time out too: still "outcome unknown".
-    let body = response.bytes().await.map_err(unreachable)?;
+    let body = response.bytes().await.map_err(&mut no_answer)?;
+    seen.http_status = Some(status.as_u16());
     if status.is_server_error() {
         return Err(PspError::Unreachable {
             detail: format!("HTTP {}", status.as_u16()),
@@ -429,6 +503,7 @@ async fn exchange<T: Answer>(
     if envelope.success {
         return T::read(envelope.data.as_deref());
     }
+    seen.msp_error_code = envelope.error_code;
     match envelope.error_code {
         Some(error_code) => Err(refused(error_code, envelope.error_info.unwrap_or_default())),
         None => Err(PspError::unexpected(format!(

@@ -56,7 +56,8 @@ run_writes(redis.call, before_end + 1, #ARGV)
 return 1
 "#;
 
-/// KEYS: checkout, history, events, deliveries, outbox.
+/// KEYS: checkout, history, events, deliveries, outbox, the console's MSP call log and
+/// notification log (whose TTLs follow the record's).
 /// ARGV: expected version, checkout JSON, retention in ms, history entry JSON or '', delivery due
 /// time in ms or '' (not queued), the new delivery's JSON (or '': queued for the webhook
 /// endpoints only, no `webhooks.url` delivery), the checkout's event id
@@ -112,9 +113,10 @@ for i = 9, events_end, 2 do
     redis.call('ZADD', KEYS[5], ARGV[5], ARGV[i])
   end
 end
--- Refresh every TTL even without a new event, so that history, events and their deliveries
--- live exactly as long as the record (PEXPIRE on a key that does not exist does nothing).
-for k = 1, 5 do
+-- Refresh every TTL even without a new event, so that history, events, their deliveries and
+-- the console's logs live exactly as long as the record (PEXPIRE on a key that does not exist
+-- does nothing).
+for k = 1, 7 do
   redis.call('PEXPIRE', KEYS[k], ARGV[3])
 end
 run_writes(redis.pcall, events_end + 1, #ARGV)

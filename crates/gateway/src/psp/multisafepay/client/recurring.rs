@@ -25,7 +25,8 @@ impl MultiSafepayClient {
         let url = self.url(&["recurring", reference.as_str(), "update", token.expose()]);
         let body = serde_json::json!({ "expiry_date": expiry_yymm });
         let request = self.http().patch(url).json(&body);
-        self.call("update_token", request, token_call_refused).await
+        self.call("update_token", None, request, token_call_refused)
+            .await
     }
 
     /// `DELETE /recurring/{reference}/remove/{token}`. A token MSP does not know (410, 1000) is
@@ -38,7 +39,10 @@ impl MultiSafepayClient {
     ) -> Result<(), PspError> {
         let url = self.url(&["recurring", reference.as_str(), "remove", token.expose()]);
         let request = self.http().delete(url);
-        match self.call("remove_token", request, token_call_refused).await {
+        match self
+            .call("remove_token", None, request, token_call_refused)
+            .await
+        {
             Err(PspError::Rejected { error_code, .. }) if error_code == ERROR_TOKEN_NOT_FOUND => {
                 Ok(())
             }
