@@ -536,6 +536,17 @@ async fn the_timeline_shows_3ds_a_refund_and_a_failed_then_redelivered_webhook()
     let challenged = find("Created → Awaiting 3-D Secure");
     let paid = find("→ Succeeded");
     let refund = find("Refund of 5.00 EUR");
+    // The MSP calls made for it and the notifications MSP sent, in the same timeline.
+    let create_call = find("MSP call");
+    assert!(
+        entries.iter().any(|e| e.contains("MSP call")
+            && e.contains("create order")
+            && e.contains("HTTP 200")),
+        "{entries:#?}"
+    );
+    let notified = find("Signed notification (POST)");
+    assert!(entries[notified].contains("Verified"), "{entries:#?}");
+    assert!(create_call < created, "newest first: {entries:#?}");
     let failed = find("HTTP 500 checkout.succeeded to the shop's webhook URL");
     assert!(
         entries[paid].contains("by "),

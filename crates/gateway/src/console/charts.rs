@@ -15,7 +15,7 @@ use super::view::escape;
 #[derive(Clone, Debug, Default)]
 pub struct Hour {
     pub start: DateTime<Utc>,
-    /// Checkouts created in the hour, by how they ended (or stand).
+    /// Checkouts that reached an outcome in the hour, by outcome.
     pub outcomes: BTreeMap<String, u64>,
     pub auth_attempts: u64,
     pub auth_successes: u64,
@@ -64,7 +64,7 @@ const GROUPS: [(&str, &str); 4] = [
     ("Succeeded", "sw-ok"),
     ("Failed", "sw-bad"),
     ("Canceled or expired", "sw-muted"),
-    ("Still open", "sw-warn"),
+    ("Other", "sw-warn"),
 ];
 
 fn group_of(outcome: &str) -> usize {
@@ -129,6 +129,17 @@ fn frame(label: &str, max_label: &str, hours: &[Hour]) -> String {
         }
     }
     s
+}
+
+/// `90 s`, `20 min`, `4 h`: a number of seconds as an axis label.
+fn duration_label(seconds: f64) -> String {
+    if seconds >= 7_200.0 {
+        format!("{:.0} h", seconds / 3_600.0)
+    } else if seconds >= 120.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{seconds:.0} s")
+    }
 }
 
 fn nice_max(v: f64) -> f64 {
@@ -242,7 +253,7 @@ fn outcomes_chart(hours: &[Hour]) -> Chart {
     Chart {
         title: "Checkouts per hour",
         summary: format!(
-            "{all} checkouts in the last 24 hours: {} succeeded, {} failed, {} canceled or expired, {} still open.",
+            "{all} checkouts reached an outcome in the last 24 hours: {} succeeded, {} failed, {} canceled or expired, {} other.",
             sums[0], sums[1], sums[2], sums[3]
         ),
         svg: s,
@@ -316,13 +327,16 @@ fn outbox_chart(hours: &[Hour]) -> Chart {
     let max = nice_max(peak);
     let mut s = frame(
         "Oldest undelivered event, per hour",
-        &format!("{max} s"),
+        &duration_label(max),
         hours,
     );
     lines(hours, &[(AMBER, values.clone())], max, &mut s);
     s.push_str("</svg>");
     let summary = match values.iter().rev().flatten().next() {
-        Some(v) => format!("Latest: the oldest undelivered event had waited {v:.0} s."),
+        Some(v) => format!(
+            "Latest: the oldest undelivered event had waited {}.",
+            duration_label(*v)
+        ),
         None => "No undelivered events were seen in the last 24 hours.".to_owned(),
     };
     Chart {

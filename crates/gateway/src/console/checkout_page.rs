@@ -58,7 +58,7 @@ pub struct Item {
 }
 
 impl Item {
-    fn new(
+    pub(super) fn new(
         at: DateTime<Utc>,
         kind: &'static str,
         tone: Tone,
@@ -77,7 +77,7 @@ impl Item {
         }
     }
 
-    fn detail(mut self, d: impl Into<String>) -> Self {
+    pub(super) fn detail(mut self, d: impl Into<String>) -> Self {
         let d = d.into();
         if !d.is_empty() {
             self.details.push(d);

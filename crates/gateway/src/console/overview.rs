@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use super::auth;
 use super::charts::{self, Chart, Hour};
@@ -13,7 +13,6 @@ use super::render::{self, Chrome};
 use crate::domain::checkout::CheckoutId;
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::listing::{Cursor, ListQuery, ListReply};
 
 #[derive(Template)]
 #[template(path = "console_overview.html")]
@@ -52,117 +51,93 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     )
 }
 
-/// The 24 hours ending with the current one, oldest first.
-fn hour_starts(now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    let this_hour = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
-    (0..24)
-        .rev()
-        .map(|i| this_hour - TimeDelta::hours(i))
-        .collect()
-}
-
-/// The most checkouts the charts read from the listing index.
-const CHART_CHECKOUTS: usize = 2_000;
-
-/// The last 24 hours' figures from what the gateway stores: checkouts by outcome and the
-/// authorisation rate from the listing index, webhook attempts from the recent events. MSP
-/// latency and the outbox's age are not kept per hour.
+/// The last 24 hours' figures, as the gateway recorded them (hourly statistics kept in the
+/// store, across every instance).
 async fn last_24h(
     state: &AppState,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Hour>, Option<String>), StoreError> {
-    let store = state.flows.store.as_ref();
-    let starts = hour_starts(now);
-    let first = starts[0];
-    let mut hours: Vec<Hour> = starts
-        .iter()
-        .map(|s| Hour {
-            start: *s,
-            ..Hour::default()
+    let hours = crate::activity::last_24h(state, now).await?;
+    let hours = hours
+        .into_iter()
+        .map(|h| Hour {
+            start: h.hour_start,
+            outcomes: h.outcomes,
+            auth_attempts: h.auth_attempts,
+            auth_successes: h.auth_successes,
+            msp_p50_ms: h.msp_latency_p50_ms,
+            msp_p99_ms: h.msp_latency_p99_ms,
+            webhook_ok: h.webhook_ok,
+            webhook_failed: h.webhook_failed,
+            outbox_age_max_s: h.outbox_age_max_s,
         })
         .collect();
-    let slot = |at: DateTime<Utc>| -> Option<usize> {
-        (at >= first)
-            .then(|| usize::try_from((at - first).num_hours()).ok())
-            .flatten()
-            .filter(|i| *i < 24)
-    };
-    let mut query = ListQuery::first(100, now);
-    query.created_gte = Some(first);
-    let mut read = 0;
-    while read < CHART_CHECKOUTS {
-        let ListReply::Page(page) = store.list_checkouts(&query).await? else {
-            break;
-        };
-        read += page.data.len();
-        for c in &page.data {
-            if let Some(i) = slot(c.created_at) {
-                let h = &mut hours[i];
-                *h.outcomes.entry(c.status.as_str().to_owned()).or_default() += 1;
-                use crate::domain::checkout::CheckoutStatus as S;
-                if c.status != S::Created {
-                    h.auth_attempts += 1;
-                }
-                if matches!(
-                    c.status,
-                    S::Succeeded
-                        | S::RequiresCapture
-                        | S::PartiallyRefunded
-                        | S::Refunded
-                        | S::ChargedBack
-                ) {
-                    h.auth_successes += 1;
-                }
-            }
-        }
-        match (page.has_more, page.data.last()) {
-            (true, Some(last)) => query.cursor = Some(Cursor::StartingAfter(last.id.clone())),
-            _ => break,
-        }
-    }
-    let events = store
-        .recent_events(
-            None,
-            None,
-            (first - TimeDelta::days(3), now + TimeDelta::days(1)),
-            500,
-        )
-        .await?;
-    for e in &events {
-        let mut deliveries: Vec<crate::domain::event::Delivery> =
-            e.delivery.iter().cloned().collect();
-        deliveries.extend(
-            store
-                .endpoint_deliveries(&e.event.id)
-                .await?
-                .into_iter()
-                .map(|(_, d)| d),
-        );
-        for d in deliveries {
-            for a in &d.attempts {
-                if let Some(i) = slot(a.at) {
-                    if a.http_status.is_some_and(|s| (200..300).contains(&s)) {
-                        hours[i].webhook_ok += 1;
-                    } else {
-                        hours[i].webhook_failed += 1;
-                    }
-                }
-            }
-        }
-    }
-    Ok((
-        hours,
-        Some("MultiSafepay latency and the outbox's age are not recorded per hour by this version: those charts stay empty.".to_owned()),
-    ))
+    Ok((hours, None))
 }
 
-/// The checkout's MSP calls and notifications as timeline entries, and what could not be shown.
-pub async fn activity_items(_state: &AppState, _id: &CheckoutId) -> (Vec<Item>, Vec<String>) {
-    (
-        Vec::new(),
-        vec![
-            "the MultiSafepay call log and notification log (not recorded by this version)"
-                .to_owned(),
-        ],
+/// The checkout's MSP calls and notifications as timeline entries (oldest first, as the
+/// timeline adds its sources), and what could not be read.
+pub async fn activity_items(state: &AppState, id: &CheckoutId) -> (Vec<Item>, Vec<String>) {
+    let mut items = Vec::new();
+    let mut gaps = Vec::new();
+    match crate::activity::msp_calls(state, id).await {
+        Ok(calls) => items.extend(calls.into_iter().rev().map(msp_call)),
+        Err(_) => gaps.push("the MultiSafepay call log".to_owned()),
+    }
+    match crate::activity::notifications(state, id).await {
+        Ok(notes) => items.extend(notes.into_iter().rev().map(notification)),
+        Err(_) => gaps.push("the notification log".to_owned()),
+    }
+    (items, gaps)
+}
+
+fn msp_call(call: crate::activity::MspCallRecord) -> Item {
+    let ok = call.outcome == "ok";
+    let word = match (call.http_status, call.outcome.as_str()) {
+        (Some(status), _) => format!("HTTP {status}"),
+        (None, "timeout") => "Timed out".to_owned(),
+        (None, _) => "No answer".to_owned(),
+    };
+    let outcome = match call.outcome.as_str() {
+        "ok" => "answered".to_owned(),
+        "msp_error" => "MultiSafepay refused it".to_owned(),
+        "timeout" => "no answer in time".to_owned(),
+        "unreachable" => "MultiSafepay could not be reached".to_owned(),
+        other => other.replace('_', " "),
+    };
+    let mut item = Item::new(
+        call.at,
+        "MSP call",
+        if ok { "ok" } else { "bad" },
+        word,
+        call.operation.replace('_', " "),
     )
+    .detail(format!("took {} ms", call.duration_ms))
+    .detail(outcome);
+    if let Some(code) = call.msp_error_code {
+        item = item.detail(format!("MultiSafepay error code {code}"));
+    }
+    item
+}
+
+fn notification(n: crate::activity::NotificationRecord) -> Item {
+    let title = match n.kind.as_str() {
+        "post" => "Signed notification (POST)".to_owned(),
+        "get" => "Notification ping (GET)".to_owned(),
+        other => format!("Notification ({other})"),
+    };
+    let mut item = Item::new(
+        n.at,
+        "Notification",
+        if n.verified { "ok" } else { "bad" },
+        if n.verified { "Verified" } else { "Rejected" },
+        title,
+    );
+    if let Some(reason) = n.reason {
+        item = item.detail(format!("why: {reason}"));
+    }
+    if let Some(status) = n.msp_status {
+        item = item.detail(format!("MultiSafepay said {status}"));
+    }
+    item
 }
