@@ -170,6 +170,8 @@ struct SearchPage {
     /// The query as typed (shown escaped), when it may be shown.
     shown: Option<String>,
     message: Option<String>,
+    /// The message's colour: `warn` for a refused search, `info` otherwise.
+    tone: &'static str,
     rows: Vec<Row>,
 }
 
@@ -189,13 +191,18 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         .map(|q| q.into_inner().q)
         .unwrap_or_default();
     let chrome = Chrome::new("Search", "search").signed_in(&session);
-    let answer = |status, chrome, shown, message: &str, rows| {
+    let answer = |status: StatusCode, chrome, shown, message: &str, rows| {
         render::html(
             status,
             &SearchPage {
                 chrome,
                 shown,
                 message: (!message.is_empty()).then(|| message.to_owned()),
+                tone: if status == StatusCode::OK {
+                    "info"
+                } else {
+                    "warn"
+                },
                 rows,
             },
         )
