@@ -820,3 +820,43 @@ async fn the_console_reads_cleanly_in_chromium_at_1280_and_390_pixels() {
     receiver.stop().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_sandbox_prints_where_its_console_is_and_its_key_signs_in() {
+    let sandbox = crate::cli::Sandbox::start(&[]);
+    assert!(sandbox.console.ends_with("/console"), "{}", sandbox.console);
+    assert!(
+        !sandbox.console.starts_with(&sandbox.base),
+        "not on the public port"
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client
+        .get(format!("{}/console", sandbox.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "public port");
+    let res = client
+        .get(format!("{}/sign-in", sandbox.console))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (cookie, _) = set_cookie(&res, "console_sign_in").unwrap();
+    let csrf = field(&res.text().await.unwrap(), "csrf_token").unwrap();
+    let res = client
+        .post(format!("{}/sign-in", sandbox.console))
+        .header("cookie", format!("console_sign_in={cookie}"))
+        .form(&[
+            ("key", sandbox.console_key.as_str()),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(&res, "console_session").is_some());
+}
