@@ -860,3 +860,78 @@ async fn the_sandbox_prints_where_its_console_is_and_its_key_signs_in() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(set_cookie(&res, "console_session").is_some());
 }
+
+#[tokio::test]
+async fn the_queues_show_failed_webhook_events_and_disabled_endpoints() {
+    let mut receiver = Receiver::start(WEBHOOK_SECRET).await;
+    receiver.set_mode(Mode::Status(503));
+    let mut gone = Receiver::start("unused").await;
+    gone.set_mode(Mode::Status(410));
+    let app = spawn_app_with(Options {
+        webhooks: Some(Webhooks {
+            max_age_s: 3_600,
+            ..Webhooks::to(receiver.url())
+        }),
+        ..console_options()
+    })
+    .await;
+    let res = app
+        .authed(Method::POST, "/v1/webhook_endpoints")
+        .json(&json!({"url": gone.url(), "events": ["*"], "description": "Shop ERP"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let endpoint = id_of(&res.json().await.unwrap());
+    let id = id_of(&app.create(FRICTIONLESS).await);
+    let event = app
+        .merchant_events(&id)
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "checkout.succeeded")
+        .unwrap();
+    let event_id = id_of(&event);
+    app.wait_for_attempts(&event_id, 1).await;
+    // 1 min, 5 min, 30 min: the next wait would pass the hour, so the third retry is the last.
+    for (n, wait) in [(2, 1), (3, 5), (4, 30)] {
+        app.deliver_after(TimeDelta::minutes(wait)).await;
+        app.wait_for_attempts(&event_id, n).await;
+    }
+    assert_eq!(app.event(&event_id).await["delivery"]["status"], "failed");
+
+    let op = sign_in(&app).await;
+    let queue = |html: &str, title: &str| -> String {
+        let start = html.find(&format!("<h3>{title}")).unwrap();
+        let rest = &html[start..];
+        rest[..rest.find("</section>").unwrap()].to_owned()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let html = loop {
+        let (status, html) = page(&app, &op, "/console").await;
+        assert_eq!(status, StatusCode::OK);
+        if queue(&html, "Disabled webhook endpoints").contains(&endpoint) {
+            break html;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the endpoint was never disabled: {html}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let failed = queue(&html, "Failed webhook events");
+    assert!(failed.contains(&event_id), "{failed}");
+    assert!(
+        failed.contains(&format!("/console/checkouts/{id}")),
+        "links to its checkout: {failed}"
+    );
+    assert!(failed.contains("Failed"), "{failed}");
+    let disabled = queue(&html, "Disabled webhook endpoints");
+    assert!(
+        disabled.contains("Shop ERP") && disabled.contains("410 Gone"),
+        "{disabled}"
+    );
+    assert!(!html.contains(&gone.url()), "endpoint URLs are not shown");
+    receiver.stop().await;
+    gone.stop().await;
+    app.stop().await;
+}
