@@ -200,6 +200,9 @@ pub struct Sandbox {
     pub key: String,
     /// The first line the sandbox wrote to stdout.
     pub first_stdout_line: String,
+    /// Where the operators' console is (`http://host:port/console`), and its key.
+    pub console: String,
+    pub console_key: String,
 }
 
 impl Sandbox {
@@ -228,9 +231,10 @@ impl Sandbox {
             });
         }
         let (mut key, mut base) = (None, None);
+        let (mut console, mut console_key) = (None, None);
         let mut first_stdout_line = None;
         let mut stdout_banners = 0;
-        while key.is_none() || base.is_none() {
+        while key.is_none() || base.is_none() || console.is_none() || console_key.is_none() {
             let (pipe, line) = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("banner within 30 s");
@@ -247,6 +251,13 @@ impl Sandbox {
             if let Some(demo) = line.strip_prefix("demo storefront: ") {
                 base = Some(demo.trim_end_matches("/demo").to_owned());
             }
+            if let Some(url) = line.strip_prefix("operator console: ") {
+                console = Some(url.to_owned());
+            }
+            if let Some(k) = line.strip_prefix("console key: ") {
+                assert_eq!(pipe, "stderr", "the console key is not the stdout banner");
+                console_key = Some(k.to_owned());
+            }
         }
         assert_eq!(stdout_banners, 1, "exactly one banner line on stdout");
         Sandbox {
@@ -254,6 +265,8 @@ impl Sandbox {
             base: base.unwrap(),
             key: key.unwrap(),
             first_stdout_line: first_stdout_line.unwrap(),
+            console: console.unwrap(),
+            console_key: console_key.unwrap(),
         }
     }
 }

@@ -102,6 +102,8 @@ pub struct Options {
     pub redis_command_timeout_ms: u64,
     /// The address rules of webhook endpoints made through the API (design §16).
     pub endpoint_guard: EndpointGuard,
+    /// `ops.console_keys` (the console needs `ops_port` too).
+    pub console_keys: Vec<String>,
 }
 
 /// `webhooks.allow_private_networks`, `webhooks.allow_http_hosts` and the resolver endpoint
@@ -162,6 +164,7 @@ impl Default for Options {
             ops_port: None,
             redis_command_timeout_ms: 3_000,
             endpoint_guard: EndpointGuard::default(),
+            console_keys: Vec::new(),
         }
     }
 }
@@ -205,6 +208,12 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.reconcile.enabled = false;
     settings.webhooks.allow_private_networks = opts.endpoint_guard.allow_private_networks;
     settings.webhooks.allow_http_hosts = opts.endpoint_guard.allow_http_hosts.clone();
+    settings.ops.console_keys = opts
+        .console_keys
+        .iter()
+        .cloned()
+        .map(SecretString::from)
+        .collect();
     if let Some(w) = &opts.webhooks {
         settings.webhooks.url = Some(w.url.clone());
         settings.webhooks.secrets = w.secrets.iter().cloned().map(SecretString::from).collect();

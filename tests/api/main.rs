@@ -12,6 +12,7 @@ mod browser;
 mod capture;
 mod card_data;
 mod cli;
+mod console;
 mod demo;
 mod demo_endpoints;
 mod disputes;

@@ -39,6 +39,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     #[serde(default)]
     pub idempotency: IdempotencySettings,
+    #[serde(default)]
+    pub ops: OpsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -282,6 +284,80 @@ impl Default for IdempotencySettings {
     }
 }
 
+/// The operators' side: the console's keys (the console is served on `server.ops_port` only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsSettings {
+    /// Who may sign in to the console: each entry `label:key` or a bare key (then labelled by
+    /// its first 8 characters). Separate from the merchant keys; none turns the console off.
+    #[serde(deserialize_with = "secret_list")]
+    pub console_keys: Vec<SecretString>,
+    /// How long a console session lasts after its sign-in.
+    pub console_session_ttl_s: u64,
+}
+
+impl Default for OpsSettings {
+    fn default() -> Self {
+        Self {
+            console_keys: Vec::new(),
+            console_session_ttl_s: 28_800,
+        }
+    }
+}
+
+/// The shortest console key accepted.
+pub const CONSOLE_KEY_MIN_LEN: usize = 24;
+
+/// One entry of `ops.console_keys`, split into its label and its key.
+#[derive(Clone)]
+pub struct ConsoleKey {
+    pub label: String,
+    pub key: SecretString,
+}
+
+impl fmt::Debug for ConsoleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConsoleKey({}, ****)", self.label)
+    }
+}
+
+impl ConsoleKey {
+    /// `label:key`, or a bare key labelled by its first 8 characters. A key holds no `:`, so the
+    /// first `:` ends the label.
+    pub fn parse(entry: &str) -> Result<ConsoleKey, String> {
+        let entry = entry.trim();
+        let (label, key) = match entry.split_once(':') {
+            Some((label, key)) => (label.trim().to_owned(), key.trim()),
+            None => (entry.chars().take(8).collect(), entry),
+        };
+        if label.is_empty() || label.chars().any(|c| c.is_control()) || label.chars().count() > 64 {
+            return Err(
+                "every entry is `label:key` (a label of 1 to 64 characters) or a bare key".into(),
+            );
+        }
+        if key.len() < CONSOLE_KEY_MIN_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "every console key must be at least {CONSOLE_KEY_MIN_LEN} visible characters; generate one with `openssl rand -hex 24`"
+            ));
+        }
+        Ok(ConsoleKey {
+            label,
+            key: SecretString::from(key.to_owned()),
+        })
+    }
+}
+
+impl OpsSettings {
+    /// The console's keys, parsed (validated at start-up, so an entry that does not parse is
+    /// left out here).
+    pub fn console_keys(&self) -> Vec<ConsoleKey> {
+        self.console_keys
+            .iter()
+            .filter_map(|k| ConsoleKey::parse(k.expose_secret()).ok())
+            .collect()
+    }
+}
+
 /// A configuration error that names the failing key and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration key `{key}`: {message}")]
@@ -427,6 +503,7 @@ impl Settings {
             }
         }
         self.validate_webhooks()?;
+        self.validate_ops()?;
         for key in &self.auth.api_keys {
             if key.expose_secret().len() < 16 {
                 return Err(ConfigError::new(
@@ -455,6 +532,31 @@ impl Settings {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn validate_ops(&self) -> Result<(), ConfigError> {
+        let mut labels = std::collections::HashSet::new();
+        for entry in &self.ops.console_keys {
+            let key = ConsoleKey::parse(entry.expose_secret())
+                .map_err(|m| ConfigError::new("ops.console_keys", m))?;
+            if !labels.insert(key.label.clone()) {
+                return Err(ConfigError::new(
+                    "ops.console_keys",
+                    format!(
+                        "the label `{}` is given twice; give every key its own label",
+                        key.label
+                    ),
+                ));
+            }
+        }
+        if !self.ops.console_keys.is_empty() && self.server.ops_port.is_none() {
+            return Err(ConfigError::new(
+                "ops.console_keys",
+                "the console is served on the operators' listener only: set server.ops_port too",
+            ));
+        }
+        positive("ops.console_session_ttl_s", self.ops.console_session_ttl_s)?;
         Ok(())
     }
 
@@ -769,6 +871,19 @@ mod tests {
             ("[server]\nbody_timeout_ms = 0", "server.body_timeout_ms"),
             ("[server]\nops_port = \"metrics\"", "server.ops_port"),
             ("[server]\nport = 9000\nops_port = 9000", "server.ops_port"),
+            // The console is on the operators' listener only, and its keys are long.
+            (
+                "[ops]\nconsole_keys = \"alice:0123456789abcdef01234567\"",
+                "ops.console_keys",
+            ),
+            (
+                "[server]\nops_port = 9090\n[ops]\nconsole_keys = \"alice:short\"",
+                "ops.console_keys",
+            ),
+            (
+                "[server]\nops_port = 9090\n[ops]\nconsole_keys = \"a:0123456789abcdef01234567,a:0123456789abcdef0123456x\"",
+                "ops.console_keys",
+            ),
             // Not longer than the longest MSP call (2 s + 15 s) plus a second.
             (
                 "[idempotency]\nin_flight_ttl_s = 18",
@@ -785,6 +900,21 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.key, key, "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn console_keys_carry_a_label_or_are_labelled_by_their_start() {
+        let s = from_toml(
+            "[server]\nops_port = 9090\n[ops]\nconsole_keys = \"alice:0123456789abcdef01234567,ck_live_abcdefghijklmnopqrstuvwx\"",
+        )
+        .unwrap();
+        s.validate(Mode::Sandbox).unwrap();
+        let keys = s.ops.console_keys();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].label, "alice");
+        assert_eq!(keys[0].key.expose_secret(), "0123456789abcdef01234567");
+        assert_eq!(keys[1].label, "ck_live_");
+        assert!(!format!("{:?}", keys[0]).contains("0123456789"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// Whether `path` (a [`routing_path`]) is one of the operators' (`/health/*`, `/metrics`).
 fn is_ops_path(path: &str) -> bool {
-    path == "/metrics" || path.starts_with("/health/")
+    path == "/metrics" || path.starts_with("/health/") || crate::console::is_console_path(path)
 }
 
 /// The bound port of the operators' listener (`server.ops_port`): health and metrics are

@@ -32,6 +32,7 @@
 //! | [`browser`] | the shopper's browser (no key) | HTML pages and 303 redirects, security headers |
 //! | [`notifications`] | MultiSafepay | `OK`, 401 or 503 (503 makes MSP send it again) |
 //! | [`health`] | operators | liveness, readiness, Prometheus metrics |
+//! | [`console`] | operators (a console key, then a session) | HTML pages on the operators' listener only |
 //!
 //! The rest:
 //!
@@ -67,6 +68,11 @@
 //!   ([`webhooks::address`]), retries each destination on its own schedule, disables endpoints
 //!   that answer 410 or keep failing ([`webhooks::endpoints`]), leases each delivery to one
 //!   instance at a time; `GET /v1/events` and redelivery are [`api::events`].
+//! - [`console`]: the operators' console on the ops listener: sign-in with a console key,
+//!   sessions and CSRF tokens ([`console::auth`]), search, a checkout's timeline (its status
+//!   changes, refunds, disputes, webhook attempts, and [`activity`]'s MSP call and notification
+//!   logs) with Redeliver and Sync with MSP now, the work queues and the charts; its data in
+//!   [`store::ConsoleData`].
 //! - [`domain`]: parse-don't-validate types (money in minor units, card data that masks itself,
 //!   checkout ids, statuses and the legality of a move, timestamps' JSON text).
 //! - [`psp`]: PSP-neutral types the flows see; [`psp::multisafepay`] holds the client, MSP's wire
@@ -110,6 +116,7 @@ pub mod body_timeout;
 pub mod browser;
 pub mod clock;
 pub mod configuration;
+pub mod console;
 pub mod domain;
 pub mod error_code;
 pub mod errors;

@@ -290,6 +290,9 @@ pub fn app(
     let body_timeout = crate::body_timeout::BodyTimeout(Duration::from_millis(
         state.settings.server.body_timeout_ms,
     ));
+    // The console needs its keys and the operators' listener (start-up refuses keys without
+    // one); without either its paths are unknown paths.
+    let console = ops.is_some() && !state.settings.ops.console_keys.is_empty();
     let mut app = App::new();
     if let Some(ops) = ops {
         app = app.app_data(ops);
@@ -321,6 +324,8 @@ pub fn app(
         .configure(crate::health::configure)
         .configure(crate::api::configure)
         .configure(crate::browser::configure)
+        // The operators' console: after the hot paths, which it never shadows.
+        .configure(|cfg| crate::console::configure(cfg, console))
         .configure(|cfg| {
             if let Some(extra) = &extra {
                 extra(cfg);

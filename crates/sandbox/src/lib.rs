@@ -121,6 +121,23 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         }
     }
 
+    // The operators' console (on the operators' listener only): one key for the person trying
+    // the sandbox, fresh at each start unless `ops.console_keys` is set.
+    let console_key = match settings.ops.console_keys.first() {
+        Some(_) => None,
+        None => {
+            let key = random_key("ck_sandbox_");
+            settings
+                .ops
+                .console_keys
+                .push(SecretString::from(format!("sandbox:{key}")));
+            Some(key)
+        }
+    };
+    if settings.server.ops_port.is_none() {
+        settings.server.ops_port = Some(0);
+    }
+
     let store: Arc<dyn CheckoutStore> =
         if settings.redis.url.is_some() || !settings.redis.cluster_urls.is_empty() {
             Arc::new(RedisStore::connect(settings.redis_connect()).await?)
@@ -146,11 +163,24 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         listener: Some(listener),
         ..Plugins::default()
     };
+    let settings_host = settings.server.host.clone();
     let app = Application::build_with(settings, store, plugins)?;
 
     eprintln!("demo storefront: {}/demo", app.public_url());
     eprintln!("webhooks it received: {}/demo/webhooks", app.public_url());
     eprintln!("simulator (MultiSafepay API): {}", sim.api_url());
+    if let Some(ops) = app.ops_port() {
+        let host = match settings_host.as_str() {
+            "0.0.0.0" | "::" => "127.0.0.1",
+            h => h,
+        };
+        eprintln!("operator console: http://{host}:{ops}/console");
+        match &console_key {
+            Some(key) => eprintln!("console key: {key}"),
+            None => eprintln!("console key: one of ops.console_keys"),
+        }
+        eprintln!("health and metrics: http://{host}:{ops}/health/ready, /metrics");
+    }
 
     let result = app.run_until_stopped().await;
     sim.stop().await;

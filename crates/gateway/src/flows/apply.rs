@@ -157,6 +157,15 @@ async fn apply_news(
                 if deliver {
                     ctx.outbox.ring(&id);
                 }
+                // The console finds a checkout by MSP's transaction id once MSP has named it.
+                if let Some(tx) = &next.psp.transaction_id
+                    && current.psp.transaction_id.as_ref() != Some(tx)
+                    && let Err(e) = store
+                        .console_index(crate::store::console::SearchIndex::MspTransaction, tx, &id)
+                        .await
+                {
+                    tracing::warn!(checkout_id = %id, error = %e, "could not enter a checkout in the console's transaction index");
+                }
                 return Ok(Versioned {
                     checkout: next,
                     version,

@@ -63,7 +63,18 @@ pub async fn create_checkout_as(
     let record = initial_record(ctx, &id, new);
     store_before_calling_msp(ctx, &record).await?;
 
-    let answer = ctx.psp.create_order(&order_for(ctx, &id, new)).await;
+    // The console's search hints (customer email, card last 4) go while MSP is asked: they
+    // cost the checkout no time.
+    let (answer, ()) = futures_util::future::join(
+        ctx.psp.create_order(&order_for(ctx, &id, new)),
+        crate::store::console::index_new_checkout(
+            ctx.store.as_ref(),
+            &id,
+            new.customer().email.as_str(),
+            &record.card.last4,
+        ),
+    )
+    .await;
     // The card data is not needed past this point; `new` is dropped by the caller right after.
     let pay_token = match &answer {
         Ok(order) if order.status == PaymentStatus::AwaitingShopper => {

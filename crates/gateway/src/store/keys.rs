@@ -37,6 +37,13 @@
 //! {prefix}:{sweep}:lease|watermark|history   the account-wide sweep's (store/sweep.rs)
 //! {prefix}:{we}:endpoints     HASH  webhook endpoint id → JSON endpoint TTL ≥ 1 year from
 //!                                   (design §16), secrets included        its last read
+//! {prefix}:{chk_…}:console  LIST  JSON console actions, newest first  TTL retention
+//! {prefix}:{console:session:<hex digest>}
+//!                             STR   JSON console session               TTL the session's
+//! {prefix}:{console:fail:<hex(client)>}:<unix minute>
+//!                             STR   failed sign-ins (a counter)         TTL 2 minutes
+//! {prefix}:{find:<email|last4|msptx>:<hex(value)>}
+//!                             LIST  checkout ids, newest first (capped) TTL retention
 //! {prefix}:{tl:<family>}:<yyyymmdd>
 //!                             ZSET  listing index: id scored by creation TTL retention + 1 day
 //!                                   ms, one key per family and UTC day   (from the last write)
@@ -244,6 +251,30 @@ impl Keys {
     }
 
     /// The payment methods of one customer reference (hex-encoded, as idempotency keys).
+    /// The console's keys: sessions, failure counters and search indexes hash-tagged by their
+    /// own name (each is one key), a checkout's actions by the checkout id.
+    pub fn console(&self, slot: super::console::ConsoleSlot<'_>) -> String {
+        use super::console::ConsoleSlot as S;
+        let p = self.prefix.as_str();
+        match slot {
+            S::Session(digest) => [p, ":{console:session:", digest, "}"].concat(),
+            S::SignInFailures { client, minute } => format!(
+                "{p}:{{console:fail:{}}}:{minute}",
+                hex::encode(client.as_bytes())
+            ),
+            S::Actions(id) => self.tagged(id, "console"),
+            S::Index(index, value) => [
+                p,
+                ":{find:",
+                index.as_str(),
+                ":",
+                &hex::encode(value.as_bytes()),
+                "}",
+            ]
+            .concat(),
+        }
+    }
+
     pub fn customer_payment_methods(&self, reference: &CustomerReference) -> String {
         [
             self.prefix.as_str(),

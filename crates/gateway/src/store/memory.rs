@@ -5,6 +5,7 @@
 //! one `std::sync::Mutex`, never held across an `.await`: every method locks, works and unlocks
 //! without yielding.
 
+mod console;
 mod endpoints;
 mod listing;
 mod payment_methods;
@@ -46,6 +47,8 @@ pub struct MemoryStore {
     sweeps: Mutex<sweep::SweepMemory>,
     /// The webhook endpoints (design §16), apart from the checkouts' state.
     endpoints: endpoints::Endpoints,
+    /// The operators' console's entries, apart from the checkouts' state.
+    console: console::ConsoleMemory,
     /// The hourly statistics of the operator console, by Unix hour.
     stats: Mutex<BTreeMap<i64, HashMap<String, i64>>>,
 }
@@ -219,6 +222,7 @@ impl MemoryStore {
                 ),
             }),
             sweeps: sweep::empty(),
+            console: console::ConsoleMemory::default(),
             endpoints: endpoints::Endpoints::default(),
             stats: Mutex::default(),
         }

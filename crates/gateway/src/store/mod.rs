@@ -8,6 +8,8 @@
 //! - [`EventOutbox`]: merchant events, their index, outbox and deliveries.
 //! - [`Locks`]: short per-checkout locks.
 //! - [`WebhookEndpoints`]: the merchant's webhook endpoints (design §16).
+//! - [`ConsoleData`]: the operators' console: sessions, sign-in failures, actions, search
+//!   indexes.
 //! - [`Activity`]: the operator console's per-checkout logs and hourly statistics.
 //!
 //! [`CheckoutStore`] is their union (implemented for whatever implements them all): the
@@ -35,9 +37,11 @@ use crate::domain::event::{Delivery, Event, EventId, EventOwner, EventType};
 use crate::domain::refund::RefundId;
 use crate::domain::webhook_endpoint::WebhookEndpointId;
 pub use activity::Activity;
+pub use console::ConsoleData;
 pub use endpoints::WebhookEndpoints;
 
 pub mod activity;
+pub mod console;
 pub mod endpoints;
 pub mod keys;
 pub mod listing;
@@ -655,6 +659,7 @@ pub trait CheckoutStore:
     + PaymentMethods
     + sweep::Sweeps
     + WebhookEndpoints
+    + ConsoleData
     + Activity
 {
 }
@@ -669,6 +674,7 @@ impl<T> CheckoutStore for T where
         + PaymentMethods
         + sweep::Sweeps
         + WebhookEndpoints
+        + ConsoleData
         + Activity
 {
 }

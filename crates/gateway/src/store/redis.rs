@@ -5,6 +5,7 @@
 
 mod activity;
 mod connection;
+mod console;
 mod endpoints;
 mod listing;
 mod outbox;

@@ -310,6 +310,70 @@ impl WebhookEndpoints for AlwaysLosing {
 }
 
 #[async_trait]
+impl gateway::store::ConsoleData for AlwaysLosing {
+    async fn console_put(
+        &self,
+        slot: gateway::store::console::ConsoleSlot<'_>,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.console_put(slot, value, ttl).await
+    }
+    async fn console_get(
+        &self,
+        slot: gateway::store::console::ConsoleSlot<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.console_get(slot).await
+    }
+    async fn console_delete(
+        &self,
+        slot: gateway::store::console::ConsoleSlot<'_>,
+    ) -> Result<(), StoreError> {
+        self.inner.console_delete(slot).await
+    }
+    async fn console_count(
+        &self,
+        slot: gateway::store::console::ConsoleSlot<'_>,
+        ttl: Duration,
+    ) -> Result<u64, StoreError> {
+        self.inner.console_count(slot, ttl).await
+    }
+    async fn console_counted(
+        &self,
+        slot: gateway::store::console::ConsoleSlot<'_>,
+    ) -> Result<u64, StoreError> {
+        self.inner.console_counted(slot).await
+    }
+    async fn console_push(
+        &self,
+        slot: gateway::store::console::ConsoleSlot<'_>,
+        value: &str,
+        keep: usize,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.console_push(slot, value, keep, ttl).await
+    }
+    async fn console_list(
+        &self,
+        slot: gateway::store::console::ConsoleSlot<'_>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.console_list(slot, limit).await
+    }
+    async fn console_index(
+        &self,
+        index: gateway::store::console::SearchIndex,
+        value: &str,
+        id: &CheckoutId,
+    ) -> Result<(), StoreError> {
+        self.inner.console_index(index, value, id).await
+    }
+    async fn idempotency_checkout(&self, key: &str) -> Result<Option<CheckoutId>, StoreError> {
+        self.inner.idempotency_checkout(key).await
+    }
+}
+
+#[async_trait]
 impl Listing for AlwaysLosing {
     async fn index_for_listing(&self, c: &Checkout) -> Result<(), StoreError> {
         self.inner.index_for_listing(c).await
