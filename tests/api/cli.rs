@@ -62,7 +62,7 @@ fn a_missing_config_file_is_named() {
 #[tokio::test]
 async fn sandbox_starts_with_nothing_but_rust_and_takes_a_checkout() {
     let sandbox = Sandbox::start(&[]);
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     let body = CheckoutRequest::new("374500000000015")
         .return_url(format!("{}/demo/result", sandbox.base))
         .without_cancel_url()
@@ -83,7 +83,7 @@ async fn sandbox_starts_with_nothing_but_rust_and_takes_a_checkout() {
 #[tokio::test]
 async fn the_sandbox_delivers_its_events_to_the_demo_shop_which_verifies_them() {
     let sandbox = Sandbox::start(&[]);
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     let body = CheckoutRequest::new("374500000000015")
         .return_url(format!("{}/demo/result", sandbox.base))
         .without_cancel_url()

@@ -142,7 +142,7 @@ async fn simulator_base(sandbox: &Sandbox) -> String {
 
 /// The checkout's refunds as the gateway lists them.
 async fn api_refunds(sandbox: &Sandbox, checkout_id: &str) -> Vec<Value> {
-    let res = reqwest::Client::new()
+    let res = crate::common::http_client()
         .get(format!(
             "{}/v1/checkouts/{checkout_id}/refunds",
             sandbox.base
@@ -258,7 +258,7 @@ async fn a_shop_owner_refunds_through_the_demo() {
     assert_eq!(refunds[0]["status"], "pending");
 
     // MultiSafepay pays it out once the simulator's clock has moved on; reloading shows it.
-    let res = reqwest::Client::new()
+    let res = crate::common::http_client()
         .put(format!("{simulator}/sim/clock"))
         .json(&json!({"advance_s": 3600}))
         .send()
@@ -356,7 +356,7 @@ async fn a_shop_owner_refunds_through_the_demo() {
         ("origin", "https://evil.example"),
         ("sec-fetch-site", "cross-site"),
     ] {
-        let res = reqwest::Client::new()
+        let res = crate::common::http_client()
             .post(format!("{}/demo/refund", sandbox.base))
             .header(name, value)
             .form(&[("checkout_id", checkout_id.as_str()), ("amount", "1.00")])
@@ -378,7 +378,7 @@ async fn a_shop_owner_refunds_through_the_demo() {
                 .contains("frame-ancestors 'none'")
         );
     }
-    let res = reqwest::Client::new()
+    let res = crate::common::http_client()
         .post(format!("{}/demo/refund/cancel", sandbox.base))
         .header("sec-fetch-site", "same-site")
         .form(&[("checkout_id", checkout_id.as_str()), ("refund_id", "re_0")])
@@ -452,7 +452,7 @@ fn form_key(html: &str, action: &str) -> String {
 }
 
 async fn api_checkout(sandbox: &Sandbox, checkout_id: &str) -> Value {
-    reqwest::Client::new()
+    crate::common::http_client()
         .get(format!("{}/v1/checkouts/{checkout_id}", sandbox.base))
         .bearer_auth(&sandbox.key)
         .send()
@@ -918,7 +918,7 @@ async fn a_shopper_pays_cancels_and_fixes_a_typo_on_a_desktop_and_a_phone() {
 #[tokio::test]
 async fn the_keyless_webhooks_page_shows_no_pay_link_and_only_verified_deliveries() {
     let sandbox = Sandbox::start(&[]);
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     let body = crate::common::checkout::CheckoutRequest::new("4111111111111111")
         .return_url(format!("{}/demo/result", sandbox.base))
         .without_cancel_url()

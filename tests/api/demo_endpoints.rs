@@ -35,7 +35,7 @@ pub fn listed(html: &str) -> Vec<(String, String)> {
 #[tokio::test]
 async fn the_webhooks_page_shows_which_endpoint_got_which_event() {
     let sandbox = Sandbox::start(&[]);
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     // The sandbox made its two endpoints.
     let endpoints: Value = client
         .get(format!("{}/v1/webhook_endpoints", sandbox.base))

@@ -107,7 +107,7 @@ async fn busy_exposition() -> String {
     ]);
     let gateway = Served::start(&env);
     gateway.wait_until_live().await;
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     let res = client
         .post(format!("{}/v1/checkouts", gateway.base))
         .bearer_auth(MERCHANT_KEY)

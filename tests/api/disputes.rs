@@ -566,7 +566,7 @@ async fn the_demo_order_page_shows_a_dispute_and_sends_a_pdf_as_its_evidence() {
     use fantoccini::Locator;
     let sandbox = crate::cli::Sandbox::start(&[]);
     let sim = sandbox_simulator(&sandbox.base).await;
-    let http = reqwest::Client::new();
+    let http = crate::common::http_client();
     let mut body = crate::common::checkout::CheckoutRequest::new("374500000000015").body();
     body["return_url"] = json!(format!("{}/demo/result", sandbox.base));
     body["cancel_url"] = json!(format!("{}/demo/result", sandbox.base));

@@ -230,7 +230,7 @@ async fn a_gateway_killed_while_msp_is_slow_is_resumed_by_the_retry_on_a_fresh_i
     let mut sim_config = msp_simulator::SimulatorConfig::for_tests(MSP_KEY);
     sim_config.notification_retry_interval = std::time::Duration::from_millis(300);
     let sim = msp_simulator::spawn(sim_config).await.unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     // MSP takes 2 s to answer an order.
     client
         .put(format!("{}/sim/faults", sim.base_url()))
@@ -320,7 +320,7 @@ async fn a_gateway_killed_while_msp_is_slow_is_resumed_by_the_retry_on_a_fresh_i
 
 /// MSP's order, as its API answers it.
 async fn msp_order(sim: &msp_simulator::SimulatorHandle, id: &str) -> Value {
-    let res: Value = reqwest::Client::new()
+    let res: Value = crate::common::http_client()
         .get(format!("{}/orders/{id}", sim.api_url()))
         .header("api_key", MSP_KEY)
         .send()
@@ -337,7 +337,7 @@ async fn a_gateway_killed_mid_capture_learns_the_capture_from_msp_and_its_retry_
     let sim = msp_simulator::spawn(msp_simulator::SimulatorConfig::for_tests(MSP_KEY))
         .await
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     // The capture is still waiting for MSP (up to 0.5 s + 3 s) when the gateway is killed.
     let env = served_env(&sim, 3000);
     let mut first = Served::start(&env);
@@ -494,7 +494,7 @@ async fn serve_started_before_its_redis_answers_503_until_redis_comes_then_serve
         gateway.child.try_wait().unwrap().is_none(),
         "serve exited without Redis"
     );
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
 
     let ready = reqwest::get(format!("{}/health/ready", gateway.base))
         .await

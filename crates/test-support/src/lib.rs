@@ -26,3 +26,13 @@ pub mod redis_server;
 pub mod redis_tls;
 pub mod tools;
 pub mod webhook;
+
+/// An HTTP client for the tests' own requests. It drops pooled connections idle for 2 s, below
+/// the gateway's 5 s keep-alive, so a request is never sent on a connection the server is
+/// closing at that moment (hyper's `IncompleteMessage`, seen on a loaded machine).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("a plain HTTP client builds")
+}
