@@ -220,6 +220,7 @@ async fn run(args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bo
         ledger: Ledger::default(),
         patience: Duration::from_secs(args.patience_s),
         run: format!("soak{seed}"),
+        sim_url: sim.url(),
     });
     let world = Arc::new(World {
         gateways,
@@ -320,8 +321,22 @@ async fn run(args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bo
             fresh_failed.push(s);
         }
     }
-    // Their events and refunds settle too.
-    let _ = settle(&checker, &world, Instant::now() + Duration::from_secs(120)).await;
+    // Their events and refunds settle too (only theirs are waited for: what did not settle
+    // before is reported as it is).
+    let fresh: HashSet<String> = lock(&ctx.ledger.checkouts)
+        .iter()
+        .filter(|r| r.fresh)
+        .filter_map(|r| r.id.clone())
+        .collect();
+    let fresh_deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ack = acknowledged(&world).await;
+        let f = checker.run(&ack, Some(&fresh)).await;
+        if f.unsettled.is_empty() || Instant::now() > fresh_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
     let acknowledged = acknowledged(&world).await;
     let mut findings = checker.run(&acknowledged, None).await;
     if !fresh_failed.is_empty() {

@@ -72,6 +72,8 @@ pub struct Ctx {
     pub ledger: Ledger,
     pub patience: Duration,
     pub run: String,
+    /// The simulator's URL: where the bank's 3-D Secure page is.
+    pub sim_url: String,
 }
 
 impl Ctx {
@@ -371,6 +373,13 @@ async fn pay(ctx: &Ctx, api: &Api<'_>, pay_url: &str) -> Result<(), String> {
         return Err("requires_action without a pay link".into());
     }
     let bank = browser_step(ctx, api, "browser: pay link", Method::GET, pay_url, false).await?;
+    if !bank.starts_with(&ctx.sim_url) {
+        // The gateway sent the shopper back to the shop instead of to the bank: the checkout
+        // cannot be paid (any more).
+        return Err(format!(
+            "the pay link sent the shopper to {bank:?}, not to the bank"
+        ));
+    }
     let back = browser_step(ctx, api, "browser: bank's page", Method::POST, &bank, true).await?;
     browser_step(ctx, api, "browser: return", Method::GET, &back, false).await?;
     Ok(())
