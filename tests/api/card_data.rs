@@ -1,4 +1,4 @@
-//! No card number and no CVC, ever, in any Redis value or log line (design §3, §6).
+//! No card number and no CVC, ever, in any Redis value or log line.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The sandbox's demo webhook endpoints (design §16): beside the shop (`webhooks.url`) it makes
+//! The sandbox's demo webhook endpoints: beside the shop (`webhooks.url`) it makes
 //! an ERP endpoint (`checkout.*`) and a support desk (`refund.*`, `payment_method.*`), verifies what each gets by
 //! its Standard Webhooks signature, and `/demo/webhooks` shows which destination got which
 //! event, at a desktop's width and a phone's in headless Chromium.

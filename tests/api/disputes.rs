@@ -1,4 +1,4 @@
-//! Disputes (design §15) against the simulator: a chargeback becomes one dispute wherever it is
+//! Disputes against the simulator: a chargeback becomes one dispute wherever it is
 //! seen first, blocks refunds while it is open, and a won dispute gives the money back; evidence
 //! is checked by its own bytes before anything goes to MultiSafepay.
 

@@ -1,4 +1,4 @@
-//! Every row of design §3's error table, in the error body's shape.
+//! Every row of the merchant API contract's error table, in the error body's shape.
 
 use std::time::Duration;
 

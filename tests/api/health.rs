@@ -1,4 +1,4 @@
-//! Operators' endpoints (design §9).
+//! Operators' endpoints.
 
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -90,7 +90,7 @@ pub struct Options {
     /// come from 127.0.0.1, and the gateway's clock stands still).
     pub keyless_rate_limit_per_s: u32,
     pub body_limit_bytes: usize,
-    /// Deliver events to this receiver (design §12).
+    /// Deliver events to this receiver.
     pub webhooks: Option<Webhooks>,
     /// Share another app's key prefix (two instances on one Redis).
     pub prefix: Option<String>,
@@ -100,7 +100,7 @@ pub struct Options {
     /// `redis.command_timeout_ms`: 3 s, which a loaded machine stays within; the tests of a
     /// stalled Redis set it short.
     pub redis_command_timeout_ms: u64,
-    /// The address rules of webhook endpoints made through the API (design §16).
+    /// The address rules of webhook endpoints made through the API.
     pub endpoint_guard: EndpointGuard,
     /// `ops.console_keys` (the console needs `ops_port` too).
     pub console_keys: Vec<String>,
@@ -493,7 +493,7 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The checkout's merchant events (design §12), newest first.
+    /// The checkout's merchant events, newest first.
     pub async fn merchant_events(&self, checkout_id: &str) -> Vec<Value> {
         let res = self
             .authed(

@@ -1,4 +1,4 @@
-//! The endpoints that need no key (design §4): `/return`, `/cancel` and `/pay` carry no secret,
+//! The endpoints that need no key: `/return`, `/cancel` and `/pay` carry no secret,
 //! so a visit must not hurt a checkout, cannot make the gateway call MSP at will, and is
 //! rate-limited per client address; GET notifications share their MSP call and are never dropped.
 

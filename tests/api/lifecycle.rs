@@ -1,4 +1,4 @@
-//! Cancel (design §10.2) and manual capture (design §10.3) against the simulator.
+//! Cancel and manual capture against the simulator.
 
 use std::time::Duration;
 

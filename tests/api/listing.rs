@@ -1,4 +1,4 @@
-//! `GET /v1/checkouts` (design §11) as a storefront sees it: newest first, page by page both
+//! `GET /v1/checkouts` as a storefront sees it: newest first, page by page both
 //! ways with an exact `has_more`, the filters, the retention, and errors that name the parameter.
 
 use chrono::{SecondsFormat, TimeDelta};

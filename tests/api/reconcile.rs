@@ -1,4 +1,4 @@
-//! The reconciler (design §7): checkouts whose news never came are resolved by asking MSP, and
+//! The reconciler: checkouts whose news never came are resolved by asking MSP, and
 //! a 3DS session nobody finished expires. Passes are driven by moving the gateway's clock.
 
 use chrono::TimeDelta;

@@ -1,4 +1,4 @@
-//! Refunds (design §10.1) against the simulator: reserved atomically, sent once, settled as
+//! Refunds against the simulator: reserved atomically, sent once, settled as
 //! MultiSafepay settles them, never doubled after a lost answer.
 
 use std::time::Duration;
@@ -329,7 +329,7 @@ async fn a_charged_back_checkout_is_charged_back_and_not_refundable() {
         .unwrap();
     assert!(res.status().is_success(), "{}", res.status());
     app.wait_for_status(&id, "charged_back", WAIT).await;
-    // Its dispute is open, which is checked before the status (design §15).
+    // Its dispute is open, which is checked before the status.
     let (status, error) = app.refund(&id, json!({})).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),

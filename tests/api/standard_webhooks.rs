@@ -1,4 +1,4 @@
-//! Standard Webhooks (design §16): the `standardwebhooks` libraries from PyPI and npm verify
+//! Standard Webhooks: the `standardwebhooks` libraries from PyPI and npm verify
 //! real deliveries of a running gateway with nothing but the secret, using the receivers the
 //! README shows (`examples/webhooks/`); a retry keeps its `webhook-id` and is signed afresh at
 //! its own time; `Gateway-Signature` is unchanged beside them.

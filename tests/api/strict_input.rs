@@ -1,4 +1,4 @@
-//! Strict input (design §3 "Request bodies are parsed strictly"): what the API does not
+//! Strict input (the merchant API contract "Request bodies are parsed strictly"): what the API does not
 //! understand is refused with the field's path, changes nothing, and no error repeats a value.
 
 use reqwest::StatusCode;
@@ -388,7 +388,7 @@ async fn a_body_not_sent_as_json_is_415_on_every_json_endpoint() {
     app.stop().await;
 }
 
-/// An empty body of an all-optional POST is accepted whatever its type (design §3).
+/// An empty body of an all-optional POST is accepted whatever its type.
 #[tokio::test]
 async fn an_empty_body_needs_no_json_type() {
     let app = spawn_app().await;

@@ -1,4 +1,4 @@
-//! The account-wide sweep of MSP's transaction list (design §15): what the notifications missed
+//! The account-wide sweep of MSP's transaction list: what the notifications missed
 //! is found by walking `GET /transactions`, page by page, from a watermark that moves only past
 //! handled rows, once across instances, a crash and a daylight-saving change.
 

@@ -1,4 +1,4 @@
-//! Webhook endpoints the merchant manages (design §16): the API, delivery per endpoint (each its
+//! Webhook endpoints the merchant manages: the API, delivery per endpoint (each its
 //! own record, attempts and retries, verified by the `standardwebhooks` libraries), filters,
 //! rotation, 410 and long failure disabling an endpoint, `Retry-After`, one stuck endpoint
 //! beside a healthy one, two instances, redelivery, the address guard, metrics.

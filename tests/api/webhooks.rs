@@ -1,4 +1,4 @@
-//! Merchant events and webhooks (design §12) with a real receiver on loopback: signed so the
+//! Merchant events and webhooks with a real receiver on loopback: signed so the
 //! receiver's own code verifies them, retried on the documented schedule as the clock moves,
 //! never lost by a crash, delivered once by two instances sharing the work.
 

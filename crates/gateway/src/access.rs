@@ -1,6 +1,6 @@
 //! Who may come in, and how often: the merchant keys (compared as digests in constant time,
 //! each with its token bucket), the key that fingerprints idempotent request bodies, and the
-//! per-address limit of the endpoints that need no key (design §3, §4). Plain values the app
+//! per-address limit of the endpoints that need no key. Plain values the app
 //! state holds; the web layer's extractors and middleware ([`crate::api::auth`],
 //! [`crate::browser::keyless`]) use them.
 

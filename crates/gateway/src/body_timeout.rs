@@ -1,4 +1,4 @@
-//! `server.body_timeout_ms` (design §2): a request whose body has not fully arrived that long
+//! `server.body_timeout_ms`: a request whose body has not fully arrived that long
 //! after its headers is answered 408 and its connection is closed, on every endpoint, keyless
 //! ones included.
 //!

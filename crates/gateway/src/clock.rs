@@ -1,4 +1,4 @@
-//! The one source of "now" (design §13). Everything that depends on time (3-D Secure windows,
+//! The one source of "now". Everything that depends on time (3-D Secure windows,
 //! the reconciler's back-off, expiry, card expiry dates, the notification timestamp check) asks a
 //! [`Clock`], so that tests move time instead of sleeping: production reads the system clock,
 //! tests hold a [`ManualClock`] and advance it.

@@ -1,4 +1,4 @@
-//! Layered configuration (design §2): built-in defaults, then an optional TOML file
+//! Layered configuration: built-in defaults, then an optional TOML file
 //! (`--config FILE` or `GATEWAY_CONFIG`), then `GATEWAY__SECTION__KEY` environment variables.
 //!
 //! Everything is validated before anything binds, and every error names the failing key.
@@ -209,7 +209,7 @@ pub struct ReconcileSettings {
     pub first_after_s: u64,
     pub interval_s: u64,
     pub max_age_s: u64,
-    /// The account-wide sweep of MSP's `GET /transactions` (design §15): every this many
+    /// The account-wide sweep of MSP's `GET /transactions`: every this many
     /// seconds (0: never).
     pub transactions_interval_s: u64,
     /// Each sweep reads back this much before its watermark.
@@ -232,7 +232,7 @@ impl Default for ReconcileSettings {
     }
 }
 
-/// Where and how events are delivered to the storefront (design §12).
+/// Where and how events are delivered to the storefront.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookSettings {
@@ -246,7 +246,7 @@ pub struct WebhookSettings {
     pub max_age_s: u64,
     /// Per delivery attempt.
     pub timeout_ms: u64,
-    /// Host names an endpoint made through the API may use over http (design §16).
+    /// Host names an endpoint made through the API may use over http.
     #[serde(deserialize_with = "string_or_list")]
     pub allow_http_hosts: Vec<String>,
     /// Lets endpoints made through the API point at loopback, private, link-local, shared,
@@ -602,7 +602,7 @@ impl Settings {
         }
     }
 
-    /// Every TTL the store applies (design §6): records and events for `retention_s`, the 3DS
+    /// Every TTL the store applies: records and events for `retention_s`, the 3DS
     /// session for `session_ttl_s`, idempotency records for 24 h (Stripe's window).
     pub fn store_ttls(&self) -> Ttls {
         Ttls {

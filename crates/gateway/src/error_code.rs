@@ -1,4 +1,4 @@
-//! The table of the merchant API's error codes (design §3): each code's wire string, HTTP
+//! The table of the merchant API's error codes: each code's wire string, HTTP
 //! status, `type`, and whether the same request may simply be sent again. It lives apart from
 //! [`crate::errors`] (the rendering) so that the domain's field errors can name a code without
 //! depending on the web layer's error type.
@@ -8,7 +8,7 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use serde::Serialize;
 
-/// The `type` of design §3's table.
+/// The `type` of the merchant API contract's table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
@@ -79,11 +79,11 @@ error_codes! {
     WebhooksNotConfigured    => "webhooks_not_configured",   CONFLICT,               InvalidRequestError, false;
     /// A payment method that is not `active` (deleted) cannot pay or be changed.
     PaymentMethodInactive    => "payment_method_inactive",   CONFLICT,               InvalidRequestError, false;
-    /// A dispute of the checkout is open: no refund until it is decided (design §15).
+    /// A dispute of the checkout is open: no refund until it is decided.
     CheckoutDisputed         => "checkout_disputed",         CONFLICT,               InvalidRequestError, false;
     /// Evidence is taken only while the dispute needs a response.
     DisputeNotOpen           => "dispute_not_open",          CONFLICT,               InvalidRequestError, false;
-    /// The gateway keeps at most 16 webhook endpoints (design §16).
+    /// The gateway keeps at most 16 webhook endpoints.
     WebhookEndpointLimitReached => "webhook_endpoint_limit_reached", CONFLICT,        InvalidRequestError, false;
     /// A field the endpoint does not know, at any depth (a misspelt one must not be dropped).
     UnknownField             => "unknown_field",             BAD_REQUEST,            InvalidRequestError, false;

@@ -1,4 +1,4 @@
-//! The merchant API's error body and its one rendering path (design §3):
+//! The merchant API's error body and its one rendering path:
 //!
 //! ```json
 //! {"error": {"type": "invalid_request_error", "code": "invalid_card_number", "message": "…", "param": "card.number", "request_id": "…"}}
@@ -361,7 +361,7 @@ mod tests {
         }
     }
 
-    /// Design §3's table, plus what it leaves to HTTP itself: 405 and 415 for a wrong method or
+    /// The merchant API contract's table, plus what it leaves to HTTP itself: 405 and 415 for a wrong method or
     /// content type, and 500 for a bug.
     #[test]
     fn status_and_type_come_in_the_pairs_of_design_section_3() {
@@ -388,7 +388,7 @@ mod tests {
             let pair = (code.status().as_u16(), code.kind());
             assert!(
                 design.contains(&pair) || http.contains(&pair),
-                "{code}: {pair:?} is not a row of design §3"
+                "{code}: {pair:?} is not a row of the error table"
             );
         }
     }

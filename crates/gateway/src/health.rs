@@ -1,4 +1,4 @@
-//! Operators' endpoints (design §9, style.md rule 14): liveness does no I/O; readiness makes one
+//! Operators' endpoints (the operators' endpoints, style.md rule 14): liveness does no I/O; readiness makes one
 //! Redis round trip with a short timeout and says 503 with `Retry-After` when Redis is down. We
 //! report "not ready" and let the orchestrator decide: the process never stops itself.
 
@@ -23,7 +23,7 @@ fn is_ops_path(path: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpsPort(pub u16);
 
-/// Middleware for `server.ops_port` (design §2): when the app has an [`OpsPort`], the operators'
+/// Middleware for `server.ops_port`: when the app has an [`OpsPort`], the operators'
 /// routes answer on that listener only and nothing else does; the other side gets the usual 404.
 /// Probes and scraping then need no route through the public listener, and the public listener
 /// shows no metrics to the Internet. The rule reads the path the router routes by, normalised

@@ -1,7 +1,7 @@
 //! # gateway
 //!
 //! The checkout gateway as a library: a merchant-facing checkout service in front of
-//! MultiSafepay (MSP) direct card orders. The contract lives in `design.md`; this page is the map
+//! MultiSafepay (MSP) direct card orders. The HTTP contract is `openapi.yaml` (merchants) and `openapi-internal.yaml`; this page is the map
 //! of the code. The binary (the root package, `src/main.rs`) only parses the command line and calls
 //! [`startup::Application`]; the simulator and the sandbox are crates of their own that this one
 //! does not depend on.
@@ -28,7 +28,7 @@
 //!
 //! | module | caller | answers |
 //! |---|---|---|
-//! | [`api`] | the storefront backend (Bearer key) | JSON, with the error body of design §3 |
+//! | [`api`] | the storefront backend (Bearer key) | JSON, with the error body of the merchant API contract |
 //! | [`browser`] | the shopper's browser (no key) | HTML pages and 303 redirects, security headers |
 //! | [`notifications`] | MultiSafepay | `OK`, 401 or 503 (503 makes MSP send it again) |
 //! | [`health`] | operators | liveness, readiness, Prometheus metrics |
@@ -46,7 +46,7 @@
 //!   ([`domain::refund`]), so reserving one and every change of it is that same compare-and-set.
 //!   That compare-and-set also writes the change's merchant events ([`domain::event`], derived
 //!   by comparing the record before and after) into an outbox next to the record.
-//! - Saved cards (design §14): [`api::saved_card_request`] reads `save_card`,
+//! - Saved cards: [`api::saved_card_request`] reads `save_card`,
 //!   `customer.reference` and `payment_method` of a create request; [`flows::saved_card`] checks
 //!   a saved card before it pays, stores a payment method ([`domain::payment_method`], MSP's
 //!   token beside it only, [`store::PaymentMethods`]) once MSP's news of a saving checkout shows
@@ -56,7 +56,7 @@
 //!   treat as a checkout's; [`api::payment_methods`] is `/v1/payment_methods`; the token API
 //!   calls and what a refused token order means are in the MSP client
 //!   (`psp::multisafepay::client::recurring`).
-//!   Disputes ([`domain::dispute`], design §15) live in the record the same way: a chargeback
+//!   Disputes ([`domain::dispute`], the disputes contract) live in the record the same way: a chargeback
 //!   seen on MSP's order (notification, sync) becomes one once, by its transaction id; their ids
 //!   name their checkout, so [`api::disputes`] reads one without an index and lists them by their
 //!   `dispute.created` events; [`flows::dispute`] sends the merchant's evidence to MSP.

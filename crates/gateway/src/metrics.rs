@@ -1,4 +1,4 @@
-//! Prometheus metrics (design §9), recorded through the `metrics` facade and rendered by
+//! Prometheus metrics, recorded through the `metrics` facade and rendered by
 //! `/metrics`. The recorder is process-global, so it is installed once.
 //!
 //! Names live here so that the operator's documentation (deploy/README.md) has one place to check.
@@ -49,7 +49,7 @@ pub const WEBHOOK_OUTBOX_DEPTH: &str = "gateway_webhook_outbox_depth";
 /// How long the most overdue undelivered event has been due, in seconds (0 when none is):
 /// grows without bound when deliveries are stuck, stays near 0 while they keep to schedule.
 pub const WEBHOOK_OUTBOX_OVERDUE: &str = "gateway_webhook_outbox_overdue_seconds";
-/// Webhook deliveries per destination (design §16). Labels: `endpoint` (`webhooks_url`, or
+/// Webhook deliveries per destination. Labels: `endpoint` (`webhooks_url`, or
 /// the endpoint's `we_…` id: never a URL), `outcome` (`delivered`, `retry`, `failed`, or
 /// `disabled`: given up without an attempt, the endpoint being disabled or deleted).
 pub const WEBHOOK_ENDPOINT_DELIVERIES: &str = "gateway_webhook_endpoint_deliveries_total";

@@ -37,7 +37,7 @@ pub struct Plugins {
     /// sandbox points the webhooks at its own demo storefront); `server.host:server.port` is
     /// bound when `None`.
     pub listener: Option<TcpListener>,
-    /// How webhook endpoint host names resolve (design §16); the system's resolver when `None`.
+    /// How webhook endpoint host names resolve; the system's resolver when `None`.
     pub resolver: Option<Arc<dyn crate::webhooks::address::NameResolver>>,
 }
 
@@ -117,7 +117,7 @@ impl Application {
             settings.msp_timeout(),
         )
         .map_err(|e| anyhow::anyhow!("could not build the MultiSafepay client: {e}"))?;
-        // Always: webhook endpoints may be made through the API at any time (design §16).
+        // Always: webhook endpoints may be made through the API at any time.
         let (outbox, bell) = OutboxBell::new(1024);
         let bell = Some(bell);
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
@@ -217,7 +217,7 @@ impl Application {
                 stop_rx.clone(),
             ))
         });
-        // The account-wide sweep of MSP's transaction list (design §15).
+        // The account-wide sweep of MSP's transaction list.
         let reconcile = &self.state.settings.reconcile;
         let sweeper = (reconcile.enabled && reconcile.transactions_interval_s > 0).then(|| {
             tokio::spawn(crate::flows::sweep::run(

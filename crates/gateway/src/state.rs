@@ -18,13 +18,13 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub merchant_keys: MerchantKeys,
     pub fingerprint_key: FingerprintKey,
-    /// The per-client-address limit of the shopper's browser paths (design §4).
+    /// The per-client-address limit of the shopper's browser paths.
     pub browser_limit: KeylessLimit,
     /// The per-client-address limit of MSP's notifications: buckets of their own, at the same
     /// rate, so that a flood of browser requests from one address cannot starve notifications
     /// from it (or the other way round).
     pub notification_limit: KeylessLimit,
-    /// The address rules of API-made webhook endpoints (design §16), with their resolver.
+    /// The address rules of API-made webhook endpoints, with their resolver.
     pub webhook_guard: std::sync::Arc<crate::webhooks::address::AddressGuard>,
 }
 

@@ -1,6 +1,6 @@
 //! The MultiSafepay JSON API under `/v1/json` (reference §2–4, §6): create, get, cancel, refund,
 //! void a refund, capture or cancel an authorisation.
-//! Answers use MSP's envelope; errors carry MSP's code and a fitting HTTP status (design §8).
+//! Answers use MSP's envelope; errors carry MSP's code and a fitting HTTP status.
 
 use std::time::Duration;
 
@@ -270,7 +270,7 @@ pub(crate) async fn create(
             },
         })
         .map_err(|e| MspError::new(9999, 500, format!("Simulator serialisation error: {e}")))?;
-        // An order created in its final status is notified as such (design §8).
+        // An order created in its final status is notified as such.
         let job = (!challenged).then(|| sim.job_for(site, &order)).flatten();
         let authorised = (order.status == Status::Authorized)
             .then(|| order.capture_expiry())

@@ -1,4 +1,4 @@
-//! The 3-D Secure pages (design §8): the `customer_verification` form another origin can serve,
+//! The 3-D Secure pages: the `customer_verification` form another origin can serve,
 //! and the challenge page at `payment_url` where a person or a test answers `Y`, `N` or `cancel`.
 //! Pages are askama templates, so every value placed in them is escaped.
 

@@ -1,4 +1,4 @@
-//! The simulator's clock (design §13): the real time plus whatever `PUT /sim/clock` added. Every
+//! The simulator's clock: the real time plus whatever `PUT /sim/clock` added. Every
 //! timer of the simulator (challenge expiry, clearing, refund settlement, notification retries,
 //! the five-minute refund rule) reads it, so a test moves time instead of sleeping. What MSP signs
 //! with (`timestamp`, `Auth`) stays on the real clock: see `notifier`.
@@ -101,7 +101,7 @@ impl Clock {
 }
 
 /// A UTC stamp as MSP writes its times: Europe/Amsterdam (CET/CEST) wall time,
-/// `2021-03-24T16:26:31`, no offset (design §15).
+/// `2021-03-24T16:26:31`, no offset.
 pub(crate) fn msp_time(utc: NaiveDateTime) -> String {
     utc.and_utc()
         .with_timezone(&chrono_tz::Europe::Amsterdam)

@@ -1,6 +1,6 @@
 //! # msp-simulator
 //!
-//! A stateful MultiSafepay simulator (design §8), run as `checkout-gateway simulator` or started
+//! A stateful MultiSafepay simulator, run as `checkout-gateway simulator` or started
 //! in-process. Merchants can point anything written against MultiSafepay at it by changing only
 //! the base URL.
 //!
@@ -13,7 +13,7 @@
 //! made), signed notifications with MSP's retry rule, and faults injected at run time. Tests start
 //! it in-process with [`spawn`]; the CLI runs it with [`run`].
 //!
-//! Time (design §13): every timer (challenge expiry, clearing of uncleared payments, refund
+//! Time: every timer (challenge expiry, clearing of uncleared payments, refund
 //! settlement, the lifetime of authorisations, notification retries, the five-minute
 //! same-amount refund rule) and every
 //! `created`/`modified` stamp reads one clock, the real time plus what `PUT /sim/clock` added, so

@@ -3,7 +3,7 @@
 //! three more times at the retry interval. Every attempt is logged for `GET /sim/notifications`.
 //!
 //! Retries come due on the simulator's clock (`PUT /sim/clock` brings them forward), but every
-//! attempt is signed with the real Unix time: MSP's clock is the real one (design §13).
+//! attempt is signed with the real Unix time: MSP's clock is the real one.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

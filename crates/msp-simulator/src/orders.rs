@@ -95,7 +95,7 @@ pub(crate) enum TransactionKind {
     Refund,
     Chargeback,
     Capture,
-    /// A chargeback the merchant won: the money comes back (design §15).
+    /// A chargeback the merchant won: the money comes back.
     ReverseChargeback,
 }
 
@@ -140,7 +140,7 @@ pub(crate) struct NewRefund {
     pub refund_order_id: String,
     /// Made under the `declined` refund fault: it declines when it would have settled.
     pub declines: bool,
-    /// Made in the dashboard with `notify: false`: no notification tells of it (design §15).
+    /// Made in the dashboard with `notify: false`: no notification tells of it.
     pub silent: bool,
 }
 
@@ -170,7 +170,7 @@ pub(crate) struct Related {
     pub created: NaiveDateTime,
     pub modified: NaiveDateTime,
     pub declines: bool,
-    /// Chargebacks only: the dispute MSP runs for it (design §15).
+    /// Chargebacks only: the dispute MSP runs for it.
     pub dispute: Option<crate::disputes::Dispute>,
     /// No notification tells of this transaction (a dashboard refund made with `notify: false`).
     pub silent: bool,

@@ -1,4 +1,4 @@
-//! Recurring payments (reference after-checkout §1.1): tokens made by initial orders, subsequent
+//! Recurring payments (): tokens made by initial orders, subsequent
 //! orders that pay with a token, MSP's limit of one card recurring payment per token per 24
 //! hours, and the token API (`/recurring/{reference}/…`).
 //!

@@ -28,7 +28,7 @@ pub(crate) struct Sim {
     pub(crate) sessions: Sharded<String, OrderKey>,
     pub(super) faults: RwLock<Faults>,
     pub(crate) notifier: Arc<Notifier>,
-    /// The time every timer and every order stamp reads (design §13).
+    /// The time every timer and every order stamp reads.
     pub(crate) clock: Arc<Clock>,
     pub(super) next_id: AtomicU64,
     pub(super) challenge_expiry: Duration,

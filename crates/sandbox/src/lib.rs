@@ -69,7 +69,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     // whose address needs the port.
     let listener = gateway::startup::bind(&settings)?;
     let port = listener.local_addr()?.port();
-    // The one banner line on stdout (design §1), not a log line, and the first line there (before
+    // The one banner line on stdout, not a log line, and the first line there (before
     // any JSON log line), so that `head -1` finds it as README says. The addresses a person wants
     // next go to stderr once the listeners are bound.
     println!("merchant API key: {}", merchant_key.expose_secret());
@@ -113,7 +113,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         settings.webhooks.url = Some(format!("{}/demo/webhooks", settings.public_base_url(port)));
     }
     // The demo shop is on this machine, over http: webhook endpoints made through the API may
-    // point at it (design §16), as the operator of a sandbox would expect.
+    // point at it, as the operator of a sandbox would expect.
     settings.webhooks.allow_private_networks = true;
     for host in ["127.0.0.1", "localhost", settings.server.host.as_str()] {
         if !settings.webhooks.allow_http_hosts.iter().any(|h| h == host) {
@@ -187,7 +187,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     result
 }
 
-/// Makes the demo's webhook endpoints (design §16) unless the store has them already (a
+/// Makes the demo's webhook endpoints unless the store has them already (a
 /// sandbox on Redis, started again), and tells the shop's inbox their secrets.
 async fn demo_endpoints(
     store: &dyn CheckoutStore,

@@ -25,7 +25,7 @@
 //! The result page's forms post to the result page's own origin and answer with a relative 303, so
 //! the result page's CSP (`form-action 'self'`, what the security middleware sets) covers them
 //! and their redirect. Every form POST, the checkout's included, refuses a request that the
-//! browser says came from another site (design §4). Every answer under `/demo` is a page with
+//! browser says came from another site. Every answer under `/demo` is a page with
 //! the browser security headers, near misses and wrong methods included: never JSON.
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -136,7 +136,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, info: web::Data<SandboxInfo>) {
                 .route(web::get().to(webhooks_page))
                 .route(web::post().to(receive_webhook)),
         )
-        // The demo's own webhook endpoints (design §16), signed per Standard Webhooks.
+        // The demo's own webhook endpoints, signed per Standard Webhooks.
         .service(
             web::resource("/demo/webhooks/{name}")
                 .route(web::post().to(receive_at_endpoint))
@@ -419,7 +419,7 @@ pub(crate) async fn load_result(
     page.now = Some(state.flows.clock.now());
     page.payment_form.capture_key = uuid::Uuid::new_v4().to_string();
     page.payment_form.cancel_key = uuid::Uuid::new_v4().to_string();
-    // Its disputes (design §15), with an evidence form while one needs an answer.
+    // Its disputes, with an evidence form while one needs an answer.
     if let Some(disputes) = get_json(state, info, &format!("/v1/disputes?checkout_id={id}")).await {
         page.disputes = super::demo::DemoDisputes::from_api(&disputes);
     }
@@ -764,7 +764,7 @@ fn form_config() -> web::FormConfig {
     })
 }
 
-/// Middleware for the demo's form POSTs, the checkout's and the result page's (design §4): a
+/// Middleware for the demo's form POSTs, the checkout's and the result page's: a
 /// request the browser says came from another site is answered 403 with an error page, before
 /// its form is read.
 async fn refuse_cross_site(

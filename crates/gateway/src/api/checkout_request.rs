@@ -39,7 +39,7 @@ pub struct CheckoutRequest {
     pub cancel_url: Option<String>,
     pub metadata: Option<serde_json::Value>,
     pub capture_method: Option<String>,
-    /// Saved cards (design §14): keep the card for later payments of this kind.
+    /// Saved cards: keep the card for later payments of this kind.
     pub save_card: Option<String>,
     /// Saved cards: pay with this payment method instead of `card`.
     pub payment_method: Option<String>,
@@ -211,7 +211,7 @@ pub fn parse(
     let reference = optional_text("reference", req.reference, limits::REFERENCE)?;
     let currency = parse_currency(req.currency)?;
     let save_card = super::saved_card_request::save_card(req.save_card.as_deref())?;
-    // Saving a card without a charge needs no cart (design §14).
+    // Saving a card without a charge needs no cart.
     let items = match &req.items {
         None if save_card.is_some() => Vec::new(),
         Some(items) if items.is_empty() && save_card.is_some() => Vec::new(),
@@ -652,7 +652,7 @@ fn minor_units(param: &str, value: i64) -> Result<MinorUnits, FieldError> {
     })
 }
 
-/// A missing tax rate is 0 (design §3: default "0").
+/// A missing tax rate is 0 (the merchant API contract: default "0").
 fn tax_rate(param: &str, value: Option<String>) -> Result<TaxRate, FieldError> {
     match non_empty(value) {
         None => Ok(TaxRate::ZERO),
@@ -693,7 +693,7 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
     }
 
-    /// Design §3's example request.
+    /// The merchant API contract's example request.
     fn example() -> Value {
         json!({
           "reference": "order-1001",
@@ -978,7 +978,7 @@ mod tests {
     ];
 
     proptest::proptest! {
-        /// Design §3 and issue "strict input": whatever field a card number or a CVC lands in,
+        /// The merchant API contract and issue "strict input": whatever field a card number or a CVC lands in,
         /// as a string, a number, a key or inside a URL, no 400 repeats it.
         #[test]
         fn no_400_repeats_a_card_number_or_cvc(

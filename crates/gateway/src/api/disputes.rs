@@ -1,4 +1,4 @@
-//! Disputes (design §15): `GET /v1/disputes`, `GET /v1/disputes/{id}`,
+//! Disputes: `GET /v1/disputes`, `GET /v1/disputes/{id}`,
 //! `POST /v1/disputes/{id}/evidence`.
 //!
 //! A dispute lives in its checkout's record and its id names the checkout, so `GET` by id is one
@@ -33,7 +33,7 @@ pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 /// for names, descriptions and JSON. `server.body_limit_bytes` stays for every other endpoint.
 pub const EVIDENCE_BODY_LIMIT: usize = MAX_FILES * (MAX_FILE_BYTES / 3 * 4 + 8 * 1024) + 64 * 1024;
 
-/// A dispute as the merchant API shows it (design §15).
+/// A dispute as the merchant API shows it.
 #[derive(Debug, Serialize)]
 pub struct DisputeView<'a> {
     pub id: &'a str,

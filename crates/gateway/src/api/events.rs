@@ -1,7 +1,7 @@
-//! `GET /v1/events`, `GET /v1/events/{id}`, `POST /v1/events/{id}/redeliver` (design §12).
+//! `GET /v1/events`, `GET /v1/events/{id}`, `POST /v1/events/{id}/redeliver`.
 //!
 //! An event's `delivery` is its delivery to the configured `webhooks.url`; `deliveries` are its
-//! deliveries to the webhook endpoints, one per endpoint (design §16). Redelivery goes to every
+//! deliveries to the webhook endpoints, one per endpoint. Redelivery goes to every
 //! destination that should have the event, or with `?endpoint=we_…` to that one.
 
 use actix_web::http::StatusCode;
@@ -183,7 +183,7 @@ pub async fn get(
 }
 
 /// An event as `GET /v1/events/{id}` shows it: with `delivery` (to `webhooks.url`) and
-/// `deliveries` (one per webhook endpoint, design §16).
+/// `deliveries` (one per webhook endpoint, the webhook endpoints contract).
 #[derive(Serialize)]
 struct EventWithDeliveries<'a> {
     #[serde(flatten)]

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` with Stripe's semantics (design §3): the same key and body within 24 h
+//! `Idempotency-Key` with Stripe's semantics: the same key and body within 24 h
 //! replays the stored response (`Idempotent-Replayed: true`); the same key with another body is
 //! 400 `idempotency_error`; the same key while the first request still runs is 409.
 //!
@@ -45,7 +45,7 @@ impl IdempotencyKey {
         }
     }
 
-    /// The key within one endpoint and resource (design §10: the key's scope is the endpoint
+    /// The key within one endpoint and resource (the refund, cancel and capture contract: the key's scope is the endpoint
     /// and the checkout), so that the same key on two checkouts is two requests.
     pub fn scoped(&self, scope: &str) -> Self {
         Self(format!("{scope} {}", self.0))

@@ -1,5 +1,5 @@
-//! `POST /v1/checkouts/{id}/cancel` (design §10.2) and `POST /v1/checkouts/{id}/capture`
-//! (design §10.3). Both answer `200` with the checkout; both take an optional
+//! `POST /v1/checkouts/{id}/cancel` and `POST /v1/checkouts/{id}/capture`.
+//! Both answer `200` with the checkout; both take an optional
 //! `Idempotency-Key`, scoped to the endpoint and the checkout.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,7 +22,7 @@ use crate::store::StoredResponse;
 static CANCEL_SHAPE: Shape = Shape::Object(&[("reason", Shape::String)]);
 static CAPTURE_SHAPE: Shape = Shape::Object(&[("amount", Shape::Integer)]);
 
-/// Why a merchant cancels (design §10.2).
+/// Why a merchant cancels.
 const CANCEL_REASONS: [&str; 4] = ["abandoned", "requested_by_customer", "duplicate", "other"];
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,4 +1,4 @@
-//! `GET /v1/checkouts`: the merchant's checkouts, newest first, page by page (design §11); and
+//! `GET /v1/checkouts`: the merchant's checkouts, newest first, page by page; and
 //! the paging of the lists under one checkout ([`SubListQuery`]).
 //!
 //! `limit` (1–100, default 10), `starting_after` / `ending_before` (a checkout id: the page
@@ -37,7 +37,7 @@ pub const MAX_LIMIT: usize = 100;
 /// As long as a checkout's `reference` may be: a longer one matches nothing.
 const MAX_REFERENCE_CHARS: usize = 100;
 
-/// One page of a list (design §11), the one shape of every list the API answers.
+/// One page of a list, the one shape of every list the API answers.
 #[derive(Debug, Serialize)]
 pub(super) struct Page<T> {
     pub data: Vec<T>,

@@ -1,5 +1,5 @@
 //! The merchant REST API (`/v1/checkouts`), for the storefront backend: Bearer keys, JSON, and
-//! the error body of design §3 for everything that is not 2xx.
+//! the error body of the merchant API contract for everything that is not 2xx.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -92,7 +92,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(refunds::cancel))
             .default_service(errors::method_not_allowed("POST")),
     )
-    // Saved cards (design §14).
+    // Saved cards.
     .service(
         web::resource("/v1/payment_methods")
             .route(web::get().to(payment_methods::list))
@@ -105,7 +105,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(payment_methods::delete))
             .default_service(errors::method_not_allowed("GET, PATCH, DELETE")),
     )
-    // Disputes (design §15).
+    // Disputes.
     .service(
         web::resource("/v1/disputes")
             .route(web::get().to(disputes::list))
@@ -131,7 +131,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A resource whose bodies are JSON: a body sent without `Content-Type: application/json`
 /// (`text/plain`, a form, multipart, or no type at all) is refused with 415 when the handler
-/// reads it, instead of being parsed as JSON anyway (design §3). An empty (or blank) body
+/// reads it, instead of being parsed as JSON anyway. An empty (or blank) body
 /// passes whatever its type: a POST whose fields are all optional accepts one, with or without
 /// a JSON `Content-Type`. The check runs as the handler reads the body ([`read_body`]), so that
 /// what the handler checks first (the API key) still answers first.

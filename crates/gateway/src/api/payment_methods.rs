@@ -1,4 +1,4 @@
-//! Saved cards as a resource (design §14): `GET /v1/payment_methods?customer_reference=`,
+//! Saved cards as a resource: `GET /v1/payment_methods?customer_reference=`,
 //! `GET /v1/payment_methods/{id}`, `PATCH /v1/payment_methods/{id}` (a new expiry),
 //! `DELETE /v1/payment_methods/{id}` (at MSP first), and the check that a saved card may pay a
 //! new checkout. MSP's token is never part of an answer.

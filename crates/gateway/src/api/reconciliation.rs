@@ -1,4 +1,4 @@
-//! `GET /v1/reconciliation` (design §15): the last 100 sweeps of MSP's transaction list, newest
+//! `GET /v1/reconciliation`: the last 100 sweeps of MSP's transaction list, newest
 //! first: `{"data": [{started_at, finished_at, rows, differences: {missed_status,
 //! dashboard_refunds, chargebacks}, error, …}]}`.
 

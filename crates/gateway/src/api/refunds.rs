@@ -1,4 +1,4 @@
-//! Refunds (design §10.1): `POST /v1/checkouts/{id}/refunds`, `GET /v1/checkouts/{id}/refunds`,
+//! Refunds: `POST /v1/checkouts/{id}/refunds`, `GET /v1/checkouts/{id}/refunds`,
 //! `GET /v1/refunds/{id}`, `POST /v1/refunds/{id}/cancel`.
 //!
 //! Handlers parse, call [`crate::flows::refund`], and render; bad input is refused before

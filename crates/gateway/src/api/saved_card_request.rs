@@ -1,4 +1,4 @@
-//! The saved-card fields of `POST /v1/checkouts` (design §14): `save_card`,
+//! The saved-card fields of `POST /v1/checkouts`: `save_card`,
 //! `customer.reference`, `payment_method`, and what they allow of the rest (a zero amount, no
 //! `return_url`). Called by [`super::checkout_request::parse`]; each error names its field.
 

@@ -1,4 +1,4 @@
-//! The checkout as the merchant API shows it (design §3). Built from the stored record only, so
+//! The checkout as the merchant API shows it. Built from the stored record only, so
 //! that a replayed, a fetched and a freshly created checkout look the same.
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -22,18 +22,18 @@ pub struct CheckoutView<'a> {
     pub reference: Option<&'a str>,
     pub description: &'a str,
     pub card: &'a CardSummary,
-    /// The saved card this checkout saved or paid with (design §14); absent otherwise.
+    /// The saved card this checkout saved or paid with; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_method: Option<&'a str>,
     pub next_action: Option<NextAction<'a>>,
     pub failure: Option<&'a Failure>,
     pub psp: PspView<'a>,
-    /// What completed refunds gave back, in minor units (design §10.1).
+    /// What completed refunds gave back, in minor units.
     pub amount_refunded: i64,
-    /// What open and lost disputes hold, in minor units (design §15).
+    /// What open and lost disputes hold, in minor units.
     pub amount_disputed: i64,
     pub capture_method: CaptureMethod,
-    /// What was captured of a manual-capture authorisation (design §10.3).
+    /// What was captured of a manual-capture authorisation.
     pub amount_captured: Option<i64>,
     /// What may still be captured of a manual-capture authorisation (MSP's `capture_remain`
     /// when it says, else the authorised amount); 0 once it no longer waits for a capture;
@@ -125,12 +125,12 @@ impl<'a> CheckoutView<'a> {
     }
 }
 
-/// A refund as the merchant API shows it (design §10.1).
+/// A refund as the merchant API shows it.
 #[derive(Debug, Serialize)]
 pub struct RefundView<'a> {
     pub id: &'a str,
     pub checkout_id: &'a str,
-    /// `api`, or `dashboard` for a refund made in MSP's dashboard (design §15).
+    /// `api`, or `dashboard` for a refund made in MSP's dashboard.
     pub source: crate::domain::refund::RefundSource,
     pub amount: i64,
     pub currency: &'a str,
@@ -206,7 +206,7 @@ impl<'a> EventView<'a> {
     }
 }
 
-/// A merchant event as the API and the webhook show it (design §12): the object is the checkout
+/// A merchant event as the API and the webhook show it: the object is the checkout
 /// or the refund as it was right after the change, rendered as `GET` shows it.
 #[derive(Debug, Serialize)]
 pub struct MerchantEventView<'a> {

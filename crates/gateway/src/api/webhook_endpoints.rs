@@ -1,4 +1,4 @@
-//! `/v1/webhook_endpoints` (design §16): the merchant's own webhook endpoints, beside the
+//! `/v1/webhook_endpoints`: the merchant's own webhook endpoints, beside the
 //! configured `webhooks.url`. Create (201, with the `secret`, shown only there and by
 //! `rotate_secret`), list (a page, newest first), get, `PATCH` (`url`, `events`, `description`,
 //! `disabled`), `DELETE` (200 with the endpoint), `POST …/rotate_secret` (the old secret signs

@@ -1,4 +1,4 @@
-//! The per-client-address rate limit of the endpoints that need no key (design §4): here the
+//! The per-client-address rate limit of the endpoints that need no key: here the
 //! browser paths (`/pay`, `/return`, `/cancel`). `server.keyless_rate_limit_per_s` a second per
 //! address, a burst of twice that, `0` disables it. Notifications that fail verification and
 //! GET notifications are limited at the same rate in buckets of their own

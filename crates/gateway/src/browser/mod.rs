@@ -1,4 +1,4 @@
-//! The shopper's browser (design §4): `/pay/{token}`, `/return/{id}`, `/cancel/{id}`.
+//! The shopper's browser: `/pay/{token}`, `/return/{id}`, `/cancel/{id}`.
 //!
 //! Answers are 303 redirects and HTML pages, never JSON. Every response here, redirects and error
 //! pages included, carries `Cache-Control: no-store`, `Referrer-Policy: no-referrer`,
@@ -17,7 +17,7 @@ pub mod respond;
 pub mod return_url;
 pub mod security;
 
-/// The path prefixes of the shopper's pages (design §4): `/pay`, `/return`, `/cancel`, and the
+/// The path prefixes of the shopper's pages: `/pay`, `/return`, `/cancel`, and the
 /// sandbox's demo shop under `/demo`. Whatever answers under them (a 404 for a near miss such as
 /// `/pay/` or `/pay/{token}/`, a 408, a 405) is an HTML page with the browser headers, never JSON.
 const BROWSER_PREFIXES: [&str; 4] = ["/pay", "/return", "/cancel", "/demo"];

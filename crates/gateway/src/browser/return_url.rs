@@ -2,7 +2,7 @@
 //! 3-D Secure (MSP appends `transactionid`, which we do not need: the path names the checkout).
 //! The status is synced with MSP unless already settled, then the browser goes on to the shop's
 //! `return_url` (or `cancel_url`) with `checkout_id` and `status`. If MSP cannot be asked the
-//! checkout becomes `processing` and the redirect still goes out (design §4).
+//! checkout becomes `processing` and the redirect still goes out.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};

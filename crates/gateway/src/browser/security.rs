@@ -1,4 +1,4 @@
-//! Security headers for everything the shopper's browser receives (design §4), and the
+//! Security headers for everything the shopper's browser receives, and the
 //! Content-Security-Policy built for MSP's 3-D Secure form page.
 //!
 //! Every response of `/pay`, `/return`, `/cancel` and `/demo`, redirects and error pages
@@ -76,7 +76,7 @@ pub fn gateway_page_csp_with_form_targets(origins: &[&str]) -> String {
     )
 }
 
-/// The headers of design §4 with the given CSP, for handlers that build their own responses.
+/// The headers of the browser endpoints' contract with the given CSP, for handlers that build their own responses.
 pub fn browser_headers(csp: &str) -> [(HeaderName, HeaderValue); 4] {
     [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
@@ -137,7 +137,7 @@ pub async fn browser_security_headers(
 }
 
 /// Why MSP's 3DS form page cannot be served in form mode. The caller falls back to redirect
-/// mode (MSP's `payment_url`), as design §2 allows when one of the two is unusable.
+/// mode (MSP's `payment_url`), as the configuration allows when one of the two is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormCspError {
     #[error("MSP's verification page has no form: use the payment_url redirect instead")]
@@ -154,7 +154,7 @@ pub enum FormCspError {
     ExternalScript(String),
 }
 
-/// The CSP for MSP's `customer_verification.html`, served byte for byte (design §4):
+/// The CSP for MSP's `customer_verification.html`, served byte for byte:
 /// `default-src 'none'`; `script-src` the hashes of its inline scripts (and of inline event
 /// handlers, with `'unsafe-hashes'`); `style-src` likewise for inline styles, only if it has
 /// any; `form-action` the origin of every form target; `frame-ancestors 'none'; base-uri 'none'`.
@@ -219,7 +219,7 @@ pub fn csp_for_msp_form(html: &str) -> Result<String, FormCspError> {
     Ok(csp)
 }
 
-/// Appends `pairs` to a URL's query (design §4: `checkout_id=…&status=…` on the merchant's
+/// Appends `pairs` to a URL's query (the browser endpoints' contract: `checkout_id=…&status=…` on the merchant's
 /// return URL), keeping its own query and putting the fragment back after the query.
 pub fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
     match url::Url::parse(url) {

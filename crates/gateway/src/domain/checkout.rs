@@ -23,7 +23,7 @@ super::id::prefixed_id!(
     "a checkout id is `chk_` followed by 32 lowercase hex digits"
 );
 
-/// The gateway's statuses (design §3). Spelled in snake_case on the wire.
+/// The gateway's statuses. Spelled in snake_case on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckoutStatus {
@@ -90,7 +90,7 @@ impl CheckoutStatus {
         )
     }
 
-    /// The one function that decides every transition (design §3).
+    /// The one function that decides every transition.
     ///
     /// `target` is where MSP's news would take the checkout. Transitions only move forward:
     /// `created → requires_action → processing → requires_capture → {succeeded, failed,
@@ -143,7 +143,7 @@ pub enum Decision {
     Anomaly,
 }
 
-/// When the money is taken (design §10.3): at once, or when the merchant captures an
+/// When the money is taken: at once, or when the merchant captures an
 /// authorisation (MSP: Visa, Mastercard and Maestro only).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -162,7 +162,7 @@ impl CaptureMethod {
     }
 }
 
-/// Who caused a transition (design §3, `GET /v1/checkouts/{id}/events`).
+/// Who caused a transition (the merchant API contract, `GET /v1/checkouts/{id}/events`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventSource {
@@ -247,7 +247,7 @@ pub struct Checkout {
     pub reference: Option<String>,
     pub description: String,
     pub card: CardSummary,
-    /// Saved cards (design §14): what this checkout saves or pays with.
+    /// Saved cards: what this checkout saves or pays with.
     #[serde(default, skip_serializing_if = "SavedCardState::is_empty")]
     pub saved_card: SavedCardState,
     pub return_url: String,
@@ -260,7 +260,7 @@ pub struct Checkout {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pay_token: Option<String>,
     /// Set when the shopper's browser came back through `/return` or `/cancel`: from then on
-    /// MSP's `initialized` means `processing`, not `requires_action` (design §3).
+    /// MSP's `initialized` means `processing`, not `requires_action`.
     pub shopper_returned: bool,
     #[serde(with = "crate::domain::time::rfc3339")]
     pub created_at: DateTime<Utc>,
@@ -271,7 +271,7 @@ pub struct Checkout {
     pub expires_at: DateTime<Utc>,
     #[serde(default)]
     pub capture_method: CaptureMethod,
-    /// What the merchant captured of a manual-capture authorisation (design §10.3).
+    /// What the merchant captured of a manual-capture authorisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount_captured: Option<MinorUnits>,
     /// What MSP says is still capturable of a manual-capture authorisation (its
@@ -285,10 +285,10 @@ pub struct Checkout {
         with = "crate::domain::time::rfc3339_opt"
     )]
     pub capture_before: Option<DateTime<Utc>>,
-    /// Its refunds, oldest first (design §10.1); see [`super::refund`].
+    /// Its refunds, oldest first; see [`super::refund`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<Refund>,
-    /// Its disputes, oldest first (design §15); see [`super::dispute`].
+    /// Its disputes, oldest first; see [`super::dispute`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disputes: Vec<super::dispute::Dispute>,
 }
@@ -324,7 +324,7 @@ pub enum RefundRefusal {
     TooLarge { left: MinorUnits },
     /// The checkout holds [`crate::domain::refund::MAX_REFUNDS_PER_CHECKOUT`] refunds already.
     LimitReached,
-    /// A dispute is open: refunding and then losing it would pay the shopper twice (design §15).
+    /// A dispute is open: refunding and then losing it would pay the shopper twice.
     Disputed,
 }
 
@@ -389,7 +389,7 @@ impl Checkout {
             && !self.card_still_to_save()
     }
 
-    /// It asked to save the card and has paid, and the card is not saved yet (design §14).
+    /// It asked to save the card and has paid, and the card is not saved yet.
     pub fn card_still_to_save(&self) -> bool {
         self.saved_card.save.is_some()
             && self.saved_card.payment_method.is_none()
@@ -420,7 +420,7 @@ impl Checkout {
 
     /// Whether `amount` may be refunded now (`None`: everything left).
     pub fn check_refund(&self, amount: Option<MinorUnits>) -> Result<MinorUnits, RefundRefusal> {
-        // Before the status rule (design §15): an open dispute is why, whatever the status.
+        // Before the status rule: an open dispute is why, whatever the status.
         if self.has_open_dispute() {
             return Err(RefundRefusal::Disputed);
         }
@@ -476,7 +476,7 @@ mod tests {
         }
     }
 
-    /// The whole table of design §3, one row per current status.
+    /// The whole table of the merchant API contract, one row per current status.
     #[test]
     fn every_pair_of_statuses_follows_the_rank_rules() {
         let moves: &[(S, &[S])] = &[

@@ -1,4 +1,4 @@
-//! Disputes (design §15): a chargeback the cardholder's bank raised against a payment, and what
+//! Disputes: a chargeback the cardholder's bank raised against a payment, and what
 //! became of it.
 //!
 //! MSP has no dispute webhook: a chargeback shows up as a `chargeback` entry in the order's
@@ -121,7 +121,7 @@ impl DisputeStatus {
         Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
-    /// Not decided yet: refunds of its checkout wait (design §15).
+    /// Not decided yet: refunds of its checkout wait.
     pub fn is_open(self) -> bool {
         matches!(self, Self::NeedsResponse | Self::UnderReview)
     }
@@ -261,7 +261,7 @@ impl Checkout {
         MinorUnits::new(held).unwrap_or(MinorUnits::ZERO)
     }
 
-    /// Every dispute is decided for the merchant: the money is back (design §15, the one move
+    /// Every dispute is decided for the merchant: the money is back (the disputes contract, the one move
     /// out of `charged_back`).
     pub fn disputes_all_won(&self) -> bool {
         !self.disputes.is_empty() && self.disputes.iter().all(|d| d.status == DisputeStatus::Won)

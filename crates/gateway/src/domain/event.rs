@@ -1,4 +1,4 @@
-//! Events for the merchant (design §12): every change of a checkout's status (except into
+//! Events for the merchant: every change of a checkout's status (except into
 //! `created`) and every change of a refund's (its creation included), with the object as it
 //! was right after the change, and the state of its delivery to the merchant's webhook.
 //!
@@ -195,7 +195,7 @@ pub enum EventType {
     Checkout(CheckoutStatus),
     Refund(RefundStatus),
     Dispute(DisputeChange),
-    /// `webhook_endpoint.disabled` (design §16).
+    /// `webhook_endpoint.disabled`.
     WebhookEndpointDisabled,
     /// `payment_method.saved`, `.updated`, `.deleted`.
     PaymentMethod(PaymentMethodEventType),
@@ -261,7 +261,7 @@ pub struct Event {
     pub object: EventObject,
 }
 
-/// The object an event shows (design §12 `data.object`), and no more than it shows.
+/// The object an event shows (the webhooks contract `data.object`), and no more than it shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventObject {
     /// A `checkout.*` event's: the checkout (whose refunds give its `amount_refunded`).
@@ -333,7 +333,7 @@ pub fn payment_method_event(
 
 /// The events one compare-and-set from `before` to `after` (written as `version`) makes, in a
 /// fixed order: the checkout's status first, then its refunds oldest first, then its disputes
-/// oldest first (design §15: a dispute's events are its checkout's events).
+/// oldest first (the disputes contract: a dispute's events are its checkout's events).
 pub fn events_between(
     before: &Checkout,
     after: &Checkout,
@@ -389,7 +389,7 @@ pub fn events_between(
         .collect()
 }
 
-/// Where a delivery to the merchant's webhook stands (design §12).
+/// Where a delivery to the merchant's webhook stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
@@ -478,7 +478,7 @@ impl Delivery {
     }
 }
 
-/// The wait after the `failures`-th failed attempt in a row (design §12): about 1 min, 5 min,
+/// The wait after the `failures`-th failed attempt in a row: about 1 min, 5 min,
 /// 30 min, 2 h, 5 h, 10 h, then every 12 h.
 pub fn retry_after(failures: usize) -> TimeDelta {
     match failures {

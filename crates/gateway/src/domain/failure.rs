@@ -1,4 +1,4 @@
-//! Why a checkout or a refund failed, in the gateway's terms (design §3 `failure`, §10.1).
+//! Why a checkout or a refund failed, in the gateway's terms (the `failure` of checkouts and refunds).
 
 use serde::{Deserialize, Serialize};
 

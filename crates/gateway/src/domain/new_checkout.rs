@@ -42,7 +42,7 @@ impl CardDetails {
     }
 }
 
-/// What pays: a card typed in now, or a saved one (design §14).
+/// What pays: a card typed in now, or a saved one.
 #[derive(Clone, Debug)]
 pub enum PaymentSource {
     Card(CardDetails),

@@ -1,4 +1,4 @@
-//! Saved cards (design §14): a **payment method** is a card MSP keeps for a shopper (the shop's
+//! Saved cards: a **payment method** is a card MSP keeps for a shopper (the shop's
 //! `customer_reference`), which the gateway knows by MSP's token and shows to merchants by its
 //! own id. The token is a credential: [`MspToken`] masks itself in `Debug`, is stored only in the
 //! payment method's own Redis key, and is never part of [`PaymentMethod`] (what the API, events
@@ -173,7 +173,7 @@ pub struct PaymentMethod {
 
 impl PaymentMethod {
     /// When the payment method is forgotten unless deleted first: one year past the end of its
-    /// card's expiry month (design §14).
+    /// card's expiry month.
     pub fn forget_at(&self) -> DateTime<Utc> {
         let (year, month) = if self.card.exp_month >= 12 {
             (i32::from(self.card.exp_year) + 1, 1)

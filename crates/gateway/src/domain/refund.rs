@@ -1,4 +1,4 @@
-//! Refunds (design §10.1): money going back to the shopper, in full or in part.
+//! Refunds: money going back to the shopper, in full or in part.
 //!
 //! A checkout's refunds live inside its record, so that reserving a refund's amount against what
 //! is left, and every later change of a refund, is one compare-and-set of the checkout: two
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::failure::Failure;
 use super::money::MinorUnits;
 
-/// The most refunds one checkout holds, whatever their status (design §10.1): a checkout's refunds
+/// The most refunds one checkout holds, whatever their status: a checkout's refunds
 /// live in its record, which every change rewrites, so their number is bounded. The merchant's
 /// next refund is refused with `refund_limit_reached`; refunds made in MSP's dashboard are still
 /// recorded, since they move money.
@@ -119,7 +119,7 @@ pub struct RefundPsp {
 }
 
 /// Who made a refund: the merchant through the API, or someone in MSP's dashboard (found on
-/// MSP's order or by the sweep of `GET /transactions`, design §15).
+/// MSP's order or by the sweep of `GET /transactions`, the disputes contract).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundSource {

@@ -1,4 +1,4 @@
-//! Webhook endpoints the merchant manages through the API (design §16): where events go beside
+//! Webhook endpoints the merchant manages through the API: where events go beside
 //! the configured `webhooks.url`, which events (a filter), and the secrets that sign them.
 //!
 //! A filter entry is an event type (`refund.succeeded`), or a pattern of dotted segments where

@@ -6,7 +6,7 @@
 //! [`transition`] turn the news into the next state and its
 //! event, and writes both with one compare-and-set. When another writer got there first the loop
 //! decides again on the state the store answers with, so racers end in the same state whatever
-//! their order (design §6); after [`MAX_CAS_ATTEMPTS`] lost races in a row it gives up with a
+//! their order; after [`MAX_CAS_ATTEMPTS`] lost races in a row it gives up with a
 //! 503-class error.
 //!
 //! Within one process the writers of one checkout take turns (a fair queue per checkout), so
@@ -73,7 +73,7 @@ pub async fn apply_versioned(
     news: News<'_>,
 ) -> Result<Versioned, ApplyError> {
     let applied = apply_news(ctx, stored, source, news).await?;
-    // A saved card is stored once MSP's news shows its token (design §14).
+    // A saved card is stored once MSP's news shows its token.
     Ok(super::saved_card::after_apply(ctx, applied, news).await)
 }
 
@@ -95,10 +95,10 @@ async fn apply_news(
                 version: stored.version,
             });
         };
-        // The merchant's events of this change, written with it (design §12).
+        // The merchant's events of this change, written with it.
         let events = events_between(&current, &next, stored.version + 1, now);
         // Queued for webhooks.url when it is configured, and for the webhook endpoints the
-        // merchant manages while there are any (design §16): the deliverer fans it out.
+        // merchant manages while there are any: the deliverer fans it out.
         let deliver = !events.is_empty()
             && (ctx.settings.deliver_webhooks
                 || ctx

@@ -1,4 +1,4 @@
-//! Cancel a checkout (design §10.2) and capture an authorisation (design §10.3): MSP first, then
+//! Cancel a checkout and capture an authorisation: MSP first, then
 //! the checkout, through the one transition pipeline. When MSP refuses because the order moved on
 //! (it completed meanwhile), the checkout is synced so that it shows MSP's status, and the caller
 //! hears what that status is. When MSP's answer is lost, nothing is assumed: the reconciler (or

@@ -1,5 +1,5 @@
 //! Syncs of one checkout that anyone may trigger (the shopper's `/return` and `/cancel`, GET
-//! notifications) share their MSP call (design §4): a visit cannot make the gateway call MSP
+//! notifications) share their MSP call: a visit cannot make the gateway call MSP
 //! more than about once every [`FRESH`] per checkout, however many arrive.
 //!
 //! Per checkout there is one async lock. A caller takes a ticket when it arrives, then waits

@@ -113,7 +113,7 @@ async fn store_before_calling_msp(ctx: &Context, record: &Checkout) -> Result<()
         source: EventSource::Create,
         psp_status: None,
     };
-    // The listing indexes first (design §11): an entry without its record is skipped when
+    // The listing indexes first: an entry without its record is skipped when
     // listing, a record without its entries could never be listed. Then the record, then its
     // place in the reconciler's index: one store call (one round trip on a single Redis node).
     let first_sync = (record.created_at + ctx.settings.first_sync_after).timestamp();

@@ -1,4 +1,4 @@
-//! Answering a dispute (design §15): the merchant's evidence goes to MSP file by file
+//! Answering a dispute: the merchant's evidence goes to MSP file by file
 //! (`POST /orders/{id}/files`), then the dispute records `evidence_submitted_at` with the
 //! checkout's one compare-and-set. Only a dispute that needs a response takes evidence.
 

@@ -7,14 +7,14 @@
 //! - [`transition`]: what a caller learned ([`transition::News`]) becomes the next status, its
 //!   failure and its event; the only place that chooses a status.
 //! - [`apply`]: writes a transition with one compare-and-set (re-deciding on a lost race).
-//! - [`cancel`]: cancel a checkout, capture an authorisation (design §10.2, §10.3): MSP first.
-//! - [`refund`]: reserve a refund, ask MSP, cancel one; MSP's news settles them (design §10.1).
-//! - [`saved_card`]: saved cards (design §14): a payment method stored once MSP shows the
+//! - [`cancel`]: cancel a checkout, capture an authorisation: MSP first.
+//! - [`refund`]: reserve a refund, ask MSP, cancel one; MSP's news settles them.
+//! - [`saved_card`]: saved cards: a payment method stored once MSP shows the
 //!   token of a successful saving checkout, a saved card checked before it pays, expiry updates
 //!   and deletion (at MSP first).
-//! - [`sweep`]: the account-wide sweep of MSP's `GET /transactions` (design §15): orders whose
+//! - [`sweep`]: the account-wide sweep of MSP's `GET /transactions`: orders whose
 //!   news never came, refunds made in MSP's dashboard, chargebacks; one instance at a time.
-//! - [`dispute`]: the merchant's evidence for a dispute, to MSP and then the record (design §15).
+//! - [`dispute`]: the merchant's evidence for a dispute, to MSP and then the record.
 //! - [`reconcile`]: the background task that resolves checkouts whose news never came, and
 //!   refunds whose answer was lost (found at MSP, or failed when MSP never received them).
 //!
@@ -52,15 +52,15 @@ pub struct Context {
     pub settings: FlowSettings,
     /// Tells this instance's webhook deliverer of new events (silent without webhooks).
     pub outbox: OutboxBell,
-    /// Shares MSP calls between concurrent keyless syncs of one checkout (design §4).
+    /// Shares MSP calls between concurrent keyless syncs of one checkout.
     pub syncs: coalesce::SyncGate,
 }
 
 /// Tells this instance's webhook deliverer that a checkout's outbox has new events, so that
 /// they leave at once. Best effort: when the deliverer is busy the bell stays silent, and the
-/// events leave when their announced time comes (design §12).
+/// events leave when their announced time comes.
 ///
-/// It also holds whether webhook endpoints exist (design §16), as this instance last saw it
+/// It also holds whether webhook endpoints exist, as this instance last saw it
 /// ([`crate::webhooks::hint`]).
 #[derive(Clone, Debug, Default)]
 pub struct OutboxBell {
@@ -117,10 +117,10 @@ pub struct FlowSettings {
     /// plus [`refund::NEVER_RECEIVED_AFTER`] that MSP does not list never reached MSP.
     pub psp_call_deadline: TimeDelta,
     /// Whether events are delivered to `webhooks.url` (it is set). Without it they are queued
-    /// while webhook endpoints exist (design §16, [`OutboxBell::endpoints`]).
+    /// while webhook endpoints exist (the webhook endpoints contract, [`OutboxBell::endpoints`]).
     pub deliver_webhooks: bool,
     /// How long after a transition another instance may deliver its events, should the one
-    /// that wrote them not have (it died): the announced time of design §12's outbox index.
+    /// that wrote them not have (it died): the announced time of the webhooks contract's outbox index.
     pub outbox_grace: TimeDelta,
 }
 

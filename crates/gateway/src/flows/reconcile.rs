@@ -1,4 +1,4 @@
-//! The reconciler (design §7): resolves checkouts whose notification never came.
+//! The reconciler: resolves checkouts whose notification never came.
 //!
 //! Every checkout enters a due-time index when it is created (first sync `first_after_s` later).
 //! Each pass takes the due ones, holds a short per-checkout lock so that several instances do not
@@ -154,7 +154,7 @@ async fn reconcile_one(
     };
     let age = now - since;
     // An authorisation waits for its capture until MSP's deadline: MSP voids it then, and only
-    // asking MSP tells (design §10.3, §15), so it is not given up before that deadline.
+    // asking MSP tells, so it is not given up before that deadline.
     let give_up_at = match (checkout.status, checkout.capture_before) {
         (CheckoutStatus::RequiresCapture, Some(by)) => by.max(since) + ctx.settings.give_up_after,
         _ => since + ctx.settings.give_up_after,

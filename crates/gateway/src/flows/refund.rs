@@ -1,4 +1,4 @@
-//! Refunds (design §10.1): reserve, ask MSP, and let MSP's news settle them.
+//! Refunds: reserve, ask MSP, and let MSP's news settle them.
 //!
 //! Money moves exactly once by the order of the steps:
 //! 1. The refund id is made first (by the API, before an `Idempotency-Key` is claimed, so that

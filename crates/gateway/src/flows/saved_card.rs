@@ -1,4 +1,4 @@
-//! Saved cards (design §14), the flows' half:
+//! Saved cards, the flows' half:
 //!
 //! - before a payment with a saved card, [`resolve`] reads the payment method and checks that
 //!   it may pay this checkout (active, the same customer, a return URL when the shopper is
@@ -314,8 +314,7 @@ pub async fn delete(ctx: &Context, id: &PaymentMethodId) -> Result<PaymentMethod
     .await
 }
 
-/// A payment method's merchant events, queued for delivery as a checkout's are (design §12,
-/// §16): for `webhooks.url` when it is configured, and for the webhook endpoints while there
+/// A payment method's merchant events, queued for delivery as a checkout's are: for `webhooks.url` when it is configured, and for the webhook endpoints while there
 /// are any.
 async fn queued<'a>(ctx: &Context, events: &'a [Event], now: DateTime<Utc>) -> Outbox<'a> {
     let deliver = !events.is_empty()

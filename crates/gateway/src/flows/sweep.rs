@@ -1,4 +1,4 @@
-//! The account-wide sweep (design §15): MSP's `GET /transactions` from a stored watermark (less
+//! The account-wide sweep: MSP's `GET /transactions` from a stored watermark (less
 //! an overlap) to now, every page, compared with what the gateway holds. A row about one of the
 //! gateway's orders that differs makes the gateway sync that order once per sweep
 //! ([`super::sync`]), which records what the notifications missed: a status, a refund made in MSP's
@@ -57,7 +57,7 @@ impl SweepConfig {
     }
 }
 
-/// What a sweep changed (design §15).
+/// What a sweep changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Differences {
     pub missed_status: u64,

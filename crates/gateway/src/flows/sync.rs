@@ -71,7 +71,7 @@ async fn stored(ctx: &Context, id: &CheckoutId) -> Result<Checkout, SyncError> {
 /// MSP unless it is settled already; if MSP cannot be asked, the checkout becomes `processing`
 /// (the shopper has returned, so it no longer waits for them) and the redirect still goes out.
 ///
-/// These URLs carry no secret, so a visit must not hurt the checkout (design §4):
+/// These URLs carry no secret, so a visit must not hurt the checkout:
 /// - while MSP says the order is still `initialized` and the 3-D Secure window is open, the visit
 ///   is only a sync: the checkout keeps `requires_action` and its pay link, whoever visited (a
 ///   stranger's visit cannot take the challenge away from the shopper);

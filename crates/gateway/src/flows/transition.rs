@@ -58,7 +58,7 @@ pub enum News<'a> {
         amount: MinorUnits,
         accepted: &'a CaptureAccepted,
     },
-    /// MSP took the merchant's evidence for dispute `id` (design §15).
+    /// MSP took the merchant's evidence for dispute `id`.
     EvidenceSubmitted(&'a crate::domain::dispute::DisputeId),
 }
 
@@ -84,7 +84,7 @@ impl<'a> News<'a> {
         }
     }
 
-    /// Where the news would take a checkout (design §3's table), before [`CheckoutStatus::decide`]
+    /// Where the news would take a checkout, before [`CheckoutStatus::decide`]
     /// rules on it; `None` when it has no meaning for the status.
     fn target(self, shopper_returned: bool) -> Option<CheckoutStatus> {
         use CheckoutStatus as S;
@@ -134,7 +134,7 @@ fn status_for(status: PaymentStatus, shopper_returned: bool) -> Option<CheckoutS
         P::AwaitingShopper => S::RequiresAction,
         P::Pending => S::Processing,
         // MSP shows a refund on the order as soon as it is requested (and takes it back if it is
-        // declined): the checkout follows completed refunds instead (design §10.1), so these
+        // declined): the checkout follows completed refunds instead, so these
         // say only that the payment was collected.
         P::Succeeded | P::PartiallyRefunded | P::Refunded => S::Succeeded,
         P::Declined => S::Failed,
@@ -198,7 +198,7 @@ pub fn transition(
         target = Some(CheckoutStatus::RequiresCapture);
     }
     // Chargebacks become disputes, once, and follow MSP's dispute status; the merchant's
-    // evidence is recorded (design §15).
+    // evidence is recorded.
     if let News::EvidenceSubmitted(id) = news
         && let Some(d) = next.disputes.iter_mut().find(|d| d.id == *id)
         && d.status == crate::domain::dispute::DisputeStatus::NeedsResponse
@@ -222,7 +222,7 @@ pub fn transition(
         {
             next.amount_capturable = Some(remain);
         }
-        // Where MSP says until when it keeps the authorisation, that wins (design §10.3).
+        // Where MSP says until when it keeps the authorisation, that wins.
         if let Some(expiry) = order.capture_expiry
             && next.capture_method == CaptureMethod::Manual
             && next.amount_captured.is_none()
@@ -233,7 +233,7 @@ pub fn transition(
     if next.disputes.iter().any(|d| d.status.holds_amount()) && !next.status.is_final() {
         target = Some(CheckoutStatus::ChargedBack);
     }
-    // A won dispute gives the money back: the one move out of `charged_back` (design §15).
+    // A won dispute gives the money back: the one move out of `charged_back`.
     let reinstate = current.status == CheckoutStatus::ChargedBack && next.disputes_all_won();
     if reinstate {
         target = Some(status_after_refunds(&next));
@@ -529,7 +529,7 @@ mod tests {
         }
     }
 
-    /// Design §3's two tables composed: every current status × every MSP status (and an
+    /// The merchant API contract's two tables composed: every current status × every MSP status (and an
     /// unknown one), before and after the shopper's return. `None` = nothing changes.
     #[test]
     fn every_current_status_and_every_msp_status() {

@@ -1,4 +1,4 @@
-//! `POST|GET /notifications/multisafepay?transactionid=…&timestamp=…` (design §5), in its order:
+//! `POST|GET /notifications/multisafepay?transactionid=…&timestamp=…`, in its order:
 //!
 //! 1. No `timestamp`: `OK`, ignored (MSP's rule).
 //! 2. POST: the `Auth` signature over the raw body, before anything else is read. Missing, wrong

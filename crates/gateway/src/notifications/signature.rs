@@ -24,7 +24,7 @@ pub enum SignatureError {
 
 /// Checks `auth` (the header's value) against `body`. `tolerance_s == 0` disables the time
 /// check, as in MSP's SDKs. Unlike them, a timestamp further than the tolerance in the future is
-/// refused too (design §5): a signature minted for later would otherwise stay replayable for
+/// refused too: a signature minted for later would otherwise stay replayable for
 /// however long its maker chose.
 pub fn verify(
     auth: Option<&[u8]>,

@@ -74,7 +74,7 @@ pub struct PspOrder {
     /// The order was charged back (MSP: a `chargeback` entry in `related_transactions`, or a
     /// `chargedback`/`chargeback` status).
     pub charged_back: bool,
-    /// The order's chargebacks, each with its dispute as the PSP shows it (design §15); a
+    /// The order's chargebacks, each with its dispute as the PSP shows it; a
     /// reversed one (MSP: as many `reverse-chargeback` entries as there are, oldest first) is won.
     pub chargebacks: Vec<crate::domain::dispute::SeenChargeback>,
     /// Until when the PSP keeps a manual-capture authorisation, when it says (MSP:
@@ -88,7 +88,7 @@ pub struct PspOrder {
     /// `payment_details.capture_remain`).
     pub capture_remain: Option<i64>,
     /// The token of the card this order saved (MSP: `payment_details.recurring_id`), once MSP
-    /// shows one (design §14).
+    /// shows one.
     pub recurring_id: Option<crate::domain::payment_method::MspToken>,
 }
 
@@ -119,7 +119,7 @@ pub struct Canceled {
     pub status_text: String,
 }
 
-/// A capture of an authorisation (design §10.3).
+/// A capture of an authorisation.
 #[derive(Debug)]
 pub struct CaptureRequest<'a> {
     /// The checkout's id (MSP's `order_id`).

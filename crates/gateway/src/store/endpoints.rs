@@ -1,4 +1,4 @@
-//! The webhook endpoints' store (design §16): few records (at most
+//! The webhook endpoints' store: few records (at most
 //! [`MAX_ENDPOINTS`](crate::domain::webhook_endpoint::MAX_ENDPOINTS)), read whole by the
 //! deliverer for every event it fans out, changed by one compare-and-set each.
 

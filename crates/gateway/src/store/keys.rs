@@ -1,6 +1,6 @@
 //! Every Redis key is built here, under the configured prefix.
 //!
-//! The layout is design §6:
+//! The layout is the Redis layout:
 //!
 //! ```text
 //! {prefix}:{chk_…}:checkout   HASH  data = JSON checkout, version       TTL retention
@@ -13,7 +13,7 @@
 //!                                   (to webhooks.url); `<event id>/` →
 //!                                   the endpoints it was fanned out to;
 //!                                   `<event id>/<we_…>` → JSON delivery
-//!                                   to that endpoint (design §16)
+//!                                   to that endpoint
 //! {prefix}:{chk_…}:outbox     ZSET  undelivered event id (or `<event    TTL retention
 //!                                   id>/<we_…>`) by due ms
 //! {prefix}:outbox-due         ZSET  checkout (or payment method) id by  TTL retention
@@ -36,7 +36,7 @@
 //!                             HASH  statistics counter → value       TTL 25 h
 //! {prefix}:{sweep}:lease|watermark|history   the account-wide sweep's (store/sweep.rs)
 //! {prefix}:{we}:endpoints     HASH  webhook endpoint id → JSON endpoint TTL ≥ 1 year from
-//!                                   (design §16), secrets included        its last read
+//!                                   secrets included                 its last read
 //! {prefix}:{chk_…}:console  LIST  JSON console actions, newest first  TTL retention
 //! {prefix}:{console:session:<hex digest>}
 //!                             STR   JSON console session               TTL the session's
@@ -51,14 +51,14 @@
 //!
 //! The braces around the checkout id are literal: they are Redis Cluster's hash tag, so the
 //! checkout, its events and its lock hash to one slot and one Lua script may touch them together.
-//! The listing indexes (design §11, [`super::timeline`]) are hash-tagged by family, so that one
+//! The listing indexes (the listing contract, [`super::timeline`]) are hash-tagged by family, so that one
 //! script walks a family's days; their families are:
 //!
 //! ```text
 //! chk                      every checkout
 //! chk:status:<status>      the checkouts of one status (a hint, re-checked by the reader)
 //! chk:ref:<hex(reference)> the checkouts of one shop reference
-//! evt                      every merchant event (design §12)
+//! evt                      every merchant event
 //! evt:type:<type>          the events of one type (`checkout.succeeded`, …)
 //! ```
 
@@ -95,7 +95,7 @@ pub fn events_of_type(kind: EventType) -> Family {
 }
 
 /// What the keys of merchant events hang on (their hash tag): a checkout, a payment method
-/// (whose events live beside it, design §14), or either.
+/// (whose events live beside it, the saved-cards contract), or either.
 pub trait EventsTag {
     fn events_tag(&self) -> &str;
 }
@@ -158,7 +158,7 @@ impl Keys {
         self.tagged(id, "events")
     }
 
-    /// The checkout's merchant events (design §12), by event id.
+    /// The checkout's merchant events, by event id.
     pub fn event_records(&self, id: &(impl EventsTag + ?Sized)) -> String {
         self.tagged(id, "evt")
     }
@@ -219,7 +219,7 @@ impl Keys {
         format!("{}:idem:{}", self.prefix, hex::encode(key.as_bytes()))
     }
 
-    /// The merchant's webhook endpoints (design §16): one hash, in a slot of its own.
+    /// The merchant's webhook endpoints: one hash, in a slot of its own.
     pub fn webhook_endpoints(&self) -> String {
         [self.prefix.as_str(), ":{we}:endpoints"].concat()
     }
@@ -229,7 +229,7 @@ impl Keys {
     }
 
     /// The account-wide sweep's `what` (`lease`, `watermark`, `history`), all under one hash
-    /// tag (design §15, [`super::sweep`]).
+    /// tag (the disputes contract, [`super::sweep`]).
     pub fn sweep(&self, what: &str) -> String {
         [self.prefix.as_str(), ":{sweep}:", what].concat()
     }
@@ -239,7 +239,7 @@ impl Keys {
         [self.prefix.as_str(), ":{tl:", family.as_str(), "}:", day].concat()
     }
 
-    /// A saved card (design §14): the payment method with MSP's token beside it. The payment
+    /// A saved card: the payment method with MSP's token beside it. The payment
     /// method id is the hash tag, shared with its events.
     pub fn payment_method(&self, id: &PaymentMethodId) -> String {
         [self.prefix.as_str(), ":{", id.as_str(), "}:pm"].concat()

@@ -1,4 +1,4 @@
-//! Listing checkouts (design §11): the query, its answer, and the one paging algorithm both
+//! Listing checkouts: the query, its answer, and the one paging algorithm both
 //! stores run over their own [`timeline`](super::timeline).
 //!
 //! Indexes (families of the timeline, see `keys.rs` for their names):

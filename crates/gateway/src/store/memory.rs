@@ -41,11 +41,11 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 pub struct MemoryStore {
     ttls: Ttls,
     state: Mutex<State>,
-    /// Saved cards (design §14), kept apart from the checkouts' state.
+    /// Saved cards, kept apart from the checkouts' state.
     payment_methods: payment_methods::Saved,
-    /// The account-wide sweep's lease, watermark and reports (design §15).
+    /// The account-wide sweep's lease, watermark and reports.
     sweeps: Mutex<sweep::SweepMemory>,
-    /// The webhook endpoints (design §16), apart from the checkouts' state.
+    /// The webhook endpoints, apart from the checkouts' state.
     endpoints: endpoints::Endpoints,
     /// The operators' console's entries, apart from the checkouts' state.
     console: console::ConsoleMemory,
@@ -95,11 +95,11 @@ struct Record {
 /// A checkout's (or payment method's) merchant events, their outbox and deliveries.
 #[derive(Default)]
 struct Mailbox {
-    /// Merchant events with their deliveries (design §12), by id (so oldest first).
+    /// Merchant events with their deliveries, by id (so oldest first).
     merchant_events: BTreeMap<EventId, StoredEvent>,
     /// Undelivered event ids by due time (ms): the outbox.
     outbox: HashMap<EventId, i64>,
-    /// Deliveries to webhook endpoints (design §16), with their due time (ms) while queued.
+    /// Deliveries to webhook endpoints, with their due time (ms) while queued.
     targets: BTreeMap<(EventId, WebhookEndpointId), (Delivery, Option<i64>)>,
     /// The endpoints each event was fanned out to, in order.
     fanned: HashMap<EventId, Vec<WebhookEndpointId>>,
@@ -141,11 +141,11 @@ struct State {
     due_expires_at: Option<Instant>,
     /// The outbox index: checkout (or payment method) → due ms (a hint, as in Redis).
     outbox_due: HashMap<EventOwner, i64>,
-    /// Payment methods' merchant events (design §14). Not expired: the sandbox does not live
+    /// Payment methods' merchant events. Not expired: the sandbox does not live
     /// as long as a saved card.
     payment_method_mail: HashMap<PaymentMethodId, Mailbox>,
     last_sweep: Instant,
-    /// The listing indexes (design §11), trimmed by retention as entries are added.
+    /// The listing indexes, trimmed by retention as entries are added.
     timeline: MemoryTimeline,
 }
 

@@ -7,7 +7,7 @@
 //! - [`SyncIndex`]: the reconciler's due-time index.
 //! - [`EventOutbox`]: merchant events, their index, outbox and deliveries.
 //! - [`Locks`]: short per-checkout locks.
-//! - [`WebhookEndpoints`]: the merchant's webhook endpoints (design §16).
+//! - [`WebhookEndpoints`]: the merchant's webhook endpoints.
 //! - [`ConsoleData`]: the operators' console: sessions, sign-in failures, actions, search
 //!   indexes.
 //! - [`Activity`]: the operator console's per-checkout logs and hourly statistics.
@@ -23,7 +23,7 @@
 //! - [`memory::MemoryStore`] for the `sandbox` command only.
 //!
 //! One contract test suite (`tests/store/`) runs against both. Handlers never issue raw
-//! commands: they call these domain operations. Every key has a TTL (design §6).
+//! commands: they call these domain operations. Every key has a TTL.
 
 use std::time::Duration;
 
@@ -165,7 +165,7 @@ pub enum IdempotencyBegin {
     },
 }
 
-/// What one compare-and-set adds to its checkout's events and outbox (design §12), in the same
+/// What one compare-and-set adds to its checkout's events and outbox, in the same
 /// atomic step as the record.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Outbox<'a> {
@@ -178,8 +178,8 @@ pub struct Outbox<'a> {
     /// from then on any instance may deliver them, should this one not have.
     pub announce_at: Option<DateTime<Utc>>,
     /// When queued, whether `webhooks.url` gets them (it is configured): their delivery
-    /// records start pending. Without it they are queued for the webhook endpoints only
-    /// (design §16), and their `delivery` stays `null`.
+    /// records start pending. Without it they are queued for the webhook endpoints only,
+    /// and their `delivery` stays `null`.
     pub to_url: bool,
     /// The operator console's records that go with this change (the MSP calls that led to
     /// it, its notification, the hour's counts), written only when it is applied and never
@@ -214,7 +214,7 @@ pub struct StoredEvent {
     pub delivery: Option<Delivery>,
 }
 
-/// Where one delivery of an event goes (design §16): the configured `webhooks.url`, or one
+/// Where one delivery of an event goes: the configured `webhooks.url`, or one
 /// webhook endpoint. Each has its own delivery record, attempts and retries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DeliveryTarget {
@@ -282,7 +282,7 @@ impl<'a> Claim<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LockToken(pub String);
 
-/// Time-to-live settings every write applies (design §2, §6).
+/// Time-to-live settings every write applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ttls {
     /// Checkout record and its events (`checkout.retention_s`).
@@ -414,10 +414,10 @@ pub trait Records: Listing + SyncIndex {
     -> Result<Option<CheckoutId>, StoreError>;
 }
 
-/// The listing indexes of `GET /v1/checkouts` (design §11).
+/// The listing indexes of `GET /v1/checkouts`.
 #[async_trait]
 pub trait Listing: Send + Sync + 'static {
-    /// Enters a new checkout in the listing indexes (design §11: all, its status, its
+    /// Enters a new checkout in the listing indexes (the listing contract: all, its status, its
     /// reference). Called *before* [`insert`](Records::insert): an entry whose record is missing is
     /// skipped by the reader, a record without its entries could never be listed.
     async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError>;
@@ -492,7 +492,7 @@ pub trait SyncIndex: Send + Sync + 'static {
     ) -> Result<Vec<CheckoutId>, StoreError>;
 }
 
-/// The merchant events (design §12): their index for `GET /v1/events`, the outbox of those
+/// The merchant events: their index for `GET /v1/events`, the outbox of those
 /// queued for delivery, and the deliveries.
 #[async_trait]
 pub trait EventOutbox: Send + Sync + 'static {
@@ -574,7 +574,7 @@ pub trait EventOutbox: Send + Sync + 'static {
         keep_url: bool,
     ) -> Result<Vec<WebhookEndpointId>, StoreError>;
 
-    /// Adds a `webhook_endpoint.*` event (design §16) to the events of `event`'s checkout (the
+    /// Adds a `webhook_endpoint.*` event to the events of `event`'s checkout (the
     /// checkout whose event's delivery changed the endpoint), queued for delivery at `now`,
     /// with a pending `webhooks.url` delivery when `to_url`, and announces it. Its id is
     /// `event.id`'s checkout with version 0 (no change of a checkout has it) and the first
@@ -702,13 +702,13 @@ pub(crate) async fn write_transition_hints<S: Records + ?Sized>(
     next: &Checkout,
 ) {
     if next.status != previous {
-        // The listing's status index is a hint too (design §11): readers re-check.
+        // The listing's status index is a hint too: readers re-check.
         if let Err(e) = store.reindex_status(next, previous).await {
             tracing::warn!(error = %e, "could not move the checkout in the listing's status index");
         }
     }
     if next.is_at_rest() {
-        // The due-time index is only a hint (design §6): a failure here is logged, and the
+        // The due-time index is only a hint: a failure here is logged, and the
         // reconciler drops settled checkouts it finds there anyway.
         if let Err(e) = store.unschedule_sync(&next.id).await {
             tracing::warn!(error = %e, "could not take a settled checkout out of the reconciler index");

@@ -1,4 +1,4 @@
-//! Saved cards in the store (design §14): each payment method with MSP's token beside it, its
+//! Saved cards in the store: each payment method with MSP's token beside it, its
 //! events written in the same atomic step as each change, and an index by customer reference.
 //! A payment method lives until one year past its card's expiry (its TTL); a deleted one is kept
 //! (status `deleted`) until then, so that using it answers 409 rather than 404.

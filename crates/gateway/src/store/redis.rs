@@ -36,7 +36,7 @@ use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, PaySession};
 use crate::domain::event::{Delivery, EventId};
 use crate::domain::refund::RefundId;
 
-/// How to reach Redis (design §2 `redis.*`).
+/// How to reach Redis (the configuration `redis.*`).
 #[derive(Clone, Debug)]
 pub struct RedisConnect {
     /// `redis://` or `rediss://`; used when `cluster_urls` is empty.
@@ -986,7 +986,7 @@ impl RedisStore {
     /// that makes or keeps them so (the reservation first of all): each refund's entry in the
     /// refund index (found by id), and the checkout's place in the reconciler's index, due now,
     /// so that a reserved refund is always followed up, even if its writer stopped waiting
-    /// before the reservation landed (design §10.1). Nothing for other checkouts.
+    /// before the reservation landed. Nothing for other checkouts.
     fn refund_writes(&self, next: &Checkout) -> Vec<IndexWrite> {
         let mut writes: Vec<IndexWrite> = next
             .refunds

@@ -1,4 +1,4 @@
-//! A time-bucketed index, newest first: the piece behind every listing (design §11), reusable
+//! A time-bucketed index, newest first: the piece behind every listing, reusable
 //! for anything that is paged by time (checkouts now, `GET /v1/events` next).
 //!
 //! A **family** is one index: every checkout, the checkouts of one status, of one shop

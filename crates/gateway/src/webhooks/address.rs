@@ -1,4 +1,4 @@
-//! The address guard of endpoints made through the API (design §16): the API must not be a way
+//! The address guard of endpoints made through the API: the API must not be a way
 //! into the gateway's network.
 //!
 //! A URL is absolute, without credentials, `https` (or `http` to a host in
@@ -141,7 +141,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     None
 }
 
-/// The rules of design §16, with the resolver they use.
+/// The rules of the webhook endpoints contract, with the resolver they use.
 pub struct AddressGuard {
     allow_http_hosts: Vec<String>,
     allow_private_networks: bool,

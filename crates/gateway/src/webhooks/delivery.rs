@@ -1,5 +1,5 @@
 //! One delivery attempt: the signed POST, what its answer means, and how it moves the
-//! delivery's schedule (design §12, §16).
+//! delivery's schedule.
 //!
 //! A 2xx is delivered; anything else is retried on the schedule of
 //! [`crate::domain::event::retry_after`]. A 429 or 503 with `Retry-After` is not tried again

@@ -1,4 +1,4 @@
-//! What deliveries do to a webhook endpoint (design §16): a 410 disables it (`gone`), failing
+//! What deliveries do to a webhook endpoint: a 410 disables it (`gone`), failing
 //! for `webhooks.max_age_s` without a single success disables it (`failing`), and a success
 //! ends a run of failures. Each change is one compare-and-set on the endpoint, written only
 //! when something changes (a healthy endpoint's deliveries write nothing).

@@ -1,4 +1,4 @@
-//! Whether this instance should queue events for webhook endpoints (design §16), without a
+//! Whether this instance should queue events for webhook endpoints, without a
 //! Redis read per event: a shop with no `webhooks.url` and no endpoint pays nothing for them.
 //!
 //! The answer is cached for [`FRESH_FOR`]: an endpoint made on this instance counts at once;

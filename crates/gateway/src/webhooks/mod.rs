@@ -1,5 +1,5 @@
-//! Delivering events to the storefront's webhook (design §12) and to the webhook endpoints the
-//! merchant manages (design §16).
+//! Delivering events to the storefront's webhook and to the webhook endpoints the
+//! merchant manages.
 //!
 //! The transition that makes an event also queues it, in the same atomic write
 //! ([`crate::flows::apply`]); this module only takes queued events out. Each instance runs one

@@ -1,5 +1,5 @@
-//! How a delivery is signed: the gateway's own `Gateway-Signature` (design §12, unchanged since
-//! the first receivers were written against it) and the Standard Webhooks headers (design §16),
+//! How a delivery is signed: the gateway's own `Gateway-Signature` (the webhooks contract, unchanged since
+//! the first receivers were written against it) and the Standard Webhooks headers,
 //! which off-the-shelf libraries verify with nothing but the secret.
 //!
 //! Standard Webhooks signs `"{webhook-id}.{webhook-timestamp}.{raw body}"` with HMAC-SHA256 and

@@ -1,4 +1,4 @@
-//! The webhook endpoints' contract (design §16), for every store: endpoints change by
+//! The webhook endpoints' contract, for every store: endpoints change by
 //! compare-and-set only; an event is fanned out once, each endpoint with its own delivery that
 //! is leased, saved and redelivered apart from the others and from `webhooks.url`'s; a
 //! `webhook_endpoint.*` event is stored beside its checkout and delivered like any other.

@@ -1,4 +1,4 @@
-//! The listing contract (design §11), against both stores and the cluster: newest first, pages
+//! The listing contract, against both stores and the cluster: newest first, pages
 //! both ways with an exact `has_more`, filters, retention, and the indexes' hints re-checked.
 
 use std::sync::Arc;

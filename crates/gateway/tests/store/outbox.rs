@@ -1,4 +1,4 @@
-//! The events and outbox contract (design §12), for every store: events are written by the
+//! The events and outbox contract, for every store: events are written by the
 //! compare-and-set that makes them or not at all, a leased event is taken by one deliverer at a
 //! time until its lease runs out, the outbox index is never settled away under a writer, and
 //! events list newest first across days.

@@ -1,4 +1,4 @@
-//! The saved-card part of the store contract (design §14), on a single Redis node, a Redis
+//! The saved-card part of the store contract, on a single Redis node, a Redis
 //! Cluster (the payment method and its events share one hash slot) and the in-memory store:
 //! a save is done once, a change is a compare-and-set with its event, and a customer's cards
 //! list newest first, page by page, with MSP's token read back only beside its payment method.
@@ -162,7 +162,7 @@ async fn memory_keeps_the_saved_card_contract() {
 }
 
 /// A payment method's merchant events are written with each change, listed, read by id and
-/// leased from its own outbox like a checkout's (design §14's "its own outbox").
+/// leased from its own outbox like a checkout's (the saved-cards contract's "its own outbox").
 async fn a_payment_methods_events_have_their_own_outbox(store: Arc<dyn CheckoutStore>) {
     use gateway::domain::event::{EventOwner, EventType, payment_method_event};
     let customer = CustomerReference::parse("customer.reference", "cus-outbox").unwrap();

@@ -60,7 +60,7 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
     // Every kind of write the store makes.
     store.index_for_listing(&c1).await.unwrap();
     store.insert(&c1, &created_event()).await.unwrap();
-    // A transition with its merchant event queued for delivery (design §12), as flows::apply
+    // A transition with its merchant event queued for delivery, as flows::apply
     // writes it: announced, then the compare-and-set with the outbox; then one delivery pass.
     let at = chrono::Utc
         .with_ymd_and_hms(2026, 11, 24, 10, 1, 0)
@@ -152,7 +152,7 @@ async fn every_key_is_laid_out_as_designed_and_has_a_ttl() {
         format!("{prefix}:idem:{}", hex::encode("done")),
         format!("{prefix}:idem:{}", hex::encode("running")),
         format!("{prefix}:sync-due"),
-        // The listing indexes (design §11): the checkout's day, under each of its families.
+        // The listing indexes: the checkout's day, under each of its families.
         format!("{prefix}:{{tl:chk}}:20261124"),
         format!("{prefix}:{{tl:chk:status:requires_action}}:20261124"),
         format!(

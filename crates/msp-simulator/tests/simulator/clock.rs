@@ -1,4 +1,4 @@
-//! The simulator's clock (design §13): `PUT /sim/clock` moves it, every timer reads it, and
+//! The simulator's clock: `PUT /sim/clock` moves it, every timer reads it, and
 //! notifications are still signed with the real time.
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,4 @@
-//! Chargebacks with disputes, dispute outcomes, dashboard refunds and the evidence upload
-//! (design §15).
+//! Chargebacks with disputes, dispute outcomes, dashboard refunds and the evidence upload.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! `GET /v1/json/transactions`: MSP's account-wide list (design §15).
+//! `GET /v1/json/transactions`: MSP's account-wide list.
 
 use std::collections::HashSet;
 

@@ -1,4 +1,4 @@
-//! Capture and cancel on the demo's result page (design §10.2, §10.3): the forms as posted, the
+//! Capture and cancel on the demo's result page: the forms as posted, the
 //! capture deadline in words, and the gateway's refusals in the words a shop owner uses. The
 //! typed amount is parsed as a refund's is ([`super::parse_amount`]).
 

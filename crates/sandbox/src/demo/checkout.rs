@@ -81,7 +81,7 @@ impl DemoCheckoutForm {
     }
 }
 
-/// The `POST /v1/checkouts` body (design §3) for the demo cart and the posted card.
+/// The `POST /v1/checkouts` body for the demo cart and the posted card.
 ///
 /// The card number loses the spaces and dashes people type; expiry fields become numbers when
 /// they are numbers and are otherwise passed on as typed, so that the gateway's own validation
@@ -195,7 +195,7 @@ const CHECK_NAME: &str = "Check the name on the card: use letters, spaces, dots 
 const CHECK_EMAIL: &str = "Check your email address: it should look like name@example.com.";
 const TRY_AGAIN_LATER: &str = "We could not take your payment just now, and nothing was charged. Please try again in a moment.";
 
-/// The demo form's field a refusal of the gateway is about, to mark it (design §3's `param`).
+/// The demo form's field a refusal of the gateway is about, to mark it (the merchant API contract's `param`).
 pub fn invalid_field(body: &Value) -> Option<&'static str> {
     let error = &body["error"];
     match (
@@ -212,7 +212,7 @@ pub fn invalid_field(body: &Value) -> Option<&'static str> {
     }
 }
 
-/// The message to show above the demo form when the gateway refused the checkout (design §3's
+/// The message to show above the demo form when the gateway refused the checkout (the merchant API contract's
 /// `{"error": {…, "code", "param"}}`), in the shopper's words: what to check, or to try again.
 pub fn api_error_message(status: u16, body: &Value) -> String {
     let error = &body["error"];

@@ -1,4 +1,4 @@
-//! The result page's disputes (design §15): each chargeback the cardholder's bank raised, what
+//! The result page's disputes: each chargeback the cardholder's bank raised, what
 //! became of it, and while it needs an answer a form that sends a PDF as evidence
 //! (`POST /demo/dispute/evidence`, which calls `POST /v1/disputes/{id}/evidence`).
 

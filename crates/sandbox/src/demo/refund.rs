@@ -145,7 +145,7 @@ pub struct DemoRefund {
     pub id: String,
     /// Minor units of the checkout's currency.
     pub amount: i64,
-    /// `pending`, `succeeded`, `failed` or `canceled` (design §10.1).
+    /// `pending`, `succeeded`, `failed` or `canceled`.
     pub status: String,
     /// RFC 3339, as the gateway wrote it.
     pub created_at: String,
@@ -226,7 +226,7 @@ pub struct RefusalContext<'a> {
     pub refund_status: Option<&'a str>,
 }
 
-/// The gateway's refusal of a refund or a refund cancel (its status and error body, design §3
+/// The gateway's refusal of a refund or a refund cancel (its status and error body, the merchant API contract
 /// "Errors") in plain words: the codes pick the sentence, the context fills in the amounts.
 pub fn refusal_message(status: u16, body: &Value, ctx: &RefusalContext<'_>) -> String {
     let error = &body["error"];

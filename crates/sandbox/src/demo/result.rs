@@ -28,7 +28,7 @@ pub struct DemoEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoResultPage {
     pub checkout_id: String,
-    /// A design §3 status: `succeeded`, `failed`, `processing`, …
+    /// A the merchant API contract status: `succeeded`, `failed`, `processing`, …
     pub status: String,
     /// Minor units of `currency`.
     pub amount: i64,
@@ -63,7 +63,7 @@ pub struct DemoResultPage {
     /// bank rejected it, or the card was declined at that step. The gateway's answer is the
     /// same failure for all three, so the page cannot tell them apart.
     pub via_cancel_url: bool,
-    /// `GET /v1/disputes?checkout_id=`, and the evidence form's state (design §15).
+    /// `GET /v1/disputes?checkout_id=`, and the evidence form's state.
     pub disputes: super::DemoDisputes,
 }
 
@@ -99,7 +99,7 @@ pub struct RefundFormState {
 
 impl DemoResultPage {
     /// Builds the page's context from the gateway's own answers: `GET /v1/checkouts/{id}`,
-    /// `GET /v1/checkouts/{id}/events` (design §3) and `GET /v1/checkouts/{id}/refunds`
+    /// `GET /v1/checkouts/{id}/events` and `GET /v1/checkouts/{id}/refunds`
     /// (§10.1), each a page with every entry (the caller follows `has_more`). Missing fields show as empty rather than failing the page: it is a demo of
     /// whatever the gateway said. The refund form starts blank.
     pub fn from_api(checkout: &Value, events: &Value, refunds: &Value, refresh_url: &str) -> Self {
@@ -331,7 +331,7 @@ const STOPPED_AT_3DS: (&str, &str, &str) = (
      again with the same card or use another one.",
 );
 
-/// (CSS tone, headline, explanation) for a design §3 status, in the shopper's words: what
+/// (CSS tone, headline, explanation) for a the merchant API contract status, in the shopper's words: what
 /// happened to their money and what they can do.
 fn describe_status(status: &str) -> (&'static str, &'static str, &'static str) {
     match status {
@@ -385,8 +385,8 @@ fn describe_status(status: &str) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-/// Why a payment failed and what the shopper can do, from the gateway's `failure.code`
-/// (design §3); the gateway's `failure.message` is written for the merchant and not shown.
+/// Why a payment failed and what the shopper can do, from the gateway's `failure.code`;
+/// the gateway's `failure.message` is written for the merchant and not shown.
 fn failure_reason(code: Option<&str>) -> &'static str {
     match code {
         Some("card_declined") => {

@@ -1,11 +1,11 @@
-//! The demo storefront's webhook receiver (design §12): it checks each delivery's signature as a
+//! The demo storefront's webhook receiver: it checks each delivery's signature as a
 //! real shop must (HMAC-SHA256 of `"{t}.{body}"` with its signing secret, `t` within five
 //! minutes, a constant-time compare), keeps the last [`KEPT`] verified deliveries in memory
 //! (counting the refused ones), and shows them at `/demo/webhooks`, newest first, pay links
 //! hidden.
 //!
-//! Beside the shop (`webhooks.url`), the sandbox makes two webhook endpoints of its own
-//! (design §16), an ERP that takes checkouts and a support desk that takes refunds and saved
+//! Beside the shop (`webhooks.url`), the sandbox makes two webhook endpoints of its own,
+//! an ERP that takes checkouts and a support desk that takes refunds and saved
 //! cards, each delivered to `POST /demo/webhooks/{name}` and checked by its Standard Webhooks
 //! signature ([`verify_standard`]) with that endpoint's secret: the page says which destination
 //! got which event.
@@ -108,7 +108,7 @@ pub fn verify_standard(
     }
 }
 
-/// A webhook endpoint the sandbox made for its demo (design §16): where its deliveries land
+/// A webhook endpoint the sandbox made for its demo: where its deliveries land
 /// (`POST /demo/webhooks/{name}`) and the secrets that sign them.
 #[derive(Debug, Clone)]
 pub struct DemoEndpoint {

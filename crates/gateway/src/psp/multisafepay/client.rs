@@ -152,7 +152,7 @@ impl MultiSafepayClient {
         let body = convert::order_request(order);
         // `.json()` sets `content-type: application/json`.
         let request = self.http().post(self.url(&["orders"])).json(&body);
-        // Every refusal of a saved card's order is a failed payment (design §14).
+        // Every refusal of a saved card's order is a failed payment.
         let refused = match order.checkout.saved() {
             Some(_) => recurring::token_order_refused,
             None => order_refused,
@@ -258,7 +258,7 @@ impl MultiSafepayClient {
     }
 
     /// `POST /orders/{order_id}/files` (MSP's `challengeChargeback`) `{"type", "base64",
-    /// "description", "name"}`: one evidence file for the order's dispute (design §15).
+    /// "description", "name"}`: one evidence file for the order's dispute.
     /// `Rejected` when MSP will not take it; `Unreachable` means it may have it.
     #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
     pub async fn upload_evidence(
@@ -547,7 +547,7 @@ fn lookup_refused(error_code: i64, error_info: String) -> PspError {
     }
 }
 
-/// MSP refusing a refund: whatever the code, the refund failed (design §10.1).
+/// MSP refusing a refund: whatever the code, the refund failed.
 fn refund_refused(error_code: i64, error_info: String) -> PspError {
     rejected(error_code, error_info, failure_for_refund_error)
 }

@@ -319,7 +319,7 @@ pub fn psp_order(order: wire::Order) -> Result<PspOrder, PspError> {
     let mut refunds = Vec::new();
     let mut captures: Vec<wire::CaptureTransaction> = Vec::new();
     // MSP's docs spell a charged-back order's status both ways, and also show it as `void`
-    // with a chargeback entry (design §3); the flows decide what a chargeback means.
+    // with a chargeback entry; the flows decide what a chargeback means.
     let mut charged_back = payment_status == PaymentStatus::ChargedBack;
     let mut chargebacks = Vec::new();
     let mut reversals = 0;

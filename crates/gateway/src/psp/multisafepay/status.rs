@@ -1,5 +1,5 @@
 //! MultiSafepay's vocabulary: its order status strings, its error and reason codes, and the
-//! failure table built on them (design §3). Only this module knows what MSP's words mean; the
+//! failure table built on them. Only this module knows what MSP's words mean; the
 //! flows see [`PaymentStatus`] and [`Failure`].
 
 use crate::domain::checkout::Failure;
@@ -132,8 +132,7 @@ pub fn failure_for_unknown_order() -> Failure {
     }
 }
 
-/// The failure of a refund MSP refused at once: the refund failed and its amount is free again
-/// (design §10.1).
+/// The failure of a refund MSP refused at once: the refund failed and its amount is free again.
 pub fn failure_for_refund_error(error_code: i64, error_info: &str) -> Failure {
     let message = if error_code == ERROR_CANNOT_REFUND {
         "MultiSafepay refused the refund: it is more than is left to refund, the account balance is too low, or a refund of the same amount was made in the last 5 minutes. Check the order and the balance in MultiSafepay's dashboard, then try again."

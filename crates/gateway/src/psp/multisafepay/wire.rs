@@ -172,7 +172,7 @@ pub struct CartItem<'a> {
 }
 
 /// No `validate_cart`: MSP's excl.-VAT prices can be a cent off the total after its own
-/// rounding, and the cart is for display and records only (design §3).
+/// rounding, and the cart is for display and records only.
 #[derive(Debug, Serialize)]
 pub struct CheckoutOptions {
     pub tax_tables: TaxTables,
@@ -366,7 +366,7 @@ pub enum RelatedTransaction {
     Capture(CaptureTransaction),
     #[serde(rename = "chargeback")]
     Chargeback(ChargebackTransaction),
-    /// A chargeback MSP reversed: the merchant won its dispute (design §15).
+    /// A chargeback MSP reversed: the merchant won its dispute.
     #[serde(rename = "reverse-chargeback", alias = "reverse_chargeback")]
     ReverseChargeback,
     #[serde(other)]

@@ -1,4 +1,4 @@
-//! The webhook endpoints in Redis (design §16): one hash, `{prefix}:{we}:endpoints` (endpoint id
+//! The webhook endpoints in Redis: one hash, `{prefix}:{we}:endpoints` (endpoint id
 //! → JSON), in one slot of its own. Every write is a compare-and-set on the stored JSON; every
 //! write and every read refreshes its TTL, so endpoints live as long as the gateway uses them
 //! and a retention past that.

@@ -1,4 +1,4 @@
-//! The Redis store's listing (design §11): the indexes of [`crate::store::listing`] on
+//! The Redis store's listing: the indexes of [`crate::store::listing`] on
 //! [`RedisTimeline`], and the records they point at.
 //!
 //! Round trips: writing a new checkout's entries is one (a `MULTI`/`EXEC` pipeline; on a

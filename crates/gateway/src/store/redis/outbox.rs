@@ -1,4 +1,4 @@
-//! The merchant events and their outbox in Redis (design §12).
+//! The merchant events and their outbox in Redis.
 //!
 //! The transition's compare-and-set writes a checkout's events, their deliveries and its outbox
 //! (`{chk_…}:evt`, `:dlv`, `:outbox`) in one script. Finding outboxes with due events needs one
@@ -28,7 +28,7 @@
 //! (a refund event with its `checkout`, or waiting for it) still read, through the refund in
 //! that checkout.
 //!
-//! A payment method's events (design §14) live in the same three keys under the payment
+//! A payment method's events live in the same three keys under the payment
 //! method's hash tag (`{pm_…}:evt`, `:dlv`, `:outbox`), written by the script that changes the
 //! payment method (`redis/payment_methods.rs`), with what they show (`"object"`): the outbox
 //! index names the payment method, and everything here reads and delivers them as a
@@ -57,7 +57,7 @@ use crate::store::{DeliveryTarget, EventOutbox, Leased, OutboxEntry, StoreError,
 /// Leases the due deliveries and answers `{earliest outbox time or false, checkout record,
 /// member, event, delivery, fan-out, …}` (the record as [`READ`] answers it). A member is an
 /// event id (its `webhooks.url` delivery, and its fan-out to the endpoints) or `<event
-/// id>/<endpoint id>` (its delivery to that endpoint, design §16); fan-out is, for an event
+/// id>/<endpoint id>` (its delivery to that endpoint, the webhook endpoints contract); fan-out is, for an event
 /// id, `=` and the endpoints it went to (the `<event id>/` field of the deliveries) or `-`
 /// when not yet, else ''. A member whose event is gone (it cannot outlive it, but if it did)
 /// is dropped.
@@ -196,7 +196,7 @@ return 1
 
 /// KEYS: outbox, deliveries, events. ARGV: event id, endpoint ids (space-separated, maybe
 /// none), the new deliveries' JSON, lease-until ms, '1' to keep the event's own member (its
-/// `webhooks.url` delivery) or '0'. Fans the event out once (design §16): answers `{1}` when
+/// `webhooks.url` delivery) or '0'. Fans the event out once: answers `{1}` when
 /// this call did, `{0}` when it had been done (or the event is gone).
 const FAN_OUT: &str = r#"
 local marker = ARGV[1] .. '/'
@@ -607,7 +607,7 @@ impl RedisStore {
             .collect()
     }
 
-    /// The events index's families (design §12 listing), kept like the checkouts' listing.
+    /// The events index's families (the webhooks contract listing), kept like the checkouts' listing.
     fn events_timeline(&self) -> RedisTimeline<'_> {
         RedisTimeline::new(
             &self.keys,

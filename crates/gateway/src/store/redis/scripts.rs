@@ -50,7 +50,7 @@ end
 /// `n` of the packed writes to run first (the listing entries), those `n` arguments, then
 /// packed writes to run once inserted (the reconciler's index).
 /// Returns 1 when inserted, 0 when the checkout exists already (nothing of it written).
-/// The listing entries are written before the record (design §11); with everything in one
+/// The listing entries are written before the record; with everything in one
 /// script, nobody sees one without the other anyway.
 const INSERT: &str = r#"
 local before_end = 4 + tonumber(ARGV[4])
@@ -81,7 +81,7 @@ return 1
 /// conflict `{version, data}` of the checkout as it is: the state the caller decides again on,
 /// without a read of its own. The record, its history, its merchant events and its outbox
 /// change together or not at all: no crash between a transition and its event can lose the
-/// event (design §12).
+/// event.
 ///
 /// Merchant events are written without the checkout they show: it is the record this script
 /// writes. Before the record moves on, the events of the version it leaves (ids `prefix`,
