@@ -12,11 +12,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::render::{self, Chrome};
+pub use super::session::Session;
 use crate::configuration::ConsoleKey;
 use crate::state::AppState;
 use crate::store::console::ConsoleSlot;
@@ -26,17 +26,6 @@ pub const SESSION_COOKIE: &str = "console_session";
 pub const SIGN_IN_COOKIE: &str = "console_sign_in";
 /// Failed sign-ins answered per minute per client address; more get 429.
 pub const FAILURES_PER_MINUTE: u64 = 10;
-
-/// A signed-in operator.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Session {
-    /// The label of the console key used to sign in: what actions are recorded under.
-    pub label: String,
-    /// The token every form of this session carries.
-    pub csrf: String,
-    #[serde(with = "crate::domain::time::rfc3339")]
-    pub expires_at: DateTime<Utc>,
-}
 
 /// 32 random bytes from aws-lc-rs, in hex.
 fn random_token() -> String {

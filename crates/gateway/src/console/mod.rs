@@ -12,6 +12,8 @@
 //! - [`queues`]: the work queues of the overview.
 //! - [`overview`]: `/console`: the queues and the charts of the last 24 hours ([`charts`]
 //!   draws them as inline SVG).
+//! - [`session`]: a signed-in operator's session, which [`auth`] makes and every page's frame
+//!   shows.
 //! - [`render`]: the templates, the stylesheet, the pages' headers and the message pages.
 //!
 //! Links, form actions and redirects are paths without a host: the operators' listener has no
@@ -25,6 +27,7 @@ pub mod overview;
 pub mod queues;
 pub mod render;
 pub mod search;
+pub mod session;
 pub mod view;
 
 use actix_web::web;

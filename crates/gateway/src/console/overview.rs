@@ -7,10 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::auth;
 use super::charts::{self, Chart, Hour};
-use super::checkout_page::Item;
 use super::queues::{self, Queue};
 use super::render::{self, Chrome};
-use crate::domain::checkout::CheckoutId;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -73,71 +71,4 @@ async fn last_24h(
         })
         .collect();
     Ok((hours, None))
-}
-
-/// The checkout's MSP calls and notifications as timeline entries (oldest first, as the
-/// timeline adds its sources), and what could not be read.
-pub async fn activity_items(state: &AppState, id: &CheckoutId) -> (Vec<Item>, Vec<String>) {
-    let mut items = Vec::new();
-    let mut gaps = Vec::new();
-    match crate::activity::msp_calls(state, id).await {
-        Ok(calls) => items.extend(calls.into_iter().rev().map(msp_call)),
-        Err(_) => gaps.push("the MultiSafepay call log".to_owned()),
-    }
-    match crate::activity::notifications(state, id).await {
-        Ok(notes) => items.extend(notes.into_iter().rev().map(notification)),
-        Err(_) => gaps.push("the notification log".to_owned()),
-    }
-    (items, gaps)
-}
-
-fn msp_call(call: crate::activity::MspCallRecord) -> Item {
-    let ok = call.outcome == "ok";
-    let word = match (call.http_status, call.outcome.as_str()) {
-        (Some(status), _) => format!("HTTP {status}"),
-        (None, "timeout") => "Timed out".to_owned(),
-        (None, _) => "No answer".to_owned(),
-    };
-    let outcome = match call.outcome.as_str() {
-        "ok" => "answered".to_owned(),
-        "msp_error" => "MultiSafepay refused it".to_owned(),
-        "timeout" => "no answer in time".to_owned(),
-        "unreachable" => "MultiSafepay could not be reached".to_owned(),
-        other => other.replace('_', " "),
-    };
-    let mut item = Item::new(
-        call.at,
-        "MSP call",
-        if ok { "ok" } else { "bad" },
-        word,
-        call.operation.replace('_', " "),
-    )
-    .detail(format!("took {} ms", call.duration_ms))
-    .detail(outcome);
-    if let Some(code) = call.msp_error_code {
-        item = item.detail(format!("MultiSafepay error code {code}"));
-    }
-    item
-}
-
-fn notification(n: crate::activity::NotificationRecord) -> Item {
-    let title = match n.kind.as_str() {
-        "post" => "Signed notification (POST)".to_owned(),
-        "get" => "Notification ping (GET)".to_owned(),
-        other => format!("Notification ({other})"),
-    };
-    let mut item = Item::new(
-        n.at,
-        "Notification",
-        if n.verified { "ok" } else { "bad" },
-        if n.verified { "Verified" } else { "Rejected" },
-        title,
-    );
-    if let Some(reason) = n.reason {
-        item = item.detail(format!("why: {reason}"));
-    }
-    if let Some(status) = n.msp_status {
-        item = item.detail(format!("MultiSafepay said {status}"));
-    }
-    item
 }

@@ -78,7 +78,7 @@ impl Chrome {
         }
     }
 
-    pub fn signed_in(mut self, session: &super::auth::Session) -> Self {
+    pub fn signed_in(mut self, session: &super::session::Session) -> Self {
         self.who = Some(session.label.clone());
         self.csrf = session.csrf.clone();
         self
