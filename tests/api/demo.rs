@@ -604,7 +604,7 @@ async fn a_shop_owner_captures_or_cancels_a_pay_later_payment_through_the_demo()
     browser.close().await;
 }
 
-/// The security headers of the browser endpoints' contract, on a demo answer.
+/// The browser pages' security headers, on a demo answer.
 fn assert_browser_headers(res: &reqwest::Response, what: &str) {
     let h = res.headers();
     assert_eq!(h["cache-control"], "no-store", "{what}");

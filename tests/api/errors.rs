@@ -1,4 +1,4 @@
-//! Every row of the merchant API contract's error table, in the error body's shape.
+//! Every row of the error table, in the error body's shape.
 
 use std::time::Duration;
 

@@ -191,7 +191,7 @@ async fn duplicates_and_out_of_order_notifications_never_move_a_checkout_back() 
         ["created", "requires_action", "succeeded"]
     );
     // Void on a succeeded checkout changes nothing; MSP's `partial_refunded` / `refunded` order
-    // statuses alone do not either (the checkout follows completed refunds, the refund, cancel and capture contract, and
+    // statuses alone do not either (the checkout follows completed refunds, and
     // these carry none); a chargeback is final.
     app.signed_notify(&id, "void").await;
     app.signed_notify(&id, "partial_refunded").await;

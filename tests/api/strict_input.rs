@@ -1,4 +1,4 @@
-//! Strict input (the merchant API contract "Request bodies are parsed strictly"): what the API does not
+//! Strict input: what the API does not
 //! understand is refused with the field's path, changes nothing, and no error repeats a value.
 
 use reqwest::StatusCode;

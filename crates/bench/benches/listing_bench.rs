@@ -1,4 +1,4 @@
-//! Listing benchmark (the listing contract, issue 11): does `GET /v1/checkouts` cost the same with ten
+//! Listing benchmark (issue 11): does `GET /v1/checkouts` cost the same with ten
 //! thousand and with a million stored checkouts?
 //!
 //! ```text

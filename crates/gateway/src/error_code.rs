@@ -8,7 +8,7 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use serde::Serialize;
 
-/// The `type` of the merchant API contract's table.
+/// The `type` of the error table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {

@@ -1,4 +1,4 @@
-//! Operators' endpoints (the operators' endpoints, style.md rule 14): liveness does no I/O; readiness makes one
+//! Operators' endpoints (style.md rule 14): liveness does no I/O; readiness makes one
 //! Redis round trip with a short timeout and says 503 with `Retry-After` when Redis is down. We
 //! report "not ready" and let the orchestrator decide: the process never stops itself.
 

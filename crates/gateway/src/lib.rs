@@ -28,7 +28,7 @@
 //!
 //! | module | caller | answers |
 //! |---|---|---|
-//! | [`api`] | the storefront backend (Bearer key) | JSON, with the error body of the merchant API contract |
+//! | [`api`] | the storefront backend (Bearer key) | JSON, with one error body |
 //! | [`browser`] | the shopper's browser (no key) | HTML pages and 303 redirects, security headers |
 //! | [`notifications`] | MultiSafepay | `OK`, 401 or 503 (503 makes MSP send it again) |
 //! | [`health`] | operators | liveness, readiness, Prometheus metrics |
@@ -56,7 +56,7 @@
 //!   treat as a checkout's; [`api::payment_methods`] is `/v1/payment_methods`; the token API
 //!   calls and what a refused token order means are in the MSP client
 //!   (`psp::multisafepay::client::recurring`).
-//!   Disputes ([`domain::dispute`], the disputes contract) live in the record the same way: a chargeback
+//!   Disputes ([`domain::dispute`]) live in the record the same way: a chargeback
 //!   seen on MSP's order (notification, sync) becomes one once, by its transaction id; their ids
 //!   name their checkout, so [`api::disputes`] reads one without an index and lists them by their
 //!   `dispute.created` events; [`flows::dispute`] sends the merchant's evidence to MSP.

@@ -1,5 +1,5 @@
 //! The path a request is routed by, in one normal form, for the rules decided before routing
-//! (the operators' listener, the configuration).
+//! (the operators' listener).
 //!
 //! actix's router matches a path with its percent-escapes decoded (either case of hex digits),
 //! all but `%2F`, `%25` and `%2B`, which stay escaped so that a path segment may hold them. The

@@ -1,5 +1,5 @@
 //! Chargebacks with their disputes, dispute outcomes, refunds made in MSP's dashboard and the
-//! evidence upload (the disputes contract):
+//! evidence upload:
 //!
 //! - `POST /sim/orders/{id}/chargeback` `{"amount", "reason_code", "reason", "notify"}` (all
 //!   optional): a `chargeback` entry with a `dispute` (`new`, due 14 days of simulator time

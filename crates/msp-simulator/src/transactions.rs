@@ -1,5 +1,5 @@
 //! `GET /v1/json/transactions`: MSP's account-wide list of transactions (MSPDOCS
-//! `paths/listtransactions.yaml`, the disputes contract), for the key's site: one `payment` row per order and
+//! `paths/listtransactions.yaml`), for the key's site: one `payment` row per order and
 //! one row per refund, chargeback and reversed chargeback, each with the `order_id` of the order
 //! it belongs to and its transaction's current status. Newest first; `after`/`before` cursors;
 //! `limit` 1–1000 (default 100); filters `created_from` (≥), `created_until` (<),

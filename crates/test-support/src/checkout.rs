@@ -1,4 +1,4 @@
-//! The merchant's `POST /v1/checkouts` body, as a storefront sends it: the merchant API contract's example, with
+//! The merchant's `POST /v1/checkouts` body, as a storefront sends it: the API's example, with
 //! the card under test.
 //!
 //! ```

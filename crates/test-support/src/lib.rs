@@ -6,7 +6,7 @@
 //! - [`browser`]: headless Chromium through chromedriver.
 //! - [`artefacts`]: where tests write screenshots and the Python venv (the target directory in
 //!   use).
-//! - [`checkout`]: the merchant's checkout request, built from the merchant API contract's example.
+//! - [`checkout`]: the merchant's checkout request, built from the API's example.
 //! - [`msp`]: MultiSafepay's notification signature, and the PHP SDK's signed notification.
 //! - [`tools`]: Python venvs and npm packages (MSP's official SDK, Standard Webhooks libraries,
 //!   client generators) installed once under the target directory, for tests that drive them.

@@ -1,5 +1,5 @@
 //! A storefront's webhook receiver on loopback, for the webhook tests: it verifies each
-//! delivery's `Gateway-Signature` with its own code (written from the webhooks contract, not the gateway's),
+//! delivery's `Gateway-Signature` with its own code (written from the scheme's description, not the gateway's),
 //! records what came, and answers as the test tells it to (down, 500, slow, a redirect, an
 //! endless body, fine).
 

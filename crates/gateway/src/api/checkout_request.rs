@@ -652,7 +652,7 @@ fn minor_units(param: &str, value: i64) -> Result<MinorUnits, FieldError> {
     })
 }
 
-/// A missing tax rate is 0 (the merchant API contract: default "0").
+/// A missing tax rate is 0 (its default is "0").
 fn tax_rate(param: &str, value: Option<String>) -> Result<TaxRate, FieldError> {
     match non_empty(value) {
         None => Ok(TaxRate::ZERO),

@@ -183,7 +183,7 @@ pub async fn get(
 }
 
 /// An event as `GET /v1/events/{id}` shows it: with `delivery` (to `webhooks.url`) and
-/// `deliveries` (one per webhook endpoint, the webhook endpoints contract).
+/// `deliveries` (one per webhook endpoint).
 #[derive(Serialize)]
 struct EventWithDeliveries<'a> {
     #[serde(flatten)]

@@ -45,7 +45,7 @@ impl IdempotencyKey {
         }
     }
 
-    /// The key within one endpoint and resource (the refund, cancel and capture contract: the key's scope is the endpoint
+    /// The key within one endpoint and resource (the key's scope is the endpoint
     /// and the checkout), so that the same key on two checkouts is two requests.
     pub fn scoped(&self, scope: &str) -> Self {
         Self(format!("{scope} {}", self.0))

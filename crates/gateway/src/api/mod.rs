@@ -1,5 +1,5 @@
 //! The merchant REST API (`/v1/checkouts`), for the storefront backend: Bearer keys, JSON, and
-//! the error body of the merchant API contract for everything that is not 2xx.
+//! the API's error body for everything that is not 2xx.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -1,4 +1,4 @@
-//! Strict request bodies (the merchant API contract "Request bodies are parsed strictly"): every merchant
+//! Strict request bodies: every merchant
 //! endpoint parses its JSON body through [`parse`] against a [`Shape`] that lists the fields it
 //! knows and their JSON types.
 //!
@@ -130,7 +130,7 @@ fn blank(body: &[u8]) -> bool {
 }
 
 /// As [`parse`], for an endpoint whose fields are all optional: an empty body is `{}`
-/// (the merchant API contract: such a POST accepts an empty body, with or without a JSON `Content-Type`).
+/// (such a POST accepts an empty body, with or without a JSON `Content-Type`).
 pub fn parse_optional<T: DeserializeOwned>(
     body: &[u8],
     shape: &'static Shape,

@@ -76,7 +76,7 @@ pub fn gateway_page_csp_with_form_targets(origins: &[&str]) -> String {
     )
 }
 
-/// The headers of the browser endpoints' contract with the given CSP, for handlers that build their own responses.
+/// The browser pages' security headers with the given CSP, for handlers that build their own responses.
 pub fn browser_headers(csp: &str) -> [(HeaderName, HeaderValue); 4] {
     [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
@@ -219,7 +219,7 @@ pub fn csp_for_msp_form(html: &str) -> Result<String, FormCspError> {
     Ok(csp)
 }
 
-/// Appends `pairs` to a URL's query (the browser endpoints' contract: `checkout_id=…&status=…` on the merchant's
+/// Appends `pairs` to a URL's query (`checkout_id=…&status=…` on the merchant's
 /// return URL), keeping its own query and putting the fragment back after the query.
 pub fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
     match url::Url::parse(url) {

@@ -162,7 +162,7 @@ impl CaptureMethod {
     }
 }
 
-/// Who caused a transition (the merchant API contract, `GET /v1/checkouts/{id}/events`).
+/// Who caused a transition (`GET /v1/checkouts/{id}/events`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventSource {
@@ -476,7 +476,7 @@ mod tests {
         }
     }
 
-    /// The whole table of the merchant API contract, one row per current status.
+    /// The whole status table, one row per current status.
     #[test]
     fn every_pair_of_statuses_follows_the_rank_rules() {
         let moves: &[(S, &[S])] = &[

@@ -261,7 +261,7 @@ impl Checkout {
         MinorUnits::new(held).unwrap_or(MinorUnits::ZERO)
     }
 
-    /// Every dispute is decided for the merchant: the money is back (the disputes contract, the one move
+    /// Every dispute is decided for the merchant: the money is back (the one move
     /// out of `charged_back`).
     pub fn disputes_all_won(&self) -> bool {
         !self.disputes.is_empty() && self.disputes.iter().all(|d| d.status == DisputeStatus::Won)

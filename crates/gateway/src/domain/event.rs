@@ -261,7 +261,7 @@ pub struct Event {
     pub object: EventObject,
 }
 
-/// The object an event shows (the webhooks contract `data.object`), and no more than it shows.
+/// The object an event shows (its `data.object`), and no more than it shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventObject {
     /// A `checkout.*` event's: the checkout (whose refunds give its `amount_refunded`).
@@ -333,7 +333,7 @@ pub fn payment_method_event(
 
 /// The events one compare-and-set from `before` to `after` (written as `version`) makes, in a
 /// fixed order: the checkout's status first, then its refunds oldest first, then its disputes
-/// oldest first (the disputes contract: a dispute's events are its checkout's events).
+/// oldest first (a dispute's events are its checkout's events).
 pub fn events_between(
     before: &Checkout,
     after: &Checkout,

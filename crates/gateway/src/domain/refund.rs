@@ -119,7 +119,7 @@ pub struct RefundPsp {
 }
 
 /// Who made a refund: the merchant through the API, or someone in MSP's dashboard (found on
-/// MSP's order or by the sweep of `GET /transactions`, the disputes contract).
+/// MSP's order or by the sweep of `GET /transactions`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundSource {

@@ -1,5 +1,5 @@
 //! The one error a parse of merchant input produces: which field, a stable machine code, and a
-//! message that tells the storefront developer what to send instead (the merchant API contract error body).
+//! message that tells the storefront developer what to send instead (the API's error body).
 
 use std::fmt;
 

@@ -117,10 +117,10 @@ pub struct FlowSettings {
     /// plus [`refund::NEVER_RECEIVED_AFTER`] that MSP does not list never reached MSP.
     pub psp_call_deadline: TimeDelta,
     /// Whether events are delivered to `webhooks.url` (it is set). Without it they are queued
-    /// while webhook endpoints exist (the webhook endpoints contract, [`OutboxBell::endpoints`]).
+    /// while webhook endpoints exist ([`OutboxBell::endpoints`]).
     pub deliver_webhooks: bool,
     /// How long after a transition another instance may deliver its events, should the one
-    /// that wrote them not have (it died): the announced time of the webhooks contract's outbox index.
+    /// that wrote them not have (it died): the announced time of the outbox index.
     pub outbox_grace: TimeDelta,
 }
 

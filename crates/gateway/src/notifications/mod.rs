@@ -1,4 +1,4 @@
-//! MultiSafepay notifications (`/notifications/multisafepay`, POST signed or GET), the notifications contract.
+//! MultiSafepay notifications (`/notifications/multisafepay`, POST signed or GET).
 //! Answers are short: `OK` (acknowledged), 401 (bad signature) or 503 (send it again).
 
 pub mod multisafepay;

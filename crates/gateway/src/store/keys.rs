@@ -51,7 +51,7 @@
 //!
 //! The braces around the checkout id are literal: they are Redis Cluster's hash tag, so the
 //! checkout, its events and its lock hash to one slot and one Lua script may touch them together.
-//! The listing indexes (the listing contract, [`super::timeline`]) are hash-tagged by family, so that one
+//! The listing indexes ([`super::timeline`]) are hash-tagged by family, so that one
 //! script walks a family's days; their families are:
 //!
 //! ```text
@@ -95,7 +95,7 @@ pub fn events_of_type(kind: EventType) -> Family {
 }
 
 /// What the keys of merchant events hang on (their hash tag): a checkout, a payment method
-/// (whose events live beside it, the saved-cards contract), or either.
+/// (whose events live beside it), or either.
 pub trait EventsTag {
     fn events_tag(&self) -> &str;
 }
@@ -229,7 +229,7 @@ impl Keys {
     }
 
     /// The account-wide sweep's `what` (`lease`, `watermark`, `history`), all under one hash
-    /// tag (the disputes contract, [`super::sweep`]).
+    /// tag ([`super::sweep`]).
     pub fn sweep(&self, what: &str) -> String {
         [self.prefix.as_str(), ":{sweep}:", what].concat()
     }

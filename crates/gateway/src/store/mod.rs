@@ -417,7 +417,7 @@ pub trait Records: Listing + SyncIndex {
 /// The listing indexes of `GET /v1/checkouts`.
 #[async_trait]
 pub trait Listing: Send + Sync + 'static {
-    /// Enters a new checkout in the listing indexes (the listing contract: all, its status, its
+    /// Enters a new checkout in the listing indexes (all, its status, its
     /// reference). Called *before* [`insert`](Records::insert): an entry whose record is missing is
     /// skipped by the reader, a record without its entries could never be listed.
     async fn index_for_listing(&self, checkout: &Checkout) -> Result<(), StoreError>;

@@ -1,4 +1,4 @@
-//! What the account-wide sweep (the disputes contract, [`crate::flows::sweep`]) keeps: its lease (one
+//! What the account-wide sweep ([`crate::flows::sweep`]) keeps: its lease (one
 //! instance sweeps at a time), its watermark (how far back the next sweep reads) and the reports
 //! of its last 100 runs.
 //!

@@ -141,7 +141,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     None
 }
 
-/// The rules of the webhook endpoints contract, with the resolver they use.
+/// The address rules of webhook endpoints, with the resolver they use.
 pub struct AddressGuard {
     allow_http_hosts: Vec<String>,
     allow_private_networks: bool,

@@ -1,4 +1,4 @@
-//! How a delivery is signed: the gateway's own `Gateway-Signature` (the webhooks contract, unchanged since
+//! How a delivery is signed: the gateway's own `Gateway-Signature` (unchanged since
 //! the first receivers were written against it) and the Standard Webhooks headers,
 //! which off-the-shelf libraries verify with nothing but the secret.
 //!

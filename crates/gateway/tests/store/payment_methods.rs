@@ -162,7 +162,7 @@ async fn memory_keeps_the_saved_card_contract() {
 }
 
 /// A payment method's merchant events are written with each change, listed, read by id and
-/// leased from its own outbox like a checkout's (the saved-cards contract's "its own outbox").
+/// leased from its own outbox like a checkout's .
 async fn a_payment_methods_events_have_their_own_outbox(store: Arc<dyn CheckoutStore>) {
     use gateway::domain::event::{EventOwner, EventType, payment_method_event};
     let customer = CustomerReference::parse("customer.reference", "cus-outbox").unwrap();

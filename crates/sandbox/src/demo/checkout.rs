@@ -195,7 +195,7 @@ const CHECK_NAME: &str = "Check the name on the card: use letters, spaces, dots 
 const CHECK_EMAIL: &str = "Check your email address: it should look like name@example.com.";
 const TRY_AGAIN_LATER: &str = "We could not take your payment just now, and nothing was charged. Please try again in a moment.";
 
-/// The demo form's field a refusal of the gateway is about, to mark it (the merchant API contract's `param`).
+/// The demo form's field a refusal of the gateway is about, to mark it (the error's `param`).
 pub fn invalid_field(body: &Value) -> Option<&'static str> {
     let error = &body["error"];
     match (
@@ -212,7 +212,7 @@ pub fn invalid_field(body: &Value) -> Option<&'static str> {
     }
 }
 
-/// The message to show above the demo form when the gateway refused the checkout (the merchant API contract's
+/// The message to show above the demo form when the gateway refused the checkout (the error body's
 /// `{"error": {…, "code", "param"}}`), in the shopper's words: what to check, or to try again.
 pub fn api_error_message(status: u16, body: &Value) -> String {
     let error = &body["error"];

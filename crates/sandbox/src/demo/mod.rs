@@ -6,7 +6,7 @@
 //!   first and only form, `POST /demo/checkout`, no JavaScript, no cookies) pre-filled with a
 //!   3-D Secure test card, plus the simulator's test cards and what each does.
 //! - [`DemoCheckoutForm`] + [`to_checkout_request_json`]: the form's fields to the
-//!   `POST /v1/checkouts` body of the merchant API contract.
+//!   `POST /v1/checkouts` body the API documents.
 //! - [`result_page`]: where the shop's return URL lands: the final status, the refunds with a
 //!   refund form and a cancel button for pending ones, and the events; for an authorisation
 //!   waiting to be captured, a capture form and a cancel button (a cancel button alone while
@@ -92,7 +92,7 @@ pub const DEMO_ITEMS: [DemoItem; 2] = [
 ];
 /// EUR cents, VAT included.
 pub const DEMO_SHIPPING: i64 = 495;
-/// The Dutch standard VAT rate, as the merchant API contract's decimal string.
+/// The Dutch standard VAT rate, as the API's decimal string.
 pub const DEMO_TAX_RATE: &str = "0.21";
 pub const DEMO_CURRENCY: &str = "EUR";
 

@@ -226,8 +226,8 @@ pub struct RefusalContext<'a> {
     pub refund_status: Option<&'a str>,
 }
 
-/// The gateway's refusal of a refund or a refund cancel (its status and error body, the merchant API contract
-/// "Errors") in plain words: the codes pick the sentence, the context fills in the amounts.
+/// The gateway's refusal of a refund or a refund cancel (its status and error body)
+/// in plain words: the codes pick the sentence, the context fills in the amounts.
 pub fn refusal_message(status: u16, body: &Value, ctx: &RefusalContext<'_>) -> String {
     let error = &body["error"];
     match (error["type"].as_str(), error["code"].as_str()) {

@@ -28,7 +28,7 @@ pub struct DemoEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoResultPage {
     pub checkout_id: String,
-    /// A the merchant API contract status: `succeeded`, `failed`, `processing`, …
+    /// A checkout status: `succeeded`, `failed`, `processing`, …
     pub status: String,
     /// Minor units of `currency`.
     pub amount: i64,
@@ -331,7 +331,7 @@ const STOPPED_AT_3DS: (&str, &str, &str) = (
      again with the same card or use another one.",
 );
 
-/// (CSS tone, headline, explanation) for a the merchant API contract status, in the shopper's words: what
+/// (CSS tone, headline, explanation) for a checkout status, in the shopper's words: what
 /// happened to their money and what they can do.
 fn describe_status(status: &str) -> (&'static str, &'static str, &'static str) {
     match status {

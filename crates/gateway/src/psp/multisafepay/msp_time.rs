@@ -1,4 +1,4 @@
-//! MSP's times (the disputes contract): wall time in Europe/Amsterdam
+//! MSP's times: wall time in Europe/Amsterdam
 //! (CET/CEST) without an offset, written `YYYY-MM-DDTHH:MM:SS` (MSP's examples) or
 //! `DD-MM-YYYY HH:MM:SS` (its schema). Converted with the time-zone database, so that both sides
 //! of a daylight-saving change come out right; a text with an offset is taken as it says.

@@ -1,4 +1,4 @@
-//! `GET /transactions` (MSPDOCS `paths/listtransactions.yaml`, the disputes contract): MSP's account-wide
+//! `GET /transactions` (MSPDOCS `paths/listtransactions.yaml`): MSP's account-wide
 //! list, newest first, one page at a time by `after` cursors, with its own envelope
 //! (`{"success", "data": [...], "pager": {"cursor": {"after"}}}`) and its own error body (403
 //! `{"message": "Forbidden"}`). Times are Europe/Amsterdam wall time ([`super::msp_time`]).

@@ -57,7 +57,7 @@ use crate::store::{DeliveryTarget, EventOutbox, Leased, OutboxEntry, StoreError,
 /// Leases the due deliveries and answers `{earliest outbox time or false, checkout record,
 /// member, event, delivery, fan-out, …}` (the record as [`READ`] answers it). A member is an
 /// event id (its `webhooks.url` delivery, and its fan-out to the endpoints) or `<event
-/// id>/<endpoint id>` (its delivery to that endpoint, the webhook endpoints contract); fan-out is, for an event
+/// id>/<endpoint id>` (its delivery to that endpoint); fan-out is, for an event
 /// id, `=` and the endpoints it went to (the `<event id>/` field of the deliveries) or `-`
 /// when not yet, else ''. A member whose event is gone (it cannot outlive it, but if it did)
 /// is dropped.
@@ -607,7 +607,7 @@ impl RedisStore {
             .collect()
     }
 
-    /// The events index's families (the webhooks contract listing), kept like the checkouts' listing.
+    /// The events index's families (for `GET /v1/events`), kept like the checkouts' listing.
     fn events_timeline(&self) -> RedisTimeline<'_> {
         RedisTimeline::new(
             &self.keys,

@@ -1,4 +1,4 @@
-//! Saved cards at MSP (the saved-cards contract;): the token API calls the
+//! Saved cards at MSP: the token API calls the
 //! gateway makes (`PATCH /recurring/{ref}/update/{token}`, `DELETE /recurring/{ref}/remove/{token}`)
 //! and what MSP's refusal of an order paid with a token means.
 
