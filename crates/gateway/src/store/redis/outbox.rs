@@ -909,15 +909,7 @@ impl EventOutbox for RedisStore {
             let Some(stored) = self.event(id).await? else {
                 return Ok(None);
             };
-            let before = &stored
-                .delivery
-                .as_ref()
-                .map(|d| to_json("delivery", d))
-                .transpose()?
-                .unwrap_or_default();
-            let mut delivery = stored.delivery.unwrap_or_else(|| Delivery::due_now(now));
-            delivery.redeliver(now);
-            let after = &to_json("delivery", &delivery)?;
+            let (before, delivery, after) = &redelivery(stored.delivery, now)?;
             let checkout = &id.owner();
             let outcome: i64 = self
                 .run("redeliver", || {
@@ -940,7 +932,7 @@ impl EventOutbox for RedisStore {
             match outcome {
                 1 => {
                     self.outbox_announce(checkout, now).await?;
-                    return Ok(Some(delivery));
+                    return Ok(Some(delivery.clone()));
                 }
                 0 => return Ok(None),
                 _ => continue,
@@ -1085,14 +1077,7 @@ impl EventOutbox for RedisStore {
                 .into_iter()
                 .find(|(e, _)| e == endpoint)
                 .map(|(_, d)| d);
-            let before = &current
-                .as_ref()
-                .map(|d| to_json("delivery", d))
-                .transpose()?
-                .unwrap_or_default();
-            let mut delivery = current.unwrap_or_else(|| Delivery::due_now(now));
-            delivery.redeliver(now);
-            let after = &to_json("delivery", &delivery)?;
+            let (before, delivery, after) = &redelivery(current, now)?;
             let outcome: i64 = self
                 .run("redeliver_to_endpoint", || {
                     let mut conn = self.conn();
@@ -1115,7 +1100,7 @@ impl EventOutbox for RedisStore {
             match outcome {
                 1 => {
                     self.outbox_announce(checkout, now).await?;
-                    return Ok(Some(delivery));
+                    return Ok(Some(delivery.clone()));
                 }
                 0 => return Ok(None),
                 _ => continue,
@@ -1146,4 +1131,21 @@ impl EventOutbox for RedisStore {
             .transpose()?;
         Ok((size, earliest))
     }
+}
+
+/// A delivery asked for again at `now`: its JSON as stored (empty when there was none, which the
+/// redeliver scripts compare with), the delivery due now, and that delivery's JSON.
+fn redelivery(
+    current: Option<Delivery>,
+    now: DateTime<Utc>,
+) -> Result<(String, Delivery, String), StoreError> {
+    let before = current
+        .as_ref()
+        .map(|d| to_json("delivery", d))
+        .transpose()?
+        .unwrap_or_default();
+    let mut delivery = current.unwrap_or_else(|| Delivery::due_now(now));
+    delivery.redeliver(now);
+    let after = to_json("delivery", &delivery)?;
+    Ok((before, delivery, after))
 }
