@@ -206,7 +206,8 @@ async fn the_python_library_verifies_a_real_delivery_with_the_readme_receiver() 
     let checkout = app.create(FRICTIONLESS).await;
     let id = succeeded_event(&app, &checkout).await;
     receiver.wait_for_verified(&id).await;
-    let event = app.event(&id).await;
+    // Recorded as delivered once the gateway has read the receiver's answer, just after.
+    let event = app.wait_for_attempts(&id, 1).await;
     assert_eq!(event["delivery"]["status"], "delivered", "{event:#}");
     assert_eq!(event["delivery"]["attempts"][0]["http_status"], 204);
     assert!(
@@ -228,7 +229,8 @@ async fn the_node_library_verifies_a_real_delivery_with_the_readme_receiver() {
     let checkout = app.create(FRICTIONLESS).await;
     let id = succeeded_event(&app, &checkout).await;
     receiver.wait_for_verified(&id).await;
-    let event = app.event(&id).await;
+    // Recorded as delivered once the gateway has read the receiver's answer, just after.
+    let event = app.wait_for_attempts(&id, 1).await;
     assert_eq!(event["delivery"]["status"], "delivered", "{event:#}");
     app.stop().await;
 }
