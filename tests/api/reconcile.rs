@@ -109,3 +109,54 @@ async fn a_record_that_does_not_decode_is_skipped_and_later_checkouts_are_still_
     assert_eq!(app.pass_after(TimeDelta::hours(1)).await.unwrap(), 1);
     app.stop().await;
 }
+
+/// MSP created a 3-D Secure order but its answer, the only place its pay link comes in, never
+/// reached the gateway: the merchant heard `processing`, and nobody can ever finish the
+/// challenge. The reconciler's first look finds MSP waiting for the shopper and cancels the
+/// order, instead of leaving it `processing` until MSP expires it.
+#[tokio::test]
+async fn a_3ds_checkout_whose_create_answer_was_lost_is_cancelled_at_its_first_look() {
+    let app = spawn_app_with(Options {
+        timeout_ms: 1_000,
+        ..Options::default()
+    })
+    .await;
+    app.set_faults(serde_json::json!({"create_failure": "timeout"}))
+        .await;
+    let checkout = app.create("4111111111111111").await;
+    let id = checkout["id"].as_str().unwrap();
+    assert_eq!(checkout["status"], "processing", "{checkout}");
+    assert!(checkout["next_action"].is_null(), "{checkout}");
+    let at_msp = msp_order_status(&app, id).await;
+    assert_eq!(
+        at_msp, "initialized",
+        "MSP made the order and waits for 3-D Secure"
+    );
+
+    app.pass_after(TimeDelta::minutes(2)).await.unwrap();
+    let after = app.get_checkout(id).await;
+    assert_eq!(after["status"], "canceled", "{after}");
+    let last = app.events(id).await.pop().unwrap();
+    assert_eq!(last["source"], "reconcile");
+    assert_eq!(msp_order_status(&app, id).await, "void");
+    // Final: the next pass has nothing to look at.
+    assert_eq!(app.pass_after(TimeDelta::minutes(10)).await.unwrap(), 0);
+    app.stop().await;
+}
+
+/// MSP's `status` of order `id`, as its API answers it.
+async fn msp_order_status(app: &TestApp, id: &str) -> String {
+    let res: serde_json::Value = crate::common::http_client()
+        .get(format!("{}/orders/{id}", app.sim.api_url()))
+        .header("api_key", MSP_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    res["data"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

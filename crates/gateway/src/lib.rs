@@ -14,7 +14,7 @@
 //!          ──/pay─────────────▶ browser ──▶ store (reads only)   ├─▶ (news → status, failure,
 //!  MSP ──POST /notifications──▶ notifications ──────────────────┤    event)
 //!      ──GET  /notifications──▶ notifications ──▶ flows::sync ───┤        │
-//!  reconciler (flows::reconcile) ──▶ flows::sync ────────────────┘   flows::apply
+//!  reconciler (flows::reconcile) ──▶ flows::abandon ─────────────┘   flows::apply
 //!                                                                  (one compare-and-set: the
 //!                                                                   record, its events, outbox)
 //!  flows::create / flows::sync ──▶ psp::multisafepay ──▶ MSP       all state ──▶ store
@@ -42,7 +42,9 @@
 //!   status, asking [`domain::checkout::CheckoutStatus::decide`] whether the move is legal) and
 //!   written by [`flows::apply`] with one compare-and-set. A signed POST notification is applied
 //!   as signed (`flows::apply`); a GET notification, `?refresh=true`, the browser return and the
-//!   reconciler ask MSP first (`flows::sync`). Refunds live inside their checkout's record
+//!   reconciler ask MSP first (`flows::sync`; the reconciler and a resumed create through
+//!   `flows::abandon`, which also cancels a checkout that waits for 3-D Secure while nobody has
+//!   its pay link). Refunds live inside their checkout's record
 //!   ([`domain::refund`]), so reserving one and every change of it is that same compare-and-set.
 //!   That compare-and-set also writes the change's merchant events ([`domain::event`], derived
 //!   by comparing the record before and after) into an outbox next to the record.

@@ -67,21 +67,34 @@ pub fn cancelable(status: CheckoutStatus) -> bool {
     )
 }
 
-/// Cancels a checkout, as a first attempt.
-pub async fn cancel_checkout(
+/// Cancels a checkout on the gateway's own account (`source` says which task decided it), as a
+/// first attempt.
+pub async fn cancel_for(
     ctx: &Context,
     id: &CheckoutId,
     reason: Option<&str>,
+    source: EventSource,
 ) -> Result<Checkout, ChangeError> {
-    cancel(ctx, id, reason, Attempt::First).await
+    cancel_as(ctx, id, reason, Attempt::First, source).await
 }
 
-#[tracing::instrument(name = "cancel_checkout", skip_all, fields(checkout_id = %id))]
+/// Cancels a checkout for the merchant (`POST /v1/checkouts/{id}/cancel`).
 pub async fn cancel(
     ctx: &Context,
     id: &CheckoutId,
     reason: Option<&str>,
     attempt: Attempt,
+) -> Result<Checkout, ChangeError> {
+    cancel_as(ctx, id, reason, attempt, EventSource::Api).await
+}
+
+#[tracing::instrument(name = "cancel_checkout", skip_all, fields(checkout_id = %id))]
+async fn cancel_as(
+    ctx: &Context,
+    id: &CheckoutId,
+    reason: Option<&str>,
+    attempt: Attempt,
+    source: EventSource,
 ) -> Result<Checkout, ChangeError> {
     let done = |c: &Checkout| c.status == CheckoutStatus::Canceled;
     let checkout = current(ctx, id).await?;
@@ -103,7 +116,7 @@ pub async fn cancel(
         }
         Err(e) => return Err(outcome_unknown(ctx, id, e).await),
     };
-    let after = apply(ctx, id, EventSource::Api, News::CanceledAtMsp(&canceled))
+    let after = apply(ctx, id, source, News::CanceledAtMsp(&canceled))
         .await
         .map_err(unrecorded)?;
     if after.status == CheckoutStatus::Canceled {

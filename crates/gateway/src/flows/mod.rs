@@ -2,7 +2,8 @@
 //!
 //! - [`create`]: store → MSP direct order → apply the answer; [`resume`]: the retry of a keyed
 //!   create that was interrupted.
-//! - [`sync`]: ask MSP (`GET /orders/{id}`) and apply; the browser return.
+//! - [`sync`]: ask MSP (`GET /orders/{id}`) and apply; the browser return. [`abandon`]: the
+//!   same, cancelling a checkout that waits for 3-D Secure while nobody has its pay link.
 //! - [`coalesce`]: keyless syncs of one checkout share one MSP call, a few seconds at most.
 //! - [`transition`]: what a caller learned ([`transition::News`]) becomes the next status, its
 //!   failure and its event; the only place that chooses a status.
@@ -31,6 +32,7 @@ use crate::configuration::{NotificationMethod, Settings};
 use crate::psp::multisafepay::MultiSafepayClient;
 use crate::store::CheckoutStore;
 
+pub mod abandon;
 pub mod apply;
 pub mod cancel;
 pub mod coalesce;

@@ -4,7 +4,8 @@
 //! Each pass takes the due ones, holds a short per-checkout lock so that several instances do not
 //! double up, re-reads the checkout (the index is only a hint), asks MSP, and either drops it from
 //! the index (settled, or older than `max_age_s`) or schedules the next look with back-off.
-//! A `requires_action` checkout whose 3DS window is over becomes `expired`.
+//! A `requires_action` checkout whose 3DS window is over becomes `expired`; one that MSP says
+//! waits for 3-D Secure while nobody has its pay link is cancelled ([`abandon`](super::abandon)).
 
 use std::time::Duration;
 
@@ -12,9 +13,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
 use super::Context;
+use super::abandon::sync_or_abandon;
 use super::apply::{ApplyError, apply};
 use super::refund;
-use super::sync::{SyncError, sync};
+use super::sync::SyncError;
 use super::transition::News;
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus, EventSource};
 use crate::domain::refund::RefundStatus;
@@ -170,7 +172,7 @@ async fn reconcile_one(
     }
 
     let window_over = now > checkout.expires_at;
-    let after = match sync(ctx, id, EventSource::Reconcile).await {
+    let after = match sync_or_abandon(ctx, &checkout, EventSource::Reconcile).await {
         // MSP has just listed the order's refunds: one of ours it does not have never reached it.
         Ok(c) => Some(refund::fail_unreceived(ctx, c, now).await?),
         Err(SyncError::Psp(PspError::NotFound { failure })) => {

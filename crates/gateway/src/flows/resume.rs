@@ -5,12 +5,12 @@
 //! id is MSP's order id.
 
 use super::Context;
+use super::abandon::sync_or_abandon;
 use super::apply::{ApplyError, apply};
-use super::cancel::cancel_checkout;
 use super::create::{CreateError, create_checkout_as};
-use super::sync::{SyncError, sync};
+use super::sync::SyncError;
 use super::transition::News;
-use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus, EventSource};
+use crate::domain::checkout::{Checkout, CheckoutId, EventSource};
 use crate::domain::new_checkout::NewCheckout;
 use crate::psp::PspError;
 use crate::store::StoreError;
@@ -40,7 +40,9 @@ pub async fn resume_create(
         return Ok(create_checkout_as(ctx, id, new).await?);
     };
     tracing::warn!(checkout_id = %id, status = stored.checkout.status.as_str(), "resuming a keyed create that was interrupted: answering its checkout");
-    let checkout = match sync(ctx, &id, EventSource::Refresh).await {
+    // A checkout waiting for 3-D Secure has no pay link now (MSP sends it only in the create
+    // answer, which the interrupted request never passed on): it is cancelled at MSP.
+    let checkout = match sync_or_abandon(ctx, &stored.checkout, EventSource::Refresh).await {
         Ok(checkout) => checkout,
         // MSP never got the order (the gateway stopped before the call arrived): nothing was
         // charged; the checkout fails with a message saying so, as the reconciler would do.
@@ -63,27 +65,5 @@ pub async fn resume_create(
         Err(SyncError::Store(e)) => return Err(ResumeError::Store(e)),
         Err(SyncError::NotFound) => return Err(ResumeError::NotFound),
     };
-    Ok(cancel_if_unpayable(ctx, checkout).await)
-}
-
-/// A resumed checkout that waits for 3-D Secure but has no pay link: MSP hands out the
-/// challenge's `payment_url` only in its answer to the create call, which the interrupted
-/// request never passed on, so nobody can ever finish it. It is cancelled at MSP (nothing was
-/// paid: the order is `initialized`), so that the merchant gets a final answer now and starts a
-/// new checkout, instead of one that waits an hour and a half to expire. If MSP refuses or
-/// cannot be asked, the checkout is answered as it is and the reconciler expires it.
-async fn cancel_if_unpayable(ctx: &Context, checkout: Checkout) -> Checkout {
-    if checkout.status != CheckoutStatus::RequiresAction || checkout.pay_token.is_some() {
-        return checkout;
-    }
-    match cancel_checkout(ctx, &checkout.id, Some("abandoned")).await {
-        Ok(canceled) => {
-            tracing::warn!(checkout_id = %canceled.id, "a resumed checkout had no pay link (its create answer was lost); cancelled it at MultiSafepay");
-            canceled
-        }
-        Err(e) => {
-            tracing::warn!(checkout_id = %checkout.id, error = %e, "could not cancel a resumed checkout without a pay link; it expires when its 3-D Secure window ends");
-            checkout
-        }
-    }
+    Ok(checkout)
 }
