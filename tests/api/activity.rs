@@ -289,7 +289,8 @@ async fn a_redis_error_while_recording_does_not_fail_the_checkout() {
     assert_eq!(app.get_checkout(id.as_str()).await["status"], "succeeded");
     // The change's own records went with it (the log's entry landed; a count that failed in
     // its script is dropped there). A notification that changes nothing writes its records
-    // on their own: Redis refuses them, and it is answered as ever.
+    // with the read of the checkout: Redis refuses the count, that is logged, and the
+    // notification is answered as ever.
     assert_eq!(msp_calls(&app.state, &id).await.unwrap().len(), 1);
     assert_eq!(app.get_notification(&id).await, StatusCode::OK);
     assert!(
@@ -300,5 +301,62 @@ async fn a_redis_error_while_recording_does_not_fail_the_checkout() {
         last_24h(&app.state, app.clock.now()).await.is_err(),
         "and the broken hour is not read as zero"
     );
+    app.stop().await;
+}
+
+/// Recording costs a checkout no Redis round trip of its own, on a Redis of the test's own
+/// with nothing else running: a frictionless create is its insert and its compare-and-set (the
+/// console's search entries, the MSP call and the transaction id ride on them), and MSP's
+/// notification of the status the create already knew is one read that also records it.
+#[tokio::test]
+async fn the_consoles_records_ride_on_the_checkouts_own_redis_commands() {
+    let redis = crate::common::redis_server::TestRedis::start();
+    let app = spawn_app_with(Options {
+        redis_url: Some(redis.url().to_owned()),
+        ..Options::default()
+    })
+    .await;
+    // MSP's notification comes a second after its order: after the create's answer is
+    // stored, so that it changes nothing (sooner, it would race the create's compare-and-set).
+    app.set_faults(json!({"notification_delay_ms": 1_000}))
+        .await;
+    let wait = std::time::Duration::from_secs(30);
+    // Once first, so that Redis has loaded every script (a fresh server answers a script's
+    // first call NOSCRIPT, and the client loads it: two more commands).
+    let warm = app.create(FRICTIONLESS).await;
+    app.wait_for_acknowledged_notification(warm["id"].as_str().unwrap(), "completed", wait)
+        .await;
+
+    let mut monitor = RedisMonitor::start(redis.url()).await;
+    let checkout = app.create(FRICTIONLESS).await;
+    assert_eq!(checkout["status"], "succeeded", "{checkout}");
+    let id = id_of(&checkout);
+    app.wait_for_acknowledged_notification(id.as_str(), "completed", wait)
+        .await;
+    let commands = monitor.commands().await;
+    assert_eq!(
+        commands,
+        ["evalsha", "evalsha", "evalsha"],
+        "the insert, the compare-and-set, and the notification's read"
+    );
+
+    // And everything was recorded.
+    assert_eq!(msp_calls(&app.state, &id).await.unwrap().len(), 1);
+    let received = notifications(&app.state, &id).await.unwrap();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].msp_status.as_deref(), Some("completed"));
+    let tx = app.get_checkout(id.as_str()).await["psp"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    use gateway::store::console::{ConsoleSlot, SearchIndex};
+    let by_tx = app
+        .state
+        .flows
+        .store
+        .console_list(ConsoleSlot::Index(SearchIndex::MspTransaction, &tx), 10)
+        .await
+        .unwrap();
+    assert_eq!(by_tx, [id.as_str()]);
     app.stop().await;
 }

@@ -368,59 +368,6 @@ async fn a_refund_msp_declines_when_it_would_settle_fails_and_frees_its_amount()
     app.stop().await;
 }
 
-/// Watches the commands a Redis server receives (`MONITOR`, on a connection of its own): each
-/// command a client sends is one round trip; commands a script runs are not counted.
-struct RedisMonitor {
-    url: String,
-    reader: tokio::io::BufReader<tokio::net::TcpStream>,
-}
-
-impl RedisMonitor {
-    async fn start(url: &str) -> Self {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-        let addr = url.trim_start_matches("redis://").trim_end_matches('/');
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(b"MONITOR\r\n").await.unwrap();
-        let mut reader = tokio::io::BufReader::new(stream);
-        let mut ok = String::new();
-        reader.read_line(&mut ok).await.unwrap();
-        assert_eq!(ok, "+OK\r\n");
-        Self {
-            url: url.to_owned(),
-            reader,
-        }
-    }
-
-    /// The names of the commands clients sent since the start (or the last call), in order.
-    async fn commands(&mut self) -> Vec<String> {
-        use tokio::io::AsyncBufReadExt;
-        let marker = format!("monitor-mark-{}", uuid::Uuid::new_v4().simple());
-        let client = redis::Client::open(self.url.as_str()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let _: String = redis::cmd("ECHO")
-            .arg(&marker)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let mut seen = Vec::new();
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line).await.unwrap();
-            if line.contains(&marker) {
-                return seen;
-            }
-            // `+<time> [<db> <client>] "<command>" …`; a script's own are `[<db> lua]`.
-            let Some((source, command)) = line.split_once("] ") else {
-                continue;
-            };
-            if !source.ends_with(" lua") {
-                let name = command.split('"').nth(1).unwrap_or_default();
-                seen.push(name.to_lowercase());
-            }
-        }
-    }
-}
-
 /// A refund's cost in Redis round trips, on a Redis of the test's own with nothing else
 /// running: MSP's notifications are dropped, the reconciler is off.
 #[tokio::test]

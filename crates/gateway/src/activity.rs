@@ -4,12 +4,15 @@
 //! The per-checkout logs hold the newest 100 entries each and expire with their checkout; the
 //! statistics are hourly buckets shared by every instance, kept a little over a day.
 //!
-//! What it costs: inside a request the records wait for the change of their checkout that
-//! follows (a create's MSP call, a 3-D Secure return's, a refund's, a signed notification), and
-//! that change's compare-and-set writes them in its own script, after the change is applied:
-//! no round trip of their own. Whatever no change took (a notification that changes nothing,
-//! a call that failed) is written when the request ends, one script per record; background work
-//! (the reconciler, the deliverer) writes at once.
+//! What it costs: inside a request the records wait for the checkout's next command (a
+//! create's MSP call, a 3-D Secure return's, a refund's, a signed notification): the read that
+//! news to the checkout starts with writes them in its own script, or, when the flow starts
+//! from a record it holds (the create), the change's compare-and-set does, once applied. No
+//! round trip of their own, even for news that changes nothing (MSP's notification of the
+//! status the create answer told). The console's search entries ride the same way: a new
+//! checkout's on its insert, the MSP transaction id on the change that brings it. Whatever no
+//! command took (a call that failed before any read) is written when the request ends, one
+//! script per record; background work (the reconciler, the deliverer) writes at once.
 //!
 //! Recording never fails a payment: a write of its own that does not land is logged and
 //! counted (`gateway_activity_record_errors_total`); one inside a change's script that Redis

@@ -22,6 +22,7 @@ use super::transition::{News, transition};
 use crate::domain::checkout::{Checkout, CheckoutEvent, CheckoutId, CheckoutStatus, EventSource};
 use crate::domain::event::events_between;
 use crate::metrics::TRANSITIONS;
+use crate::store::console::SearchIndex;
 use crate::store::{CasReply, Outbox, StoreError, Versioned};
 
 /// How many compare-and-sets one change may lose before it gives up. Each loss means another
@@ -46,8 +47,19 @@ pub async fn apply(
     source: EventSource,
     news: News<'_>,
 ) -> Result<Checkout, ApplyError> {
-    let stored = ctx.store.get(id).await?.ok_or(ApplyError::NotFound)?;
-    apply_from(ctx, stored, source, news).await
+    // The console's records of what led here (the notification, the sync's MSP call) go with
+    // the read, so that news that changes nothing (MSP's notification of a status the create
+    // answer told already) costs them no round trip of their own.
+    let deferred = crate::activity::take_for(id);
+    let stored = if deferred.is_empty() {
+        ctx.store.get(id).await
+    } else {
+        ctx.store
+            .get_recording(id, &deferred)
+            .await
+            .inspect_err(|_| crate::activity::give_back(id, deferred))
+    };
+    apply_from(ctx, stored?.ok_or(ApplyError::NotFound)?, source, news).await
 }
 
 /// As [`apply`], starting from a state the caller already holds (the create flow knows its
@@ -110,8 +122,16 @@ async fn apply_news(
         // The console's records of what led here (this request's MSP calls, its
         // notification) and the hour's counts of this change, in the same script.
         let deferred = crate::activity::take_for(&id);
-        let activity =
+        let mut activity =
             crate::activity::with_transition(deferred.clone(), current.status, next.status, now);
+        // The console finds a checkout by MSP's transaction id once MSP has named it.
+        if let Some(tx) = &next.psp.transaction_id
+            && current.psp.transaction_id.as_ref() != Some(tx)
+        {
+            activity
+                .search
+                .push((SearchIndex::MspTransaction, tx.clone()));
+        }
         let outbox = Outbox {
             events: &events,
             deliver_at: deliver.then_some(now),
@@ -156,15 +176,6 @@ async fn apply_news(
                 }
                 if deliver {
                     ctx.outbox.ring(&id);
-                }
-                // The console finds a checkout by MSP's transaction id once MSP has named it.
-                if let Some(tx) = &next.psp.transaction_id
-                    && current.psp.transaction_id.as_ref() != Some(tx)
-                    && let Err(e) = store
-                        .console_index(crate::store::console::SearchIndex::MspTransaction, tx, &id)
-                        .await
-                {
-                    tracing::warn!(checkout_id = %id, error = %e, "could not enter a checkout in the console's transaction index");
                 }
                 return Ok(Versioned {
                     checkout: next,

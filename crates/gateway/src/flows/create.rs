@@ -25,6 +25,7 @@ use crate::domain::checkout::{
 };
 use crate::domain::new_checkout::NewCheckout;
 use crate::psp::{CreateOrder, PaymentStatus, PspError, PspOrder};
+use crate::store::console::SearchIndex;
 use crate::store::{InsertReply, StoreError, Versioned};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,20 +62,13 @@ pub async fn create_checkout_as(
     new: &NewCheckout,
 ) -> Result<Checkout, CreateError> {
     let record = initial_record(ctx, &id, new);
-    store_before_calling_msp(ctx, &record).await?;
+    let search = crate::store::console::new_checkout_search(
+        new.customer().email.as_str(),
+        &record.card.last4,
+    );
+    store_before_calling_msp(ctx, &record, &search).await?;
 
-    // The console's search hints (customer email, card last 4) go while MSP is asked: they
-    // cost the checkout no time.
-    let (answer, ()) = futures_util::future::join(
-        ctx.psp.create_order(&order_for(ctx, &id, new)),
-        crate::store::console::index_new_checkout(
-            ctx.store.as_ref(),
-            &id,
-            new.customer().email.as_str(),
-            &record.card.last4,
-        ),
-    )
-    .await;
+    let answer = ctx.psp.create_order(&order_for(ctx, &id, new)).await;
     // The card data is not needed past this point; `new` is dropped by the caller right after.
     let pay_token = match &answer {
         Ok(order) if order.status == PaymentStatus::AwaitingShopper => {
@@ -103,9 +97,13 @@ pub async fn create_checkout_as(
     }
 }
 
-/// Step 1: the record, its listing entries and its place in the reconciler's index, before MSP
-/// hears of it.
-async fn store_before_calling_msp(ctx: &Context, record: &Checkout) -> Result<(), CreateError> {
+/// Step 1: the record, its listing entries, its place in the reconciler's index and the
+/// console's `search` entries, before MSP hears of it.
+async fn store_before_calling_msp(
+    ctx: &Context,
+    record: &Checkout,
+    search: &[(SearchIndex, String)],
+) -> Result<(), CreateError> {
     let created = CheckoutEvent {
         at: record.created_at,
         from: None,
@@ -117,7 +115,11 @@ async fn store_before_calling_msp(ctx: &Context, record: &Checkout) -> Result<()
     // listing, a record without its entries could never be listed. Then the record, then its
     // place in the reconciler's index: one store call (one round trip on a single Redis node).
     let first_sync = (record.created_at + ctx.settings.first_sync_after).timestamp();
-    match ctx.store.insert_new(record, &created, first_sync).await {
+    match ctx
+        .store
+        .insert_new(record, &created, first_sync, search)
+        .await
+    {
         Ok(InsertReply::Inserted) => Ok(()),
         // A UUID v7 collision: treat it as the store misbehaving rather than overwrite anything.
         Ok(InsertReply::AlreadyExists) => Err(CreateError::StoreUnavailable(StoreError::corrupt(

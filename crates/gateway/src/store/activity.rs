@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use crate::activity::{MspCallRecord, NotificationRecord};
 use crate::domain::checkout::CheckoutId;
 use crate::store::StoreError;
+use crate::store::console::SearchIndex;
 
 /// The newest entries kept per checkout, per log.
 pub const LOG_CAP: usize = 100;
@@ -84,10 +85,16 @@ pub struct Pending {
     pub calls: Vec<MspCallRecord>,
     pub notifications: Vec<NotificationRecord>,
     pub stats: Vec<StatsUpdate>,
+    /// Console search index entries that find the checkout (its MSP transaction id once MSP
+    /// has named it), with the checkouts' retention.
+    pub search: Vec<(SearchIndex, String)>,
 }
 
 impl Pending {
     pub fn is_empty(&self) -> bool {
-        self.calls.is_empty() && self.notifications.is_empty() && self.stats.is_empty()
+        self.calls.is_empty()
+            && self.notifications.is_empty()
+            && self.stats.is_empty()
+            && self.search.is_empty()
     }
 }

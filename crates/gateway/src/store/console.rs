@@ -104,29 +104,16 @@ pub fn email_digest(email: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, normal.as_bytes()).as_ref())
 }
 
-/// Enters a new checkout in the email and card-last-4 indexes. Only hints for the console's
-/// search: a failure is logged, never an error of the checkout's.
-pub async fn index_new_checkout<S: ConsoleData + ?Sized>(
-    store: &S,
-    id: &CheckoutId,
-    email: &str,
-    last4: &str,
-) {
-    let digest = email_digest(email);
-    let (a, b) = futures_util::future::join(
-        store.console_index(SearchIndex::Email, &digest, id),
-        async {
-            if last4.len() == 4 && last4.bytes().all(|b| b.is_ascii_digit()) {
-                store.console_index(SearchIndex::Last4, last4, id).await
-            } else {
-                Ok(())
-            }
-        },
-    )
-    .await;
-    if let Err(e) = a.and(b) {
-        tracing::warn!(checkout_id = %id, error = %e, "could not enter a checkout in the console's search indexes");
+/// The search entries of a new checkout: its customer's email (by digest) and its card's last
+/// 4 digits, when they are 4 digits. Written with the record ([`Records::insert_new`]).
+///
+/// [`Records::insert_new`]: super::Records::insert_new
+pub fn new_checkout_search(email: &str, last4: &str) -> Vec<(SearchIndex, String)> {
+    let mut search = vec![(SearchIndex::Email, email_digest(email))];
+    if last4.len() == 4 && last4.bytes().all(|b| b.is_ascii_digit()) {
+        search.push((SearchIndex::Last4, last4.to_owned()));
     }
+    search
 }
 
 /// The checkout id a stored idempotent response shows (`"id": "chk_…"` of its JSON body).

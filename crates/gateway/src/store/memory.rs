@@ -286,6 +286,16 @@ impl Records for MemoryStore {
             .map(|e| e.value.versioned.clone()))
     }
 
+    async fn get_recording(
+        &self,
+        id: &CheckoutId,
+        pending: &super::activity::Pending,
+    ) -> Result<Option<Versioned>, StoreError> {
+        let got = self.get(id).await?;
+        self.record_pending(id, pending);
+        Ok(got)
+    }
+
     async fn compare_and_set(
         &self,
         expected_version: u64,
@@ -333,25 +343,9 @@ impl Records for MemoryStore {
             );
         }
         entry.expires_at = deadline(now, retention);
+        drop(state);
         if let Some(pending) = outbox.activity {
-            for call in &pending.calls {
-                entry.value.msp_log.push_front(call.clone());
-            }
-            for notification in &pending.notifications {
-                entry
-                    .value
-                    .notification_log
-                    .push_front(notification.clone());
-            }
-            entry.value.msp_log.truncate(super::activity::LOG_CAP);
-            entry
-                .value
-                .notification_log
-                .truncate(super::activity::LOG_CAP);
-            drop(state);
-            for stats in &pending.stats {
-                self.add_stats(stats);
-            }
+            self.record_pending(&next.id, pending);
         }
         Ok(CasReply::Applied { version })
     }

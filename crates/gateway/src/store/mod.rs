@@ -300,9 +300,10 @@ pub type Announcement<'a> =
 
 /// The checkout records: the record with its history and compare-and-set transitions, its
 /// pending 3DS pay session, and the refund index. Its create and transition steps also write
-/// the [`Listing`] and [`SyncIndex`] hints, hence those supertraits.
+/// the [`Listing`], [`SyncIndex`] and console search ([`ConsoleData`]) hints, hence those
+/// supertraits.
 #[async_trait]
-pub trait Records: Listing + SyncIndex {
+pub trait Records: Listing + SyncIndex + ConsoleData {
     /// One round trip, for `/health/ready`.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -314,6 +315,16 @@ pub trait Records: Listing + SyncIndex {
     ) -> Result<InsertReply, StoreError>;
 
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError>;
+
+    /// As [`get`](Self::get), also writing `pending`, the console's records of what led to this
+    /// read (a notification, a sync's MSP call): the checkout's log entries while it exists, the
+    /// hour's counters always, whether or not a change follows. The Redis store on a single node does both in one
+    /// script (one round trip); Redis Cluster sends the records beside the read.
+    async fn get_recording(
+        &self,
+        id: &CheckoutId,
+        pending: &activity::Pending,
+    ) -> Result<Option<Versioned>, StoreError>;
 
     /// Replaces the checkout if its stored version is still `expected_version`, appending `event`
     /// to its history when given and `outbox`'s merchant events to its events (and outbox),
@@ -329,17 +340,20 @@ pub trait Records: Listing + SyncIndex {
     /// The create flow's writes before MSP is called, in their order: the listing entries
     /// ([`index_for_listing`](Listing::index_for_listing)), the record with its first event
     /// ([`insert`](Self::insert)), then, only when inserted, its place in the reconciler's
-    /// due-time index at `first_sync_unix` ([`schedule_sync`](SyncIndex::schedule_sync)). Any error
-    /// means MSP must not be called. The Redis store on a single node does all three in one
+    /// due-time index at `first_sync_unix` ([`schedule_sync`](SyncIndex::schedule_sync)) and the
+    /// console's `search` entries ([`console_index`](ConsoleData::console_index)). Any error
+    /// means MSP must not be called. The Redis store on a single node does it all in one
     /// script (one round trip); the default, and Redis Cluster (whose keys live in different
-    /// slots), run them one after the other.
+    /// slots), run the steps one after the other, the search entries as hints (a failure is
+    /// logged, never an error).
     async fn insert_new(
         &self,
         checkout: &Checkout,
         event: &CheckoutEvent,
         first_sync_unix: i64,
+        search: &[(console::SearchIndex, String)],
     ) -> Result<InsertReply, StoreError> {
-        insert_new_in_steps(self, checkout, event, first_sync_unix).await
+        insert_new_in_steps(self, checkout, event, first_sync_unix, search).await
     }
 
     /// `announce` (the caller's announcement of the change's events, which must reach the store
@@ -679,17 +693,29 @@ impl<T> CheckoutStore for T where
 {
 }
 
-/// [`Records::insert_new`] as three steps, in its order.
+/// [`Records::insert_new`] as steps, in its order.
 pub(crate) async fn insert_new_in_steps<S: Records + ?Sized>(
     store: &S,
     checkout: &Checkout,
     event: &CheckoutEvent,
     first_sync_unix: i64,
+    search: &[(console::SearchIndex, String)],
 ) -> Result<InsertReply, StoreError> {
     store.index_for_listing(checkout).await?;
     let reply = store.insert(checkout, event).await?;
     if reply == InsertReply::Inserted {
-        store.schedule_sync(&checkout.id, first_sync_unix).await?;
+        let id = &checkout.id;
+        let hints = futures_util::future::join_all(
+            search
+                .iter()
+                .map(|(index, value)| store.console_index(*index, value, id)),
+        );
+        let (scheduled, hints) =
+            futures_util::future::join(store.schedule_sync(id, first_sync_unix), hints).await;
+        if let Some(Err(e)) = hints.into_iter().find(Result::is_err) {
+            tracing::warn!(checkout_id = %id, error = %e, "could not enter a checkout in the console's search indexes");
+        }
+        scheduled?;
     }
     Ok(reply)
 }

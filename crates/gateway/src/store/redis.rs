@@ -243,6 +243,23 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, raw: &str) -> Result<T,
     })
 }
 
+/// A checkout's raw `data` and `version` fields, decoded.
+fn versioned(
+    id: &CheckoutId,
+    raw: (Option<String>, Option<u64>),
+) -> Result<Option<Versioned>, StoreError> {
+    match raw {
+        (None, None) => Ok(None),
+        (Some(data), Some(version)) => Ok(Some(Versioned {
+            checkout: from_json("checkout", &data)?,
+            version,
+        })),
+        _ => Err(StoreError::corrupt(format!(
+            "checkout {id} has only one of `data` and `version`"
+        ))),
+    }
+}
+
 /// What the compare-and-set script answered (see `scripts::COMPARE_AND_SET`).
 enum CasOutcome {
     Applied(u64),
@@ -315,30 +332,69 @@ impl Records for RedisStore {
         checkout: &Checkout,
         event: &CheckoutEvent,
         first_sync_unix: i64,
+        search: &[(crate::store::console::SearchIndex, String)],
     ) -> Result<InsertReply, StoreError> {
         if self.connection.is_cluster() {
-            // The listing's, the record's and the due-time index's keys are in different
-            // slots: three steps.
-            return super::insert_new_in_steps(self, checkout, event, first_sync_unix).await;
+            // The listing's, the record's, the due-time index's and the search entries' keys
+            // are in different slots: steps.
+            return super::insert_new_in_steps(self, checkout, event, first_sync_unix, search)
+                .await;
         }
         let listing = self.listing_writes(checkout);
-        let schedule = [self.schedule_write(&checkout.id, first_sync_unix)];
-        self.insert_with("insert_new", checkout, event, &listing, &schedule)
+        let mut after = vec![self.schedule_write(&checkout.id, first_sync_unix)];
+        after.extend(self.search_writes(&checkout.id, search));
+        self.insert_with("insert_new", checkout, event, &listing, &after)
             .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %id))]
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError> {
-        match self.stored_raw(id).await? {
-            (None, None) => Ok(None),
-            (Some(data), Some(version)) => Ok(Some(Versioned {
-                checkout: from_json("checkout", &data)?,
-                version,
-            })),
-            _ => Err(StoreError::corrupt(format!(
-                "checkout {id} has only one of `data` and `version`"
-            ))),
+        versioned(id, self.stored_raw(id).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(checkout_id = %id))]
+    async fn get_recording(
+        &self,
+        id: &CheckoutId,
+        pending: &crate::store::activity::Pending,
+    ) -> Result<Option<Versioned>, StoreError> {
+        if self.connection.is_cluster() {
+            // The counters are another slot: the read, and the records on their own, at once.
+            let (got, ()) =
+                futures_util::future::join(self.get(id), self.write_pending(id, Some(pending)))
+                    .await;
+            return got;
         }
+        // The checkout's log entries (written only while it exists), then the hour's counters.
+        let (logs, counters): (Vec<_>, Vec<_>) = self
+            .activity_writes(id, Some(pending))
+            .into_iter()
+            .partition(|write| matches!(write, IndexWrite::Push { .. }));
+        let (logs, counters) = (&logs, &counters);
+        let (data, version, refused): (Option<String>, Option<u64>, u64) = self
+            .run("get_recording", || {
+                let mut conn = self.conn();
+                async move {
+                    let mut call = self.scripts.get_recording.prepare_invoke();
+                    call.key(self.keys.checkout(id))
+                        .key(self.keys.msp_log(id))
+                        .key(self.keys.notification_log(id))
+                        .arg(scripts::packed_len(logs));
+                    scripts::pack(&mut call, logs);
+                    scripts::pack(&mut call, counters);
+                    call.invoke_async(&mut conn).await
+                }
+            })
+            .await?;
+        if refused > 0 {
+            crate::activity::failed_to_record(
+                "with_read",
+                Err(StoreError::unavailable(format!(
+                    "Redis refused {refused} of the console's writes for checkout {id} (a key of the wrong type?)"
+                ))),
+            );
+        }
+        versioned(id, (data, version))
     }
 
     async fn compare_and_set(

@@ -4,7 +4,8 @@
 use chrono::{TimeZone, Utc};
 use gateway::activity::{MspCallRecord, NotificationRecord};
 use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
-use gateway::store::activity::{LOG_CAP, StatsUpdate};
+use gateway::store::activity::{LOG_CAP, Pending, StatsUpdate};
+use gateway::store::console::{ConsoleSlot, SearchIndex};
 use gateway::store::{CasReply, Outbox};
 
 use crate::LONG;
@@ -195,7 +196,6 @@ pub async fn activity_logs_expire_with_their_checkout(make: impl ExpiryFactory) 
 }
 
 pub async fn a_change_writes_its_activity_only_when_applied(make: impl Factory) {
-    use gateway::store::activity::Pending;
     let store = make(LONG).await;
     let id = CheckoutId::generate();
     let c1 = checkout(&id);
@@ -208,7 +208,9 @@ pub async fn a_change_writes_its_activity_only_when_applied(make: impl Factory) 
             hour,
             incr: vec![("o:succeeded", 1), ("auth_ok", 1)],
         }],
+        search: vec![(SearchIndex::MspTransaction, "4711000001".to_owned())],
     };
+    let by_transaction = ConsoleSlot::Index(SearchIndex::MspTransaction, "4711000001");
     let with = |pending| Outbox {
         activity: Some(pending),
         ..Outbox::NONE
@@ -221,6 +223,13 @@ pub async fn a_change_writes_its_activity_only_when_applied(make: impl Factory) 
     assert!(matches!(lost, CasReply::Conflict { .. }));
     assert_eq!(store.msp_call_log(&id).await.unwrap(), vec![]);
     assert_eq!(store.stats_hours(&[hour]).await.unwrap(), vec![vec![]]);
+    assert!(
+        store
+            .console_list(by_transaction, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let c2 = moved(&c1, S::Succeeded);
     assert_eq!(
@@ -255,5 +264,53 @@ pub async fn a_change_writes_its_activity_only_when_applied(make: impl Factory) 
             ("auth_ok".to_owned(), 1),
             ("o:succeeded".to_owned(), 1)
         ]]
+    );
+    assert_eq!(
+        store.console_list(by_transaction, 10).await.unwrap(),
+        vec![id.as_str().to_owned()]
+    );
+}
+
+/// A read that records (news that may change nothing: a duplicate notification) writes its
+/// records with the read, the checkout's logs only while it exists (the hour's counters
+/// always: the MSP call was made), and answers the record as a read.
+pub async fn a_read_that_records_writes_them_only_for_a_stored_checkout(make: impl Factory) {
+    let store = make(LONG).await;
+    let hour = 470_001;
+    let pending = Pending {
+        calls: vec![call(3)],
+        notifications: vec![notification(true)],
+        stats: vec![StatsUpdate {
+            hour,
+            incr: vec![("lat:1", 1)],
+        }],
+        search: Vec::new(),
+    };
+    let unknown = CheckoutId::generate();
+    assert!(
+        store
+            .get_recording(&unknown, &pending)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.notification_log(&unknown).await.unwrap(), vec![]);
+    assert_eq!(store.msp_call_log(&unknown).await.unwrap(), vec![]);
+
+    let id = CheckoutId::generate();
+    let c1 = checkout(&id);
+    store.insert(&c1, &created_event()).await.unwrap();
+    let read = store.get_recording(&id, &pending).await.unwrap().unwrap();
+    assert_eq!((read.checkout, read.version), (c1, 1));
+    assert_eq!(
+        store.notification_log(&id).await.unwrap(),
+        vec![notification(true)]
+    );
+    assert_eq!(store.msp_call_log(&id).await.unwrap(), vec![call(3)]);
+    let stats = store.stats_hours(&[hour]).await.unwrap();
+    assert_eq!(
+        stats,
+        vec![vec![("lat:1".to_owned(), 2)]],
+        "both reads' calls"
     );
 }

@@ -51,6 +51,13 @@ impl Records for AlwaysLosing {
     async fn get(&self, id: &CheckoutId) -> Result<Option<Versioned>, StoreError> {
         self.inner.get(id).await
     }
+    async fn get_recording(
+        &self,
+        id: &CheckoutId,
+        pending: &gateway::store::activity::Pending,
+    ) -> Result<Option<Versioned>, StoreError> {
+        self.inner.get_recording(id, pending).await
+    }
     async fn compare_and_set(
         &self,
         _: u64,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::domain::checkout::{CheckoutId, CheckoutStatus as S};
+use gateway::store::console::{ConsoleSlot, SearchIndex};
 use gateway::store::{
     CasReply, CheckoutStore, IdempotencyBegin, InsertReply, StoredResponse, Ttls, Versioned,
 };
@@ -696,13 +697,27 @@ fn no_announcement() -> gateway::store::Announcement<'static> {
 pub async fn a_new_checkout_is_listed_stored_and_scheduled_by_one_call(make: impl Factory) {
     let store = make(LONG).await;
     let new = fresh_checkout();
+    let search = [
+        (SearchIndex::Email, "digest-of-an-email".to_owned()),
+        (SearchIndex::Last4, "1111".to_owned()),
+    ];
     assert_eq!(
         store
-            .insert_new(&new, &created_event(), 1_700_000_100)
+            .insert_new(&new, &created_event(), 1_700_000_100, &search)
             .await
             .unwrap(),
         InsertReply::Inserted
     );
+    // The console finds it by each search entry.
+    for (index, value) in &search {
+        assert_eq!(
+            store
+                .console_list(ConsoleSlot::Index(*index, value), 10)
+                .await
+                .unwrap(),
+            vec![new.id.as_str().to_owned()]
+        );
+    }
     let stored = store.get(&new.id).await.unwrap().unwrap();
     assert_eq!((stored.checkout, stored.version), (new.clone(), 1));
     assert_eq!(store.events(&new.id).await.unwrap(), vec![created_event()]);
@@ -719,20 +734,30 @@ pub async fn a_new_checkout_is_listed_stored_and_scheduled_by_one_call(make: imp
     let again = moved(&new, S::Failed);
     assert_eq!(
         store
-            .insert_new(&again, &created_event(), 1_600_000_000)
+            .insert_new(&again, &created_event(), 1_600_000_000, &search)
             .await
             .unwrap(),
         InsertReply::AlreadyExists
     );
     assert_eq!(store.get(&new.id).await.unwrap().unwrap().checkout, new);
     assert_eq!(store.due_for_sync(1_650_000_000, 10).await.unwrap(), vec![]);
+    let (index, value) = &search[1];
+    assert_eq!(
+        store
+            .console_list(ConsoleSlot::Index(*index, value), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "a second insert of the id is not indexed again"
+    );
 }
 
 pub async fn a_committed_transition_moves_its_hints_and_a_lost_one_none(make: impl Factory) {
     let store = make(LONG).await;
     let new = fresh_checkout();
     store
-        .insert_new(&new, &created_event(), 1_700_000_100)
+        .insert_new(&new, &created_event(), 1_700_000_100, &[])
         .await
         .unwrap();
 

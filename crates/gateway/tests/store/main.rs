@@ -194,7 +194,8 @@ against_both_stores!(
     activity_logs_keep_the_newest_entries_newest_first,
     activity_logs_are_kept_only_for_a_stored_checkout,
     statistics_add_up_by_hour,
-    a_change_writes_its_activity_only_when_applied;
+    a_change_writes_its_activity_only_when_applied,
+    a_read_that_records_writes_them_only_for_a_stored_checkout;
     expiry:
     locks_expire_after_their_ttl,
     records_expire_after_their_ttls,

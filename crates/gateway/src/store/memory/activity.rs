@@ -8,7 +8,8 @@ use super::MemoryStore;
 use crate::activity::{MspCallRecord, NotificationRecord};
 use crate::domain::checkout::CheckoutId;
 use crate::store::StoreError;
-use crate::store::activity::{Activity, LOG_CAP, STATS_TTL, StatsUpdate};
+use crate::store::activity::{Activity, LOG_CAP, Pending, STATS_TTL, StatsUpdate};
+use crate::store::console::{ConsoleSlot, INDEX_KEEP};
 
 fn push<T>(log: &mut std::collections::VecDeque<T>, entry: T) {
     log.push_front(entry);
@@ -16,6 +17,32 @@ fn push<T>(log: &mut std::collections::VecDeque<T>, entry: T) {
 }
 
 impl MemoryStore {
+    /// `pending` into checkout `id`'s logs (while it lives) and the hours' statistics.
+    pub(super) fn record_pending(&self, id: &CheckoutId, pending: &Pending) {
+        {
+            let mut state = self.state();
+            if let Some(record) = state.live_checkout(id, Instant::now()) {
+                for call in &pending.calls {
+                    push(&mut record.value.msp_log, call.clone());
+                }
+                for notification in &pending.notifications {
+                    push(&mut record.value.notification_log, notification.clone());
+                }
+            }
+        }
+        for stats in &pending.stats {
+            self.add_stats(stats);
+        }
+        for (index, value) in &pending.search {
+            self.push_console(
+                ConsoleSlot::Index(*index, value),
+                id.as_str(),
+                INDEX_KEEP,
+                self.ttls.retention,
+            );
+        }
+    }
+
     pub(super) fn add_stats(&self, stats: &StatsUpdate) {
         if stats.is_empty() {
             return;

@@ -41,6 +41,31 @@ impl ConsoleMemory {
     }
 }
 
+impl MemoryStore {
+    /// [`ConsoleData::console_push`], which cannot fail in memory.
+    pub(super) fn push_console(
+        &self,
+        slot: ConsoleSlot<'_>,
+        value: &str,
+        keep: usize,
+        ttl: Duration,
+    ) {
+        let mut map = self.console.lock();
+        let expires = deadline(Instant::now(), ttl);
+        let entry = map
+            .entry(key(slot))
+            .or_insert((Entry::List(VecDeque::new()), expires));
+        entry.1 = expires;
+        if !matches!(entry.0, Entry::List(_)) {
+            entry.0 = Entry::List(VecDeque::new());
+        }
+        if let Entry::List(list) = &mut entry.0 {
+            list.push_front(value.to_owned());
+            list.truncate(keep.max(1));
+        }
+    }
+}
+
 #[async_trait]
 impl ConsoleData for MemoryStore {
     async fn console_put(
@@ -102,19 +127,7 @@ impl ConsoleData for MemoryStore {
         keep: usize,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let mut map = self.console.lock();
-        let expires = deadline(Instant::now(), ttl);
-        let entry = map
-            .entry(key(slot))
-            .or_insert((Entry::List(VecDeque::new()), expires));
-        entry.1 = expires;
-        if !matches!(entry.0, Entry::List(_)) {
-            entry.0 = Entry::List(VecDeque::new());
-        }
-        if let Entry::List(list) = &mut entry.0 {
-            list.push_front(value.to_owned());
-            list.truncate(keep.max(1));
-        }
+        self.push_console(slot, value, keep, ttl);
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use crate::activity::{MspCallRecord, NotificationRecord};
 use crate::domain::checkout::CheckoutId;
 use crate::store::StoreError;
 use crate::store::activity::{Activity, LOG_CAP, Pending, STATS_TTL, StatsUpdate};
+use crate::store::console::{ConsoleData, ConsoleSlot, INDEX_KEEP, SearchIndex};
 
 /// ARGV[1]: a log entry, or '' for none; then, with an entry, KEYS[1] the checkout and KEYS[2]
 /// its log: the entry is pushed (newest first, trimmed to ARGV[2] + 1 entries) only while the
@@ -73,6 +74,7 @@ impl RedisStore {
                 to_json("a notification", notification),
             );
         }
+        writes.extend(self.search_writes(id, &pending.search));
         // Each hour's counters added up first, and its TTL refreshed once.
         let mut hours: std::collections::BTreeMap<i64, Vec<(&'static str, i64)>> =
             Default::default();
@@ -100,6 +102,24 @@ impl RedisStore {
         writes
     }
 
+    /// Checkout `id` first in each of the console's `search` index entries, as writes for a
+    /// script on a single node (see [`ConsoleData::console_index`]).
+    pub(super) fn search_writes(
+        &self,
+        id: &CheckoutId,
+        search: &[(SearchIndex, String)],
+    ) -> Vec<IndexWrite> {
+        search
+            .iter()
+            .map(|(index, value)| IndexWrite::Push {
+                key: self.keys.console(ConsoleSlot::Index(*index, value)),
+                value: id.as_str().to_owned(),
+                keep: INDEX_KEEP,
+                ttl_ms: millis(self.ttls.retention),
+            })
+            .collect()
+    }
+
     /// `pending` written after an applied compare-and-set, where the script could not take it
     /// (Redis Cluster: the statistics are another slot). Failures are logged and counted.
     pub(super) async fn write_pending(&self, id: &CheckoutId, pending: Option<&Pending>) {
@@ -114,6 +134,9 @@ impl RedisStore {
         }
         for stats in &pending.stats {
             results.push(self.record_stats(stats).await);
+        }
+        for (index, value) in &pending.search {
+            results.push(self.console_index(*index, value, id).await);
         }
         for result in results {
             crate::activity::failed_to_record("with_change", result);

@@ -12,12 +12,20 @@ use super::timeline::IndexWrite;
 /// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, `= key value ttl` is `SET … PX`,
 /// `< key value last ttl` is `LPUSH`, `LTRIM 0 last`, `PEXPIRE`, `# key field by ttl` is
 /// `HINCRBY`, `PEXPIRE` (none when `ttl` is ''), with `call` (`redis.call`: an error
-/// stops the script; `redis.pcall`: an error is ignored). Values only: the command names are
+/// stops the script; `redis.pcall`: an error is skipped, and counted in the number returned).
+/// Values only: the command names are
 /// here, not in every call's arguments, each of which Redis turns into a Lua string. Only a
 /// single node is given any: their keys are not the checkout's hash slot, which Redis Cluster
 /// refuses in one script; there the same writes go as their own commands.
 const RUN_WRITES: &str = r#"
-local function run_writes(call, from, to)
+local function run_writes(run, from, to)
+  local failed = 0
+  local function call(...)
+    local reply = run(...)
+    if type(reply) == 'table' and reply.err then
+      failed = failed + 1
+    end
+  end
   local i = from
   while i <= to do
     if ARGV[i] == '+' then
@@ -43,6 +51,7 @@ local function run_writes(call, from, to)
       i = i + 3
     end
   end
+  return failed
 end
 "#;
 
@@ -134,6 +143,31 @@ for k = 1, 7 do
 end
 run_writes(redis.pcall, events_end + 1, #ARGV)
 return next_version
+"#;
+
+/// KEYS: checkout, the console's MSP call log and notification log. ARGV: the length `n` of
+/// the packed writes that follow for the checkout (its log entries), those `n` arguments, then
+/// packed writes for the hour (its counters): the console's records of what led to this read.
+/// Returns the checkout's `{data, version}` (both nil when there is none) and how many writes
+/// Redis refused. The checkout's writes run only while it exists, and its logs then take the
+/// record's remaining TTL, so that they expire with it; the hour's always; a refused write
+/// stops nothing (hints). A read that records, in
+/// one round trip. A single node only (the counters are another slot); Redis Cluster reads and
+/// records apart.
+const GET_RECORDING: &str = r#"
+local record = redis.call('HMGET', KEYS[1], 'data', 'version')
+local logs_end = 1 + tonumber(ARGV[1])
+local failed = 0
+if record[2] then
+  failed = run_writes(redis.pcall, 2, logs_end)
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+    redis.call('PEXPIRE', KEYS[3], ttl)
+  end
+end
+failed = failed + run_writes(redis.pcall, logs_end + 1, #ARGV)
+return {record[1], record[2], failed}
 "#;
 
 /// KEYS: a pay session. ARGV: the checkout key's text before and after the checkout id.
@@ -266,6 +300,7 @@ pub(super) fn packed_len(writes: &[IndexWrite]) -> usize {
 pub(super) struct Scripts {
     pub insert: Script,
     pub compare_and_set: Script,
+    pub get_recording: Script,
     pub claim: Script,
     pub replace_if_equal: Script,
     pub complete_idempotency: Script,
@@ -279,6 +314,7 @@ impl Scripts {
         Self {
             insert: Script::new(&format!("{RUN_WRITES}{INSERT}")),
             compare_and_set: Script::new(&format!("{RUN_WRITES}{COMPARE_AND_SET}")),
+            get_recording: Script::new(&format!("{RUN_WRITES}{GET_RECORDING}")),
             claim: Script::new(CLAIM),
             replace_if_equal: Script::new(REPLACE_IF_EQUAL),
             complete_idempotency: Script::new(COMPLETE_IDEMPOTENCY),
