@@ -287,20 +287,29 @@ async fn a_redis_error_while_recording_does_not_fail_the_checkout() {
     assert_eq!(checkout["status"], "succeeded");
     let id = id_of(&checkout);
     assert_eq!(app.get_checkout(id.as_str()).await["status"], "succeeded");
-    // The change's own records went with it (the log's entry landed; a count that failed in
-    // its script is dropped there). A notification that changes nothing writes its records
-    // with the read of the checkout: Redis refuses the count, that is logged, and the
-    // notification is answered as ever.
+    // The checkout's records went with it; the hour's counts wait in the instance and are
+    // written every few seconds, or before the console reads them: Redis refuses them, that
+    // is logged, and the broken hour is not read as zero.
     assert_eq!(msp_calls(&app.state, &id).await.unwrap().len(), 1);
     assert_eq!(app.get_notification(&id).await, StatusCode::OK);
+    assert!(
+        last_24h(&app.state, app.clock.now()).await.is_err(),
+        "the broken hour is not read as zero"
+    );
     assert!(
         captured_logs().contains("could not record the console's activity"),
         "the failure is logged"
     );
-    assert!(
-        last_24h(&app.state, app.clock.now()).await.is_err(),
-        "and the broken hour is not read as zero"
-    );
+    // The counts Redis refused were kept: once it takes them, they are all there.
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut app.redis().await)
+        .await
+        .unwrap();
+    let hours = last_24h(&app.state, app.clock.now()).await.unwrap();
+    let now = hours.last().unwrap();
+    assert_eq!(now.outcomes.get("succeeded"), Some(&1), "{now:?}");
+    assert_eq!((now.auth_attempts, now.auth_successes), (1, 1), "{now:?}");
     app.stop().await;
 }
 

@@ -2,7 +2,9 @@
 //! gateway made for a checkout, the notifications it received for it, and hourly statistics.
 //!
 //! The per-checkout logs hold the newest 100 entries each and expire with their checkout; the
-//! statistics are hourly buckets shared by every instance, kept a little over a day.
+//! statistics are hourly buckets shared by every instance, kept a little over a day. Each
+//! instance counts its statistics in memory and adds them to the buckets every
+//! [`STATS_WRITE_EVERY`] (and before it reads them).
 //!
 //! What it costs: inside a request the records wait for the checkout's next command (a
 //! create's MSP call, a 3-D Secure return's, a refund's, a signed notification): the read that
@@ -105,6 +107,11 @@ pub async fn notifications(
 /// The 24 hours up to and including the one `now` is in, oldest first; hours without data are
 /// zeroed.
 pub async fn last_24h(state: &AppState, now: DateTime<Utc>) -> Result<Vec<HourStats>, StoreError> {
+    // What this instance counted is written first, so that it shows at once; other
+    // instances' counts show within their next write.
+    if let Some(recorder) = state.flows.psp.recorder() {
+        recorder.write_counts().await;
+    }
     hours_up_to(state.flows.store.as_ref(), now, 24).await
 }
 
@@ -274,6 +281,8 @@ pub struct CallFacts<'a> {
 pub struct Recorder {
     store: Arc<dyn CheckoutStore>,
     clock: SharedClock,
+    /// The statistics counted here and not written yet.
+    tally: Tally,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -284,17 +293,21 @@ impl std::fmt::Debug for Recorder {
 
 impl Recorder {
     pub fn new(store: Arc<dyn CheckoutStore>, clock: SharedClock) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            tally: Tally::default(),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
-    /// One MSP call: into its checkout's log, and into its hour's latency histogram (a
+    /// One MSP call: into its checkout's log, and counted in its hour's latency histogram (a
     /// `create_order` also counts as an authorisation attempt). Inside a request
-    /// ([`deferring`]) it waits for the checkout's next change, which writes it in its own
-    /// script; elsewhere it is written at once, in one write.
+    /// ([`deferring`]) the log entry waits for the checkout's next command, which writes it in
+    /// its own script; elsewhere it is written at once.
     pub async fn msp_call(&self, call: CallFacts<'_>) {
         let duration_ms = u64::try_from(call.duration.as_millis()).unwrap_or(u64::MAX);
         let record = MspCallRecord {
@@ -310,10 +323,11 @@ impl Recorder {
         if call.operation == "create_order" {
             incr.push((AUTH_ATTEMPTS, 1));
         }
-        let stats = StatsUpdate {
+        self.tally.add(&StatsUpdate {
             hour: unix_hour(call.at),
             incr,
-        };
+        });
+        let stats = StatsUpdate::default();
         if let Some((id, record, stats)) = defer_call(id, record, stats) {
             let written = self
                 .store
@@ -369,8 +383,8 @@ impl Recorder {
     }
 
     /// One webhook delivery attempt: accepted by the receiver or not.
-    pub async fn webhook_attempt(&self, delivered: bool) {
-        let stats = StatsUpdate {
+    pub fn webhook_attempt(&self, delivered: bool) {
+        self.tally.add(&StatsUpdate {
             hour: unix_hour(self.now()),
             incr: vec![(
                 if delivered {
@@ -380,13 +394,50 @@ impl Recorder {
                 },
                 1,
             )],
-        };
-        failed_to_record("webhook_attempt", self.store.record_stats(&stats).await);
+        });
+    }
+
+    /// A status change of a checkout, counted when it ends a payment attempt (an outcome, an
+    /// authorisation).
+    pub fn transition(&self, from: CheckoutStatus, to: CheckoutStatus, at: DateTime<Utc>) {
+        if let Some(stats) = transition_stats(from, to, at) {
+            self.tally.add(&stats);
+        }
+    }
+
+    /// Writes what was counted here since the last write, one script per hour. What cannot be
+    /// written is kept for the next write (and the failure logged and counted).
+    pub async fn write_counts(&self) {
+        for update in self.tally.take() {
+            let written = self.store.record_stats(&update).await;
+            if written.is_err() {
+                self.tally.add(&update);
+            }
+            failed_to_record("stats", written);
+        }
+    }
+
+    /// Writes the counts every [`STATS_WRITE_EVERY`] until `shutdown` turns true, then once
+    /// more.
+    pub async fn write_counts_until(
+        self: Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(STATS_WRITE_EVERY) => {}
+                _ = shutdown.changed() => {}
+            }
+            self.write_counts().await;
+            if *shutdown.borrow() {
+                break;
+            }
+        }
     }
 
     /// The age of the oldest undelivered event as seen now. Written at most once per
     /// [`OUTBOX_SAMPLE_EVERY_S`] seconds per instance, and only while something waits.
-    pub async fn outbox_age(&self, age: Option<Duration>) {
+    pub fn outbox_age(&self, age: Option<Duration>) {
         let Some(age) = age else { return };
         let now = self.now();
         static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
@@ -398,14 +449,13 @@ impl Recorder {
         {
             return;
         }
-        let stats = StatsUpdate {
+        self.tally.add(&StatsUpdate {
             hour: unix_hour(now),
             incr: vec![(
                 OUTBOX_AGE_FIELDS[bucket(&OUTBOX_AGE_BOUNDS_S, age.as_secs())],
                 1,
             )],
-        };
-        failed_to_record("outbox_age", self.store.record_stats(&stats).await);
+        });
     }
 }
 
@@ -507,18 +557,6 @@ pub fn give_back(id: &CheckoutId, pending: Pending) {
     });
 }
 
-/// The counts a change from `from` to `to` at `at` adds to `pending` (an outcome, an
-/// authorisation), written with it.
-pub fn with_transition(
-    mut pending: Pending,
-    from: CheckoutStatus,
-    to: CheckoutStatus,
-    at: DateTime<Utc>,
-) -> Pending {
-    pending.stats.extend(transition_stats(from, to, at));
-    pending
-}
-
 impl Recorder {
     /// Writes what a request left: each call and notification, one write each.
     async fn flush(&self, left: Deferred) {
@@ -538,6 +576,39 @@ impl Recorder {
 
 /// How often an instance samples the outbox's age into the statistics, at most.
 pub const OUTBOX_SAMPLE_EVERY_S: i64 = 10;
+
+/// How often an instance writes the statistics it counted. Counted in memory in between (an
+/// addition, instead of a Redis write per checkout), so that an instance that dies loses at
+/// most this much of its counts; readers in this instance write them first.
+pub const STATS_WRITE_EVERY: Duration = Duration::from_secs(5);
+
+/// Statistics counted and not written yet: by hour, each field's sum.
+#[derive(Debug, Default)]
+struct Tally(std::sync::Mutex<BTreeMap<i64, BTreeMap<&'static str, i64>>>);
+
+impl Tally {
+    fn add(&self, update: &StatsUpdate) {
+        if update.is_empty() {
+            return;
+        }
+        let mut hours = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let fields = hours.entry(update.hour).or_default();
+        for (field, by) in &update.incr {
+            *fields.entry(field).or_default() += by;
+        }
+    }
+
+    fn take(&self) -> Vec<StatsUpdate> {
+        let hours = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        hours
+            .into_iter()
+            .map(|(hour, fields)| StatsUpdate {
+                hour,
+                incr: fields.into_iter().collect(),
+            })
+            .collect()
+    }
+}
 
 /// The statistics a move from `from` to `to` adds, if any.
 fn transition_stats(

@@ -196,7 +196,7 @@ fn describe() {
     );
     describe_counter!(
         ACTIVITY_RECORD_ERRORS,
-        "Writes of the operator console's per-checkout logs and statistics that failed (the payment went on), by record (msp_call, notification, with_change, webhook_attempt, outbox_age)."
+        "Writes of the operator console's per-checkout logs and statistics that failed (the payment went on), by record (msp_call, notification, with_change, with_read, stats)."
     );
     describe_counter!(
         RECONCILER_RUNS,

@@ -231,6 +231,13 @@ impl Application {
             .deliverer
             .zip(self.bell)
             .map(|(d, bell)| tokio::spawn(d.run(bell, stop_rx.clone())));
+        // The console's statistics, counted in memory, written every few seconds.
+        let counts = self
+            .state
+            .flows
+            .psp
+            .recorder_arc()
+            .map(|recorder| tokio::spawn(recorder.write_counts_until(stop_rx.clone())));
         let served = self.server.await;
         tracing::info!("server stopped; stopping background tasks");
         let _ = stop_tx.send(true);
@@ -254,6 +261,13 @@ impl Application {
                 .is_err()
         {
             tracing::warn!("the transaction sweep did not stop within 30 s");
+        }
+        if let Some(task) = counts
+            && tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the console's last statistics were not written within 10 s");
         }
         served.context("the HTTP server failed")
     }

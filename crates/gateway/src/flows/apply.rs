@@ -120,10 +120,9 @@ async fn apply_news(
                     .await);
         let announce_at = deliver.then(|| now + ctx.settings.outbox_grace);
         // The console's records of what led here (this request's MSP calls, its
-        // notification) and the hour's counts of this change, in the same script.
+        // notification), in the same script.
         let deferred = crate::activity::take_for(&id);
-        let mut activity =
-            crate::activity::with_transition(deferred.clone(), current.status, next.status, now);
+        let mut activity = deferred.clone();
         // The console finds a checkout by MSP's transaction id once MSP has named it.
         if let Some(tx) = &next.psp.transaction_id
             && current.psp.transaction_id.as_ref() != Some(tx)
@@ -173,6 +172,9 @@ async fn apply_news(
             CasReply::Applied { version } => {
                 if let Some(e) = &event {
                     record_transition(&id, e, current.status);
+                }
+                if let Some(recorder) = ctx.psp.recorder() {
+                    recorder.transition(current.status, next.status, now);
                 }
                 if deliver {
                     ctx.outbox.ring(&id);

@@ -412,7 +412,7 @@ impl Deliverer {
         metrics::histogram!(WEBHOOK_DELIVERY_DURATION, "endpoint" => label.clone())
             .record(outcome.duration.as_secs_f64());
         if let Some(recorder) = self.ctx.psp.recorder() {
-            recorder.webhook_attempt(delivered).await;
+            recorder.webhook_attempt(delivered);
         }
         if !delivered {
             tracing::warn!(
@@ -519,7 +519,7 @@ impl Deliverer {
                 metrics::gauge!(WEBHOOK_OUTBOX_OVERDUE).set(overdue);
                 if let Some(recorder) = self.ctx.psp.recorder() {
                     let age = earliest.map(|_| std::time::Duration::from_secs_f64(overdue));
-                    recorder.outbox_age(age).await;
+                    recorder.outbox_age(age);
                 }
             }
             Err(e) => tracing::debug!(error = %e, "could not measure the outbox"),

@@ -44,8 +44,9 @@ return 1",
 });
 
 impl RedisStore {
-    /// `pending` as writes a single node runs in a checkout's compare-and-set, once applied:
-    /// the log entries (the checkout's fresh retention is theirs) and the counters.
+    /// `pending` as writes a single node runs in a checkout's script (its compare-and-set, once
+    /// applied, or the read that records): the log entries (the script gives them the record's
+    /// TTL), the search entries and the counters.
     pub(super) fn activity_writes(
         &self,
         id: &CheckoutId,
@@ -54,14 +55,14 @@ impl RedisStore {
         let Some(pending) = pending else {
             return Vec::new();
         };
-        let retention = millis(self.ttls.retention);
         let mut writes = Vec::new();
+        // No TTL of their own: the script that runs them gives the logs the record's.
         let mut push = |key: String, entry: Result<String, StoreError>| match entry {
             Ok(value) => writes.push(IndexWrite::Push {
                 key,
                 value,
                 keep: LOG_CAP,
-                ttl_ms: retention,
+                ttl_ms: None,
             }),
             Err(e) => tracing::warn!(error = %e, "could not encode a console log entry"),
         };
@@ -115,7 +116,7 @@ impl RedisStore {
                 key: self.keys.console(ConsoleSlot::Index(*index, value)),
                 value: id.as_str().to_owned(),
                 keep: INDEX_KEEP,
-                ttl_ms: millis(self.ttls.retention),
+                ttl_ms: Some(millis(self.ttls.retention)),
             })
             .collect()
     }

@@ -10,8 +10,10 @@ use super::timeline::IndexWrite;
 
 /// Runs the index writes packed in `ARGV[from..=to]` (see [`pack`]): `+ key score member ttl`
 /// is `ZADD` then `PEXPIRE`, `- key member` is `ZREM`, `= key value ttl` is `SET … PX`,
-/// `< key value last ttl` is `LPUSH`, `LTRIM 0 last`, `PEXPIRE`, `# key field by ttl` is
-/// `HINCRBY`, `PEXPIRE` (none when `ttl` is ''), with `call` (`redis.call`: an error
+/// `< key value last ttl` is `LPUSH`, then `LTRIM 0 last` once the list is more than twice
+/// `last + 1` long (readers read its first `last + 1`: trimming in batches saves a command
+/// per push), then `PEXPIRE` (none when `ttl` is ''), `# key field by ttl` is `HINCRBY`,
+/// `PEXPIRE` (none when `ttl` is ''), with `run` (`redis.call`: an error
 /// stops the script; `redis.pcall`: an error is skipped, and counted in the number returned).
 /// Values only: the command names are
 /// here, not in every call's arguments, each of which Redis turns into a Lua string. Only a
@@ -25,6 +27,7 @@ local function run_writes(run, from, to)
     if type(reply) == 'table' and reply.err then
       failed = failed + 1
     end
+    return reply
   end
   local i = from
   while i <= to do
@@ -36,9 +39,14 @@ local function run_writes(run, from, to)
       call('SET', ARGV[i + 1], ARGV[i + 2], 'PX', ARGV[i + 3])
       i = i + 4
     elseif ARGV[i] == '<' then
-      call('LPUSH', ARGV[i + 1], ARGV[i + 2])
-      call('LTRIM', ARGV[i + 1], 0, ARGV[i + 3])
-      call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
+      local length = call('LPUSH', ARGV[i + 1], ARGV[i + 2])
+      local keep = tonumber(ARGV[i + 3]) + 1
+      if type(length) == 'number' and length > 2 * keep then
+        call('LTRIM', ARGV[i + 1], 0, keep - 1)
+      end
+      if ARGV[i + 4] ~= '' then
+        call('PEXPIRE', ARGV[i + 1], ARGV[i + 4])
+      end
       i = i + 5
     elseif ARGV[i] == '#' then
       call('HINCRBY', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
@@ -135,13 +143,13 @@ for i = 9, events_end, 2 do
     redis.call('ZADD', KEYS[5], ARGV[5], ARGV[i])
   end
 end
+run_writes(redis.pcall, events_end + 1, #ARGV)
 -- Refresh every TTL even without a new event, so that history, events, their deliveries and
--- the console's logs live exactly as long as the record (PEXPIRE on a key that does not exist
--- does nothing).
+-- the console's logs (pushed just above, without a TTL of their own) live exactly as long as
+-- the record (PEXPIRE on a key that does not exist does nothing).
 for k = 1, 7 do
   redis.call('PEXPIRE', KEYS[k], ARGV[3])
 end
-run_writes(redis.pcall, events_end + 1, #ARGV)
 return next_version
 "#;
 
@@ -269,7 +277,7 @@ pub(super) fn pack(call: &mut ::redis::ScriptInvocation<'_>, writes: &[IndexWrit
                 .arg(key)
                 .arg(value)
                 .arg(keep.saturating_sub(1))
-                .arg(ttl_ms),
+                .arg(ttl_ms.map(|ttl| ttl.to_string()).unwrap_or_default()),
             IndexWrite::Incr {
                 key,
                 field,

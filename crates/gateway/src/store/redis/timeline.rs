@@ -181,13 +181,14 @@ pub(super) enum IndexWrite {
         value: String,
         ttl_ms: u64,
     },
-    /// `LPUSH key value`, `LTRIM key 0 keep-1`, `PEXPIRE key ttl_ms` (an entry of a console
-    /// log).
+    /// `LPUSH key value`, `LTRIM key 0 keep-1` (in a script: only once the list is twice that
+    /// long), `PEXPIRE key ttl_ms` when given (an entry of a console log, whose TTL the
+    /// script's caller sets otherwise, or of a console search index).
     Push {
         key: String,
         value: String,
         keep: usize,
-        ttl_ms: u64,
+        ttl_ms: Option<u64>,
     },
     /// `HINCRBY key field by`, then `PEXPIRE key ttl_ms` when given (a console statistic: the
     /// last of a key's fields refreshes its TTL).
@@ -235,9 +236,13 @@ impl IndexWrite {
                 push.arg(key).arg(value);
                 let mut trim = ::redis::cmd("LTRIM");
                 trim.arg(key).arg(0).arg(keep.saturating_sub(1));
-                let mut expire = ::redis::cmd("PEXPIRE");
-                expire.arg(key).arg(ttl_ms);
-                vec![push, trim, expire]
+                let mut commands = vec![push, trim];
+                if let Some(ttl_ms) = ttl_ms {
+                    let mut expire = ::redis::cmd("PEXPIRE");
+                    expire.arg(key).arg(ttl_ms);
+                    commands.push(expire);
+                }
+                commands
             }
             Self::Incr {
                 key,
