@@ -455,3 +455,26 @@ async fn a_body_that_trickles_in_is_cut_with_408_and_a_closed_connection() {
     app.create("374500000000015").await;
     app.stop().await;
 }
+
+/// A refused request leaves a log line that says why (its code and the field it names), so
+/// that an operator can tell a merchant what their integration sends wrong, and never the
+/// value it refused (a card number, here).
+#[tokio::test]
+async fn a_refused_request_is_logged_with_its_code_and_field_never_its_value() {
+    let app = spawn_app().await;
+    let mut body = crate::common::checkout::CheckoutRequest::new("4111111111111111").body();
+    body["capture_method"] = serde_json::json!("manual-please");
+    let res = app.post_checkout(&body).await;
+    assert_eq!(res.status(), reqwest::StatusCode::BAD_REQUEST);
+    let request_id = res.headers()["request-id"].to_str().unwrap().to_owned();
+    let logs = captured_logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains(&request_id) && l.contains("request refused"))
+        .unwrap_or_else(|| panic!("no `request refused` line for request {request_id}"));
+    assert!(line.contains(r#""code":"invalid_parameter""#), "{line}");
+    assert!(line.contains(r#""param":"capture_method""#), "{line}");
+    assert!(!line.contains("manual-please"), "{line}");
+    assert!(!logs.contains("4111111111111111"));
+    app.stop().await;
+}

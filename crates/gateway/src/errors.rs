@@ -165,6 +165,9 @@ impl ResponseError for ApiError {
             tracing::error!(status = status.as_u16(), code = %self.code, error.cause_chain = ?self, "request failed");
         } else if let Some(source) = &self.source {
             tracing::info!(status = status.as_u16(), code = %self.code, error.cause_chain = ?source, "request refused");
+        } else {
+            // The field it names, never its value (which may be card data).
+            tracing::info!(status = status.as_u16(), code = %self.code, param = self.param.as_deref(), "request refused");
         }
         let mut res = HttpResponse::build(status);
         res.insert_header((header::CACHE_CONTROL, "no-store"));
