@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
 use super::Context;
-use super::abandon::sync_or_abandon;
+use super::abandon::{CreateCall, sync_or_abandon};
 use super::apply::{ApplyError, apply};
 use super::refund;
 use super::sync::SyncError;
@@ -172,7 +172,8 @@ async fn reconcile_one(
     }
 
     let window_over = now > checkout.expires_at;
-    let after = match sync_or_abandon(ctx, &checkout, EventSource::Reconcile).await {
+    let create = CreateCall::MayBeRunning;
+    let after = match sync_or_abandon(ctx, &checkout, EventSource::Reconcile, create).await {
         // MSP has just listed the order's refunds: one of ours it does not have never reached it.
         Ok(c) => Some(refund::fail_unreceived(ctx, c, now).await?),
         Err(SyncError::Psp(PspError::NotFound { failure })) => {

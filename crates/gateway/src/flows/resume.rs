@@ -5,7 +5,7 @@
 //! id is MSP's order id.
 
 use super::Context;
-use super::abandon::sync_or_abandon;
+use super::abandon::{CreateCall, sync_or_abandon};
 use super::apply::{ApplyError, apply};
 use super::create::{CreateError, create_checkout_as};
 use super::sync::SyncError;
@@ -42,7 +42,14 @@ pub async fn resume_create(
     tracing::warn!(checkout_id = %id, status = stored.checkout.status.as_str(), "resuming a keyed create that was interrupted: answering its checkout");
     // A checkout waiting for 3-D Secure has no pay link now (MSP sends it only in the create
     // answer, which the interrupted request never passed on): it is cancelled at MSP.
-    let checkout = match sync_or_abandon(ctx, &stored.checkout, EventSource::Refresh).await {
+    let checkout = match sync_or_abandon(
+        ctx,
+        &stored.checkout,
+        EventSource::Refresh,
+        CreateCall::Over,
+    )
+    .await
+    {
         Ok(checkout) => checkout,
         // MSP never got the order (the gateway stopped before the call arrived): nothing was
         // charged; the checkout fails with a message saying so, as the reconciler would do.

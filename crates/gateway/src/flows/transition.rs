@@ -452,11 +452,11 @@ fn settle_refund(next: &mut Checkout, seen: &PspRefund, now: DateTime<Utc>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A fixed instant: the transition is a pure function of its inputs.
-    fn at() -> DateTime<Utc> {
+    pub(crate) fn at() -> DateTime<Utc> {
         DateTime::from_timestamp(1_795_000_000, 0).unwrap()
     }
     use crate::domain::card::CardSummary;
@@ -467,7 +467,7 @@ mod tests {
     };
     use CheckoutStatus as S;
 
-    fn checkout(status: CheckoutStatus, shopper_returned: bool) -> Checkout {
+    pub(crate) fn checkout(status: CheckoutStatus, shopper_returned: bool) -> Checkout {
         let now = at();
         Checkout {
             schema_version: Checkout::SCHEMA_VERSION,
@@ -503,7 +503,7 @@ mod tests {
         }
     }
 
-    fn order(status: &str) -> PspOrder {
+    pub(crate) fn order(status: &str) -> PspOrder {
         let declined = status == "declined";
         PspOrder {
             order_id: "chk".into(),
