@@ -6,8 +6,10 @@
 //! - `<` and `>` (markup);
 //! - control characters (NUL, BEL, line breaks, …) and Unicode format characters, among them the
 //!   bidi overrides (U+202A–U+202E, U+2066–U+2069) that make text read differently than it is;
-//! - a Luhn-valid run of 13 to 19 digits (spaces or dashes between them allowed): a card number
-//!   typed into the wrong field must not be stored or sent on. Digits are Unicode's decimal
+//! - a Luhn-valid run of 13 to 19 digits, written together or in the groups card numbers are
+//!   written in (4-4-4-4…, 4-6-5, 4-6-4, with spaces or dashes): a card number typed into the
+//!   wrong field must not be stored or sent on. Digits grouped otherwise (`20261208-49123`, a
+//!   date and an order number) are not one number. Digits are Unicode's decimal
 //!   digits of every script: a number typed with a CJK input method (fullwidth `４１１１`) or in
 //!   Arabic-Indic digits is the same card number to a reader, and to whoever copies it out.
 //!
@@ -48,7 +50,7 @@ pub enum Breach {
     Markup,
     /// A control or format character (line breaks, bidi overrides, zero-width characters).
     Invisible,
-    /// A Luhn-valid run of 13 to 19 digits.
+    /// A Luhn-valid run of 13 to 19 digits (written as card numbers are).
     CardNumber,
 }
 
@@ -94,29 +96,53 @@ fn is_format(c: char) -> bool {
         | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
 }
 
-/// Whether `text` has a run of 13–19 digits (single spaces or dashes between digits allowed,
-/// as people write card numbers) that passes the Luhn check.
+/// Whether `text` has a run of 13–19 digits that passes the Luhn check: digits written
+/// together, or in the groups people write card numbers in (single spaces or dashes between
+/// groups of 4, Amex's 4-6-5 and Diners' 4-6-4). Digits in other groups are not one number: a
+/// shop's `20261208-49127` (a date and an order number) is two.
 fn holds_a_card_number(text: &str) -> bool {
-    let mut run = String::new();
+    // The groups of the current run of digits, each group's digits.
+    let mut groups: Vec<String> = vec![String::new()];
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if let Some(d) = digit_value(c) {
-            run.push(char::from(b'0' + d));
+            if let Some(group) = groups.last_mut() {
+                group.push(char::from(b'0' + d));
+            }
             continue;
         }
         let separator = is_separator(c)
-            && !run.is_empty()
+            && groups.last().is_some_and(|g| !g.is_empty())
             && chars
                 .peek()
                 .is_some_and(|&next| digit_value(next).is_some());
-        if !separator {
-            if is_card_number(&run) {
+        if separator {
+            groups.push(String::new());
+        } else {
+            if run_is_a_card_number(&groups) {
                 return true;
             }
-            run.clear();
+            groups = vec![String::new()];
         }
     }
-    is_card_number(&run)
+    run_is_a_card_number(&groups)
+}
+
+/// One run of digit groups: a card number if one group is, or if the groups are laid out as
+/// card numbers are written and together are one.
+fn run_is_a_card_number(groups: &[String]) -> bool {
+    if groups.iter().any(|g| is_card_number(g)) {
+        return true;
+    }
+    let lengths: Vec<usize> = groups.iter().map(String::len).collect();
+    let card_layout = match lengths.as_slice() {
+        [4, 6, 5] | [4, 6, 4] => true,
+        [4, middle @ .., last] if !middle.is_empty() => {
+            middle.iter().all(|n| *n == 4) && (1..=4).contains(last)
+        }
+        _ => false,
+    };
+    card_layout && is_card_number(&groups.concat())
 }
 
 /// A space or a dash of any script (`-`, `‐`, the fullwidth `－`, an ideographic space).
@@ -229,6 +255,28 @@ mod tests {
         assert_eq!(digit_value('\u{1D7E1}'), Some(9), "a later, adjoining run");
         for not_a_digit in ['a', '½', '²', 'Ⅷ', '\u{3007}', ' '] {
             assert_eq!(digit_value(not_a_digit), None, "{not_a_digit:?}");
+        }
+    }
+
+    #[test]
+    fn digits_grouped_unlike_a_card_number_are_not_one() {
+        // Each of these joins to a Luhn-valid number of 13–19 digits, but nobody writes a card
+        // number so: a date and an order number, a phone number, a postcode and a house number.
+        for ok in ["20261208-49123", "+31 20 123 4567 102", "1033 39-10000002"] {
+            let joined: String = ok.chars().filter(char::is_ascii_digit).collect();
+            assert!(
+                (13..=19).contains(&joined.len()) && luhn_valid(&joined),
+                "{ok}: an example that joins to a card-like number"
+            );
+            assert!(plain_text("p", Some(ok.into()), 100).is_ok(), "{ok}");
+        }
+        // As card numbers are written: 4-4-4-4, 4-4-4-4-3 (19 digits), Amex 4-6-5.
+        for bad in [
+            "4111 1111 1111 1111",
+            "6011-0000-0000-0000-001",
+            "3782 822463 10005",
+        ] {
+            assert!(plain_text("p", Some(bad.into()), 100).is_err(), "{bad}");
         }
     }
 
