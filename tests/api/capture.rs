@@ -345,17 +345,7 @@ async fn the_capturable_amount_is_what_msp_says_remains_and_a_capture_takes_at_m
     assert_eq!(checkout["amount_capturable"], amount, "{checkout}");
     // MSP's signed notification says less is left to capture (part of it was captured in
     // MSP's dashboard): that is what the checkout shows, and what a capture may take.
-    let order: Value = app
-        .client
-        .get(format!("{}/orders/{id}", app.sim.api_url()))
-        .header("api_key", MSP_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut order = order["data"].clone();
+    let mut order = app.msp_order(&id).await;
     order["payment_details"]["capture_remain"] = json!(1200);
     let body = serde_json::to_vec(&order).unwrap();
     let at = chrono::Utc::now().timestamp();

@@ -295,6 +295,29 @@ impl TestApp {
         body
     }
 
+    /// MSP's order `id`, as the simulator's API answers it (`data`).
+    pub async fn msp_order(&self, id: &str) -> Value {
+        let res: Value = self
+            .client
+            .get(format!("{}/orders/{id}", self.sim.api_url()))
+            .header("api_key", MSP_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        res["data"].clone()
+    }
+
+    /// MSP's `status` of order `id`.
+    pub async fn msp_order_status(&self, id: &str) -> String {
+        self.msp_order(id).await["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     pub async fn get_checkout(&self, id: &str) -> Value {
         let res = self
             .authed(reqwest::Method::GET, &format!("/v1/checkouts/{id}"))

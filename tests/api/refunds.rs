@@ -51,19 +51,6 @@ impl TestApp {
         }
     }
 
-    /// The order as the simulator (MultiSafepay) has it.
-    async fn msp_order(&self, id: &str) -> Value {
-        let res = self
-            .client
-            .get(format!("{}/orders/{id}", self.sim.api_url()))
-            .header("api_key", MSP_KEY)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = res.json().await.unwrap();
-        body["data"].clone()
-    }
-
     /// The refunds MultiSafepay received for order `id`.
     async fn msp_refunds(&self, id: &str) -> Vec<Value> {
         let order = self.msp_order(id).await;

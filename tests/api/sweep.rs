@@ -614,7 +614,7 @@ async fn an_authorisation_follows_msps_deadline_and_ends_canceled_when_msp_voids
     app.sim_advance(week).await;
     app.clock.advance(chrono::TimeDelta::seconds(week));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while order_status(&app, &id).await != "void" {
+    while app.msp_order_status(&id).await != "void" {
         assert!(
             tokio::time::Instant::now() < deadline,
             "MSP never voided it"
@@ -633,21 +633,4 @@ async fn an_authorisation_follows_msps_deadline_and_ends_canceled_when_msp_voids
         .collect();
     assert_eq!(events[0], "checkout.canceled", "{events:?}");
     app.stop().await;
-}
-
-async fn order_status(app: &TestApp, id: &str) -> String {
-    let order: Value = app
-        .client
-        .get(format!("{}/orders/{id}", app.sim.api_url()))
-        .header("api_key", MSP_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    order["data"]["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
