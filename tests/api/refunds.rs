@@ -637,6 +637,96 @@ async fn a_refund_reserved_but_never_sent_is_failed_by_the_reconciler() {
     app.stop().await;
 }
 
+/// A keyed refund's reservation lands in Redis after its request gave up waiting for it (a
+/// stalled or restarted Redis), so the request answered 503 "nothing was sent" and released its
+/// key. The retry the answer asks for, with the same key, sends that refund, the only one: before,
+/// it reserved a second refund under a new id, and the first was failed by the reconciler as
+/// never received, a refund the merchant never got as an answer (the soak's finding).
+#[tokio::test]
+async fn the_retry_of_a_refund_whose_reservation_landed_late_sends_that_refund_and_no_other() {
+    use gateway::domain::checkout::{CheckoutId, EventSource};
+    use gateway::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
+    use gateway::flows::transition::News;
+    use gateway::store::IdempotencyBegin;
+
+    let app = spawn_app().await;
+    let id = app.paid_checkout().await;
+    let ctx = &app.state.flows;
+    let body = json!({"amount": 800});
+    let refund_id = RefundId::generate();
+    // What the first request did: claim the key with its refund id, send its reservation (which
+    // lands, late), give up on it with 503, and release the key.
+    let key = gateway::api::idempotency::IdempotencyKey::parse("late-1")
+        .unwrap()
+        .scoped(&format!("POST /v1/checkouts/{id}/refunds"));
+    let fingerprint = gateway::api::idempotency::fingerprint_json(
+        &app.state,
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    let claim = gateway::store::Claim {
+        fingerprint: &fingerprint,
+        resource: Some(refund_id.as_str()),
+        now_ms: ctx.clock.now().timestamp_millis(),
+        in_flight_ms: Some(60_000),
+    };
+    let IdempotencyBegin::Started { owner, .. } = ctx
+        .store
+        .idempotency_claim(key.as_str(), &claim)
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh key");
+    };
+    let now = ctx.clock.now();
+    let refund = Refund {
+        id: refund_id.clone(),
+        source: Default::default(),
+        amount: gateway::domain::money::MinorUnits::new(800).unwrap(),
+        status: RefundStatus::Pending,
+        reason: None,
+        failure: None,
+        metadata: Default::default(),
+        psp: RefundPsp::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    gateway::flows::apply::apply(
+        ctx,
+        &CheckoutId::parse(&id).unwrap(),
+        EventSource::Api,
+        News::RefundRequested(&refund),
+    )
+    .await
+    .unwrap();
+    ctx.store
+        .idempotency_abort(key.as_str(), &owner)
+        .await
+        .unwrap();
+    app.clock.advance(chrono::TimeDelta::seconds(2));
+
+    let (status, replayed, retried) = app.keyed_refund(&id, "late-1", body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{retried}");
+    assert!(!replayed);
+    assert_eq!(retried["id"], refund_id.as_str(), "the same refund");
+    assert_eq!(retried["status"], "pending", "{retried}");
+    assert!(
+        retried["psp"]["transaction_id"].is_string(),
+        "sent to MSP now: {retried}"
+    );
+    assert_eq!(app.msp_refunds(&id).await.len(), 1);
+    let listed = app.listed_refunds(&id).await;
+    assert_eq!(listed.len(), 1, "one refund for one key: {listed:?}");
+
+    // The reconciler finds it at MSP: it is never failed as unreceived.
+    app.pass_after(chrono::TimeDelta::minutes(1)).await.unwrap();
+    let later = app.get_refund(refund_id.as_str()).await;
+    assert_ne!(later["status"], "failed", "{later}");
+    let (status, replayed, again) = app.keyed_refund(&id, "late-1", body).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true));
+    assert_eq!(again["id"], refund_id.as_str());
+    app.stop().await;
+}
+
 /// A keyed refund whose request never finished (the gateway stopped after MSP made the refund,
 /// before anything recorded MSP's answer): its key is in flight for `idempotency.in_flight_ttl_s`
 /// only, then the retry resumes the same refund by asking MSP, and never refunds again.

@@ -135,6 +135,49 @@ async fn a_key_whose_request_never_finished_is_resumed_once_its_in_flight_time_i
     app.stop().await;
 }
 
+/// A keyed create that failed with "nothing was sent" (its store write timed out) released its
+/// key keeping its checkout id: the retry creates the checkout under that id, so that a record the
+/// failed request's write stored after all is this key's checkout, not one left behind.
+#[tokio::test]
+async fn the_retry_after_nothing_was_sent_creates_the_checkout_under_the_first_id() {
+    use gateway::clock::Clock;
+    use gateway::domain::checkout::CheckoutId;
+    use gateway::store::{Claim, IdempotencyBegin};
+
+    let app = spawn_app().await;
+    let body = CheckoutRequest::new("4111111111111111").body();
+    let id = CheckoutId::generate();
+    let fingerprint = create_fingerprint(&app, &body);
+    let claim = Claim {
+        fingerprint: &fingerprint,
+        resource: Some(id.as_str()),
+        now_ms: app.clock.now().timestamp_millis(),
+        in_flight_ms: Some(60_000),
+    };
+    let store = &app.state.flows.store;
+    let IdempotencyBegin::Started { owner, .. } =
+        store.idempotency_claim("released-1", &claim).await.unwrap()
+    else {
+        panic!("a fresh key");
+    };
+    store.idempotency_abort("released-1", &owner).await.unwrap();
+
+    // At once: no in-flight wait after a release.
+    let res = app
+        .authed(reqwest::Method::POST, "/v1/checkouts")
+        .header("Idempotency-Key", "released-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["id"], id.as_str(), "{created}");
+    assert_eq!(created["status"], "requires_action");
+    assert_eq!(msp_orders_created(&app.sim.base_url()).await, 1);
+    app.stop().await;
+}
+
 /// The environment of a `checkout-gateway serve` on the shared Redis (a prefix of its own) and
 /// `sim`, with MSP calls of at most 0.5 s to connect plus `msp_timeout_ms`, a key in flight for
 /// 5 s after a crash (longer than such a call plus a second) and no reconciler.

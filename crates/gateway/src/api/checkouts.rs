@@ -52,7 +52,12 @@ pub async fn create(
         |begun| async move {
             let recorded = begun.resource.as_deref().map(CheckoutId::parse);
             match recorded {
-                Some(Ok(recorded)) if begun.resumed => resume(state, recorded, new).await,
+                // What an earlier request with this key stored is answered, never left behind
+                // for a second checkout: one that crashed may have reached MSP, one that failed
+                // with "nothing was sent" may have stored its record after giving up on it.
+                Some(Ok(recorded)) if begun.resumed || begun.released => {
+                    resume(state, recorded, new).await
+                }
                 Some(Ok(recorded)) => run(state, recorded, new).await,
                 Some(Err(_)) | None => Err(ApiError::internal(anyhow::anyhow!(
                     "an idempotency claim recorded no usable checkout id"
@@ -63,7 +68,8 @@ pub async fn create(
     .await
 }
 
-/// The retry of a keyed create whose first request never finished (the gateway stopped).
+/// The retry of a keyed create whose first request never finished (the gateway stopped), or
+/// failed before MSP heard of it.
 async fn resume(
     state: &AppState,
     id: CheckoutId,

@@ -69,12 +69,16 @@ pub fn fingerprint_json(state: &AppState, body: &[u8]) -> String {
 /// What the request that owns a key works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Begun {
-    /// The resource recorded with the claim: the caller's own, or, when `resumed`, the one the
-    /// interrupted request had recorded.
+    /// The resource recorded with the claim: the caller's own, or, when `resumed` or
+    /// `released`, the one the earlier request had recorded.
     pub resource: Option<String>,
     /// The key was taken over from a request that never finished (a crash): what it began
     /// may be stored already, and must be resumed, not started again.
     pub resumed: bool,
+    /// An earlier request with this key failed having sent nothing to MSP (its answer asked
+    /// for this retry): what it wrote may have landed after it gave up on the write (a stalled
+    /// Redis), so the resource may be stored already, but it never reached MSP.
+    pub released: bool,
 }
 
 /// Runs `work` at most once per key and body, storing its response for replays.
@@ -116,8 +120,14 @@ where
             owner,
             resource,
             resumed,
+            released,
         } => {
-            let result = work(Begun { resource, resumed }).await;
+            let result = work(Begun {
+                resource,
+                resumed,
+                released,
+            })
+            .await;
             let stored = match result {
                 Ok(stored) => stored,
                 // A resumed request keeps its claim even so: the claim holds the interrupted
@@ -125,8 +135,8 @@ where
                 // the next retry start another. It lapses again after its in-flight time, and
                 // the retry after that resumes the same resource.
                 Err(e) if e.code().retry_safe() && resumed => return Err(e),
-                // Nothing was done (nothing reached MSP): free the key so that the retry the
-                // answer asks for can run.
+                // Nothing reached MSP: release the key so that the retry the answer asks for
+                // can run (on the same resource, which this request may have stored).
                 Err(e) if e.code().retry_safe() => {
                     if let Err(abort) = store.idempotency_abort(key.as_str(), &owner).await {
                         tracing::warn!(error = %abort, "could not release an idempotency key; it expires by itself");
@@ -281,6 +291,47 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn the_retry_after_a_retry_safe_failure_goes_on_with_the_same_resource() {
+        let state = state();
+        let key = IdempotencyKey::parse("k-4").unwrap();
+        run_once(&state, &key, "fp", Some("re-first"), |begun| async move {
+            assert!(!begun.released && !begun.resumed);
+            Err(ApiError::store_unavailable(anyhow::anyhow!("down")))
+        })
+        .await
+        .unwrap_err();
+        // The retry records an id of its own, but works on the first one, which the failed
+        // request may have written after all.
+        let res = run_once(&state, &key, "fp", Some("re-second"), |begun| async move {
+            assert_eq!(
+                begun,
+                Begun {
+                    resource: Some("re-first".into()),
+                    resumed: false,
+                    released: true,
+                }
+            );
+            Ok(created())
+        })
+        .await
+        .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let replay = run_once(&state, &key, "fp", Some("re-third"), |_| async {
+            panic!("answered already")
+        })
+        .await
+        .unwrap();
+        assert!(replay.headers().get(REPLAYED).is_some());
+        // A different body is still a different request.
+        let other = run_once(&state, &key, "other", Some("re-fourth"), |_| async {
+            panic!("not this body's key")
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(other.code(), ErrorCode::IdempotencyKeyReused);
+    }
+
+    #[actix_web::test]
     async fn a_resumed_request_that_fails_keeps_the_claim_and_its_resource() {
         let state = state();
         let key = IdempotencyKey::parse("k-3").unwrap();
@@ -302,7 +353,8 @@ mod tests {
                 begun,
                 Begun {
                     resource: Some("chk-first".into()),
-                    resumed: true
+                    resumed: true,
+                    released: false,
                 }
             );
             Err(ApiError::store_unavailable(anyhow::anyhow!("down")))

@@ -79,6 +79,8 @@ pub async fn create(
 }
 
 /// Makes refund `refund_id`, or, `resumed` (the key's first request never finished), resumes it.
+/// A retry after "nothing was sent" makes the same refund id again: if the failed request's
+/// reservation landed after all, that refund is the one sent (`flows::refund::create_refund`).
 async fn run(
     state: &AppState,
     id: &CheckoutId,

@@ -163,8 +163,8 @@ pub async fn create(
                 .as_deref()
                 .and_then(|id| WebhookEndpointId::parse(id).ok());
             match recorded {
-                // The interrupted request may have stored it: answer that one.
-                Some(id) if begun.resumed => match read(state, &id).await? {
+                // The interrupted (or failed) request may have stored it: answer that one.
+                Some(id) if begun.resumed || begun.released => match read(state, &id).await? {
                     Some(stored) => Ok(StoredResponse {
                         status: StatusCode::CREATED.as_u16(),
                         body: to_json(&EndpointView::with_secret(&stored)),

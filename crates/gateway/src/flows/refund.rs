@@ -112,8 +112,39 @@ pub async fn create_refund(
         .get(id)
         .await?
         .ok_or(RefundError::CheckoutNotFound)?;
+    if let Some(refund) = stored.checkout.refund(&refund_id).cloned() {
+        return send_late_reservation(ctx, stored, refund).await;
+    }
     let (reserved, refund) = reserve(ctx, stored, refund_id, new).await?;
     let checkout = send(ctx, reserved, &refund).await?;
+    Ok((checkout, refund.id))
+}
+
+/// The retry of a keyed refund whose earlier request answered "nothing was sent" finds its
+/// refund reserved: the reservation landed after that request gave up on it (a stalled Redis),
+/// and nothing sent it, because only the request holding the key sends its refund, and
+/// the one that failed stopped before sending. It is sent now, the one refund the key makes, if
+/// that is still in time ([`NEVER_RECEIVED_AFTER`]); otherwise it is answered as it stands and
+/// the reconciler fails it as never received.
+async fn send_late_reservation(
+    ctx: &Context,
+    stored: Versioned,
+    refund: Refund,
+) -> Result<(Checkout, RefundId), RefundError> {
+    let late = ctx.clock.now() - refund.created_at;
+    if !refund.awaits_msp() || late > NEVER_RECEIVED_AFTER {
+        tracing::warn!(
+            status = refund.status.as_str(),
+            late_ms = late.num_milliseconds(),
+            "the refund an earlier request reserved is answered as it stands"
+        );
+        return Ok((stored.checkout, refund.id));
+    }
+    tracing::warn!(
+        late_ms = late.num_milliseconds(),
+        "an earlier request's reservation landed after it gave up; sending that refund"
+    );
+    let checkout = send(ctx, stored, &refund).await?;
     Ok((checkout, refund.id))
 }
 

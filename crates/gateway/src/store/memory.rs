@@ -121,6 +121,8 @@ enum Idempotency {
         owner: String,
         resource: Option<String>,
         in_flight_until_ms: Option<i64>,
+        /// Released by its owner, keeping `resource` (see `idempotency_abort`).
+        released: bool,
     },
     Completed {
         fingerprint: String,
@@ -422,9 +424,19 @@ impl super::Idempotency for MemoryStore {
         state.sweep_if_due(now);
         let owner = fresh_token();
         let mut resource = claim.resource.map(str::to_owned);
-        let mut resumed = false;
+        let (mut resumed, mut released) = (false, false);
         if let Some(entry) = state.live_idempotency(key, now) {
             match &entry.value {
+                // Released by a request that sent nothing: go on with its resource.
+                Idempotency::Processing {
+                    fingerprint,
+                    resource: theirs,
+                    released: true,
+                    ..
+                } if fingerprint == claim.fingerprint => {
+                    resource = theirs.clone().or(resource);
+                    released = true;
+                }
                 // The request that claimed the key never finished: take its claim over (with
                 // its resource), as the Redis store does.
                 Idempotency::Processing {
@@ -460,6 +472,7 @@ impl super::Idempotency for MemoryStore {
                     owner: owner.clone(),
                     resource: resource.clone(),
                     in_flight_until_ms: claim.in_flight_until_ms(),
+                    released: false,
                 },
                 self.ttls.idempotency,
             ),
@@ -468,6 +481,7 @@ impl super::Idempotency for MemoryStore {
             owner,
             resource,
             resumed,
+            released,
         })
     }
 
@@ -508,10 +522,23 @@ impl super::Idempotency for MemoryStore {
     async fn idempotency_abort(&self, key: &str, owner: &str) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.state();
-        let owned = state.live_idempotency(key, now).is_some_and(|entry| {
-            matches!(&entry.value, Idempotency::Processing { owner: current, .. } if current == owner)
-        });
-        if owned {
+        let Some(entry) = state.live_idempotency(key, now) else {
+            return Ok(());
+        };
+        let delete = match &mut entry.value {
+            Idempotency::Processing {
+                owner: current,
+                resource: Some(_),
+                released,
+                ..
+            } if current == owner => {
+                *released = true;
+                false
+            }
+            Idempotency::Processing { owner: current, .. } => current == owner,
+            Idempotency::Completed { .. } => false,
+        };
+        if delete {
             state.idempotency.remove(key);
         }
         Ok(())

@@ -155,6 +155,11 @@ pub enum IdempotencyBegin {
         /// The key was taken over from a request whose claim outlived its in-flight time (it
         /// crashed): the work may have begun already.
         resumed: bool,
+        /// An earlier request with this key failed having sent nothing to MSP and released it
+        /// ([`Idempotency::idempotency_abort`]), keeping its resource: what that request wrote
+        /// may have landed after it stopped waiting (a stalled Redis), never sent on. Go on
+        /// with that resource, not a new one.
+        released: bool,
     },
     /// Another request with this key is still running.
     InFlight { fingerprint: String },
@@ -484,8 +489,11 @@ pub trait Idempotency: Send + Sync + 'static {
         response: &StoredResponse,
     ) -> Result<(), StoreError>;
 
-    /// Releases the key (compare-and-delete on the owner), so that a retry can run again; used
-    /// when nothing was sent to MSP.
+    /// Releases the key, if `owner` still owns it, so that a retry runs again; used when nothing
+    /// was sent to MSP. A claim that recorded a resource keeps it, marked released: the retry
+    /// gets `Started { released: true, .. }` with that resource, because the failed request's
+    /// writes (a refund's reservation) may land after it gave up on them, and a retry under a
+    /// new id would leave them behind. A claim without a resource is deleted.
     async fn idempotency_abort(&self, key: &str, owner: &str) -> Result<(), StoreError>;
 }
 

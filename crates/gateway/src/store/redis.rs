@@ -606,13 +606,14 @@ impl Idempotency for RedisStore {
                 }
             })
             .await?;
-        let started = |record: IdempotencyRecord, resumed| IdempotencyBegin::Started {
+        let started = |record: IdempotencyRecord, resumed, released| IdempotencyBegin::Started {
             owner: owner.clone(),
             resource: record.resource,
             resumed,
+            released,
         };
         if claimed == 1 {
-            return Ok(started(ours, false));
+            return Ok(started(ours, false, false));
         }
         let current = current.ok_or_else(|| {
             StoreError::corrupt("idempotency claim answered neither claimed nor a record")
@@ -620,7 +621,7 @@ impl Idempotency for RedisStore {
         // Sent twice, the key may hold our own first run's claim: the owner token is fresh,
         // so only that run can have written exactly these bytes.
         if &current == record {
-            return Ok(started(ours, false));
+            return Ok(started(ours, false, false));
         }
         let theirs: IdempotencyRecord = from_json("idempotency record", &current)?;
         let Some(taken) = theirs.take_over(claim, &owner) else {
@@ -640,11 +641,18 @@ impl Idempotency for RedisStore {
                     .as_ref()
                     == Some(taken_json));
         if ours_now {
+            if theirs.released {
+                tracing::info!(
+                    resource = taken.resource.as_deref(),
+                    "retrying a request whose earlier try sent nothing; going on with its resource"
+                );
+                return Ok(started(taken, false, true));
+            }
             tracing::warn!(
                 resource = taken.resource.as_deref(),
                 "took over an idempotency key whose request never finished; resuming it"
             );
-            return Ok(started(taken, true));
+            return Ok(started(taken, true, false));
         }
         let now: Option<String> = self.get_string("idempotency_begin", redis_key).await?;
         match now {
@@ -702,6 +710,14 @@ impl Idempotency for RedisStore {
         let record: IdempotencyRecord = from_json("idempotency record", &current)?;
         if !record.is_processing_by(owner) {
             // Completed, or someone else's claim: a late abort must not erase either.
+            return Ok(());
+        }
+        if record.resource.is_some() {
+            // Kept, released, with its resource: the retry goes on with what this request
+            // may have written after all.
+            let released = to_json("idempotency record", &record.released())?;
+            self.replace_idempotency_record("idempotency_abort", redis_key, &current, &released)
+                .await?;
             return Ok(());
         }
         let current = &current;

@@ -591,6 +591,67 @@ pub async fn compare_and_set_refreshes_the_retention(make: impl ExpiryFactory) {
     );
 }
 
+/// A claim with a resource, aborted, is released rather than deleted: the next claim for the
+/// same body gets it at once, in flight or not, with the first claim's resource, and marked
+/// released (not resumed); another body's claim still finds the key taken.
+pub async fn an_aborted_claim_with_a_resource_is_released_keeping_it(make: impl Factory) {
+    use gateway::store::Claim;
+    let store = make(LONG).await;
+    let claim = |fingerprint, resource| Claim {
+        fingerprint,
+        resource: Some(resource),
+        now_ms: 1_000,
+        in_flight_ms: Some(60_000),
+    };
+    let first = started(
+        store
+            .idempotency_claim("k", &claim("fp", "re-a"))
+            .await
+            .unwrap(),
+    );
+    store.idempotency_abort("k", &first).await.unwrap();
+    assert!(matches!(
+        store
+            .idempotency_claim("k", &claim("other", "re-x"))
+            .await
+            .unwrap(),
+        IdempotencyBegin::InFlight { .. }
+    ));
+    let IdempotencyBegin::Started {
+        owner: second,
+        resource,
+        resumed: false,
+        released: true,
+    } = store
+        .idempotency_claim("k", &claim("fp", "re-b"))
+        .await
+        .unwrap()
+    else {
+        panic!("a released claim is taken by the retry");
+    };
+    assert_eq!(resource.as_deref(), Some("re-a"));
+    // Once, and the aborted owner's token no longer touches it.
+    assert!(matches!(
+        store
+            .idempotency_claim("k", &claim("fp", "re-c"))
+            .await
+            .unwrap(),
+        IdempotencyBegin::InFlight { .. }
+    ));
+    store.idempotency_abort("k", &first).await.unwrap();
+    store
+        .idempotency_complete("k", &second, &response())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .idempotency_claim("k", &claim("fp", "re-d"))
+            .await
+            .unwrap(),
+        IdempotencyBegin::Completed { .. }
+    ));
+}
+
 pub async fn an_in_flight_claim_is_taken_over_with_its_resource_once_its_time_is_over(
     make: impl Factory,
 ) {
@@ -606,6 +667,7 @@ pub async fn an_in_flight_claim_is_taken_over_with_its_resource_once_its_time_is
         owner: first,
         resource,
         resumed: false,
+        released: false,
     } = store
         .idempotency_claim("k", &claim("fp", "chk-a", 1_000))
         .await
@@ -629,6 +691,7 @@ pub async fn an_in_flight_claim_is_taken_over_with_its_resource_once_its_time_is
         owner: second,
         resource,
         resumed: true,
+        released: false,
     } = store
         .idempotency_claim("k", &claim("fp", "chk-b", 61_000))
         .await

@@ -174,6 +174,7 @@ against_both_stores!(
     idempotency_owner_mismatch_changes_nothing,
     idempotency_abort_frees_the_key_for_a_retry,
     an_in_flight_claim_is_taken_over_with_its_resource_once_its_time_is_over,
+    an_aborted_claim_with_a_resource_is_released_keeping_it,
     sync_index_orders_by_due_time_and_limits,
     locks_exclude_until_unlocked_by_their_owner,
     an_event_whose_writer_died_is_found_after_the_grace_and_leased_once,

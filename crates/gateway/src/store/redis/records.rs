@@ -28,6 +28,11 @@ pub(super) struct IdempotencyRecord {
     /// that a retry takes it over. Absent: until the key expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_until_ms: Option<i64>,
+    /// Released by its owner after a failure that sent nothing to MSP: the next claim with the
+    /// same fingerprint takes it over at once, keeping the resource. (Its in-flight time is
+    /// set over too, so that an older instance takes it over as an interrupted claim.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
 }
 
 impl IdempotencyRecord {
@@ -42,6 +47,16 @@ impl IdempotencyRecord {
             response: None,
             resource: claim.resource.map(str::to_owned),
             in_flight_until_ms: claim.in_flight_until_ms(),
+            released: false,
+        }
+    }
+
+    /// This claim, released by its owner (see `released`).
+    pub fn released(&self) -> Self {
+        Self {
+            released: true,
+            in_flight_until_ms: Some(0),
+            ..self.clone()
         }
     }
 
@@ -49,15 +64,17 @@ impl IdempotencyRecord {
     /// keeps the interrupted request's resource. `None` unless this record is a processing
     /// claim for the same fingerprint whose in-flight time is over.
     pub fn take_over(&self, claim: &Claim<'_>, owner: &str) -> Option<Self> {
-        let lapsed = self
-            .in_flight_until_ms
-            .is_some_and(|until| until <= claim.now_ms);
+        let lapsed = self.released
+            || self
+                .in_flight_until_ms
+                .is_some_and(|until| until <= claim.now_ms);
         (self.state == IdempotencyState::Processing
             && lapsed
             && self.fingerprint == claim.fingerprint)
             .then(|| Self {
                 owner: owner.to_owned(),
                 in_flight_until_ms: claim.in_flight_until_ms(),
+                released: false,
                 resource: self
                     .resource
                     .clone()
