@@ -1,11 +1,10 @@
 //! `POST /demo/dispute/evidence`: the disputes section's form (a PDF from the shop's staff), sent
 //! on as the gateway's `POST /v1/disputes/{id}/evidence`, as a merchant's backend would.
 
-use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
-use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 
 use super::SandboxInfo;
@@ -27,21 +26,20 @@ struct EvidenceForm {
     file: Vec<u8>,
 }
 
-async fn read_form(mut form: Multipart) -> Result<EvidenceForm, &'static str> {
+/// Reads the form's fields from its body (at most the route's payload limit, 6 MiB).
+async fn read_form(content_type: &str, body: web::Bytes) -> Result<EvidenceForm, &'static str> {
+    const UNREADABLE: &str = "The form could not be read: send it again.";
+    let boundary = multer::parse_boundary(content_type).map_err(|_| UNREADABLE)?;
+    let whole = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut form = multer::Multipart::new(whole, boundary);
     let mut out = EvidenceForm::default();
-    while let Some(field) = form.next().await {
-        let mut field = field.map_err(|_| "The form could not be read: send it again.")?;
+    while let Some(mut field) = form.next_field().await.map_err(|_| UNREADABLE)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
-            out.file_name = field
-                .content_disposition()
-                .and_then(|d| d.get_filename())
-                .unwrap_or("evidence.pdf")
-                .to_owned();
+            out.file_name = field.file_name().unwrap_or("evidence.pdf").to_owned();
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| "The form could not be read: send it again.")?;
+        while let Some(chunk) = field.chunk().await.map_err(|_| UNREADABLE)? {
             if bytes.len() + chunk.len() > MAX_FILE {
                 return Err("That file is too large: at most 4 MiB.");
             }
@@ -61,9 +59,15 @@ async fn read_form(mut form: Multipart) -> Result<EvidenceForm, &'static str> {
 pub(crate) async fn submit(
     state: web::Data<AppState>,
     info: web::Data<SandboxInfo>,
-    form: Multipart,
+    req: HttpRequest,
+    body: web::Bytes,
 ) -> HttpResponse {
-    let form = match read_form(form).await {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let form = match read_form(content_type, body).await {
         Ok(form) => form,
         Err(_) => return unknown_checkout(),
     };
