@@ -148,6 +148,46 @@ pub const ZERO_COUNTERS: &[(&str, &[LabelValues])] = &[
             ),
         ],
     ),
+    (
+        ACTIVITY_RECORD_ERRORS,
+        &[(
+            "record",
+            &[
+                "msp_call",
+                "notification",
+                "with_change",
+                "with_read",
+                "stats",
+            ],
+        )],
+    ),
+    (
+        crate::flows::sweep::SWEEPS,
+        &[(
+            "outcome",
+            &[
+                "ok",
+                "refused",
+                "unreachable",
+                "unexpected",
+                "sync_failed",
+                "lease_lost",
+                "busy",
+                "store_error",
+            ],
+        )],
+    ),
+    (
+        crate::flows::sweep::SWEEP_ROWS,
+        &[("order", &["ours", "other"])],
+    ),
+    (
+        crate::flows::sweep::SWEEP_DIFFERENCES,
+        &[(
+            "kind",
+            &["missed_status", "dashboard_refunds", "chargebacks"],
+        )],
+    ),
 ];
 
 /// The process metrics' collector (`process_*`), read at every scrape.

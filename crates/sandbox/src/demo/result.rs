@@ -100,7 +100,8 @@ pub struct RefundFormState {
 impl DemoResultPage {
     /// Builds the page's context from the gateway's own answers: `GET /v1/checkouts/{id}`,
     /// `GET /v1/checkouts/{id}/events` and `GET /v1/checkouts/{id}/refunds`
-    /// (§10.1), each a page with every entry (the caller follows `has_more`). Missing fields show as empty rather than failing the page: it is a demo of
+    /// (each a page with every entry: the caller follows `has_more`). Missing fields show as
+    /// empty rather than failing the page: it is a demo of
     /// whatever the gateway said. The refund form starts blank.
     pub fn from_api(checkout: &Value, events: &Value, refunds: &Value, refresh_url: &str) -> Self {
         let text = |v: &Value| v.as_str().map(str::to_owned);
