@@ -667,6 +667,52 @@ async fn two_instances_deliver_each_event_once_per_endpoint() {
     b.stop().await;
 }
 
+/// An endpoint made on one instance is not seen by another for up to 10 s (its cached "no
+/// endpoints"): the events that other instance makes meanwhile are queued for the endpoint once
+/// it looks again, by its own clock and without further traffic; what it made before the
+/// endpoint existed is not.
+#[tokio::test]
+async fn events_made_elsewhere_before_an_instance_sees_a_new_endpoint_still_reach_it() {
+    let a = app().await;
+    let b = spawn_app_with(Options {
+        prefix: Some(a.prefix.clone()),
+        ..Options::default()
+    })
+    .await;
+    // b looks and sees no endpoint: it caches that answer.
+    let before = b.checkout_event("checkout.succeeded").await;
+    // Longer than the clock skew allowed between instances.
+    a.clock.advance(TimeDelta::seconds(3));
+    b.clock.advance(TimeDelta::seconds(3));
+    let mut receiver = Receiver::start("unused").await;
+    let endpoint = a.create_endpoint(&receiver.url(), &["checkout.*"]).await;
+    // Made on b after the endpoint, while b still believes there is none.
+    let after = b.checkout_event("checkout.succeeded").await;
+    assert!(
+        endpoint_delivery(&b.event(&after).await, &id_of(&endpoint)).is_none(),
+        "not queued when made"
+    );
+
+    b.clock.advance(TimeDelta::seconds(8));
+    let delivery = b
+        .wait_for_endpoint_attempts(&after, &id_of(&endpoint), 1)
+        .await;
+    assert_eq!(delivery["status"], "delivered", "{delivery}");
+    let got = receiver.wait_for_acknowledged(1, WAIT).await;
+    let ids: Vec<_> = got.iter().filter_map(|r| r.header("webhook-id")).collect();
+    assert!(ids.contains(&after.as_str()), "{ids:?}");
+    // Every event of b's second checkout arrived (it has them all queued now); the first
+    // checkout's, made before the endpoint, did not.
+    assert!(!ids.contains(&before.as_str()), "{ids:?}");
+    assert!(
+        endpoint_delivery(&b.event(&before).await, &id_of(&endpoint)).is_none(),
+        "an event older than the endpoint is not queued for it"
+    );
+    receiver.stop().await;
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn redelivery_goes_to_every_endpoint_or_to_the_one_named() {
     let app = app().await;

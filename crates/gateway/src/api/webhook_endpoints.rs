@@ -187,11 +187,11 @@ async fn insert(state: &AppState, endpoint: WebhookEndpoint) -> Result<StoredRes
         .map_err(ApiError::store_unavailable)?;
     match reply {
         PutReply::Written => {
-            state
-                .flows
-                .outbox
-                .endpoints
-                .created(state.flows.clock.now().timestamp_millis());
+            state.flows.outbox.endpoints.created(
+                &state.flows.store,
+                &endpoint,
+                state.flows.clock.now().timestamp_millis(),
+            );
             tracing::info!(endpoint_id = %endpoint.id, "webhook endpoint created");
             Ok(StoredResponse {
                 status: StatusCode::CREATED.as_u16(),

@@ -116,7 +116,7 @@ async fn apply_news(
                 || ctx
                     .outbox
                     .endpoints
-                    .may_exist(store, now.timestamp_millis())
+                    .queue(&ctx.store, now.timestamp_millis(), &events)
                     .await);
         let announce_at = deliver.then(|| now + ctx.settings.outbox_grace);
         // The console's records of what led here (this request's MSP calls, its

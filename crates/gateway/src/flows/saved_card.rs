@@ -322,7 +322,7 @@ async fn queued<'a>(ctx: &Context, events: &'a [Event], now: DateTime<Utc>) -> O
             || ctx
                 .outbox
                 .endpoints
-                .may_exist(ctx.store.as_ref(), now.timestamp_millis())
+                .queue(&ctx.store, now.timestamp_millis(), events)
                 .await);
     Outbox {
         events,

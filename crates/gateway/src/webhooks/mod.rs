@@ -118,7 +118,9 @@ impl Deliverer {
         let url_client = client()
             .build()
             .context("could not build the webhook HTTP client")?;
+        // No proxy: a proxy would resolve the endpoint's name itself, past the address guard.
         let endpoint_client = client()
+            .no_proxy()
             .dns_resolver(guard.resolver())
             .build()
             .context("could not build the webhook endpoints' HTTP client")?;
@@ -158,9 +160,16 @@ impl Deliverer {
                     });
                 }
                 _ = tick.tick() => {
-                    // Nothing to deliver to (no webhooks.url, no endpoint seen): no Redis calls.
+                    // Nothing to deliver to (no webhooks.url, no endpoint seen): no Redis calls,
+                    // but for asking every 10 s whether an endpoint made elsewhere wants the
+                    // events made here meanwhile.
                     if self.url.is_none() && !self.ctx.outbox.endpoints.known() {
-                        continue;
+                        let now_ms = self.ctx.clock.now().timestamp_millis();
+                        let hint = &self.ctx.outbox.endpoints;
+                        hint.refresh_if_due(&self.ctx.store, now_ms).await;
+                        if !hint.known() {
+                            continue;
+                        }
                     }
                     if let Err(e) = self.start_due().await {
                         tracing::warn!(error = %e, "webhook delivery pass failed; retrying in a second");
