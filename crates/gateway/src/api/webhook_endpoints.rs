@@ -4,7 +4,7 @@
 //! `disabled`), `DELETE` (200 with the endpoint), `POST …/rotate_secret` (the old secret signs
 //! beside the new one for 24 h).
 //!
-//! Every change is one compare-and-set on the stored endpoint ([`WebhookEndpoints`]), read
+//! Every change is one compare-and-set on the stored endpoint ([`WebhookEndpoints`](crate::store::WebhookEndpoints)), read
 //! again and decided again when another change came first. A URL is checked by the
 //! [`AddressGuard`](crate::webhooks::address::AddressGuard) before anything is written.
 

@@ -1,13 +1,13 @@
-//! Whether this instance should queue events for webhook endpoints, without a
-//! Redis read per event: a shop with no `webhooks.url` and no endpoint pays nothing for them.
+//! Whether this instance should queue events for webhook endpoints, without a Redis read per
+//! event: a shop with no `webhooks.url` and no endpoint pays one small read a second for them.
 //!
 //! The answer is cached for [`FRESH_FOR_MS`]: an endpoint made on this instance counts at once;
 //! one made on another instance counts here once the cache runs out. So that the events made
 //! here meanwhile are not lost to it, the events this instance did not queue are remembered
-//! (since the store last said "no endpoints", so at most [`FRESH_FOR_MS`] of them) and, once
-//! the store shows endpoints, queued for each endpoint that wants them and existed when they
-//! were made ([`EndpointsHint::catch_up`]). Errors count as "there may be endpoints" (queue,
-//! rather than lose a delivery).
+//! since the store last said "no endpoints" (the deliverer's tick asks again every second while
+//! there are any, [`EndpointsHint::refresh_if_due`]); once the store shows endpoints, each is
+//! queued for every endpoint that wants it and existed when it was made. Errors count as "there
+//! may be endpoints" (queue, rather than lose a delivery).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,8 +21,12 @@ use crate::store::CheckoutStore;
 /// How long an answer is used before the store is asked again (ms).
 pub const FRESH_FOR_MS: i64 = 10_000;
 
-/// The most unqueued events remembered (about 10 s of a busy instance's events); past it the
-/// oldest are dropped with a warning.
+/// How often the deliverer's tick asks again while events wait to be caught up (ms): it bounds
+/// how many are remembered (about a second's worth) at one small read a second.
+const CATCH_UP_EVERY_MS: i64 = 1_000;
+
+/// The most unqueued events remembered (a busy instance makes a few thousand a second); past it
+/// the oldest are dropped with a warning.
 const MAX_UNQUEUED: usize = 200_000;
 
 /// How much earlier than an endpoint's creation an event may be made (by another instance's
@@ -93,10 +97,13 @@ impl EndpointsHint {
         false
     }
 
-    /// Asks the store again if events wait to be caught up and the answer is stale (the
-    /// deliverer's tick, so that an instance that makes no more events still catches up).
+    /// Asks the store again if events wait to be caught up and the answer is older than
+    /// [`CATCH_UP_EVERY_MS`] (the deliverer's tick, so that an instance that makes no more
+    /// events still catches up, and remembers about a second of events at most).
     pub async fn refresh_if_due(&self, store: &Arc<dyn CheckoutStore>, now_ms: i64) {
-        if self.stale(now_ms) && !self.lock().is_empty() {
+        let checked = self.checked_at_ms.load(Ordering::Relaxed);
+        let due = now_ms.saturating_sub(checked) >= CATCH_UP_EVERY_MS || now_ms < checked;
+        if due && !self.lock().is_empty() {
             self.refresh(store, now_ms).await;
         }
     }
