@@ -458,6 +458,53 @@ async fn a_rotated_secret_signs_beside_the_new_one_for_24_hours() {
     app.stop().await;
 }
 
+/// An endpoint the merchant disables gets nothing, not even what was queued for it before, until
+/// it is enabled again; the other endpoints go on.
+#[tokio::test]
+async fn an_endpoint_the_merchant_disables_gets_nothing_until_enabled() {
+    let app = app().await;
+    let paused = Receiver::start("unused").await;
+    let other = Receiver::start("unused").await;
+    let paused_id = id_of(&app.create_endpoint(&paused.url(), &["checkout.*"]).await);
+    let other_id = id_of(&app.create_endpoint(&other.url(), &["checkout.*"]).await);
+    let (status, changed) = app
+        .endpoint_call(
+            Method::PATCH,
+            &format!("/v1/webhook_endpoints/{paused_id}"),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["disabled"], true);
+
+    let while_disabled = app.checkout_event("checkout.succeeded").await;
+    let d = app
+        .wait_for_endpoint_attempts(&while_disabled, &other_id, 1)
+        .await;
+    assert_eq!(d["status"], "delivered");
+    assert!(paused.received().is_empty());
+    assert!(endpoint_delivery(&app.event(&while_disabled).await, &paused_id).is_none());
+
+    app.endpoint_call(
+        Method::PATCH,
+        &format!("/v1/webhook_endpoints/{paused_id}"),
+        Some(json!({"disabled": false})),
+    )
+    .await;
+    let enabled = app.checkout_event("checkout.succeeded").await;
+    let d = app
+        .wait_for_endpoint_attempts(&enabled, &paused_id, 1)
+        .await;
+    assert_eq!(d["status"], "delivered");
+    let got: Vec<_> = paused
+        .received()
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+        .collect();
+    assert!(!got.contains(&while_disabled), "{got:?}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_410_disables_the_endpoint_until_it_is_enabled_again() {
     let app = app().await;
@@ -515,6 +562,10 @@ async fn a_410_disables_the_endpoint_until_it_is_enabled_again() {
         .await;
     assert_eq!(gone.received().len(), 1);
     assert!(endpoint_delivery(&app.event(&second).await, &gone_id).is_none());
+    // The first event's retry, due now, is given up, not sent: counted as `disabled`.
+    app.deliver_after(TimeDelta::minutes(2)).await;
+    assert!(endpoint_counted(&app, &gone_id, "disabled").await);
+    assert_eq!(gone.received().len(), 1);
 
     // Enabled again, it gets the next one.
     gone.set_mode(Mode::Ok);
@@ -589,7 +640,53 @@ async fn retry_after_on_429_and_503_is_honoured() {
     let at =
         chrono::DateTime::parse_from_rfc3339(d["attempts"][1]["at"].as_str().unwrap()).unwrap();
     assert_eq!((next(&d) - at).num_minutes(), 5, "{d}");
+    // A longer one on a 429 than the schedule's next wait (30 min) holds the retry back as long
+    // as it asks.
+    receiver.set_mode(Mode::RetryAfter(429, 3_600));
+    app.deliver_after(TimeDelta::minutes(6)).await;
+    let d = app.wait_for_endpoint_attempts(&event, &id, 3).await;
+    let at =
+        chrono::DateTime::parse_from_rfc3339(d["attempts"][2]["at"].as_str().unwrap()).unwrap();
+    assert_eq!((next(&d) - at).num_seconds(), 3_600, "{d}");
+
+    // Each attempt was the same event, signed afresh at its own time.
+    let got = receiver.received();
+    assert_eq!(got.len(), 3);
+    let ids: Vec<_> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert!(ids.iter().all(|i| *i == Some(event.as_str())), "{ids:?}");
+    let stamps: Vec<i64> = got
+        .iter()
+        .map(|r| r.header("webhook-timestamp").unwrap().parse().unwrap())
+        .collect();
+    assert!(stamps[0] < stamps[1] && stamps[1] < stamps[2], "{stamps:?}");
+    assert_ne!(
+        got[0].header("webhook-signature"),
+        got[1].header("webhook-signature")
+    );
+    assert!(endpoint_counted(&app, &id, "retry").await);
     app.stop().await;
+}
+
+/// Whether `/metrics` counts a delivery to endpoint `id` with `outcome` (waiting for it, as a
+/// delivery is counted just after its receiver answered).
+async fn endpoint_counted(app: &TestApp, id: &str, outcome: &str) -> bool {
+    let wanted = [
+        format!("endpoint=\"{id}\""),
+        format!("outcome=\"{outcome}\""),
+    ];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+        let found = metrics.lines().any(|l| {
+            l.starts_with("gateway_webhook_endpoint_deliveries_total{")
+                && wanted.iter().all(|w| l.contains(w.as_str()))
+                && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0)
+        });
+        if found || tokio::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -819,8 +916,11 @@ async fn metrics_count_deliveries_per_endpoint_by_id_never_by_url() {
     };
     assert!(counted(&metrics), "{metrics}");
     assert!(
-        metrics.contains("gateway_webhook_delivery_duration_seconds"),
-        "{metrics}"
+        metrics.lines().any(
+            |l| l.starts_with("gateway_webhook_delivery_duration_seconds")
+                && l.contains(&format!("endpoint=\"{id}\""))
+        ),
+        "the latency by endpoint: {metrics}"
     );
     assert!(!metrics.contains("s3cr3t"));
     assert!(!captured_logs().contains("s3cr3t"));

@@ -313,6 +313,34 @@ impl Refused {
 mod tests {
     use super::*;
 
+    /// An address written in a stored URL (made while private networks were allowed, say) is
+    /// refused when the delivery goes out; a name is left to the resolver.
+    #[test]
+    fn an_address_in_the_url_is_judged_before_sending() {
+        let strict = guard(false);
+        for url in [
+            "https://127.0.0.1/hook",
+            "https://[::1]/hook",
+            "https://[::ffff:10.0.0.1]/hook",
+            "https://169.254.169.254/latest",
+        ] {
+            let refused = strict.check_before_sending(url).unwrap_err();
+            assert!(refused.starts_with("not sent"), "{url}: {refused}");
+        }
+        assert_eq!(
+            strict.check_before_sending("https://93.184.215.14/hook"),
+            Ok(())
+        );
+        assert_eq!(
+            strict.check_before_sending("https://localhost./hook"),
+            Ok(())
+        );
+        assert_eq!(
+            guard(true).check_before_sending("https://127.0.0.1/hook"),
+            Ok(())
+        );
+    }
+
     fn guard(allow_private: bool) -> AddressGuard {
         let resolver = Arc::new(FixedResolver::default());
         resolver.set("localhost.", vec!["127.0.0.1".parse().unwrap()]);
