@@ -400,8 +400,30 @@ async fn acknowledged(world: &World) -> HashSet<String> {
 async fn settle(checker: &Checker<'_>, world: &World, deadline: Instant) -> bool {
     let mut only: Option<HashSet<String>> = None;
     loop {
+        let pass = Instant::now();
         let ack = acknowledged(world).await;
         let f = checker.run(&ack, only.as_ref()).await;
+        // What each pass found, and how long it took: a full pass over a long run's checkouts
+        // takes minutes, which is part of the settle time this reports.
+        let open: Vec<String> = f
+            .violations
+            .iter()
+            .map(|(i, v)| format!("invariant {}: {}", i + 1, v.len()))
+            .collect();
+        println!(
+            "soak: settle pass over {} took {:.0} s: {}",
+            only.as_ref()
+                .map_or("every checkout".to_owned(), |o| format!(
+                    "{} checkouts",
+                    o.len()
+                )),
+            pass.elapsed().as_secs_f64(),
+            if open.is_empty() {
+                "all held".to_owned()
+            } else {
+                open.join(", ")
+            }
+        );
         if f.all_held() {
             if only.is_none() {
                 return true;
