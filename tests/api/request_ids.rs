@@ -195,6 +195,22 @@ async fn the_log_lines_of_a_request_carry_the_id_it_was_answered_with() {
         assert_eq!(spans[0]["name"], "request", "{line}");
         assert_eq!(spans[0]["request_id"], given.as_str(), "{line}");
     }
+    // And the other way round: every line the create flow logged for this checkout (MSP's call,
+    // the status change, …) carries the id, none without it.
+    let of_create: Vec<Value> = logs
+        .lines()
+        .filter(|l| l.contains(id))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| {
+            l["spans"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s["name"] == "create_checkout"))
+        })
+        .collect();
+    assert!(of_create.len() >= 2, "{of_create:?}");
+    for line in &of_create {
+        assert_eq!(line["spans"][0]["request_id"], given.as_str(), "{line}");
+    }
     app.stop().await;
 }
 
