@@ -717,6 +717,54 @@ async fn a_stuck_endpoint_costs_only_its_own_timeouts() {
     app.stop().await;
 }
 
+/// The same, on one checkout: while its attempts to the stuck endpoint hang, the checkout's
+/// next events (refunds, each with its own events) still reach the healthy endpoint at once.
+#[tokio::test]
+async fn a_stuck_endpoint_does_not_hold_up_a_healthy_one_on_the_same_checkout() {
+    let app = spawn_app_with(Options {
+        webhooks: Some(Webhooks {
+            timeout_ms: 20_000,
+            ..Webhooks::to("http://127.0.0.1:9/unused".into())
+        }),
+        ..Options::default()
+    })
+    .await;
+    let stuck = Receiver::start("unused").await;
+    stuck.set_mode(Mode::Slow(Duration::from_secs(600)));
+    let healthy = Receiver::start("unused").await;
+    app.create_endpoint(&stuck.url(), &["*"]).await;
+    app.create_endpoint(&healthy.url(), &["*"]).await;
+    let id = id_of(&app.create(FRICTIONLESS).await);
+    healthy
+        .wait_for_acknowledged(1, Duration::from_secs(5))
+        .await;
+    // Six refunds, one after the other, while the stuck endpoint holds the first attempts.
+    for _ in 0..6 {
+        let res = app
+            .authed(Method::POST, &format!("/v1/checkouts/{id}/refunds"))
+            .json(&json!({"amount": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    // Each refund's event at the healthy endpoint long before the stuck one's first timeout.
+    let got = healthy
+        .wait_for_acknowledged(7, Duration::from_secs(10))
+        .await;
+    let refunds = got
+        .iter()
+        .filter(|r| {
+            r.json()["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("refund."))
+        })
+        .count();
+    assert!(refunds >= 6, "{refunds} refund events");
+    assert!(stuck.acknowledged().is_empty());
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn two_instances_deliver_each_event_once_per_endpoint() {
     let a = app().await;
