@@ -403,6 +403,87 @@ async fn a_refund_costs_a_few_redis_round_trips() {
 }
 
 impl TestApp {
+    /// Claims `key` for refund `body` of checkout `id` as `POST /v1/checkouts/{id}/refunds`
+    /// does, recording `refund_id`: what a request does first. Answers the claim's owner token.
+    async fn claim_refund_key(
+        &self,
+        id: &str,
+        key: &str,
+        body: &Value,
+        refund_id: &gateway::domain::refund::RefundId,
+    ) -> String {
+        let key = gateway::api::idempotency::IdempotencyKey::parse(key)
+            .unwrap()
+            .scoped(&format!("POST /v1/checkouts/{id}/refunds"));
+        let fingerprint = gateway::api::idempotency::fingerprint_json(
+            &self.state,
+            &serde_json::to_vec(body).unwrap(),
+        );
+        let claim = gateway::store::Claim {
+            fingerprint: &fingerprint,
+            resource: Some(refund_id.as_str()),
+            now_ms: self.state.flows.clock.now().timestamp_millis(),
+            in_flight_ms: Some(60_000),
+        };
+        match self
+            .state
+            .flows
+            .store
+            .idempotency_claim(key.as_str(), &claim)
+            .await
+            .unwrap()
+        {
+            gateway::store::IdempotencyBegin::Started { owner, .. } => owner,
+            other => panic!("a fresh key: {other:?}"),
+        }
+    }
+
+    /// Releases a claim as a request that failed with "nothing was sent" does.
+    async fn release_refund_key(&self, id: &str, key: &str, owner: &str) {
+        let key = gateway::api::idempotency::IdempotencyKey::parse(key)
+            .unwrap()
+            .scoped(&format!("POST /v1/checkouts/{id}/refunds"));
+        self.state
+            .flows
+            .store
+            .idempotency_abort(key.as_str(), owner)
+            .await
+            .unwrap();
+    }
+
+    /// Reserves pending refund `refund_id` of `amount` on checkout `id` in the store alone, as
+    /// a reservation lands when its writer is gone.
+    async fn land_reservation(
+        &self,
+        id: &str,
+        refund_id: &gateway::domain::refund::RefundId,
+        amount: i64,
+    ) {
+        use gateway::domain::checkout::{CheckoutId, EventSource};
+        use gateway::domain::refund::{Refund, RefundPsp, RefundStatus};
+        let now = self.state.flows.clock.now();
+        let refund = Refund {
+            id: refund_id.clone(),
+            source: Default::default(),
+            amount: gateway::domain::money::MinorUnits::new(amount).unwrap(),
+            status: RefundStatus::Pending,
+            reason: None,
+            failure: None,
+            metadata: Default::default(),
+            psp: RefundPsp::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        gateway::flows::apply::apply(
+            &self.state.flows,
+            &CheckoutId::parse(id).unwrap(),
+            EventSource::Api,
+            gateway::flows::transition::News::RefundRequested(&refund),
+        )
+        .await
+        .unwrap();
+    }
+
     /// A checkout that succeeded at creation for `amount` minor units (one item, no shipping).
     async fn paid_checkout_of(&self, amount: i64) -> String {
         let mut body = crate::common::checkout::CheckoutRequest::new("374500000000015").body();
@@ -587,44 +668,19 @@ async fn a_redis_stall_mid_refund_answers_the_refund_msp_made_and_makes_no_secon
 /// the checkout: MSP does not have it, so it fails, its amount free again, and nothing is sent.
 #[tokio::test]
 async fn a_refund_reserved_but_never_sent_is_failed_by_the_reconciler() {
-    use gateway::domain::checkout::{CheckoutId, EventSource};
-    use gateway::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
-    use gateway::flows::transition::News;
-
     let app = spawn_app().await;
     let id = app.paid_checkout().await;
-    let ctx = &app.state.flows;
-    let now = ctx.clock.now();
-    let refund = Refund {
-        id: RefundId::generate(),
-        source: Default::default(),
-        amount: gateway::domain::money::MinorUnits::new(500).unwrap(),
-        status: RefundStatus::Pending,
-        reason: None,
-        failure: None,
-        metadata: Default::default(),
-        psp: RefundPsp::default(),
-        created_at: now,
-        updated_at: now,
-    };
+    let refund_id = gateway::domain::refund::RefundId::generate();
     // The reservation alone, as it lands when its writer is gone.
-    let checkout_id = CheckoutId::parse(&id).unwrap();
-    gateway::flows::apply::apply(
-        ctx,
-        &checkout_id,
-        EventSource::Api,
-        News::RefundRequested(&refund),
-    )
-    .await
-    .unwrap();
+    app.land_reservation(&id, &refund_id, 500).await;
     assert_eq!(
-        app.get_refund(refund.id.as_str()).await["status"],
+        app.get_refund(refund_id.as_str()).await["status"],
         "pending"
     );
 
     let looked = app.pass_after(chrono::TimeDelta::minutes(1)).await.unwrap();
     assert_eq!(looked, 1, "the checkout is in the reconciler's index");
-    let failed = app.get_refund(refund.id.as_str()).await;
+    let failed = app.get_refund(refund_id.as_str()).await;
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(failed["failure"]["code"], "refund_not_received");
     assert!(app.msp_refunds(&id).await.is_empty(), "nothing was sent");
@@ -644,64 +700,15 @@ async fn a_refund_reserved_but_never_sent_is_failed_by_the_reconciler() {
 /// never received, a refund the merchant never got as an answer (the soak's finding).
 #[tokio::test]
 async fn the_retry_of_a_refund_whose_reservation_landed_late_sends_that_refund_and_no_other() {
-    use gateway::domain::checkout::{CheckoutId, EventSource};
-    use gateway::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
-    use gateway::flows::transition::News;
-    use gateway::store::IdempotencyBegin;
-
     let app = spawn_app().await;
     let id = app.paid_checkout().await;
-    let ctx = &app.state.flows;
     let body = json!({"amount": 800});
-    let refund_id = RefundId::generate();
+    let refund_id = gateway::domain::refund::RefundId::generate();
     // What the first request did: claim the key with its refund id, send its reservation (which
     // lands, late), give up on it with 503, and release the key.
-    let key = gateway::api::idempotency::IdempotencyKey::parse("late-1")
-        .unwrap()
-        .scoped(&format!("POST /v1/checkouts/{id}/refunds"));
-    let fingerprint = gateway::api::idempotency::fingerprint_json(
-        &app.state,
-        &serde_json::to_vec(&body).unwrap(),
-    );
-    let claim = gateway::store::Claim {
-        fingerprint: &fingerprint,
-        resource: Some(refund_id.as_str()),
-        now_ms: ctx.clock.now().timestamp_millis(),
-        in_flight_ms: Some(60_000),
-    };
-    let IdempotencyBegin::Started { owner, .. } = ctx
-        .store
-        .idempotency_claim(key.as_str(), &claim)
-        .await
-        .unwrap()
-    else {
-        panic!("a fresh key");
-    };
-    let now = ctx.clock.now();
-    let refund = Refund {
-        id: refund_id.clone(),
-        source: Default::default(),
-        amount: gateway::domain::money::MinorUnits::new(800).unwrap(),
-        status: RefundStatus::Pending,
-        reason: None,
-        failure: None,
-        metadata: Default::default(),
-        psp: RefundPsp::default(),
-        created_at: now,
-        updated_at: now,
-    };
-    gateway::flows::apply::apply(
-        ctx,
-        &CheckoutId::parse(&id).unwrap(),
-        EventSource::Api,
-        News::RefundRequested(&refund),
-    )
-    .await
-    .unwrap();
-    ctx.store
-        .idempotency_abort(key.as_str(), &owner)
-        .await
-        .unwrap();
+    let owner = app.claim_refund_key(&id, "late-1", &body, &refund_id).await;
+    app.land_reservation(&id, &refund_id, 800).await;
+    app.release_refund_key(&id, "late-1", &owner).await;
     app.clock.advance(chrono::TimeDelta::seconds(2));
 
     let (status, replayed, retried) = app.keyed_refund(&id, "late-1", body.clone()).await;
@@ -732,56 +739,15 @@ async fn the_retry_of_a_refund_whose_reservation_landed_late_sends_that_refund_a
 /// only, then the retry resumes the same refund by asking MSP, and never refunds again.
 #[tokio::test]
 async fn a_keyed_refund_interrupted_after_msp_resumes_by_asking_msp() {
-    use gateway::domain::checkout::{CheckoutId, EventSource};
-    use gateway::domain::refund::{Refund, RefundId, RefundPsp, RefundStatus};
-    use gateway::flows::transition::News;
-
     let app = spawn_app().await;
     let id = app.paid_checkout().await;
-    let ctx = &app.state.flows;
     let body = json!({"amount": 900});
-    let refund_id = RefundId::generate();
+    let refund_id = gateway::domain::refund::RefundId::generate();
     // What the interrupted request did: claim the key (recording its refund id), reserve the
     // refund, and send it to MSP.
-    let key = gateway::api::idempotency::IdempotencyKey::parse("crash-1")
-        .unwrap()
-        .scoped(&format!("POST /v1/checkouts/{id}/refunds"));
-    let fingerprint = gateway::api::idempotency::fingerprint_json(
-        &app.state,
-        &serde_json::to_vec(&body).unwrap(),
-    );
-    let claim = gateway::store::Claim {
-        fingerprint: &fingerprint,
-        resource: Some(refund_id.as_str()),
-        now_ms: ctx.clock.now().timestamp_millis(),
-        in_flight_ms: Some(60_000),
-    };
-    ctx.store
-        .idempotency_claim(key.as_str(), &claim)
-        .await
-        .unwrap();
-    let now = ctx.clock.now();
-    let refund = Refund {
-        id: refund_id.clone(),
-        source: Default::default(),
-        amount: gateway::domain::money::MinorUnits::new(900).unwrap(),
-        status: RefundStatus::Pending,
-        reason: None,
-        failure: None,
-        metadata: Default::default(),
-        psp: RefundPsp::default(),
-        created_at: now,
-        updated_at: now,
-    };
-    let checkout_id = CheckoutId::parse(&id).unwrap();
-    gateway::flows::apply::apply(
-        ctx,
-        &checkout_id,
-        EventSource::Api,
-        News::RefundRequested(&refund),
-    )
-    .await
-    .unwrap();
+    app.claim_refund_key(&id, "crash-1", &body, &refund_id)
+        .await;
+    app.land_reservation(&id, &refund_id, 900).await;
     let res = app
         .client
         .post(format!("{}/orders/{id}/refunds", app.sim.api_url()))
