@@ -1011,7 +1011,7 @@ async fn main() -> anyhow::Result<()> {
     println!();
     if let Some(b) = &base_n {
         println!(
-            "throughput gateway / limit-baseline at {} conns: {:.2}x   (target >= 0.8x)",
+            "throughput gateway / limit-baseline at {} conns: {:.2}x   (target >= 0.9x)",
             args.connections,
             gw_n.requests_per_s / b.requests_per_s
         );
@@ -1060,7 +1060,7 @@ async fn main() -> anyhow::Result<()> {
         (1.0 - warn_all / info_all) * 100.0
     );
     println!(
-        "median latency added over the simulator at 1 conn: gateway {:.2} ms (target <= 0.5){}",
+        "median latency added over the simulator at 1 conn: gateway {:.2} ms (target <= 0.25){}",
         gw_1.p50_ms - sim_1.p50_ms,
         base_1
             .map(|b| format!(", limit-baseline {:.2} ms", b.p50_ms - sim_1.p50_ms))
