@@ -689,11 +689,12 @@ async fn endpoint_counted(app: &TestApp, id: &str, outcome: &str) -> bool {
     }
 }
 
-#[tokio::test]
-async fn a_stuck_endpoint_costs_only_its_own_timeouts() {
+/// A gateway whose attempts time out after `timeout_ms`, with two endpoints for every event: one
+/// whose receiver never answers, and a healthy one.
+async fn stuck_and_healthy(timeout_ms: u64) -> (TestApp, Receiver, Receiver) {
     let app = spawn_app_with(Options {
         webhooks: Some(Webhooks {
-            timeout_ms: 10_000,
+            timeout_ms,
             ..Webhooks::to("http://127.0.0.1:9/unused".into())
         }),
         ..Options::default()
@@ -704,6 +705,12 @@ async fn a_stuck_endpoint_costs_only_its_own_timeouts() {
     let healthy = Receiver::start("unused").await;
     app.create_endpoint(&stuck.url(), &["*"]).await;
     app.create_endpoint(&healthy.url(), &["*"]).await;
+    (app, stuck, healthy)
+}
+
+#[tokio::test]
+async fn a_stuck_endpoint_costs_only_its_own_timeouts() {
+    let (app, stuck, healthy) = stuck_and_healthy(10_000).await;
     // More events than the stuck receiver has attempts in flight: the healthy one gets each
     // at once, long before the stuck one's first timeout (10 s) is over.
     const N: usize = 8;
@@ -721,19 +728,7 @@ async fn a_stuck_endpoint_costs_only_its_own_timeouts() {
 /// next events (refunds, each with its own events) still reach the healthy endpoint at once.
 #[tokio::test]
 async fn a_stuck_endpoint_does_not_hold_up_a_healthy_one_on_the_same_checkout() {
-    let app = spawn_app_with(Options {
-        webhooks: Some(Webhooks {
-            timeout_ms: 20_000,
-            ..Webhooks::to("http://127.0.0.1:9/unused".into())
-        }),
-        ..Options::default()
-    })
-    .await;
-    let stuck = Receiver::start("unused").await;
-    stuck.set_mode(Mode::Slow(Duration::from_secs(600)));
-    let healthy = Receiver::start("unused").await;
-    app.create_endpoint(&stuck.url(), &["*"]).await;
-    app.create_endpoint(&healthy.url(), &["*"]).await;
+    let (app, stuck, healthy) = stuck_and_healthy(20_000).await;
     let id = id_of(&app.create(FRICTIONLESS).await);
     healthy
         .wait_for_acknowledged(1, Duration::from_secs(5))
