@@ -10,9 +10,9 @@ use super::auth::Merchant;
 use super::checkout_request::{self, CheckoutRequest, parse};
 use super::idempotency::{self, IdempotencyKey};
 use super::listing::SubListQuery;
-use super::respond;
 use super::strict_json;
 use super::view::{CheckoutView, EventView};
+use super::{respond, to_json};
 use crate::domain::checkout::{Checkout, CheckoutId, EventSource};
 use crate::domain::new_checkout::NewCheckout;
 use crate::errors::{ApiError, ErrorCode};
@@ -133,11 +133,6 @@ fn create_failed(e: CreateError) -> ApiError {
             ),
         ),
     }
-}
-
-pub(super) fn to_json(value: &impl serde::Serialize) -> String {
-    // Serializing our own plain structs cannot fail; an empty object is a safe fallback.
-    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
 }
 
 #[derive(Debug, Deserialize)]

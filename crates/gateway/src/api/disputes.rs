@@ -10,9 +10,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Merchant;
-use super::checkouts::to_json;
 use super::listing::{self, DEFAULT_LIMIT, Page};
 use super::strict_json::{self, Shape};
+use super::to_json;
 use super::view::timestamp;
 use super::{read_body, respond};
 use crate::domain::checkout::{Checkout, CheckoutId};

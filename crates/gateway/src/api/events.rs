@@ -9,9 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::auth::Merchant;
-use super::checkouts::to_json;
 use super::listing::{self, DEFAULT_LIMIT, Page};
 use super::strict_json::{self, Shape};
+use super::to_json;
 use super::view::{AttemptView, DeliveryView, MerchantEventView, StoredEventView, timestamp};
 use super::{read_body, respond};
 use crate::domain::checkout::CheckoutId;

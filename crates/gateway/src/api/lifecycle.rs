@@ -6,9 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::auth::Merchant;
-use super::checkouts::to_json;
 use super::idempotency::{self, IdempotencyKey};
 use super::strict_json::{self, Shape};
+use super::to_json;
 use super::view::CheckoutView;
 use super::{read_body, respond};
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};

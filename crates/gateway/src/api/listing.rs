@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::auth::Merchant;
-use super::checkouts::to_json;
 use super::respond;
 use super::strict_json;
+use super::to_json;
 use super::view::CheckoutView;
 use crate::domain::checkout::{CheckoutId, CheckoutStatus};
 use crate::domain::validation::FieldError;

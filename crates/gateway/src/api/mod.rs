@@ -254,6 +254,13 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     Ok(body.freeze())
 }
 
+/// A response body of the API's own: serializing our own plain structs cannot fail, so an empty
+/// object is only a safe fallback. Every endpoint module uses it (kept here, not in one of them,
+/// so that none imports another for it).
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
+}
+
 /// Sends a rendered JSON answer (fresh, or stored under an Idempotency-Key and replayed) exactly
 /// as it was rendered: its status, its body byte for byte, and never cached.
 pub fn respond(stored: StoredResponse) -> HttpResponse {

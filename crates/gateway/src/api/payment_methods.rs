@@ -7,10 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::auth::Merchant;
-use super::checkouts::to_json;
 use super::listing::{DEFAULT_LIMIT, Page};
 use super::respond;
 use super::strict_json::{self, Shape};
+use super::to_json;
 use crate::domain::card::{CardExpiry, ExpiryError};
 use crate::domain::new_checkout::NewCheckout;
 use crate::domain::payment_method::{CustomerReference, PaymentMethod, PaymentMethodId};

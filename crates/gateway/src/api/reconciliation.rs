@@ -5,9 +5,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::Merchant;
-use super::checkouts::to_json;
 use super::respond;
 use super::strict_json;
+use super::to_json;
 use crate::errors::ApiError;
 use crate::flows::sweep::SweepReport;
 use crate::state::AppState;

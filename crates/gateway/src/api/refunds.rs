@@ -9,10 +9,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::auth::Merchant;
-use super::checkouts::to_json;
 use super::idempotency::{self, IdempotencyKey};
 use super::listing::SubListQuery;
 use super::strict_json::{self, Shape};
+use super::to_json;
 use super::view::RefundView;
 use super::{read_body, respond};
 use crate::domain::checkout::{Checkout, CheckoutId, CheckoutStatus};

@@ -13,10 +13,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Merchant;
-use super::checkouts::to_json;
 use super::idempotency::{self, IdempotencyKey};
 use super::listing::{self, DEFAULT_LIMIT};
 use super::strict_json::{self, Shape};
+use super::to_json;
 use super::view::timestamp;
 use super::{json_resource, read_body, respond};
 use crate::domain::validation::FieldError;
