@@ -46,8 +46,10 @@ pub struct MspCallRecord {
     /// A short stable name: `create_order`, `get_order`, `refund`, `capture`, …
     pub operation: String,
     /// The HTTP status MSP answered with; none when no answer came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
     /// MSP's `error_code`, when it refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msp_error_code: Option<i64>,
     pub duration_ms: u64,
     /// `ok`, `msp_error`, `timeout` or `unreachable`.
@@ -63,8 +65,10 @@ pub struct NotificationRecord {
     pub kind: String,
     pub verified: bool,
     /// Why it was rejected, in plain words (`bad signature`, `stale timestamp`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// MSP's status of the order, when the notification carried or led to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msp_status: Option<String>,
 }
 
@@ -652,6 +656,41 @@ pub(crate) fn failed_to_record(what: &'static str, written: Result<(), StoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_entries_leave_out_what_they_lack_and_read_entries_that_spelled_it_null() {
+        let call = MspCallRecord {
+            at: DateTime::from_timestamp(1_796_661_293, 0).expect("a valid instant"),
+            operation: "create_order".into(),
+            http_status: Some(200),
+            msp_error_code: None,
+            duration_ms: 4,
+            outcome: "ok".into(),
+        };
+        let json = serde_json::to_string(&call).expect("serialises");
+        assert!(!json.contains("msp_error_code"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<MspCallRecord>(&json).ok(),
+            Some(call.clone())
+        );
+        // Entries written before the field was left out still read.
+        let old = json.replace("\"duration_ms\"", "\"msp_error_code\":null,\"duration_ms\"");
+        assert_eq!(serde_json::from_str::<MspCallRecord>(&old).ok(), Some(call));
+
+        let notification = NotificationRecord {
+            at: DateTime::from_timestamp(1_796_661_293, 0).expect("a valid instant"),
+            kind: "post".into(),
+            verified: true,
+            reason: None,
+            msp_status: Some("completed".into()),
+        };
+        let json = serde_json::to_string(&notification).expect("serialises");
+        assert!(!json.contains("reason"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<NotificationRecord>(&json).ok(),
+            Some(notification)
+        );
+    }
 
     #[test]
     fn quantiles_interpolate_within_their_bucket() {
