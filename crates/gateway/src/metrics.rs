@@ -2,7 +2,7 @@
 //! `/metrics`. The recorder is process-global, so it is installed once.
 //!
 //! Names live here so that the operator's documentation (deploy/README.md) has one place to check.
-//! Every family has HELP text ([`describe`]); the counters an operator alerts on exist at 0 from
+//! Every family has HELP text (`describe`); the counters an operator alerts on exist at 0 from
 //! the start ([`ZERO_COUNTERS`]), so that `rate()` and `increase()` see their first increment;
 //! the process's own (CPU seconds, resident memory, open file descriptors, …: the `process_*`
 //! families, from `metrics-process`) are read at each scrape ([`render`]), and

@@ -38,7 +38,7 @@ pub struct KeyedRec {
     pub ids: Vec<String>,
     /// The amount asked for (refunds, captures), None for "all".
     pub amount: Option<i64>,
-    /// How it ended: "done", "refused <status> <code>", "gave up: …".
+    /// How it ended: `done`, `refused <status> <code>`, `gave up: …`.
     pub outcome: String,
 }
 

@@ -1,5 +1,5 @@
 //! `GET /v1/checkouts`: the merchant's checkouts, newest first, page by page; and
-//! the paging of the lists under one checkout ([`SubListQuery`]).
+//! the paging of the lists under one checkout (`SubListQuery`).
 //!
 //! `limit` (1–100, default 10), `starting_after` / `ending_before` (a checkout id: the page
 //! after or before it, Stripe's semantics), `status`, `reference`, `created_gte`, `created_lt`

@@ -33,7 +33,7 @@ pub mod strict_json;
 pub mod view;
 pub mod webhook_endpoints;
 
-/// The merchant API's routes. Every resource that takes a POST is a [`json_resource`].
+/// The merchant API's routes. Every resource that takes a POST is a `json_resource`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         json_resource("/v1/checkouts")
@@ -232,7 +232,7 @@ pub(crate) fn optional_positive_amount(
 }
 
 /// Reads the raw body up to `limit` bytes (413 in the API's shape beyond; 415 for a body of a
-/// [`json_resource`] sent without a JSON `Content-Type`). The create handler
+/// `json_resource` sent without a JSON `Content-Type`). The create handler
 /// needs the raw bytes for the idempotency fingerprint, so it does not use `web::Json`.
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();

@@ -98,7 +98,7 @@ impl EndpointsHint {
     }
 
     /// Asks the store again if events wait to be caught up and the answer is older than
-    /// [`CATCH_UP_EVERY_MS`] (the deliverer's tick, so that an instance that makes no more
+    /// `CATCH_UP_EVERY_MS` (the deliverer's tick, so that an instance that makes no more
     /// events still catches up, and remembers about a second of events at most).
     pub async fn refresh_if_due(&self, store: &Arc<dyn CheckoutStore>, now_ms: i64) {
         let checked = self.checked_at_ms.load(Ordering::Relaxed);

@@ -149,7 +149,7 @@ pub struct Received {
     pub body: String,
 }
 
-/// The deliveries received so far: the newest [`KEPT`] whose signature verified, and how many
+/// The deliveries received so far: the newest `KEPT` whose signature verified, and how many
 /// did not. `/demo/webhooks` needs no key, so anyone who can reach the sandbox could post to it:
 /// a forged delivery is counted, never listed, so it cannot push the gateway's real ones out.
 pub struct Inbox {
