@@ -713,7 +713,7 @@ async fn a_stuck_endpoint_costs_only_its_own_timeouts() {
     let (app, stuck, healthy) = stuck_and_healthy(10_000).await;
     // More events than the stuck receiver has attempts in flight: the healthy one gets each
     // at once, long before the stuck one's first timeout (10 s) is over.
-    const N: usize = 8;
+    const N: usize = gateway::webhooks::PER_DESTINATION * 2;
     for _ in 0..N {
         app.create(FRICTIONLESS).await;
     }
