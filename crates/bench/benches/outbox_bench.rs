@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench -p bench --bench outbox_bench -- [--seconds 10] [--connections 32]
 //!     [--drain-cap-s 60] [--quiet-ms 2000] [--one-via url|api] [--three-via api|url-and-api] [--smoke]
+//!     [--gateway-bin PATH]
 //! ```
 //!
 //! It builds the release binary (`cargo build --release --bin checkout-gateway`, into
@@ -103,6 +104,10 @@ struct Args {
     /// One second per configuration at 4 connections: checks the harness, not the figures.
     #[arg(long)]
     smoke: bool,
+    /// Runs this gateway binary instead of building the workspace's (to compare two builds in
+    /// turns).
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -907,7 +912,10 @@ async fn main() -> anyhow::Result<()> {
             Duration::from_millis(args.quiet_ms),
         )
     };
-    let bin = build()?;
+    let bin = match &args.gateway_bin {
+        Some(bin) => bin.clone(),
+        None => build()?,
+    };
     let scratch = std::env::temp_dir().join(format!(
         "outbox-bench-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S")
