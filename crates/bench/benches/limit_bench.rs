@@ -35,9 +35,8 @@
 //! figures. Requires `wrk` and `redis-server` (Debian packages).
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -47,9 +46,13 @@ use test_support::checkout::CheckoutRequest;
 use test_support::msp::sign_notification;
 use test_support::redis_server::TestRedis;
 
-const MSP_KEY: &str = "bench-site-api-key-0001";
-const MERCHANT_KEY: &str = "bench-merchant-key-0123456789";
-const FRICTIONLESS: &str = "374500000000015";
+#[path = "common/processes.rs"]
+mod processes;
+use processes::{
+    FRICTIONLESS, MERCHANT_KEY, MSP_KEY, Proc, build_gateway, cargo, free_port, gateway_command,
+    start_simulator, target_dir, wait_up, workspace_root,
+};
+
 const THREE_DS: &str = "4111111111111111";
 
 #[derive(Parser, Debug)]
@@ -75,51 +78,8 @@ struct Args {
     smoke: bool,
 }
 
-/// A child process killed when dropped.
-struct Proc {
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-}
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
 fn build() -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
-    let status = Command::new(cargo())
-        .args(["build", "--release", "--bin", "checkout-gateway"])
-        .current_dir(workspace_root())
-        .status()?;
-    if !status.success() {
-        bail!("building checkout-gateway failed");
-    }
-    let gateway = target_dir().join("release/checkout-gateway");
+    let gateway = build_gateway()?;
     let manifest = workspace_root().join("crates/bench/limit-baseline/Cargo.toml");
     if !manifest.exists() {
         eprintln!(
@@ -157,47 +117,13 @@ fn start_gateway(
     log: &Path,
     level: &str,
 ) -> anyhow::Result<Proc> {
-    let mut cmd = Command::new(bin);
-    cmd.arg("serve")
-        .env("RUST_LOG", level)
-        .env("GATEWAY__SERVER__PORT", port.to_string())
-        .env("GATEWAY__REDIS__URL", redis_url)
-        .env(
-            "GATEWAY__MULTISAFEPAY__BASE_URL",
-            format!("{sim_url}/v1/json"),
-        )
-        .env("GATEWAY__MULTISAFEPAY__API_KEY", MSP_KEY)
-        .env("GATEWAY__AUTH__API_KEYS", MERCHANT_KEY)
-        .env("GATEWAY__AUTH__RATE_LIMIT_PER_S", "0")
-        // The pay page and notifications come from one address here, far above a shopper's rate.
-        .env("GATEWAY__SERVER__KEYLESS_RATE_LIMIT_PER_S", "0")
-        .stdout(std::fs::File::create(log)?)
-        .stderr(Stdio::null());
+    let mut cmd = gateway_command(bin, port, redis_url, sim_url, level, log)?;
+    cmd.stderr(Stdio::null());
     if let Some(url) = public_url {
         cmd.env("GATEWAY__PUBLIC_URL", url);
     }
     Ok(Proc {
         child: cmd.spawn()?,
-    })
-}
-
-/// `checkout-gateway simulator` on `port`, with MSP's key for the bench.
-fn start_simulator(bin: &Path, port: u16) -> anyhow::Result<Proc> {
-    Ok(Proc {
-        child: Command::new(bin)
-            .args([
-                "simulator",
-                "--port",
-                &port.to_string(),
-                "--api-key",
-                MSP_KEY,
-            ])
-            // Notifications that fail (the baseline's go nowhere) are retried an hour later.
-            .args(["--notification-retry-interval-ms", "3600000"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
     })
 }
 
@@ -215,18 +141,6 @@ async fn fresh_simulator(
     let sim = start_simulator(bin, port)?;
     wait_up(client, &format!("http://127.0.0.1:{port}")).await?;
     Ok(sim)
-}
-
-/// Polls `url` until it answers at all.
-async fn wait_up(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(url).send().await.is_err() {
-        if Instant::now() > deadline {
-            bail!("{url} did not come up within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }
 
 /// What one wrk run reported.

@@ -52,7 +52,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -64,9 +63,13 @@ use test_support::checkout::CheckoutRequest;
 use test_support::redis_server::TestRedis;
 use test_support::webhook::verify;
 
-const MSP_KEY: &str = "bench-site-api-key-0001";
-const MERCHANT_KEY: &str = "bench-merchant-key-0123456789";
-const FRICTIONLESS: &str = "374500000000015";
+#[path = "common/processes.rs"]
+mod processes;
+use processes::{
+    FRICTIONLESS, MERCHANT_KEY, Proc, build_gateway, free_port, gateway_command, start_simulator,
+    wait_up,
+};
+
 /// `webhooks.secrets` (at least 16 characters), which signs deliveries to `webhooks.url`.
 const URL_SECRET: &str = "bench-webhook-secret-0123456789abcdef";
 /// The drain target of issue 31.
@@ -155,65 +158,6 @@ impl Layout {
     }
 }
 
-/// A child process killed when dropped.
-struct Proc {
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-}
-
-fn build() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--bin", "checkout-gateway"])
-        .current_dir(workspace_root())
-        .status()?;
-    if !status.success() {
-        bail!("building checkout-gateway failed");
-    }
-    Ok(target_dir().join("release/checkout-gateway"))
-}
-
-/// `checkout-gateway simulator` on `port`; notification retries an hour apart, so that only
-/// first attempts reach the gateway during a measurement.
-fn start_simulator(bin: &Path, port: u16) -> anyhow::Result<Proc> {
-    Ok(Proc {
-        child: Command::new(bin)
-            .args([
-                "simulator",
-                "--port",
-                &port.to_string(),
-                "--api-key",
-                MSP_KEY,
-            ])
-            .args(["--notification-retry-interval-ms", "3600000"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting the simulator")?,
-    })
-}
-
 /// `checkout-gateway serve` on `port` at `info`, stdout to `log` (stderr beside it). Its public
 /// URL is its own address, so the simulator's notifications reach it.
 fn start_gateway(
@@ -224,25 +168,11 @@ fn start_gateway(
     webhooks_url: Option<&str>,
     log: &Path,
 ) -> anyhow::Result<Proc> {
-    let mut cmd = Command::new(bin);
-    cmd.arg("serve")
-        .env("RUST_LOG", "info")
-        .env("GATEWAY__SERVER__PORT", port.to_string())
-        .env("GATEWAY__REDIS__URL", redis_url)
-        .env(
-            "GATEWAY__MULTISAFEPAY__BASE_URL",
-            format!("{sim_url}/v1/json"),
-        )
-        .env("GATEWAY__MULTISAFEPAY__API_KEY", MSP_KEY)
-        .env("GATEWAY__AUTH__API_KEYS", MERCHANT_KEY)
-        .env("GATEWAY__AUTH__RATE_LIMIT_PER_S", "0")
-        // Notifications all come from one address here, far above a shopper's rate.
-        .env("GATEWAY__SERVER__KEYLESS_RATE_LIMIT_PER_S", "0")
-        .env("GATEWAY__WEBHOOKS__SECRETS", URL_SECRET)
+    let mut cmd = gateway_command(bin, port, redis_url, sim_url, "info", log)?;
+    cmd.env("GATEWAY__WEBHOOKS__SECRETS", URL_SECRET)
         // The receivers are on loopback over http: what the API tests' gateways allow.
         .env("GATEWAY__WEBHOOKS__ALLOW_HTTP_HOSTS", "127.0.0.1")
         .env("GATEWAY__WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true")
-        .stdout(std::fs::File::create(log)?)
         .stderr(std::fs::File::create(log.with_extension("stderr"))?);
     if let Some(url) = webhooks_url {
         cmd.env("GATEWAY__WEBHOOKS__URL", url);
@@ -250,18 +180,6 @@ fn start_gateway(
     Ok(Proc {
         child: cmd.spawn().context("starting the gateway")?,
     })
-}
-
-/// Polls `url` until it answers at all.
-async fn wait_up(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(url).send().await.is_err() {
-        if Instant::now() > deadline {
-            bail!("{url} did not come up within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }
 
 /// Polls `url` until it answers 2xx.
@@ -914,7 +832,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let bin = match &args.gateway_bin {
         Some(bin) => bin.clone(),
-        None => build()?,
+        None => build_gateway()?,
     };
     let scratch = std::env::temp_dir().join(format!(
         "outbox-bench-{}",
